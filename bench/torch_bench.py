@@ -1,0 +1,130 @@
+"""PyTorch reference for bench/compare: the same architectures, batch and input size as
+`tumorscan bench`, on CPU with torch.set_num_threads(N). Prints one JSON object.
+
+U-Net: Buda et al. (brain-segmentation-pytorch): 4 levels of two conv3x3-BN-ReLU, max-pool,
+transposed-conv upsampling, skip concatenation, 1x1 head. Classifier: tumorscan's compact
+ResNet (residual double-conv blocks with 1x1 projections, max-pool, global average, linear).
+"""
+import argparse, json, resource, statistics, time
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, i, o, residual=False):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o)
+        self.c2, self.b2 = nn.Conv2d(o, o, 3, padding=1, bias=False), nn.BatchNorm2d(o)
+        self.short = nn.Sequential(nn.Conv2d(i, o, 1, bias=False), nn.BatchNorm2d(o)) if residual else None
+
+    def forward(self, x):
+        y = self.b2(self.c2(F.relu(self.b1(self.c1(x)))))
+        return F.relu(y + self.short(x)) if self.short is not None else F.relu(y)
+
+
+class UNet(nn.Module):
+    def __init__(self, f=32, depth=4):
+        super().__init__()
+        self.enc = nn.ModuleList([Block(3 if l == 0 else f << (l - 1), f << l) for l in range(depth)])
+        self.bottleneck = Block(f << (depth - 1), f << depth)
+        self.up = nn.ModuleList([nn.ConvTranspose2d(f << (l + 1), f << l, 2, stride=2) for l in reversed(range(depth))])
+        self.dec = nn.ModuleList([Block((f << l) * 2, f << l) for l in reversed(range(depth))])
+        self.head = nn.Conv2d(f, 1, 1)
+
+    def forward(self, x):
+        skips = []
+        for e in self.enc:
+            x = e(x)
+            skips.append(x)
+            x = F.max_pool2d(x, 2)
+        x = self.bottleneck(x)
+        for u, d in zip(self.up, self.dec):
+            x = d(torch.cat([u(x), skips.pop()], 1))
+        return self.head(x)
+
+
+class Classifier(nn.Module):
+    def __init__(self, f=16, stages=4):
+        super().__init__()
+        self.stages = nn.ModuleList([Block(3 if s == 0 else f << (s - 1), f << s, True) for s in range(stages)])
+        self.head = nn.Linear(f << (stages - 1), 1)
+
+    def forward(self, x):
+        for s in self.stages:
+            x = F.max_pool2d(s(x), 2)
+        return self.head(x.mean((2, 3))).squeeze(1)
+
+
+def bce_dice(logits, target):
+    p = torch.sigmoid(logits)
+    tp = (p * target).sum()
+    dice = 1 - (tp + 1) / (tp + 0.5 * (p * (1 - target)).sum() + 0.5 * ((1 - p) * target).sum() + 1)
+    return F.binary_cross_entropy_with_logits(logits, target) + dice
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--arch", default="unet")
+    ap.add_argument("--features", type=int, default=16)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--batches", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--predict-slices", type=int, default=0, help="time inference over this many slices (U-Net of Buda et al.: F=32, 256x256)")
+    a = ap.parse_args()
+    if a.predict_slices:
+        return predict(a)
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    net = UNet(a.features) if a.arch == "unet" else Classifier(a.features)
+    opt = torch.optim.Adam(net.parameters(), 1e-4)
+    steps = []
+    net.train()
+    for i in range(a.steps + (1 if a.steps else 0)):
+        x = torch.randn(a.batch, 3, a.size, a.size)
+        t = time.perf_counter()
+        out = net(x)
+        loss = bce_dice(out, torch.zeros_like(out)) if a.arch == "unet" else F.binary_cross_entropy_with_logits(out, torch.zeros_like(out))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i > 0:
+            steps.append(time.perf_counter() - t)
+    net.eval()
+    infer = []
+    with torch.inference_mode():
+        for i in range(a.batches + 1):
+            x = torch.randn(a.batch, 3, a.size, a.size)
+            t = time.perf_counter()
+            torch.sigmoid(net(x))
+            if i > 0:
+                infer.append(time.perf_counter() - t)
+    step = statistics.median(steps) if steps else float("nan")
+    inf = statistics.median(infer)
+    print(json.dumps({
+        "framework": f"pytorch {torch.__version__}", "backend": "cpu", "arch": a.arch, "features": a.features, "size": a.size, "batch": a.batch,
+        "threads": torch.get_num_threads(), "train_step_s": step, "train_slices_per_s": a.batch / step if steps else None,
+        "infer_batch_s": inf, "infer_slices_per_s": a.batch / inf,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+def predict(a):
+    """Inference of brain-segmentation-pytorch's U-Net (F=32, 256x256) over N slices, batch 16,
+    model construction included, as a user of that repository would run it."""
+    torch.set_num_threads(a.threads)
+    t0 = time.perf_counter()
+    net = UNet(32).eval()
+    with torch.inference_mode():
+        for i in range(0, a.predict_slices, 16):
+            n = min(16, a.predict_slices - i)
+            torch.sigmoid(net(torch.randn(n, 3, 256, 256)))
+    wall = time.perf_counter() - t0
+    print(json.dumps({"framework": f"pytorch {torch.__version__}", "job": "U-Net F=32 256x256 inference", "slices": a.predict_slices, "seconds": wall,
+                      "slices_per_s": a.predict_slices / wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+//! `tumorscan dataset ...`: index, summary, show, split.
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tumorscan_data::render::{grid, label, overlay};
+use tumorscan_data::split::split_patients;
+use tumorscan_data::table::{slice_rows, summarize, write_csv};
+use tumorscan_data::{load_dataset, LoadOptions, LoadedDataset};
+
+/// Dataset subcommands.
+#[derive(Subcommand)]
+pub enum DatasetCommand {
+    /// Write the slice table (patient, slice, image, mask, has_tumor, tumor_pixels) as CSV.
+    #[command(after_help = "Example:\n  tumorscan dataset index kaggle_3m/ --out slices.csv")]
+    Index {
+        /// Dataset folder (kaggle_3m layout).
+        dir: PathBuf,
+        /// Output CSV.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Count patients, slices, tumour slices, institutions, missing sequences, tumour sizes.
+    #[command(
+        after_help = "Examples:\n  tumorscan dataset summary kaggle_3m/\n  tumorscan dataset summary kaggle_3m/ --json > summary.json"
+    )]
+    Summary {
+        /// Dataset folder.
+        dir: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Draw random slices (half with tumour) with the mask outlined, or one patient as a strip.
+    #[command(
+        after_help = "Examples:\n  tumorscan dataset show kaggle_3m/ --count 6 --seed 1 --out grid.png\n  tumorscan dataset show kaggle_3m/ --patient TCGA_CS_4941_19960909 --out strip.png"
+    )]
+    Show {
+        /// Dataset folder.
+        dir: PathBuf,
+        /// Number of slices to draw.
+        #[arg(long, default_value_t = 6)]
+        count: usize,
+        /// Seed for the random choice.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Show this patient's slices (every slice with tumour, plus neighbours) as a strip.
+        #[arg(long)]
+        patient: Option<String>,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Patient-level folds stratified by institution and tumour burden.
+    #[command(after_help = "Example:\n  tumorscan dataset split kaggle_3m/ --folds 5 --seed 42 --out folds.csv")]
+    Split {
+        /// Dataset folder.
+        dir: PathBuf,
+        /// Number of folds.
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output CSV.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+}
+
+/// How to load a dataset.
+#[derive(clap::Args)]
+pub struct LoadArgs {
+    /// Do not read or write the decoded-slice cache (~/.cache/tumorscan, or $TUMORSCAN_CACHE).
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+/// Load with timing on stderr.
+pub fn load(dir: &Path, args: &LoadArgs) -> Result<LoadedDataset> {
+    let t = Instant::now();
+    let opts = if args.no_cache {
+        LoadOptions::default()
+    } else {
+        LoadOptions::with_default_cache()
+    };
+    let ds = load_dataset(dir, &opts)?;
+    eprintln!(
+        "loaded {} slices of {} patients in {:.2} s ({})",
+        ds.slices().count(),
+        ds.patients.len(),
+        t.elapsed().as_secs_f64(),
+        if ds.from_cache {
+            "cache hit"
+        } else if args.no_cache {
+            "no cache"
+        } else {
+            "decoded, cached"
+        }
+    );
+    Ok(ds)
+}
+
+fn refuse_overwrite(path: &Path, force: bool) -> Result<()> {
+    if path.exists() && !force {
+        bail!("{} exists; pass --force to overwrite it", path.display());
+    }
+    Ok(())
+}
+
+/// Run a dataset subcommand.
+pub fn run(cmd: DatasetCommand) -> Result<()> {
+    match cmd {
+        DatasetCommand::Index { dir, out, load: l } => {
+            let ds = load(&dir, &l)?;
+            let rows = slice_rows(&ds);
+            write_csv(&out, &rows).with_context(|| format!("writing {}", out.display()))?;
+            println!("wrote {} rows to {}", rows.len(), out.display());
+        }
+        DatasetCommand::Summary { dir, json, load: l } => {
+            let s = summarize(&load(&dir, &l)?);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                println!("{s}");
+            }
+        }
+        DatasetCommand::Show {
+            dir,
+            count,
+            seed,
+            patient,
+            out,
+            force,
+            load: l,
+        } => {
+            refuse_overwrite(&out, force)?;
+            let ds = load(&dir, &l)?;
+            let img = match patient {
+                Some(id) => patient_strip(&ds, &id)?,
+                None => random_grid(&ds, count, seed),
+            };
+            img.save(&out).with_context(|| format!("writing {}", out.display()))?;
+            println!("wrote {} ({}x{})", out.display(), img.width(), img.height());
+        }
+        DatasetCommand::Split {
+            dir,
+            folds,
+            seed,
+            out,
+            load: l,
+        } => {
+            if folds < 2 {
+                bail!("--folds must be at least 2");
+            }
+            let ds = load(&dir, &l)?;
+            if ds.patients.len() < folds {
+                bail!("{} patients cannot fill {folds} folds", ds.patients.len());
+            }
+            let rows = split_patients(&ds, folds, seed);
+            write_csv(&out, &rows).with_context(|| format!("writing {}", out.display()))?;
+            println!("fold patients tumour-slices institutions");
+            for f in 0..folds {
+                let r: Vec<_> = rows.iter().filter(|r| r.fold == f).collect();
+                let mut inst = std::collections::BTreeMap::new();
+                for x in &r {
+                    *inst.entry(x.institution.as_str()).or_insert(0) += 1;
+                }
+                let inst: Vec<String> = inst.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                println!(
+                    "{f:>4} {:>8} {:>13} {}",
+                    r.len(),
+                    r.iter().map(|x| x.tumor_slices).sum::<usize>(),
+                    inst.join(" ")
+                );
+            }
+            println!("wrote {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+fn tile(s: &tumorscan_data::Slice) -> image::RgbImage {
+    let mut t = overlay(&s.image, s.width, s.height, Some(&s.mask), None);
+    let short = s.patient.trim_start_matches("TCGA_");
+    let short = short.rsplit_once('_').map(|(a, _)| a).unwrap_or(short);
+    let what = if s.has_tumor() {
+        format!("tumour {} px", s.tumor_pixels())
+    } else {
+        "no tumour".to_string()
+    };
+    label(&mut t, &[&format!("{short} #{}", s.number), &what]);
+    t
+}
+
+fn random_grid(ds: &LoadedDataset, count: usize, seed: u64) -> image::RgbImage {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let (mut tumor, mut clean): (Vec<_>, Vec<_>) = ds.slices().partition(|s| s.has_tumor());
+    tumor.shuffle(&mut rng);
+    clean.shuffle(&mut rng);
+    let want_tumor = count.div_ceil(2).min(tumor.len());
+    let mut chosen: Vec<_> = tumor.into_iter().take(want_tumor).collect();
+    chosen.extend(clean.into_iter().take(count - want_tumor));
+    let tiles: Vec<_> = chosen.iter().map(|s| tile(s)).collect();
+    grid(&tiles, (count as f64).sqrt().ceil().max(3.0) as usize)
+}
+
+fn patient_strip(ds: &LoadedDataset, id: &str) -> Result<image::RgbImage> {
+    let p = ds.patients.iter().find(|p| p.id == id || p.id.starts_with(id)).with_context(|| {
+        let ids: Vec<&str> = ds.patients.iter().take(5).map(|p| p.id.as_str()).collect();
+        format!("no patient '{id}' in {} (e.g. {})", ds.root.display(), ids.join(", "))
+    })?;
+    // Every slice would be too wide for 88-slice volumes: show tumour slices and one either side.
+    let keep: Vec<usize> = (0..p.slices.len())
+        .filter(|&i| (i.saturating_sub(1)..=(i + 1).min(p.slices.len() - 1)).any(|j| p.slices[j].has_tumor()))
+        .collect();
+    let keep = if keep.is_empty() {
+        (0..p.slices.len()).step_by(p.slices.len().div_ceil(12).max(1)).collect()
+    } else {
+        keep
+    };
+    let tiles: Vec<_> = keep.iter().map(|&i| tile(&p.slices[i])).collect();
+    Ok(grid(&tiles, tiles.len().min(10)))
+}

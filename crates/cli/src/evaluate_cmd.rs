@@ -1,0 +1,612 @@
+//! `tumorscan evaluate segment|detect`: score a model on a held-out fold.
+
+use crate::dataset_cmd::{load, LoadArgs};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use tumorscan_data::normalize::Normalizer;
+use tumorscan_data::render::{grid, label, overlay};
+use tumorscan_data::split::read_folds;
+use tumorscan_data::{LoadedDataset, Patient};
+use tumorscan_evaluate::detection::{best_accuracy_threshold, evaluate_detection, DetectionReport, Scored};
+use tumorscan_evaluate::plot::{confusion_png, line_chart, Series};
+use tumorscan_evaluate::segmentation::{evaluate_segmentation, SegmentationReport, SlicePair};
+use tumorscan_model::ComputeDevice;
+use tumorscan_predict::engine::{gate, masks_from_probabilities, probability_maps, segmentation_score};
+use tumorscan_predict::input::{InputSlice, Volume};
+use tumorscan_predict::models::{DetectionRule, Postprocess};
+use tumorscan_predict::ModelBundle;
+
+/// Evaluate subcommands.
+#[derive(Subcommand)]
+pub enum EvaluateCommand {
+    /// Per-patient volumetric Dice (Buda et al.), per-slice metrics, post-processing effects, panels.
+    #[command(
+        after_help = "Example:\n  tumorscan evaluate segment --model runs/seg/best --data kaggle_3m/ --folds folds.csv --fold 0 --out eval/seg"
+    )]
+    Segment(EvalArgs),
+    /// Slice detection: accuracy, precision, recall, specificity, F1, ROC-AUC, report, patient level.
+    #[command(
+        after_help = "Example:\n  tumorscan evaluate detect --model runs/seg/best --data kaggle_3m/ --folds folds.csv --fold 0 --val-fold 1 --out eval/det"
+    )]
+    Detect(DetectArgs),
+}
+
+/// Common evaluation arguments.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Model folder (bundle, or a training run's best/).
+    #[arg(long)]
+    model: PathBuf,
+    /// Dataset folder.
+    #[arg(long)]
+    data: PathBuf,
+    /// Folds CSV.
+    #[arg(long)]
+    folds: PathBuf,
+    /// Fold to evaluate (held out from training and selection).
+    #[arg(long)]
+    fold: usize,
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Overwrite files in an existing --out.
+    #[arg(long)]
+    force: bool,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+/// Detection evaluation arguments.
+#[derive(Args)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    common: EvalArgs,
+    /// Validation fold on which thresholds are chosen (never the evaluated fold).
+    #[arg(long)]
+    val_fold: Option<usize>,
+    /// A trained slice classifier (run's best/ folder) to compare and combine.
+    #[arg(long)]
+    classifier: Option<PathBuf>,
+}
+
+/// Run an evaluate subcommand.
+pub fn run(cmd: EvaluateCommand) -> Result<()> {
+    match cmd {
+        EvaluateCommand::Segment(a) => segment(&a),
+        EvaluateCommand::Detect(a) => detect(&a),
+    }
+}
+
+struct Prepared {
+    ds: LoadedDataset,
+    bundle: ModelBundle,
+}
+
+fn prepare(a: &EvalArgs) -> Result<Prepared> {
+    if a.out.exists() && std::fs::read_dir(&a.out)?.next().is_some() && !a.force {
+        bail!("{} exists and is not empty; pass --force or choose another --out", a.out.display());
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let device = ComputeDevice::cpu().inference().map_err(anyhow::Error::msg)?;
+    let bundle = ModelBundle::load(&a.model, &device)?;
+    Ok(Prepared {
+        ds: load(&a.data, &a.load)?,
+        bundle,
+    })
+}
+
+fn fold_patients<'a>(ds: &'a LoadedDataset, folds: &Path, fold: usize) -> Result<Vec<&'a Patient>> {
+    let rows = read_folds(folds)?;
+    let ids: BTreeSet<&str> = rows.iter().filter(|r| r.fold == fold).map(|r| r.patient.as_str()).collect();
+    if ids.is_empty() {
+        bail!("fold {fold} is empty or missing in {}", folds.display());
+    }
+    let ps: Vec<&Patient> = ds.patients.iter().filter(|p| ids.contains(p.id.as_str())).collect();
+    if ps.len() != ids.len() {
+        bail!("{} patients of fold {fold} are not in {}", ids.len() - ps.len(), ds.root.display());
+    }
+    Ok(ps)
+}
+
+/// Refuse to evaluate on patients the model was trained on, and label a fold used for model
+/// selection as such (when the run's config.json beside the model says so).
+fn check_held_out(model: &Path, patients: &[&Patient]) -> Result<String> {
+    // A run's best/ has the run's config.json above it; a bundle keeps it in segment/.
+    let found = ["../config.json", "config.json", "segment/config.json"]
+        .iter()
+        .find_map(|c| std::fs::read(model.join(c)).ok());
+    let Some(bytes) = found else {
+        return Ok("training split not found beside the model: held-out status not verified".into());
+    };
+    let v: serde_json::Value = serde_json::from_slice(&bytes)?;
+    let set = |k: &str| -> BTreeSet<String> {
+        v["split"][k]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
+    };
+    let (train, val) = (set("train"), set("val"));
+    if let Some(p) = patients.iter().find(|p| train.contains(&p.id)) {
+        bail!(
+            "patient {} of the evaluated fold was used to train this model; evaluate on its test fold",
+            p.id
+        );
+    }
+    if patients.iter().any(|p| val.contains(&p.id)) {
+        return Ok(
+            "VALIDATION fold: used for model selection; these figures may choose post-processing and thresholds but are not a test result"
+                .into(),
+        );
+    }
+    Ok("held-out test fold: verified that no evaluated patient was used in training or model selection".into())
+}
+
+fn volume_of(p: &Patient) -> Volume {
+    let slices = p
+        .slices
+        .iter()
+        .map(|s| InputSlice {
+            label: s.image_path.display().to_string(),
+            stem: format!("{}_{}", s.patient, s.number),
+            number: s.number,
+            width: s.width,
+            height: s.height,
+            rgb: s.image.clone(),
+            spacing_mm: None,
+            truth: Some(s.mask.clone()),
+            notes: vec![],
+        })
+        .collect();
+    Volume {
+        id: p.id.clone(),
+        source: p.id.clone().into(),
+        slices,
+        nifti: None,
+        slice_thickness_mm: None,
+    }
+}
+
+/// Probability maps of every slice of the given patients (native size).
+fn probabilities(bundle: &ModelBundle, patients: &[&Patient], flip_tta: bool) -> Vec<(Volume, Vec<Vec<f32>>)> {
+    patients
+        .iter()
+        .map(|p| {
+            let v = volume_of(p);
+            let norm = Normalizer::fit(v.slices.iter().map(|s| s.rgb.as_slice()));
+            let probs = probability_maps(bundle, &v, &norm, 16, flip_tta);
+            (v, probs)
+        })
+        .collect()
+}
+
+fn seg_report(maps: &[(Volume, Vec<Vec<f32>>)], pp: &Postprocess, seed: u64) -> (SegmentationReport, Vec<Vec<Vec<u8>>>) {
+    let masks: Vec<Vec<Vec<u8>>> = maps.iter().map(|(v, p)| masks_from_probabilities(v, p, pp.threshold, pp)).collect();
+    let mut pairs = Vec::new();
+    for ((v, _), ms) in maps.iter().zip(&masks) {
+        for (s, m) in v.slices.iter().zip(ms) {
+            pairs.push(SlicePair {
+                patient: &v.id,
+                slice: s.number,
+                width: s.width as usize,
+                height: s.height as usize,
+                truth: s.truth.as_deref().unwrap_or(&[]),
+                prediction: m,
+            });
+        }
+    }
+    (evaluate_segmentation(&pairs, seed), masks)
+}
+
+fn segment(a: &EvalArgs) -> Result<()> {
+    let Prepared { ds, bundle } = prepare(a)?;
+    let patients = fold_patients(&ds, &a.folds, a.fold)?;
+    let held_out = check_held_out(&a.model, &patients)?;
+    eprintln!("{held_out}");
+    let t = std::time::Instant::now();
+    let plain = probabilities(&bundle, &patients, false);
+    let secs = t.elapsed().as_secs_f64();
+    let tta = probabilities(&bundle, &patients, true);
+    let slices: usize = plain.iter().map(|(v, _)| v.slices.len()).sum();
+    eprintln!("segmented {slices} slices of {} patients in {secs:.1} s", patients.len());
+    let main_pp = bundle.manifest.postprocess.clone();
+    let base = Postprocess::default();
+    let variants = [
+        ("as shipped", main_pp.clone()),
+        ("raw (threshold 0.5, no clean-up)", base.clone()),
+        (
+            "threshold 0.4",
+            Postprocess {
+                threshold: 0.4,
+                ..base.clone()
+            },
+        ),
+        (
+            "threshold 0.6",
+            Postprocess {
+                threshold: 0.6,
+                ..base.clone()
+            },
+        ),
+        (
+            "flip TTA",
+            Postprocess {
+                flip_tta: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "drop components < 16 px",
+            Postprocess {
+                min_component_pixels: 16,
+                ..base.clone()
+            },
+        ),
+        (
+            "drop components < 64 px",
+            Postprocess {
+                min_component_pixels: 64,
+                ..base.clone()
+            },
+        ),
+        (
+            "largest 3D component",
+            Postprocess {
+                largest_3d_component: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "flip TTA + drop < 64 px",
+            Postprocess {
+                flip_tta: true,
+                min_component_pixels: 64,
+                ..base.clone()
+            },
+        ),
+        (
+            "flip TTA + largest 3D",
+            Postprocess {
+                flip_tta: true,
+                largest_3d_component: true,
+                ..base.clone()
+            },
+        ),
+    ];
+    let mut md = format!(
+        "## Segmentation, fold {} ({} patients, {slices} slices)\n\nModel: {}\n\n{held_out}\n\n",
+        a.fold,
+        patients.len(),
+        bundle.identity()
+    );
+    let mut variant_rows = Vec::new();
+    let mut main: Option<(SegmentationReport, Vec<Vec<Vec<u8>>>)> = None;
+    md.push_str("### Post-processing variants (choose on the validation fold, never on test)\n\n| variant | mean patient Dice [95% CI] | median | slice Dice | FP slices | missed tumour slices |\n| --- | --- | --- | --- | --- | --- |\n");
+    for (name, pp) in &variants {
+        let maps = if pp.flip_tta { &tta } else { &plain };
+        let (r, masks) = seg_report(maps, pp, a.seed);
+        md.push_str(&format!(
+            "| {name} | {} | {:.3} | {:.3} | {} of {} | {} of {} |\n",
+            r.patient_dice_mean,
+            r.patient_dice_median,
+            r.slice_dice_mean,
+            r.false_positive_slices,
+            r.empty_slices,
+            r.missed_tumor_slices,
+            r.tumor_slices
+        ));
+        variant_rows.push(serde_json::json!({"variant": name, "postprocess": pp, "patient_dice_mean": r.patient_dice_mean, "patient_dice_median": r.patient_dice_median, "slice_dice_mean": r.slice_dice_mean, "false_positive_slices": r.false_positive_slices, "missed_tumor_slices": r.missed_tumor_slices}));
+        if main.is_none() {
+            main = Some((r, masks));
+        }
+    }
+    let maps = if main_pp.flip_tta { &tta } else { &plain };
+    let Some((report, masks)) = main else { bail!("no variants") };
+    md.push('\n');
+    md.push_str(&report.markdown("Shipped configuration"));
+    md.push_str(&format!("\nEmpty cases: a patient or slice whose truth and prediction are both empty scores Dice 1; empty truth with a non-empty prediction scores 0. Per-slice metrics are over tumour slices only. Inference: {secs:.1} s for {slices} slices on this machine.\n"));
+    let json = serde_json::json!({
+        "fold": a.fold, "model": bundle.identity(), "held_out": held_out, "seconds": secs,
+        "report": report, "postprocessing": variant_rows,
+    });
+    std::fs::write(a.out.join("segmentation.json"), serde_json::to_string_pretty(&json)?)?;
+    std::fs::write(a.out.join("segmentation.md"), &md)?;
+    write_panels(&a.out.join("panels.png"), maps, &masks, &report)?;
+    println!("{md}");
+    println!("wrote {0}/segmentation.json, {0}/segmentation.md, {0}/panels.png", a.out.display());
+    Ok(())
+}
+
+/// FLAIR / truth / prediction / overlay rows for the best, median and worst tumour slices.
+fn write_panels(path: &Path, maps: &[(Volume, Vec<Vec<f32>>)], masks: &[Vec<Vec<u8>>], r: &SegmentationReport) -> Result<()> {
+    let mut scored: Vec<_> = r.per_slice.iter().collect();
+    scored.sort_by(|x, y| y.dice.total_cmp(&x.dice));
+    if scored.is_empty() {
+        return Ok(());
+    }
+    let picks = [
+        ("best", scored[0]),
+        ("median", scored[scored.len() / 2]),
+        ("worst", scored[scored.len() - 1]),
+    ];
+    let mut tiles = Vec::new();
+    for (what, sc) in picks {
+        let (vi, (v, _)) = maps
+            .iter()
+            .enumerate()
+            .find(|(_, (v, _))| v.id == sc.patient)
+            .context("panel patient")?;
+        let (si, s) = v
+            .slices
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.number == sc.slice)
+            .context("panel slice")?;
+        let truth = s.truth.as_deref().unwrap_or(&[]);
+        let pred = &masks[vi][si];
+        let gray = |m: &[u8]| {
+            image::RgbImage::from_fn(s.width, s.height, |x, y| {
+                let v = m[(y * s.width + x) as usize] * 255;
+                image::Rgb([v, v, v])
+            })
+        };
+        let mut a = overlay(&s.rgb, s.width, s.height, None, None);
+        label(
+            &mut a,
+            &[
+                &format!("{what}: {} #{}", sc.patient.trim_start_matches("TCGA_"), sc.slice),
+                "FLAIR",
+            ],
+        );
+        let mut b = gray(truth);
+        label(&mut b, &["ground truth"]);
+        let mut c = gray(pred);
+        label(&mut c, &[&format!("prediction, Dice {:.3}", sc.dice)]);
+        let mut d = overlay(&s.rgb, s.width, s.height, Some(truth), Some(pred));
+        label(&mut d, &["green truth, red prediction"]);
+        tiles.extend([a, b, c, d]);
+    }
+    grid(&tiles, 4).save(path).with_context(|| format!("writing {}", path.display()))
+}
+
+struct Candidate {
+    name: String,
+    val: Vec<Scored>,
+    test: Vec<Scored>,
+    default_threshold: f64,
+    /// The bundle rule this candidate becomes at threshold t.
+    rule: fn(f64) -> DetectionRule,
+}
+
+/// Per slice: its volume, index, cleaned-mask pixels (bundle post-processing) and raw map.
+type SliceView<'a> = (&'a Volume, usize, u64, &'a [f32]);
+
+fn slice_views<'a>(maps: &'a [(Volume, Vec<Vec<f32>>)], pp: &Postprocess) -> Vec<SliceView<'a>> {
+    maps.iter()
+        .flat_map(|(v, probs)| {
+            let masks = masks_from_probabilities(v, probs, pp.threshold, pp);
+            masks
+                .into_iter()
+                .enumerate()
+                .map(move |(i, m)| (v, i, m.iter().map(|&x| x as u64).sum::<u64>(), probs[i].as_slice()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn scored(views: &[SliceView], f: &dyn Fn(u64, &[f32], usize) -> f64) -> Vec<Scored> {
+    views
+        .iter()
+        .enumerate()
+        .map(|(k, (v, i, pixels, p))| {
+            let s = &v.slices[*i];
+            let t = s.truth.as_deref().unwrap_or(&[]);
+            Scored {
+                patient: v.id.clone(),
+                slice: s.number,
+                score: f(*pixels, p, k),
+                truth: t.contains(&1),
+                truth_pixels: t.iter().map(|&x| x as u64).sum(),
+            }
+        })
+        .collect()
+}
+
+fn classifier_scores(dir: &Path, patients: &[&Patient]) -> Result<Vec<Scored>> {
+    let device = ComputeDevice::cpu().inference().map_err(anyhow::Error::msg)?;
+    let card: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("model.json")).with_context(|| format!("reading {}/model.json", dir.display()))?)?;
+    let tumorscan_model::NetConfig::Classifier(cfg) = serde_json::from_value(card["net"].clone())? else {
+        bail!("{} is not a detection model", dir.display())
+    };
+    let net = tumorscan_model::SliceClassifier::new(&cfg, &device);
+    let net = burn::module::Module::try_load_file(net, dir.join("model.bpk")).map_err(|e| anyhow::anyhow!("{}: {e:?}", dir.display()))?;
+    let mut out = Vec::new();
+    for p in patients {
+        let norm = Normalizer::fit(p.slices.iter().map(|s| s.image.as_slice()));
+        let inputs: Vec<Vec<f32>> = p
+            .slices
+            .iter()
+            .map(|s| tumorscan_data::augment::prepare_image(&s.image, s.width, s.height, &norm, cfg.input_size))
+            .collect();
+        let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+        let probs = net.probabilities(&refs, cfg.input_size, &device, 16);
+        out.extend(p.slices.iter().zip(probs).map(|(s, pr)| Scored {
+            patient: p.id.clone(),
+            slice: s.number,
+            score: pr as f64,
+            truth: s.has_tumor(),
+            truth_pixels: s.tumor_pixels(),
+        }));
+    }
+    Ok(out)
+}
+
+fn detect(a: &DetectArgs) -> Result<()> {
+    let c = &a.common;
+    if a.val_fold == Some(c.fold) {
+        bail!("--val-fold must differ from --fold: thresholds are never chosen on the evaluated fold");
+    }
+    let Prepared { ds, bundle } = prepare(c)?;
+    let test = fold_patients(&ds, &c.folds, c.fold)?;
+    let held_out = check_held_out(&c.model, &test)?;
+    let val = match a.val_fold {
+        Some(v) => fold_patients(&ds, &c.folds, v)?,
+        None => Vec::new(),
+    };
+    let tta = bundle.manifest.postprocess.flip_tta;
+    let test_maps = probabilities(&bundle, &test, tta);
+    let val_maps = probabilities(&bundle, &val, tta);
+    let pp = bundle.manifest.postprocess.clone();
+    let (tv, vv) = (slice_views(&test_maps, &pp), slice_views(&val_maps, &pp));
+    let pixels = |px: u64, _: &[f32], _: usize| px as f64;
+    let seg = |px: u64, p: &[f32], _: usize| segmentation_score(p, px);
+    let mut cands = vec![
+        Candidate {
+            name: "segmentation: cleaned-mask tumour pixels".into(),
+            val: scored(&vv, &pixels),
+            test: scored(&tv, &pixels),
+            default_threshold: 1.0,
+            rule: |t| DetectionRule::Segmentation {
+                min_pixels: t.ceil().max(1.0) as u64,
+                min_probability: 0.0,
+            },
+        },
+        Candidate {
+            name: "segmentation: largest pixel probability".into(),
+            val: scored(&vv, &seg),
+            test: scored(&tv, &seg),
+            default_threshold: 0.5,
+            rule: |t| DetectionRule::Segmentation {
+                min_pixels: 1,
+                min_probability: t,
+            },
+        },
+    ];
+    if let Some(dir) = &a.classifier {
+        let (cv, ct) = (classifier_scores(dir, &val)?, classifier_scores(dir, &test)?);
+        let cls = |c: &[Scored]| {
+            let c = c.to_vec();
+            move |px: u64, _: &[f32], k: usize| gate(c[k].score, px)
+        };
+        let both = |c: &[Scored]| {
+            let c = c.to_vec();
+            move |px: u64, p: &[f32], k: usize| gate((c[k].score + segmentation_score(p, px)) / 2.0, px)
+        };
+        cands.push(Candidate {
+            name: "classifier".into(),
+            val: scored(&vv, &cls(&cv)),
+            test: scored(&tv, &cls(&ct)),
+            default_threshold: 0.5,
+            rule: |t| DetectionRule::Classifier { threshold: t },
+        });
+        cands.push(Candidate {
+            name: "classifier + segmentation (mean probability)".into(),
+            val: scored(&vv, &both(&cv)),
+            test: scored(&tv, &both(&ct)),
+            default_threshold: 0.5,
+            rule: |t| DetectionRule::Combined { threshold: t },
+        });
+    }
+    let mut md = format!(
+        "## Detection, fold {} ({} patients)\n\nModel: {}\n\n{held_out}\n\nThresholds: {}\n\n",
+        c.fold,
+        test.len(),
+        bundle.identity(),
+        if val.is_empty() {
+            "defaults (no --val-fold)".to_string()
+        } else {
+            format!("chosen on validation fold {} to maximise slice accuracy", a.val_fold.unwrap_or(0))
+        }
+    );
+    md.push_str("| candidate | threshold | val accuracy | test accuracy [95% CI] | test ROC-AUC [95% CI] | sensitivity | specificity | tumour patients detected |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    let mut reports: Vec<(String, f64, DetectionReport, DetectionRule)> = Vec::new();
+    for cand in &cands {
+        let thr = if cand.val.is_empty() {
+            cand.default_threshold
+        } else {
+            best_accuracy_threshold(&cand.val)
+        };
+        let val_acc = if cand.val.is_empty() {
+            f64::NAN
+        } else {
+            evaluate_detection(&cand.val, thr, c.seed).accuracy.value
+        };
+        let r = evaluate_detection(&cand.test, thr, c.seed);
+        md.push_str(&format!(
+            "| {} | {:.4} | {:.4} | {} | {} | {:.3} | {:.3} | {} of {} |\n",
+            cand.name,
+            thr,
+            val_acc,
+            r.accuracy,
+            r.roc_auc,
+            r.recall.value,
+            r.specificity.value,
+            r.tumor_patients_detected,
+            r.tumor_patients
+        ));
+        reports.push((cand.name.clone(), val_acc, r, (cand.rule)(thr)));
+    }
+    // The candidate shipped is the best on validation (first on ties), never picked on test.
+    let best = reports
+        .iter()
+        .enumerate()
+        .max_by(|x, y| x.1 .1.partial_cmp(&y.1 .1).unwrap_or(std::cmp::Ordering::Equal).then(y.0.cmp(&x.0)))
+        .map(|(i, _)| i)
+        .unwrap_or(0);
+    let (name, _, r, rule) = &reports[best];
+    md.push_str(&format!(
+        "\n### Best on validation: {name}\n\nBundle rule: `{}`\n\n```\n{}```\n",
+        serde_json::to_string(rule)?,
+        r.text()
+    ));
+    md.push_str("\nMisclassified slices (patient, slice, score, truth tumour pixels):\n\n");
+    for m in &r.misclassified {
+        md.push_str(&format!(
+            "- {} #{}: score {:.4}, truth {} ({} px)\n",
+            m.patient,
+            m.slice,
+            m.score,
+            if m.truth { "tumour" } else { "no tumour" },
+            m.truth_pixels
+        ));
+    }
+    let series: Vec<Series> = reports
+        .iter()
+        .map(|(n, _, r, _)| Series {
+            label: n,
+            points: r.roc.clone(),
+        })
+        .collect();
+    line_chart(
+        &c.out.join("roc.png"),
+        "ROC (test fold)",
+        "false-positive rate",
+        "true-positive rate",
+        &series,
+        Some((0.0, 1.0)),
+    )?;
+    let cm = r.confusion;
+    confusion_png(
+        &c.out.join("confusion.png"),
+        ["no tumour", "tumour"],
+        [[cm.tn, cm.fp], [cm.fn_, cm.tp]],
+    )?;
+    let json = serde_json::json!({"fold": c.fold, "val_fold": a.val_fold, "model": bundle.identity(), "held_out": held_out, "best_on_validation": name, "bundle_rule": rule,
+        "candidates": reports.iter().map(|(n, va, r, rule)| serde_json::json!({"name": n, "val_accuracy": va, "rule": rule, "report": r})).collect::<Vec<_>>()});
+    std::fs::write(c.out.join("detection.json"), serde_json::to_string_pretty(&json)?)?;
+    std::fs::write(c.out.join("detection.md"), &md)?;
+    println!("{md}");
+    println!(
+        "wrote {0}/detection.json, {0}/detection.md, {0}/roc.png, {0}/confusion.png",
+        c.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! `tumorscan`: find brain tumours in MRI slices and outline them.
+
+mod bench_cmd;
+mod dataset_cmd;
+mod evaluate_cmd;
+mod predict_cmd;
+mod serve_cmd;
+mod train_cmd;
+
+use clap::{Parser, Subcommand};
+
+const EXAMPLES: &str = "\
+Examples:
+  # Detect and outline tumours in the bundled sample slices with the built-in models
+  tumorscan predict samples/ --out results/
+  # Look at a dataset (Kaggle kaggle_3m layout, .tif or .png)
+  tumorscan dataset summary kaggle_3m/
+  tumorscan dataset show kaggle_3m/ --count 6 --seed 1 --out grid.png
+  # Patient-level folds, then train and evaluate the segmentation model
+  tumorscan dataset split kaggle_3m/ --folds 5 --seed 42 --out folds.csv
+  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg
+  tumorscan evaluate segment --model runs/seg/best --data kaggle_3m/ --folds folds.csv --fold 0 --out eval/seg";
+
+/// Find brain tumours in MRI slices (detection) and outline them (segmentation).
+#[derive(Parser)]
+#[command(name = "tumorscan", version, about, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read, check, describe, draw and split a dataset.
+    #[command(subcommand)]
+    Dataset(dataset_cmd::DatasetCommand),
+    /// Train the segmentation or the detection model.
+    #[command(subcommand)]
+    Train(train_cmd::TrainCommand),
+    /// Evaluate a model on a held-out fold.
+    #[command(subcommand)]
+    Evaluate(evaluate_cmd::EvaluateCommand),
+    /// Detect and outline tumours in slices, folders or NIfTI volumes (the main job).
+    Predict(predict_cmd::PredictArgs),
+    /// Merge the predictions.csv files of --shard runs.
+    Merge(predict_cmd::MergeArgs),
+    /// HTTP API and web viewer.
+    Serve(serve_cmd::ServeArgs),
+    /// Time training steps and inference of the shipped architectures (see bench/compare).
+    Bench(bench_cmd::BenchArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dataset(c) => dataset_cmd::run(c).map(|_| 0),
+        Command::Train(c) => train_cmd::run(c).map(|_| 0),
+        Command::Evaluate(c) => evaluate_cmd::run(c).map(|_| 0),
+        Command::Predict(a) => predict_cmd::run(a),
+        Command::Merge(a) => predict_cmd::merge(a),
+        Command::Serve(a) => serve_cmd::run(a).map(|_| 0),
+        Command::Bench(a) => bench_cmd::run(a).map(|_| 0),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

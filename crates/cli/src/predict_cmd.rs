@@ -1,0 +1,220 @@
+//! `tumorscan predict` and `tumorscan merge`.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::time::Instant;
+use tumorscan_model::{BackendKind, ComputeDevice};
+use tumorscan_predict::engine::PredictOptions;
+use tumorscan_predict::input::{collect_inputs, Volume};
+use tumorscan_predict::output::{prepare_out_dir, summarize_volume, write_json, write_predictions_csv, write_volume_images, RunSummary};
+use tumorscan_predict::{predict_volume, ModelBundle};
+
+/// Exit code when some inputs failed and others were written.
+pub const PARTIAL_FAILURE: i32 = 2;
+
+/// `predict` arguments.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  tumorscan predict samples/ --out results/          # then open results/report.html
+  tumorscan predict scan_12.tif scan_13.tif --out r/ --json
+  tumorscan predict kaggle_3m/ --out part3/ --shard 3/8   # one of 8 machines
+  tumorscan predict flair.nii.gz --out r/             # writes r/flair_mask.nii.gz
+
+Outputs: predictions.csv (file, tumor_probability, has_tumor, tumor_pixels, tumor_area_mm2,
+bbox), masks/<stem>_mask.png (0/255, input size), overlays/<stem>.png, report.html,
+summary.json. Exit status: 0 all inputs done, 1 nothing done, 2 some inputs failed (listed).")]
+pub struct PredictArgs {
+    /// Slice files (.tif/.tiff/.png/.jpg), folders (patient folder, kaggle_3m root, DICOM series of .dcm files), or NIfTI volumes (.nii/.nii.gz).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output folder (must be new or empty unless --force).
+    #[arg(long)]
+    out: PathBuf,
+    /// Model folder (bundle, or a training run's best/); default: the built-in model.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Decision threshold (classifier probability, or pixel probability for segmentation-based detection).
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// Write into an existing non-empty --out (overwrites tumorscan's own files there, deletes nothing).
+    #[arg(long)]
+    force: bool,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Process shard I of N (0-based, by patient/volume), e.g. --shard $JOB_COMPLETION_INDEX/8.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Batch size for inference.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Compute device: cpu, cuda, cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: BackendKind,
+}
+
+/// Parse `I/N`.
+pub fn parse_shard(s: &str) -> Result<(u64, u64)> {
+    let (i, n) = s
+        .split_once('/')
+        .with_context(|| format!("--shard '{s}': expected I/N, e.g. 0/4"))?;
+    let (i, n): (u64, u64) = (
+        i.trim().parse().with_context(|| format!("--shard '{s}': I is not a number"))?,
+        n.trim().parse().with_context(|| format!("--shard '{s}': N is not a number"))?,
+    );
+    if n == 0 || i >= n {
+        bail!("--shard '{s}': need 0 <= I < N");
+    }
+    Ok((i, n))
+}
+
+/// Stable shard of a volume: FNV-1a of its source path, so every machine agrees.
+pub fn shard_of(v: &Volume, n: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in v.source.to_string_lossy().bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    h % n
+}
+
+/// Run `predict`; returns the process exit code.
+pub fn run(a: PredictArgs) -> Result<i32> {
+    let t0 = Instant::now();
+    let shard = a.shard.as_deref().map(parse_shard).transpose()?;
+    prepare_out_dir(&a.out, a.force)?;
+    let device = ComputeDevice(a.device).inference().map_err(anyhow::Error::msg)?;
+    let bundle = ModelBundle::open(a.model.as_deref(), &device)?;
+    let (mut volumes, failures) = collect_inputs(&a.inputs, Some(&a.out));
+    if let Some((i, n)) = shard {
+        volumes.retain(|v| shard_of(v, n) == i);
+    }
+    for f in &failures {
+        eprintln!("skipped {}: {}", f.path, f.error);
+    }
+    if volumes.is_empty() && !failures.is_empty() {
+        bail!("no input could be read ({} failed)", failures.len());
+    }
+    let total: usize = volumes.iter().map(|v| v.slices.len()).sum();
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} slices {msg} ({elapsed}<{eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let opts = PredictOptions {
+        threshold: a.threshold,
+        keep_masks_of_negatives: false,
+        batch_size: a.batch_size,
+    };
+    let mut all = Vec::new();
+    let mut summaries = Vec::new();
+    let mut panels = Vec::new();
+    for v in &volumes {
+        bar.set_message(v.id.clone());
+        let preds = predict_volume(&bundle, v, &opts);
+        write_volume_images(&a.out, v, &preds)?;
+        summaries.push(summarize_volume(v, &preds));
+        for (i, p) in preds.iter().enumerate().filter(|(_, p)| p.has_tumor == 1) {
+            panels.push((p.tumor_pixels, all.len() + i, tumorscan_predict::output::overlay_png(v, i, p)?));
+        }
+        // Keep only the largest tumours' panels in memory.
+        panels.sort_by_key(|p| std::cmp::Reverse(p.0));
+        panels.truncate(tumorscan_predict::report::MAX_PANELS);
+        bar.inc(v.slices.len() as u64);
+        all.extend(preds);
+    }
+    bar.finish_and_clear();
+    write_predictions_csv(&a.out.join("predictions.csv"), &all)?;
+    let summary = RunSummary {
+        model: bundle.identity(),
+        slices: all.len(),
+        tumor_slices: all.iter().filter(|p| p.has_tumor == 1).count(),
+        volumes: summaries,
+        failures: failures.clone(),
+        shard: a.shard.clone(),
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    write_json(&a.out.join("summary.json"), &summary)?;
+    let panel_refs: Vec<_> = panels.iter().map(|(_, i, png)| (&all[*i], png.clone())).collect();
+    let html = tumorscan_predict::report::render(&summary, &bundle, &panel_refs);
+    tumorscan_data::table::write_atomic(&a.out.join("report.html"), html.as_bytes())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "{} slices in {} volume(s), {} with tumour, {:.1} s",
+            summary.slices,
+            summary.volumes.len(),
+            summary.tumor_slices,
+            summary.seconds
+        );
+        for v in &summary.volumes {
+            println!(
+                "  {:<32} {:>3}/{:<3} slices with tumour, {} px",
+                v.volume, v.tumor_slices, v.slices, v.tumor_pixels
+            );
+        }
+        println!(
+            "open {}; table {}; masks in {}",
+            a.out.join("report.html").display(),
+            a.out.join("predictions.csv").display(),
+            a.out.join("masks").display()
+        );
+    }
+    if !failures.is_empty() {
+        eprintln!("{} input(s) failed (listed above and in summary.json)", failures.len());
+        return Ok(PARTIAL_FAILURE);
+    }
+    Ok(0)
+}
+
+/// `merge` arguments.
+#[derive(Args)]
+#[command(after_help = "Example:\n  tumorscan merge shard-*/predictions.csv --out all.csv")]
+pub struct MergeArgs {
+    /// predictions.csv files of the shards.
+    #[arg(required = true)]
+    csvs: Vec<PathBuf>,
+    /// Merged CSV.
+    #[arg(long)]
+    out: PathBuf,
+    /// Overwrite --out.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Concatenate shard CSVs (same header), sorted by file, refusing duplicates.
+pub fn merge(a: MergeArgs) -> Result<i32> {
+    if a.out.exists() && !a.force {
+        bail!("{} exists; pass --force to overwrite", a.out.display());
+    }
+    let mut header: Option<csv::StringRecord> = None;
+    let mut rows: Vec<csv::StringRecord> = Vec::new();
+    for p in &a.csvs {
+        let mut r = csv::Reader::from_path(p).with_context(|| format!("reading {}", p.display()))?;
+        let h = r.headers().with_context(|| format!("{}: malformed CSV", p.display()))?.clone();
+        match &header {
+            None => header = Some(h),
+            Some(h0) if *h0 != h => bail!("{}: columns differ from {}", p.display(), a.csvs[0].display()),
+            _ => {}
+        }
+        for rec in r.records() {
+            rows.push(rec.with_context(|| format!("{}: malformed row", p.display()))?);
+        }
+    }
+    rows.sort_by(|x, y| x.get(0).cmp(&y.get(0)));
+    if let Some(w) = rows.windows(2).find(|w| w[0].get(0) == w[1].get(0)) {
+        bail!("{} appears in more than one shard", w[0].get(0).unwrap_or_default());
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    if let Some(h) = &header {
+        w.write_record(h)?;
+    }
+    for r in &rows {
+        w.write_record(r)?;
+    }
+    tumorscan_data::table::write_atomic(&a.out, &w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
+    println!("merged {} rows from {} files into {}", rows.len(), a.csvs.len(), a.out.display());
+    Ok(0)
+}

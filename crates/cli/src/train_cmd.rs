@@ -1,0 +1,211 @@
+//! `tumorscan train segment|detect`.
+
+use crate::dataset_cmd::{load, LoadArgs};
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use tumorscan_data::augment::AugmentConfig;
+use tumorscan_data::split::read_folds;
+use tumorscan_model::{BackendKind, ClassifierConfig, ComputeDevice, SegmenterConfig};
+use tumorscan_train::detect::DetectTask;
+use tumorscan_train::loss::SegLoss;
+use tumorscan_train::segment::SegmentTask;
+use tumorscan_train::split::RunSplit;
+use tumorscan_train::{train, TrainConfig};
+
+/// Train subcommands.
+#[derive(Subcommand)]
+pub enum TrainCommand {
+    /// Train the segmentation network (U-Net or ResUNet).
+    #[command(
+        after_help = "Examples:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg\n  # after a crash or kill, continue from the last checkpoint:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg --resume"
+    )]
+    Segment {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Initial features F.
+        #[arg(long, default_value_t = 16)]
+        features: usize,
+        /// Encoder levels.
+        #[arg(long, default_value_t = 4)]
+        depth: usize,
+        /// Residual blocks (ResUNet).
+        #[arg(long)]
+        residual: bool,
+        /// Loss: bce, dice, tversky, focal-tversky, bce-dice.
+        #[arg(long, default_value = "bce-dice")]
+        loss: SegLoss,
+    },
+    /// Train the slice classifier (tumour / no tumour).
+    #[command(
+        after_help = "Example:\n  tumorscan train detect --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/det"
+    )]
+    Detect {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Features of the first stage.
+        #[arg(long, default_value_t = 16)]
+        features: usize,
+        /// Residual stages.
+        #[arg(long, default_value_t = 4)]
+        stages: usize,
+    },
+}
+
+/// Options shared by both tasks.
+#[derive(Args)]
+pub struct CommonArgs {
+    /// Dataset folder (kaggle_3m layout).
+    #[arg(long)]
+    data: PathBuf,
+    /// Folds CSV from `tumorscan dataset split`.
+    #[arg(long)]
+    folds: PathBuf,
+    /// Fold used for model selection and early stopping.
+    #[arg(long)]
+    val_fold: usize,
+    /// Fold held out entirely (never trained on or selected by). Omit to train on all other folds.
+    #[arg(long)]
+    test_fold: Option<usize>,
+    /// Run folder (checkpoints, metrics, curves, best model).
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Maximum epochs.
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    /// Initial learning rate (Adam, cosine decay).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Early-stopping patience in epochs.
+    #[arg(long, default_value_t = 8)]
+    patience: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Square input size (128 or 256).
+    #[arg(long, default_value_t = 128)]
+    size: u32,
+    /// Tumour-free slices per tumour slice in each epoch; 'all' uses every slice.
+    #[arg(long, default_value = "0.5")]
+    empty_per_tumor: String,
+    /// Cap on steps per epoch (quick trials).
+    #[arg(long)]
+    max_steps: Option<usize>,
+    /// Disable augmentation.
+    #[arg(long)]
+    no_augment: bool,
+    /// Compute device: cpu, cuda, cuda:N.
+    #[arg(long, default_value = "cpu")]
+    device: BackendKind,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+impl CommonArgs {
+    fn config(&self) -> Result<TrainConfig> {
+        let empty = match self.empty_per_tumor.as_str() {
+            "all" => None,
+            v => Some(
+                v.parse::<f32>()
+                    .with_context(|| format!("--empty-per-tumor: '{v}' is not a number or 'all'"))?,
+            ),
+        };
+        anyhow::ensure!(
+            self.size.is_multiple_of(16) && self.size >= 32,
+            "--size must be a multiple of 16, at least 32"
+        );
+        anyhow::ensure!(self.batch_size > 0 && self.epochs > 0, "--batch-size and --epochs must be positive");
+        Ok(TrainConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            learning_rate: self.lr,
+            patience: self.patience,
+            seed: self.seed,
+            empty_per_tumor: empty,
+            augment: if self.no_augment {
+                AugmentConfig::none()
+            } else {
+                AugmentConfig::standard()
+            },
+            max_steps_per_epoch: self.max_steps,
+        })
+    }
+}
+
+/// Run a train subcommand.
+pub fn run(cmd: TrainCommand) -> Result<()> {
+    let (common, outcome) = match cmd {
+        TrainCommand::Segment {
+            common,
+            features,
+            depth,
+            residual,
+            loss,
+        } => {
+            let task = SegmentTask {
+                net: SegmenterConfig {
+                    features,
+                    depth,
+                    residual,
+                    input_size: common.size,
+                },
+                loss,
+            };
+            let o = run_task(&task, &common)?;
+            (common, o)
+        }
+        TrainCommand::Detect { common, features, stages } => {
+            let task = DetectTask {
+                net: ClassifierConfig {
+                    features,
+                    stages,
+                    input_size: common.size,
+                },
+            };
+            let o = run_task(&task, &common)?;
+            (common, o)
+        }
+    };
+    println!(
+        "done: {} epochs{}, best epoch {} ({:.4}); model in {}",
+        outcome.epochs,
+        if outcome.stopped_early { " (early stop)" } else { "" },
+        outcome.best_epoch,
+        outcome.best_score,
+        outcome.model_dir.display()
+    );
+    println!(
+        "metrics: {}/metrics.csv, curves: {}/curves.png",
+        common.out.display(),
+        common.out.display()
+    );
+    Ok(())
+}
+
+fn run_task<T: tumorscan_train::Task>(task: &T, c: &CommonArgs) -> Result<tumorscan_train::TrainOutcome> {
+    let cfg = c.config()?;
+    let folds = read_folds(&c.folds)?;
+    let split = RunSplit::from_folds(&folds, c.val_fold, c.test_fold).map_err(anyhow::Error::msg)?;
+    let ds = load(&c.data, &c.load)?;
+    let missing: Vec<&String> = split.train.iter().chain(&split.val).filter(|p| ds.patient(p).is_none()).collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "{} lists patients not in {}: {:?}",
+        c.folds.display(),
+        c.data.display(),
+        missing
+    );
+    eprintln!(
+        "train {} patients, validation {}, test {} (held out)",
+        split.train.len(),
+        split.val.len(),
+        split.test.len()
+    );
+    train(task, &ds, &split, &cfg, ComputeDevice(c.device), &c.out, c.resume)
+}

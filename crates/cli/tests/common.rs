@@ -1,0 +1,49 @@
+//! Helpers shared by the end-to-end tests: run the real binary, build small datasets.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Output of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Run `tumorscan` with arguments from the repository root.
+pub fn tumorscan(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_tumorscan"))
+        .args(args)
+        .current_dir(repo_root())
+        .env("TUMORSCAN_CACHE", std::env::temp_dir().join("tumorscan-test-cache"))
+        .output()
+        .expect("binary runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+/// The workspace root (where README.md and samples/ live).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+/// Write a phantom dataset of `patients` x `slices` PNG slices.
+pub fn phantom_dir(dir: &Path, patients: usize, slices: u32) {
+    let ds = tumorscan_data::phantom::phantom_dataset(patients, slices, 32);
+    tumorscan_data::phantom::write_dataset(&ds, dir).expect("write phantoms");
+}
+
+/// Assert a failed run with a clear message naming `needle`, and no panic.
+pub fn assert_clean_failure(r: &Run, needle: &str) {
+    assert_ne!(r.code, 0, "should fail; stdout: {}", r.stdout);
+    assert!(!r.stderr.contains("panicked"), "panic: {}", r.stderr);
+    assert!(r.stderr.contains(needle), "message should name {needle}: {}", r.stderr);
+}

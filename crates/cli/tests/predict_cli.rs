@@ -1,0 +1,288 @@
+//! `tumorscan predict` and `merge` end to end with the built-in model.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn predict_on_the_bundled_samples() {
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().join("r");
+    let r = tumorscan(&["predict", "samples/", "--out", p(&o), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(summary["slices"], 20);
+    let mut rdr = csv::Reader::from_path(o.join("predictions.csv")).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    for col in [
+        "file",
+        "tumor_probability",
+        "has_tumor",
+        "tumor_pixels",
+        "tumor_area_mm2",
+        "bbox_x",
+        "bbox_y",
+        "bbox_width",
+        "bbox_height",
+    ] {
+        assert!(headers.iter().any(|h| h == col), "missing column {col}");
+    }
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 20);
+    for row in &rows {
+        let file = row.get(0).unwrap();
+        assert!(!file.contains("_mask"), "masks are not inputs");
+        let prob: f64 = row.get(3).unwrap().parse().unwrap();
+        assert!((0.0..=1.0).contains(&prob));
+        let has: u8 = row.get(4).unwrap().parse().unwrap();
+        let pixels: u64 = row.get(5).unwrap().parse().unwrap();
+        // Detection and mask agree.
+        assert_eq!(has == 1, pixels > 0, "{file}");
+        let stem = Path::new(file).file_stem().unwrap().to_str().unwrap();
+        let mask = image::open(o.join("masks").join(format!("{stem}_mask.png"))).unwrap();
+        assert_eq!((mask.width(), mask.height()), (256, 256));
+        let gray = mask.as_luma8().expect("8-bit single channel");
+        assert!(gray.pixels().all(|v| v.0[0] == 0 || v.0[0] == 255));
+        assert_eq!(gray.pixels().filter(|v| v.0[0] == 255).count() as u64, pixels);
+        assert!(o.join("overlays").join(format!("{stem}.png")).exists());
+    }
+    let html = std::fs::read_to_string(o.join("report.html")).unwrap();
+    assert!(html.contains("sha256") && html.contains("Per patient"));
+    if summary["tumor_slices"].as_u64().unwrap() > 0 {
+        assert!(html.contains("data:image/png;base64,"), "panels inline");
+    }
+
+    // The output folder is never reused without --force; with --force it is.
+    assert_clean_failure(&tumorscan(&["predict", "samples/", "--out", p(&o)]), "--force");
+    assert_eq!(
+        tumorscan(&[
+            "predict",
+            "samples/TCGA_CS_5393_19990606/TCGA_CS_5393_19990606_9.tif",
+            "--out",
+            p(&o),
+            "--force"
+        ])
+        .code,
+        0
+    );
+}
+
+#[test]
+fn bad_inputs_are_listed_and_good_ones_still_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.png");
+    image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([(x * 3) as u8, (y * 3) as u8, 40]))
+        .save(&good)
+        .unwrap();
+    let gray = dir.path().join("gray.png");
+    image::GrayImage::from_fn(48, 40, |x, _| image::Luma([x as u8 * 4]))
+        .save(&gray)
+        .unwrap();
+    let junk = dir.path().join("junk.tif");
+    std::fs::write(&junk, b"not an image").unwrap();
+    let bomb = dir.path().join("bomb.png");
+    std::fs::write(&bomb, png_header(100_000, 100_000)).unwrap();
+    let txt = dir.path().join("notes.txt");
+    std::fs::write(&txt, b"hello").unwrap();
+    let out = dir.path().join("out");
+    let r = tumorscan(&[
+        "predict",
+        p(&good),
+        p(&gray),
+        p(&junk),
+        p(&bomb),
+        p(&txt),
+        "/nonexistent.png",
+        "--out",
+        p(&out),
+    ]);
+    assert_eq!(r.code, 2, "partial failure exit code; stderr {}", r.stderr);
+    assert!(!r.stderr.contains("panicked"));
+    for name in ["junk.tif", "bomb.png", "notes.txt", "/nonexistent.png"] {
+        assert!(r.stderr.contains(name), "{name} listed: {}", r.stderr);
+    }
+    let csv = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "good and converted grayscale slices written");
+    let m = image::open(out.join("masks/gray_mask.png")).unwrap();
+    assert_eq!((m.width(), m.height()), (48, 40), "mask has the input's own size");
+    // Nothing readable at all: exit 1.
+    let r = tumorscan(&["predict", p(&junk), "--out", p(&dir.path().join("o2"))]);
+    assert_clean_failure(&r, "junk.tif");
+    // An empty folder.
+    let empty = tempfile::tempdir().unwrap();
+    assert_clean_failure(
+        &tumorscan(&["predict", p(empty.path()), "--out", p(&dir.path().join("o3"))]),
+        "no slice images",
+    );
+}
+
+/// A PNG header declaring a huge image, with no data (decompression-bomb guard).
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut v = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
+    v.extend(w.to_be_bytes());
+    v.extend(h.to_be_bytes());
+    v.extend([8, 2, 0, 0, 0]);
+    let crc = crc32(&v[12..]);
+    v.extend(crc.to_be_bytes());
+    v
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xffff_ffffu32;
+    for &b in data {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+#[test]
+fn nifti_volumes_round_trip_and_nan_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (nx, ny, nz) = (64usize, 64usize, 3usize);
+    let vol = dir.path().join("flair.nii.gz");
+    let data: Vec<f32> = (0..nx * ny * nz)
+        .map(|i| ((i % nx) as f32 - 32.0).abs() + (i / (nx * ny)) as f32)
+        .collect();
+    write_nifti(&vol, (nx, ny, nz), &data);
+    let out = dir.path().join("out");
+    let r = tumorscan(&["predict", p(&vol), "--out", p(&out)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mask = out.join("flair_mask.nii.gz");
+    let h = nifti::NiftiHeader::from_file(&mask).unwrap();
+    assert_eq!(&h.dim[..4], &[3, 64, 64, 3]);
+    assert_eq!(h.pixdim[1], 0.9);
+    let csv = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
+    assert!(csv.contains("flair.nii.gz#2"), "{csv}");
+
+    let bad = dir.path().join("nan.nii.gz");
+    let mut d2 = data.clone();
+    d2[5] = f32::NAN;
+    write_nifti(&bad, (nx, ny, nz), &d2);
+    assert_clean_failure(&tumorscan(&["predict", p(&bad), "--out", p(&dir.path().join("o2"))]), "NaN");
+    let zero = dir.path().join("zero.nii.gz");
+    write_nifti(&zero, (nx, 0, nz), &[]);
+    assert_clean_failure(&tumorscan(&["predict", p(&zero), "--out", p(&dir.path().join("o3"))]), "zero");
+}
+
+fn write_nifti(path: &Path, (nx, ny, nz): (usize, usize, usize), data: &[f32]) {
+    use std::io::Write;
+    let mut h = vec![0u8; 352];
+    h[0..4].copy_from_slice(&348i32.to_le_bytes());
+    for (i, v) in [3i16, nx as i16, ny as i16, nz as i16, 1, 1, 1, 1].iter().enumerate() {
+        h[40 + 2 * i..42 + 2 * i].copy_from_slice(&v.to_le_bytes());
+    }
+    h[70..72].copy_from_slice(&16i16.to_le_bytes()); // float32
+    h[72..74].copy_from_slice(&32i16.to_le_bytes());
+    for (i, v) in [1.0f32, 0.9, 0.9, 3.0].iter().enumerate() {
+        h[76 + 4 * i..80 + 4 * i].copy_from_slice(&v.to_le_bytes());
+    }
+    h[108..112].copy_from_slice(&352f32.to_le_bytes());
+    h[344..348].copy_from_slice(b"n+1\0");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&h).unwrap();
+    for v in data {
+        gz.write_all(&v.to_le_bytes()).unwrap();
+    }
+    std::fs::write(path, gz.finish().unwrap()).unwrap();
+}
+
+#[test]
+fn shards_partition_by_patient_and_merge_back() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    phantom_dir(data.path(), 4, 2);
+    let mut csvs = Vec::new();
+    for i in 0..2 {
+        let o = dir.path().join(format!("shard{i}"));
+        let r = tumorscan(&["predict", p(data.path()), "--out", p(&o), "--shard", &format!("{i}/2")]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        csvs.push(o.join("predictions.csv"));
+    }
+    let merged = dir.path().join("all.csv");
+    let r = tumorscan(&["merge", p(&csvs[0]), p(&csvs[1]), "--out", p(&merged)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&merged).unwrap().lines().count(),
+        9,
+        "8 slices + header, each once"
+    );
+    assert_clean_failure(
+        &tumorscan(&["merge", p(&csvs[0]), p(&csvs[0]), "--out", p(&dir.path().join("dup.csv"))]),
+        "more than one shard",
+    );
+    assert_clean_failure(
+        &tumorscan(&["predict", p(data.path()), "--out", p(&dir.path().join("x")), "--shard", "2/2"]),
+        "--shard",
+    );
+}
+
+fn write_dicom(path: &Path, number: u32, series: &str, size: u16) {
+    use dicom_core::{dicom_value, DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    let mut obj = InMemDicomObject::new_empty();
+    for (tag, v) in [
+        (tags::ROWS, size),
+        (tags::COLUMNS, size),
+        (tags::BITS_ALLOCATED, 16),
+        (tags::BITS_STORED, 16),
+        (tags::SAMPLES_PER_PIXEL, 1),
+        (tags::PIXEL_REPRESENTATION, 0),
+    ] {
+        obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)));
+    }
+    obj.put(DataElement::new(
+        tags::INSTANCE_NUMBER,
+        VR::IS,
+        PrimitiveValue::from(number.to_string()),
+    ));
+    obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from(series)));
+    obj.put(DataElement::new(tags::PIXEL_SPACING, VR::DS, dicom_value!(Strs, ["0.5", "0.5"])));
+    obj.put(DataElement::new(tags::SLICE_THICKNESS, VR::DS, PrimitiveValue::from("5")));
+    let n = size as usize;
+    let pixels: Vec<u8> = (0..n * n)
+        .flat_map(|i| (((i % n) * 40 + number as usize * 100) as u16).to_le_bytes())
+        .collect();
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(pixels)));
+    let meta = FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.4")
+        .media_storage_sop_instance_uid(format!("1.2.826.0.1.{number}"));
+    obj.with_meta(meta).unwrap().write_to_file(path).unwrap();
+}
+
+#[test]
+fn dicom_series_are_read_and_inconsistent_ones_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("series");
+    std::fs::create_dir(&series).unwrap();
+    for n in 1..=3 {
+        write_dicom(&series.join(format!("IM{n}.dcm")), n, "1.2.3.4", 64);
+    }
+    let out = dir.path().join("out");
+    let r = tumorscan(&["predict", p(&series), "--out", p(&out), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["slices"], 3);
+    let csv = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
+    assert!(csv.contains("IM3.dcm"));
+    assert!(out.join("masks/IM1_mask.png").exists());
+    // Area in mm2 is known from PixelSpacing: the column is filled (0.00 when no tumour).
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    assert!(rows.iter().all(|l| !l.split(',').nth(6).unwrap().is_empty()), "{csv}");
+
+    write_dicom(&series.join("IM4.dcm"), 4, "9.9.9", 64);
+    assert_clean_failure(
+        &tumorscan(&["predict", p(&series), "--out", p(&dir.path().join("o2"))]),
+        "inconsistent DICOM series",
+    );
+    std::fs::write(series.join("IM4.dcm"), b"DICM? no").unwrap();
+    assert_clean_failure(&tumorscan(&["predict", p(&series), "--out", p(&dir.path().join("o3"))]), "IM4.dcm");
+}

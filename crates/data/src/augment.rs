@@ -1,0 +1,216 @@
+//! Resizing to the model's input size and seeded augmentation, done as one resampling pass.
+//!
+//! Each output pixel is mapped through an affine transform (flip, rotation, scale about the
+//! centre) back into the source slice and sampled bilinearly (zero outside). Without
+//! augmentation the transform is a plain resize. Masks are resampled the same way and
+//! thresholded at 0.5.
+
+use crate::normalize::Normalizer;
+use crate::Slice;
+use rand::Rng;
+
+/// Augmentation ranges. [`AugmentConfig::none`] disables everything.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AugmentConfig {
+    /// Probability of a horizontal (left-right) flip.
+    pub flip_probability: f32,
+    /// Largest rotation in degrees (uniform in +-).
+    pub max_rotation_deg: f32,
+    /// Largest relative scale change (uniform in 1 +- this).
+    pub max_scale: f32,
+    /// Largest per-channel intensity jitter in normalised units (scale 1 +- this, shift +- this).
+    pub intensity: f32,
+}
+
+impl AugmentConfig {
+    /// No augmentation.
+    pub fn none() -> Self {
+        Self {
+            flip_probability: 0.0,
+            max_rotation_deg: 0.0,
+            max_scale: 0.0,
+            intensity: 0.0,
+        }
+    }
+    /// The defaults used for training (close to Buda et al.: flips, +-15 deg, +-5% scale).
+    pub fn standard() -> Self {
+        Self {
+            flip_probability: 0.5,
+            max_rotation_deg: 15.0,
+            max_scale: 0.05,
+            intensity: 0.1,
+        }
+    }
+}
+
+/// Affine map from output pixel centres to source pixel coordinates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Affine {
+    m: [f32; 4],
+    t: [f32; 2],
+}
+
+impl Affine {
+    /// Resize `src` (w, h) to `dst` (w, h) with an optional flip, rotation and zoom about the centre.
+    pub fn new(src: (u32, u32), dst: (u32, u32), flip: bool, rotation_deg: f32, zoom: f32) -> Self {
+        let (sx, sy) = (src.0 as f32 / dst.0 as f32, src.1 as f32 / dst.1 as f32);
+        let (s, c) = rotation_deg.to_radians().sin_cos();
+        let f = if flip { -1.0 } else { 1.0 };
+        // source = centre_src + R * S * F * (out - centre_dst) / zoom
+        let m = [c * sx * f / zoom, -s * sx / zoom, s * sy * f / zoom, c * sy / zoom];
+        let (cxs, cys) = (src.0 as f32 / 2.0, src.1 as f32 / 2.0);
+        let (cxd, cyd) = (dst.0 as f32 / 2.0, dst.1 as f32 / 2.0);
+        let t = [cxs - m[0] * cxd - m[1] * cyd, cys - m[2] * cxd - m[3] * cyd];
+        Self { m, t }
+    }
+    /// Plain resize.
+    pub fn resize(src: (u32, u32), dst: (u32, u32)) -> Self {
+        Self::new(src, dst, false, 0.0, 1.0)
+    }
+    fn apply(&self, x: f32, y: f32) -> (f32, f32) {
+        (self.m[0] * x + self.m[1] * y + self.t[0], self.m[2] * x + self.m[3] * y + self.t[1])
+    }
+}
+
+/// Bilinearly resample planar `channels x h x w` data to `dst`, zero outside the source.
+pub fn resample(src: &[f32], channels: usize, w: u32, h: u32, dst: (u32, u32), a: &Affine) -> Vec<f32> {
+    let (w, h) = (w as usize, h as usize);
+    let (dw, dh) = (dst.0 as usize, dst.1 as usize);
+    let mut out = vec![0f32; channels * dw * dh];
+    for oy in 0..dh {
+        for ox in 0..dw {
+            // Pixel centres at +0.5 on both sides keep the image centred when resizing.
+            let (sx, sy) = a.apply(ox as f32 + 0.5, oy as f32 + 0.5);
+            let (fx, fy) = (sx - 0.5, sy - 0.5);
+            let (x0, y0) = (fx.floor(), fy.floor());
+            let (ax, ay) = (fx - x0, fy - y0);
+            let (x0, y0) = (x0 as isize, y0 as isize);
+            let taps = [
+                (x0, y0, (1.0 - ax) * (1.0 - ay)),
+                (x0 + 1, y0, ax * (1.0 - ay)),
+                (x0, y0 + 1, (1.0 - ax) * ay),
+                (x0 + 1, y0 + 1, ax * ay),
+            ];
+            for c in 0..channels {
+                let plane = &src[c * w * h..(c + 1) * w * h];
+                let mut v = 0.0;
+                for &(x, y, wt) in &taps {
+                    if wt != 0.0 && x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < h {
+                        v += wt * plane[y as usize * w + x as usize];
+                    }
+                }
+                out[c * dw * dh + oy * dw + ox] = v;
+            }
+        }
+    }
+    out
+}
+
+/// Resize a probability map (e.g. a model output) to another size, bilinearly.
+pub fn resize_map(map: &[f32], w: u32, h: u32, dst: (u32, u32)) -> Vec<f32> {
+    if (w, h) == dst {
+        return map.to_vec();
+    }
+    resample(map, 1, w, h, dst, &Affine::resize((w, h), dst))
+}
+
+/// Normalise and resize an RGB (HWC) slice to the model's `size x size` planar input.
+pub fn prepare_image(rgb: &[u8], width: u32, height: u32, norm: &Normalizer, size: u32) -> Vec<f32> {
+    resample(
+        &norm.apply(rgb),
+        3,
+        width,
+        height,
+        (size, size),
+        &Affine::resize((width, height), (size, size)),
+    )
+}
+
+/// One training / inference sample at model size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Normalised image, `3 x size x size`, planar.
+    pub image: Vec<f32>,
+    /// Mask, `size x size`, 0.0 or 1.0.
+    pub mask: Vec<f32>,
+}
+
+/// Normalise, resize and (when `augment` is given) randomly transform one slice.
+pub fn prepare_sample<R: Rng>(slice: &Slice, norm: &Normalizer, size: u32, augment: Option<(&AugmentConfig, &mut R)>) -> Sample {
+    let planar = norm.apply(&slice.image);
+    let mask: Vec<f32> = slice.mask.iter().map(|&v| v as f32).collect();
+    let src = (slice.width, slice.height);
+    let (affine, jitter) = match augment {
+        Some((cfg, rng)) => {
+            let flip = rng.random::<f32>() < cfg.flip_probability;
+            let rot = (rng.random::<f32>() * 2.0 - 1.0) * cfg.max_rotation_deg;
+            let zoom = 1.0 + (rng.random::<f32>() * 2.0 - 1.0) * cfg.max_scale;
+            let jitter: Vec<(f32, f32)> = (0..3)
+                .map(|_| {
+                    (
+                        1.0 + (rng.random::<f32>() * 2.0 - 1.0) * cfg.intensity,
+                        (rng.random::<f32>() * 2.0 - 1.0) * cfg.intensity,
+                    )
+                })
+                .collect();
+            (Affine::new(src, (size, size), flip, rot, zoom), Some(jitter))
+        }
+        None => (Affine::resize(src, (size, size)), None),
+    };
+    let mut image = resample(&planar, 3, slice.width, slice.height, (size, size), &affine);
+    if let Some(j) = jitter {
+        let n = (size * size) as usize;
+        for (c, (s, b)) in j.into_iter().enumerate() {
+            image[c * n..(c + 1) * n].iter_mut().for_each(|v| *v = *v * s + b);
+        }
+    }
+    let mask = resample(&mask, 1, slice.width, slice.height, (size, size), &affine)
+        .into_iter()
+        .map(|v| if v >= 0.5 { 1.0 } else { 0.0 })
+        .collect();
+    Sample { image, mask }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn identity_resize_is_exact_and_half_size_averages() {
+        let src: Vec<f32> = (0..16).map(|v| v as f32).collect();
+        assert_eq!(resample(&src, 1, 4, 4, (4, 4), &Affine::resize((4, 4), (4, 4))), src);
+        let half = resample(&src, 1, 4, 4, (2, 2), &Affine::resize((4, 4), (2, 2)));
+        assert_eq!(half, vec![2.5, 4.5, 10.5, 12.5]);
+    }
+
+    #[test]
+    fn flip_mirrors() {
+        let src = vec![1.0, 2.0, 3.0, 4.0];
+        let out = resample(&src, 1, 2, 2, (2, 2), &Affine::new((2, 2), (2, 2), true, 0.0, 1.0));
+        assert_eq!(out, vec![2.0, 1.0, 4.0, 3.0]);
+    }
+
+    #[test]
+    fn augmentation_is_seeded_and_keeps_masks_binary() {
+        let slice = Slice {
+            patient: "p".into(),
+            number: 1,
+            image_path: Default::default(),
+            mask_path: Default::default(),
+            width: 8,
+            height: 8,
+            image: (0..192).map(|v| v as u8).collect(),
+            mask: (0..64).map(|i| (i % 8 > 3) as u8).collect(),
+        };
+        let norm = Normalizer::fit([slice.image.as_slice()]);
+        let cfg = AugmentConfig::standard();
+        let mut r1 = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut r2 = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let a = prepare_sample(&slice, &norm, 4, Some((&cfg, &mut r1)));
+        let b = prepare_sample(&slice, &norm, 4, Some((&cfg, &mut r2)));
+        assert_eq!(a, b);
+        assert!(a.mask.iter().all(|&v| v == 0.0 || v == 1.0));
+        assert_eq!(a.image.len(), 48);
+    }
+}

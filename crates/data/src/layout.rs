@@ -1,0 +1,237 @@
+//! Finding patients and slices in a `kaggle_3m`-style folder, without decoding anything.
+//!
+//! Layout: `<root>/<patient>/<patient>_<n>.<ext>` with `<patient>_<n>_mask.<ext>` beside it,
+//! `<ext>` one of tif/tiff/png, and an optional `<root>/data.csv`. A single patient folder may
+//! also be given as the root.
+
+use crate::error::{DataError, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// File extensions accepted for slices and masks.
+pub const IMAGE_EXTENSIONS: [&str; 3] = ["tif", "tiff", "png"];
+
+/// One slice: its image and its ground-truth mask.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliceFiles {
+    /// Slice number `n` (1-based, acquisition order).
+    pub number: u32,
+    /// Image path.
+    pub image: PathBuf,
+    /// Mask path.
+    pub mask: PathBuf,
+}
+
+/// One patient folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientFiles {
+    /// Folder name, e.g. `TCGA_CS_4941_19960909`.
+    pub id: String,
+    /// Folder path.
+    pub dir: PathBuf,
+    /// Slices sorted numerically.
+    pub slices: Vec<SliceFiles>,
+}
+
+impl PatientFiles {
+    /// Institution code from the folder name (`TCGA_CS_4941_...` -> `CS`), or `?`.
+    pub fn institution(&self) -> String {
+        institution_of(&self.id)
+    }
+}
+
+/// Institution code of a patient id (`TCGA_<inst>_<case>_<date>`).
+pub fn institution_of(id: &str) -> String {
+    let parts: Vec<&str> = id.split('_').collect();
+    if parts.len() >= 3 && parts[0] == "TCGA" {
+        parts[1].to_string()
+    } else {
+        "?".to_string()
+    }
+}
+
+/// The files of a dataset, found by [`scan`].
+#[derive(Debug, Clone)]
+pub struct DatasetLayout {
+    /// Root folder given by the user.
+    pub root: PathBuf,
+    /// Patients sorted by id.
+    pub patients: Vec<PatientFiles>,
+    /// `data.csv` when present.
+    pub clinical_csv: Option<PathBuf>,
+}
+
+impl DatasetLayout {
+    /// Number of slices over all patients.
+    pub fn slice_count(&self) -> usize {
+        self.patients.iter().map(|p| p.slices.len()).sum()
+    }
+}
+
+fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        .unwrap_or(false)
+}
+
+/// Split `<stem>` into (`prefix`, n, is_mask) for `<prefix>_<n>` / `<prefix>_<n>_mask`.
+pub fn parse_slice_stem(stem: &str) -> Option<(&str, u32, bool)> {
+    let (base, is_mask) = match stem.strip_suffix("_mask") {
+        Some(b) => (b, true),
+        None => (stem, false),
+    };
+    let (prefix, n) = base.rsplit_once('_')?;
+    Some((prefix, n.parse().ok()?, is_mask))
+}
+
+fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
+        let entry = entry.map_err(|e| DataError::io(dir, e))?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        out.push(entry.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn scan_patient(dir: &Path, problems: &mut Vec<DataError>) -> Result<Option<PatientFiles>> {
+    let id = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let mut images: BTreeMap<u32, PathBuf> = BTreeMap::new();
+    let mut masks: BTreeMap<u32, PathBuf> = BTreeMap::new();
+    for path in read_dir_sorted(dir)? {
+        if !is_image(&path) {
+            continue;
+        }
+        // A dangling symlink still has a name; reading it later would fail, so report it here.
+        if std::fs::metadata(&path).is_err() {
+            let err = std::fs::metadata(&path).err().map(|e| DataError::io(&path, e));
+            problems.extend(err);
+            continue;
+        }
+        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        match parse_slice_stem(&stem) {
+            Some((_, n, true)) => {
+                masks.insert(n, path);
+            }
+            Some((_, n, false)) => {
+                if let Some(prev) = images.insert(n, path.clone()) {
+                    problems.push(DataError::layout(
+                        &path,
+                        format!("slice {n} appears twice (also {})", prev.display()),
+                    ));
+                }
+            }
+            None => problems.push(DataError::layout(&path, "file name is not <patient>_<n> or <patient>_<n>_mask")),
+        }
+    }
+    if images.is_empty() && masks.is_empty() {
+        return Ok(None);
+    }
+    let mut slices = Vec::new();
+    for (n, image) in images {
+        match masks.remove(&n) {
+            Some(mask) => slices.push(SliceFiles { number: n, image, mask }),
+            None => problems.push(DataError::layout(&image, "image has no mask (<name>_mask.<ext>) beside it")),
+        }
+    }
+    for (_, mask) in masks {
+        problems.push(DataError::layout(&mask, "mask has no image beside it"));
+    }
+    Ok(Some(PatientFiles {
+        id,
+        dir: dir.to_path_buf(),
+        slices,
+    }))
+}
+
+/// Find every patient and slice under `root`. Reports all layout problems at once.
+pub fn scan(root: &Path) -> Result<DatasetLayout> {
+    let meta = std::fs::metadata(root).map_err(|e| DataError::io(root, e))?;
+    if !meta.is_dir() {
+        return Err(DataError::layout(
+            root,
+            "is not a folder; expected a kaggle_3m-style dataset folder",
+        ));
+    }
+    let mut problems = Vec::new();
+    let mut patients = Vec::new();
+    for path in read_dir_sorted(root)? {
+        if path.is_dir() {
+            if let Some(p) = scan_patient(&path, &mut problems)? {
+                patients.push(p);
+            }
+        }
+    }
+    // Without patient folders, the root itself may be one patient's folder. With them, images
+    // lying in the root (a grid.png someone saved there) are not slices.
+    if patients.is_empty() {
+        if let Some(p) = scan_patient(root, &mut problems)? {
+            patients.push(p);
+        }
+    }
+    patients.retain(|p| !p.slices.is_empty());
+    if let Some(err) = DataError::from_many(problems) {
+        return Err(err);
+    }
+    if patients.is_empty() {
+        return Err(DataError::layout(
+            root,
+            "no slices found: expected <patient>/<patient>_<n>.tif (or .png) with <patient>_<n>_mask.tif beside it",
+        ));
+    }
+    let csv = root.join("data.csv");
+    let clinical_csv = csv.exists().then_some(csv);
+    Ok(DatasetLayout {
+        root: root.to_path_buf(),
+        patients,
+        clinical_csv,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_parse_numerically() {
+        assert_eq!(
+            parse_slice_stem("TCGA_CS_4941_19960909_10"),
+            Some(("TCGA_CS_4941_19960909", 10, false))
+        );
+        assert_eq!(
+            parse_slice_stem("TCGA_CS_4941_19960909_2_mask"),
+            Some(("TCGA_CS_4941_19960909", 2, true))
+        );
+        assert_eq!(parse_slice_stem("README"), None);
+        assert_eq!(institution_of("TCGA_HT_7877_19980917"), "HT");
+    }
+
+    #[test]
+    fn slices_sort_by_number_and_missing_masks_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("TCGA_XX_0001_20000101");
+        std::fs::create_dir(&p).unwrap();
+        for n in [1, 2, 10] {
+            std::fs::write(p.join(format!("TCGA_XX_0001_20000101_{n}.png")), b"x").unwrap();
+            std::fs::write(p.join(format!("TCGA_XX_0001_20000101_{n}_mask.png")), b"x").unwrap();
+        }
+        let layout = scan(dir.path()).unwrap();
+        let numbers: Vec<u32> = layout.patients[0].slices.iter().map(|s| s.number).collect();
+        assert_eq!(numbers, vec![1, 2, 10]);
+        std::fs::write(p.join("TCGA_XX_0001_20000101_3.png"), b"x").unwrap();
+        let err = scan(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("_3.png") && err.contains("no mask"), "{err}");
+    }
+
+    #[test]
+    fn empty_folder_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(scan(dir.path()).unwrap_err().to_string().contains("no slices found"));
+        assert!(scan(&dir.path().join("nope")).is_err());
+    }
+}

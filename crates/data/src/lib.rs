@@ -1,0 +1,21 @@
+//! Reading, checking and preparing the LGG brain-MRI dataset (Kaggle `kaggle_3m` layout).
+//!
+//! Data flows one way: [`layout`] finds the files, [`image_io`] decodes them, [`load`] checks
+//! and caches whole patients, [`table`] and [`split`] describe them, [`normalize`] and
+//! [`augment`] turn them into model input, and [`render`] draws them for people.
+
+pub mod augment;
+pub mod clinical;
+pub mod error;
+pub mod image_io;
+pub mod layout;
+pub mod load;
+pub mod normalize;
+pub mod phantom;
+pub mod render;
+pub mod split;
+pub mod table;
+
+pub use error::{DataError, Result};
+pub use layout::{scan, DatasetLayout, PatientFiles, SliceFiles};
+pub use load::{load_dataset, LoadOptions, LoadedDataset, MissingSequence, Patient, Slice};

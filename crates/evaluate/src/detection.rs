@@ -1,0 +1,358 @@
+//! Detection (tumour / no tumour per slice) evaluation: threshold metrics, ROC-AUC, a
+//! scikit-learn-style classification report, bootstrap CIs over patients, and patient-level
+//! detection.
+
+use crate::bootstrap::{bootstrap_ci, Interval};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One scored slice.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scored {
+    /// Patient id.
+    pub patient: String,
+    /// Slice number.
+    pub slice: u32,
+    /// Tumour probability (or any score, higher = more tumour).
+    pub score: f64,
+    /// Truth: slice shows tumour.
+    pub truth: bool,
+    /// Truth tumour pixels (for listing misses).
+    pub truth_pixels: u64,
+}
+
+/// Confusion counts at a threshold.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Confusion {
+    /// Tumour called tumour.
+    pub tp: u64,
+    /// Tumour-free called tumour.
+    pub fp: u64,
+    /// Tumour-free called tumour-free.
+    pub tn: u64,
+    /// Tumour called tumour-free.
+    pub fn_: u64,
+}
+
+impl Confusion {
+    /// Count at `threshold` (score >= threshold is tumour).
+    pub fn at(items: &[&Scored], threshold: f64) -> Self {
+        let mut c = Self::default();
+        for s in items {
+            match (s.score >= threshold, s.truth) {
+                (true, true) => c.tp += 1,
+                (true, false) => c.fp += 1,
+                (false, false) => c.tn += 1,
+                (false, true) => c.fn_ += 1,
+            }
+        }
+        c
+    }
+    fn ratio(a: u64, b: u64) -> f64 {
+        if b == 0 {
+            0.0
+        } else {
+            a as f64 / b as f64
+        }
+    }
+    /// Accuracy.
+    pub fn accuracy(&self) -> f64 {
+        Self::ratio(self.tp + self.tn, self.tp + self.tn + self.fp + self.fn_)
+    }
+    /// Precision (tumour class).
+    pub fn precision(&self) -> f64 {
+        Self::ratio(self.tp, self.tp + self.fp)
+    }
+    /// Recall / sensitivity.
+    pub fn recall(&self) -> f64 {
+        Self::ratio(self.tp, self.tp + self.fn_)
+    }
+    /// Specificity.
+    pub fn specificity(&self) -> f64 {
+        Self::ratio(self.tn, self.tn + self.fp)
+    }
+    /// F1 of the tumour class.
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+}
+
+/// ROC-AUC by the Mann-Whitney statistic (ties count one half). NaN with one class only.
+pub fn roc_auc(items: &[&Scored]) -> f64 {
+    let mut v: Vec<(f64, bool)> = items.iter().map(|s| (s.score, s.truth)).collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (npos, nneg) = (v.iter().filter(|x| x.1).count() as f64, v.iter().filter(|x| !x.1).count() as f64);
+    if npos == 0.0 || nneg == 0.0 {
+        return f64::NAN;
+    }
+    // Average ranks over ties.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1].0 == v[i].0 {
+            j += 1;
+        }
+        let avg = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += v[i..=j].iter().filter(|x| x.1).count() as f64 * avg;
+        i = j + 1;
+    }
+    (rank_sum - npos * (npos + 1.0) / 2.0) / (npos * nneg)
+}
+
+/// ROC curve points (false-positive rate, true-positive rate), from (0,0) to (1,1).
+pub fn roc_curve(items: &[&Scored]) -> Vec<(f64, f64)> {
+    let mut v: Vec<(f64, bool)> = items.iter().map(|s| (s.score, s.truth)).collect();
+    v.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (npos, nneg) = (
+        v.iter().filter(|x| x.1).count().max(1) as f64,
+        v.iter().filter(|x| !x.1).count().max(1) as f64,
+    );
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut pts = vec![(0.0, 0.0)];
+    for (i, (s, t)) in v.iter().enumerate() {
+        if *t {
+            tp += 1.0
+        } else {
+            fp += 1.0
+        }
+        if i + 1 == v.len() || v[i + 1].0 != *s {
+            pts.push((fp / nneg, tp / npos));
+        }
+    }
+    pts
+}
+
+/// Per-class line of the classification report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassLine {
+    /// Class name.
+    pub class: String,
+    /// Precision.
+    pub precision: f64,
+    /// Recall.
+    pub recall: f64,
+    /// F1.
+    pub f1: f64,
+    /// Support.
+    pub support: u64,
+}
+
+/// The whole detection report.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectionReport {
+    /// Threshold used (score >= threshold means tumour).
+    pub threshold: f64,
+    /// Slices.
+    pub slices: usize,
+    /// Accuracy with 95% CI over patients.
+    pub accuracy: Interval,
+    /// Precision with CI.
+    pub precision: Interval,
+    /// Recall (sensitivity) with CI.
+    pub recall: Interval,
+    /// Specificity with CI.
+    pub specificity: Interval,
+    /// F1 with CI.
+    pub f1: Interval,
+    /// ROC-AUC with CI.
+    pub roc_auc: Interval,
+    /// Accuracy of answering "no tumour" everywhere.
+    pub all_negative_accuracy: f64,
+    /// Confusion counts.
+    pub confusion: Confusion,
+    /// Classification report lines: no tumour, tumour, macro avg, weighted avg.
+    pub report: Vec<ClassLine>,
+    /// Tumour patients.
+    pub tumor_patients: usize,
+    /// Tumour patients with at least one slice called tumour.
+    pub tumor_patients_detected: usize,
+    /// Tumour-free patients with a slice called tumour.
+    pub clean_patients_flagged: usize,
+    /// Misclassified slices.
+    pub misclassified: Vec<Scored>,
+    /// ROC curve points.
+    pub roc: Vec<(f64, f64)>,
+}
+
+/// Group slices by patient for bootstrap resampling.
+fn by_patient(items: &[Scored]) -> Vec<Vec<&Scored>> {
+    let mut m: BTreeMap<&str, Vec<&Scored>> = BTreeMap::new();
+    for s in items {
+        m.entry(&s.patient).or_default().push(s);
+    }
+    m.into_values().collect()
+}
+
+/// Evaluate scored slices at a threshold.
+pub fn evaluate_detection(items: &[Scored], threshold: f64, seed: u64) -> DetectionReport {
+    let all: Vec<&Scored> = items.iter().collect();
+    let groups = by_patient(items);
+    let ci = |f: &dyn Fn(&[&Scored]) -> f64| {
+        bootstrap_ci(
+            &groups,
+            |gs| f(&gs.iter().flat_map(|g| g.iter().copied()).collect::<Vec<_>>()),
+            1000,
+            seed,
+        )
+    };
+    let c = Confusion::at(&all, threshold);
+    let neg = Confusion {
+        tp: c.tn,
+        tn: c.tp,
+        fp: c.fn_,
+        fn_: c.fp,
+    };
+    let support = [c.tn + c.fp, c.tp + c.fn_];
+    let total = (support[0] + support[1]).max(1) as f64;
+    let lines = [("no tumour", neg, support[0]), ("tumour", c, support[1])];
+    let mut report: Vec<ClassLine> = lines
+        .iter()
+        .map(|(n, cc, s)| ClassLine {
+            class: n.to_string(),
+            precision: cc.precision(),
+            recall: cc.recall(),
+            f1: cc.f1(),
+            support: *s,
+        })
+        .collect();
+    let avg = |w: &dyn Fn(usize) -> f64, name: &str| {
+        let f = |g: &dyn Fn(&ClassLine) -> f64| (0..2).map(|i| w(i) * g(&report[i])).sum::<f64>();
+        ClassLine {
+            class: name.into(),
+            precision: f(&|l| l.precision),
+            recall: f(&|l| l.recall),
+            f1: f(&|l| l.f1),
+            support: support[0] + support[1],
+        }
+    };
+    let macro_avg = avg(&|_| 0.5, "macro avg");
+    let weighted = avg(&|i| support[i] as f64 / total, "weighted avg");
+    report.push(macro_avg);
+    report.push(weighted);
+    let tumor_groups: Vec<&Vec<&Scored>> = groups.iter().filter(|g| g.iter().any(|s| s.truth)).collect();
+    DetectionReport {
+        threshold,
+        slices: items.len(),
+        accuracy: ci(&|s| Confusion::at(s, threshold).accuracy()),
+        precision: ci(&|s| Confusion::at(s, threshold).precision()),
+        recall: ci(&|s| Confusion::at(s, threshold).recall()),
+        specificity: ci(&|s| Confusion::at(s, threshold).specificity()),
+        f1: ci(&|s| Confusion::at(s, threshold).f1()),
+        roc_auc: ci(&|s| roc_auc(s)),
+        all_negative_accuracy: support[0] as f64 / total,
+        confusion: c,
+        report,
+        tumor_patients: tumor_groups.len(),
+        tumor_patients_detected: tumor_groups.iter().filter(|g| g.iter().any(|s| s.score >= threshold)).count(),
+        clean_patients_flagged: groups
+            .iter()
+            .filter(|g| !g.iter().any(|s| s.truth) && g.iter().any(|s| s.score >= threshold))
+            .count(),
+        misclassified: items.iter().filter(|s| (s.score >= threshold) != s.truth).cloned().collect(),
+        roc: roc_curve(&all),
+    }
+}
+
+/// Choose the threshold that maximises accuracy on (validation) scores; ties go to the
+/// threshold closest to 0.5. This is the rule stored with a detection model.
+pub fn best_accuracy_threshold(items: &[Scored]) -> f64 {
+    let all: Vec<&Scored> = items.iter().collect();
+    let mut cands: Vec<f64> = items.iter().map(|s| s.score).collect();
+    cands.push(0.5);
+    cands.sort_by(|a, b| a.total_cmp(b));
+    cands.dedup();
+    let mut best: (f64, f64) = (f64::NEG_INFINITY, 0.5);
+    for t in cands {
+        let acc = Confusion::at(&all, t).accuracy();
+        if acc > best.0 + 1e-12 || ((acc - best.0).abs() <= 1e-12 && (t - 0.5).abs() < (best.1 - 0.5).abs()) {
+            best = (acc, t);
+        }
+    }
+    best.1
+}
+
+impl DetectionReport {
+    /// The classification report in scikit-learn's layout, followed by headline metrics.
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "{:>14} {:>9} {:>9} {:>9} {:>9}\n\n",
+            "", "precision", "recall", "f1-score", "support"
+        );
+        for (i, l) in self.report.iter().enumerate() {
+            if i == 2 {
+                s.push_str(&format!(
+                    "\n{:>14} {:>9} {:>9} {:>9.2} {:>9}\n",
+                    "accuracy", "", "", self.accuracy.value, self.slices
+                ));
+            }
+            s.push_str(&format!(
+                "{:>14} {:>9.2} {:>9.2} {:>9.2} {:>9}\n",
+                l.class, l.precision, l.recall, l.f1, l.support
+            ));
+        }
+        let c = &self.confusion;
+        s.push_str(&format!(
+            "\nconfusion (rows truth, cols prediction)\n{:>14} {:>9} {:>9}\n{:>14} {:>9} {:>9}\n{:>14} {:>9} {:>9}\n",
+            "", "no tumour", "tumour", "no tumour", c.tn, c.fp, "tumour", c.fn_, c.tp
+        ));
+        s.push_str(&format!(
+            "\nthreshold {:.4}\naccuracy {}\nprecision {}\nrecall {}\nspecificity {}\nF1 {}\nROC-AUC {}\nall-negative accuracy {:.3}\ntumour patients detected {} of {}; tumour-free patients flagged {}\n",
+            self.threshold, self.accuracy, self.precision, self.recall, self.specificity, self.f1, self.roc_auc, self.all_negative_accuracy,
+            self.tumor_patients_detected, self.tumor_patients, self.clean_patients_flagged
+        ));
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(p: &str, score: f64, truth: bool) -> Scored {
+        Scored {
+            patient: p.into(),
+            slice: 0,
+            score,
+            truth,
+            truth_pixels: truth as u64 * 10,
+        }
+    }
+
+    #[test]
+    fn auc_and_confusion_by_hand() {
+        let v = vec![s("a", 0.9, true), s("a", 0.8, false), s("b", 0.7, true), s("b", 0.1, false)];
+        let r: Vec<&Scored> = v.iter().collect();
+        assert_eq!(roc_auc(&r), 0.75);
+        let c = Confusion::at(&r, 0.5);
+        assert_eq!(
+            c,
+            Confusion {
+                tp: 2,
+                fp: 1,
+                tn: 1,
+                fn_: 0
+            }
+        );
+        assert_eq!(c.accuracy(), 0.75);
+        assert!((c.f1() - 0.8).abs() < 1e-12);
+        let rep = evaluate_detection(&v, 0.5, 1);
+        assert_eq!(rep.report[1].support, 2);
+        assert_eq!(rep.tumor_patients_detected, 2);
+        assert_eq!(rep.misclassified.len(), 1);
+        assert!(rep.text().contains("macro avg"));
+        assert_eq!(roc_curve(&r).last(), Some(&(1.0, 1.0)));
+    }
+
+    #[test]
+    fn threshold_rule_maximises_accuracy() {
+        let v = vec![s("a", 0.2, false), s("a", 0.3, false), s("b", 0.35, true), s("b", 0.9, true)];
+        let t = best_accuracy_threshold(&v);
+        assert!(t > 0.3 && t <= 0.35, "{t}");
+    }
+}

@@ -1,0 +1,10 @@
+//! Measuring tumorscan honestly: segmentation overlap and boundary metrics, detection metrics,
+//! bootstrap confidence intervals over patients, and the plots that go with them.
+
+pub mod bootstrap;
+pub mod detection;
+pub mod overlap;
+pub mod plot;
+pub mod segmentation;
+
+pub use bootstrap::{bootstrap_ci, Interval};

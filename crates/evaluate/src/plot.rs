@@ -1,0 +1,161 @@
+//! PNG charts (plotters, bitmap backend, embedded font): line charts for training curves and
+//! ROC curves, and a confusion-matrix picture.
+
+use plotters::prelude::*;
+use std::path::Path;
+use std::sync::Once;
+
+static FONT: Once = Once::new();
+
+fn ensure_font() {
+    FONT.call_once(|| {
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            let _ = plotters::style::register_font("sans-serif", style, tumorscan_data::render::FONT_BYTES);
+        }
+    });
+}
+
+/// Errors from drawing a chart.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: cannot draw chart: {reason}")]
+pub struct PlotError {
+    /// Output path.
+    pub path: String,
+    /// What failed.
+    pub reason: String,
+}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> PlotError {
+    PlotError {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// One named series of (x, y) points.
+pub struct Series<'a> {
+    /// Legend label.
+    pub label: &'a str,
+    /// Points.
+    pub points: Vec<(f64, f64)>,
+}
+
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// Draw series as lines in one panel and save a PNG.
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+    y_range: Option<(f64, f64)>,
+) -> Result<(), PlotError> {
+    ensure_font();
+    let root = BitMapBackend::new(path, (720, 440)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(path, e))?;
+    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let ys = series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite());
+    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    let (y0, y1) = y_range.unwrap_or_else(|| {
+        let (a, b) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+        (a.min(0.0), if b > a { b * 1.05 } else { a + 1.0 })
+    });
+    let (x0, x1) = if x0.is_finite() && x1 > x0 { (x0, x1) } else { (0.0, 1.0) };
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(|e| err(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .draw()
+        .map_err(|e| err(path, e))?;
+    for (i, s) in series.iter().enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        chart
+            .draw_series(LineSeries::new(
+                s.points.iter().copied().filter(|p| p.1.is_finite()),
+                c.stroke_width(2),
+            ))
+            .map_err(|e| err(path, e))?
+            .label(s.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| err(path, e))?;
+    root.present().map_err(|e| err(path, e))
+}
+
+/// A 2x2 confusion matrix as a PNG (rows: truth, columns: prediction).
+pub fn confusion_png(path: &Path, labels: [&str; 2], m: [[u64; 2]; 2]) -> Result<(), PlotError> {
+    ensure_font();
+    let root = BitMapBackend::new(path, (420, 380)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(path, e))?;
+    let max = m.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+    let text =
+        |s: &str, x: i32, y: i32, size: i32, col: &RGBColor| Text::new(s.to_string(), (x, y), ("sans-serif", size).into_font().color(col));
+    root.draw(&text("Confusion matrix", 120, 10, 20, &BLACK))
+        .map_err(|e| err(path, e))?;
+    root.draw(&text("predicted", 200, 40, 15, &BLACK)).map_err(|e| err(path, e))?;
+    for (i, l) in labels.iter().enumerate() {
+        root.draw(&text(l, 140 + i as i32 * 130, 60, 15, &BLACK))
+            .map_err(|e| err(path, e))?;
+        root.draw(&text(l, 8, 130 + i as i32 * 130, 15, &BLACK)).map_err(|e| err(path, e))?;
+    }
+    for (r, row) in m.iter().enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            let (x, y) = (110 + c as i32 * 130, 80 + r as i32 * 130);
+            let shade = (255.0 - 200.0 * v as f64 / max) as u8;
+            root.draw(&Rectangle::new([(x, y), (x + 125, y + 125)], RGBColor(shade, shade, 255).filled()))
+                .map_err(|e| err(path, e))?;
+            let col = if shade < 140 { WHITE } else { BLACK };
+            root.draw(&text(&v.to_string(), x + 40, y + 50, 22, &col))
+                .map_err(|e| err(path, e))?;
+        }
+    }
+    root.draw(&text("truth", 8, 80, 15, &BLACK)).map_err(|e| err(path, e))?;
+    root.present().map_err(|e| err(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_are_written_as_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.png");
+        line_chart(
+            &p,
+            "loss",
+            "epoch",
+            "loss",
+            &[Series {
+                label: "train",
+                points: vec![(1.0, 0.5), (2.0, 0.3)],
+            }],
+            None,
+        )
+        .unwrap();
+        assert_eq!(image::open(&p).unwrap().width(), 720);
+        let q = dir.path().join("m.png");
+        confusion_png(&q, ["no tumour", "tumour"], [[10, 2], [1, 7]]).unwrap();
+        assert!(image::open(&q).is_ok());
+    }
+}

@@ -1,0 +1,61 @@
+//! The one place that picks the compute backend. Everything else receives a [`burn::prelude::Device`].
+//!
+//! The default build is pure Rust (burn's `flex` CPU backend). Building with the cargo feature
+//! `cuda` adds NVIDIA GPUs; model code does not change.
+
+use burn::prelude::Device;
+
+/// Which backend to run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum BackendKind {
+    /// burn `flex`: pure-Rust CPU (always available).
+    Flex,
+    /// burn `cuda`, device index (needs the `cuda` feature).
+    Cuda(usize),
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" | "flex" => Ok(Self::Flex),
+            s if s.starts_with("cuda") => {
+                let idx = s.trim_start_matches("cuda").trim_start_matches(':');
+                let idx = if idx.is_empty() {
+                    0
+                } else {
+                    idx.parse().map_err(|_| format!("bad CUDA device '{s}'"))?
+                };
+                Ok(Self::Cuda(idx))
+            }
+            _ => Err(format!("unknown device '{s}': use cpu, cuda or cuda:N")),
+        }
+    }
+}
+
+/// A chosen backend, able to hand out inference and training devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ComputeDevice(pub BackendKind);
+
+impl ComputeDevice {
+    /// The pure-Rust CPU backend.
+    pub fn cpu() -> Self {
+        Self(BackendKind::Flex)
+    }
+
+    /// Device for inference (no autodiff). Errors when the backend was not compiled in.
+    pub fn inference(&self) -> Result<Device, String> {
+        match self.0 {
+            BackendKind::Flex => Ok(Device::flex()),
+            #[cfg(feature = "cuda")]
+            BackendKind::Cuda(i) => Ok(Device::cuda(i)),
+            #[cfg(not(feature = "cuda"))]
+            BackendKind::Cuda(_) => Err("this build has no CUDA support: rebuild with `--features cuda`".into()),
+        }
+    }
+
+    /// Device for training (autodiff on top of the inference device).
+    pub fn training(&self) -> Result<Device, String> {
+        Ok(self.inference()?.autodiff())
+    }
+}

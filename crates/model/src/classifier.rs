@@ -1,0 +1,64 @@
+//! A compact ResNet-style slice classifier: a conv3x3 stem, `stages` residual stages that halve
+//! the resolution and double the features, global average pooling and one logit (tumour).
+
+use crate::config::ClassifierConfig;
+use crate::unet::ConvBlock;
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+
+/// The detection network.
+#[derive(Module, Debug)]
+pub struct SliceClassifier {
+    stages: Vec<ConvBlock>,
+    pool: MaxPool2d,
+    head: Linear,
+}
+
+impl SliceClassifier {
+    /// Build with fresh weights on `device`.
+    pub fn new(cfg: &ClassifierConfig, device: &Device) -> Self {
+        let mut stages = Vec::new();
+        let mut ch = 3;
+        for s in 0..cfg.stages {
+            let o = cfg.features << s;
+            stages.push(ConvBlock::new(ch, o, true, device));
+            ch = o;
+        }
+        Self {
+            stages,
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            head: LinearConfig::new(ch, 1).init(device),
+        }
+    }
+
+    /// Logits `[batch]` for normalised input `[batch, 3, H, W]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<1> {
+        let mut x = x;
+        for stage in &self.stages {
+            x = self.pool.forward(stage.forward(x));
+        }
+        let [b, c, _, _] = x.dims();
+        let pooled: Tensor<2> = x.mean_dim(3).mean_dim(2).reshape([b, c]);
+        self.head.forward(pooled).reshape([b])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_logit_per_slice() {
+        let device = Device::flex();
+        let net = SliceClassifier::new(
+            &ClassifierConfig {
+                features: 4,
+                stages: 3,
+                input_size: 32,
+            },
+            &device,
+        );
+        assert_eq!(net.forward(Tensor::zeros([3, 3, 32, 32], &device)).dims(), [3]);
+    }
+}

@@ -1,0 +1,68 @@
+//! Serialisable network descriptions, stored in each model's `model.json` beside its weights.
+
+use serde::{Deserialize, Serialize};
+
+/// Segmentation network: U-Net (Buda et al.) or its residual variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmenterConfig {
+    /// Initial feature count F (doubles at every level).
+    pub features: usize,
+    /// Encoder levels (4 in Buda et al.).
+    pub depth: usize,
+    /// Residual blocks (ResUNet) instead of plain double convolutions.
+    pub residual: bool,
+    /// Square input size the network is trained at (128 or 256).
+    pub input_size: u32,
+}
+
+impl Default for SegmenterConfig {
+    fn default() -> Self {
+        Self {
+            features: 16,
+            depth: 4,
+            residual: false,
+            input_size: 128,
+        }
+    }
+}
+
+/// Slice classifier (compact ResNet).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierConfig {
+    /// Features of the first stage (doubles at every stage).
+    pub features: usize,
+    /// Residual stages, each halving the resolution.
+    pub stages: usize,
+    /// Square input size.
+    pub input_size: u32,
+}
+
+impl Default for ClassifierConfig {
+    fn default() -> Self {
+        Self {
+            features: 16,
+            stages: 4,
+            input_size: 128,
+        }
+    }
+}
+
+/// Either network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NetConfig {
+    /// Segmentation.
+    Segmenter(SegmenterConfig),
+    /// Detection.
+    Classifier(ClassifierConfig),
+}
+
+impl NetConfig {
+    /// Input size of the network.
+    pub fn input_size(&self) -> u32 {
+        match self {
+            Self::Segmenter(c) => c.input_size,
+            Self::Classifier(c) => c.input_size,
+        }
+    }
+}

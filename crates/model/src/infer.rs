@@ -1,0 +1,42 @@
+//! Batched inference on prepared (normalised, model-size) inputs, shared by validation,
+//! evaluation and prediction.
+
+use crate::{SegmentationNet, SliceClassifier};
+use burn::prelude::*;
+use burn::tensor::activation::sigmoid;
+
+fn stack(images: &[&[f32]], size: u32, device: &Device) -> Tensor<4> {
+    let s = size as usize;
+    let data: Vec<f32> = images.iter().flat_map(|x| x.iter().copied()).collect();
+    Tensor::from_data(TensorData::new(data, [images.len(), 3, s, s]), device)
+}
+
+fn to_vec(t: Tensor<1>) -> Vec<f32> {
+    // Inference tensors are f32; a failure here is a backend defect, not a user error.
+    t.into_data().try_to_vec::<f32>().expect("f32 tensor data")
+}
+
+impl SegmentationNet {
+    /// Tumour probability maps (`size x size` each) for `3 x size x size` inputs, in batches.
+    pub fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
+        let n = (size * size) as usize;
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(batch.max(1)) {
+            let p = sigmoid(self.forward(stack(chunk, size, device)));
+            let flat = to_vec(p.reshape([chunk.len() * n]));
+            out.extend(flat.chunks(n).map(<[f32]>::to_vec));
+        }
+        out
+    }
+}
+
+impl SliceClassifier {
+    /// Tumour probability per input, in batches.
+    pub fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<f32> {
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(batch.max(1)) {
+            out.extend(to_vec(sigmoid(self.forward(stack(chunk, size, device)))));
+        }
+        out
+    }
+}

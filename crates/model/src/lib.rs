@@ -1,0 +1,17 @@
+//! The networks of tumorscan and the single place where the compute backend is chosen.
+//!
+//! - [`unet`]: the U-Net of Buda et al. (2019) and its residual variant (ResUNet).
+//! - [`classifier`]: a compact ResNet-style slice classifier for detection.
+//! - [`backend`]: which device (pure-Rust `flex` CPU, or CUDA) tensors live on.
+//! - [`config`]: serialisable descriptions of a network, stored next to its weights.
+
+pub mod backend;
+pub mod classifier;
+pub mod config;
+pub mod infer;
+pub mod unet;
+
+pub use backend::{BackendKind, ComputeDevice};
+pub use classifier::SliceClassifier;
+pub use config::{ClassifierConfig, NetConfig, SegmenterConfig};
+pub use unet::SegmentationNet;

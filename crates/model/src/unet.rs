@@ -1,0 +1,138 @@
+//! U-Net of Buda et al. (2019): `depth` encoder levels of two conv3x3-BN-ReLU, max-pooling,
+//! transposed-convolution upsampling and skip concatenation; a 1x1 head gives one logit per
+//! pixel. With `residual`, every block adds a 1x1-projected shortcut (ResUNet).
+
+use crate::config::SegmenterConfig;
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+/// 1x1 projection used by residual blocks.
+#[derive(Module, Debug)]
+pub struct Shortcut {
+    conv: Conv2d,
+    norm: BatchNorm,
+}
+
+/// Two conv3x3-BN-ReLU, optionally with a residual shortcut.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv1: Conv2d,
+    norm1: BatchNorm,
+    conv2: Conv2d,
+    norm2: BatchNorm,
+    shortcut: Option<Shortcut>,
+}
+
+fn conv3(i: usize, o: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([i, o], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .with_bias(false)
+        .init(device)
+}
+
+impl ConvBlock {
+    /// A block from `i` to `o` channels.
+    pub fn new(i: usize, o: usize, residual: bool, device: &Device) -> Self {
+        Self {
+            conv1: conv3(i, o, device),
+            norm1: BatchNormConfig::new(o).init(device),
+            conv2: conv3(o, o, device),
+            norm2: BatchNormConfig::new(o).init(device),
+            shortcut: residual.then(|| Shortcut {
+                conv: Conv2dConfig::new([i, o], [1, 1]).with_bias(false).init(device),
+                norm: BatchNormConfig::new(o).init(device),
+            }),
+        }
+    }
+
+    /// Forward pass.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = relu(self.norm1.forward(self.conv1.forward(x.clone())));
+        let y = self.norm2.forward(self.conv2.forward(y));
+        match &self.shortcut {
+            Some(s) => relu(y + s.norm.forward(s.conv.forward(x))),
+            None => relu(y),
+        }
+    }
+}
+
+/// The segmentation network.
+#[derive(Module, Debug)]
+pub struct SegmentationNet {
+    encoders: Vec<ConvBlock>,
+    pool: MaxPool2d,
+    bottleneck: ConvBlock,
+    upconvs: Vec<ConvTranspose2d>,
+    decoders: Vec<ConvBlock>,
+    head: Conv2d,
+}
+
+impl SegmentationNet {
+    /// Build with fresh weights on `device`.
+    pub fn new(cfg: &SegmenterConfig, device: &Device) -> Self {
+        let f = cfg.features;
+        let mut encoders = Vec::new();
+        let mut ch = 3;
+        for level in 0..cfg.depth {
+            encoders.push(ConvBlock::new(ch, f << level, cfg.residual, device));
+            ch = f << level;
+        }
+        let bottleneck = ConvBlock::new(ch, f << cfg.depth, cfg.residual, device);
+        let mut upconvs = Vec::new();
+        let mut decoders = Vec::new();
+        for level in (0..cfg.depth).rev() {
+            let (hi, lo) = (f << (level + 1), f << level);
+            upconvs.push(ConvTranspose2dConfig::new([hi, lo], [2, 2]).with_stride([2, 2]).init(device));
+            decoders.push(ConvBlock::new(lo * 2, lo, cfg.residual, device));
+        }
+        Self {
+            encoders,
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            bottleneck,
+            upconvs,
+            decoders,
+            head: Conv2dConfig::new([f, 1], [1, 1]).init(device),
+        }
+    }
+
+    /// Logits `[batch, 1, H, W]` for normalised input `[batch, 3, H, W]` (H, W divisible by 2^depth).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut skips = Vec::with_capacity(self.encoders.len());
+        let mut x = x;
+        for enc in &self.encoders {
+            let y = enc.forward(x);
+            x = self.pool.forward(y.clone());
+            skips.push(y);
+        }
+        let mut x = self.bottleneck.forward(x);
+        for (up, dec) in self.upconvs.iter().zip(&self.decoders) {
+            let skip = skips.pop().expect("one skip per level");
+            x = dec.forward(Tensor::cat(vec![up.forward(x), skip], 1));
+        }
+        self.head.forward(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_round_trip_for_both_variants() {
+        let device = Device::flex();
+        for residual in [false, true] {
+            let cfg = SegmenterConfig {
+                features: 4,
+                depth: 3,
+                residual,
+                input_size: 32,
+            };
+            let net = SegmentationNet::new(&cfg, &device);
+            let y = net.forward(Tensor::zeros([2, 3, 32, 32], &device));
+            assert_eq!(y.dims(), [2, 1, 32, 32]);
+        }
+    }
+}

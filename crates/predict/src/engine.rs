@@ -1,0 +1,222 @@
+//! Running a model bundle on a volume: per-volume normalisation, segmentation at model size,
+//! probability maps resized back to each slice's size, clean-up, detection, and agreement
+//! between the two (a slice called tumour-free gets an empty mask).
+
+use crate::input::Volume;
+use crate::models::{DetectionRule, ModelBundle, Postprocess};
+use crate::postprocess::{drop_small_components, keep_largest_3d};
+use rayon::prelude::*;
+use serde::Serialize;
+use tumorscan_data::augment::{prepare_image, resize_map};
+use tumorscan_data::normalize::Normalizer;
+
+/// Result for one slice.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlicePrediction {
+    /// Input label (path, or `path#k`).
+    pub file: String,
+    /// Volume (patient) id.
+    pub volume: String,
+    /// Output stem.
+    #[serde(skip)]
+    pub stem: String,
+    /// Order in the volume.
+    pub slice: u32,
+    /// Tumour probability 0..1.
+    pub tumor_probability: f64,
+    /// 1 when called tumour.
+    pub has_tumor: u8,
+    /// Tumour pixels in the mask.
+    pub tumor_pixels: u64,
+    /// Tumour area in mm^2 where spacing is known.
+    pub tumor_area_mm2: Option<f64>,
+    /// Bounding box of the mask (x, y, w, h), when not empty.
+    pub bbox_x: Option<u32>,
+    /// Bounding box top.
+    pub bbox_y: Option<u32>,
+    /// Bounding box width.
+    pub bbox_width: Option<u32>,
+    /// Bounding box height.
+    pub bbox_height: Option<u32>,
+    /// Slice width.
+    pub width: u32,
+    /// Slice height.
+    pub height: u32,
+    /// Conversions applied to the input.
+    pub notes: String,
+    /// Mask 0/1 at the slice's size.
+    #[serde(skip)]
+    pub mask: Vec<u8>,
+}
+
+/// Options that override the bundle's.
+#[derive(Debug, Clone, Default)]
+pub struct PredictOptions {
+    /// Override the detection threshold (the rule's probability threshold: `min_probability` of
+    /// the segmentation rule, or the classifier / combined threshold).
+    pub threshold: Option<f64>,
+    /// Keep masks even on slices called tumour-free.
+    pub keep_masks_of_negatives: bool,
+    /// Batch size.
+    pub batch_size: usize,
+}
+
+fn bbox(mask: &[u8], w: u32) -> Option<(u32, u32, u32, u32)> {
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for (i, _) in mask.iter().enumerate().filter(|(_, &v)| v != 0) {
+        let (x, y) = (i as u32 % w, i as u32 / w);
+        x0 = x0.min(x);
+        y0 = y0.min(y);
+        x1 = x1.max(x);
+        y1 = y1.max(y);
+    }
+    (x0 != u32::MAX).then(|| (x0, y0, x1 - x0 + 1, y1 - y0 + 1))
+}
+
+/// Tumour probability maps of every slice of a volume, at each slice's own size
+/// (per-volume normalisation, model-size inference, bilinear resize back).
+pub fn probability_maps(bundle: &ModelBundle, volume: &Volume, norm: &Normalizer, batch: usize, flip_tta: bool) -> Vec<Vec<f32>> {
+    let size = bundle.seg_config.input_size;
+    let inputs: Vec<Vec<f32>> = volume
+        .slices
+        .par_iter()
+        .map(|s| prepare_image(&s.rgb, s.width, s.height, norm, size))
+        .collect();
+    let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+    let mut probs = bundle.segmenter.probabilities(&refs, size, &bundle.device, batch.max(1));
+    if flip_tta {
+        let n = size as usize;
+        let flip = |v: &[f32], planes: usize| -> Vec<f32> {
+            let mut out = vec![0f32; v.len()];
+            for p in 0..planes {
+                for y in 0..n {
+                    for x in 0..n {
+                        out[p * n * n + y * n + x] = v[p * n * n + y * n + (n - 1 - x)];
+                    }
+                }
+            }
+            out
+        };
+        let flipped: Vec<Vec<f32>> = inputs.par_iter().map(|v| flip(v, 3)).collect();
+        let refs: Vec<&[f32]> = flipped.iter().map(Vec::as_slice).collect();
+        let back = bundle.segmenter.probabilities(&refs, size, &bundle.device, batch.max(1));
+        probs.par_iter_mut().zip(back).for_each(|(p, b)| {
+            p.iter_mut().zip(flip(&b, 1)).for_each(|(a, b)| *a = 0.5 * (*a + b));
+        });
+    }
+    volume
+        .slices
+        .par_iter()
+        .zip(&probs)
+        .map(|(s, p)| resize_map(p, size, size, (s.width, s.height)))
+        .collect()
+}
+
+/// A score that is 0 when the cleaned mask is empty: detection and mask always agree.
+pub fn gate(score: f64, cleaned_pixels: u64) -> f64 {
+    if cleaned_pixels == 0 {
+        0.0
+    } else {
+        score
+    }
+}
+
+/// The segmentation's tumour score of a slice: its largest pixel probability, gated by the
+/// cleaned mask ([`gate`]).
+pub fn segmentation_score(prob: &[f32], cleaned_pixels: u64) -> f64 {
+    gate(prob.iter().copied().fold(0f32, f32::max) as f64, cleaned_pixels)
+}
+
+/// Threshold probability maps and clean the masks as `pp` says.
+pub fn masks_from_probabilities(volume: &Volume, probs: &[Vec<f32>], threshold: f32, pp: &Postprocess) -> Vec<Vec<u8>> {
+    let mut masks: Vec<Vec<u8>> = volume
+        .slices
+        .par_iter()
+        .zip(probs)
+        .map(|(s, p)| {
+            let mut m: Vec<u8> = p.iter().map(|&v| (v >= threshold) as u8).collect();
+            drop_small_components(&mut m, s.width as usize, s.height as usize, pp.min_component_pixels);
+            m
+        })
+        .collect();
+    let same_size = volume
+        .slices
+        .windows(2)
+        .all(|w| (w[0].width, w[0].height) == (w[1].width, w[1].height));
+    if pp.largest_3d_component && same_size && !volume.slices.is_empty() {
+        keep_largest_3d(&mut masks, volume.slices[0].width as usize, volume.slices[0].height as usize);
+    }
+    masks
+}
+
+/// Predict every slice of a volume.
+pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptions) -> Vec<SlicePrediction> {
+    let batch = opts.batch_size.max(1);
+    let norm = Normalizer::fit(volume.slices.iter().map(|s| s.rgb.as_slice()));
+    let pp = &bundle.manifest.postprocess;
+    let pixel_threshold = pp.threshold;
+    let native = probability_maps(bundle, volume, &norm, batch, pp.flip_tta);
+    let mut masks = masks_from_probabilities(volume, &native, pixel_threshold, pp);
+    let class_probs: Option<Vec<f32>> = bundle.classifier.as_ref().map(|(net, cfg)| {
+        let inputs: Vec<Vec<f32>> = volume
+            .slices
+            .par_iter()
+            .map(|s| prepare_image(&s.rgb, s.width, s.height, &norm, cfg.input_size))
+            .collect();
+        let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
+        net.probabilities(&refs, cfg.input_size, &bundle.device, batch)
+    });
+    volume
+        .slices
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut mask = std::mem::take(&mut masks[i]);
+            let pixels = mask.iter().map(|&v| v as u64).sum::<u64>();
+            let seg = segmentation_score(&native[i], pixels);
+            let cls = class_probs.as_ref().map(|c| gate(c[i] as f64, pixels));
+            let (prob, positive) = match (&bundle.manifest.detection, cls) {
+                (
+                    DetectionRule::Segmentation {
+                        min_pixels,
+                        min_probability,
+                    },
+                    _,
+                ) => (
+                    seg,
+                    pixels >= (*min_pixels).max(1) && seg >= opts.threshold.unwrap_or(*min_probability),
+                ),
+                (DetectionRule::Classifier { threshold }, Some(c)) => (c, pixels > 0 && c >= opts.threshold.unwrap_or(*threshold)),
+                (DetectionRule::Combined { threshold }, Some(c)) => {
+                    let m = (c + seg) / 2.0;
+                    (m, pixels > 0 && m >= opts.threshold.unwrap_or(*threshold))
+                }
+                // A rule that needs the classifier always loads it (ModelBundle::load).
+                (_, None) => (seg, pixels > 0),
+            };
+            if !positive && !opts.keep_masks_of_negatives {
+                mask.iter_mut().for_each(|v| *v = 0);
+            }
+            let pixels = mask.iter().map(|&v| v as u64).sum::<u64>();
+            let b = bbox(&mask, s.width);
+            SlicePrediction {
+                file: s.label.clone(),
+                volume: volume.id.clone(),
+                stem: s.stem.clone(),
+                slice: s.number,
+                tumor_probability: (prob * 1e4).round() / 1e4,
+                has_tumor: positive as u8,
+                tumor_pixels: pixels,
+                tumor_area_mm2: s.spacing_mm.map(|(a, b)| ((pixels as f64 * a * b) * 100.0).round() / 100.0),
+                bbox_x: b.map(|b| b.0),
+                bbox_y: b.map(|b| b.1),
+                bbox_width: b.map(|b| b.2),
+                bbox_height: b.map(|b| b.3),
+                width: s.width,
+                height: s.height,
+                notes: s.notes.join("; "),
+                mask,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,245 @@
+//! Model bundles: a segmentation network plus a detection rule, with their identity and
+//! evaluation figures. The built-in bundle (`models/` in the repository) is compiled into the
+//! binary, so prediction works offline with no flag; `--model DIR` loads another bundle folder
+//! (with `bundle.json`) or a single segmentation run folder (`model.json` + `model.bpk`).
+
+use anyhow::{bail, Context, Result};
+use burn::module::Module;
+pub use burn::prelude::Device;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use tumorscan_model::{ClassifierConfig, NetConfig, SegmentationNet, SegmenterConfig, SliceClassifier};
+
+/// How a slice is called tumour / tumour-free. In every rule a slice whose cleaned mask is
+/// empty is tumour-free (its score is 0), so detection and mask always agree.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DetectionRule {
+    /// From the segmentation: tumour when the cleaned mask has at least `min_pixels` pixels and
+    /// the slice's largest pixel probability (the reported probability) is at least
+    /// `min_probability`.
+    Segmentation {
+        /// Smallest tumour (pixels at the slice's size) that counts.
+        min_pixels: u64,
+        /// Smallest largest-pixel probability that counts.
+        #[serde(default)]
+        min_probability: f64,
+    },
+    /// A slice classifier (folder `detect/` of the bundle) with its validation-chosen threshold.
+    Classifier {
+        /// Probability threshold.
+        threshold: f64,
+    },
+    /// Mean of the classifier's probability and the segmentation's largest pixel probability.
+    Combined {
+        /// Threshold on the mean.
+        threshold: f64,
+    },
+}
+
+/// Mask clean-up applied after thresholding.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Postprocess {
+    /// Pixel probability threshold.
+    pub threshold: f32,
+    /// Drop 2D components smaller than this.
+    pub min_component_pixels: usize,
+    /// Keep only the largest 3D component of a volume.
+    pub largest_3d_component: bool,
+    /// Test-time augmentation: average the prediction with that of the left-right flipped slice.
+    #[serde(default)]
+    pub flip_tta: bool,
+}
+
+impl Default for Postprocess {
+    fn default() -> Self {
+        Self {
+            threshold: 0.5,
+            min_component_pixels: 0,
+            largest_3d_component: false,
+            flip_tta: false,
+        }
+    }
+}
+
+/// `bundle.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BundleManifest {
+    /// Human name.
+    pub name: String,
+    /// Detection rule.
+    pub detection: DetectionRule,
+    /// Mask clean-up.
+    #[serde(default)]
+    pub postprocess: Postprocess,
+    /// Anything else (training command, evaluation figures) shown in reports.
+    #[serde(default)]
+    pub info: serde_json::Value,
+}
+
+/// A loaded model bundle, ready to run.
+pub struct ModelBundle {
+    /// Manifest.
+    pub manifest: BundleManifest,
+    /// Segmentation network (inference mode).
+    pub segmenter: SegmentationNet,
+    /// Its configuration.
+    pub seg_config: SegmenterConfig,
+    /// Slice classifier, when the rule uses one.
+    pub classifier: Option<(SliceClassifier, ClassifierConfig)>,
+    /// SHA-256 of the segmentation weights (model identity in reports).
+    pub weights_sha256: String,
+    /// `model.json` of the segmentation network.
+    pub seg_card: serde_json::Value,
+    /// Where tensors live.
+    pub device: Device,
+}
+
+static BUILTIN_MANIFEST: &str = include_str!("../../../models/bundle.json");
+static BUILTIN_SEG_CARD: &str = include_str!("../../../models/segment/model.json");
+static BUILTIN_SEG_WEIGHTS: &[u8] = include_bytes!("../../../models/segment/model.bpk");
+static BUILTIN_DET_CARD: &str = include_str!("../../../models/detect/model.json");
+static BUILTIN_DET_WEIGHTS: &[u8] = include_bytes!("../../../models/detect/model.bpk");
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn net_of(card: &serde_json::Value, what: &str) -> Result<NetConfig> {
+    serde_json::from_value(card.get("net").cloned().unwrap_or_default())
+        .with_context(|| format!("{what}: model.json has no valid 'net' description"))
+}
+
+fn load_segmenter(card: &serde_json::Value, weights: Vec<u8>, device: &Device, what: &str) -> Result<(SegmentationNet, SegmenterConfig)> {
+    let NetConfig::Segmenter(cfg) = net_of(card, what)? else {
+        bail!("{what}: not a segmentation model")
+    };
+    let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
+        .map_err(|e| anyhow::anyhow!("{what}: unreadable weights: {e:?}"))?;
+    let net = SegmentationNet::new(&cfg, device)
+        .try_load_record(record)
+        .map_err(|e| anyhow::anyhow!("{what}: weights do not fit the network: {e:?}"))?;
+    Ok((net, cfg))
+}
+
+fn load_classifier(card: &serde_json::Value, weights: Vec<u8>, device: &Device, what: &str) -> Result<(SliceClassifier, ClassifierConfig)> {
+    let NetConfig::Classifier(cfg) = net_of(card, what)? else {
+        bail!("{what}: not a detection model")
+    };
+    let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
+        .map_err(|e| anyhow::anyhow!("{what}: unreadable weights: {e:?}"))?;
+    let net = SliceClassifier::new(&cfg, device)
+        .try_load_record(record)
+        .map_err(|e| anyhow::anyhow!("{what}: weights do not fit the network: {e:?}"))?;
+    Ok((net, cfg))
+}
+
+fn read_card(path: &Path) -> Result<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        .with_context(|| format!("{} is malformed", path.display()))
+}
+
+impl ModelBundle {
+    /// The bundle compiled into this binary.
+    pub fn builtin(device: &Device) -> Result<Self> {
+        let manifest: BundleManifest = serde_json::from_str(BUILTIN_MANIFEST).context("built-in bundle.json")?;
+        let seg_card: serde_json::Value = serde_json::from_str(BUILTIN_SEG_CARD).context("built-in model.json")?;
+        let (segmenter, seg_config) = load_segmenter(&seg_card, BUILTIN_SEG_WEIGHTS.to_vec(), device, "built-in model")?;
+        let classifier = match manifest.detection {
+            DetectionRule::Classifier { .. } | DetectionRule::Combined { .. } => {
+                let card: serde_json::Value = serde_json::from_str(BUILTIN_DET_CARD).context("built-in detect/model.json")?;
+                Some(load_classifier(
+                    &card,
+                    BUILTIN_DET_WEIGHTS.to_vec(),
+                    device,
+                    "built-in detection model",
+                )?)
+            }
+            DetectionRule::Segmentation { .. } => None,
+        };
+        Ok(Self {
+            manifest,
+            segmenter,
+            seg_config,
+            classifier,
+            weights_sha256: sha256(BUILTIN_SEG_WEIGHTS),
+            seg_card,
+            device: device.clone(),
+        })
+    }
+
+    /// Load a bundle folder (`bundle.json`, `segment/`, optional `detect/`) or a single
+    /// segmentation model folder (`model.json` + `model.bpk`, e.g. a training run's `best/`).
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        if !dir.is_dir() {
+            bail!(
+                "{}: --model must be a model folder (bundle.json, or model.json + model.bpk)",
+                dir.display()
+            );
+        }
+        let (manifest, seg_dir) = if dir.join("bundle.json").exists() {
+            let m: BundleManifest = serde_json::from_slice(&std::fs::read(dir.join("bundle.json"))?)
+                .with_context(|| format!("{}/bundle.json is malformed", dir.display()))?;
+            (m, dir.join("segment"))
+        } else {
+            let m = BundleManifest {
+                name: dir.display().to_string(),
+                detection: DetectionRule::Segmentation {
+                    min_pixels: 1,
+                    min_probability: 0.0,
+                },
+                postprocess: Postprocess::default(),
+                info: serde_json::Value::Null,
+            };
+            (m, dir.to_path_buf())
+        };
+        let card_path = seg_dir.join("model.json");
+        let seg_card: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&card_path).with_context(|| format!("reading {}", card_path.display()))?)
+                .with_context(|| format!("{} is malformed", card_path.display()))?;
+        let wpath = seg_dir.join("model.bpk");
+        let weights = std::fs::read(&wpath).with_context(|| format!("reading {}", wpath.display()))?;
+        let sha = sha256(&weights);
+        let (segmenter, seg_config) = load_segmenter(&seg_card, weights, device, &wpath.display().to_string())?;
+        let classifier = match manifest.detection {
+            DetectionRule::Classifier { .. } | DetectionRule::Combined { .. } => {
+                let det = dir.join("detect");
+                let weights = std::fs::read(det.join("model.bpk")).with_context(|| format!("reading {}/model.bpk", det.display()))?;
+                Some(load_classifier(
+                    &read_card(&det.join("model.json"))?,
+                    weights,
+                    device,
+                    &det.display().to_string(),
+                )?)
+            }
+            DetectionRule::Segmentation { .. } => None,
+        };
+        Ok(Self {
+            manifest,
+            segmenter,
+            seg_config,
+            classifier,
+            weights_sha256: sha,
+            seg_card,
+            device: device.clone(),
+        })
+    }
+
+    /// Built-in when `path` is `None`.
+    pub fn open(path: Option<&Path>, device: &Device) -> Result<Self> {
+        match path {
+            Some(p) => Self::load(p, device),
+            None => Self::builtin(device),
+        }
+    }
+
+    /// Short identity for reports and CSVs.
+    pub fn identity(&self) -> String {
+        format!(
+            "{} (segmentation weights sha256 {})",
+            self.manifest.name,
+            &self.weights_sha256[..12]
+        )
+    }
+}

@@ -1,0 +1,90 @@
+//! `report.html`: one self-contained page (images inline as base64 PNG) with the run summary,
+//! a per-patient table, panels of the slices called tumour, and the model's identity and
+//! evaluation figures.
+
+use crate::engine::SlicePrediction;
+use crate::models::ModelBundle;
+use crate::output::RunSummary;
+use base64::Engine as _;
+
+/// Most slice panels shown (largest tumours first), to keep the page small.
+pub const MAX_PANELS: usize = 60;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Build the page. `panels` holds (prediction, overlay PNG bytes) of slices to show.
+pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePrediction, Vec<u8>)]) -> String {
+    let mut h = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>tumorscan report</title><style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:10px}.card{width:260px;font-size:12px}.card img{width:256px;image-rendering:pixelated;border:1px solid #888}.warn{color:#a40}code{background:#f4f4f4;padding:1px 4px}</style></head><body>");
+    h.push_str("<h1>tumorscan report</h1>");
+    h.push_str(&format!(
+        "<p>{} slices in {} volume(s); <b>{}</b> called tumour. Red: predicted tumour; green outline: ground truth where a <code>_mask</code> file was found.</p>",
+        summary.slices,
+        summary.volumes.len(),
+        summary.tumor_slices
+    ));
+    h.push_str("<p class=\"warn\">Research software, not a medical device: not for diagnosis.</p>");
+    h.push_str("<h2>Per patient / volume</h2><table><tr><th>volume</th><th>slices</th><th>tumour slices</th><th>tumour pixels</th><th>area mm&sup2;</th><th>volume mL</th><th>max probability</th></tr>");
+    for v in &summary.volumes {
+        let opt = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "&ndash;".into());
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td></tr>",
+            esc(&v.volume),
+            v.slices,
+            v.tumor_slices,
+            v.tumor_pixels,
+            opt(v.tumor_area_mm2),
+            opt(v.tumor_volume_ml),
+            v.max_probability
+        ));
+    }
+    h.push_str("</table>");
+    if !summary.failures.is_empty() {
+        h.push_str("<h2>Inputs that failed</h2><ul>");
+        for f in &summary.failures {
+            h.push_str(&format!("<li><code>{}</code>: {}</li>", esc(&f.path), esc(&f.error)));
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str(&format!(
+        "<h2>Slices called tumour ({} shown)</h2><div class=\"grid\">",
+        panels.len()
+    ));
+    for (p, png) in panels {
+        h.push_str(&format!(
+            "<div class=\"card\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><br>{}<br>p={:.3}, {} px{}</div>",
+            esc(&p.stem),
+            base64::engine::general_purpose::STANDARD.encode(png),
+            esc(&p.file),
+            p.tumor_probability,
+            p.tumor_pixels,
+            p.tumor_area_mm2.map(|a| format!(", {a:.1} mm&sup2;")).unwrap_or_default()
+        ));
+    }
+    h.push_str("</div><h2>Model</h2>");
+    h.push_str(&format!("<p>{}</p>", esc(&bundle.identity())));
+    h.push_str(&format!(
+        "<p>Detection rule: <code>{}</code>; post-processing: <code>{}</code></p>",
+        esc(&serde_json::to_string(&bundle.manifest.detection).unwrap_or_default()),
+        esc(&serde_json::to_string(&bundle.manifest.postprocess).unwrap_or_default())
+    ));
+    h.push_str(&format!(
+        "<p>Network: <code>{}</code></p>",
+        esc(&bundle.seg_card.get("net").map(|n| n.to_string()).unwrap_or_default())
+    ));
+    if !bundle.manifest.info.is_null() {
+        h.push_str(&format!(
+            "<h3>Evaluation and provenance</h3><pre>{}</pre>",
+            esc(&serde_json::to_string_pretty(&bundle.manifest.info).unwrap_or_default())
+        ));
+    }
+    h.push_str(&format!(
+        "<p style=\"color:#777\">Generated in {:.1} s.</p></body></html>",
+        summary.seconds
+    ));
+    h
+}

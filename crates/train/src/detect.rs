@@ -1,0 +1,69 @@
+//! The detection task: a slice classifier trained with BCE, selected by validation ROC-AUC
+//! (accuracy breaks ties); its decision threshold is the validation-accuracy-maximising one
+//! ([`tumorscan_evaluate::detection::best_accuracy_threshold`]) and ships in `model.json`.
+
+use crate::engine::{Batch, Task, ValItem};
+use crate::loss::bce_with_logits;
+use burn::prelude::*;
+use std::collections::BTreeMap;
+use tumorscan_evaluate::detection::{best_accuracy_threshold, roc_auc, Confusion, Scored};
+use tumorscan_model::{ClassifierConfig, NetConfig, SliceClassifier};
+
+/// Detection training task.
+pub struct DetectTask {
+    /// Network.
+    pub net: ClassifierConfig,
+}
+
+impl DetectTask {
+    fn scores(&self, net: &SliceClassifier, items: &[ValItem], device: &Device, batch: usize) -> Vec<Scored> {
+        let inputs: Vec<&[f32]> = items.iter().map(|i| i.sample.image.as_slice()).collect();
+        let probs = net.probabilities(&inputs, self.net.input_size, device, batch);
+        items
+            .iter()
+            .zip(probs)
+            .map(|(i, p)| Scored {
+                patient: i.slice.patient.clone(),
+                slice: i.slice.number,
+                score: p as f64,
+                truth: i.slice.has_tumor(),
+                truth_pixels: i.slice.tumor_pixels(),
+            })
+            .collect()
+    }
+}
+
+impl Task for DetectTask {
+    type Net = SliceClassifier;
+    fn kind(&self) -> &'static str {
+        "detect"
+    }
+    fn net_config(&self) -> NetConfig {
+        NetConfig::Classifier(self.net.clone())
+    }
+    fn build(&self, device: &Device) -> SliceClassifier {
+        SliceClassifier::new(&self.net, device)
+    }
+    fn loss(&self, net: &SliceClassifier, batch: Batch) -> Tensor<1> {
+        bce_with_logits(net.forward(batch.images), batch.labels)
+    }
+    fn selection_metric(&self) -> &'static str {
+        "val_score"
+    }
+    fn validate(&self, net: &SliceClassifier, items: &[ValItem], device: &Device, batch_size: usize) -> BTreeMap<String, f64> {
+        let scored = self.scores(net, items, device, batch_size);
+        let refs: Vec<&Scored> = scored.iter().collect();
+        let auc = roc_auc(&refs);
+        let acc = Confusion::at(&refs, 0.5).accuracy();
+        BTreeMap::from([
+            ("val_auc".to_string(), auc),
+            ("val_accuracy".to_string(), acc),
+            // AUC first; accuracy at 0.5 separates epochs of equal AUC.
+            ("val_score".to_string(), auc + 1e-3 * acc),
+        ])
+    }
+    fn model_extras(&self, net: &SliceClassifier, items: &[ValItem], device: &Device) -> serde_json::Value {
+        let scored = self.scores(net, items, device, 16);
+        serde_json::json!({ "threshold": best_accuracy_threshold(&scored), "threshold_rule": "maximises validation slice accuracy; ties nearest 0.5" })
+    }
+}

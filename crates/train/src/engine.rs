@@ -1,0 +1,399 @@
+//! The training loop shared by segmentation and detection.
+
+use crate::checkpoint::{load_module, load_optimizer, save_module, save_optimizer, write_atomic};
+use crate::history::{write_history, EpochRecord};
+use crate::split::RunSplit;
+use anyhow::{bail, Context, Result};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tumorscan_data::augment::{prepare_sample, AugmentConfig, Sample};
+use tumorscan_data::normalize::Normalizer;
+use tumorscan_data::{LoadedDataset, Slice};
+use tumorscan_model::{ComputeDevice, NetConfig};
+
+/// Hyper-parameters of a run (saved in the run folder and checked on resume).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrainConfig {
+    /// Maximum epochs.
+    pub epochs: usize,
+    /// Slices per step.
+    pub batch_size: usize,
+    /// Initial Adam learning rate (cosine decay to 1% of it over `epochs`).
+    pub learning_rate: f64,
+    /// Stop after this many epochs without a better validation score.
+    pub patience: usize,
+    /// Seed for initialisation, sampling and augmentation.
+    pub seed: u64,
+    /// Tumour-free slices drawn per tumour slice each epoch (`None`: every slice every epoch).
+    pub empty_per_tumor: Option<f32>,
+    /// Augmentation.
+    pub augment: AugmentConfig,
+    /// Cap on steps per epoch (quick runs and tests).
+    pub max_steps_per_epoch: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            batch_size: 16,
+            learning_rate: 1e-3,
+            patience: 8,
+            seed: 42,
+            empty_per_tumor: Some(0.5),
+            augment: AugmentConfig::standard(),
+            max_steps_per_epoch: None,
+        }
+    }
+}
+
+/// A training batch at model size.
+pub struct Batch {
+    /// `[B, 3, S, S]` normalised images.
+    pub images: Tensor<4>,
+    /// `[B, 1, S, S]` 0/1 masks.
+    pub masks: Tensor<4>,
+    /// `[B]` 0/1 slice labels (tumour present).
+    pub labels: Tensor<1>,
+}
+
+/// One validation slice, prepared once (no augmentation).
+pub struct ValItem<'a> {
+    /// The slice (native size, ground truth).
+    pub slice: &'a Slice,
+    /// Model-size input.
+    pub sample: Sample,
+}
+
+/// What is trained: the network, its loss and its validation.
+pub trait Task: Sync {
+    /// The network type.
+    type Net: Module;
+    /// `segment` or `detect`.
+    fn kind(&self) -> &'static str;
+    /// Network description saved with the weights.
+    fn net_config(&self) -> NetConfig;
+    /// Build fresh weights.
+    fn build(&self, device: &Device) -> Self::Net;
+    /// Loss of a batch (training device).
+    fn loss(&self, net: &Self::Net, batch: Batch) -> Tensor<1>;
+    /// Validation metrics of an inference-mode network; must contain [`Task::selection_metric`].
+    fn validate(&self, net: &Self::Net, items: &[ValItem], device: &Device, batch_size: usize) -> BTreeMap<String, f64>;
+    /// Name of the metric that selects the best epoch (higher is better).
+    fn selection_metric(&self) -> &'static str;
+    /// Extra fields stored in the shipped `model.json` (e.g. a decision threshold chosen on validation).
+    fn model_extras(&self, _net: &Self::Net, _items: &[ValItem], _device: &Device) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}
+
+/// Saved run state (`checkpoint/state.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunState {
+    task: String,
+    config: TrainConfig,
+    net: NetConfig,
+    epochs_done: usize,
+    best_score: f64,
+    best_epoch: usize,
+    history: Vec<EpochRecord>,
+    content_key: String,
+}
+
+/// Result of [`train`].
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainOutcome {
+    /// Epochs run (in total, across resumes).
+    pub epochs: usize,
+    /// Best epoch.
+    pub best_epoch: usize,
+    /// Best validation score.
+    pub best_score: f64,
+    /// Folder of the best model (`model.json` + `model.bpk`).
+    pub model_dir: PathBuf,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+}
+
+/// Stable per-sample seed (order and thread independent).
+fn sample_seed(seed: u64, epoch: usize, pos: usize) -> u64 {
+    let mut x = seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (pos as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    x ^ (x >> 33)
+}
+
+/// Indices of training slices for one epoch, shuffled.
+fn epoch_plan(train: &[&Slice], cfg: &TrainConfig, epoch: usize) -> Vec<usize> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(sample_seed(cfg.seed, epoch, usize::MAX));
+    let (tumor, mut empty): (Vec<usize>, Vec<usize>) = (0..train.len()).partition(|&i| train[i].has_tumor());
+    let mut plan = tumor.clone();
+    match cfg.empty_per_tumor {
+        Some(r) => {
+            empty.shuffle(&mut rng);
+            let n = ((tumor.len().max(1) as f32) * r).round() as usize;
+            plan.extend(empty.into_iter().take(n));
+        }
+        None => plan.extend(empty),
+    }
+    plan.shuffle(&mut rng);
+    plan
+}
+
+fn to_tensors(samples: &[Sample], size: u32, device: &Device) -> Batch {
+    let b = samples.len();
+    let s = size as usize;
+    let images: Vec<f32> = samples.iter().flat_map(|x| x.image.iter().copied()).collect();
+    let masks: Vec<f32> = samples.iter().flat_map(|x| x.mask.iter().copied()).collect();
+    let labels: Vec<f32> = samples.iter().map(|x| x.mask.iter().any(|&v| v > 0.0) as u8 as f32).collect();
+    Batch {
+        images: Tensor::from_data(TensorData::new(images, [b, 3, s, s]), device),
+        masks: Tensor::from_data(TensorData::new(masks, [b, 1, s, s]), device),
+        labels: Tensor::from_data(TensorData::new(labels, [b]), device),
+    }
+}
+
+/// Stack samples' images into one inference tensor `[B, 3, S, S]`.
+pub fn image_batch(samples: &[&Sample], size: u32, device: &Device) -> Tensor<4> {
+    let s = size as usize;
+    let images: Vec<f32> = samples.iter().flat_map(|x| x.image.iter().copied()).collect();
+    Tensor::from_data(TensorData::new(images, [samples.len(), 3, s, s]), device)
+}
+
+fn lr_at(cfg: &TrainConfig, epoch: usize) -> f64 {
+    let t = (epoch - 1) as f64 / cfg.epochs.max(1) as f64;
+    let min = cfg.learning_rate * 0.01;
+    min + 0.5 * (cfg.learning_rate - min) * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+/// Per-patient normalisers for the given patients.
+pub fn normalizers(ds: &LoadedDataset) -> BTreeMap<String, Normalizer> {
+    ds.patients
+        .par_iter()
+        .map(|p| (p.id.clone(), Normalizer::fit(p.slices.iter().map(|s| s.image.as_slice()))))
+        .collect()
+}
+
+/// Train `task` on `split` of `ds`, writing everything into `out`. With `resume`, continue
+/// from the last checkpoint in `out` (same task, config and data).
+pub fn train<T: Task>(
+    task: &T,
+    ds: &LoadedDataset,
+    split: &RunSplit,
+    cfg: &TrainConfig,
+    compute: ComputeDevice,
+    out: &Path,
+    resume: bool,
+) -> Result<TrainOutcome> {
+    run(task, ds, split, cfg, compute, out, resume, usize::MAX)
+}
+
+/// Like a fresh [`train`], but return after epoch `stop_after` as if the process had been
+/// killed there (for crash-and-resume tests).
+pub fn train_until<T: Task>(
+    task: &T,
+    ds: &LoadedDataset,
+    split: &RunSplit,
+    cfg: &TrainConfig,
+    compute: ComputeDevice,
+    out: &Path,
+    stop_after: usize,
+) -> Result<TrainOutcome> {
+    run(task, ds, split, cfg, compute, out, false, stop_after)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run<T: Task>(
+    task: &T,
+    ds: &LoadedDataset,
+    split: &RunSplit,
+    cfg: &TrainConfig,
+    compute: ComputeDevice,
+    out: &Path,
+    resume: bool,
+    stop_after: usize,
+) -> Result<TrainOutcome> {
+    let device = compute.training().map_err(anyhow::Error::msg)?;
+    let infer_device = compute.inference().map_err(anyhow::Error::msg)?;
+    let size = task.net_config().input_size();
+    let ckpt_dir = out.join("checkpoint");
+    let state_path = ckpt_dir.join("state.json");
+    if !resume && state_path.exists() {
+        bail!(
+            "{} already holds a run; pass --resume to continue it or choose another --out",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(&ckpt_dir).with_context(|| format!("creating {}", ckpt_dir.display()))?;
+
+    let norms = normalizers(ds);
+    let in_set = |set: &std::collections::BTreeSet<String>| -> Vec<&Slice> { ds.slices().filter(|s| set.contains(&s.patient)).collect() };
+    let train_slices = in_set(&split.train);
+    let val_slices = in_set(&split.val);
+    if train_slices.is_empty() || val_slices.is_empty() {
+        bail!("no training or validation slices: check --folds and the fold numbers");
+    }
+    let val_items: Vec<ValItem> = val_slices
+        .par_iter()
+        .map(|s| ValItem {
+            slice: s,
+            sample: prepare_sample::<rand_chacha::ChaCha8Rng>(s, &norms[&s.patient], size, None),
+        })
+        .collect();
+
+    device.seed(cfg.seed);
+    let mut net = task.build(&device);
+    let mut optim = AdamConfig::new().init();
+    let mut state = RunState {
+        task: task.kind().into(),
+        config: cfg.clone(),
+        net: task.net_config(),
+        epochs_done: 0,
+        best_score: f64::NEG_INFINITY,
+        best_epoch: 0,
+        history: Vec::new(),
+        content_key: ds.content_key.clone(),
+    };
+    if resume && state_path.exists() {
+        let saved: RunState =
+            serde_json::from_slice(&std::fs::read(&state_path)?).with_context(|| format!("reading {}", state_path.display()))?;
+        if saved.task != state.task || saved.net != state.net || saved.config != state.config {
+            bail!(
+                "{} was started with a different task, network or config; start a new --out",
+                out.display()
+            );
+        }
+        if saved.content_key != state.content_key {
+            bail!("{} was trained on different data (content key differs)", out.display());
+        }
+        net = load_module(net, &ckpt_dir.join(format!("epoch-{:04}.model.bpk", saved.epochs_done)))?;
+        optim = load_optimizer(optim, &ckpt_dir.join(format!("epoch-{:04}.optim.bpk", saved.epochs_done)))?;
+        eprintln!(
+            "resuming after epoch {} (best {:.4} at epoch {})",
+            saved.epochs_done, saved.best_score, saved.best_epoch
+        );
+        state = saved;
+    }
+    write_atomic(&out.join("config.json"), serde_json::to_string_pretty(&serde_json::json!({"task": task.kind(), "net": task.net_config(), "train": cfg, "split": split, "content_key": ds.content_key}))?.as_bytes())?;
+
+    let slow_step: Option<u64> = std::env::var("TUMORSCAN_SLOW_STEP_MS").ok().and_then(|v| v.parse().ok());
+    let mut stopped_early = false;
+    for epoch in state.epochs_done + 1..=cfg.epochs.min(stop_after) {
+        if epoch - state.best_epoch.max(1) > cfg.patience && state.best_epoch > 0 {
+            stopped_early = true;
+            break;
+        }
+        let t0 = Instant::now();
+        let lr = lr_at(cfg, epoch);
+        let mut plan = epoch_plan(&train_slices, cfg, epoch);
+        let max_batches = cfg.max_steps_per_epoch.unwrap_or(usize::MAX);
+        plan.truncate(max_batches.saturating_mul(cfg.batch_size));
+        let steps = plan.len().div_ceil(cfg.batch_size);
+        let bar = ProgressBar::new(steps as u64);
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
+        let (mut loss_sum, mut n) = (0.0, 0usize);
+        let mut step_time = 0.0;
+        for (bi, chunk) in plan.chunks(cfg.batch_size).enumerate() {
+            let samples: Vec<Sample> = chunk
+                .par_iter()
+                .enumerate()
+                .map(|(k, &i)| {
+                    let s = train_slices[i];
+                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(sample_seed(cfg.seed, epoch, bi * cfg.batch_size + k));
+                    prepare_sample(s, &norms[&s.patient], size, Some((&cfg.augment, &mut rng)))
+                })
+                .collect();
+            let ts = Instant::now();
+            let batch = to_tensors(&samples, size, &device);
+            let loss = task.loss(&net, batch);
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                bail!("training diverged at epoch {epoch} step {bi}: loss {value}; lower --lr");
+            }
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(lr, net, grads);
+            step_time += ts.elapsed().as_secs_f64();
+            if let Some(ms) = slow_step {
+                // Test hook: widen the window in which a crash test can kill a running epoch.
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
+            loss_sum += value * chunk.len() as f64;
+            n += chunk.len();
+            bar.set_message(format!("loss {:.4}", loss_sum / n as f64));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let valid = net.valid();
+        let val = task.validate(&valid, &val_items, &infer_device, cfg.batch_size);
+        let score = val.get(task.selection_metric()).copied().unwrap_or(f64::NAN);
+        let rec = EpochRecord {
+            epoch,
+            train_loss: loss_sum / n.max(1) as f64,
+            learning_rate: lr,
+            seconds: t0.elapsed().as_secs_f64(),
+            step_seconds: step_time / steps.max(1) as f64,
+            val,
+        };
+        let vals: Vec<String> = rec.val.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+        println!(
+            "epoch {epoch:>3}/{} loss {:.4} lr {lr:.2e} {} | {:.0}s ({:.2}s/step)",
+            cfg.epochs,
+            rec.train_loss,
+            vals.join(" "),
+            rec.seconds,
+            rec.step_seconds
+        );
+        state.history.push(rec);
+        if score > state.best_score {
+            state.best_score = score;
+            state.best_epoch = epoch;
+            let best = out.join("best");
+            std::fs::create_dir_all(&best)?;
+            save_module(&valid, &best.join("model.bpk"))?;
+            let card = serde_json::json!({
+                "task": task.kind(),
+                "net": task.net_config(),
+                "epoch": epoch,
+                "selection_metric": task.selection_metric(),
+                "validation": state.history.last().map(|h| &h.val),
+                "extras": task.model_extras(&valid, &val_items, &infer_device),
+                "content_key": ds.content_key,
+                "seed": cfg.seed,
+            });
+            write_atomic(&best.join("model.json"), serde_json::to_string_pretty(&card)?.as_bytes())?;
+            println!("  new best {}: {score:.4}", task.selection_metric());
+        }
+        // Checkpoint: weights and optimizer under the epoch's name, then the state that names them.
+        save_module(&net, &ckpt_dir.join(format!("epoch-{epoch:04}.model.bpk")))?;
+        save_optimizer(&optim, &ckpt_dir.join(format!("epoch-{epoch:04}.optim.bpk")))?;
+        state.epochs_done = epoch;
+        write_atomic(&state_path, serde_json::to_string_pretty(&state)?.as_bytes())?;
+        if epoch > 1 {
+            for ext in ["model.bpk", "optim.bpk"] {
+                let _ = std::fs::remove_file(ckpt_dir.join(format!("epoch-{:04}.{ext}", epoch - 1)));
+            }
+        }
+        write_history(out, &state.history, task.selection_metric())?;
+    }
+    Ok(TrainOutcome {
+        epochs: state.epochs_done,
+        best_epoch: state.best_epoch,
+        best_score: state.best_score,
+        model_dir: out.join("best"),
+        stopped_early,
+    })
+}

@@ -1,0 +1,18 @@
+//! One training engine for both tasks.
+//!
+//! [`engine`] runs the loop (sampling, augmentation, Adam with a cosine schedule, validation,
+//! early stopping, checkpoints, resume, progress bar, metrics files and curves); a [`Task`]
+//! says what is trained: [`segment::SegmentTask`] or [`detect::DetectTask`].
+
+pub mod checkpoint;
+pub mod detect;
+pub mod engine;
+pub mod history;
+pub mod loss;
+pub mod segment;
+pub mod split;
+
+pub use engine::{train, Task, TrainConfig, TrainOutcome};
+
+#[cfg(test)]
+mod tests_engine;

@@ -1,0 +1,147 @@
+//! Segmentation losses on logits `[B, 1, H, W]` and 0/1 targets of the same shape.
+//!
+//! Overlap losses are computed over the whole batch (global sums) with smoothing 1 (so soft
+//! Dice, as Tversky with alpha = beta = 0.5, carries smoothing 2 in its 2TP form).
+//! Tversky index TI = (TP + s) / (TP + alpha FP + beta FN + s) (alpha weighs false positives,
+//! beta false negatives; alpha = beta = 0.5 gives Dice); focal Tversky = (1 - TI)^gamma
+//! (Abraham & Khan 2019 use gamma = 0.75).
+
+use burn::prelude::*;
+use burn::tensor::activation::{relu, sigmoid, softplus};
+use serde::{Deserialize, Serialize};
+
+const SMOOTH: f64 = 1.0;
+
+/// A segmentation loss.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum SegLoss {
+    /// Binary cross-entropy.
+    Bce,
+    /// Soft Dice.
+    Dice,
+    /// Tversky.
+    Tversky {
+        /// Weight of false positives.
+        alpha: f64,
+        /// Weight of false negatives.
+        beta: f64,
+    },
+    /// Focal Tversky.
+    FocalTversky {
+        /// Weight of false positives.
+        alpha: f64,
+        /// Weight of false negatives.
+        beta: f64,
+        /// Focal exponent.
+        gamma: f64,
+    },
+    /// BCE + soft Dice.
+    BceDice,
+}
+
+impl std::str::FromStr for SegLoss {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "bce" => Self::Bce,
+            "dice" => Self::Dice,
+            "tversky" => Self::Tversky { alpha: 0.3, beta: 0.7 },
+            "focal-tversky" => Self::FocalTversky {
+                alpha: 0.3,
+                beta: 0.7,
+                gamma: 0.75,
+            },
+            "bce-dice" => Self::BceDice,
+            _ => return Err(format!("unknown loss '{s}': bce, dice, tversky, focal-tversky, bce-dice")),
+        })
+    }
+}
+
+/// Mean binary cross-entropy with logits (numerically stable form).
+pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, target: Tensor<D>) -> Tensor<1> {
+    // max(x, 0) - x t + log(1 + exp(-|x|))
+    let loss = relu(logits.clone()) - logits.clone() * target + softplus(logits.abs().neg(), 1.0);
+    loss.mean()
+}
+
+fn tversky_index(prob: Tensor<4>, target: Tensor<4>, alpha: f64, beta: f64) -> Tensor<1> {
+    let tp = (prob.clone() * target.clone()).sum();
+    let fp = (prob.clone() * (target.clone().neg() + 1.0)).sum();
+    let fn_ = ((prob.neg() + 1.0) * target).sum();
+    (tp.clone() + SMOOTH) / (tp + fp * alpha + fn_ * beta + SMOOTH)
+}
+
+impl SegLoss {
+    /// The loss value (a one-element tensor).
+    pub fn compute(&self, logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+        match *self {
+            Self::Bce => bce_with_logits(logits, target),
+            Self::Dice => tversky_index(sigmoid(logits), target, 0.5, 0.5).neg() + 1.0,
+            Self::Tversky { alpha, beta } => tversky_index(sigmoid(logits), target, alpha, beta).neg() + 1.0,
+            Self::FocalTversky { alpha, beta, gamma } => {
+                (tversky_index(sigmoid(logits), target, alpha, beta).neg() + 1.0).powf_scalar(gamma)
+            }
+            Self::BceDice => bce_with_logits(logits.clone(), target.clone()) + tversky_index(sigmoid(logits), target, 0.5, 0.5).neg() + 1.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(t: Tensor<1>) -> f64 {
+        t.into_data().try_to_vec::<f32>().unwrap()[0] as f64
+    }
+
+    fn inputs() -> (Tensor<4>, Tensor<4>) {
+        let d = Device::flex();
+        let logits = Tensor::<1>::from_floats([2.0, -1.0, 0.0, 3.0], &d).reshape([1, 1, 2, 2]);
+        let target = Tensor::<1>::from_floats([1.0, 0.0, 1.0, 0.0], &d).reshape([1, 1, 2, 2]);
+        (logits, target)
+    }
+
+    #[test]
+    fn bce_matches_hand_computation() {
+        let (l, t) = inputs();
+        let s = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let want = -((s(2.0)).ln() + (1.0 - s(-1.0)).ln() + (s(0.0)).ln() + (1.0 - s(3.0)).ln()) / 4.0;
+        assert!((value(SegLoss::Bce.compute(l, t)) - want).abs() < 1e-5);
+    }
+
+    #[test]
+    fn tversky_half_half_is_dice_and_focal_gamma_one_is_tversky() {
+        let (l, t) = inputs();
+        let s = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let p = [s(2.0), s(-1.0), s(0.0), s(3.0)];
+        let tp = p[0] + p[2];
+        // Tversky(0.5, 0.5) with smoothing s is Dice with smoothing 2s.
+        let dice = 1.0 - (2.0 * tp + 2.0) / (p.iter().sum::<f64>() + 2.0 + 2.0);
+        let d = value(SegLoss::Dice.compute(l.clone(), t.clone()));
+        assert!((d - dice).abs() < 1e-5, "{d} vs {dice}");
+        let tv = value(SegLoss::Tversky { alpha: 0.5, beta: 0.5 }.compute(l.clone(), t.clone()));
+        assert!((tv - d).abs() < 1e-6);
+        let a = value(SegLoss::Tversky { alpha: 0.3, beta: 0.7 }.compute(l.clone(), t.clone()));
+        let f = value(
+            SegLoss::FocalTversky {
+                alpha: 0.3,
+                beta: 0.7,
+                gamma: 1.0,
+            }
+            .compute(l.clone(), t.clone()),
+        );
+        assert!((a - f).abs() < 1e-6);
+        let f2 = value(
+            SegLoss::FocalTversky {
+                alpha: 0.3,
+                beta: 0.7,
+                gamma: 0.75,
+            }
+            .compute(l.clone(), t.clone()),
+        );
+        assert!((f2 - a.powf(0.75)).abs() < 1e-5);
+        let bd = value(SegLoss::BceDice.compute(l.clone(), t.clone()));
+        assert!((bd - value(SegLoss::Bce.compute(l, t)) - d).abs() < 1e-5);
+    }
+}
