@@ -421,13 +421,7 @@ fn scored(views: &[SliceView], f: &dyn Fn(u64, &[f32], usize) -> f64) -> Vec<Sco
 
 fn classifier_scores(dir: &Path, patients: &[&Patient]) -> Result<Vec<Scored>> {
     let device = ComputeDevice::cpu().inference().map_err(anyhow::Error::msg)?;
-    let card: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("model.json")).with_context(|| format!("reading {}/model.json", dir.display()))?)?;
-    let tumorscan_model::NetConfig::Classifier(cfg) = serde_json::from_value(card["net"].clone())? else {
-        bail!("{} is not a detection model", dir.display())
-    };
-    let net = tumorscan_model::SliceClassifier::new(&cfg, &device);
-    let net = burn::module::Module::try_load_file(net, dir.join("model.bpk")).map_err(|e| anyhow::anyhow!("{}: {e:?}", dir.display()))?;
+    let (net, cfg) = tumorscan_predict::models::load_classifier_dir(dir, &device)?;
     let mut out = Vec::new();
     for p in patients {
         let norm = Normalizer::fit(p.slices.iter().map(|s| s.image.as_slice()));

@@ -111,28 +111,32 @@ fn net_of(card: &serde_json::Value, what: &str) -> Result<NetConfig> {
         .with_context(|| format!("{what}: model.json has no valid 'net' description"))
 }
 
+/// Apply burnpack `weights` to a freshly built network.
+fn apply_weights<M: Module>(net: M, weights: Vec<u8>, what: &str) -> Result<M> {
+    let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
+        .map_err(|e| anyhow::anyhow!("{what}: unreadable weights: {e:?}"))?;
+    net.try_load_record(record)
+        .map_err(|e| anyhow::anyhow!("{what}: weights do not fit the network: {e:?}"))
+}
+
 fn load_segmenter(card: &serde_json::Value, weights: Vec<u8>, device: &Device, what: &str) -> Result<(SegmentationNet, SegmenterConfig)> {
     let NetConfig::Segmenter(cfg) = net_of(card, what)? else {
         bail!("{what}: not a segmentation model")
     };
-    let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
-        .map_err(|e| anyhow::anyhow!("{what}: unreadable weights: {e:?}"))?;
-    let net = SegmentationNet::new(&cfg, device)
-        .try_load_record(record)
-        .map_err(|e| anyhow::anyhow!("{what}: weights do not fit the network: {e:?}"))?;
-    Ok((net, cfg))
+    Ok((apply_weights(SegmentationNet::new(&cfg, device), weights, what)?, cfg))
 }
 
 fn load_classifier(card: &serde_json::Value, weights: Vec<u8>, device: &Device, what: &str) -> Result<(SliceClassifier, ClassifierConfig)> {
     let NetConfig::Classifier(cfg) = net_of(card, what)? else {
         bail!("{what}: not a detection model")
     };
-    let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(weights))
-        .map_err(|e| anyhow::anyhow!("{what}: unreadable weights: {e:?}"))?;
-    let net = SliceClassifier::new(&cfg, device)
-        .try_load_record(record)
-        .map_err(|e| anyhow::anyhow!("{what}: weights do not fit the network: {e:?}"))?;
-    Ok((net, cfg))
+    Ok((apply_weights(SliceClassifier::new(&cfg, device), weights, what)?, cfg))
+}
+
+/// Load a slice classifier from a folder with `model.json` + `model.bpk` (a run's `best/`).
+pub fn load_classifier_dir(dir: &Path, device: &Device) -> Result<(SliceClassifier, ClassifierConfig)> {
+    let weights = std::fs::read(dir.join("model.bpk")).with_context(|| format!("reading {}/model.bpk", dir.display()))?;
+    load_classifier(&read_card(&dir.join("model.json"))?, weights, device, &dir.display().to_string())
 }
 
 fn read_card(path: &Path) -> Result<serde_json::Value> {
@@ -203,16 +207,7 @@ impl ModelBundle {
         let sha = sha256(&weights);
         let (segmenter, seg_config) = load_segmenter(&seg_card, weights, device, &wpath.display().to_string())?;
         let classifier = match manifest.detection {
-            DetectionRule::Classifier { .. } | DetectionRule::Combined { .. } => {
-                let det = dir.join("detect");
-                let weights = std::fs::read(det.join("model.bpk")).with_context(|| format!("reading {}/model.bpk", det.display()))?;
-                Some(load_classifier(
-                    &read_card(&det.join("model.json"))?,
-                    weights,
-                    device,
-                    &det.display().to_string(),
-                )?)
-            }
+            DetectionRule::Classifier { .. } | DetectionRule::Combined { .. } => Some(load_classifier_dir(&dir.join("detect"), device)?),
             DetectionRule::Segmentation { .. } => None,
         };
         Ok(Self {
