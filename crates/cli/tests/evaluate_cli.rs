@@ -1,0 +1,88 @@
+//! `tumorscan evaluate` with malformed models, folds and data: clear errors, no panics.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn malformed_models_and_folds_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    phantom_dir(&data, 4, 3);
+    let folds = dir.path().join("folds.csv");
+    assert_eq!(
+        tumorscan(&["dataset", "split", p(&data), "--folds", "2", "--out", p(&folds), "--no-cache"]).code,
+        0
+    );
+    let eval = |model: &Path, folds: &Path, fold: &str, out: &str| {
+        tumorscan(&[
+            "evaluate",
+            "segment",
+            "--model",
+            p(model),
+            "--data",
+            p(&data),
+            "--folds",
+            p(folds),
+            "--fold",
+            fold,
+            "--out",
+            p(&dir.path().join(out)),
+            "--no-cache",
+        ])
+    };
+    // The shipped bundle on a phantom fold works.
+    let models = repo_root().join("models");
+    let r = eval(&models, &folds, "0", "ok");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(dir.path().join("ok/segmentation.json").exists() && dir.path().join("ok/panels.png").exists());
+
+    // Model folder missing, not a folder, malformed model.json, truncated weights.
+    assert_clean_failure(&eval(&dir.path().join("nope"), &folds, "0", "o1"), "nope");
+    let bad = dir.path().join("badmodel");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(bad.join("model.json"), "{not json").unwrap();
+    std::fs::write(bad.join("model.bpk"), b"").unwrap();
+    assert_clean_failure(&eval(&bad, &folds, "0", "o2"), "model.json");
+    std::fs::copy(models.join("segment/model.json"), bad.join("model.json")).unwrap();
+    let w = std::fs::read(models.join("segment/model.bpk")).unwrap();
+    std::fs::write(bad.join("model.bpk"), &w[..w.len() / 3]).unwrap();
+    assert_clean_failure(&eval(&bad, &folds, "0", "o3"), "model.bpk");
+    // A classifier's weights under a segmentation card do not fit.
+    std::fs::copy(models.join("detect/model.bpk"), bad.join("model.bpk")).unwrap();
+    assert_clean_failure(&eval(&bad, &folds, "0", "o4"), "do not fit");
+
+    // Folds: malformed CSV, missing fold, a patient not in the data.
+    let f2 = dir.path().join("bad_folds.csv");
+    std::fs::write(&f2, "patient,fold\nx,notanumber\n").unwrap();
+    assert_clean_failure(&eval(&models, &f2, "0", "o5"), "bad_folds.csv");
+    assert_clean_failure(&eval(&models, &folds, "7", "o6"), "fold 7");
+    std::fs::write(
+        &f2,
+        "patient,fold,institution,burden,tumor_slices,tumor_pixels\nTCGA_ZZ_9999_20000101,0,ZZ,0,0,0\n",
+    )
+    .unwrap();
+    assert_clean_failure(&eval(&models, &f2, "0", "o7"), "not in");
+    // The same fold as validation and test for detection.
+    let r = tumorscan(&[
+        "evaluate",
+        "detect",
+        "--model",
+        p(&models),
+        "--data",
+        p(&data),
+        "--folds",
+        p(&folds),
+        "--fold",
+        "0",
+        "--val-fold",
+        "0",
+        "--out",
+        p(&dir.path().join("o8")),
+    ]);
+    assert_clean_failure(&r, "--val-fold");
+}
