@@ -136,6 +136,8 @@ pub fn run(a: PredictArgs) -> Result<i32> {
         seconds: t0.elapsed().as_secs_f64(),
     };
     write_json(&a.out.join("summary.json"), &summary)?;
+    // The largest tumours were kept; show them in volume and slice order.
+    panels.sort_by_key(|(_, i, _)| *i);
     let panel_refs: Vec<_> = panels.iter().map(|(_, i, png)| (&all[*i], png.clone())).collect();
     let html = tumorscan_predict::report::render(&summary, &bundle, &panel_refs);
     tumorscan_data::table::write_atomic(&a.out.join("report.html"), html.as_bytes())?;

@@ -19,7 +19,7 @@ fn esc(s: &str) -> String {
 
 /// Build the page. `panels` holds (prediction, overlay PNG bytes) of slices to show.
 pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePrediction, Vec<u8>)]) -> String {
-    let mut h = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>tumorscan report</title><style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:10px}.card{width:260px;font-size:12px}.card img{width:256px;image-rendering:pixelated;border:1px solid #888}.warn{color:#a40}code{background:#f4f4f4;padding:1px 4px}</style></head><body>");
+    let mut h = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>tumorscan report</title><style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:10px}.card{width:260px;font-size:12px;overflow-wrap:anywhere}.card img{width:256px;image-rendering:pixelated;border:1px solid #888}.warn{color:#a40}code{background:#f4f4f4;padding:1px 4px}pre{white-space:pre-wrap;overflow-wrap:anywhere}</style></head><body>");
     h.push_str("<h1>tumorscan report</h1>");
     h.push_str(&format!(
         "<p>{} slices in {} volume(s); <b>{}</b> called tumour. Red: predicted tumour; green outline: ground truth where a <code>_mask</code> file was found.</p>",
@@ -56,10 +56,11 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
     ));
     for (p, png) in panels {
         h.push_str(&format!(
-            "<div class=\"card\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><br>{}<br>p={:.3}, {} px{}</div>",
+            "<div class=\"card\" title=\"{}\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><br>{}<br>p={:.3}, {} px{}</div>",
+            esc(&p.file),
             esc(&p.stem),
             base64::engine::general_purpose::STANDARD.encode(png),
-            esc(&p.file),
+            esc(&p.stem),
             p.tumor_probability,
             p.tumor_pixels,
             p.tumor_area_mm2.map(|a| format!(", {a:.1} mm&sup2;")).unwrap_or_default()
