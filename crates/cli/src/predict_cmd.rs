@@ -113,10 +113,10 @@ pub fn run(a: PredictArgs) -> Result<i32> {
     for v in &volumes {
         bar.set_message(v.id.clone());
         let preds = predict_volume(&bundle, v, &opts);
-        write_volume_images(&a.out, v, &preds)?;
+        let overlays = write_volume_images(&a.out, v, &preds)?;
         summaries.push(summarize_volume(v, &preds));
-        for (i, p) in preds.iter().enumerate().filter(|(_, p)| p.has_tumor == 1) {
-            panels.push((p.tumor_pixels, all.len() + i, tumorscan_predict::output::overlay_png(v, i, p)?));
+        for ((i, p), png) in preds.iter().enumerate().zip(overlays).filter(|((_, p), _)| p.has_tumor == 1) {
+            panels.push((p.tumor_pixels, all.len() + i, png));
         }
         // Keep only the largest tumours' panels in memory.
         panels.sort_by_key(|p| std::cmp::Reverse(p.0));

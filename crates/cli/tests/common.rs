@@ -12,6 +12,11 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// A path as a command-line argument (test paths are UTF-8).
+pub fn p(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 test path")
+}
+
 /// Run `tumorscan` with arguments from the repository root.
 pub fn tumorscan(args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_tumorscan"))

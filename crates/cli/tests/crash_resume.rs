@@ -42,10 +42,6 @@ fn train_args<'a>(data: &'a str, folds: &'a str, out: &'a str) -> Vec<&'a str> {
     ]
 }
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 #[test]
 fn sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();

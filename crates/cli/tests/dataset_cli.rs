@@ -4,10 +4,6 @@ mod common;
 use common::*;
 use std::path::Path;
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 #[test]
 fn summary_index_split_show_on_phantoms() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,10 +4,6 @@ mod common;
 use common::*;
 use std::path::Path;
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 #[test]
 fn malformed_models_and_folds_get_clear_errors() {
     let dir = tempfile::tempdir().unwrap();

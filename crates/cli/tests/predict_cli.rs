@@ -4,10 +4,6 @@ mod common;
 use common::*;
 use std::path::Path;
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 #[test]
 fn predict_on_the_bundled_samples() {
     let out = tempfile::tempdir().unwrap();

@@ -42,24 +42,28 @@ fn png_bytes(img: image::DynamicImage) -> Result<Vec<u8>> {
 }
 
 /// The overlay picture of one slice (prediction red, ground truth green when known).
-pub fn overlay_png(volume: &Volume, index: usize, pred: &SlicePrediction) -> Result<Vec<u8>> {
+fn overlay_png(volume: &Volume, index: usize, pred: &SlicePrediction) -> Result<Vec<u8>> {
     let s = &volume.slices[index];
     let img = overlay(&s.rgb, s.width, s.height, s.truth.as_deref(), Some(&pred.mask));
     png_bytes(img.into())
 }
 
-/// Write the mask and overlay PNGs of one volume's predictions.
-pub fn write_volume_images(out: &Path, volume: &Volume, preds: &[SlicePrediction]) -> Result<()> {
+/// Write the mask and overlay PNGs of one volume's predictions; returns the encoded overlays
+/// (one per slice) so the report can reuse them instead of encoding them again.
+pub fn write_volume_images(out: &Path, volume: &Volume, preds: &[SlicePrediction]) -> Result<Vec<Vec<u8>>> {
+    let mut overlays = Vec::with_capacity(preds.len());
     for (i, p) in preds.iter().enumerate() {
         let mask = image::GrayImage::from_raw(p.width, p.height, p.mask.iter().map(|&v| v * 255).collect()).context("mask size")?;
         write_atomic(&out.join("masks").join(format!("{}_mask.png", p.stem)), &png_bytes(mask.into())?)?;
-        write_atomic(&out.join("overlays").join(format!("{}.png", p.stem)), &overlay_png(volume, i, p)?)?;
+        let overlay = overlay_png(volume, i, p)?;
+        write_atomic(&out.join("overlays").join(format!("{}.png", p.stem)), &overlay)?;
+        overlays.push(overlay);
     }
     if let Some(geom) = &volume.nifti {
         let masks: Vec<Vec<u8>> = preds.iter().map(|p| p.mask.clone()).collect();
         crate::input::nifti::write_mask(&out.join(format!("{}_mask.nii.gz", volume.id)), geom, &masks)?;
     }
-    Ok(())
+    Ok(overlays)
 }
 
 /// Write `predictions.csv` (one row per slice).
