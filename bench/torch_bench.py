@@ -24,12 +24,12 @@ class Block(nn.Module):
 
 
 class UNet(nn.Module):
-    def __init__(self, f=32, depth=4):
+    def __init__(self, f=32, depth=4, residual=False):
         super().__init__()
-        self.enc = nn.ModuleList([Block(3 if l == 0 else f << (l - 1), f << l) for l in range(depth)])
-        self.bottleneck = Block(f << (depth - 1), f << depth)
+        self.enc = nn.ModuleList([Block(3 if l == 0 else f << (l - 1), f << l, residual) for l in range(depth)])
+        self.bottleneck = Block(f << (depth - 1), f << depth, residual)
         self.up = nn.ModuleList([nn.ConvTranspose2d(f << (l + 1), f << l, 2, stride=2) for l in reversed(range(depth))])
-        self.dec = nn.ModuleList([Block((f << l) * 2, f << l) for l in reversed(range(depth))])
+        self.dec = nn.ModuleList([Block((f << l) * 2, f << l, residual) for l in reversed(range(depth))])
         self.head = nn.Conv2d(f, 1, 1)
 
     def forward(self, x):
@@ -78,7 +78,7 @@ def main():
         return predict(a)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net = UNet(a.features) if a.arch == "unet" else Classifier(a.features)
+    net = UNet(a.features, residual=a.arch == "resunet") if a.arch in ("unet", "resunet") else Classifier(a.features)
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     steps = []
     net.train()
@@ -86,7 +86,7 @@ def main():
         x = torch.randn(a.batch, 3, a.size, a.size)
         t = time.perf_counter()
         out = net(x)
-        loss = bce_dice(out, torch.zeros_like(out)) if a.arch == "unet" else F.binary_cross_entropy_with_logits(out, torch.zeros_like(out))
+        loss = bce_dice(out, torch.zeros_like(out)) if a.arch in ("unet", "resunet") else F.binary_cross_entropy_with_logits(out, torch.zeros_like(out))
         opt.zero_grad()
         loss.backward()
         opt.step()

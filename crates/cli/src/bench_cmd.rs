@@ -14,7 +14,7 @@ use tumorscan_train::loss::{bce_with_logits, SegLoss};
 /// `bench` arguments.
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Architecture: unet or classifier.
+    /// Architecture: unet, resunet or classifier.
     #[arg(long, default_value = "unet")]
     arch: String,
     /// Initial features.
@@ -53,6 +53,16 @@ fn input(b: usize, s: usize, device: &Device) -> Tensor<4> {
     Tensor::random([b, 3, s, s], burn::tensor::Distribution::Normal(0.0, 1.0), device)
 }
 
+/// Random inputs as prediction receives them: one `3 x size x size` buffer per slice.
+fn images(b: usize, s: usize, device: &Device) -> Vec<Vec<f32>> {
+    let flat = input(b, s, device)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default();
+    flat.chunks(3 * s * s).map(<[f32]>::to_vec).collect()
+}
+
 fn sync<const D: usize>(t: Tensor<D>) {
     // Reading one value waits for the backend to finish (matters on GPUs).
     let _ = t.slice_dim(0, 0..1).into_data();
@@ -68,12 +78,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
     infer_dev.seed(0);
     let mut step_times = Vec::new();
     let mut infer_times = Vec::new();
+    let mut burn_times = Vec::new();
     match a.arch.as_str() {
-        "unet" => {
+        "unet" | "resunet" => {
             let cfg = SegmenterConfig {
                 features: a.features,
                 depth: 4,
-                residual: false,
+                residual: a.arch == "resunet",
                 input_size: a.size as u32,
             };
             let mut net = SegmentationNet::new(&cfg, &train_dev);
@@ -91,11 +102,15 @@ pub fn run(a: BenchArgs) -> Result<()> {
             }
             let valid = SegmentationNet::new(&cfg, &infer_dev).valid();
             for i in 0..=a.batches {
-                let x = input(a.batch, a.size, &infer_dev);
+                let x = images(a.batch, a.size, &infer_dev);
+                let refs: Vec<&[f32]> = x.iter().map(Vec::as_slice).collect();
                 let t = Instant::now();
-                sync(burn::tensor::activation::sigmoid(valid.forward(x)));
+                let _ = valid.probabilities(&refs, a.size as u32, &infer_dev, a.batch);
+                let t1 = Instant::now();
+                let _ = valid.probabilities_burn(&refs, a.size as u32, &infer_dev, a.batch);
                 if i > 0 {
-                    infer_times.push(t.elapsed().as_secs_f64());
+                    infer_times.push((t1 - t).as_secs_f64());
+                    burn_times.push(t1.elapsed().as_secs_f64());
                 }
             }
         }
@@ -120,25 +135,31 @@ pub fn run(a: BenchArgs) -> Result<()> {
             }
             let valid = SliceClassifier::new(&cfg, &infer_dev).valid();
             for i in 0..=a.batches {
-                let x = input(a.batch, a.size, &infer_dev);
+                let x = images(a.batch, a.size, &infer_dev);
+                let refs: Vec<&[f32]> = x.iter().map(Vec::as_slice).collect();
                 let t = Instant::now();
-                sync(valid.forward(x));
+                let _ = valid.probabilities(&refs, a.size as u32, &infer_dev, a.batch);
+                let t1 = Instant::now();
+                let _ = valid.probabilities_burn(&refs, a.size as u32, &infer_dev, a.batch);
                 if i > 0 {
-                    infer_times.push(t.elapsed().as_secs_f64());
+                    infer_times.push((t1 - t).as_secs_f64());
+                    burn_times.push(t1.elapsed().as_secs_f64());
                 }
             }
         }
-        other => anyhow::bail!("--arch {other}: use unet or classifier"),
+        other => anyhow::bail!("--arch {other}: use unet, resunet or classifier"),
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|x, y| x.total_cmp(y));
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
-    let (step, inf) = (median(&mut step_times), median(&mut infer_times));
+    let (step, inf, burn_inf) = (median(&mut step_times), median(&mut infer_times), median(&mut burn_times));
     let json = serde_json::json!({
         "framework": "tumorscan (burn 0.22)", "backend": format!("{:?}", a.device), "arch": a.arch, "features": a.features, "size": a.size, "batch": a.batch,
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "train_step_s": step, "train_slices_per_s": a.batch as f64 / step, "infer_batch_s": inf, "infer_slices_per_s": a.batch as f64 / inf,
+        // The path above is what predict runs (folded on the CPU); this is burn's own forward pass.
+        "infer_burn_forward_batch_s": burn_inf,
         "peak_rss_mb": peak_rss_mb(),
     });
     println!("{json}");

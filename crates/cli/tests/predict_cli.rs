@@ -220,38 +220,8 @@ fn shards_partition_by_patient_and_merge_back() {
 }
 
 fn write_dicom(path: &Path, number: u32, series: &str, size: u16) {
-    use dicom_core::{dicom_value, DataElement, PrimitiveValue, VR};
-    use dicom_dictionary_std::tags;
-    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
-    let mut obj = InMemDicomObject::new_empty();
-    for (tag, v) in [
-        (tags::ROWS, size),
-        (tags::COLUMNS, size),
-        (tags::BITS_ALLOCATED, 16),
-        (tags::BITS_STORED, 16),
-        (tags::SAMPLES_PER_PIXEL, 1),
-        (tags::PIXEL_REPRESENTATION, 0),
-    ] {
-        obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)));
-    }
-    obj.put(DataElement::new(
-        tags::INSTANCE_NUMBER,
-        VR::IS,
-        PrimitiveValue::from(number.to_string()),
-    ));
-    obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from(series)));
-    obj.put(DataElement::new(tags::PIXEL_SPACING, VR::DS, dicom_value!(Strs, ["0.5", "0.5"])));
-    obj.put(DataElement::new(tags::SLICE_THICKNESS, VR::DS, PrimitiveValue::from("5")));
-    let n = size as usize;
-    let pixels: Vec<u8> = (0..n * n)
-        .flat_map(|i| (((i % n) * 40 + number as usize * 100) as u16).to_le_bytes())
-        .collect();
-    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(pixels)));
-    let meta = FileMetaTableBuilder::new()
-        .transfer_syntax("1.2.840.10008.1.2.1")
-        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.4")
-        .media_storage_sop_instance_uid(format!("1.2.826.0.1.{number}"));
-    obj.with_meta(meta).unwrap().write_to_file(path).unwrap();
+    let bytes = tumorscan_data::phantom::dicom_slice(number, series, size, "1.2.840.10008.1.2.1", ["0.5", "0.5"]);
+    std::fs::write(path, bytes).unwrap();
 }
 
 #[test]

@@ -3,18 +3,24 @@
 //! Data flows one way: [`layout`] finds the files, [`image_io`] decodes them, [`load`] checks
 //! and caches whole patients, [`table`] and [`split`] describe them, [`normalize`] and
 //! [`augment`] turn them into model input, and [`render`] draws them for people.
+//! Prediction inputs in other formats are read into [`volume`]s by [`nifti`] and [`dicom`];
+//! every reader has a byte-level entry point (no disk needed), which the fuzz targets in
+//! `fuzz/` call.
 
 pub mod augment;
 pub mod clinical;
+pub mod dicom;
 pub mod error;
 pub mod image_io;
 pub mod layout;
 pub mod load;
+pub mod nifti;
 pub mod normalize;
 pub mod phantom;
 pub mod render;
 pub mod split;
 pub mod table;
+pub mod volume;
 
 pub use error::{DataError, Result};
 pub use layout::{scan, DatasetLayout, PatientFiles, SliceFiles};

@@ -90,6 +90,51 @@ pub fn write_dataset(ds: &LoadedDataset, root: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A synthetic 16-bit monochrome DICOM slice (`size x size`, a horizontal ramp offset by
+/// `number`), as a file's bytes: instance `number` of series `series`, encoded with
+/// `transfer_syntax`, pixel spacing `spacing` (row, column; mm) and 5 mm slices.
+pub fn dicom_slice(number: u32, series: &str, size: u16, transfer_syntax: &str, spacing: [&str; 2]) -> Vec<u8> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    let mut obj = InMemDicomObject::new_empty();
+    for (tag, v) in [
+        (tags::ROWS, size),
+        (tags::COLUMNS, size),
+        (tags::BITS_ALLOCATED, 16),
+        (tags::BITS_STORED, 16),
+        (tags::SAMPLES_PER_PIXEL, 1),
+        (tags::PIXEL_REPRESENTATION, 0),
+    ] {
+        obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)));
+    }
+    obj.put(DataElement::new(
+        tags::INSTANCE_NUMBER,
+        VR::IS,
+        PrimitiveValue::from(number.to_string()),
+    ));
+    obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from(series)));
+    let spacing = PrimitiveValue::Strs(spacing.iter().map(|s| s.to_string()).collect());
+    obj.put(DataElement::new(tags::PIXEL_SPACING, VR::DS, spacing));
+    obj.put(DataElement::new(tags::SLICE_THICKNESS, VR::DS, PrimitiveValue::from("5")));
+    let n = size as usize;
+    let pixels: Vec<u8> = (0..n * n)
+        .flat_map(|i| (((i % n) * 40 + number as usize * 100) as u16).to_le_bytes())
+        .collect();
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(pixels)));
+    let meta = FileMetaTableBuilder::new()
+        .transfer_syntax(transfer_syntax)
+        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.4")
+        .media_storage_sop_instance_uid(format!("1.2.826.0.1.{number}"));
+    let mut out = Vec::new();
+    // An in-memory object with every required meta field: writing cannot fail.
+    obj.with_meta(meta)
+        .expect("complete meta")
+        .write_all(&mut out)
+        .expect("in-memory write");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,11 @@ impl std::str::FromStr for BackendKind {
     }
 }
 
+/// Whether `device` is the pure-Rust CPU backend (with or without autodiff).
+pub fn is_cpu(device: &Device) -> bool {
+    *device == Device::flex()
+}
+
 /// A chosen backend, able to hand out inference and training devices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ComputeDevice(pub BackendKind);

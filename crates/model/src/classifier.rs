@@ -32,6 +32,17 @@ impl SliceClassifier {
         }
     }
 
+    /// The layers, for [`crate::folded`]: residual stages and the linear head.
+    pub(crate) fn parts(&self) -> (&[ConvBlock], &Linear) {
+        (&self.stages, &self.head)
+    }
+
+    /// Every batch-norm of the network (tests set their statistics).
+    #[cfg(test)]
+    pub(crate) fn norms_mut(&mut self) -> Vec<&mut burn::nn::BatchNorm> {
+        self.stages.iter_mut().flat_map(ConvBlock::norms_mut).collect()
+    }
+
     /// Logits `[batch]` for normalised input `[batch, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<1> {
         let mut x = x;

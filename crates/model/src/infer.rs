@@ -1,6 +1,9 @@
 //! Batched inference on prepared (normalised, model-size) inputs, shared by validation,
-//! evaluation and prediction.
+//! evaluation and prediction. On the CPU backend it runs the folded networks of
+//! [`crate::folded`] (same results, about twice as fast); elsewhere burn's forward pass.
 
+use crate::backend::is_cpu;
+use crate::folded::{FoldedClassifier, FoldedSegmenter};
 use crate::{SegmentationNet, SliceClassifier};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
@@ -19,6 +22,14 @@ fn to_vec(t: Tensor<1>) -> Vec<f32> {
 impl SegmentationNet {
     /// Tumour probability maps (`size x size` each) for `3 x size x size` inputs, in batches.
     pub fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
+        if !is_cpu(device) {
+            return self.probabilities_burn(images, size, device, batch);
+        }
+        FoldedSegmenter::new(self).probabilities(images, size, batch)
+    }
+
+    /// As [`Self::probabilities`], always through burn's forward pass (any backend).
+    pub fn probabilities_burn(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
         let n = (size * size) as usize;
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(batch.max(1)) {
@@ -33,6 +44,14 @@ impl SegmentationNet {
 impl SliceClassifier {
     /// Tumour probability per input, in batches.
     pub fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<f32> {
+        if !is_cpu(device) {
+            return self.probabilities_burn(images, size, device, batch);
+        }
+        FoldedClassifier::new(self).probabilities(images, size, batch)
+    }
+
+    /// As [`Self::probabilities`], always through burn's forward pass (any backend).
+    pub fn probabilities_burn(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<f32> {
         let mut out = Vec::with_capacity(images.len());
         for chunk in images.chunks(batch.max(1)) {
             out.extend(to_vec(sigmoid(self.forward(stack(chunk, size, device)))));

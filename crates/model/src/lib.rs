@@ -4,14 +4,19 @@
 //! - [`classifier`]: a compact ResNet-style slice classifier for detection.
 //! - [`backend`]: which device (pure-Rust `flex` CPU, or CUDA) tensors live on.
 //! - [`config`]: serialisable descriptions of a network, stored next to its weights.
+//! - [`folded`]: the networks compiled for fast CPU inference (batch-norm folded, fused epilogues).
+//! - [`infer`]: batched probabilities, through [`folded`] on the CPU.
 
 pub mod backend;
 pub mod classifier;
 pub mod config;
+pub mod folded;
 pub mod infer;
 pub mod unet;
+mod winograd;
 
-pub use backend::{BackendKind, ComputeDevice};
+pub use backend::{is_cpu, BackendKind, ComputeDevice};
 pub use classifier::SliceClassifier;
 pub use config::{ClassifierConfig, NetConfig, SegmenterConfig};
+pub use folded::{FoldedClassifier, FoldedSegmenter};
 pub use unet::SegmentationNet;

@@ -48,6 +48,20 @@ impl ConvBlock {
         }
     }
 
+    /// The layers, for [`crate::folded`]: conv1, norm1, conv2, norm2 and the shortcut.
+    pub(crate) fn parts(&self) -> (&Conv2d, &BatchNorm, &Conv2d, &BatchNorm, Option<(&Conv2d, &BatchNorm)>) {
+        let s = self.shortcut.as_ref().map(|s| (&s.conv, &s.norm));
+        (&self.conv1, &self.norm1, &self.conv2, &self.norm2, s)
+    }
+
+    /// Every batch-norm of the block (tests set their statistics).
+    #[cfg(test)]
+    pub(crate) fn norms_mut(&mut self) -> Vec<&mut BatchNorm> {
+        let mut v = vec![&mut self.norm1, &mut self.norm2];
+        v.extend(self.shortcut.as_mut().map(|s| &mut s.norm));
+        v
+    }
+
     /// Forward pass.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = relu(self.norm1.forward(self.conv1.forward(x.clone())));
@@ -96,6 +110,22 @@ impl SegmentationNet {
             decoders,
             head: Conv2dConfig::new([f, 1], [1, 1]).init(device),
         }
+    }
+
+    /// The layers, for [`crate::folded`]: encoders, bottleneck, up-convolutions, decoders, head.
+    pub(crate) fn parts(&self) -> (&[ConvBlock], &ConvBlock, &[ConvTranspose2d], &[ConvBlock], &Conv2d) {
+        (&self.encoders, &self.bottleneck, &self.upconvs, &self.decoders, &self.head)
+    }
+
+    /// Every batch-norm of the network (tests set their statistics).
+    #[cfg(test)]
+    pub(crate) fn norms_mut(&mut self) -> Vec<&mut BatchNorm> {
+        let blocks = self
+            .encoders
+            .iter_mut()
+            .chain(std::iter::once(&mut self.bottleneck))
+            .chain(self.decoders.iter_mut());
+        blocks.flat_map(ConvBlock::norms_mut).collect()
     }
 
     /// Logits `[batch, 1, H, W]` for normalised input `[batch, 3, H, W]` (H, W divisible by 2^depth).

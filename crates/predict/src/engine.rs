@@ -83,7 +83,7 @@ pub fn probability_maps(bundle: &ModelBundle, volume: &Volume, norm: &Normalizer
         .map(|s| prepare_image(&s.rgb, s.width, s.height, norm, size))
         .collect();
     let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
-    let mut probs = bundle.segmenter.probabilities(&refs, size, &bundle.device, batch.max(1));
+    let mut probs = bundle.segment_probabilities(&refs, size, batch.max(1));
     if flip_tta {
         let n = size as usize;
         let flip = |v: &[f32], planes: usize| -> Vec<f32> {
@@ -99,7 +99,7 @@ pub fn probability_maps(bundle: &ModelBundle, volume: &Volume, norm: &Normalizer
         };
         let flipped: Vec<Vec<f32>> = inputs.par_iter().map(|v| flip(v, 3)).collect();
         let refs: Vec<&[f32]> = flipped.iter().map(Vec::as_slice).collect();
-        let back = bundle.segmenter.probabilities(&refs, size, &bundle.device, batch.max(1));
+        let back = bundle.segment_probabilities(&refs, size, batch.max(1));
         probs.par_iter_mut().zip(back).for_each(|(p, b)| {
             p.iter_mut().zip(flip(&b, 1)).for_each(|(a, b)| *a = 0.5 * (*a + b));
         });

@@ -20,69 +20,11 @@ use tumorscan_data::layout::parse_slice_stem;
 /// Extensions taken as 2D slices.
 pub const SLICE_EXTENSIONS: [&str; 5] = ["tif", "tiff", "png", "jpg", "jpeg"];
 
-/// One slice to predict.
-#[derive(Debug, Clone)]
-pub struct InputSlice {
-    /// What the user knows it by: the file path, or `path#k` for slice k of a volume file.
-    pub label: String,
-    /// File stem used for output names (unique within a run).
-    pub stem: String,
-    /// Order within its volume.
-    pub number: u32,
-    /// Width.
-    pub width: u32,
-    /// Height.
-    pub height: u32,
-    /// RGB (pre-contrast, FLAIR, post-contrast) bytes, HWC.
-    pub rgb: Vec<u8>,
-    /// Pixel spacing (mm) when the format records it.
-    pub spacing_mm: Option<(f64, f64)>,
-    /// Ground truth mask found beside the slice, 0/1.
-    pub truth: Option<Vec<u8>>,
-    /// Conversions applied while reading.
-    pub notes: Vec<String>,
-}
-
-impl InputSlice {
-    /// A slice decoded from a file (or an upload) named `label`, with optional ground truth.
-    pub fn from_image(label: String, stem: String, number: u32, img: tumorscan_data::image_io::RgbImage, truth: Option<Vec<u8>>) -> Self {
-        Self {
-            label,
-            stem,
-            number,
-            width: img.width,
-            height: img.height,
-            rgb: img.data,
-            spacing_mm: None,
-            truth,
-            notes: img.notes,
-        }
-    }
-}
-
-/// Slices normalised together (a patient folder, or a volume file).
-#[derive(Debug, Clone)]
-pub struct Volume {
-    /// Identifier (folder or file name).
-    pub id: String,
-    /// Where it came from.
-    pub source: PathBuf,
-    /// Slices in order.
-    pub slices: Vec<InputSlice>,
-    /// For NIfTI inputs: what is needed to write the mask back with the same geometry.
-    pub nifti: Option<crate::input::NiftiGeometry>,
-    /// Slice thickness (mm), when known, for volumes in mL.
-    pub slice_thickness_mm: Option<f64>,
-}
-
-/// Geometry of a NIfTI input, to write the predicted mask volume back.
-#[derive(Debug, Clone)]
-pub struct NiftiGeometry {
-    /// The input's header (voxel size, orientation), reused for the output.
-    pub header: Box<::nifti::NiftiHeader>,
-    /// Dimensions (x, y, z).
-    pub dims: (usize, usize, usize),
-}
+/// DICOM series input (moved to `tumorscan_data::dicom`; re-exported here).
+pub use tumorscan_data::dicom;
+/// NIfTI input and mask output (moved to `tumorscan_data::nifti`; re-exported here).
+pub use tumorscan_data::nifti;
+pub use tumorscan_data::volume::{InputSlice, NiftiGeometry, Volume};
 
 /// An input that failed, with the reason.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -280,18 +222,7 @@ fn unique_stems(volumes: &mut [Volume]) {
     }
 }
 
-/// Read a NIfTI-1 volume (.nii or .nii.gz) as axial slices.
-///
-/// Each axial slice becomes one input; a single-channel volume is taken as FLAIR in all three
-/// channels. Intensities are scaled to 8 bits by the volume's 0.5..99.5 percentile range
-/// (per-volume z-scoring follows anyway). NaN or infinite voxels are an error, as are
-/// zero-sized dimensions.
+/// Read a NIfTI-1 volume (.nii or .nii.gz) as axial slices; see [`tumorscan_data::nifti`].
 pub fn nifti_volume(path: &Path) -> Result<Volume, String> {
-    crate::input::nifti::read(path)
+    nifti::read(path)
 }
-
-#[path = "nifti.rs"]
-pub mod nifti;
-
-#[path = "dicom.rs"]
-pub mod dicom;

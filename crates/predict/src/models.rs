@@ -9,7 +9,7 @@ pub use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use tumorscan_model::{ClassifierConfig, NetConfig, SegmentationNet, SegmenterConfig, SliceClassifier};
+use tumorscan_model::{is_cpu, ClassifierConfig, FoldedSegmenter, NetConfig, SegmentationNet, SegmenterConfig, SliceClassifier};
 
 /// How a slice is called tumour / tumour-free. In every rule a slice whose cleaned mask is
 /// empty is tumour-free (its score is 0), so detection and mask always agree.
@@ -94,6 +94,8 @@ pub struct ModelBundle {
     pub seg_card: serde_json::Value,
     /// Where tensors live.
     pub device: Device,
+    /// The segmentation network folded for CPU inference once, at load (CPU backend only).
+    pub folded: Option<FoldedSegmenter>,
 }
 
 static BUILTIN_MANIFEST: &str = include_str!("../../../models/bundle.json");
@@ -164,11 +166,12 @@ impl ModelBundle {
         };
         Ok(Self {
             manifest,
-            segmenter,
             seg_config,
             classifier,
             weights_sha256: sha256(BUILTIN_SEG_WEIGHTS),
             seg_card,
+            folded: is_cpu(device).then(|| FoldedSegmenter::new(&segmenter)),
+            segmenter,
             device: device.clone(),
         })
     }
@@ -212,13 +215,23 @@ impl ModelBundle {
         };
         Ok(Self {
             manifest,
-            segmenter,
             seg_config,
             classifier,
             weights_sha256: sha,
             seg_card,
+            folded: is_cpu(device).then(|| FoldedSegmenter::new(&segmenter)),
+            segmenter,
             device: device.clone(),
         })
+    }
+
+    /// Tumour probability maps of prepared `3 x size x size` inputs, `batch` at a time: the
+    /// folded network on the CPU, burn's forward pass elsewhere.
+    pub fn segment_probabilities(&self, images: &[&[f32]], size: u32, batch: usize) -> Vec<Vec<f32>> {
+        match &self.folded {
+            Some(f) => f.probabilities(images, size, batch),
+            None => self.segmenter.probabilities(images, size, &self.device, batch),
+        }
     }
 
     /// Built-in when `path` is `None`.

@@ -1,0 +1,454 @@
+//! DICOM series input (crate `dicom-object`): every `.dcm` file of a folder is one slice of a
+//! series, ordered by InstanceNumber. Uncompressed transfer syntaxes only (explicit or implicit
+//! VR little endian); a compressed series gets a clear error asking for decompression first
+//! (e.g. `gdcmconv --raw`). Monochrome slices are taken as FLAIR in all three channels and
+//! scaled to 8 bits by the series' 0.5..99.5 percentile range (per-volume z-scoring follows).
+//! Mixed series, sizes or pixel formats in one folder are an error.
+//!
+//! Hostile files: `dicom-object` sizes its buffers by the lengths elements declare, and builds
+//! nested sequences recursively. So before the object is built, the file meta group and the
+//! data set are walked with the same parser and refused when an element or item declares more
+//! bytes than the whole file holds, or sequences nest deeper than [`MAX_NESTING`]; the
+//! transfer syntax is checked before the data set is parsed at all.
+
+use crate::volume::{InputSlice, Volume};
+use dicom_dictionary_std::tags;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_object::file::ReadPreamble;
+use dicom_object::{DefaultDicomObject, FileMetaTable, OpenFileOptions};
+use dicom_parser::dataset::{DataSetReader, DataToken};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use std::path::{Path, PathBuf};
+
+const NATIVE: [&str; 2] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"];
+/// Largest Rows / Columns accepted, as for slice images.
+pub const MAX_SIDE: usize = crate::image_io::MAX_SIDE as usize;
+/// Deepest nesting of sequences and items accepted (each sequence level counts twice: the
+/// sequence and its item).
+pub const MAX_NESTING: usize = 32;
+/// Longest run of item delimitation items outside any sequence accepted (see
+/// [`check_stray_delimiters`]).
+const MAX_STRAY_DELIMITERS: usize = 64;
+
+/// One decoded DICOM slice, before it is scaled with the rest of its series.
+#[derive(Debug, Clone)]
+pub struct DicomSlice {
+    /// Where it came from (a file path, or the name given to [`read_one_bytes`]).
+    pub path: PathBuf,
+    /// InstanceNumber (0 when absent).
+    pub number: i64,
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// Rescaled values (RescaleSlope / RescaleIntercept applied), `rows * cols`, row-major.
+    pub values: Vec<f32>,
+    /// SeriesInstanceUID (empty when absent).
+    pub series: String,
+    /// Pixel spacing (column, row) in mm.
+    pub spacing: Option<(f64, f64)>,
+    /// SliceThickness in mm.
+    pub thickness: Option<f64>,
+}
+
+fn int(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<i64> {
+    obj.element(tag).ok()?.to_int::<i64>().ok()
+}
+
+fn float(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<f64> {
+    obj.element(tag).ok()?.to_float64().ok()
+}
+
+/// Read one `.dcm` file.
+pub fn read_one(path: &Path) -> Result<DicomSlice, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+    read_one_at(path, &bytes)
+}
+
+/// Read one DICOM file from memory; `name` stands for the file path in labels and messages.
+pub fn read_one_bytes(name: &str, bytes: &[u8]) -> Result<DicomSlice, String> {
+    read_one_at(Path::new(name), bytes)
+}
+
+/// Explicit VR little endian element header at the start of `b`: (tag, length, header size).
+fn explicit_le_header(b: &[u8]) -> Option<((u16, u16), u32, usize)> {
+    let u16_at = |o: usize| Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?));
+    let u32_at = |o: usize| Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?));
+    let tag = (u16_at(0)?, u16_at(2)?);
+    if tag.0 == 0xFFFE {
+        return Some((tag, u32_at(4)?, 8));
+    }
+    // The same VR rule as dicom-encoding's explicit VR little endian decoder.
+    use dicom_core::VR;
+    let vr = VR::from_binary([*b.get(4)?, *b.get(5)?]).unwrap_or(VR::UN);
+    match vr {
+        VR::OB | VR::OD | VR::OF | VR::OL | VR::OW | VR::SQ | VR::UC | VR::UR | VR::UT | VR::UN => Some((tag, u32_at(8)?, 12)),
+        _ => Some((tag, u16_at(6)? as u32, 8)),
+    }
+}
+
+/// Walk the file meta group (starting at "DICM") as `FileMetaTable::from_reader` does, refusing
+/// element lengths beyond the end of the file: that reader zero-fills a buffer of the declared
+/// length before reading into it.
+fn check_meta(b: &[u8]) -> Result<(), String> {
+    let bad = |what: &str| Err(format!("not a readable DICOM file: {what}"));
+    if !b.starts_with(b"DICM") {
+        return bad("no DICM marker at byte 128 (or 0)");
+    }
+    let mut pos = 4;
+    match explicit_le_header(&b[pos..]) {
+        Some(((2, 0), 4, n)) if b.len() >= pos + n + 4 => pos += n,
+        _ => return bad("file meta group does not start with its group length"),
+    }
+    let group_length = u32::from_le_bytes([b[pos], b[pos + 1], b[pos + 2], b[pos + 3]]);
+    pos += 4;
+    let mut read = 0u32;
+    while read < group_length {
+        let Some((tag, len, n)) = explicit_le_header(&b[pos..]) else {
+            return bad("file meta group ends early");
+        };
+        if len == u32::MAX || len as usize > b.len() - pos - n {
+            return bad(&format!(
+                "file meta element ({:04X},{:04X}) declares {len} bytes, more than the file holds",
+                tag.0, tag.1
+            ));
+        }
+        pos += n + len as usize;
+        read = read.saturating_add(n as u32).saturating_add(len);
+    }
+    Ok(())
+}
+
+/// Walk the data set with the parser `dicom-object` uses, refusing (before any value is read)
+/// lengths beyond the size of the file and nesting deeper than [`MAX_NESTING`].
+fn check_dataset(data: &[u8], ts_uid: &str, file_len: usize) -> Result<(), String> {
+    let ts = TransferSyntaxRegistry
+        .get(ts_uid)
+        .ok_or_else(|| format!("unsupported transfer syntax {ts_uid}"))?;
+    let reader = DataSetReader::new_with_ts(data, ts).map_err(|e| format!("not a readable DICOM file: {e}"))?;
+    let too_long = |len: dicom_core::Length| len.get().is_some_and(|l| l as usize > file_len);
+    let mut depth = 0usize;
+    for token in reader {
+        match token.map_err(|e| format!("not a readable DICOM file: {e}"))? {
+            DataToken::ElementHeader(h) if too_long(h.len) => {
+                return Err(format!(
+                    "not a readable DICOM file: element {} declares {} bytes, more than the file holds",
+                    h.tag, h.len
+                ))
+            }
+            DataToken::ItemStart { len } if too_long(len) => {
+                return Err(format!(
+                    "not a readable DICOM file: an item declares {len} bytes, more than the file holds"
+                ))
+            }
+            DataToken::SequenceStart { .. } | DataToken::PixelSequenceStart | DataToken::ItemStart { .. } => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(format!(
+                        "not a readable DICOM file: sequences nest deeper than {MAX_NESTING} levels"
+                    ));
+                }
+            }
+            DataToken::SequenceEnd | DataToken::ItemEnd => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `dicom-parser` skips an item delimitation item (FFFE,E00D) met outside any sequence by
+/// calling itself again, so a long run of them overflows the stack (found by review; a
+/// 1.6 MB file of them aborts the process). Refuse any run of more than
+/// [`MAX_STRAY_DELIMITERS`] consecutive ones, wherever it starts; real files have none.
+fn check_stray_delimiters(data: &[u8]) -> Result<(), String> {
+    const DELIMITER: [u8; 4] = [0xFE, 0xFF, 0x0D, 0xE0];
+    let at = |i: usize| data.get(i..i + 4) == Some(&DELIMITER[..]);
+    for (start, &byte) in data.iter().enumerate() {
+        if byte == 0xFE && at(start) && (start < 8 || !at(start - 8)) {
+            let run = (0..).take_while(|k| at(start + 8 * k)).count();
+            if run > MAX_STRAY_DELIMITERS {
+                return Err(format!(
+                    "not a readable DICOM file: {run} consecutive item delimiters at byte {start}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parse the file (with its guards) into an object.
+fn parse(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
+    let start = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+        128
+    } else {
+        0
+    };
+    let file = &bytes[start..];
+    check_meta(file)?;
+    let mut rest = file;
+    let meta = FileMetaTable::from_reader(&mut rest).map_err(|e| format!("not a readable DICOM file: {e}"))?;
+    let ts = meta.transfer_syntax().to_string();
+    if !NATIVE.contains(&ts.as_str()) {
+        return Err(format!(
+            "compressed or unsupported transfer syntax {ts}: decompress the series first (e.g. gdcmconv --raw)"
+        ));
+    }
+    check_stray_delimiters(rest)?;
+    check_dataset(rest, &ts, bytes.len())?;
+    OpenFileOptions::new()
+        .read_preamble(ReadPreamble::Never)
+        .from_reader(file)
+        .map_err(|e| format!("not a readable DICOM file: {e}"))
+}
+
+fn read_one_at(path: &Path, bytes: &[u8]) -> Result<DicomSlice, String> {
+    let obj = parse(bytes)?;
+    let rows = int(&obj, tags::ROWS).ok_or("no Rows")?;
+    let cols = int(&obj, tags::COLUMNS).ok_or("no Columns")?;
+    let bits = int(&obj, tags::BITS_ALLOCATED).unwrap_or(16);
+    let samples = int(&obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+    let signed = int(&obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1;
+    if rows <= 0 || cols <= 0 || rows as usize > MAX_SIDE || cols as usize > MAX_SIDE {
+        return Err(format!("unsupported image size {cols}x{rows}"));
+    }
+    let (rows, cols) = (rows as usize, cols as usize);
+    if samples != 1 || !(bits == 8 || bits == 16) {
+        return Err(format!(
+            "unsupported pixel format ({samples} samples, {bits} bits): expected monochrome 8 or 16 bit"
+        ));
+    }
+    let data = obj
+        .element(tags::PIXEL_DATA)
+        .map_err(|_| "no pixel data".to_string())?
+        .to_bytes()
+        .map_err(|e| format!("unreadable pixel data: {e}"))?;
+    let n = rows * cols;
+    let need = n * (bits as usize / 8);
+    if data.len() < need {
+        return Err(format!("pixel data holds {} bytes, {need} expected (truncated?)", data.len()));
+    }
+    let slope = float(&obj, tags::RESCALE_SLOPE).unwrap_or(1.0);
+    let intercept = float(&obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0);
+    if !slope.is_finite() || !intercept.is_finite() {
+        return Err(format!("unusable RescaleSlope {slope} / RescaleIntercept {intercept}"));
+    }
+    let (slope, intercept) = (slope as f32, intercept as f32);
+    let values: Vec<f32> = match (bits, signed) {
+        (8, _) => data[..n].iter().map(|&v| v as f32).collect(),
+        (_, false) => data[..need]
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]) as f32)
+            .collect(),
+        (_, true) => data[..need]
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32)
+            .collect(),
+    };
+    let values = values.into_iter().map(|v| v * slope + intercept).collect();
+    let spacing = obj
+        .element(tags::PIXEL_SPACING)
+        .ok()
+        .and_then(|e| e.to_multi_float64().ok())
+        .filter(|v| v.len() == 2 && v.iter().all(|s| *s > 0.0 && s.is_finite()))
+        .map(|v| (v[1], v[0]));
+    Ok(DicomSlice {
+        path: path.to_path_buf(),
+        number: int(&obj, tags::INSTANCE_NUMBER).unwrap_or(0),
+        rows,
+        cols,
+        values,
+        series: obj
+            .element(tags::SERIES_INSTANCE_UID)
+            .ok()
+            .and_then(|e| e.to_str().ok().map(|s| s.trim_end_matches('\0').to_string()))
+            .unwrap_or_default(),
+        spacing,
+        thickness: float(&obj, tags::SLICE_THICKNESS).filter(|t| *t > 0.0 && t.is_finite()),
+    })
+}
+
+/// Read the `.dcm` files of one folder as a series.
+pub fn read_series(dir: &Path, files: &[PathBuf]) -> Result<Volume, String> {
+    let mut slices = Vec::new();
+    for f in files {
+        slices.push(read_one(f).map_err(|e| format!("{}: {e}", f.display()))?);
+    }
+    assemble(dir, slices)
+}
+
+/// Check that slices form one series and turn them into a volume (ordered by InstanceNumber,
+/// then path), scaled to 8 bits by the series' percentile range.
+pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String> {
+    let first = raws.first().ok_or("no DICOM files")?;
+    if let Some(odd) = raws.iter().find(|r| r.series != first.series) {
+        return Err(format!(
+            "inconsistent DICOM series: {} belongs to series {} but {} to {}",
+            odd.path.display(),
+            odd.series,
+            first.path.display(),
+            first.series
+        ));
+    }
+    if let Some(odd) = raws.iter().find(|r| (r.rows, r.cols) != (first.rows, first.cols)) {
+        return Err(format!(
+            "inconsistent DICOM series: {} is {}x{} but {} is {}x{}",
+            odd.path.display(),
+            odd.cols,
+            odd.rows,
+            first.path.display(),
+            first.cols,
+            first.rows
+        ));
+    }
+    if let Some(odd) = raws.iter().find(|r| r.values.is_empty() || r.values.len() != r.rows * r.cols) {
+        return Err(format!("{}: pixel values do not match the image size", odd.path.display()));
+    }
+    let thickness = first.thickness;
+    raws.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| a.path.cmp(&b.path)));
+    let mut all: Vec<f32> = raws.iter().flat_map(|r| r.values.iter().copied().step_by(7)).collect();
+    all.sort_by(|a, b| a.total_cmp(b));
+    let q = |p: f64| all[((all.len() - 1) as f64 * p).round() as usize];
+    let (lo, hi) = (q(0.005), q(0.995));
+    let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
+    let slices = raws
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let rgb = r
+                .values
+                .iter()
+                .flat_map(|&v| [((v - lo) * scale).clamp(0.0, 255.0).round() as u8; 3])
+                .collect();
+            InputSlice {
+                label: r.path.display().to_string(),
+                stem: r
+                    .path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_else(|| format!("slice{i}")),
+                number: r.number.clamp(0, u32::MAX as i64) as u32,
+                width: r.cols as u32,
+                height: r.rows as u32,
+                rgb,
+                spacing_mm: r.spacing,
+                truth: None,
+                notes: vec!["monochrome DICOM used as FLAIR in all three channels".into()],
+            }
+        })
+        .collect();
+    let id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "dicom".into());
+    Ok(Volume {
+        id,
+        source: dir.to_path_buf(),
+        slices,
+        nifti: None,
+        slice_thickness_mm: thickness,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small 16-bit monochrome slice, as a file's bytes.
+    fn dicom(number: u32, series: &str, size: u16, ts: &str) -> Vec<u8> {
+        crate::phantom::dicom_slice(number, series, size, ts, ["0.5", "0.7"])
+    }
+
+    const EXPLICIT: &str = "1.2.840.10008.1.2.1";
+
+    #[test]
+    fn slices_read_from_bytes_and_files_and_assemble_in_order() {
+        let a = read_one_bytes("s/IM2.dcm", &dicom(2, "1.2.3", 4, EXPLICIT)).unwrap();
+        assert_eq!((a.rows, a.cols, a.number, a.series.as_str()), (4, 4, 2, "1.2.3"));
+        assert_eq!(a.spacing, Some((0.7, 0.5)));
+        assert_eq!(a.thickness, Some(5.0));
+        assert_eq!(a.values[1], 240.0);
+        // Implicit VR, and a file without the 128-byte preamble.
+        let implicit = dicom(1, "1.2.3", 4, "1.2.840.10008.1.2");
+        let b = read_one_bytes("s/IM1.dcm", &implicit).unwrap();
+        let c = read_one_bytes("s/IM3.dcm", &dicom(3, "1.2.3", 4, EXPLICIT)[128..]).unwrap();
+        let v = assemble(Path::new("s"), vec![a, c, b]).unwrap();
+        assert_eq!(v.id, "s");
+        assert_eq!(v.slice_thickness_mm, Some(5.0));
+        let stems: Vec<&str> = v.slices.iter().map(|s| s.stem.as_str()).collect();
+        assert_eq!(stems, ["IM1", "IM2", "IM3"]);
+        assert_eq!(v.slices[0].rgb.len(), 4 * 4 * 3);
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("IM9.dcm");
+        std::fs::write(&f, &implicit).unwrap();
+        let v = read_series(dir.path(), std::slice::from_ref(&f)).unwrap();
+        assert_eq!(v.slices[0].label, f.display().to_string());
+    }
+
+    #[test]
+    fn mixed_series_and_sizes_are_refused() {
+        let a = read_one_bytes("IM1.dcm", &dicom(1, "1.2.3", 4, EXPLICIT)).unwrap();
+        let b = read_one_bytes("IM2.dcm", &dicom(2, "9.9", 4, EXPLICIT)).unwrap();
+        let c = read_one_bytes("IM3.dcm", &dicom(3, "1.2.3", 8, EXPLICIT)).unwrap();
+        assert!(assemble(Path::new("s"), vec![a.clone(), b])
+            .unwrap_err()
+            .contains("inconsistent DICOM series"));
+        assert!(assemble(Path::new("s"), vec![a, c]).unwrap_err().contains("is 8x8"));
+        assert!(assemble(Path::new("s"), vec![]).is_err());
+    }
+
+    #[test]
+    fn compressed_truncated_and_lying_files_are_refused() {
+        let jpeg = dicom(1, "1.2.3", 4, "1.2.840.10008.1.2.4.50");
+        assert!(read_one_bytes("j.dcm", &jpeg).unwrap_err().contains("decompress"));
+        let good = dicom(1, "1.2.3", 4, EXPLICIT);
+        assert!(read_one_bytes("t.dcm", &good[..good.len() - 3]).is_err());
+        assert!(read_one_bytes("x.dcm", b"DICM? no").is_err());
+        assert!(read_one_bytes("e.dcm", b"").is_err());
+        // Pixel data that claims 4 GB: refused before the parser allocates it.
+        let pd = good.windows(4).rposition(|w| w == [0xE0, 0x7F, 0x10, 0x00]).unwrap();
+        let mut lying = good.clone();
+        lying[pd + 8..pd + 12].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        assert!(read_one_bytes("l.dcm", &lying).unwrap_err().contains("more than the file holds"));
+        // The same for a file meta element (Transfer Syntax UID is at the meta group's end).
+        let ts = good.windows(4).position(|w| w == [0x02, 0x00, 0x10, 0x00]).unwrap();
+        let mut lying = good.clone();
+        lying[ts + 6..ts + 8].copy_from_slice(&0xFFF0u16.to_le_bytes());
+        assert!(read_one_bytes("m.dcm", &lying).is_err());
+    }
+
+    #[test]
+    fn deeply_nested_sequences_are_refused() {
+        let good = dicom(1, "1.2.3", 4, EXPLICIT);
+        // Insert, before Instance Number (0020,0013), 40 nested undefined-length sequences.
+        let at = good.windows(4).position(|w| w == [0x20, 0x00, 0x13, 0x00]).unwrap();
+        let mut b = good[..at].to_vec();
+        for _ in 0..40 {
+            b.extend_from_slice(&[0x08, 0x00, 0x15, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]); // (0008,1115) SQ
+            b.extend_from_slice(&[0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]);
+            // item
+        }
+        b.extend_from_slice(&good[at..]);
+        assert!(read_one_bytes("n.dcm", &b).unwrap_err().contains("nest deeper"));
+    }
+
+    #[test]
+    fn runs_of_stray_item_delimiters_are_refused_without_overflowing_the_stack() {
+        let good = dicom(1, "1.2.3", 4, EXPLICIT);
+        let at = good.windows(4).position(|w| w == [0x20, 0x00, 0x13, 0x00]).unwrap();
+        let with = |n: usize| {
+            let mut b = good[..at].to_vec();
+            for _ in 0..n {
+                b.extend_from_slice(&[0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+            }
+            b.extend_from_slice(&good[at..]);
+            b
+        };
+        // A few are skipped (as the parser does) ...
+        assert_eq!(read_one_bytes("a.dcm", &with(3)).unwrap().rows, 4);
+        // ... 200 000 used to overflow the parser's stack (test threads have 2 MB).
+        assert!(read_one_bytes("b.dcm", &with(200_000))
+            .unwrap_err()
+            .contains("consecutive item delimiters"));
+    }
+}

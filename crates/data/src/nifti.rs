@@ -1,0 +1,465 @@
+//! NIfTI-1 input (crate `nifti`) and output of predicted masks with the input's geometry.
+//!
+//! Axial slices are shown with rows flipped from NIfTI's y order (anterior up, as viewers
+//! draw them); the mask volume is flipped back when written, so it overlays the input in
+//! 3D Slicer or ITK-SNAP. A 4D volume with 3 volumes is read as the three sequences
+//! (pre-contrast, FLAIR, post-contrast); a 3D volume is taken as FLAIR in all channels.
+//!
+//! Gzip is recognised by its magic bytes (not the file name). The header is checked before
+//! anything else is allocated: rank, dimensions ([`MAX_SIDE`] per slice side, [`MAX_VOXELS`]
+//! in all), data type and `vox_offset` ([`MAX_VOX_OFFSET`]); then at most the bytes the
+//! header declares are read (so a gzip bomb or a lying header cannot make the reader
+//! allocate more than the declared, bounded size). Each axial slice becomes one input.
+//! Intensities are scaled to 8 bits by the volume's 0.5..99.5 percentile range (per-volume
+//! z-scoring follows anyway). NaN or infinite voxels are an error, as are zero-sized
+//! dimensions. Header/image pairs (`.hdr`/`.img`) are not supported.
+
+use crate::volume::{InputSlice, NiftiGeometry, Volume};
+use ::nifti::{InMemNiftiVolume, NiftiHeader, NiftiType, NiftiVolume};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+/// Largest voxel count accepted, all channels together (guards against absurd declared sizes).
+pub const MAX_VOXELS: usize = 512 * 512 * 1024;
+/// Largest width or height of an axial slice, as for slice images.
+pub const MAX_SIDE: usize = crate::image_io::MAX_SIDE as usize;
+/// Largest `vox_offset` (header plus extensions) accepted.
+pub const MAX_VOX_OFFSET: usize = 16 << 20;
+/// Size of a NIfTI-1 header.
+const HEADER_BYTES: usize = 348;
+/// Header plus the 4-byte extender: where the data of a `.nii` starts at the earliest.
+const MIN_VOX_OFFSET: usize = 352;
+
+/// Read a `.nii` / `.nii.gz` file.
+pub fn read(path: &Path) -> Result<Volume, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    decode(path, BufReader::new(file))
+}
+
+/// Read a NIfTI-1 volume (plain or gzipped) from memory; `name` stands for the file path in
+/// labels, stems and messages.
+pub fn read_bytes(name: &str, bytes: &[u8]) -> Result<Volume, String> {
+    decode(Path::new(name), bytes)
+}
+
+fn decode<R: BufRead>(path: &Path, mut source: R) -> Result<Volume, String> {
+    let gz = source
+        .fill_buf()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .starts_with(&[0x1f, 0x8b]);
+    let (header, dims, data) = if gz {
+        read_raw(flate2::bufread::MultiGzDecoder::new(source))?
+    } else {
+        read_raw(source)?
+    };
+    to_volume(path, header, dims, &data)
+}
+
+/// Dimensions accepted from a header: x, y, z and channels (1 or 3).
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    nx: usize,
+    ny: usize,
+    nz: usize,
+    nc: usize,
+}
+
+impl Dims {
+    fn voxels(&self) -> usize {
+        self.nx * self.ny * self.nz * self.nc
+    }
+}
+
+/// Check the header before anything sized by it is allocated.
+fn check_header(header: &NiftiHeader) -> Result<(Dims, usize), String> {
+    let d = header.dim;
+    let rank = d[0] as usize;
+    if !(2..=4).contains(&rank) {
+        return Err(format!(
+            "unsupported NIfTI rank {rank}: expected a 3D volume (or 4D with 3 sequences)"
+        ));
+    }
+    let (nx, ny) = (d[1] as usize, d[2] as usize);
+    let nz = if rank >= 3 { d[3] as usize } else { 1 };
+    let nc = if rank == 4 { d[4] as usize } else { 1 };
+    if nx == 0 || ny == 0 || nz == 0 || nc == 0 {
+        return Err(format!("NIfTI has a zero-sized dimension ({nx}x{ny}x{nz}x{nc})"));
+    }
+    if rank == 4 && nc != 3 && nc != 1 {
+        return Err(format!(
+            "4D NIfTI with {nc} volumes: expected 3 (pre-contrast, FLAIR, post-contrast)"
+        ));
+    }
+    // NIfTI-1 dimensions are signed 16-bit; the crate reads them unsigned.
+    if nx > MAX_SIDE || ny > MAX_SIDE || nz > i16::MAX as usize || nx * ny * nz * nc > MAX_VOXELS {
+        return Err(format!("NIfTI declares {nx}x{ny}x{nz}x{nc} voxels, more than tumorscan accepts"));
+    }
+    let datatype = header
+        .data_type()
+        .map_err(|_| format!("unknown NIfTI data type code {}", header.datatype))?;
+    let bytes_per_voxel = match datatype {
+        NiftiType::Uint8
+        | NiftiType::Int8
+        | NiftiType::Uint16
+        | NiftiType::Int16
+        | NiftiType::Uint32
+        | NiftiType::Int32
+        | NiftiType::Uint64
+        | NiftiType::Int64
+        | NiftiType::Float32
+        | NiftiType::Float64 => datatype.size_of(),
+        other => return Err(format!("unsupported NIfTI data type {other:?}: expected integer or real voxels")),
+    };
+    Ok((Dims { nx, ny, nz, nc }, bytes_per_voxel))
+}
+
+/// Read and check the header, then exactly the voxel bytes it declares (no more).
+fn read_raw<R: Read>(mut source: R) -> Result<(NiftiHeader, Dims, Vec<f32>), String> {
+    let mut head = Vec::with_capacity(MIN_VOX_OFFSET);
+    source
+        .by_ref()
+        .take(HEADER_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("not a readable NIfTI-1 file: {e}"))?;
+    if head.len() < HEADER_BYTES {
+        return Err(format!(
+            "not a readable NIfTI-1 file: {} bytes, shorter than the {HEADER_BYTES}-byte header",
+            head.len()
+        ));
+    }
+    let mut header = NiftiHeader::from_reader(&head[..]).map_err(|e| format!("not a readable NIfTI-1 file: {e}"))?;
+    if &header.magic == b"ni1\0" {
+        return Err("NIfTI header without image data (.hdr/.img pair): convert it to a single .nii or .nii.gz file".into());
+    }
+    let (dims, bytes_per_voxel) = check_header(&header)?;
+    // `vox_offset` below 352 (some writers leave 0) means "right after the header".
+    if header.vox_offset.is_nan() || header.vox_offset > MAX_VOX_OFFSET as f32 {
+        return Err(format!(
+            "NIfTI vox_offset {} is not a usable data offset (at most {MAX_VOX_OFFSET} accepted)",
+            header.vox_offset
+        ));
+    }
+    let offset = (header.vox_offset.max(0.0) as usize).max(MIN_VOX_OFFSET);
+    let data_bytes = dims.voxels() * bytes_per_voxel;
+    let mut raw = head;
+    source
+        .take((offset + data_bytes - HEADER_BYTES) as u64)
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("cannot read NIfTI data: {e}"))?;
+    if raw.len() < offset + data_bytes {
+        return Err("NIfTI data is shorter than its header declares (truncated?)".into());
+    }
+    // The data type decides the voxel size; a disagreeing `bitpix` is ignored.
+    header.bitpix = (bytes_per_voxel * 8) as i16;
+    let volume =
+        InMemNiftiVolume::from_reader(&raw[offset..offset + data_bytes], &header).map_err(|e| format!("cannot read NIfTI data: {e}"))?;
+    drop(raw);
+    if volume.dim().iter().map(|&d| d as usize).product::<usize>() != dims.voxels() {
+        return Err("NIfTI dimensions are inconsistent".into());
+    }
+    let data = to_f32(volume, header.scl_slope, header.scl_inter)?;
+    if data.len() < dims.voxels() {
+        return Err("NIfTI data is shorter than its header declares (truncated?)".into());
+    }
+    Ok((header, dims, data))
+}
+
+/// Voxels as f32, with the header's `scl_slope` / `scl_inter` applied when the slope is set.
+fn to_f32(volume: InMemNiftiVolume, slope: f32, inter: f32) -> Result<Vec<f32>, String> {
+    fn cast<T: ::nifti::DataElement>(v: InMemNiftiVolume, f: impl Fn(T) -> f32) -> Result<Vec<f32>, String> {
+        let data = v
+            .into_nifti_typed_data::<T>()
+            .map_err(|e| format!("cannot convert NIfTI data: {e}"))?;
+        Ok(data.into_iter().map(f).collect())
+    }
+    let mut data = match volume.data_type() {
+        NiftiType::Uint8 => cast(volume, |v: u8| v as f32),
+        NiftiType::Int8 => cast(volume, |v: i8| v as f32),
+        NiftiType::Uint16 => cast(volume, |v: u16| v as f32),
+        NiftiType::Int16 => cast(volume, |v: i16| v as f32),
+        NiftiType::Uint32 => cast(volume, |v: u32| v as f32),
+        NiftiType::Int32 => cast(volume, |v: i32| v as f32),
+        NiftiType::Uint64 => cast(volume, |v: u64| v as f32),
+        NiftiType::Int64 => cast(volume, |v: i64| v as f32),
+        NiftiType::Float32 => cast(volume, |v: f32| v),
+        NiftiType::Float64 => cast(volume, |v: f64| v as f32),
+        other => Err(format!("unsupported NIfTI data type {other:?}")),
+    }?;
+    if slope != 0.0 && (slope != 1.0 || inter != 0.0) {
+        for v in &mut data {
+            *v = *v * slope + inter;
+        }
+    }
+    Ok(data)
+}
+
+fn to_volume(path: &Path, header: NiftiHeader, dims: Dims, data: &[f32]) -> Result<Volume, String> {
+    let Dims { nx, ny, nz, nc } = dims;
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        return Err(format!(
+            "NIfTI holds NaN or infinite voxels (first at index {i}); clean the volume first"
+        ));
+    }
+    // Map to 8 bits per channel by the volume's 0.5..99.5 percentile range.
+    let plane = nx * ny * nz;
+    let mut channels: Vec<Vec<u8>> = Vec::new();
+    for c in 0..nc {
+        let vals = &data[c * plane..(c + 1) * plane];
+        let mut sorted: Vec<f32> = vals.iter().copied().step_by((plane / 200_000).max(1)).collect();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let q = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+        let (lo, hi) = (q(0.005), q(0.995));
+        let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
+        channels.push(vals.iter().map(|&v| ((v - lo) * scale).clamp(0.0, 255.0).round() as u8).collect());
+    }
+    let stem = path
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".gz").trim_end_matches(".nii").to_string())
+        .unwrap_or_default();
+    let spacing = (header.pixdim[1] as f64, header.pixdim[2] as f64);
+    let spacing_ok = spacing.0 > 0.0 && spacing.1 > 0.0 && spacing.0.is_finite() && spacing.1.is_finite();
+    let slices = (0..nz)
+        .map(|z| {
+            let mut rgb = vec![0u8; nx * ny * 3];
+            for row in 0..ny {
+                let y = ny - 1 - row; // anterior up
+                for x in 0..nx {
+                    let src = x + nx * (y + ny * z);
+                    for k in 0..3 {
+                        let c = if nc == 3 { k } else { 0 };
+                        rgb[(row * nx + x) * 3 + k] = channels[c][src];
+                    }
+                }
+            }
+            InputSlice {
+                label: format!("{}#{}", path.display(), z),
+                stem: format!("{stem}_z{z:03}"),
+                number: z as u32,
+                width: nx as u32,
+                height: ny as u32,
+                rgb,
+                spacing_mm: spacing_ok.then_some(spacing),
+                truth: None,
+                notes: if nc == 1 {
+                    vec!["single-channel volume used as FLAIR in all three channels".into()]
+                } else {
+                    vec![]
+                },
+            }
+        })
+        .collect();
+    let thickness = header.pixdim[3] as f64;
+    Ok(Volume {
+        id: stem,
+        source: path.to_path_buf(),
+        slices,
+        nifti: Some(NiftiGeometry {
+            header: Box::new(header),
+            dims: (nx, ny, nz),
+        }),
+        slice_thickness_mm: (thickness > 0.0 && thickness.is_finite()).then_some(thickness),
+    })
+}
+
+/// Write 0/1 masks (one per axial slice, in display orientation) as a gzipped NIfTI-1 uint8
+/// volume with the input's voxel size and orientation.
+pub fn write_mask(path: &Path, geom: &NiftiGeometry, masks: &[Vec<u8>]) -> std::io::Result<()> {
+    let h = &geom.header;
+    let (nx, ny, nz) = geom.dims;
+    let mut hdr = vec![0u8; 352];
+    let put_i16 = |b: &mut Vec<u8>, o: usize, v: i16| b[o..o + 2].copy_from_slice(&v.to_le_bytes());
+    let put_f32 = |b: &mut Vec<u8>, o: usize, v: f32| b[o..o + 4].copy_from_slice(&v.to_le_bytes());
+    hdr[0..4].copy_from_slice(&348i32.to_le_bytes());
+    let dims = [3i16, nx as i16, ny as i16, nz as i16, 1, 1, 1, 1];
+    for (i, v) in dims.iter().enumerate() {
+        put_i16(&mut hdr, 40 + 2 * i, *v);
+    }
+    put_i16(&mut hdr, 70, 2); // datatype: uint8
+    put_i16(&mut hdr, 72, 8); // bitpix
+    for i in 0..8 {
+        put_f32(&mut hdr, 76 + 4 * i, if i < 4 { h.pixdim[i] } else { 1.0 });
+    }
+    put_f32(&mut hdr, 108, 352.0); // vox_offset
+    put_f32(&mut hdr, 112, 1.0); // scl_slope
+    hdr[123] = h.xyzt_units;
+    put_f32(&mut hdr, 124, 1.0); // cal_max
+    let descrip = b"tumorscan tumour mask";
+    hdr[148..148 + descrip.len()].copy_from_slice(descrip);
+    put_i16(&mut hdr, 252, h.qform_code);
+    put_i16(&mut hdr, 254, h.sform_code);
+    for (i, v) in [h.quatern_b, h.quatern_c, h.quatern_d, h.quatern_x, h.quatern_y, h.quatern_z]
+        .iter()
+        .enumerate()
+    {
+        put_f32(&mut hdr, 256 + 4 * i, *v);
+    }
+    for (r, row) in [h.srow_x, h.srow_y, h.srow_z].iter().enumerate() {
+        for (i, v) in row.iter().enumerate() {
+            put_f32(&mut hdr, 280 + 16 * r + 4 * i, *v);
+        }
+    }
+    hdr[344..348].copy_from_slice(b"n+1\0");
+    let mut data = vec![0u8; nx * ny * nz];
+    for (z, m) in masks.iter().enumerate().take(nz) {
+        for row in 0..ny {
+            let y = ny - 1 - row;
+            for x in 0..nx {
+                data[x + nx * (y + ny * z)] = m[row * nx + x];
+            }
+        }
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&hdr)?;
+    gz.write_all(&data)?;
+    let bytes = gz.finish()?;
+    crate::table::write_atomic(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A NIfTI-1 header for a float32 volume of the given dims (rank from their count).
+    pub(crate) fn header(dims: &[i16], datatype: i16, bitpix: i16) -> Vec<u8> {
+        let mut h = vec![0u8; 352];
+        h[0..4].copy_from_slice(&348i32.to_le_bytes());
+        let mut d = [1i16; 8];
+        d[0] = dims.len() as i16;
+        d[1..=dims.len()].copy_from_slice(dims);
+        for (i, v) in d.iter().enumerate() {
+            h[40 + 2 * i..42 + 2 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        h[70..72].copy_from_slice(&datatype.to_le_bytes());
+        h[72..74].copy_from_slice(&bitpix.to_le_bytes());
+        for (i, v) in [1.0f32, 0.9, 0.9, 3.0].iter().enumerate() {
+            h[76 + 4 * i..80 + 4 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        h[108..112].copy_from_slice(&352f32.to_le_bytes());
+        h[344..348].copy_from_slice(b"n+1\0");
+        h
+    }
+
+    fn nii_f32(dims: &[i16], data: &[f32]) -> Vec<u8> {
+        let mut b = header(dims, 16, 32);
+        for v in data {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn plain_and_gzipped_volumes_read_alike_with_anterior_up() {
+        let (nx, ny, nz) = (4usize, 3usize, 2usize);
+        let data: Vec<f32> = (0..nx * ny * nz).map(|i| i as f32).collect();
+        let raw = nii_f32(&[nx as i16, ny as i16, nz as i16], &data);
+        let a = read_bytes("dir/flair.nii", &raw).unwrap();
+        // Gzip is found by its magic, whatever the name says.
+        let b = read_bytes("dir/flair.nii", &gz(&raw)).unwrap();
+        assert_eq!(a.id, "flair");
+        assert_eq!(a.slices.len(), nz);
+        assert_eq!(a.slices[1].label, "dir/flair.nii#1");
+        assert_eq!(a.slices[1].stem, "flair_z001");
+        assert_eq!((a.slices[0].width, a.slices[0].height), (nx as u32, ny as u32));
+        assert_eq!(a.slices[0].spacing_mm, Some((0.9f32 as f64, 0.9f32 as f64)));
+        assert_eq!(a.slice_thickness_mm, Some(3.0));
+        assert_eq!(a.nifti.as_ref().unwrap().dims, (nx, ny, nz));
+        for (s, t) in a.slices.iter().zip(&b.slices) {
+            assert_eq!(s.rgb, t.rgb);
+        }
+        // Display row 0 is the last NIfTI row (y = ny - 1): brighter than display row ny - 1.
+        let px = |row: usize| a.slices[0].rgb[row * nx * 3];
+        assert!(px(0) > px(ny - 1));
+        assert_eq!(a.slices[0].rgb[0..3], [px(0); 3], "single channel copied to RGB");
+    }
+
+    #[test]
+    fn four_d_with_three_volumes_is_rgb() {
+        let (nx, ny, nz) = (2usize, 2usize, 1usize);
+        let mut data = vec![0f32; nx * ny * nz * 3];
+        for c in 0..3 {
+            for i in 0..4 {
+                data[c * 4 + i] = (i * (c + 1)) as f32;
+            }
+        }
+        let v = read_bytes("t.nii", &nii_f32(&[2, 2, 1, 3], &data)).unwrap();
+        assert_eq!(v.slices.len(), 1);
+        assert!(v.slices[0].notes.is_empty());
+        assert_eq!(v.slices[0].rgb.len(), 12);
+    }
+
+    #[test]
+    fn integer_types_vox_offset_and_bitpix_are_honoured() {
+        let mut b = header(&[2, 2, 1], 4, 99); // int16 with a wrong bitpix
+        b[108..112].copy_from_slice(&368f32.to_le_bytes());
+        b.extend_from_slice(&[0xAA; 16]); // padding up to vox_offset
+        for v in [0i16, 100, 200, 300] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        let v = read_bytes("i.nii", &b).unwrap();
+        let s = &v.slices[0];
+        // Rows flipped: display (0,0) is NIfTI (0,1) = 200.
+        assert!(s.rgb[0] > s.rgb[6], "{:?}", s.rgb);
+    }
+
+    #[test]
+    fn bad_headers_are_refused_before_reading_data() {
+        let zero = nii_f32(&[4, 0, 2], &[]);
+        assert!(read_bytes("z.nii", &zero).unwrap_err().contains("zero"));
+        let huge = header(&[8192, 8192, 8192], 16, 32);
+        assert!(read_bytes("h.nii", &huge).unwrap_err().contains("more than tumorscan accepts"));
+        let wide = header(&[9000, 1, 1], 16, 32);
+        assert!(read_bytes("w.nii", &wide).unwrap_err().contains("more than tumorscan accepts"));
+        let mut far = header(&[2, 2, 1], 16, 32);
+        far[108..112].copy_from_slice(&1e30f32.to_le_bytes());
+        assert!(read_bytes("f.nii", &far).unwrap_err().contains("vox_offset"));
+        let rank5 = header(&[2, 2, 1, 3, 2], 16, 32);
+        assert!(read_bytes("r.nii", &rank5).unwrap_err().contains("rank"));
+        let complex = header(&[2, 2, 1], 32, 64);
+        assert!(read_bytes("c.nii", &complex).unwrap_err().contains("data type"));
+        let mut pair = header(&[2, 2, 1], 16, 32);
+        pair[344..348].copy_from_slice(b"ni1\0");
+        assert!(read_bytes("p.nii", &pair).unwrap_err().contains(".hdr/.img"));
+        assert!(read_bytes("s.nii", b"short").unwrap_err().contains("shorter than"));
+        assert!(read_bytes("e.nii", b"").is_err());
+        assert!(read_bytes("g.nii.gz", &[0x1f, 0x8b, 8, 0, 0]).is_err());
+    }
+
+    #[test]
+    fn truncated_and_non_finite_volumes_are_refused() {
+        let data: Vec<f32> = (0..8).map(|i| i as f32).collect();
+        let mut b = nii_f32(&[2, 2, 2], &data);
+        b.truncate(b.len() - 1);
+        assert!(read_bytes("t.nii", &b).unwrap_err().contains("truncated"));
+        assert!(read_bytes("t.nii.gz", &gz(&b)).unwrap_err().contains("truncated"));
+        let mut d = data.clone();
+        d[5] = f32::NAN;
+        assert!(read_bytes("n.nii", &nii_f32(&[2, 2, 2], &d)).unwrap_err().contains("NaN"));
+    }
+
+    #[test]
+    fn written_masks_read_back_in_display_orientation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (nx, ny, nz) = (3usize, 2usize, 2usize);
+        let src = dir.path().join("in.nii.gz");
+        std::fs::write(&src, gz(&nii_f32(&[3, 2, 2], &[0.0; 12]))).unwrap();
+        let v = read(&src).unwrap();
+        assert_eq!(v.source, src);
+        let masks: Vec<Vec<u8>> = (0..nz).map(|z| (0..nx * ny).map(|i| ((i + z) % 2) as u8).collect()).collect();
+        let out = dir.path().join("out_mask.nii.gz");
+        write_mask(&out, v.nifti.as_ref().unwrap(), &masks).unwrap();
+        let back = read(&out).unwrap();
+        assert_eq!(back.nifti.as_ref().unwrap().dims, (nx, ny, nz));
+        assert_eq!(back.slices[0].spacing_mm, v.slices[0].spacing_mm);
+        for (z, m) in masks.iter().enumerate() {
+            let got: Vec<u8> = back.slices[z].rgb.chunks(3).map(|p| (p[0] > 127) as u8).collect();
+            assert_eq!(&got, m, "slice {z}");
+        }
+        assert!(read(&dir.path().join("missing.nii")).unwrap_err().contains("cannot read"));
+    }
+}

@@ -1,0 +1,68 @@
+//! Prediction inputs as plain data: slices grouped into volumes, as produced by the slice,
+//! NIfTI ([`crate::nifti`]) and DICOM ([`crate::dicom`]) readers.
+
+use std::path::PathBuf;
+
+/// One slice to predict.
+#[derive(Debug, Clone)]
+pub struct InputSlice {
+    /// What the user knows it by: the file path, or `path#k` for slice k of a volume file.
+    pub label: String,
+    /// File stem used for output names (unique within a run).
+    pub stem: String,
+    /// Order within its volume.
+    pub number: u32,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// RGB (pre-contrast, FLAIR, post-contrast) bytes, HWC.
+    pub rgb: Vec<u8>,
+    /// Pixel spacing (mm) when the format records it.
+    pub spacing_mm: Option<(f64, f64)>,
+    /// Ground truth mask found beside the slice, 0/1.
+    pub truth: Option<Vec<u8>>,
+    /// Conversions applied while reading.
+    pub notes: Vec<String>,
+}
+
+impl InputSlice {
+    /// A slice decoded from a file (or an upload) named `label`, with optional ground truth.
+    pub fn from_image(label: String, stem: String, number: u32, img: crate::image_io::RgbImage, truth: Option<Vec<u8>>) -> Self {
+        Self {
+            label,
+            stem,
+            number,
+            width: img.width,
+            height: img.height,
+            rgb: img.data,
+            spacing_mm: None,
+            truth,
+            notes: img.notes,
+        }
+    }
+}
+
+/// Slices normalised together (a patient folder, or a volume file).
+#[derive(Debug, Clone)]
+pub struct Volume {
+    /// Identifier (folder or file name).
+    pub id: String,
+    /// Where it came from.
+    pub source: PathBuf,
+    /// Slices in order.
+    pub slices: Vec<InputSlice>,
+    /// For NIfTI inputs: what is needed to write the mask back with the same geometry.
+    pub nifti: Option<NiftiGeometry>,
+    /// Slice thickness (mm), when known, for volumes in mL.
+    pub slice_thickness_mm: Option<f64>,
+}
+
+/// Geometry of a NIfTI input, to write the predicted mask volume back.
+#[derive(Debug, Clone)]
+pub struct NiftiGeometry {
+    /// The input's header (voxel size, orientation), reused for the output.
+    pub header: Box<::nifti::NiftiHeader>,
+    /// Dimensions (x, y, z).
+    pub dims: (usize, usize, usize),
+}
