@@ -12,7 +12,7 @@ use tumorscan_data::{LoadedDataset, Patient};
 use tumorscan_evaluate::detection::{best_accuracy_threshold, evaluate_detection, DetectionReport, Scored};
 use tumorscan_evaluate::plot::{confusion_png, line_chart, Series};
 use tumorscan_evaluate::segmentation::{evaluate_segmentation, SegmentationReport, SlicePair};
-use tumorscan_model::ComputeDevice;
+use tumorscan_model::{ComputeDevice, FoldedClassifier};
 use tumorscan_predict::engine::{gate, masks_from_probabilities, probability_maps, segmentation_score};
 use tumorscan_predict::input::{InputSlice, Volume};
 use tumorscan_predict::models::{DetectionRule, Postprocess};
@@ -422,6 +422,8 @@ fn scored(views: &[SliceView], f: &dyn Fn(u64, &[f32], usize) -> f64) -> Vec<Sco
 fn classifier_scores(dir: &Path, patients: &[&Patient]) -> Result<Vec<Scored>> {
     let device = ComputeDevice::cpu().inference().map_err(anyhow::Error::msg)?;
     let (net, cfg) = tumorscan_predict::models::load_classifier_dir(dir, &device)?;
+    // Fold once for all patients (this runs on the CPU device above).
+    let folded = FoldedClassifier::new(&net);
     let mut out = Vec::new();
     for p in patients {
         let norm = Normalizer::fit(p.slices.iter().map(|s| s.image.as_slice()));
@@ -431,7 +433,7 @@ fn classifier_scores(dir: &Path, patients: &[&Patient]) -> Result<Vec<Scored>> {
             .map(|s| tumorscan_data::augment::prepare_image(&s.image, s.width, s.height, &norm, cfg.input_size))
             .collect();
         let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
-        let probs = net.probabilities(&refs, cfg.input_size, &device, 16);
+        let probs = folded.probabilities(&refs, cfg.input_size, 16);
         out.extend(p.slices.iter().zip(probs).map(|(s, pr)| Scored {
             patient: p.id.clone(),
             slice: s.number,

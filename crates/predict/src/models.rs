@@ -9,7 +9,9 @@ pub use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
-use tumorscan_model::{is_cpu, ClassifierConfig, FoldedSegmenter, NetConfig, SegmentationNet, SegmenterConfig, SliceClassifier};
+use tumorscan_model::{
+    is_cpu, ClassifierConfig, FoldedClassifier, FoldedSegmenter, NetConfig, SegmentationNet, SegmenterConfig, SliceClassifier,
+};
 
 /// How a slice is called tumour / tumour-free. In every rule a slice whose cleaned mask is
 /// empty is tumour-free (its score is 0), so detection and mask always agree.
@@ -96,6 +98,8 @@ pub struct ModelBundle {
     pub device: Device,
     /// The segmentation network folded for CPU inference once, at load (CPU backend only).
     pub folded: Option<FoldedSegmenter>,
+    /// The slice classifier folded likewise, when there is one.
+    pub folded_classifier: Option<FoldedClassifier>,
 }
 
 static BUILTIN_MANIFEST: &str = include_str!("../../../models/bundle.json");
@@ -167,10 +171,14 @@ impl ModelBundle {
         Ok(Self {
             manifest,
             seg_config,
-            classifier,
             weights_sha256: sha256(BUILTIN_SEG_WEIGHTS),
             seg_card,
             folded: is_cpu(device).then(|| FoldedSegmenter::new(&segmenter)),
+            folded_classifier: classifier
+                .as_ref()
+                .filter(|_| is_cpu(device))
+                .map(|(c, _)| FoldedClassifier::new(c)),
+            classifier,
             segmenter,
             device: device.clone(),
         })
@@ -216,10 +224,14 @@ impl ModelBundle {
         Ok(Self {
             manifest,
             seg_config,
-            classifier,
             weights_sha256: sha,
             seg_card,
             folded: is_cpu(device).then(|| FoldedSegmenter::new(&segmenter)),
+            folded_classifier: classifier
+                .as_ref()
+                .filter(|_| is_cpu(device))
+                .map(|(c, _)| FoldedClassifier::new(c)),
+            classifier,
             segmenter,
             device: device.clone(),
         })
@@ -232,6 +244,16 @@ impl ModelBundle {
             Some(f) => f.probabilities(images, size, batch),
             None => self.segmenter.probabilities(images, size, &self.device, batch),
         }
+    }
+
+    /// Tumour probability per prepared slice from the slice classifier (`None` without one),
+    /// folded on the CPU like [`Self::segment_probabilities`].
+    pub fn classifier_probabilities(&self, images: &[&[f32]], batch: usize) -> Option<Vec<f32>> {
+        let (net, cfg) = self.classifier.as_ref()?;
+        Some(match &self.folded_classifier {
+            Some(f) => f.probabilities(images, cfg.input_size, batch),
+            None => net.probabilities(images, cfg.input_size, &self.device, batch),
+        })
     }
 
     /// Built-in when `path` is `None`.
