@@ -72,39 +72,46 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--batches", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--predict-slices", type=int, default=0, help="time inference over this many slices (U-Net of Buda et al.: F=32, 256x256)")
     a = ap.parse_args()
     if a.predict_slices:
         return predict(a)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net = UNet(a.features, residual=a.arch == "resunet") if a.arch in ("unet", "resunet") else Classifier(a.features)
+    dev = torch.device(a.device)
+    # Waits for queued GPU work so that wall-clock times are complete (no-op on CPU).
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    net = (UNet(a.features, residual=a.arch == "resunet") if a.arch in ("unet", "resunet") else Classifier(a.features)).to(dev)
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     steps = []
     net.train()
     for i in range(a.steps + (1 if a.steps else 0)):
-        x = torch.randn(a.batch, 3, a.size, a.size)
+        x = torch.randn(a.batch, 3, a.size, a.size, device=dev)
+        sync()
         t = time.perf_counter()
         out = net(x)
         loss = bce_dice(out, torch.zeros_like(out)) if a.arch in ("unet", "resunet") else F.binary_cross_entropy_with_logits(out, torch.zeros_like(out))
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sync()
         if i > 0:
             steps.append(time.perf_counter() - t)
     net.eval()
     infer = []
     with torch.inference_mode():
         for i in range(a.batches + 1):
-            x = torch.randn(a.batch, 3, a.size, a.size)
+            x = torch.randn(a.batch, 3, a.size, a.size, device=dev)
+            sync()
             t = time.perf_counter()
-            torch.sigmoid(net(x))
+            torch.sigmoid(net(x)).cpu()
             if i > 0:
                 infer.append(time.perf_counter() - t)
     step = statistics.median(steps) if steps else float("nan")
     inf = statistics.median(infer)
     print(json.dumps({
-        "framework": f"pytorch {torch.__version__}", "backend": "cpu", "arch": a.arch, "features": a.features, "size": a.size, "batch": a.batch,
+        "framework": f"pytorch {torch.__version__}", "backend": a.device, "arch": a.arch, "features": a.features, "size": a.size, "batch": a.batch,
         "threads": torch.get_num_threads(), "train_step_s": step, "train_slices_per_s": a.batch / step if steps else None,
         "infer_batch_s": inf, "infer_slices_per_s": a.batch / inf,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -94,6 +94,10 @@ pub trait Task: Sync {
     fn model_extras(&self, _net: &Self::Net, _items: &[ValItem], _device: &Device) -> serde_json::Value {
         serde_json::Value::Null
     }
+    /// The training objective with its parameters, recorded in `config.json` and checked on resume.
+    fn objective(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
 }
 
 /// Saved run state (`checkpoint/state.json`).
@@ -107,6 +111,9 @@ struct RunState {
     best_epoch: usize,
     history: Vec<EpochRecord>,
     content_key: String,
+    /// [`Task::objective`]; absent in runs saved before it was recorded.
+    #[serde(default)]
+    objective: serde_json::Value,
 }
 
 /// Result of [`train`].
@@ -262,13 +269,15 @@ fn run<T: Task>(
         best_epoch: 0,
         history: Vec::new(),
         content_key: ds.content_key.clone(),
+        objective: task.objective(),
     };
     if resume && state_path.exists() {
         let saved: RunState =
             serde_json::from_slice(&std::fs::read(&state_path)?).with_context(|| format!("reading {}", state_path.display()))?;
-        if saved.task != state.task || saved.net != state.net || saved.config != state.config {
+        let objective_differs = !saved.objective.is_null() && saved.objective != state.objective;
+        if saved.task != state.task || saved.net != state.net || saved.config != state.config || objective_differs {
             bail!(
-                "{} was started with a different task, network or config; start a new --out",
+                "{} was started with a different task, network, loss or config; start a new --out",
                 out.display()
             );
         }
@@ -281,9 +290,12 @@ fn run<T: Task>(
             "resuming after epoch {} (best {:.4} at epoch {})",
             saved.epochs_done, saved.best_score, saved.best_epoch
         );
-        state = saved;
+        state = RunState {
+            objective: state.objective,
+            ..saved
+        };
     }
-    write_atomic(&out.join("config.json"), serde_json::to_string_pretty(&serde_json::json!({"task": task.kind(), "net": task.net_config(), "train": cfg, "split": split, "content_key": ds.content_key}))?.as_bytes())?;
+    write_atomic(&out.join("config.json"), serde_json::to_string_pretty(&serde_json::json!({"task": task.kind(), "net": task.net_config(), "objective": task.objective(), "train": cfg, "split": split, "content_key": ds.content_key}))?.as_bytes())?;
 
     let slow_step: Option<u64> = std::env::var("TUMORSCAN_SLOW_STEP_MS").ok().and_then(|v| v.parse().ok());
     let mut stopped_early = false;

@@ -33,6 +33,9 @@ impl Task for SegmentTask {
     fn net_config(&self) -> NetConfig {
         NetConfig::Segmenter(self.net.clone())
     }
+    fn objective(&self) -> serde_json::Value {
+        serde_json::json!({ "loss": self.loss })
+    }
     fn build(&self, device: &Device) -> SegmentationNet {
         SegmentationNet::new(&self.net, device)
     }

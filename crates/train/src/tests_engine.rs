@@ -76,6 +76,15 @@ fn resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run() {
     };
     crate::engine::train_until(&task, &ds, &split, &short, ComputeDevice::cpu(), part.path(), 2).unwrap();
     assert_eq!(history(part.path()).len(), 2);
+    // The loss is part of the run: resuming with another one is refused, and config.json records it.
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(part.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["objective"]["loss"]["name"], "bce-dice");
+    let other = SegmentTask {
+        net: task.net.clone(),
+        loss: SegLoss::Dice,
+    };
+    let err = train(&other, &ds, &split, &cfg, ComputeDevice::cpu(), part.path(), true).unwrap_err();
+    assert!(err.to_string().contains("loss"), "{err}");
     let o = train(&task, &ds, &split, &cfg, ComputeDevice::cpu(), part.path(), true).unwrap();
     assert_eq!(o.epochs, 3);
     let (a, b) = (history(full.path()), history(part.path()));
