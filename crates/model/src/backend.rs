@@ -53,7 +53,10 @@ impl ComputeDevice {
         match self.0 {
             BackendKind::Flex => Ok(Device::flex()),
             #[cfg(feature = "cuda")]
-            BackendKind::Cuda(i) => Ok(Device::cuda(i)),
+            BackendKind::Cuda(i) => {
+                check_cuda(i)?;
+                Ok(Device::cuda(i))
+            }
             #[cfg(not(feature = "cuda"))]
             BackendKind::Cuda(_) => Err("this build has no CUDA support: rebuild with `--features cuda`".into()),
         }
@@ -63,4 +66,21 @@ impl ComputeDevice {
     pub fn training(&self) -> Result<Device, String> {
         Ok(self.inference()?.autodiff())
     }
+}
+
+/// Fails with a message (instead of burn's panic on a worker thread) when the NVIDIA driver is
+/// missing or has no device `index`.
+#[cfg(feature = "cuda")]
+fn check_cuda(index: usize) -> Result<(), String> {
+    use cudarc::driver::{result, sys};
+    // SAFETY: only tries to load libcuda and looks a symbol up; nothing is called through it.
+    if !unsafe { sys::is_culib_present() } {
+        return Err("no NVIDIA driver found (libcuda.so could not be loaded): use --device cpu".into());
+    }
+    result::init().map_err(|e| format!("the NVIDIA driver failed to start: {e}"))?;
+    let count = result::device::get_count().map_err(|e| format!("counting CUDA devices failed: {e}"))?;
+    if index >= usize::try_from(count).unwrap_or(0) {
+        return Err(format!("cuda:{index} asked for, but this machine has {count} CUDA device(s)"));
+    }
+    Ok(())
 }
