@@ -77,6 +77,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     );
     infer_dev.seed(0);
     let mut step_times = Vec::new();
+    // Forward + loss on the training (autodiff) device, waited for: splits a step into its
+    // forward part and the rest (backward + optimizer).
+    let mut fwd_times = Vec::new();
     let mut infer_times = Vec::new();
     let mut burn_times = Vec::new();
     match a.arch.as_str() {
@@ -93,6 +96,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
             for i in 0..a.steps + usize::from(a.steps > 0) {
                 let t = Instant::now();
                 let loss = SegLoss::BceDice.compute(net.forward(input(a.batch, a.size, &train_dev)), target.clone());
+                if i > 0 {
+                    let _ = loss.clone().into_data();
+                    fwd_times.push(t.elapsed().as_secs_f64());
+                }
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
                 net = optim.step(1e-4, net, grads);
                 sync(net.forward(input(1, a.size.min(32), &train_dev)));
@@ -126,6 +133,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
             for i in 0..a.steps + usize::from(a.steps > 0) {
                 let t = Instant::now();
                 let loss = bce_with_logits(net.forward(input(a.batch, a.size, &train_dev)), target.clone());
+                if i > 0 {
+                    let _ = loss.clone().into_data();
+                    fwd_times.push(t.elapsed().as_secs_f64());
+                }
                 let grads = GradientsParams::from_grads(loss.backward(), &net);
                 net = optim.step(1e-4, net, grads);
                 sync(net.forward(input(1, a.size, &train_dev)));
@@ -154,12 +165,15 @@ pub fn run(a: BenchArgs) -> Result<()> {
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
     let (step, inf, burn_inf) = (median(&mut step_times), median(&mut infer_times), median(&mut burn_times));
+    let fwd = median(&mut fwd_times);
     let json = serde_json::json!({
         "framework": "tumorscan (burn 0.22)", "backend": format!("{:?}", a.device), "arch": a.arch, "features": a.features, "size": a.size, "batch": a.batch,
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "train_step_s": step, "train_slices_per_s": a.batch as f64 / step, "infer_batch_s": inf, "infer_slices_per_s": a.batch as f64 / inf,
         // The path above is what predict runs (folded on the CPU); this is burn's own forward pass.
         "infer_burn_forward_batch_s": burn_inf,
+        // Part of train_step_s spent in forward + loss (the step waits for it before backward).
+        "train_forward_s": fwd,
         "peak_rss_mb": peak_rss_mb(),
     });
     println!("{json}");
