@@ -168,20 +168,8 @@ impl ModelBundle {
             }
             DetectionRule::Segmentation { .. } => None,
         };
-        Ok(Self {
-            manifest,
-            seg_config,
-            weights_sha256: sha256(BUILTIN_SEG_WEIGHTS),
-            seg_card,
-            folded: is_cpu(device).then(|| FoldedSegmenter::new(&segmenter)),
-            folded_classifier: classifier
-                .as_ref()
-                .filter(|_| is_cpu(device))
-                .map(|(c, _)| FoldedClassifier::new(c)),
-            classifier,
-            segmenter,
-            device: device.clone(),
-        })
+        let sha = sha256(BUILTIN_SEG_WEIGHTS);
+        Ok(Self::assemble(manifest, seg_card, sha, (segmenter, seg_config), classifier, device))
     }
 
     /// Load a bundle folder (`bundle.json`, `segment/`, optional `detect/`) or a single
@@ -209,10 +197,7 @@ impl ModelBundle {
             };
             (m, dir.to_path_buf())
         };
-        let card_path = seg_dir.join("model.json");
-        let seg_card: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&card_path).with_context(|| format!("reading {}", card_path.display()))?)
-                .with_context(|| format!("{} is malformed", card_path.display()))?;
+        let seg_card = read_card(&seg_dir.join("model.json"))?;
         let wpath = seg_dir.join("model.bpk");
         let weights = std::fs::read(&wpath).with_context(|| format!("reading {}", wpath.display()))?;
         let sha = sha256(&weights);
@@ -221,20 +206,30 @@ impl ModelBundle {
             DetectionRule::Classifier { .. } | DetectionRule::Combined { .. } => Some(load_classifier_dir(&dir.join("detect"), device)?),
             DetectionRule::Segmentation { .. } => None,
         };
-        Ok(Self {
+        Ok(Self::assemble(manifest, seg_card, sha, (segmenter, seg_config), classifier, device))
+    }
+
+    /// The bundle from its loaded parts; on the CPU the networks are folded here, once.
+    fn assemble(
+        manifest: BundleManifest,
+        seg_card: serde_json::Value,
+        weights_sha256: String,
+        (segmenter, seg_config): (SegmentationNet, SegmenterConfig),
+        classifier: Option<(SliceClassifier, ClassifierConfig)>,
+        device: &Device,
+    ) -> Self {
+        let cpu = is_cpu(device);
+        Self {
             manifest,
             seg_config,
-            weights_sha256: sha,
+            weights_sha256,
             seg_card,
-            folded: is_cpu(device).then(|| FoldedSegmenter::new(&segmenter)),
-            folded_classifier: classifier
-                .as_ref()
-                .filter(|_| is_cpu(device))
-                .map(|(c, _)| FoldedClassifier::new(c)),
+            folded: cpu.then(|| FoldedSegmenter::new(&segmenter)),
+            folded_classifier: classifier.as_ref().filter(|_| cpu).map(|(c, _)| FoldedClassifier::new(c)),
             classifier,
             segmenter,
             device: device.clone(),
-        })
+        }
     }
 
     /// Tumour probability maps of prepared `3 x size x size` inputs, `batch` at a time: the
