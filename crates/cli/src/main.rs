@@ -51,6 +51,7 @@ enum Command {
 }
 
 fn main() {
+    tumorscan_model::tune_allocator();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Dataset(c) => dataset_cmd::run(c).map(|_| 0),

@@ -10,6 +10,7 @@
 //! rounding (tested below).
 
 use crate::classifier::SliceClassifier;
+use crate::kernels::{conv_bands, matmul, BandOut, ConvShape};
 use crate::unet::{ConvBlock, SegmentationNet};
 use crate::winograd;
 use burn::module::Param;
@@ -181,159 +182,31 @@ impl Act {
     }
 }
 
-/// Raw output pointer shared by tasks that write disjoint regions.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: every task writes a disjoint set of elements (its own image and rows).
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
-impl Out {
-    // A method (not field access) so closures capture the Send + Sync wrapper.
-    fn at(self, offset: usize) -> *mut f32 {
-        // SAFETY: callers stay within the buffer the pointer came from.
-        unsafe { self.0.add(offset) }
-    }
-}
-
-/// `dst[m, n] (+)= lhs[m, k] * rhs[k, n]`; row strides given, column stride 1.
-///
-/// # Safety
-/// The pointers must cover the given shapes and strides, and `dst` must not alias the inputs.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn matmul(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut f32,
-    dst_rs: usize,
-    accumulate: bool,
-    lhs: &[f32],
-    rhs: *const f32,
-    rhs_rs: usize,
-) {
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst,
-        1,
-        dst_rs as isize,
-        accumulate,
-        lhs.as_ptr(),
-        1,
-        k as isize,
-        rhs,
-        1,
-        rhs_rs as isize,
-        1.0,
-        1.0,
-        false,
-        false,
-        false,
-        gemm::Parallelism::None,
-    )
-}
-
-/// Output rows per task: enough columns for an efficient GEMM, small enough for the cache.
-fn rows_per_tile(w: usize, k_rows: usize) -> usize {
-    let target = (96 * 1024 / k_rows.max(1)).clamp(256, 4096);
-    (target / w).max(1)
-}
-
-/// im2col of a 3x3, padding-1 window for output rows `y0..y1` of one image `[c, h, w]`.
-fn im2col3(col: &mut [f32], x: &[f32], c: usize, h: usize, w: usize, y0: usize, y1: usize) {
-    let n = (y1 - y0) * w;
-    for ci in 0..c {
-        let plane = &x[ci * h * w..(ci + 1) * h * w];
-        for ky in 0..3 {
-            for kx in 0..3 {
-                let row = &mut col[((ci * 3 + ky) * 3 + kx) * n..][..n];
-                for (j, y) in (y0..y1).enumerate() {
-                    let dst = &mut row[j * w..(j + 1) * w];
-                    let iy = y + ky;
-                    if iy == 0 || iy > h {
-                        dst.fill(0.0);
-                        continue;
-                    }
-                    let src = &plane[(iy - 1) * w..iy * w];
-                    match kx {
-                        0 => {
-                            dst[0] = 0.0;
-                            dst[1..].copy_from_slice(&src[..w - 1]);
-                        }
-                        1 => dst.copy_from_slice(src),
-                        _ => {
-                            dst[..w - 1].copy_from_slice(&src[1..]);
-                            dst[w - 1] = 0.0;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-thread_local! {
-    /// Per-worker im2col and Winograd buffers, kept between layers and calls.
-    static SCRATCH: std::cell::RefCell<(Vec<f32>, winograd::Scratch)> = Default::default();
-}
-
 /// Convolution + folded BN (+ 1x1 shortcut) + ReLU, over the whole batch.
 fn conv(c: &Conv, x: &Act, shortcut: Option<(&Conv, &Act)>, pool: &mut Pool) -> Act {
     let (h, w, plane) = (x.h, x.w, x.plane());
     let mut out = Act::zeros(pool, x.batch, c.cout, h, w);
-    let wino = c.winograd.as_ref().filter(|_| h % 2 == 0 && w % 2 == 0);
-    let mut rows = rows_per_tile(w, c.cin * c.k * c.k);
-    if wino.is_some() {
-        rows = (rows + 1) & !1; // whole 2x2 tiles
-    }
-    let tiles = h.div_ceil(rows);
-    let ptr = Out(out.data.as_mut_ptr());
-    (0..x.batch * tiles).into_par_iter().for_each(|task| {
-        SCRATCH.with_borrow_mut(|(col, scratch)| {
-            let (b, t) = (task / tiles, task % tiles);
-            let (y0, y1) = (t * rows, ((t + 1) * rows).min(h));
-            let n = (y1 - y0) * w;
-            let img = x.image(b);
-            // SAFETY: this task owns rows y0..y1 of image b in every output channel.
-            let dst = ptr.at(b * c.cout * plane + y0 * w);
-            if let Some(u) = wino {
-                let band = winograd::Band {
-                    u,
-                    cout: c.cout,
-                    cin: c.cin,
-                    img,
-                    h,
-                    w,
-                    y0,
-                    y1,
-                    dst,
-                    dst_rs: plane,
-                };
-                unsafe { winograd::conv_rows(&band, scratch) };
-            } else {
-                let rhs = if c.k == 3 {
-                    col.resize(c.cin * 9 * n, 0.0);
-                    im2col3(col, img, c.cin, h, w, y0, y1);
-                    col.as_ptr()
-                } else {
-                    img[y0 * w..].as_ptr()
-                };
-                let rhs_rs = if c.k == 3 { n } else { plane };
-                unsafe { matmul(c.cout, n, c.cin * c.k * c.k, dst, plane, false, &c.weight, rhs, rhs_rs) };
-            }
-            if let Some((s, sx)) = shortcut {
-                let simg = sx.image(b);
-                unsafe { matmul(s.cout, n, s.cin, dst, plane, true, &s.weight, simg[y0 * w..].as_ptr(), plane) };
-            }
-            for o in 0..c.cout {
-                let bias = c.bias[o] + shortcut.map_or(0.0, |(s, _)| s.bias[o]);
-                // SAFETY: as above, the row range belongs to this task.
-                let row = unsafe { std::slice::from_raw_parts_mut(dst.add(o * plane), n) };
-                row.iter_mut().for_each(|v| *v = (*v + bias).max(0.0));
-            }
-        })
+    let shape = ConvShape {
+        batch: x.batch,
+        cin: c.cin,
+        cout: c.cout,
+        h,
+        w,
+        k: c.k,
+    };
+    conv_bands(shape, &x.data, &c.weight, c.winograd.as_deref(), &mut out.data, |band| {
+        let BandOut { b, y0, n, dst } = band;
+        if let Some((s, sx)) = shortcut {
+            let simg = sx.image(b);
+            // SAFETY: the band's rows of every output channel belong to this task.
+            unsafe { matmul(s.cout, n, s.cin, dst, plane, true, &s.weight, simg[y0 * w..].as_ptr(), plane) };
+        }
+        for o in 0..c.cout {
+            let bias = c.bias[o] + shortcut.map_or(0.0, |(s, _)| s.bias[o]);
+            // SAFETY: as above.
+            let row = unsafe { std::slice::from_raw_parts_mut(dst.add(o * plane), n) };
+            row.iter_mut().for_each(|v| *v = (*v + bias).max(0.0));
+        }
     });
     out
 }

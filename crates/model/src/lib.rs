@@ -3,19 +3,22 @@
 //! - [`unet`]: the U-Net of Buda et al. (2019) and its residual variant (ResUNet).
 //! - [`classifier`]: a compact ResNet-style slice classifier for detection.
 //! - [`backend`]: which device (pure-Rust `flex` CPU, or CUDA) tensors live on.
+//! - [`autodiff`]: convolution and batch-norm of training as autodiff ops on fast CPU kernels.
 //! - [`config`]: serialisable descriptions of a network, stored next to its weights.
 //! - [`folded`]: the networks compiled for fast CPU inference (batch-norm folded, fused epilogues).
 //! - [`infer`]: batched probabilities, through [`folded`] on the CPU.
 
+pub mod autodiff;
 pub mod backend;
 pub mod classifier;
 pub mod config;
 pub mod folded;
 pub mod infer;
+mod kernels;
 pub mod unet;
 mod winograd;
 
-pub use backend::{is_cpu, BackendKind, ComputeDevice};
+pub use backend::{is_cpu, tune_allocator, BackendKind, ComputeDevice};
 pub use classifier::SliceClassifier;
 pub use config::{ClassifierConfig, NetConfig, SegmenterConfig};
 pub use folded::{FoldedClassifier, FoldedSegmenter};

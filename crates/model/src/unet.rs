@@ -2,6 +2,8 @@
 //! transposed-convolution upsampling and skip concatenation; a 1x1 head gives one logit per
 //! pixel. With `residual`, every block adds a 1x1-projected shortcut (ResUNet).
 
+use crate::autodiff::conv::conv_same;
+use crate::autodiff::norm::batch_norm;
 use crate::config::SegmenterConfig;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -64,11 +66,14 @@ impl ConvBlock {
 
     /// Forward pass.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let y = relu(self.norm1.forward(self.conv1.forward(x.clone())));
-        let y = self.norm2.forward(self.conv2.forward(y));
+        // On the CPU these run as fused autodiff operations (crate::autodiff).
+        let y = batch_norm(&self.norm1, conv_same(&self.conv1, x.clone()), true);
         match &self.shortcut {
-            Some(s) => relu(y + s.norm.forward(s.conv.forward(x))),
-            None => relu(y),
+            Some(s) => {
+                let y = batch_norm(&self.norm2, conv_same(&self.conv2, y), false);
+                relu(y + batch_norm(&s.norm, conv_same(&s.conv, x), false))
+            }
+            None => batch_norm(&self.norm2, conv_same(&self.conv2, y), true),
         }
     }
 }

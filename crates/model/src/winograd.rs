@@ -153,7 +153,7 @@ unsafe fn conv_rows_impl(band: &Band, s: &mut Scratch) {
     // 16 GEMMs: M_k [cout, tiles] = U_k [cout, cin] x V_k [cin, tiles].
     for k in 0..16 {
         let (m, v, uk) = (&mut s.m[k * cout * tiles..], &s.v[k * cin * tiles..], &u[k * cout * cin..]);
-        crate::folded::matmul(cout, tiles, cin, m.as_mut_ptr(), tiles, false, uk, v.as_ptr(), tiles);
+        crate::kernels::matmul(cout, tiles, cin, m.as_mut_ptr(), tiles, false, uk, v.as_ptr(), tiles);
     }
     // Output transform Y = A^T M A, a row of tiles (two output rows) at a time.
     let (r0, rest) = s.rows.split_at_mut(4 * tw);

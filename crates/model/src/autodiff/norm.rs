@@ -1,0 +1,291 @@
+//! Batch normalisation in training mode, optionally fused with the ReLU that follows it, as one
+//! burn autodiff operation on the CPU backend.
+//!
+//! Why: burn computes it as a chain of generic tensor operations: the statistics through
+//! `swap_dims(0, 1)` copies of the whole activation, then a dozen elementwise passes, each with
+//! a fresh buffer, forward and backward (`bench/PROFILE.md`). Here the statistics are two passes
+//! over each channel's planes in place, the output one pass, and the backward pass two.
+
+use super::{contiguous, flex, graph, values, FlexAd};
+use crate::kernels::Out;
+use burn::backend::Flex;
+use burn::nn::BatchNorm;
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use burn::tensor::TensorData;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::NodeId;
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+/// `norm.forward(x)`, followed by a ReLU when `then_relu`. In training mode on the flex
+/// autodiff device it runs as one fused operation and updates the running statistics exactly
+/// as burn's `BatchNorm` does; everywhere else it is burn's `BatchNorm` (and `relu`).
+pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>, then_relu: bool) -> Tensor<4> {
+    let training = x.device().is_autodiff() && norm.training.is_enabled();
+    if training {
+        if let Some(y) = fast(norm, &x, then_relu) {
+            return y;
+        }
+    }
+    let y = norm.forward(x);
+    if then_relu {
+        relu(y)
+    } else {
+        y
+    }
+}
+
+fn fast(norm: &BatchNorm, x: &Tensor<4>, then_relu: bool) -> Option<Tensor<4>> {
+    let (gamma, beta) = (norm.gamma.val(), norm.beta.val());
+    let (xg, gg, bg) = (graph(x)?, graph(&gamma)?, graph(&beta)?);
+    let xv = contiguous(xg.primitive().clone());
+    let dims = xv.layout().shape().to_vec();
+    let (batch, channels, plane) = (dims[0], dims[1], dims[2] * dims[3]);
+    assert_eq!(
+        gamma.dims()[0],
+        channels,
+        "batch-norm of {channels} channels with {:?} features",
+        gamma.dims()
+    );
+    let (g, b) = (contiguous(gg.primitive().clone()), contiguous(bg.primitive().clone()));
+    let stats = Stats::of(values(&xv), batch, channels, plane, norm.epsilon);
+    let y = stats.normalise(values(&xv), plane, values(&g), values(&b), then_relu);
+    let y = flex(y, &dims);
+    let state = State {
+        batch,
+        channels,
+        plane,
+        mean: stats.mean.clone(),
+        inv_std: stats.inv_std.clone(),
+        gamma: values(&g).to_vec(),
+        beta: values(&b).to_vec(),
+        relu: then_relu,
+    };
+    let out = match NormOp
+        .prepare::<NoCheckpointing>([xg.node(), gg.node(), bg.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let x_state = prep.checkpoint(&xg);
+            prep.finish((x_state, state), y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    };
+    update_running(norm, &stats, &x.device());
+    Some(Tensor::from_primitive::<FlexAd>(out))
+}
+
+/// The running statistics after one batch: `(1 - momentum) * running + momentum * batch`, with
+/// the biased batch variance (what burn's `BatchNorm` stores).
+fn update_running(norm: &BatchNorm, stats: &Stats, device: &Device) {
+    let m = norm.momentum;
+    let c = stats.mean.len();
+    let var: Vec<f32> = stats.inv_std.iter().map(|s| 1.0 / (s * s) - norm.epsilon as f32).collect();
+    let blend = |running: Tensor<1>, batch: Vec<f32>| {
+        let batch = Tensor::<1>::from_data(TensorData::new(batch, [c]), device);
+        running.to_device(device).mul_scalar(1.0 - m).add(batch.mul_scalar(m)).detach()
+    };
+    norm.running_mean.update(blend(norm.running_mean.value_sync(), stats.mean.clone()));
+    norm.running_var.update(blend(norm.running_var.value_sync(), var));
+}
+
+/// Per-channel batch statistics.
+struct Stats {
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+}
+
+impl Stats {
+    /// Mean and `1 / sqrt(var + eps)` of every channel of `x` (`[batch, channels, plane]`),
+    /// accumulated in f64 (a channel has up to batch x 65536 values).
+    fn of(x: &[f32], batch: usize, channels: usize, plane: usize, eps: f64) -> Self {
+        let count = (batch * plane) as f64;
+        let (mean, inv_std) = (0..channels)
+            .into_par_iter()
+            .map(|c| {
+                let planes = || (0..batch).map(move |b| &x[(b * channels + c) * plane..][..plane]);
+                let mean = planes().flat_map(|p| p.iter()).map(|&v| v as f64).sum::<f64>() / count;
+                let var = planes().flat_map(|p| p.iter()).map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / count;
+                (mean as f32, (1.0 / (var + eps).sqrt()) as f32)
+            })
+            .unzip();
+        Self { mean, inv_std }
+    }
+
+    /// `gamma * (x - mean) * inv_std + beta` (then ReLU), `x` being `[batch, channels, plane]`.
+    fn normalise(&self, x: &[f32], plane: usize, gamma: &[f32], beta: &[f32], then_relu: bool) -> Vec<f32> {
+        let channels = self.mean.len();
+        let mut y = vec![0.0; x.len()];
+        // One task per plane, grouped so that small planes (deep layers) are not one task each.
+        let group = (4096 / plane.max(1)).max(1);
+        y.par_chunks_mut(plane)
+            .zip(x.par_chunks(plane))
+            .enumerate()
+            .with_min_len(group)
+            .for_each(|(i, (yp, xp))| {
+                let c = i % channels;
+                let scale = gamma[c] * self.inv_std[c];
+                let shift = beta[c] - self.mean[c] * scale;
+                if then_relu {
+                    yp.iter_mut().zip(xp).for_each(|(y, &x)| *y = (x * scale + shift).max(0.0));
+                } else {
+                    yp.iter_mut().zip(xp).for_each(|(y, &x)| *y = x * scale + shift);
+                }
+            });
+        y
+    }
+}
+
+/// What the backward pass needs besides the input (kept in the graph by id).
+#[derive(Debug, Clone)]
+struct State {
+    batch: usize,
+    channels: usize,
+    plane: usize,
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    relu: bool,
+}
+
+#[derive(Debug)]
+struct NormOp;
+
+impl Backward<Flex, 3> for NormOp {
+    type State = (NodeId, State);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x_state, s) = ops.state;
+        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
+        let (dx, dgamma, dbeta) = s.gradients(values(&x), values(&dy), node_x.is_some());
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, flex(dx, &x.layout().shape().to_vec()));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, flex(dgamma, &[s.channels]));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, flex(dbeta, &[s.channels]));
+        }
+    }
+}
+
+impl State {
+    /// `(dx, dgamma, dbeta)` from the input `x` and the output gradient `dy`:
+    /// with `xh = (x - mean) * inv_std` and `g = dy` where the output was positive (ReLU),
+    /// `dbeta = sum g`, `dgamma = sum g * xh`, and
+    /// `dx = gamma * inv_std * (g - dbeta / n - xh * dgamma / n)` per channel.
+    fn gradients(&self, x: &[f32], dy: &[f32], want_dx: bool) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (batch, channels, plane) = (self.batch, self.channels, self.plane);
+        let n = (batch * plane) as f32;
+        let mut dx = if want_dx { vec![0.0; x.len()] } else { Vec::new() };
+        let out = Out(dx.as_mut_ptr());
+        let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = (0..channels)
+            .into_par_iter()
+            .map(|c| {
+                let (mean, inv_std) = (self.mean[c], self.inv_std[c]);
+                let (scale, shift) = (self.gamma[c] * inv_std, self.beta[c] - self.mean[c] * self.gamma[c] * inv_std);
+                // Output gradient through the ReLU (recomputed from x rather than stored).
+                let g = |xv: f32, d: f32| if self.relu && xv * scale + shift <= 0.0 { 0.0 } else { d };
+                let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
+                for b in 0..batch {
+                    let at = (b * channels + c) * plane;
+                    for (&xv, &d) in x[at..at + plane].iter().zip(&dy[at..at + plane]) {
+                        let gv = g(xv, d) as f64;
+                        sum_g += gv;
+                        sum_gx += gv * ((xv - mean) * inv_std) as f64;
+                    }
+                }
+                if want_dx {
+                    let (mg, mgx) = ((sum_g / n as f64) as f32, (sum_gx / n as f64) as f32);
+                    for b in 0..batch {
+                        let at = (b * channels + c) * plane;
+                        // SAFETY: channel c's planes belong to this task alone.
+                        let d = unsafe { std::slice::from_raw_parts_mut(out.at(at), plane) };
+                        for ((o, &xv), &dv) in d.iter_mut().zip(&x[at..at + plane]).zip(&dy[at..at + plane]) {
+                            let xh = (xv - mean) * inv_std;
+                            *o = scale * (g(xv, dv) - mg - xh * mgx);
+                        }
+                    }
+                }
+                (sum_gx as f32, sum_g as f32)
+            })
+            .unzip();
+        (dx, dgamma, dbeta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::module::Param;
+    use burn::nn::BatchNormConfig;
+    use burn::tensor::Distribution;
+
+    fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        (a - b).abs().max().into_scalar::<f32>()
+    }
+
+    fn layer(c: usize, device: &Device) -> BatchNorm {
+        let mut n = BatchNormConfig::new(c).init(device);
+        let r = |lo: f64, hi: f64| Tensor::<1>::random([c], Distribution::Uniform(lo, hi), device);
+        n.gamma = Param::from_tensor(r(0.5, 1.5));
+        n.beta = Param::from_tensor(r(-0.5, 0.5));
+        n
+    }
+
+    #[test]
+    fn matches_burn_batch_norm_relu_and_their_gradients() {
+        let device = Device::flex().autodiff();
+        device.seed(21);
+        for (then_relu, [b, c, h, w]) in [(true, [3, 4, 5, 6]), (false, [2, 7, 3, 3]), (true, [1, 2, 1, 1])] {
+            let (mine_layer, theirs_layer) = (layer(c, &device), layer(c, &device));
+            // Same parameters in both layers (fresh tensors so that the graphs stay apart).
+            let copy = |t: Tensor<1>| Param::from_tensor(Tensor::from_data(t.into_data(), &device));
+            let theirs_layer = BatchNorm {
+                gamma: copy(mine_layer.gamma.val()),
+                beta: copy(mine_layer.beta.val()),
+                ..theirs_layer
+            };
+            let x = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.3, 2.0), &device).require_grad();
+            let g = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+            let mine = fast(&mine_layer, &x, then_relu).expect("flex autodiff fast path");
+            let theirs = theirs_layer.forward(x.clone());
+            let theirs = if then_relu { relu(theirs) } else { theirs };
+            assert!(max_diff(mine.clone(), theirs.clone()) < 1e-4, "forward");
+            let ga = (mine * g.clone()).sum().backward();
+            let gb = (theirs * g).sum().backward();
+            let grad = |t: Tensor<1>, gr| t.grad(gr).expect("gradient");
+            assert!(max_diff(x.grad(&ga).expect("dx"), x.grad(&gb).expect("dx")) < 1e-3, "dx");
+            assert!(
+                max_diff(grad(mine_layer.gamma.val(), &ga), grad(theirs_layer.gamma.val(), &gb)) < 1e-3,
+                "dgamma"
+            );
+            assert!(
+                max_diff(grad(mine_layer.beta.val(), &ga), grad(theirs_layer.beta.val(), &gb)) < 1e-3,
+                "dbeta"
+            );
+            // Running statistics updated the same way.
+            let m = max_diff(mine_layer.running_mean.value(), theirs_layer.running_mean.value());
+            let v = max_diff(mine_layer.running_var.value(), theirs_layer.running_var.value());
+            assert!(m < 1e-5 && v < 1e-4, "running mean {m}, var {v}");
+        }
+    }
+
+    #[test]
+    fn inference_and_other_devices_use_burn() {
+        // Without autodiff the running statistics are used (burn's inference path).
+        let device = Device::flex();
+        let n = layer(3, &device);
+        let x = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(0.0, 1.0), &device);
+        assert!(max_diff(batch_norm(&n, x.clone(), false), n.forward(x)) < 1e-6);
+    }
+}
