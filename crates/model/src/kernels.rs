@@ -69,14 +69,15 @@ pub(crate) fn rows_per_tile(w: usize, k_rows: usize) -> usize {
 }
 
 /// im2col of a 3x3, padding-1 window for output rows `y0..y1` of one image `[c, h, w]`:
-/// `col` becomes `[c * 9, (y1 - y0) * w]` (row order: channel, ky, kx).
-pub(crate) fn im2col3(col: &mut [f32], x: &[f32], c: usize, h: usize, w: usize, y0: usize, y1: usize) {
+/// `col` becomes `[c * 9, (y1 - y0) * w]` with row stride `ld` (row order: channel, ky, kx).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn im2col3(col: &mut [f32], ld: usize, x: &[f32], c: usize, h: usize, w: usize, y0: usize, y1: usize) {
     let n = (y1 - y0) * w;
     for ci in 0..c {
         let plane = &x[ci * h * w..(ci + 1) * h * w];
         for ky in 0..3 {
             for kx in 0..3 {
-                let row = &mut col[((ci * 3 + ky) * 3 + kx) * n..][..n];
+                let row = &mut col[((ci * 3 + ky) * 3 + kx) * ld..][..n];
                 for (j, y) in (y0..y1).enumerate() {
                     let dst = &mut row[j * w..(j + 1) * w];
                     let iy = y + ky;
@@ -102,9 +103,18 @@ pub(crate) fn im2col3(col: &mut [f32], x: &[f32], c: usize, h: usize, w: usize, 
     }
 }
 
+/// Per-worker buffers, kept between layers and calls.
+#[derive(Default)]
+struct Scratch {
+    /// im2col bands.
+    col: Vec<f32>,
+    winograd: winograd::Scratch,
+    /// Output gradients of several images gathered into one matrix.
+    gathered: Vec<f32>,
+}
+
 thread_local! {
-    /// Per-worker im2col and Winograd buffers, kept between layers and calls.
-    static SCRATCH: std::cell::RefCell<(Vec<f32>, winograd::Scratch)> = Default::default();
+    static SCRATCH: std::cell::RefCell<Scratch> = Default::default();
 }
 
 /// Shape of a stride-1 "same" convolution over a batch.
@@ -157,7 +167,7 @@ pub(crate) fn conv_bands(
     let tiles = h.div_ceil(rows);
     let ptr = Out(out.as_mut_ptr());
     (0..s.batch * tiles).into_par_iter().for_each(|task| {
-        SCRATCH.with_borrow_mut(|(col, scratch)| {
+        SCRATCH.with_borrow_mut(|Scratch { col, winograd: scratch, .. }| {
             let (b, t) = (task / tiles, task % tiles);
             let (y0, y1) = (t * rows, ((t + 1) * rows).min(h));
             let n = (y1 - y0) * w;
@@ -182,7 +192,7 @@ pub(crate) fn conv_bands(
             } else {
                 let (rhs, rhs_rs) = if s.k == 3 {
                     col.resize(s.cin * 9 * n, 0.0);
-                    im2col3(col, img, s.cin, h, w, y0, y1);
+                    im2col3(col, n, img, s.cin, h, w, y0, y1);
                     (col.as_ptr(), n)
                 } else {
                     (img[y0 * w..].as_ptr(), plane)
@@ -210,62 +220,54 @@ pub(crate) fn flip_transpose(weight: &[f32], cout: usize, cin: usize, k: usize) 
     t
 }
 
+/// Pixels summed over by one GEMM of [`conv_weight_grad`] (its `k` dimension). One small image
+/// per task (64 pixels at 8x8) let the accumulator's read-modify-write dominate the deep layers;
+/// 640-4096 measured alike once the scratch strides were padded (`weight_grad_timings`).
+const WEIGHT_GRAD_PIXELS: usize = 640;
+
+/// One unit of [`conv_weight_grad`]: images `b0..b1`, output rows `y0..y1` of each.
+#[derive(Clone, Copy)]
+struct GradTask {
+    b0: usize,
+    b1: usize,
+    y0: usize,
+    y1: usize,
+}
+
 /// Gradient of a 1x1 or 3x3 "same" convolution with respect to its weights:
 /// `[cout, cin * k * k]`, the sum over the batch and pixels of `dy` times the im2col of `x`.
-/// Each task adds one band's `dy_band [cout, n] x col_band^T [n, cin * k * k]` into its
-/// worker's accumulator (for 1x1 kernels the input rows are the im2col).
+/// The pixels are cut into tasks of about [`WEIGHT_GRAD_PIXELS`] (bands of rows of one image,
+/// or several whole small images); each adds `dy_task [cout, n] x col_task^T [n, cin * k * k]`
+/// into its worker's accumulator.
 pub(crate) fn conv_weight_grad(s: ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    conv_weight_grad_by(s, x, dy, WEIGHT_GRAD_PIXELS)
+}
+
+fn conv_weight_grad_by(s: ConvShape, x: &[f32], dy: &[f32], pixels: usize) -> Vec<f32> {
     let (h, w, plane) = (s.h, s.w, s.plane());
     assert_eq!(x.len(), s.batch * s.cin * plane, "conv input size");
     assert_eq!(dy.len(), s.batch * s.cout * plane, "conv output-gradient size");
     let kk = s.cin * s.k * s.k;
-    let rows = rows_per_tile(w, kk);
-    let tiles = h.div_ceil(rows);
-    (0..s.batch * tiles)
+    let mut tasks = Vec::new();
+    if plane >= pixels {
+        let rows = pixels.div_ceil(w);
+        for b in 0..s.batch {
+            for y0 in (0..h).step_by(rows) {
+                tasks.push(GradTask { b0: b, b1: b + 1, y0, y1: (y0 + rows).min(h) });
+            }
+        }
+    } else {
+        let group = pixels.div_ceil(plane);
+        for b0 in (0..s.batch).step_by(group) {
+            tasks.push(GradTask { b0, b1: (b0 + group).min(s.batch), y0: 0, y1: h });
+        }
+    }
+    tasks
         .into_par_iter()
         .fold(
             || vec![0.0f32; s.cout * kk],
-            |mut acc, task| {
-                SCRATCH.with_borrow_mut(|(col, _)| {
-                    let (b, t) = (task / tiles, task % tiles);
-                    let (y0, y1) = (t * rows, ((t + 1) * rows).min(h));
-                    let n = (y1 - y0) * w;
-                    let img = &x[b * s.cin * plane..(b + 1) * s.cin * plane];
-                    let (rhs, rhs_cs) = if s.k == 3 {
-                        col.resize(kk * n, 0.0);
-                        im2col3(col, img, s.cin, h, w, y0, y1);
-                        (col.as_ptr(), n)
-                    } else {
-                        (img[y0 * w..].as_ptr(), plane)
-                    };
-                    let lhs = &dy[b * s.cout * plane + y0 * w..];
-                    // SAFETY: acc is [cout, kk]; lhs rows (stride plane) cover n pixels of each
-                    // channel; the im2col (or input) rows are read transposed: [n, kk] with
-                    // column stride `rhs_cs`.
-                    unsafe {
-                        gemm::gemm(
-                            s.cout,
-                            kk,
-                            n,
-                            acc.as_mut_ptr(),
-                            1,
-                            kk as isize,
-                            true,
-                            lhs.as_ptr(),
-                            1,
-                            plane as isize,
-                            rhs,
-                            rhs_cs as isize,
-                            1,
-                            1.0,
-                            1.0,
-                            false,
-                            false,
-                            false,
-                            gemm::Parallelism::None,
-                        )
-                    };
-                });
+            |mut acc, t| {
+                SCRATCH.with_borrow_mut(|sc| grad_task(s, x, dy, t, &mut acc, &mut sc.col, &mut sc.gathered));
                 acc
             },
         )
@@ -274,6 +276,74 @@ pub(crate) fn conv_weight_grad(s: ConvShape, x: &[f32], dy: &[f32]) -> Vec<f32> 
             a
         })
         .unwrap_or_else(|| vec![0.0; s.cout * kk])
+}
+
+/// `acc += dy_task x col_task^T` for one [`GradTask`]; `col` and `gathered` are scratch.
+fn grad_task(s: ConvShape, x: &[f32], dy: &[f32], t: GradTask, acc: &mut [f32], col: &mut Vec<f32>, gathered: &mut Vec<f32>) {
+    let (w, plane) = (s.w, s.plane());
+    let kk = s.cin * s.k * s.k;
+    let per_image = (t.y1 - t.y0) * w;
+    let n = (t.b1 - t.b0) * per_image;
+    let image = |b: usize| &x[b * s.cin * plane..(b + 1) * s.cin * plane];
+    // Row stride of the scratch matrices: n padded off powers of two. `gemm` reads the im2col
+    // transposed (column stride = this), and with 512-2048 pixels the 4 KiB aliasing made the
+    // weight gradient 3-4x slower (`weight_grad_timings`).
+    let ld = n.next_multiple_of(16) + 16;
+    // The input side as [kk, n]: the im2col, or for 1x1 kernels the input rows themselves when
+    // the task is one image.
+    let (rhs, rhs_cs) = if s.k == 1 && t.b1 - t.b0 == 1 {
+        (image(t.b0)[t.y0 * w..].as_ptr(), plane)
+    } else {
+        col.resize(kk * ld, 0.0);
+        for (i, b) in (t.b0..t.b1).enumerate() {
+            let dst = &mut col[i * per_image..];
+            if s.k == 3 {
+                im2col3(dst, ld, image(b), s.cin, s.h, w, t.y0, t.y1);
+            } else {
+                for c in 0..s.cin {
+                    dst[c * ld..][..per_image].copy_from_slice(&image(b)[c * plane + t.y0 * w..][..per_image]);
+                }
+            }
+        }
+        (col.as_ptr(), ld)
+    };
+    // The output-gradient side as [cout, n]: in place for one image, gathered otherwise.
+    let (lhs, lhs_rs) = if t.b1 - t.b0 == 1 {
+        (dy[t.b0 * s.cout * plane + t.y0 * w..].as_ptr(), plane)
+    } else {
+        gathered.resize(s.cout * ld, 0.0);
+        for (i, b) in (t.b0..t.b1).enumerate() {
+            for o in 0..s.cout {
+                gathered[o * ld + i * per_image..][..per_image].copy_from_slice(&dy[(b * s.cout + o) * plane + t.y0 * w..][..per_image]);
+            }
+        }
+        (gathered.as_ptr(), ld)
+    };
+    // SAFETY: acc is [cout, kk]; lhs covers cout rows of n pixels (row stride lhs_rs); rhs is
+    // read transposed, [n, kk] with column stride rhs_cs.
+    unsafe {
+        gemm::gemm(
+            s.cout,
+            kk,
+            n,
+            acc.as_mut_ptr(),
+            1,
+            kk as isize,
+            true,
+            lhs,
+            1,
+            lhs_rs as isize,
+            rhs,
+            rhs_cs as isize,
+            1,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        )
+    };
 }
 
 #[cfg(test)]
@@ -321,11 +391,49 @@ mod tests {
         a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
     }
 
+    /// Weight-gradient time by pixels per task, for the U-Net F=16 layer shapes (batch 16):
+    /// `cargo test --release -p tumorscan-model weight_grad_timings -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing report, not a test"]
+    fn weight_grad_timings() {
+        let cpu = || {
+            let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+            let f: Vec<f64> = stat.rsplit(')').next().unwrap_or("").split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            (f.get(10).unwrap_or(&0.0) + f.get(11).unwrap_or(&0.0)) * 10.0
+        };
+        for (cin, cout, hw) in [(16, 16, 128), (32, 32, 64), (64, 64, 32), (128, 128, 16), (256, 256, 8)] {
+            let s = ConvShape { batch: 16, cin, cout, h: hw, w: hw, k: 3 };
+            let (x, g) = (pseudo(16 * cin * hw * hw, 1), pseudo(16 * cout * hw * hw, 3));
+            let mut line = format!("{cin:3}->{cout:3} {hw:3}: ");
+            for pixels in [64, 640, 1024, 2048, 4096] {
+                let t = cpu();
+                let w0 = std::time::Instant::now();
+                for _ in 0..3 {
+                    std::hint::black_box(conv_weight_grad_by(s, &x, &g, pixels));
+                }
+                line += &format!(" {pixels} px: {:6.1} ms cpu {:6.1} wall |", (cpu() - t) / 3.0, w0.elapsed().as_secs_f64() * 1e3 / 3.0);
+            }
+            println!("{line}");
+        }
+    }
+
     #[test]
     fn forward_input_and_weight_gradients_match_the_definition() {
         // Gradients by the chain rule on L = sum(y * g): dL/dx = conv(g, flip_transpose(w)),
         // dL/dw = sum g * im2col(x), checked against the naive convolution's own adjoint.
-        for (batch, cin, cout, h, w, k) in [(2, 3, 4, 7, 5, 3), (1, 5, 2, 12, 8, 3), (3, 2, 3, 1, 1, 3), (2, 4, 3, 6, 5, 1)] {
+        // Weight-gradient tasks of every kind: small images grouped, bands of rows of one large
+        // image, 1x1 kernels.
+        let shapes = [
+            (2, 3, 4, 7, 5, 3),
+            (1, 5, 2, 12, 8, 3),
+            (3, 2, 3, 1, 1, 3),
+            (2, 4, 3, 6, 5, 1),
+            (8, 3, 4, 32, 32, 3),
+            (8, 3, 2, 32, 32, 1),
+            (1, 2, 3, 64, 40, 3),
+            (2, 2, 3, 64, 40, 1),
+        ];
+        for (batch, cin, cout, h, w, k) in shapes {
             let s = ConvShape { batch, cin, cout, h, w, k };
             let (x, wt, g) = (
                 pseudo(batch * cin * h * w, 1),

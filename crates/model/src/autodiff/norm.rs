@@ -109,9 +109,10 @@ impl Stats {
             .into_par_iter()
             .map(|c| {
                 let planes = || (0..batch).map(move |b| &x[(b * channels + c) * plane..][..plane]);
-                let mean = planes().flat_map(|p| p.iter()).map(|&v| v as f64).sum::<f64>() / count;
-                let var = planes().flat_map(|p| p.iter()).map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / count;
-                (mean as f32, (1.0 / (var + eps).sqrt()) as f32)
+                let mean = planes().map(|p| lane_sum(p, p, |v, _| (v, 0.0)).0).sum::<f64>() / count;
+                let m = mean as f32;
+                let var = planes().map(|p| lane_sum(p, p, |v, _| ((v - m) * (v - m), 0.0)).0).sum::<f64>() / count;
+                (m, (1.0 / (var + eps).sqrt()) as f32)
             })
             .unzip();
         Self { mean, inv_std }
@@ -198,11 +199,12 @@ impl State {
                 let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
                 for b in 0..batch {
                     let at = (b * channels + c) * plane;
-                    for (&xv, &d) in x[at..at + plane].iter().zip(&dy[at..at + plane]) {
-                        let gv = g(xv, d) as f64;
-                        sum_g += gv;
-                        sum_gx += gv * ((xv - mean) * inv_std) as f64;
-                    }
+                    let (sg, sgx) = lane_sum(&x[at..at + plane], &dy[at..at + plane], |xv, d| {
+                        let gv = g(xv, d);
+                        (gv, gv * ((xv - mean) * inv_std))
+                    });
+                    sum_g += sg;
+                    sum_gx += sgx;
                 }
                 if want_dx {
                     let (mg, mgx) = ((sum_g / n as f64) as f32, (sum_gx / n as f64) as f32);
@@ -221,6 +223,30 @@ impl State {
             .unzip();
         (dx, dgamma, dbeta)
     }
+}
+
+/// Sums of the two values `f` gives for each pair of `a` and `b`, in 16 f32 lanes (so that the
+/// loop vectorises), returned as f64.
+#[inline(always)]
+fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> (f32, f32)) -> (f64, f64) {
+    let (mut s0, mut s1) = ([0.0f32; 16], [0.0f32; 16]);
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (xa, xb) in ca.zip(cb) {
+        for l in 0..16 {
+            let (u, v) = f(xa[l], xb[l]);
+            s0[l] += u;
+            s1[l] += v;
+        }
+    }
+    let (mut t0, mut t1) = (0.0f64, 0.0f64);
+    for (&u, &v) in ra.iter().zip(rb) {
+        let (u, v) = f(u, v);
+        t0 += u as f64;
+        t1 += v as f64;
+    }
+    let total = |s: [f32; 16]| s.iter().map(|&v| v as f64).sum::<f64>();
+    (total(s0) + t0, total(s1) + t1)
 }
 
 #[cfg(test)]
