@@ -1,6 +1,7 @@
 //! A compact ResNet-style slice classifier: a conv3x3 stem, `stages` residual stages that halve
 //! the resolution and double the features, global average pooling and one logit (tumour).
 
+use crate::autodiff::pool::max_pool2;
 use crate::config::ClassifierConfig;
 use crate::unet::ConvBlock;
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -47,7 +48,7 @@ impl SliceClassifier {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<1> {
         let mut x = x;
         for stage in &self.stages {
-            x = self.pool.forward(stage.forward(x));
+            x = max_pool2(&self.pool, stage.forward(x));
         }
         let [b, c, _, _] = x.dims();
         let pooled: Tensor<2> = x.mean_dim(3).mean_dim(2).reshape([b, c]);

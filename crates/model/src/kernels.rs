@@ -167,41 +167,45 @@ pub(crate) fn conv_bands(
     let tiles = h.div_ceil(rows);
     let ptr = Out(out.as_mut_ptr());
     (0..s.batch * tiles).into_par_iter().for_each(|task| {
-        SCRATCH.with_borrow_mut(|Scratch { col, winograd: scratch, .. }| {
-            let (b, t) = (task / tiles, task % tiles);
-            let (y0, y1) = (t * rows, ((t + 1) * rows).min(h));
-            let n = (y1 - y0) * w;
-            let img = &x[b * s.cin * plane..(b + 1) * s.cin * plane];
-            // This task owns rows y0..y1 of image b in every output channel.
-            let dst = ptr.at(b * s.cout * plane + y0 * w);
-            if let Some(u) = wino {
-                let band = winograd::Band {
-                    u,
-                    cout: s.cout,
-                    cin: s.cin,
-                    img,
-                    h,
-                    w,
-                    y0,
-                    y1,
-                    dst,
-                    dst_rs: plane,
-                };
-                // SAFETY: `dst` covers `cout` rows of `plane` elements from y0 * w on.
-                unsafe { winograd::conv_rows(&band, scratch) };
-            } else {
-                let (rhs, rhs_rs) = if s.k == 3 {
-                    col.resize(s.cin * 9 * n, 0.0);
-                    im2col3(col, n, img, s.cin, h, w, y0, y1);
-                    (col.as_ptr(), n)
+        SCRATCH.with_borrow_mut(
+            |Scratch {
+                 col, winograd: scratch, ..
+             }| {
+                let (b, t) = (task / tiles, task % tiles);
+                let (y0, y1) = (t * rows, ((t + 1) * rows).min(h));
+                let n = (y1 - y0) * w;
+                let img = &x[b * s.cin * plane..(b + 1) * s.cin * plane];
+                // This task owns rows y0..y1 of image b in every output channel.
+                let dst = ptr.at(b * s.cout * plane + y0 * w);
+                if let Some(u) = wino {
+                    let band = winograd::Band {
+                        u,
+                        cout: s.cout,
+                        cin: s.cin,
+                        img,
+                        h,
+                        w,
+                        y0,
+                        y1,
+                        dst,
+                        dst_rs: plane,
+                    };
+                    // SAFETY: `dst` covers `cout` rows of `plane` elements from y0 * w on.
+                    unsafe { winograd::conv_rows(&band, scratch) };
                 } else {
-                    (img[y0 * w..].as_ptr(), plane)
-                };
-                // SAFETY: as above; `rhs` is the im2col band or the input rows.
-                unsafe { matmul(s.cout, n, s.cin * s.k * s.k, dst, plane, false, weight, rhs, rhs_rs) };
-            }
-            epilogue(BandOut { b, y0, n, dst });
-        })
+                    let (rhs, rhs_rs) = if s.k == 3 {
+                        col.resize(s.cin * 9 * n, 0.0);
+                        im2col3(col, n, img, s.cin, h, w, y0, y1);
+                        (col.as_ptr(), n)
+                    } else {
+                        (img[y0 * w..].as_ptr(), plane)
+                    };
+                    // SAFETY: as above; `rhs` is the im2col band or the input rows.
+                    unsafe { matmul(s.cout, n, s.cin * s.k * s.k, dst, plane, false, weight, rhs, rhs_rs) };
+                }
+                epilogue(BandOut { b, y0, n, dst });
+            },
+        )
     });
 }
 
@@ -253,13 +257,23 @@ fn conv_weight_grad_by(s: ConvShape, x: &[f32], dy: &[f32], pixels: usize) -> Ve
         let rows = pixels.div_ceil(w);
         for b in 0..s.batch {
             for y0 in (0..h).step_by(rows) {
-                tasks.push(GradTask { b0: b, b1: b + 1, y0, y1: (y0 + rows).min(h) });
+                tasks.push(GradTask {
+                    b0: b,
+                    b1: b + 1,
+                    y0,
+                    y1: (y0 + rows).min(h),
+                });
             }
         }
     } else {
         let group = pixels.div_ceil(plane);
         for b0 in (0..s.batch).step_by(group) {
-            tasks.push(GradTask { b0, b1: (b0 + group).min(s.batch), y0: 0, y1: h });
+            tasks.push(GradTask {
+                b0,
+                b1: (b0 + group).min(s.batch),
+                y0: 0,
+                y1: h,
+            });
         }
     }
     tasks
@@ -398,11 +412,24 @@ mod tests {
     fn weight_grad_timings() {
         let cpu = || {
             let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-            let f: Vec<f64> = stat.rsplit(')').next().unwrap_or("").split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            let f: Vec<f64> = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect();
             (f.get(10).unwrap_or(&0.0) + f.get(11).unwrap_or(&0.0)) * 10.0
         };
         for (cin, cout, hw) in [(16, 16, 128), (32, 32, 64), (64, 64, 32), (128, 128, 16), (256, 256, 8)] {
-            let s = ConvShape { batch: 16, cin, cout, h: hw, w: hw, k: 3 };
+            let s = ConvShape {
+                batch: 16,
+                cin,
+                cout,
+                h: hw,
+                w: hw,
+                k: 3,
+            };
             let (x, g) = (pseudo(16 * cin * hw * hw, 1), pseudo(16 * cout * hw * hw, 3));
             let mut line = format!("{cin:3}->{cout:3} {hw:3}: ");
             for pixels in [64, 640, 1024, 2048, 4096] {
@@ -411,7 +438,11 @@ mod tests {
                 for _ in 0..3 {
                     std::hint::black_box(conv_weight_grad_by(s, &x, &g, pixels));
                 }
-                line += &format!(" {pixels} px: {:6.1} ms cpu {:6.1} wall |", (cpu() - t) / 3.0, w0.elapsed().as_secs_f64() * 1e3 / 3.0);
+                line += &format!(
+                    " {pixels} px: {:6.1} ms cpu {:6.1} wall |",
+                    (cpu() - t) / 3.0,
+                    w0.elapsed().as_secs_f64() * 1e3 / 3.0
+                );
             }
             println!("{line}");
         }

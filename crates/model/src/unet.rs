@@ -4,6 +4,7 @@
 
 use crate::autodiff::conv::conv_same;
 use crate::autodiff::norm::batch_norm;
+use crate::autodiff::pool::max_pool2;
 use crate::config::SegmenterConfig;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
@@ -139,7 +140,7 @@ impl SegmentationNet {
         let mut x = x;
         for enc in &self.encoders {
             let y = enc.forward(x);
-            x = self.pool.forward(y.clone());
+            x = max_pool2(&self.pool, y.clone());
             skips.push(y);
         }
         let mut x = self.bottleneck.forward(x);

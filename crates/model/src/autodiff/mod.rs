@@ -1,13 +1,15 @@
 //! The layers that dominate a training step on the CPU, as custom burn autodiff operations
 //! running on this crate's own kernels instead of burn flex's generic ones:
 //! - [`conv`]: bias-free 3x3 and 1x1 "same" convolutions (forward, input and weight gradients);
-//! - [`norm`]: batch normalisation in training mode, optionally fused with the ReLU after it.
+//! - [`norm`]: batch normalisation in training mode, optionally fused with the ReLU after it;
+//! - [`pool`]: 2x2 max pooling.
 //!
 //! Tensors on any other backend (CUDA) or dtype go through burn's own layers, so the model code
 //! calls these everywhere. Measured effect: `bench/PROFILE.md`.
 
 pub mod conv;
 pub mod norm;
+pub mod pool;
 
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
