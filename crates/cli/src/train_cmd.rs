@@ -100,6 +100,10 @@ pub struct CommonArgs {
     /// Disable augmentation.
     #[arg(long)]
     no_augment: bool,
+    /// Probability per sample of imitating a missing sequence (FLAIR copied into the
+    /// post-contrast channel, or into both others), as 10 of the 110 LGG patients are stored.
+    #[arg(long, default_value_t = 0.0)]
+    missing_sequences: f32,
     /// Compute device: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
     device: BackendKind,
@@ -121,6 +125,10 @@ impl CommonArgs {
             "--size must be a multiple of 16, at least 32"
         );
         anyhow::ensure!(self.batch_size > 0 && self.epochs > 0, "--batch-size and --epochs must be positive");
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&self.missing_sequences),
+            "--missing-sequences is a probability: between 0 and 1"
+        );
         Ok(TrainConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
@@ -131,7 +139,10 @@ impl CommonArgs {
             augment: if self.no_augment {
                 AugmentConfig::none()
             } else {
-                AugmentConfig::standard()
+                AugmentConfig {
+                    missing_sequence: self.missing_sequences,
+                    ..AugmentConfig::standard()
+                }
             },
             max_steps_per_epoch: self.max_steps,
         })
