@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use tumorscan_data::augment::MissingSequence;
 use tumorscan_data::normalize::Normalizer;
 use tumorscan_data::render::{grid, label, overlay};
 use tumorscan_data::split::read_folds;
@@ -57,8 +58,31 @@ pub struct EvalArgs {
     /// Seed of the bootstrap.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Robustness check: evaluate every patient as if a sequence were missing, filled in with
+    /// FLAIR the way the dataset stores 10 of its patients ('post': post-contrast replaced,
+    /// 'both': FLAIR in all three channels).
+    #[arg(long, value_enum)]
+    missing_sequence: Option<MissingArg>,
     #[command(flatten)]
     load: LoadArgs,
+}
+
+/// `--missing-sequence` values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum MissingArg {
+    /// Post-contrast replaced by FLAIR.
+    Post,
+    /// Pre- and post-contrast replaced by FLAIR.
+    Both,
+}
+
+impl MissingArg {
+    fn sequence(self) -> MissingSequence {
+        match self {
+            Self::Post => MissingSequence::PostContrast,
+            Self::Both => MissingSequence::Both,
+        }
+    }
 }
 
 /// Detection evaluation arguments.
@@ -94,10 +118,14 @@ fn prepare(a: &EvalArgs) -> Result<Prepared> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let device = ComputeDevice::cpu().inference().map_err(anyhow::Error::msg)?;
     let bundle = ModelBundle::load(&a.model, &device)?;
-    Ok(Prepared {
-        ds: load(&a.data, &a.load)?,
-        bundle,
-    })
+    let mut ds = load(&a.data, &a.load)?;
+    if let Some(m) = a.missing_sequence {
+        ds.patients
+            .iter_mut()
+            .flat_map(|p| p.slices.iter_mut())
+            .for_each(|s| m.sequence().apply_to_rgb(&mut s.image));
+    }
+    Ok(Prepared { ds, bundle })
 }
 
 fn fold_patients<'a>(ds: &'a LoadedDataset, folds: &Path, fold: usize) -> Result<Vec<&'a Patient>> {
@@ -147,6 +175,19 @@ fn check_held_out(model: &Path, patients: &[&Patient]) -> Result<String> {
         );
     }
     Ok("held-out test fold: verified that no evaluated patient was used in training or model selection".into())
+}
+
+/// How the input was altered, for the report ("" when it was not).
+fn input_note(a: &EvalArgs) -> String {
+    match a.missing_sequence {
+        None => String::new(),
+        Some(MissingArg::Post) => {
+            "\n\nInput altered (robustness check, --missing-sequence post): every slice's post-contrast channel replaced by FLAIR.".into()
+        }
+        Some(MissingArg::Both) => {
+            "\n\nInput altered (robustness check, --missing-sequence both): FLAIR in all three channels of every slice.".into()
+        }
+    }
 }
 
 fn volume_of(p: &Patient) -> Volume {
@@ -208,7 +249,7 @@ fn seg_report(maps: &[(Volume, Vec<Vec<f32>>)], pp: &Postprocess, seed: u64) -> 
 fn segment(a: &EvalArgs) -> Result<()> {
     let Prepared { ds, bundle } = prepare(a)?;
     let patients = fold_patients(&ds, &a.folds, a.fold)?;
-    let held_out = check_held_out(&a.model, &patients)?;
+    let held_out = check_held_out(&a.model, &patients)? + &input_note(a);
     eprintln!("{held_out}");
     let t = std::time::Instant::now();
     let plain = probabilities(&bundle, &patients, false);
@@ -452,7 +493,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
     }
     let Prepared { ds, bundle } = prepare(c)?;
     let test = fold_patients(&ds, &c.folds, c.fold)?;
-    let held_out = check_held_out(&c.model, &test)?;
+    let held_out = check_held_out(&c.model, &test)? + &input_note(c);
     let val = match a.val_fold {
         Some(v) => fold_patients(&ds, &c.folds, v)?,
         None => Vec::new(),

@@ -135,13 +135,25 @@ pub fn prepare_image(rgb: &[u8], width: u32, height: u32, norm: &Normalizer, siz
     )
 }
 
-/// Which channels an augmented sample replaces by FLAIR.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MissingSequence {
-    /// Pre- and post-contrast.
+/// A missing sequence filled in with FLAIR, as the dataset stores 10 of its 110 patients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MissingSequence {
+    /// Pre- and post-contrast replaced: FLAIR in all three channels.
     Both,
-    /// Post-contrast only.
+    /// Post-contrast replaced.
     PostContrast,
+}
+
+impl MissingSequence {
+    /// Replace the channels of an RGB (HWC; pre-contrast, FLAIR, post-contrast) image in place.
+    pub fn apply_to_rgb(self, rgb: &mut [u8]) {
+        for px in rgb.chunks_exact_mut(3) {
+            px[2] = px[1];
+            if self == Self::Both {
+                px[0] = px[1];
+            }
+        }
+    }
 }
 
 /// One training / inference sample at model size.
