@@ -264,6 +264,15 @@ mod tests {
     }
 
     #[test]
+    fn missing_sequence_on_rgb_copies_the_green_flair_channel() {
+        let mut rgb = vec![1, 2, 3, 4, 5, 6];
+        MissingSequence::PostContrast.apply_to_rgb(&mut rgb);
+        assert_eq!(rgb, [1, 2, 2, 4, 5, 5]);
+        MissingSequence::Both.apply_to_rgb(&mut rgb);
+        assert_eq!(rgb, [2, 2, 2, 5, 5, 5]);
+    }
+
+    #[test]
     fn missing_sequences_copy_flair_into_the_other_channels() {
         let slice = Slice {
             patient: "p".into(),
