@@ -558,18 +558,7 @@ mod tests {
             (256, 256, 8),
         ] {
             let (direct, wino, x) = layer_pair(cin, cout, 16, hw, hw);
-            // Process CPU time (user + system), less disturbed by other load than wall time.
-            let cpu = || {
-                let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-                let f: Vec<f64> = stat
-                    .rsplit(')')
-                    .next()
-                    .unwrap_or("")
-                    .split_whitespace()
-                    .filter_map(|v| v.parse().ok())
-                    .collect();
-                (f.get(10).unwrap_or(&0.0) + f.get(11).unwrap_or(&0.0)) * 10.0
-            };
+            let cpu = crate::kernels::tests::cpu_ms;
             let time = |c: &Conv| {
                 let t = cpu();
                 for _ in 0..8 {

@@ -39,6 +39,25 @@ pub(crate) unsafe fn matmul(
     rhs: *const f32,
     rhs_rs: usize,
 ) {
+    strided_matmul(m, n, k, dst, dst_rs, accumulate, (lhs.as_ptr(), 1, k), (rhs, 1, rhs_rs))
+}
+
+/// `dst[m, n] (+)= lhs[m, k] * rhs[k, n]` on one thread, the operands given as
+/// `(pointer, column stride, row stride)` and `dst` with column stride 1.
+///
+/// # Safety
+/// As [`matmul`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn strided_matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    dst_rs: usize,
+    accumulate: bool,
+    lhs: (*const f32, usize, usize),
+    rhs: (*const f32, usize, usize),
+) {
     gemm::gemm(
         m,
         n,
@@ -47,12 +66,12 @@ pub(crate) unsafe fn matmul(
         1,
         dst_rs as isize,
         accumulate,
-        lhs.as_ptr(),
-        1,
-        k as isize,
-        rhs,
-        1,
-        rhs_rs as isize,
+        lhs.0,
+        lhs.1 as isize,
+        lhs.2 as isize,
+        rhs.0,
+        rhs.1 as isize,
+        rhs.2 as isize,
         1.0,
         1.0,
         false,
@@ -335,33 +354,11 @@ fn grad_task(s: ConvShape, x: &[f32], dy: &[f32], t: GradTask, acc: &mut [f32], 
     };
     // SAFETY: acc is [cout, kk]; lhs covers cout rows of n pixels (row stride lhs_rs); rhs is
     // read transposed, [n, kk] with column stride rhs_cs.
-    unsafe {
-        gemm::gemm(
-            s.cout,
-            kk,
-            n,
-            acc.as_mut_ptr(),
-            1,
-            kk as isize,
-            true,
-            lhs,
-            1,
-            lhs_rs as isize,
-            rhs,
-            rhs_cs as isize,
-            1,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    };
+    unsafe { strided_matmul(s.cout, kk, n, acc.as_mut_ptr(), kk, true, (lhs, 1, lhs_rs), (rhs, rhs_cs, 1)) };
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Reference 1x1 or 3x3 "same" convolution, straight from the definition.
@@ -405,22 +402,25 @@ mod tests {
         a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
     }
 
+    /// Process CPU time (user + system) in ms, less disturbed by other load than wall time.
+    pub(crate) fn cpu_ms() -> f64 {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let f: Vec<f64> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        (f.get(10).unwrap_or(&0.0) + f.get(11).unwrap_or(&0.0)) * 10.0
+    }
+
     /// Weight-gradient time by pixels per task, for the U-Net F=16 layer shapes (batch 16):
     /// `cargo test --release -p tumorscan-model weight_grad_timings -- --ignored --nocapture`.
     #[test]
     #[ignore = "timing report, not a test"]
     fn weight_grad_timings() {
-        let cpu = || {
-            let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-            let f: Vec<f64> = stat
-                .rsplit(')')
-                .next()
-                .unwrap_or("")
-                .split_whitespace()
-                .filter_map(|v| v.parse().ok())
-                .collect();
-            (f.get(10).unwrap_or(&0.0) + f.get(11).unwrap_or(&0.0)) * 10.0
-        };
+        let cpu = cpu_ms;
         for (cin, cout, hw) in [(16, 16, 128), (32, 32, 64), (64, 64, 32), (128, 128, 16), (256, 256, 8)] {
             let s = ConvShape {
                 batch: 16,
