@@ -295,21 +295,32 @@ fn conv_weight_grad_by(s: ConvShape, x: &[f32], dy: &[f32], pixels: usize) -> Ve
             });
         }
     }
-    tasks
-        .into_par_iter()
-        .fold(
-            || vec![0.0f32; s.cout * kk],
-            |mut acc, t| {
-                SCRATCH.with_borrow_mut(|sc| grad_task(s, x, dy, t, &mut acc, &mut sc.col, &mut sc.gathered));
-                acc
-            },
-        )
-        .reduce_with(|mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-            a
+    // A fixed partition of the tasks, each part summed in order and the parts added in order:
+    // the result does not depend on scheduling or thread count, so training stays bit-for-bit
+    // reproducible (rayon's fold/reduce would split by work stealing).
+    let part = tasks.len().div_ceil(WEIGHT_GRAD_PARTS).max(1);
+    let partials: Vec<Vec<f32>> = tasks
+        .par_chunks(part)
+        .map(|chunk| {
+            let mut acc = vec![0.0f32; s.cout * kk];
+            SCRATCH.with_borrow_mut(|sc| {
+                for &t in chunk {
+                    grad_task(s, x, dy, t, &mut acc, &mut sc.col, &mut sc.gathered);
+                }
+            });
+            acc
         })
-        .unwrap_or_else(|| vec![0.0; s.cout * kk])
+        .collect();
+    let mut parts = partials.into_iter();
+    let mut total = parts.next().unwrap_or_else(|| vec![0.0; s.cout * kk]);
+    for p in parts {
+        total.iter_mut().zip(&p).for_each(|(a, b)| *a += b);
+    }
+    total
 }
+
+/// Parts the weight-gradient tasks are split into (the parallelism available to it).
+const WEIGHT_GRAD_PARTS: usize = 16;
 
 /// `acc += dy_task x col_task^T` for one [`GradTask`]; `col` and `gathered` are scratch.
 fn grad_task(s: ConvShape, x: &[f32], dy: &[f32], t: GradTask, acc: &mut [f32], col: &mut Vec<f32>, gathered: &mut Vec<f32>) {
@@ -400,6 +411,18 @@ pub(crate) mod tests {
 
     fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn weight_gradient_does_not_depend_on_the_thread_count() {
+        let s = ConvShape { batch: 16, cin: 4, cout: 3, h: 32, w: 32, k: 3 };
+        let (x, g) = (pseudo(16 * 4 * 32 * 32, 5), pseudo(16 * 3 * 32 * 32, 6));
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
+            pool.install(|| conv_weight_grad(s, &x, &g))
+        };
+        let one = on(1);
+        assert!(one == on(3) && one == on(8), "bit-identical across thread counts");
     }
 
     /// Process CPU time (user + system) in ms, less disturbed by other load than wall time.
