@@ -415,7 +415,14 @@ pub(crate) mod tests {
 
     #[test]
     fn weight_gradient_does_not_depend_on_the_thread_count() {
-        let s = ConvShape { batch: 16, cin: 4, cout: 3, h: 32, w: 32, k: 3 };
+        let s = ConvShape {
+            batch: 16,
+            cin: 4,
+            cout: 3,
+            h: 32,
+            w: 32,
+            k: 3,
+        };
         let (x, g) = (pseudo(16 * 4 * 32 * 32, 5), pseudo(16 * 3 * 32 * 32, 6));
         let on = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
