@@ -154,6 +154,16 @@ impl MissingSequence {
             }
         }
     }
+
+    /// The same on planar data (`3 x plane`, e.g. a normalised model input).
+    pub fn apply_to_planes(self, image: &mut [f32], plane: usize) {
+        let (pre_and_flair, post) = image.split_at_mut(2 * plane);
+        let (pre, flair) = pre_and_flair.split_at_mut(plane);
+        post.copy_from_slice(flair);
+        if self == Self::Both {
+            pre.copy_from_slice(flair);
+        }
+    }
 }
 
 /// One training / inference sample at model size.
@@ -201,12 +211,7 @@ pub fn prepare_sample<R: Rng>(slice: &Slice, norm: &Normalizer, size: u32, augme
     if let Some(missing) = substitute {
         // Channels: 0 pre-contrast, 1 FLAIR, 2 post-contrast (normalised per volume, so a
         // FLAIR copy is exactly what a volume stored that way normalises to).
-        let (pre_and_flair, post) = image.split_at_mut(2 * n);
-        let (pre, flair) = pre_and_flair.split_at_mut(n);
-        post.copy_from_slice(flair);
-        if missing == MissingSequence::Both {
-            pre.copy_from_slice(flair);
-        }
+        missing.apply_to_planes(&mut image, n);
     }
     if let Some(j) = jitter {
         for (c, (s, b)) in j.into_iter().enumerate() {
