@@ -107,6 +107,10 @@ pub struct CommonArgs {
     /// Compute device: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
     device: BackendKind,
+    /// Train data-parallel on several devices of one backend, e.g. `cuda:0,cuda:1`: each step's
+    /// batch is split between them and their gradients summed on the first (replaces --device).
+    #[arg(long, value_delimiter = ',', conflicts_with = "device")]
+    devices: Vec<BackendKind>,
     #[command(flatten)]
     load: LoadArgs,
 }
@@ -218,5 +222,10 @@ fn run_task<T: tumorscan_train::Task>(task: &T, c: &CommonArgs) -> Result<tumors
         split.val.len(),
         split.test.len()
     );
-    train(task, &ds, &split, &cfg, ComputeDevice(c.device), &c.out, c.resume)
+    let devices: Vec<ComputeDevice> = if c.devices.is_empty() {
+        vec![ComputeDevice(c.device)]
+    } else {
+        c.devices.iter().copied().map(ComputeDevice).collect()
+    };
+    train(task, &ds, &split, &cfg, &devices, &c.out, c.resume)
 }

@@ -76,7 +76,7 @@ fn bbox(mask: &[u8], w: u32) -> Option<(u32, u32, u32, u32)> {
 /// Tumour probability maps of every slice of a volume, at each slice's own size
 /// (per-volume normalisation, model-size inference, bilinear resize back).
 pub fn probability_maps(bundle: &ModelBundle, volume: &Volume, norm: &Normalizer, batch: usize, flip_tta: bool) -> Vec<Vec<f32>> {
-    let size = bundle.seg_config.input_size;
+    let size = bundle.seg_config().input_size;
     let inputs: Vec<Vec<f32>> = volume
         .slices
         .par_iter()

@@ -1,7 +1,8 @@
-//! Model bundles: a segmentation network plus a detection rule, with their identity and
-//! evaluation figures. The built-in bundle (`models/` in the repository) is compiled into the
-//! binary, so prediction works offline with no flag; `--model DIR` loads another bundle folder
-//! (with `bundle.json`) or a single segmentation run folder (`model.json` + `model.bpk`).
+//! Model bundles: one segmentation network or an ensemble of them plus a detection rule, with
+//! their identity and evaluation figures. The built-in bundle (`models/` in the repository) is
+//! compiled into the binary, so prediction works offline with no flag; `--model DIR` loads
+//! another bundle folder (with `bundle.json`) or a single segmentation run folder
+//! (`model.json` + `model.bpk`).
 
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
@@ -75,36 +76,68 @@ pub struct BundleManifest {
     /// Mask clean-up.
     #[serde(default)]
     pub postprocess: Postprocess,
+    /// Further segmentation networks (folders of the bundle laid out like `segment/`) whose
+    /// probability maps are averaged with `segment/`'s; empty for a single network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ensemble: Vec<String>,
     /// Anything else (training command, evaluation figures) shown in reports.
     #[serde(default)]
     pub info: serde_json::Value,
+}
+
+/// One segmentation network of a bundle.
+pub struct Segmenter {
+    /// The network (inference mode).
+    pub net: SegmentationNet,
+    /// Its configuration.
+    pub config: SegmenterConfig,
+    /// Its `model.json`.
+    pub card: serde_json::Value,
+    /// SHA-256 of its weights (model identity in reports).
+    pub weights_sha256: String,
+    /// The network folded for CPU inference once, at load (CPU backend only).
+    pub folded: Option<FoldedSegmenter>,
+}
+
+impl Segmenter {
+    fn new(card: serde_json::Value, weights: Vec<u8>, device: &Device, what: &str) -> Result<Self> {
+        let weights_sha256 = sha256(&weights);
+        let (net, config) = load_segmenter(&card, weights, device, what)?;
+        let folded = is_cpu(device).then(|| FoldedSegmenter::new(&net));
+        Ok(Self {
+            net,
+            config,
+            card,
+            weights_sha256,
+            folded,
+        })
+    }
+
+    fn from_dir(dir: &Path, device: &Device) -> Result<Self> {
+        let card = read_card(&dir.join("model.json"))?;
+        let wpath = dir.join("model.bpk");
+        let weights = std::fs::read(&wpath).with_context(|| format!("reading {}", wpath.display()))?;
+        Self::new(card, weights, device, &wpath.display().to_string())
+    }
 }
 
 /// A loaded model bundle, ready to run.
 pub struct ModelBundle {
     /// Manifest.
     pub manifest: BundleManifest,
-    /// Segmentation network (inference mode).
-    pub segmenter: SegmentationNet,
-    /// Its configuration.
-    pub seg_config: SegmenterConfig,
+    /// Segmentation networks: `segment/` first, then the ensemble members in manifest order.
+    pub segmenters: Vec<Segmenter>,
     /// Slice classifier, when the rule uses one.
     pub classifier: Option<(SliceClassifier, ClassifierConfig)>,
-    /// SHA-256 of the segmentation weights (model identity in reports).
-    pub weights_sha256: String,
-    /// `model.json` of the segmentation network.
-    pub seg_card: serde_json::Value,
     /// Where tensors live.
     pub device: Device,
-    /// The segmentation network folded for CPU inference once, at load (CPU backend only).
-    pub folded: Option<FoldedSegmenter>,
-    /// The slice classifier folded likewise, when there is one.
+    /// The slice classifier folded for CPU inference, when there is one (CPU backend only).
     pub folded_classifier: Option<FoldedClassifier>,
 }
 
 static BUILTIN_MANIFEST: &str = include_str!("../../../models/bundle.json");
-static BUILTIN_SEG_CARD: &str = include_str!("../../../models/segment/model.json");
-static BUILTIN_SEG_WEIGHTS: &[u8] = include_bytes!("../../../models/segment/model.bpk");
+// `BUILTIN_SEGMENTERS`: (folder, model.json, model.bpk) of every `models/segment*/` (build.rs).
+include!(concat!(env!("OUT_DIR"), "/builtin_segmenters.rs"));
 static BUILTIN_DET_CARD: &str = include_str!("../../../models/detect/model.json");
 static BUILTIN_DET_WEIGHTS: &[u8] = include_bytes!("../../../models/detect/model.bpk");
 
@@ -154,8 +187,17 @@ impl ModelBundle {
     /// The bundle compiled into this binary.
     pub fn builtin(device: &Device) -> Result<Self> {
         let manifest: BundleManifest = serde_json::from_str(BUILTIN_MANIFEST).context("built-in bundle.json")?;
-        let seg_card: serde_json::Value = serde_json::from_str(BUILTIN_SEG_CARD).context("built-in model.json")?;
-        let (segmenter, seg_config) = load_segmenter(&seg_card, BUILTIN_SEG_WEIGHTS.to_vec(), device, "built-in model")?;
+        let segmenters = std::iter::once("segment")
+            .chain(manifest.ensemble.iter().map(String::as_str))
+            .map(|name| {
+                let (_, card, weights) = BUILTIN_SEGMENTERS
+                    .iter()
+                    .find(|(folder, _, _)| *folder == name)
+                    .with_context(|| format!("built-in bundle: no models/{name}/ compiled in"))?;
+                let card: serde_json::Value = serde_json::from_str(card).with_context(|| format!("built-in {name}/model.json"))?;
+                Segmenter::new(card, weights.to_vec(), device, &format!("built-in {name}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let classifier = match manifest.detection {
             DetectionRule::Classifier { .. } | DetectionRule::Combined { .. } => {
                 let card: serde_json::Value = serde_json::from_str(BUILTIN_DET_CARD).context("built-in detect/model.json")?;
@@ -168,8 +210,7 @@ impl ModelBundle {
             }
             DetectionRule::Segmentation { .. } => None,
         };
-        let sha = sha256(BUILTIN_SEG_WEIGHTS);
-        Ok(Self::assemble(manifest, seg_card, sha, (segmenter, seg_config), classifier, device))
+        Self::assemble(manifest, segmenters, classifier, device)
     }
 
     /// Load a bundle folder (`bundle.json`, `segment/`, optional `detect/`) or a single
@@ -181,10 +222,14 @@ impl ModelBundle {
                 dir.display()
             );
         }
-        let (manifest, seg_dir) = if dir.join("bundle.json").exists() {
+        let (manifest, seg_dirs) = if dir.join("bundle.json").exists() {
             let m: BundleManifest = serde_json::from_slice(&std::fs::read(dir.join("bundle.json"))?)
                 .with_context(|| format!("{}/bundle.json is malformed", dir.display()))?;
-            (m, dir.join("segment"))
+            let dirs = std::iter::once("segment")
+                .chain(m.ensemble.iter().map(String::as_str))
+                .map(|n| dir.join(n))
+                .collect();
+            (m, dirs)
         } else {
             let m = BundleManifest {
                 name: dir.display().to_string(),
@@ -193,52 +238,74 @@ impl ModelBundle {
                     min_probability: 0.0,
                 },
                 postprocess: Postprocess::default(),
+                ensemble: Vec::new(),
                 info: serde_json::Value::Null,
             };
-            (m, dir.to_path_buf())
+            (m, vec![dir.to_path_buf()])
         };
-        let seg_card = read_card(&seg_dir.join("model.json"))?;
-        let wpath = seg_dir.join("model.bpk");
-        let weights = std::fs::read(&wpath).with_context(|| format!("reading {}", wpath.display()))?;
-        let sha = sha256(&weights);
-        let (segmenter, seg_config) = load_segmenter(&seg_card, weights, device, &wpath.display().to_string())?;
+        let segmenters = seg_dirs
+            .iter()
+            .map(|d| Segmenter::from_dir(d, device))
+            .collect::<Result<Vec<_>>>()?;
         let classifier = match manifest.detection {
             DetectionRule::Classifier { .. } | DetectionRule::Combined { .. } => Some(load_classifier_dir(&dir.join("detect"), device)?),
             DetectionRule::Segmentation { .. } => None,
         };
-        Ok(Self::assemble(manifest, seg_card, sha, (segmenter, seg_config), classifier, device))
+        Self::assemble(manifest, segmenters, classifier, device)
     }
 
-    /// The bundle from its loaded parts; on the CPU the networks are folded here, once.
+    /// The bundle from its loaded parts; the members of an ensemble must share an input size
+    /// (their maps are averaged pixel by pixel). On the CPU the classifier is folded here, once.
     fn assemble(
         manifest: BundleManifest,
-        seg_card: serde_json::Value,
-        weights_sha256: String,
-        (segmenter, seg_config): (SegmentationNet, SegmenterConfig),
+        segmenters: Vec<Segmenter>,
         classifier: Option<(SliceClassifier, ClassifierConfig)>,
         device: &Device,
-    ) -> Self {
-        let cpu = is_cpu(device);
-        Self {
-            manifest,
-            seg_config,
-            weights_sha256,
-            seg_card,
-            folded: cpu.then(|| FoldedSegmenter::new(&segmenter)),
-            folded_classifier: classifier.as_ref().filter(|_| cpu).map(|(c, _)| FoldedClassifier::new(c)),
-            classifier,
-            segmenter,
-            device: device.clone(),
+    ) -> Result<Self> {
+        let size = segmenters[0].config.input_size;
+        if let Some(odd) = segmenters.iter().find(|s| s.config.input_size != size) {
+            bail!(
+                "bundle '{}': ensemble members need the same input size ({size} vs {})",
+                manifest.name,
+                odd.config.input_size
+            );
         }
+        Ok(Self {
+            manifest,
+            segmenters,
+            folded_classifier: classifier
+                .as_ref()
+                .filter(|_| is_cpu(device))
+                .map(|(c, _)| FoldedClassifier::new(c)),
+            classifier,
+            device: device.clone(),
+        })
+    }
+
+    /// Configuration of the (first) segmentation network; every member shares its input size.
+    pub fn seg_config(&self) -> &SegmenterConfig {
+        &self.segmenters[0].config
     }
 
     /// Tumour probability maps of prepared `3 x size x size` inputs, `batch` at a time: the
-    /// folded network on the CPU, burn's forward pass elsewhere.
+    /// folded network on the CPU, burn's forward pass elsewhere; the mean over the members of
+    /// an ensemble.
     pub fn segment_probabilities(&self, images: &[&[f32]], size: u32, batch: usize) -> Vec<Vec<f32>> {
-        match &self.folded {
+        let run = |s: &Segmenter| match &s.folded {
             Some(f) => f.probabilities(images, size, batch),
-            None => self.segmenter.probabilities(images, size, &self.device, batch),
+            None => s.net.probabilities(images, size, &self.device, batch),
+        };
+        let mut sum = run(&self.segmenters[0]);
+        for s in &self.segmenters[1..] {
+            sum.iter_mut()
+                .zip(run(s))
+                .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a += b));
         }
+        let n = self.segmenters.len() as f32;
+        if n > 1.0 {
+            sum.iter_mut().flatten().for_each(|v| *v /= n);
+        }
+        sum
     }
 
     /// Tumour probability per prepared slice from the slice classifier (`None` without one),
@@ -261,10 +328,91 @@ impl ModelBundle {
 
     /// Short identity for reports and CSVs.
     pub fn identity(&self) -> String {
-        format!(
-            "{} (segmentation weights sha256 {})",
-            self.manifest.name,
-            &self.weights_sha256[..12]
-        )
+        let shas: Vec<&str> = self.segmenters.iter().map(|s| &s.weights_sha256[..12]).collect();
+        format!("{} (segmentation weights sha256 {})", self.manifest.name, shas.join(" + "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes a tiny random segmentation network (`features`, `input_size`) as a model folder.
+    fn write_net(dir: &Path, input_size: u32, seed: u64) {
+        let device = tumorscan_model::ComputeDevice::cpu().inference().expect("cpu device");
+        device.seed(seed);
+        let cfg = SegmenterConfig {
+            features: 4,
+            depth: 2,
+            residual: false,
+            input_size,
+        };
+        let net = SegmentationNet::new(&cfg, &device);
+        std::fs::create_dir_all(dir).unwrap();
+        net.save_file(dir.join("model.bpk")).unwrap();
+        let card = serde_json::json!({ "net": NetConfig::Segmenter(cfg) });
+        std::fs::write(dir.join("model.json"), card.to_string()).unwrap();
+    }
+
+    fn write_bundle(dir: &Path, ensemble: &[&str]) {
+        let m = BundleManifest {
+            name: "test".into(),
+            detection: DetectionRule::Segmentation {
+                min_pixels: 1,
+                min_probability: 0.0,
+            },
+            postprocess: Postprocess::default(),
+            ensemble: ensemble.iter().map(|s| s.to_string()).collect(),
+            info: serde_json::Value::Null,
+        };
+        std::fs::write(dir.join("bundle.json"), serde_json::to_string(&m).unwrap()).unwrap();
+    }
+
+    fn image(size: u32) -> Vec<f32> {
+        (0..3 * size * size).map(|i| (i as f32 * 0.37).sin()).collect()
+    }
+
+    #[test]
+    fn ensemble_averages_member_probabilities() {
+        let tmp = tempfile::tempdir().unwrap();
+        let device = tumorscan_model::ComputeDevice::cpu().inference().unwrap();
+        write_net(&tmp.path().join("segment"), 32, 1);
+        write_net(&tmp.path().join("segment-2"), 32, 2);
+        let img = image(32);
+        let single = |dir: &str| {
+            let b = ModelBundle::load(&tmp.path().join(dir), &device).unwrap();
+            b.segment_probabilities(&[&img], 32, 1).remove(0)
+        };
+        let (a, b) = (single("segment"), single("segment-2"));
+        assert!(a.iter().zip(&b).any(|(x, y)| (x - y).abs() > 1e-4), "members should differ");
+        write_bundle(tmp.path(), &["segment-2"]);
+        let bundle = ModelBundle::load(tmp.path(), &device).unwrap();
+        assert_eq!(bundle.segmenters.len(), 2);
+        let got = bundle.segment_probabilities(&[&img], 32, 1).remove(0);
+        for ((g, x), y) in got.iter().zip(&a).zip(&b) {
+            assert!((g - (x + y) / 2.0).abs() < 1e-6);
+        }
+        assert!(bundle.identity().contains(" + "));
+    }
+
+    #[test]
+    fn ensemble_members_must_share_input_size() {
+        let tmp = tempfile::tempdir().unwrap();
+        let device = tumorscan_model::ComputeDevice::cpu().inference().unwrap();
+        write_net(&tmp.path().join("segment"), 32, 1);
+        write_net(&tmp.path().join("segment-2"), 64, 2);
+        write_bundle(tmp.path(), &["segment-2"]);
+        let err = ModelBundle::load(tmp.path(), &device).err().expect("must fail").to_string();
+        assert!(err.contains("same input size"), "{err}");
+        write_bundle(tmp.path(), &["missing"]);
+        let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
+        assert!(err.contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn builtin_bundle_loads_every_member() {
+        let device = tumorscan_model::ComputeDevice::cpu().inference().unwrap();
+        let b = ModelBundle::builtin(&device).unwrap();
+        assert_eq!(b.segmenters.len(), 1 + b.manifest.ensemble.len());
     }
 }

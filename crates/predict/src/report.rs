@@ -73,10 +73,23 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
         esc(&serde_json::to_string(&bundle.manifest.detection).unwrap_or_default()),
         esc(&serde_json::to_string(&bundle.manifest.postprocess).unwrap_or_default())
     ));
-    h.push_str(&format!(
-        "<p>Network: <code>{}</code></p>",
-        esc(&bundle.seg_card.get("net").map(|n| n.to_string()).unwrap_or_default())
-    ));
+    // An ensemble lists each member; their probability maps are averaged.
+    let nets: Vec<String> = bundle
+        .segmenters
+        .iter()
+        .map(|s| {
+            format!(
+                "<code>{}</code>",
+                esc(&s.card.get("net").map(|n| n.to_string()).unwrap_or_default())
+            )
+        })
+        .collect();
+    let label = if nets.len() > 1 {
+        format!("Networks (ensemble of {}, mean probability)", nets.len())
+    } else {
+        "Network".to_string()
+    };
+    h.push_str(&format!("<p>{label}: {}</p>", nets.join("<br>")));
     if !bundle.manifest.info.is_null() {
         h.push_str(&format!(
             "<h3>Evaluation and provenance</h3><pre>{}</pre>",

@@ -2,6 +2,7 @@
 
 use crate::checkpoint::{load_module, load_optimizer, save_module, save_optimizer, write_atomic};
 use crate::history::{write_history, EpochRecord};
+use crate::parallel::Replicas;
 use crate::split::RunSplit;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
@@ -77,7 +78,7 @@ pub struct ValItem<'a> {
 /// What is trained: the network, its loss and its validation.
 pub trait Task: Sync {
     /// The network type.
-    type Net: Module;
+    type Net: Module + 'static;
     /// `segment` or `detect`.
     fn kind(&self) -> &'static str;
     /// Network description saved with the weights.
@@ -156,7 +157,8 @@ fn epoch_plan(train: &[&Slice], cfg: &TrainConfig, epoch: usize) -> Vec<usize> {
     plan
 }
 
-fn to_tensors(samples: &[Sample], size: u32, device: &Device) -> Batch {
+/// Stack samples into a training batch on `device`.
+pub(crate) fn to_tensors(samples: &[Sample], size: u32, device: &Device) -> Batch {
     let b = samples.len();
     let s = size as usize;
     let images: Vec<f32> = samples.iter().flat_map(|x| x.image.iter().copied()).collect();
@@ -191,13 +193,14 @@ pub fn normalizers(ds: &LoadedDataset) -> BTreeMap<String, Normalizer> {
 }
 
 /// Train `task` on `split` of `ds`, writing everything into `out`. With `resume`, continue
-/// from the last checkpoint in `out` (same task, config and data).
+/// from the last checkpoint in `out` (same task, config and data). Several `compute` devices
+/// (of one backend) train data-parallel ([`crate::parallel`]); the first holds the weights.
 pub fn train<T: Task>(
     task: &T,
     ds: &LoadedDataset,
     split: &RunSplit,
     cfg: &TrainConfig,
-    compute: ComputeDevice,
+    compute: &[ComputeDevice],
     out: &Path,
     resume: bool,
 ) -> Result<TrainOutcome> {
@@ -211,7 +214,7 @@ pub fn train_until<T: Task>(
     ds: &LoadedDataset,
     split: &RunSplit,
     cfg: &TrainConfig,
-    compute: ComputeDevice,
+    compute: &[ComputeDevice],
     out: &Path,
     stop_after: usize,
 ) -> Result<TrainOutcome> {
@@ -224,13 +227,27 @@ fn run<T: Task>(
     ds: &LoadedDataset,
     split: &RunSplit,
     cfg: &TrainConfig,
-    compute: ComputeDevice,
+    compute: &[ComputeDevice],
     out: &Path,
     resume: bool,
     stop_after: usize,
 ) -> Result<TrainOutcome> {
-    let device = compute.training().map_err(anyhow::Error::msg)?;
-    let infer_device = compute.inference().map_err(anyhow::Error::msg)?;
+    let Some(first) = compute.first() else {
+        bail!("no compute device given");
+    };
+    if compute
+        .iter()
+        .any(|c| std::mem::discriminant(&c.0) != std::mem::discriminant(&first.0))
+    {
+        bail!("--devices must all be of one backend (all cpu or all cuda:N)");
+    }
+    let devices = compute
+        .iter()
+        .map(|c| c.training())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let device = devices[0].clone();
+    let infer_device = first.inference().map_err(anyhow::Error::msg)?;
     let size = task.net_config().input_size();
     let ckpt_dir = out.join("checkpoint");
     let state_path = ckpt_dir.join("state.json");
@@ -295,112 +312,122 @@ fn run<T: Task>(
             ..saved
         };
     }
-    write_atomic(&out.join("config.json"), serde_json::to_string_pretty(&serde_json::json!({"task": task.kind(), "net": task.net_config(), "objective": task.objective(), "train": cfg, "split": split, "content_key": ds.content_key}))?.as_bytes())?;
+    write_atomic(&out.join("config.json"), serde_json::to_string_pretty(&serde_json::json!({"task": task.kind(), "net": task.net_config(), "objective": task.objective(), "train": cfg, "split": split, "content_key": ds.content_key, "devices": compute.iter().map(|c| c.0).collect::<Vec<_>>()}))?.as_bytes())?;
 
     let slow_step: Option<u64> = std::env::var("TUMORSCAN_SLOW_STEP_MS").ok().and_then(|v| v.parse().ok());
     let mut stopped_early = false;
-    for epoch in state.epochs_done + 1..=cfg.epochs.min(stop_after) {
-        if epoch - state.best_epoch.max(1) > cfg.patience && state.best_epoch > 0 {
-            stopped_early = true;
-            break;
-        }
-        let t0 = Instant::now();
-        let lr = lr_at(cfg, epoch);
-        let mut plan = epoch_plan(&train_slices, cfg, epoch);
-        let max_batches = cfg.max_steps_per_epoch.unwrap_or(usize::MAX);
-        plan.truncate(max_batches.saturating_mul(cfg.batch_size));
-        let steps = plan.len().div_ceil(cfg.batch_size);
-        let bar = ProgressBar::new(steps as u64);
-        bar.set_style(
-            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
-        let (mut loss_sum, mut n) = (0.0, 0usize);
-        let mut step_time = 0.0;
-        for (bi, chunk) in plan.chunks(cfg.batch_size).enumerate() {
-            let samples: Vec<Sample> = chunk
-                .par_iter()
-                .enumerate()
-                .map(|(k, &i)| {
-                    let s = train_slices[i];
-                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(sample_seed(cfg.seed, epoch, bi * cfg.batch_size + k));
-                    prepare_sample(s, &norms[&s.patient], size, Some((&cfg.augment, &mut rng)))
-                })
-                .collect();
-            let ts = Instant::now();
-            let batch = to_tensors(&samples, size, &device);
-            let loss = task.loss(&net, batch);
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                bail!("training diverged at epoch {epoch} step {bi}: loss {value}; lower --lr");
+    std::thread::scope(|scope| -> Result<()> {
+        // One long-lived thread per device when there are several; none for one device.
+        let replicas = (devices.len() > 1).then(|| Replicas::spawn(scope, task, &devices, size));
+        for epoch in state.epochs_done + 1..=cfg.epochs.min(stop_after) {
+            if epoch - state.best_epoch.max(1) > cfg.patience && state.best_epoch > 0 {
+                stopped_early = true;
+                break;
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &net);
-            net = optim.step(lr, net, grads);
-            step_time += ts.elapsed().as_secs_f64();
-            if let Some(ms) = slow_step {
-                // Test hook: widen the window in which a crash test can kill a running epoch.
-                std::thread::sleep(std::time::Duration::from_millis(ms));
+            let t0 = Instant::now();
+            let lr = lr_at(cfg, epoch);
+            let mut plan = epoch_plan(&train_slices, cfg, epoch);
+            let max_batches = cfg.max_steps_per_epoch.unwrap_or(usize::MAX);
+            plan.truncate(max_batches.saturating_mul(cfg.batch_size));
+            let steps = plan.len().div_ceil(cfg.batch_size);
+            let bar = ProgressBar::new(steps as u64);
+            bar.set_style(
+                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("{epoch}/{}", cfg.epochs));
+            let (mut loss_sum, mut n) = (0.0, 0usize);
+            let mut step_time = 0.0;
+            for (bi, chunk) in plan.chunks(cfg.batch_size).enumerate() {
+                let samples: Vec<Sample> = chunk
+                    .par_iter()
+                    .enumerate()
+                    .map(|(k, &i)| {
+                        let s = train_slices[i];
+                        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(sample_seed(cfg.seed, epoch, bi * cfg.batch_size + k));
+                        prepare_sample(s, &norms[&s.patient], size, Some((&cfg.augment, &mut rng)))
+                    })
+                    .collect();
+                let ts = Instant::now();
+                let (value, grads) = match &replicas {
+                    Some(r) => r.step(&net, samples)?,
+                    None => {
+                        let batch = to_tensors(&samples, size, &device);
+                        let loss = task.loss(&net, batch);
+                        let value = loss.clone().into_scalar::<f32>() as f64;
+                        if !value.is_finite() {
+                            bail!("training diverged at epoch {epoch} step {bi}: loss {value}; lower --lr");
+                        }
+                        (value, GradientsParams::from_grads(loss.backward(), &net))
+                    }
+                };
+                net = optim.step(lr, net, grads);
+                step_time += ts.elapsed().as_secs_f64();
+                if let Some(ms) = slow_step {
+                    // Test hook: widen the window in which a crash test can kill a running epoch.
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+                loss_sum += value * chunk.len() as f64;
+                n += chunk.len();
+                bar.set_message(format!("loss {:.4}", loss_sum / n as f64));
+                bar.inc(1);
             }
-            loss_sum += value * chunk.len() as f64;
-            n += chunk.len();
-            bar.set_message(format!("loss {:.4}", loss_sum / n as f64));
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-        let valid = net.valid();
-        let val = task.validate(&valid, &val_items, &infer_device, cfg.batch_size);
-        let score = val.get(task.selection_metric()).copied().unwrap_or(f64::NAN);
-        let rec = EpochRecord {
-            epoch,
-            train_loss: loss_sum / n.max(1) as f64,
-            learning_rate: lr,
-            seconds: t0.elapsed().as_secs_f64(),
-            step_seconds: step_time / steps.max(1) as f64,
-            val,
-        };
-        let vals: Vec<String> = rec.val.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
-        println!(
-            "epoch {epoch:>3}/{} loss {:.4} lr {lr:.2e} {} | {:.0}s ({:.2}s/step)",
-            cfg.epochs,
-            rec.train_loss,
-            vals.join(" "),
-            rec.seconds,
-            rec.step_seconds
-        );
-        state.history.push(rec);
-        if score > state.best_score {
-            state.best_score = score;
-            state.best_epoch = epoch;
-            let best = out.join("best");
-            std::fs::create_dir_all(&best)?;
-            save_module(&valid, &best.join("model.bpk"))?;
-            let card = serde_json::json!({
-                "task": task.kind(),
-                "net": task.net_config(),
-                "epoch": epoch,
-                "selection_metric": task.selection_metric(),
-                "validation": state.history.last().map(|h| &h.val),
-                "extras": task.model_extras(&valid, &val_items, &infer_device),
-                "content_key": ds.content_key,
-                "seed": cfg.seed,
-            });
-            write_atomic(&best.join("model.json"), serde_json::to_string_pretty(&card)?.as_bytes())?;
-            println!("  new best {}: {score:.4}", task.selection_metric());
-        }
-        // Checkpoint: weights and optimizer under the epoch's name, then the state that names them.
-        save_module(&net, &ckpt_dir.join(format!("epoch-{epoch:04}.model.bpk")))?;
-        save_optimizer(&optim, &ckpt_dir.join(format!("epoch-{epoch:04}.optim.bpk")))?;
-        state.epochs_done = epoch;
-        write_atomic(&state_path, serde_json::to_string_pretty(&state)?.as_bytes())?;
-        if epoch > 1 {
-            for ext in ["model.bpk", "optim.bpk"] {
-                let _ = std::fs::remove_file(ckpt_dir.join(format!("epoch-{:04}.{ext}", epoch - 1)));
+            bar.finish_and_clear();
+            let valid = net.valid();
+            let val = task.validate(&valid, &val_items, &infer_device, cfg.batch_size);
+            let score = val.get(task.selection_metric()).copied().unwrap_or(f64::NAN);
+            let rec = EpochRecord {
+                epoch,
+                train_loss: loss_sum / n.max(1) as f64,
+                learning_rate: lr,
+                seconds: t0.elapsed().as_secs_f64(),
+                step_seconds: step_time / steps.max(1) as f64,
+                val,
+            };
+            let vals: Vec<String> = rec.val.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+            println!(
+                "epoch {epoch:>3}/{} loss {:.4} lr {lr:.2e} {} | {:.0}s ({:.2}s/step)",
+                cfg.epochs,
+                rec.train_loss,
+                vals.join(" "),
+                rec.seconds,
+                rec.step_seconds
+            );
+            state.history.push(rec);
+            if score > state.best_score {
+                state.best_score = score;
+                state.best_epoch = epoch;
+                let best = out.join("best");
+                std::fs::create_dir_all(&best)?;
+                save_module(&valid, &best.join("model.bpk"))?;
+                let card = serde_json::json!({
+                    "task": task.kind(),
+                    "net": task.net_config(),
+                    "epoch": epoch,
+                    "selection_metric": task.selection_metric(),
+                    "validation": state.history.last().map(|h| &h.val),
+                    "extras": task.model_extras(&valid, &val_items, &infer_device),
+                    "content_key": ds.content_key,
+                    "seed": cfg.seed,
+                });
+                write_atomic(&best.join("model.json"), serde_json::to_string_pretty(&card)?.as_bytes())?;
+                println!("  new best {}: {score:.4}", task.selection_metric());
             }
+            // Checkpoint: weights and optimizer under the epoch's name, then the state that names them.
+            save_module(&net, &ckpt_dir.join(format!("epoch-{epoch:04}.model.bpk")))?;
+            save_optimizer(&optim, &ckpt_dir.join(format!("epoch-{epoch:04}.optim.bpk")))?;
+            state.epochs_done = epoch;
+            write_atomic(&state_path, serde_json::to_string_pretty(&state)?.as_bytes())?;
+            if epoch > 1 {
+                for ext in ["model.bpk", "optim.bpk"] {
+                    let _ = std::fs::remove_file(ckpt_dir.join(format!("epoch-{:04}.{ext}", epoch - 1)));
+                }
+            }
+            write_history(out, &state.history, task.selection_metric())?;
         }
-        write_history(out, &state.history, task.selection_metric())?;
-    }
+        Ok(())
+    })?;
     Ok(TrainOutcome {
         epochs: state.epochs_done,
         best_epoch: state.best_epoch,

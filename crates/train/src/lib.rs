@@ -9,6 +9,7 @@ pub mod detect;
 pub mod engine;
 pub mod history;
 pub mod loss;
+pub mod parallel;
 pub mod segment;
 pub mod split;
 

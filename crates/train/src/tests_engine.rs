@@ -9,7 +9,7 @@ use tumorscan_data::phantom::phantom_dataset;
 use tumorscan_model::{ComputeDevice, SegmenterConfig};
 
 /// burn's seed is global to the process: tests that train must not interleave their draws.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn setup() -> (tumorscan_data::LoadedDataset, RunSplit, SegmentTask, TrainConfig) {
     let ds = phantom_dataset(3, 4, 32);
@@ -50,14 +50,14 @@ fn tiny_model_reduces_its_loss() {
     let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (ds, split, task, cfg) = setup();
     let out = tempfile::tempdir().unwrap();
-    let o = train(&task, &ds, &split, &cfg, ComputeDevice::cpu(), out.path(), false).unwrap();
+    let o = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), false).unwrap();
     assert_eq!(o.epochs, 8);
     let h = history(out.path());
     let (first, last) = (h[0]["train_loss"].as_f64().unwrap(), h[7]["train_loss"].as_f64().unwrap());
     assert!(last < first * 0.9, "loss {first} -> {last}");
     assert!(out.path().join("best/model.bpk").exists() && out.path().join("curves.png").exists());
     // A second start without --resume refuses to clobber the run.
-    assert!(train(&task, &ds, &split, &cfg, ComputeDevice::cpu(), out.path(), false).is_err());
+    assert!(train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), false).is_err());
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run() {
     let (ds, split, task, cfg) = setup();
     let cfg = TrainConfig { epochs: 3, ..cfg };
     let full = tempfile::tempdir().unwrap();
-    train(&task, &ds, &split, &cfg, ComputeDevice::cpu(), full.path(), false).unwrap();
+    train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], full.path(), false).unwrap();
     // "Crash" after 2 epochs: train 2 of 3 epochs by stopping early via a copy of the state.
     let part = tempfile::tempdir().unwrap();
     let short = TrainConfig {
@@ -74,7 +74,7 @@ fn resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run() {
         max_steps_per_epoch: None,
         ..cfg.clone()
     };
-    crate::engine::train_until(&task, &ds, &split, &short, ComputeDevice::cpu(), part.path(), 2).unwrap();
+    crate::engine::train_until(&task, &ds, &split, &short, &[ComputeDevice::cpu()], part.path(), 2).unwrap();
     assert_eq!(history(part.path()).len(), 2);
     // The loss is part of the run: resuming with another one is refused, and config.json records it.
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(part.path().join("config.json")).unwrap()).unwrap();
@@ -83,9 +83,9 @@ fn resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run() {
         net: task.net.clone(),
         loss: SegLoss::Dice,
     };
-    let err = train(&other, &ds, &split, &cfg, ComputeDevice::cpu(), part.path(), true).unwrap_err();
+    let err = train(&other, &ds, &split, &cfg, &[ComputeDevice::cpu()], part.path(), true).unwrap_err();
     assert!(err.to_string().contains("loss"), "{err}");
-    let o = train(&task, &ds, &split, &cfg, ComputeDevice::cpu(), part.path(), true).unwrap();
+    let o = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], part.path(), true).unwrap();
     assert_eq!(o.epochs, 3);
     let (a, b) = (history(full.path()), history(part.path()));
     assert_eq!(b.len(), 3);
@@ -101,4 +101,21 @@ fn resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run() {
     let ya: Vec<f32> = load(full.path()).forward(x.clone()).into_data().try_to_vec().unwrap();
     let yb: Vec<f32> = load(part.path()).forward(x).into_data().try_to_vec().unwrap();
     assert!(ya == yb, "bit-identical predictions after resume");
+}
+
+#[test]
+fn two_replicas_train_and_record_their_devices() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (ds, split, task, cfg) = setup();
+    let out = tempfile::tempdir().unwrap();
+    let two = [ComputeDevice::cpu(), ComputeDevice::cpu()];
+    let o = train(&task, &ds, &split, &cfg, &two, out.path(), false).unwrap();
+    assert_eq!(o.epochs, 8);
+    let h = history(out.path());
+    let (first, last) = (h[0]["train_loss"].as_f64().unwrap(), h[7]["train_loss"].as_f64().unwrap());
+    assert!(last < first * 0.9, "loss {first} -> {last}");
+    assert!(h[7]["val"]["val_patient_dice"].as_f64().is_some_and(f64::is_finite));
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["devices"].as_array().map(Vec::len), Some(2));
+    assert!(train(&task, &ds, &split, &cfg, &[], out.path(), true).is_err());
 }
