@@ -417,11 +417,23 @@ fn write_panels(path: &Path, maps: &[(Volume, Vec<Vec<f32>>)], masks: &[Vec<Vec<
     grid(&tiles, 4).save(path).with_context(|| format!("writing {}", path.display()))
 }
 
+/// A candidate's threshold-chosen rule and its results.
+struct Outcome {
+    name: String,
+    val_accuracy: f64,
+    val_auc: f64,
+    report: DetectionReport,
+    rule: DetectionRule,
+}
+
 struct Candidate {
     name: String,
     val: Vec<Scored>,
     test: Vec<Scored>,
     default_threshold: f64,
+    /// Lowest threshold the rule can use: below the pixel threshold a slice without a mask
+    /// would count as tumour here but not in `predict`.
+    min_threshold: f64,
     /// The bundle rule this candidate becomes at threshold t.
     rule: fn(f64) -> DetectionRule,
 }
@@ -504,13 +516,14 @@ fn detect(a: &DetectArgs) -> Result<()> {
     let pp = bundle.manifest.postprocess.clone();
     let (tv, vv) = (slice_views(&test_maps, &pp), slice_views(&val_maps, &pp));
     let pixels = |px: u64, _: &[f32], _: usize| px as f64;
-    let seg = |px: u64, p: &[f32], _: usize| segmentation_score(p, px);
+    let seg = |px: u64, p: &[f32], _: usize| segmentation_score(p, px, pp.threshold);
     let mut cands = vec![
         Candidate {
             name: "segmentation: cleaned-mask tumour pixels".into(),
             val: scored(&vv, &pixels),
             test: scored(&tv, &pixels),
             default_threshold: 1.0,
+            min_threshold: 0.0,
             rule: |t| DetectionRule::Segmentation {
                 min_pixels: t.ceil().max(1.0) as u64,
                 min_probability: 0.0,
@@ -521,6 +534,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
             val: scored(&vv, &seg),
             test: scored(&tv, &seg),
             default_threshold: 0.5,
+            min_threshold: f64::from(pp.threshold),
             rule: |t| DetectionRule::Segmentation {
                 min_pixels: 1,
                 min_probability: t,
@@ -535,13 +549,14 @@ fn detect(a: &DetectArgs) -> Result<()> {
         };
         let both = |c: &[Scored]| {
             let c = c.to_vec();
-            move |px: u64, p: &[f32], k: usize| gate((c[k].score + segmentation_score(p, px)) / 2.0, px)
+            move |px: u64, p: &[f32], k: usize| gate((c[k].score + segmentation_score(p, px, pp.threshold)) / 2.0, px)
         };
         cands.push(Candidate {
             name: "classifier".into(),
             val: scored(&vv, &cls(&cv)),
             test: scored(&tv, &cls(&ct)),
             default_threshold: 0.5,
+            min_threshold: 0.0,
             rule: |t| DetectionRule::Classifier { threshold: t },
         });
         cands.push(Candidate {
@@ -549,6 +564,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
             val: scored(&vv, &both(&cv)),
             test: scored(&tv, &both(&ct)),
             default_threshold: 0.5,
+            min_threshold: 0.0,
             rule: |t| DetectionRule::Combined { threshold: t },
         });
     }
@@ -563,25 +579,27 @@ fn detect(a: &DetectArgs) -> Result<()> {
             format!("chosen on validation fold {} to maximise slice accuracy", a.val_fold.unwrap_or(0))
         }
     );
-    md.push_str("| candidate | threshold | val accuracy | test accuracy [95% CI] | test ROC-AUC [95% CI] | sensitivity | specificity | tumour patients detected |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
-    let mut reports: Vec<(String, f64, DetectionReport, DetectionRule)> = Vec::new();
+    md.push_str("| candidate | threshold | val accuracy | val ROC-AUC | test accuracy [95% CI] | test ROC-AUC [95% CI] | sensitivity | specificity | tumour patients detected |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    let mut reports: Vec<Outcome> = Vec::new();
     for cand in &cands {
         let thr = if cand.val.is_empty() {
             cand.default_threshold
         } else {
-            best_accuracy_threshold(&cand.val)
+            best_accuracy_threshold(&cand.val).max(cand.min_threshold)
         };
-        let val_acc = if cand.val.is_empty() {
-            f64::NAN
+        let (val_acc, val_auc) = if cand.val.is_empty() {
+            (f64::NAN, f64::NAN)
         } else {
-            evaluate_detection(&cand.val, thr, c.seed).accuracy.value
+            let v = evaluate_detection(&cand.val, thr, c.seed);
+            (v.accuracy.value, v.roc_auc.value)
         };
         let r = evaluate_detection(&cand.test, thr, c.seed);
         md.push_str(&format!(
-            "| {} | {:.4} | {:.4} | {} | {} | {:.3} | {:.3} | {} of {} |\n",
+            "| {} | {:.4} | {:.4} | {:.4} | {} | {} | {:.3} | {:.3} | {} of {} |\n",
             cand.name,
             thr,
             val_acc,
+            val_auc,
             r.accuracy,
             r.roc_auc,
             r.recall.value,
@@ -589,16 +607,26 @@ fn detect(a: &DetectArgs) -> Result<()> {
             r.tumor_patients_detected,
             r.tumor_patients
         ));
-        reports.push((cand.name.clone(), val_acc, r, (cand.rule)(thr)));
+        reports.push(Outcome {
+            name: cand.name.clone(),
+            val_accuracy: val_acc,
+            val_auc,
+            report: r,
+            rule: (cand.rule)(thr),
+        });
     }
-    // The candidate shipped is the best on validation (first on ties), never picked on test.
+    // The candidate shipped is the best on validation: accuracy, then ROC-AUC, then the listed
+    // order; never picked on test.
+    let key = |o: &Outcome| (o.val_accuracy, o.val_auc);
     let best = reports
         .iter()
         .enumerate()
-        .max_by(|x, y| x.1 .1.partial_cmp(&y.1 .1).unwrap_or(std::cmp::Ordering::Equal).then(y.0.cmp(&x.0)))
+        .max_by(|x, y| key(x.1).partial_cmp(&key(y.1)).unwrap_or(std::cmp::Ordering::Equal).then(y.0.cmp(&x.0)))
         .map(|(i, _)| i)
         .unwrap_or(0);
-    let (name, _, r, rule) = &reports[best];
+    let Outcome {
+        name, report: r, rule, ..
+    } = &reports[best];
     md.push_str(&format!(
         "\n### Best on validation: {name}\n\nBundle rule: `{}`\n\n```\n{}```\n",
         serde_json::to_string(rule)?,
@@ -617,9 +645,9 @@ fn detect(a: &DetectArgs) -> Result<()> {
     }
     let series: Vec<Series> = reports
         .iter()
-        .map(|(n, _, r, _)| Series {
-            label: n,
-            points: r.roc.clone(),
+        .map(|o| Series {
+            label: &o.name,
+            points: o.report.roc.clone(),
         })
         .collect();
     line_chart(
@@ -637,7 +665,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
         [[cm.tn, cm.fp], [cm.fn_, cm.tp]],
     )?;
     let json = serde_json::json!({"fold": c.fold, "val_fold": a.val_fold, "model": bundle.identity(), "held_out": held_out, "best_on_validation": name, "bundle_rule": rule,
-        "candidates": reports.iter().map(|(n, va, r, rule)| serde_json::json!({"name": n, "val_accuracy": va, "rule": rule, "report": r})).collect::<Vec<_>>()});
+        "candidates": reports.iter().map(|o| serde_json::json!({"name": o.name, "val_accuracy": o.val_accuracy, "val_roc_auc": o.val_auc, "rule": o.rule, "report": o.report})).collect::<Vec<_>>()});
     std::fs::write(c.out.join("detection.json"), serde_json::to_string_pretty(&json)?)?;
     std::fs::write(c.out.join("detection.md"), &md)?;
     println!("{md}");

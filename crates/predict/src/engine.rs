@@ -121,10 +121,17 @@ pub fn gate(score: f64, cleaned_pixels: u64) -> f64 {
     }
 }
 
-/// The segmentation's tumour score of a slice: its largest pixel probability, gated by the
-/// cleaned mask ([`gate`]).
-pub fn segmentation_score(prob: &[f32], cleaned_pixels: u64) -> f64 {
-    gate(prob.iter().copied().fold(0f32, f32::max) as f64, cleaned_pixels)
+/// The segmentation's tumour score of a slice: its largest pixel probability. Where the
+/// cleaned mask is empty the score is kept just under the pixel threshold, so a slice without a
+/// mask never scores as a tumour, while tumour-free slices still rank by how close the network
+/// came (that order is what ROC-AUC measures; gating them all to 0 made them ties).
+pub fn segmentation_score(prob: &[f32], cleaned_pixels: u64, pixel_threshold: f32) -> f64 {
+    let max = prob.iter().copied().fold(0f32, f32::max) as f64;
+    if cleaned_pixels == 0 {
+        max.min(f64::from(pixel_threshold) - 1e-4).max(0.0)
+    } else {
+        max
+    }
 }
 
 /// Threshold probability maps and clean the masks as `pp` says.
@@ -173,7 +180,7 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
         .map(|(i, s)| {
             let mut mask = std::mem::take(&mut masks[i]);
             let pixels = mask.iter().map(|&v| v as u64).sum::<u64>();
-            let seg = segmentation_score(&native[i], pixels);
+            let seg = segmentation_score(&native[i], pixels, pixel_threshold);
             let cls = class_probs.as_ref().map(|c| gate(c[i] as f64, pixels));
             let (prob, positive) = match (&bundle.manifest.detection, cls) {
                 (
@@ -188,7 +195,7 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
                 ),
                 (DetectionRule::Classifier { threshold }, Some(c)) => (c, pixels > 0 && c >= opts.threshold.unwrap_or(*threshold)),
                 (DetectionRule::Combined { threshold }, Some(c)) => {
-                    let m = (c + seg) / 2.0;
+                    let m = gate((c + seg) / 2.0, pixels);
                     (m, pixels > 0 && m >= opts.threshold.unwrap_or(*threshold))
                 }
                 // A rule that needs the classifier always loads it (ModelBundle::load).
@@ -219,4 +226,22 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segmentation_score_stays_under_the_pixel_threshold_without_a_mask() {
+        let p = [0.1f32, 0.93, 0.2];
+        assert_eq!(segmentation_score(&p, 4, 0.5), 0.93f32 as f64);
+        // The mask was cleaned away: still below the threshold, whatever the raw maximum.
+        let s = segmentation_score(&p, 0, 0.5);
+        assert!(s < 0.5 && s > 0.49, "{s}");
+        // Below the threshold the raw maximum orders tumour-free slices.
+        assert!(segmentation_score(&[0.3], 0, 0.5) > segmentation_score(&[0.05], 0, 0.5));
+        assert_eq!(segmentation_score(&[0.3], 0, 0.5), 0.3f32 as f64);
+        assert_eq!(gate(0.8, 0), 0.0);
+    }
 }
