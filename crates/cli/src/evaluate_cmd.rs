@@ -143,25 +143,46 @@ fn fold_patients<'a>(ds: &'a LoadedDataset, folds: &Path, fold: usize) -> Result
 
 /// Refuse to evaluate on patients the model was trained on, and label a fold used for model
 /// selection as such (when the run's config.json beside the model says so).
-fn check_held_out(model: &Path, patients: &[&Patient]) -> Result<String> {
-    // A run's best/ has the run's config.json above it; a bundle keeps it in segment/.
-    let found = ["../config.json", "config.json", "segment/config.json"]
+/// Whether `patients` were kept out of the training and selection of every network of the
+/// model (for an ensemble, of each member).
+fn check_held_out(model: &Path, ensemble: &[String], patients: &[&Patient]) -> Result<String> {
+    // A run's best/ has the run's config.json above it; a bundle keeps it in segment/ (and in
+    // each ensemble member's folder).
+    let mut configs = Vec::new();
+    if let Some(bytes) = ["../config.json", "config.json", "segment/config.json"]
         .iter()
-        .find_map(|c| std::fs::read(model.join(c)).ok());
-    let Some(bytes) = found else {
+        .find_map(|c| std::fs::read(model.join(c)).ok())
+    {
+        configs.push(bytes);
+    }
+    for member in ensemble {
+        match std::fs::read(model.join(member).join("config.json")).or_else(|_| std::fs::read(model.join(member).join("../config.json"))) {
+            Ok(bytes) => configs.push(bytes),
+            Err(_) => {
+                return Ok(format!(
+                    "training split of ensemble member {member} not found: held-out status not verified"
+                ))
+            }
+        }
+    }
+    if configs.is_empty() {
         return Ok("training split not found beside the model: held-out status not verified".into());
-    };
-    let v: serde_json::Value = serde_json::from_slice(&bytes)?;
-    let set = |k: &str| -> BTreeSet<String> {
-        v["split"][k]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect()
-    };
-    let (train, val) = (set("train"), set("val"));
+    }
+    let (mut train, mut val) = (BTreeSet::new(), BTreeSet::new());
+    for bytes in &configs {
+        let v: serde_json::Value = serde_json::from_slice(bytes)?;
+        let set = |k: &str| -> BTreeSet<String> {
+            v["split"][k]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        };
+        train.extend(set("train"));
+        val.extend(set("val"));
+    }
     if let Some(p) = patients.iter().find(|p| train.contains(&p.id)) {
         bail!(
             "patient {} of the evaluated fold was used to train this model; evaluate on its test fold",
@@ -249,7 +270,7 @@ fn seg_report(maps: &[(Volume, Vec<Vec<f32>>)], pp: &Postprocess, seed: u64) -> 
 fn segment(a: &EvalArgs) -> Result<()> {
     let Prepared { ds, bundle } = prepare(a)?;
     let patients = fold_patients(&ds, &a.folds, a.fold)?;
-    let held_out = check_held_out(&a.model, &patients)? + &input_note(a);
+    let held_out = check_held_out(&a.model, &bundle.manifest.ensemble, &patients)? + &input_note(a);
     eprintln!("{held_out}");
     let t = std::time::Instant::now();
     let plain = probabilities(&bundle, &patients, false);
@@ -505,7 +526,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
     }
     let Prepared { ds, bundle } = prepare(c)?;
     let test = fold_patients(&ds, &c.folds, c.fold)?;
-    let held_out = check_held_out(&c.model, &test)? + &input_note(c);
+    let held_out = check_held_out(&c.model, &bundle.manifest.ensemble, &test)? + &input_note(c);
     let val = match a.val_fold {
         Some(v) => fold_patients(&ds, &c.folds, v)?,
         None => Vec::new(),
@@ -621,12 +642,15 @@ fn detect(a: &DetectArgs) -> Result<()> {
     let best = reports
         .iter()
         .enumerate()
-        .max_by(|x, y| key(x.1).partial_cmp(&key(y.1)).unwrap_or(std::cmp::Ordering::Equal).then(y.0.cmp(&x.0)))
+        .max_by(|x, y| {
+            key(x.1)
+                .partial_cmp(&key(y.1))
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(y.0.cmp(&x.0))
+        })
         .map(|(i, _)| i)
         .unwrap_or(0);
-    let Outcome {
-        name, report: r, rule, ..
-    } = &reports[best];
+    let Outcome { name, report: r, rule, .. } = &reports[best];
     md.push_str(&format!(
         "\n### Best on validation: {name}\n\nBundle rule: `{}`\n\n```\n{}```\n",
         serde_json::to_string(rule)?,

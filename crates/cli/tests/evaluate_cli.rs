@@ -82,3 +82,64 @@ fn malformed_models_and_folds_get_clear_errors() {
     ]);
     assert_clean_failure(&r, "--val-fold");
 }
+
+/// An ensemble bundle is checked member by member: a fold one member was trained on is refused,
+/// and a missing member is named.
+#[test]
+fn ensemble_members_are_each_checked_for_held_out_patients() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    phantom_dir(&data, 4, 3);
+    let folds = dir.path().join("folds.csv");
+    assert_eq!(
+        tumorscan(&["dataset", "split", p(&data), "--folds", "2", "--out", p(&folds), "--no-cache"]).code,
+        0
+    );
+    let csv = std::fs::read_to_string(&folds).unwrap();
+    let in_fold0 = csv
+        .lines()
+        .skip(1)
+        .find(|l| l.split(',').nth(1) == Some("0"))
+        .and_then(|l| l.split(',').next())
+        .unwrap()
+        .to_string();
+    let models = repo_root().join("models");
+    let bundle = dir.path().join("bundle");
+    for (member, train) in [("segment", vec![]), ("segment-b", vec![in_fold0.clone()])] {
+        let m = bundle.join(member);
+        std::fs::create_dir_all(&m).unwrap();
+        for f in ["model.json", "model.bpk"] {
+            std::fs::copy(models.join("segment").join(f), m.join(f)).unwrap();
+        }
+        let config = serde_json::json!({"split": {"train": train, "val": [], "test": []}});
+        std::fs::write(m.join("config.json"), config.to_string()).unwrap();
+    }
+    let manifest = |ensemble: &[&str]| {
+        let m = serde_json::json!({"name": "two", "detection": {"kind": "segmentation", "min_pixels": 1}, "ensemble": ensemble});
+        std::fs::write(bundle.join("bundle.json"), m.to_string()).unwrap();
+    };
+    let eval = |out: &str| {
+        tumorscan(&[
+            "evaluate",
+            "segment",
+            "--model",
+            p(&bundle),
+            "--data",
+            p(&data),
+            "--folds",
+            p(&folds),
+            "--fold",
+            "0",
+            "--out",
+            p(&dir.path().join(out)),
+            "--no-cache",
+        ])
+    };
+    manifest(&[]);
+    let r = eval("one");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    manifest(&["segment-b"]);
+    assert_clean_failure(&eval("two"), &in_fold0);
+    manifest(&["segment-c"]);
+    assert_clean_failure(&eval("three"), "segment-c");
+}
