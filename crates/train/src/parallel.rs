@@ -56,16 +56,22 @@ impl<N: Module + Send + 'static> Replicas<N> {
                 scope.spawn(move || {
                     // Ends when the engine drops its senders (end of run or error).
                     for job in rx {
-                        let replica = job.net.fork(&device);
-                        let batch = to_tensors(&job.shard, size, &device);
-                        let loss = task.loss(&replica, batch).mul_scalar(job.share);
-                        let value = loss.clone().into_scalar::<f32>() as f64;
-                        let reply = if value.is_finite() {
-                            let grads = GradientsParams::from_grads(loss.backward(), &replica).to_device(&main, &replica);
-                            Ok((value, grads))
-                        } else {
-                            Err(format!("loss {value} on device {index}"))
+                        let work = || {
+                            let replica = job.net.fork(&device);
+                            let batch = to_tensors(&job.shard, size, &device);
+                            let loss = task.loss(&replica, batch).mul_scalar(job.share);
+                            let value = loss.clone().into_scalar::<f32>() as f64;
+                            if value.is_finite() {
+                                let grads = GradientsParams::from_grads(loss.backward(), &replica).to_device(&main, &replica);
+                                Ok((value, grads))
+                            } else {
+                                Err(format!("training diverged: loss {value} on device {index}; lower --lr"))
+                            }
                         };
+                        // A panic (e.g. out of device memory) becomes an error reply: the engine
+                        // waits for every replica's answer and would otherwise wait forever.
+                        let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+                            .unwrap_or_else(|p| Err(format!("device {index} failed: {}", panic_text(p.as_ref()))));
                         if reply_tx.send((index, reply)).is_err() {
                             break;
                         }
@@ -104,7 +110,7 @@ impl<N: Module + Send + 'static> Replicas<N> {
         let mut got: Vec<(usize, (f64, GradientsParams))> = Vec::with_capacity(used);
         for _ in 0..used {
             let (index, reply) = self.replies.recv().map_err(|_| anyhow!("a training replica stopped"))?;
-            got.push((index, reply.map_err(|e| anyhow!("training diverged: {e}; lower --lr"))?));
+            got.push((index, reply.map_err(|e| anyhow!(e))?));
         }
         // Sum in device order, whatever order the replicas finished in.
         got.sort_by_key(|(i, _)| *i);
@@ -116,6 +122,13 @@ impl<N: Module + Send + 'static> Replicas<N> {
         }
         Ok((loss, acc.grads()))
     }
+}
+
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
 }
 
 /// `items` cut into at most `parts` contiguous shards whose sizes differ by at most one
@@ -210,6 +223,30 @@ mod tests {
             assert!(d < 1e-6, "parameter or running statistic differs by {d}");
         }
         assert!(moved >= 4, "running statistics moved in only {moved} tensors");
+    }
+
+    /// A replica that panics answers with an error instead of leaving the engine waiting.
+    #[test]
+    fn a_failing_replica_is_an_error_not_a_hang() {
+        let _guard = crate::tests_engine::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let task = SegmentTask {
+            net: SegmenterConfig {
+                features: 4,
+                depth: 2,
+                residual: false,
+                input_size: 16,
+            },
+            loss: SegLoss::BceDice,
+        };
+        let device = ComputeDevice::cpu().training().unwrap();
+        let net = task.build(&device);
+        // 8x8 samples for a 16x16 batch: the batch cannot be built.
+        let wrong: Vec<Sample> = (0..2).map(|i| sample(i, 8)).collect();
+        let err = std::thread::scope(|s| {
+            let replicas = Replicas::spawn(s, &task, &[device.clone(), device.clone()], 16);
+            replicas.step(&net, wrong).err().expect("must fail")
+        });
+        assert!(err.to_string().contains("device"), "{err}");
     }
 
     /// Every float tensor of a module (parameters and running statistics), in visiting order.
