@@ -244,7 +244,10 @@ mod tests {
         let wrong: Vec<Sample> = (0..2).map(|i| sample(i, 8)).collect();
         let err = std::thread::scope(|s| {
             let replicas = Replicas::spawn(s, &task, &[device.clone(), device.clone()], 16);
-            replicas.step(&net, wrong).err().expect("must fail")
+            match replicas.step(&net, wrong) {
+                Ok(_) => panic!("a batch of the wrong size must fail"),
+                Err(e) => e,
+            }
         });
         assert!(err.to_string().contains("device"), "{err}");
     }
