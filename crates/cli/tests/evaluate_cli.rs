@@ -4,16 +4,22 @@ mod common;
 use common::*;
 use std::path::Path;
 
-#[test]
-fn malformed_models_and_folds_get_clear_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
+/// Four phantom patients in `dir/data` and their two folds in `dir/folds.csv`.
+fn phantom_with_folds(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let data = dir.join("data");
     phantom_dir(&data, 4, 3);
-    let folds = dir.path().join("folds.csv");
+    let folds = dir.join("folds.csv");
     assert_eq!(
         tumorscan(&["dataset", "split", p(&data), "--folds", "2", "--out", p(&folds), "--no-cache"]).code,
         0
     );
+    (data, folds)
+}
+
+#[test]
+fn malformed_models_and_folds_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, folds) = phantom_with_folds(dir.path());
     let eval = |model: &Path, folds: &Path, fold: &str, out: &str| {
         tumorscan(&[
             "evaluate",
@@ -88,13 +94,7 @@ fn malformed_models_and_folds_get_clear_errors() {
 #[test]
 fn ensemble_members_are_each_checked_for_held_out_patients() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    phantom_dir(&data, 4, 3);
-    let folds = dir.path().join("folds.csv");
-    assert_eq!(
-        tumorscan(&["dataset", "split", p(&data), "--folds", "2", "--out", p(&folds), "--no-cache"]).code,
-        0
-    );
+    let (data, folds) = phantom_with_folds(dir.path());
     let csv = std::fs::read_to_string(&folds).unwrap();
     let in_fold0 = csv
         .lines()

@@ -165,20 +165,25 @@ mod tests {
         }
     }
 
+    /// A small segmentation task at 16x16.
+    fn tiny_task(residual: bool) -> SegmentTask {
+        SegmentTask {
+            net: SegmenterConfig {
+                features: 4,
+                depth: 2,
+                residual,
+                input_size: 16,
+            },
+            loss: SegLoss::BceDice,
+        }
+    }
+
     /// Two replicas that each get a copy of the same shard must give exactly the gradient of
     /// that shard on one device: the shares halve each gradient and the sum restores it.
     #[test]
     fn replicas_reproduce_the_single_device_gradient() {
         let _guard = crate::tests_engine::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let task = SegmentTask {
-            net: SegmenterConfig {
-                features: 4,
-                depth: 2,
-                residual: true,
-                input_size: 16,
-            },
-            loss: SegLoss::BceDice,
-        };
+        let task = tiny_task(true);
         let device = ComputeDevice::cpu().training().unwrap();
         // Two equal networks with their own running statistics (a clone would share them);
         // burn initialises parameters lazily, so draw them right after seeding.
@@ -229,15 +234,7 @@ mod tests {
     #[test]
     fn a_failing_replica_is_an_error_not_a_hang() {
         let _guard = crate::tests_engine::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let task = SegmentTask {
-            net: SegmenterConfig {
-                features: 4,
-                depth: 2,
-                residual: false,
-                input_size: 16,
-            },
-            loss: SegLoss::BceDice,
-        };
+        let task = tiny_task(false);
         let device = ComputeDevice::cpu().training().unwrap();
         let net = task.build(&device);
         // 8x8 samples for a 16x16 batch: the batch cannot be built.
