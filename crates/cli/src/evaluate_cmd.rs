@@ -14,7 +14,7 @@ use tumorscan_evaluate::detection::{best_accuracy_threshold, evaluate_detection,
 use tumorscan_evaluate::plot::{confusion_png, line_chart, Series};
 use tumorscan_evaluate::segmentation::{evaluate_segmentation, SegmentationReport, SlicePair};
 use tumorscan_model::{ComputeDevice, FoldedClassifier};
-use tumorscan_predict::engine::{gate, masks_from_probabilities, probability_maps, segmentation_score};
+use tumorscan_predict::engine::{combined_score, gate, masks_from_probabilities, probability_maps, segmentation_score};
 use tumorscan_predict::input::{InputSlice, Volume};
 use tumorscan_predict::models::{DetectionRule, Postprocess};
 use tumorscan_predict::ModelBundle;
@@ -570,7 +570,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
         };
         let both = |c: &[Scored]| {
             let c = c.to_vec();
-            move |px: u64, p: &[f32], k: usize| gate((c[k].score + segmentation_score(p, px, pp.threshold)) / 2.0, px)
+            move |px: u64, p: &[f32], k: usize| combined_score(c[k].score, segmentation_score(p, px, pp.threshold), px)
         };
         cands.push(Candidate {
             name: "classifier".into(),

@@ -134,6 +134,12 @@ pub fn segmentation_score(prob: &[f32], cleaned_pixels: u64, pixel_threshold: f3
     }
 }
 
+/// The combined rule's score: the mean of the classifier's and the segmentation's scores, gated
+/// by the cleaned mask ([`gate`]).
+pub fn combined_score(classifier: f64, segmentation: f64, cleaned_pixels: u64) -> f64 {
+    gate((classifier + segmentation) / 2.0, cleaned_pixels)
+}
+
 /// Threshold probability maps and clean the masks as `pp` says.
 pub fn masks_from_probabilities(volume: &Volume, probs: &[Vec<f32>], threshold: f32, pp: &Postprocess) -> Vec<Vec<u8>> {
     let mut masks: Vec<Vec<u8>> = volume
@@ -195,7 +201,7 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
                 ),
                 (DetectionRule::Classifier { threshold }, Some(c)) => (c, pixels > 0 && c >= opts.threshold.unwrap_or(*threshold)),
                 (DetectionRule::Combined { threshold }, Some(c)) => {
-                    let m = gate((c + seg) / 2.0, pixels);
+                    let m = combined_score(c, seg, pixels);
                     (m, pixels > 0 && m >= opts.threshold.unwrap_or(*threshold))
                 }
                 // A rule that needs the classifier always loads it (ModelBundle::load).

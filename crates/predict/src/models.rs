@@ -85,6 +85,13 @@ pub struct BundleManifest {
     pub info: serde_json::Value,
 }
 
+impl BundleManifest {
+    /// The bundle's segmentation folders: `segment`, then the ensemble members in order.
+    pub fn segment_folders(&self) -> impl Iterator<Item = &str> {
+        std::iter::once("segment").chain(self.ensemble.iter().map(String::as_str))
+    }
+}
+
 /// One segmentation network of a bundle.
 pub struct Segmenter {
     /// The network (inference mode).
@@ -187,8 +194,8 @@ impl ModelBundle {
     /// The bundle compiled into this binary.
     pub fn builtin(device: &Device) -> Result<Self> {
         let manifest: BundleManifest = serde_json::from_str(BUILTIN_MANIFEST).context("built-in bundle.json")?;
-        let segmenters = std::iter::once("segment")
-            .chain(manifest.ensemble.iter().map(String::as_str))
+        let segmenters = manifest
+            .segment_folders()
             .map(|name| {
                 let (_, card, weights) = BUILTIN_SEGMENTERS
                     .iter()
@@ -225,10 +232,7 @@ impl ModelBundle {
         let (manifest, seg_dirs) = if dir.join("bundle.json").exists() {
             let m: BundleManifest = serde_json::from_slice(&std::fs::read(dir.join("bundle.json"))?)
                 .with_context(|| format!("{}/bundle.json is malformed", dir.display()))?;
-            let dirs = std::iter::once("segment")
-                .chain(m.ensemble.iter().map(String::as_str))
-                .map(|n| dir.join(n))
-                .collect();
+            let dirs = m.segment_folders().map(|n| dir.join(n)).collect();
             (m, dirs)
         } else {
             let m = BundleManifest {
@@ -337,7 +341,7 @@ impl ModelBundle {
 mod tests {
     use super::*;
 
-    /// Writes a tiny random segmentation network (`features`, `input_size`) as a model folder.
+    /// Writes a tiny random segmentation network of `input_size` as a model folder.
     fn write_net(dir: &Path, input_size: u32, seed: u64) {
         let device = tumorscan_model::ComputeDevice::cpu().inference().expect("cpu device");
         device.seed(seed);
