@@ -82,6 +82,11 @@ pub struct CommonArgs {
     /// Initial learning rate (Adam, cosine decay).
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+    /// Final fit: train on the validation fold too, for all --epochs (no early stopping; the last
+    /// epoch is kept). Choose --epochs from an ordinary run first; validation figures are then on
+    /// trained patients, and `evaluate` refuses that fold.
+    #[arg(long)]
+    train_on_val: bool,
     /// Early-stopping patience in epochs.
     #[arg(long, default_value_t = 8)]
     patience: usize,
@@ -149,6 +154,7 @@ impl CommonArgs {
                 }
             },
             max_steps_per_epoch: self.max_steps,
+            train_on_val: self.train_on_val,
         })
     }
 }
@@ -206,7 +212,11 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
 fn run_task<T: tumorscan_train::Task>(task: &T, c: &CommonArgs) -> Result<tumorscan_train::TrainOutcome> {
     let cfg = c.config()?;
     let folds = read_folds(&c.folds)?;
-    let split = RunSplit::from_folds(&folds, c.val_fold, c.test_fold).map_err(anyhow::Error::msg)?;
+    let mut split = RunSplit::from_folds(&folds, c.val_fold, c.test_fold).map_err(anyhow::Error::msg)?;
+    if c.train_on_val {
+        // Listed as trained on, so that `evaluate` refuses the fold.
+        split.train.extend(split.val.iter().cloned());
+    }
     let ds = load(&c.data, &c.load)?;
     let missing: Vec<&String> = split.train.iter().chain(&split.val).filter(|p| ds.patient(p).is_none()).collect();
     anyhow::ensure!(
@@ -217,9 +227,10 @@ fn run_task<T: tumorscan_train::Task>(task: &T, c: &CommonArgs) -> Result<tumors
         missing
     );
     eprintln!(
-        "train {} patients, validation {}, test {} (held out)",
+        "train {} patients, validation {}{}, test {} (held out)",
         split.train.len(),
         split.val.len(),
+        if c.train_on_val { " (also trained on: monitoring only)" } else { "" },
         split.test.len()
     );
     let devices: Vec<ComputeDevice> = if c.devices.is_empty() {

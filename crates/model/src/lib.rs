@@ -2,6 +2,7 @@
 //!
 //! - [`unet`]: the U-Net of Buda et al. (2019) and its residual variant (ResUNet).
 //! - [`classifier`]: a compact ResNet-style slice classifier for detection.
+//! - [`efficientnet`]: EfficientNet-Lite0, the classifier that can start from ImageNet weights.
 //! - [`backend`]: which device (pure-Rust `flex` CPU, or CUDA) tensors live on.
 //! - [`autodiff`]: convolution and batch-norm of training as autodiff ops on fast CPU kernels.
 //! - [`config`]: serialisable descriptions of a network, stored next to its weights.
@@ -12,6 +13,7 @@ pub mod autodiff;
 pub mod backend;
 pub mod classifier;
 pub mod config;
+pub mod efficientnet;
 pub mod folded;
 pub mod infer;
 mod kernels;

@@ -40,6 +40,11 @@ pub struct TrainConfig {
     pub augment: AugmentConfig,
     /// Cap on steps per epoch (quick runs and tests).
     pub max_steps_per_epoch: Option<usize>,
+    /// Final fit: the split's training set already holds the validation patients, so every
+    /// epoch runs (no early stopping) and the last one is kept; the validation figures are then
+    /// on trained patients and only monitor the run.
+    #[serde(default)]
+    pub train_on_val: bool,
 }
 
 impl Default for TrainConfig {
@@ -53,6 +58,7 @@ impl Default for TrainConfig {
             empty_per_tumor: Some(0.5),
             augment: AugmentConfig::standard(),
             max_steps_per_epoch: None,
+            train_on_val: false,
         }
     }
 }
@@ -320,7 +326,7 @@ fn run<T: Task>(
         // One long-lived thread per device when there are several; none for one device.
         let replicas = (devices.len() > 1).then(|| Replicas::spawn(scope, task, &devices, size));
         for epoch in state.epochs_done + 1..=cfg.epochs.min(stop_after) {
-            if epoch - state.best_epoch.max(1) > cfg.patience && state.best_epoch > 0 {
+            if !cfg.train_on_val && epoch - state.best_epoch.max(1) > cfg.patience && state.best_epoch > 0 {
                 stopped_early = true;
                 break;
             }
@@ -395,7 +401,7 @@ fn run<T: Task>(
                 rec.step_seconds
             );
             state.history.push(rec);
-            if score > state.best_score {
+            if score > state.best_score || cfg.train_on_val {
                 state.best_score = score;
                 state.best_epoch = epoch;
                 let best = out.join("best");
@@ -405,7 +411,7 @@ fn run<T: Task>(
                     "task": task.kind(),
                     "net": task.net_config(),
                     "epoch": epoch,
-                    "selection_metric": task.selection_metric(),
+                    "selection_metric": if cfg.train_on_val { "last epoch (validation patients trained on)" } else { task.selection_metric() },
                     "validation": state.history.last().map(|h| &h.val),
                     "extras": task.model_extras(&valid, &val_items, &infer_device),
                     "content_key": ds.content_key,

