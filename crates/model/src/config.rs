@@ -26,7 +26,18 @@ impl Default for SegmenterConfig {
     }
 }
 
-/// Slice classifier (compact ResNet).
+/// Architecture of the slice classifier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClassifierArch {
+    /// Compact ResNet ([`crate::SliceClassifier`]; `features` and `stages` apply).
+    #[default]
+    Resnet,
+    /// EfficientNet-Lite0 ([`crate::efficientnet`]; fixed widths, `features`/`stages` unused).
+    EfficientnetLite0,
+}
+
+/// Slice classifier (compact ResNet or EfficientNet-Lite0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassifierConfig {
     /// Features of the first stage (doubles at every stage).
@@ -35,6 +46,9 @@ pub struct ClassifierConfig {
     pub stages: usize,
     /// Square input size.
     pub input_size: u32,
+    /// Architecture (models from before it was recorded are ResNets).
+    #[serde(default)]
+    pub arch: ClassifierArch,
 }
 
 impl Default for ClassifierConfig {
@@ -43,6 +57,7 @@ impl Default for ClassifierConfig {
             features: 16,
             stages: 4,
             input_size: 128,
+            arch: ClassifierArch::Resnet,
         }
     }
 }

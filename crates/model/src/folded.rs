@@ -480,6 +480,7 @@ mod tests {
             features: 4,
             stages: 3,
             input_size: 32,
+            ..Default::default()
         };
         let mut net = SliceClassifier::new(&cfg, &device);
         net.norms_mut().into_iter().for_each(|n| randomize(n, &device));

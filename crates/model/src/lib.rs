@@ -21,7 +21,8 @@ pub mod unet;
 mod winograd;
 
 pub use backend::{is_cpu, tune_allocator, BackendKind, ComputeDevice};
-pub use classifier::SliceClassifier;
-pub use config::{ClassifierConfig, NetConfig, SegmenterConfig};
+pub use classifier::{ClassifierNet, SliceClassifier};
+pub use config::{ClassifierArch, ClassifierConfig, NetConfig, SegmenterConfig};
+pub use efficientnet::EfficientNetLite0;
 pub use folded::{FoldedClassifier, FoldedSegmenter};
 pub use unet::SegmentationNet;

@@ -6,17 +6,32 @@ use crate::engine::{Batch, Task, ValItem};
 use crate::loss::bce_with_logits;
 use burn::prelude::*;
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::path::PathBuf;
 use tumorscan_evaluate::detection::{best_accuracy_threshold, roc_auc, Confusion, Scored};
-use tumorscan_model::{ClassifierConfig, NetConfig, SliceClassifier};
+use tumorscan_model::{ClassifierConfig, ClassifierNet, NetConfig, SliceClassifier};
 
-/// Detection training task.
-pub struct DetectTask {
+/// Detection training task for a classifier network `N` (the compact ResNet by default).
+pub struct DetectTask<N = SliceClassifier> {
     /// Network.
     pub net: ClassifierConfig,
+    /// Pretrained weights to start from (e.g. ImageNet for EfficientNet-Lite0).
+    pub pretrained: Option<PathBuf>,
+    /// The network type.
+    pub arch: PhantomData<fn() -> N>,
 }
 
-impl DetectTask {
-    fn scores(&self, net: &SliceClassifier, items: &[ValItem], device: &Device, batch: usize) -> Vec<Scored> {
+impl<N: ClassifierNet> DetectTask<N> {
+    /// A task for `net`, from `pretrained` weights where given.
+    pub fn new(net: ClassifierConfig, pretrained: Option<PathBuf>) -> Self {
+        Self {
+            net,
+            pretrained,
+            arch: PhantomData,
+        }
+    }
+
+    fn scores(&self, net: &N, items: &[ValItem], device: &Device, batch: usize) -> Vec<Scored> {
         let inputs: Vec<&[f32]> = items.iter().map(|i| i.sample.image.as_slice()).collect();
         let probs = net.probabilities(&inputs, self.net.input_size, device, batch);
         items
@@ -33,24 +48,33 @@ impl DetectTask {
     }
 }
 
-impl Task for DetectTask {
-    type Net = SliceClassifier;
+impl<N: ClassifierNet> Task for DetectTask<N> {
+    type Net = N;
     fn kind(&self) -> &'static str {
         "detect"
     }
     fn net_config(&self) -> NetConfig {
         NetConfig::Classifier(self.net.clone())
     }
-    fn build(&self, device: &Device) -> SliceClassifier {
-        SliceClassifier::new(&self.net, device)
+    fn objective(&self) -> serde_json::Value {
+        serde_json::json!({ "loss": "bce", "pretrained": self.pretrained })
     }
-    fn loss(&self, net: &SliceClassifier, batch: Batch) -> Tensor<1> {
-        bce_with_logits(net.forward(batch.images), batch.labels)
+    fn build(&self, device: &Device) -> N {
+        N::build(&self.net, device)
+    }
+    fn initialise(&self, net: N) -> anyhow::Result<N> {
+        match &self.pretrained {
+            Some(path) => net.load_pretrained(path).map_err(anyhow::Error::msg),
+            None => Ok(net),
+        }
+    }
+    fn loss(&self, net: &N, batch: Batch) -> Tensor<1> {
+        bce_with_logits(net.logits(batch.images), batch.labels)
     }
     fn selection_metric(&self) -> &'static str {
         "val_score"
     }
-    fn validate(&self, net: &SliceClassifier, items: &[ValItem], device: &Device, batch_size: usize) -> BTreeMap<String, f64> {
+    fn validate(&self, net: &N, items: &[ValItem], device: &Device, batch_size: usize) -> BTreeMap<String, f64> {
         let scored = self.scores(net, items, device, batch_size);
         let refs: Vec<&Scored> = scored.iter().collect();
         let auc = roc_auc(&refs);
@@ -62,7 +86,7 @@ impl Task for DetectTask {
             ("val_score".to_string(), auc + 1e-3 * acc),
         ])
     }
-    fn model_extras(&self, net: &SliceClassifier, items: &[ValItem], device: &Device) -> serde_json::Value {
+    fn model_extras(&self, net: &N, items: &[ValItem], device: &Device) -> serde_json::Value {
         let scored = self.scores(net, items, device, 16);
         serde_json::json!({ "threshold": best_accuracy_threshold(&scored), "threshold_rule": "maximises validation slice accuracy; ties nearest 0.5" })
     }

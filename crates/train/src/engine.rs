@@ -91,6 +91,10 @@ pub trait Task: Sync {
     fn net_config(&self) -> NetConfig;
     /// Build fresh weights.
     fn build(&self, device: &Device) -> Self::Net;
+    /// Starting weights of a new run: fresh ones, or pretrained ones loaded into them.
+    fn initialise(&self, net: Self::Net) -> Result<Self::Net> {
+        Ok(net)
+    }
     /// Loss of a batch (training device).
     fn loss(&self, net: &Self::Net, batch: Batch) -> Tensor<1>;
     /// Validation metrics of an inference-mode network; must contain [`Task::selection_metric`].
@@ -281,7 +285,7 @@ fn run<T: Task>(
         .collect();
 
     device.seed(cfg.seed);
-    let mut net = task.build(&device);
+    let mut net = task.initialise(task.build(&device))?;
     let mut optim = AdamConfig::new().init();
     let mut state = RunState {
         task: task.kind().into(),
