@@ -13,7 +13,7 @@ use tumorscan_data::{LoadedDataset, Patient};
 use tumorscan_evaluate::detection::{best_accuracy_threshold, evaluate_detection, DetectionReport, Scored};
 use tumorscan_evaluate::plot::{confusion_png, line_chart, Series};
 use tumorscan_evaluate::segmentation::{evaluate_segmentation, SegmentationReport, SlicePair};
-use tumorscan_model::{ComputeDevice, FoldedClassifier};
+use tumorscan_model::ComputeDevice;
 use tumorscan_predict::engine::{combined_score, gate, masks_from_probabilities, probability_maps, segmentation_score};
 use tumorscan_predict::input::{InputSlice, Volume};
 use tumorscan_predict::models::{DetectionRule, Postprocess};
@@ -495,19 +495,18 @@ fn scored(views: &[SliceView], f: &dyn Fn(u64, &[f32], usize) -> f64) -> Vec<Sco
 
 fn classifier_scores(dir: &Path, patients: &[&Patient]) -> Result<Vec<Scored>> {
     let device = ComputeDevice::cpu().inference().map_err(anyhow::Error::msg)?;
-    let (net, cfg) = tumorscan_predict::models::load_classifier_dir(dir, &device)?;
-    // Fold once for all patients (this runs on the CPU device above).
-    let folded = FoldedClassifier::new(&net);
+    let classifier = tumorscan_predict::models::load_classifier_dir(dir, &device)?;
+    let size = classifier.config.input_size;
     let mut out = Vec::new();
     for p in patients {
         let norm = Normalizer::fit(p.slices.iter().map(|s| s.image.as_slice()));
         let inputs: Vec<Vec<f32>> = p
             .slices
             .iter()
-            .map(|s| tumorscan_data::augment::prepare_image(&s.image, s.width, s.height, &norm, cfg.input_size))
+            .map(|s| tumorscan_data::augment::prepare_image(&s.image, s.width, s.height, &norm, size))
             .collect();
         let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
-        let probs = folded.probabilities(&refs, cfg.input_size, 16);
+        let probs = classifier.probabilities(&refs, &device, 16);
         out.extend(p.slices.iter().zip(probs).map(|(s, pr)| Scored {
             patient: p.id.clone(),
             slice: s.number,
@@ -526,7 +525,12 @@ fn detect(a: &DetectArgs) -> Result<()> {
     }
     let Prepared { ds, bundle } = prepare(c)?;
     let test = fold_patients(&ds, &c.folds, c.fold)?;
-    let held_out = check_held_out(&c.model, &bundle.manifest.ensemble, &test)? + &input_note(c);
+    let mut held_out = check_held_out(&c.model, &bundle.manifest.ensemble, &test)?;
+    if let Some(dir) = &a.classifier {
+        // The classifier has its own training split: a fold it was trained on is refused too.
+        held_out += &format!("\n\nClassifier: {}", check_held_out(dir, &[], &test)?);
+    }
+    held_out += &input_note(c);
     let val = match a.val_fold {
         Some(v) => fold_patients(&ds, &c.folds, v)?,
         None => Vec::new(),

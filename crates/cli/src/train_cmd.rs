@@ -6,9 +6,7 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use tumorscan_data::augment::AugmentConfig;
 use tumorscan_data::split::read_folds;
-use tumorscan_model::{
-    BackendKind, ClassifierArch, ClassifierConfig, ComputeDevice, EfficientNetLite0, SegmenterConfig, SliceClassifier,
-};
+use tumorscan_model::{BackendKind, ClassifierArch, ClassifierConfig, ComputeDevice, EfficientNetLite0, SegmenterConfig, SliceClassifier};
 use tumorscan_train::detect::DetectTask;
 use tumorscan_train::loss::SegLoss;
 use tumorscan_train::segment::SegmentTask;
@@ -262,7 +260,11 @@ fn run_task<T: tumorscan_train::Task>(task: &T, c: &CommonArgs) -> Result<tumors
         "train {} patients, validation {}{}, test {} (held out)",
         split.train.len(),
         split.val.len(),
-        if c.train_on_val { " (also trained on: monitoring only)" } else { "" },
+        if c.train_on_val {
+            " (also trained on: monitoring only)"
+        } else {
+            ""
+        },
         split.test.len()
     );
     let devices: Vec<ComputeDevice> = if c.devices.is_empty() {

@@ -143,3 +143,84 @@ fn ensemble_members_are_each_checked_for_held_out_patients() {
     manifest(&["segment-c"]);
     assert_clean_failure(&eval("three"), "segment-c");
 }
+
+/// `train detect --arch efficientnet-lite0` trains through the shared engine and its model is
+/// evaluated beside the segmentation candidates; a fold the classifier trained on is refused;
+/// bad `--pretrained` files are clear errors.
+#[test]
+fn efficientnet_classifier_trains_and_is_evaluated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, folds) = phantom_with_folds(dir.path());
+    let run = dir.path().join("det");
+    let train = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "detect",
+            "--data",
+            p(&data),
+            "--folds",
+            p(&folds),
+            "--val-fold",
+            "1",
+            "--out",
+            p(out),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--max-steps",
+            "2",
+            "--size",
+            "32",
+            "--no-cache",
+        ];
+        args.extend_from_slice(extra);
+        tumorscan(&args)
+    };
+    let r = train(&run, &["--arch", "efficientnet-lite0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let card: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("best/model.json")).unwrap()).unwrap();
+    assert_eq!(card["net"]["arch"], "efficientnet-lite0");
+    let eval = |fold: &str, out: &str| {
+        tumorscan(&[
+            "evaluate",
+            "detect",
+            "--model",
+            p(&repo_root().join("models")),
+            "--classifier",
+            p(&run.join("best")),
+            "--data",
+            p(&data),
+            "--folds",
+            p(&folds),
+            "--fold",
+            fold,
+            "--out",
+            p(&dir.path().join(out)),
+            "--no-cache",
+        ])
+    };
+    let r = eval("1", "ev");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report = std::fs::read_to_string(dir.path().join("ev/detection.md")).unwrap();
+    assert!(report.contains("| classifier |"), "{report}");
+    assert_clean_failure(&eval("0", "ev0"), "used to train");
+
+    let garbage = dir.path().join("weights.pth");
+    std::fs::write(&garbage, b"not a pytorch file").unwrap();
+    assert_clean_failure(
+        &train(
+            &dir.path().join("d1"),
+            &["--arch", "efficientnet-lite0", "--pretrained", p(&garbage)],
+        ),
+        "weights.pth",
+    );
+    assert_clean_failure(&train(&dir.path().join("d2"), &["--pretrained", p(&garbage)]), "efficientnet-lite0");
+    assert_clean_failure(
+        &train(
+            &dir.path().join("d3"),
+            &["--arch", "efficientnet-lite0", "--pretrained", "nope.pth"],
+        ),
+        "nope.pth",
+    );
+}

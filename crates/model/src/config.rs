@@ -81,3 +81,21 @@ impl NetConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifiers_saved_before_the_architecture_was_recorded_are_resnets() {
+        let old: NetConfig = serde_json::from_str(r#"{"kind": "classifier", "features": 16, "stages": 4, "input_size": 128}"#).unwrap();
+        assert_eq!(old, NetConfig::Classifier(ClassifierConfig::default()));
+        let eff = ClassifierConfig {
+            arch: ClassifierArch::EfficientnetLite0,
+            ..Default::default()
+        };
+        let json = serde_json::to_value(NetConfig::Classifier(eff.clone())).unwrap();
+        assert_eq!(json["arch"], "efficientnet-lite0");
+        assert_eq!(serde_json::from_value::<NetConfig>(json).unwrap(), NetConfig::Classifier(eff));
+    }
+}

@@ -170,11 +170,11 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
     let pixel_threshold = pp.threshold;
     let native = probability_maps(bundle, volume, &norm, batch, pp.flip_tta);
     let mut masks = masks_from_probabilities(volume, &native, pixel_threshold, pp);
-    let class_probs: Option<Vec<f32>> = bundle.classifier.as_ref().and_then(|(_, cfg)| {
+    let class_probs: Option<Vec<f32>> = bundle.classifier.as_ref().and_then(|c| {
         let inputs: Vec<Vec<f32>> = volume
             .slices
             .par_iter()
-            .map(|s| prepare_image(&s.rgb, s.width, s.height, &norm, cfg.input_size))
+            .map(|s| prepare_image(&s.rgb, s.width, s.height, &norm, c.config.input_size))
             .collect();
         let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
         bundle.classifier_probabilities(&refs, batch)

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use tumorscan_model::{
-    is_cpu, ClassifierConfig, FoldedClassifier, FoldedSegmenter, NetConfig, SegmentationNet, SegmenterConfig, SliceClassifier,
+    is_cpu, ClassifierArch, ClassifierConfig, ClassifierNet, EfficientNetLite0, FoldedClassifier, FoldedSegmenter, NetConfig,
+    SegmentationNet, SegmenterConfig, SliceClassifier,
 };
 
 /// How a slice is called tumour / tumour-free. In every rule a slice whose cleaned mask is
@@ -135,11 +136,36 @@ pub struct ModelBundle {
     /// Segmentation networks: `segment/` first, then the ensemble members in manifest order.
     pub segmenters: Vec<Segmenter>,
     /// Slice classifier, when the rule uses one.
-    pub classifier: Option<(SliceClassifier, ClassifierConfig)>,
+    pub classifier: Option<Classifier>,
     /// Where tensors live.
     pub device: Device,
-    /// The slice classifier folded for CPU inference, when there is one (CPU backend only).
-    pub folded_classifier: Option<FoldedClassifier>,
+}
+
+/// A loaded slice classifier of either architecture.
+pub struct Classifier {
+    /// Its description (architecture, input size).
+    pub config: ClassifierConfig,
+    net: ClassifierNetwork,
+}
+
+// One per bundle: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum ClassifierNetwork {
+    // The compact ResNet, folded once for CPU inference where the device is the CPU.
+    Resnet(SliceClassifier, Option<FoldedClassifier>),
+    EfficientNet(EfficientNetLite0),
+}
+
+impl Classifier {
+    /// Tumour probability per prepared `3 x size x size` input, `batch` at a time.
+    pub fn probabilities(&self, images: &[&[f32]], device: &Device, batch: usize) -> Vec<f32> {
+        let size = self.config.input_size;
+        match &self.net {
+            ClassifierNetwork::Resnet(_, Some(folded)) => folded.probabilities(images, size, batch),
+            ClassifierNetwork::Resnet(net, None) => net.probabilities(images, size, device, batch),
+            ClassifierNetwork::EfficientNet(net) => ClassifierNet::probabilities(net, images, size, device, batch),
+        }
+    }
 }
 
 static BUILTIN_MANIFEST: &str = include_str!("../../../models/bundle.json");
@@ -172,15 +198,23 @@ fn load_segmenter(card: &serde_json::Value, weights: Vec<u8>, device: &Device, w
     Ok((apply_weights(SegmentationNet::new(&cfg, device), weights, what)?, cfg))
 }
 
-fn load_classifier(card: &serde_json::Value, weights: Vec<u8>, device: &Device, what: &str) -> Result<(SliceClassifier, ClassifierConfig)> {
-    let NetConfig::Classifier(cfg) = net_of(card, what)? else {
+fn load_classifier(card: &serde_json::Value, weights: Vec<u8>, device: &Device, what: &str) -> Result<Classifier> {
+    let NetConfig::Classifier(config) = net_of(card, what)? else {
         bail!("{what}: not a detection model")
     };
-    Ok((apply_weights(SliceClassifier::new(&cfg, device), weights, what)?, cfg))
+    let net = match config.arch {
+        ClassifierArch::Resnet => {
+            let net = apply_weights(SliceClassifier::new(&config, device), weights, what)?;
+            let folded = is_cpu(device).then(|| FoldedClassifier::new(&net));
+            ClassifierNetwork::Resnet(net, folded)
+        }
+        ClassifierArch::EfficientnetLite0 => ClassifierNetwork::EfficientNet(apply_weights(EfficientNetLite0::new(device), weights, what)?),
+    };
+    Ok(Classifier { config, net })
 }
 
 /// Load a slice classifier from a folder with `model.json` + `model.bpk` (a run's `best/`).
-pub fn load_classifier_dir(dir: &Path, device: &Device) -> Result<(SliceClassifier, ClassifierConfig)> {
+pub fn load_classifier_dir(dir: &Path, device: &Device) -> Result<Classifier> {
     let weights = std::fs::read(dir.join("model.bpk")).with_context(|| format!("reading {}/model.bpk", dir.display()))?;
     load_classifier(&read_card(&dir.join("model.json"))?, weights, device, &dir.display().to_string())
 }
@@ -259,13 +293,8 @@ impl ModelBundle {
     }
 
     /// The bundle from its loaded parts; the members of an ensemble must share an input size
-    /// (their maps are averaged pixel by pixel). On the CPU the classifier is folded here, once.
-    fn assemble(
-        manifest: BundleManifest,
-        segmenters: Vec<Segmenter>,
-        classifier: Option<(SliceClassifier, ClassifierConfig)>,
-        device: &Device,
-    ) -> Result<Self> {
+    /// (their maps are averaged pixel by pixel).
+    fn assemble(manifest: BundleManifest, segmenters: Vec<Segmenter>, classifier: Option<Classifier>, device: &Device) -> Result<Self> {
         let size = segmenters[0].config.input_size;
         if let Some(odd) = segmenters.iter().find(|s| s.config.input_size != size) {
             bail!(
@@ -277,10 +306,6 @@ impl ModelBundle {
         Ok(Self {
             manifest,
             segmenters,
-            folded_classifier: classifier
-                .as_ref()
-                .filter(|_| is_cpu(device))
-                .map(|(c, _)| FoldedClassifier::new(c)),
             classifier,
             device: device.clone(),
         })
@@ -315,11 +340,7 @@ impl ModelBundle {
     /// Tumour probability per prepared slice from the slice classifier (`None` without one),
     /// folded on the CPU like [`Self::segment_probabilities`].
     pub fn classifier_probabilities(&self, images: &[&[f32]], batch: usize) -> Option<Vec<f32>> {
-        let (net, cfg) = self.classifier.as_ref()?;
-        Some(match &self.folded_classifier {
-            Some(f) => f.probabilities(images, cfg.input_size, batch),
-            None => net.probabilities(images, cfg.input_size, &self.device, batch),
-        })
+        Some(self.classifier.as_ref()?.probabilities(images, &self.device, batch))
     }
 
     /// Built-in when `path` is `None`.

@@ -140,5 +140,9 @@ fn training_on_the_validation_fold_runs_every_epoch_and_keeps_the_last() {
     assert_eq!(card["epoch"], 4);
     assert!(card["selection_metric"].as_str().unwrap().contains("last epoch"));
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("config.json")).unwrap()).unwrap();
-    assert_eq!(config["split"]["train"].as_array().map(Vec::len), Some(3), "validation patients listed as trained on");
+    assert_eq!(
+        config["split"]["train"].as_array().map(Vec::len),
+        Some(3),
+        "validation patients listed as trained on"
+    );
 }
