@@ -215,14 +215,21 @@ mod tests {
         let path = std::env::var("TUMORSCAN_EFFNET_PTH").expect("TUMORSCAN_EFFNET_PTH");
         let device = Device::flex();
         let fresh = EfficientNetLite0::new(&device);
-        let stem_before: Vec<f32> = fresh.stem.conv.weight.val().into_data().to_vec().unwrap();
+        let stem_before: Vec<f32> = fresh.stem.conv.weight.val().into_data().try_to_vec::<f32>().unwrap();
         let net = fresh.load_pytorch(Path::new(&path)).unwrap();
-        let stem_after: Vec<f32> = net.stem.conv.weight.val().into_data().to_vec().unwrap();
+        let stem_after: Vec<f32> = net.stem.conv.weight.val().into_data().try_to_vec::<f32>().unwrap();
         assert_ne!(stem_before, stem_after);
         // A value of the file (read with PyTorch): _conv_stem.weight[0, 0, 0, 0].
         assert!((stem_after[0] - STEM0).abs() < 1e-6, "{}", stem_after[0]);
         // Batch-norm running statistics come along: _blocks.15._bn1.running_var[0].
-        let var: Vec<f32> = net.blocks[15].depthwise.norm.running_var.value().into_data().to_vec().unwrap();
+        let var: Vec<f32> = net.blocks[15]
+            .depthwise
+            .norm
+            .running_var
+            .value()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert!((var[0] - 0.710_463_5).abs() < 1e-6, "{}", var[0]);
         assert!(net.forward(Tensor::zeros([1, 3, 64, 64], &device)).into_scalar::<f32>().is_finite());
     }
