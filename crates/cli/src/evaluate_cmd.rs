@@ -16,7 +16,7 @@ use tumorscan_evaluate::segmentation::{evaluate_segmentation, SegmentationReport
 use tumorscan_model::ComputeDevice;
 use tumorscan_predict::engine::{combined_score, gate, masks_from_probabilities, probability_maps, segmentation_score};
 use tumorscan_predict::input::{InputSlice, Volume};
-use tumorscan_predict::models::{DetectionRule, Postprocess};
+use tumorscan_predict::models::{Classifier, DetectionRule, Device, Postprocess};
 use tumorscan_predict::ModelBundle;
 
 /// Evaluate subcommands.
@@ -493,9 +493,7 @@ fn scored(views: &[SliceView], f: &dyn Fn(u64, &[f32], usize) -> f64) -> Vec<Sco
         .collect()
 }
 
-fn classifier_scores(dir: &Path, patients: &[&Patient]) -> Result<Vec<Scored>> {
-    let device = ComputeDevice::cpu().inference().map_err(anyhow::Error::msg)?;
-    let classifier = tumorscan_predict::models::load_classifier_dir(dir, &device)?;
+fn classifier_scores(classifier: &Classifier, device: &Device, patients: &[&Patient]) -> Result<Vec<Scored>> {
     let size = classifier.config.input_size;
     let mut out = Vec::new();
     for p in patients {
@@ -506,7 +504,7 @@ fn classifier_scores(dir: &Path, patients: &[&Patient]) -> Result<Vec<Scored>> {
             .map(|s| tumorscan_data::augment::prepare_image(&s.image, s.width, s.height, &norm, size))
             .collect();
         let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
-        let probs = classifier.probabilities(&refs, &device, 16);
+        let probs = classifier.probabilities(&refs, device, 16);
         out.extend(p.slices.iter().zip(probs).map(|(s, pr)| Scored {
             patient: p.id.clone(),
             slice: s.number,
@@ -516,6 +514,16 @@ fn classifier_scores(dir: &Path, patients: &[&Patient]) -> Result<Vec<Scored>> {
         }));
     }
     Ok(out)
+}
+
+/// The candidate (index in `detect`'s list) that a bundle's rule is, and its threshold.
+fn bundle_candidate(rule: &DetectionRule) -> (usize, f64) {
+    match *rule {
+        DetectionRule::Segmentation { min_probability, .. } if min_probability > 0.0 => (1, min_probability),
+        DetectionRule::Segmentation { min_pixels, .. } => (0, min_pixels as f64),
+        DetectionRule::Classifier { threshold } => (2, threshold),
+        DetectionRule::Combined { threshold } => (3, threshold),
+    }
 }
 
 fn detect(a: &DetectArgs) -> Result<()> {
@@ -566,8 +574,16 @@ fn detect(a: &DetectArgs) -> Result<()> {
             },
         },
     ];
-    if let Some(dir) = &a.classifier {
-        let (cv, ct) = (classifier_scores(dir, &val)?, classifier_scores(dir, &test)?);
+    // A classifier given on the command line, else the bundle's own (when its rule uses one).
+    let loaded = match &a.classifier {
+        Some(dir) => Some(tumorscan_predict::models::load_classifier_dir(dir, &bundle.device)?),
+        None => None,
+    };
+    if let Some(classifier) = loaded.as_ref().or(bundle.classifier.as_ref()) {
+        let (cv, ct) = (
+            classifier_scores(classifier, &bundle.device, &val)?,
+            classifier_scores(classifier, &bundle.device, &test)?,
+        );
         let cls = |c: &[Scored]| {
             let c = c.to_vec();
             move |px: u64, _: &[f32], k: usize| gate(c[k].score, px)
@@ -599,16 +615,21 @@ fn detect(a: &DetectArgs) -> Result<()> {
         test.len(),
         bundle.identity(),
         if val.is_empty() {
-            "defaults (no --val-fold)".to_string()
+            "the bundle's rule for its own candidate, defaults for the others (no --val-fold)".to_string()
         } else {
             format!("chosen on validation fold {} to maximise slice accuracy", a.val_fold.unwrap_or(0))
         }
     );
     md.push_str("| candidate | threshold | val accuracy | val ROC-AUC | test accuracy [95% CI] | test ROC-AUC [95% CI] | sensitivity | specificity | tumour patients detected |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     let mut reports: Vec<Outcome> = Vec::new();
-    for cand in &cands {
+    let (own, own_threshold) = bundle_candidate(&bundle.manifest.detection);
+    for (i, cand) in cands.iter().enumerate() {
         let thr = if cand.val.is_empty() {
-            cand.default_threshold
+            if i == own {
+                own_threshold
+            } else {
+                cand.default_threshold
+            }
         } else {
             best_accuracy_threshold(&cand.val).max(cand.min_threshold)
         };
@@ -641,22 +662,27 @@ fn detect(a: &DetectArgs) -> Result<()> {
         });
     }
     // The candidate shipped is the best on validation: accuracy, then ROC-AUC, then the listed
-    // order; never picked on test.
+    // order; never picked on test. Without a validation fold: the bundle's own rule.
     let key = |o: &Outcome| (o.val_accuracy, o.val_auc);
-    let best = reports
-        .iter()
-        .enumerate()
-        .max_by(|x, y| {
-            key(x.1)
-                .partial_cmp(&key(y.1))
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(y.0.cmp(&x.0))
-        })
-        .map(|(i, _)| i)
-        .unwrap_or(0);
+    let best = if val.is_empty() {
+        own.min(reports.len() - 1)
+    } else {
+        reports
+            .iter()
+            .enumerate()
+            .max_by(|x, y| {
+                key(x.1)
+                    .partial_cmp(&key(y.1))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(y.0.cmp(&x.0))
+            })
+            .map(|(i, _)| i)
+            .unwrap_or(0)
+    };
     let Outcome { name, report: r, rule, .. } = &reports[best];
     md.push_str(&format!(
-        "\n### Best on validation: {name}\n\nBundle rule: `{}`\n\n```\n{}```\n",
+        "\n### {} {name}\n\nBundle rule: `{}`\n\n```\n{}```\n",
+        if val.is_empty() { "The bundle's rule:" } else { "Best on validation:" },
         serde_json::to_string(rule)?,
         r.text()
     ));

@@ -204,6 +204,8 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let report = std::fs::read_to_string(dir.path().join("ev/detection.md")).unwrap();
     assert!(report.contains("| classifier |"), "{report}");
+    // Without --val-fold the highlighted candidate is the bundle's own rule, at its threshold.
+    assert!(report.contains("### The bundle's rule: segmentation: largest pixel probability"), "{report}");
     assert_clean_failure(&eval("0", "ev0"), "used to train");
 
     let garbage = dir.path().join("weights.pth");
