@@ -14,7 +14,7 @@ use tumorscan_evaluate::detection::{best_accuracy_threshold, evaluate_detection,
 use tumorscan_evaluate::plot::{confusion_png, line_chart, Series};
 use tumorscan_evaluate::segmentation::{evaluate_segmentation, SegmentationReport, SlicePair};
 use tumorscan_model::ComputeDevice;
-use tumorscan_predict::engine::{combined_score, gate, masks_from_probabilities, probability_maps, segmentation_score};
+use tumorscan_predict::engine::{classifier_score, combined_score, masks_from_probabilities, probability_maps, segmentation_score};
 use tumorscan_predict::input::{InputSlice, Volume};
 use tumorscan_predict::models::{Classifier, DetectionRule, Device, Postprocess};
 use tumorscan_predict::ModelBundle;
@@ -521,8 +521,8 @@ fn bundle_candidate(rule: &DetectionRule) -> (usize, f64) {
     match *rule {
         DetectionRule::Segmentation { min_probability, .. } if min_probability > 0.0 => (1, min_probability),
         DetectionRule::Segmentation { min_pixels, .. } => (0, min_pixels as f64),
-        DetectionRule::Classifier { threshold } => (2, threshold),
-        DetectionRule::Combined { threshold } => (3, threshold),
+        DetectionRule::Classifier { threshold, require_mask } => (if require_mask { 2 } else { 4 }, threshold),
+        DetectionRule::Combined { threshold, require_mask } => (if require_mask { 3 } else { 5 }, threshold),
     }
 }
 
@@ -584,29 +584,58 @@ fn detect(a: &DetectArgs) -> Result<()> {
             classifier_scores(classifier, &bundle.device, &val)?,
             classifier_scores(classifier, &bundle.device, &test)?,
         );
-        let cls = |c: &[Scored]| {
+        let cls = |c: &[Scored], mask: bool| {
             let c = c.to_vec();
-            move |px: u64, _: &[f32], k: usize| gate(c[k].score, px)
+            move |px: u64, _: &[f32], k: usize| classifier_score(c[k].score, px, mask)
         };
-        let both = |c: &[Scored]| {
+        let both = |c: &[Scored], mask: bool| {
             let c = c.to_vec();
-            move |px: u64, p: &[f32], k: usize| combined_score(c[k].score, segmentation_score(p, px, pp.threshold), px)
+            move |px: u64, p: &[f32], k: usize| combined_score(c[k].score, segmentation_score(p, px, pp.threshold), px, mask)
         };
+        // With and without the requirement that a tumour call has an outline.
         cands.push(Candidate {
             name: "classifier".into(),
-            val: scored(&vv, &cls(&cv)),
-            test: scored(&tv, &cls(&ct)),
+            val: scored(&vv, &cls(&cv, true)),
+            test: scored(&tv, &cls(&ct, true)),
             default_threshold: 0.5,
             min_threshold: 0.0,
-            rule: |t| DetectionRule::Classifier { threshold: t },
+            rule: |t| DetectionRule::Classifier {
+                threshold: t,
+                require_mask: true,
+            },
         });
         cands.push(Candidate {
             name: "classifier + segmentation (mean probability)".into(),
-            val: scored(&vv, &both(&cv)),
-            test: scored(&tv, &both(&ct)),
+            val: scored(&vv, &both(&cv, true)),
+            test: scored(&tv, &both(&ct, true)),
             default_threshold: 0.5,
             min_threshold: 0.0,
-            rule: |t| DetectionRule::Combined { threshold: t },
+            rule: |t| DetectionRule::Combined {
+                threshold: t,
+                require_mask: true,
+            },
+        });
+        cands.push(Candidate {
+            name: "classifier, no mask needed".into(),
+            val: scored(&vv, &cls(&cv, false)),
+            test: scored(&tv, &cls(&ct, false)),
+            default_threshold: 0.5,
+            min_threshold: 0.0,
+            rule: |t| DetectionRule::Classifier {
+                threshold: t,
+                require_mask: false,
+            },
+        });
+        cands.push(Candidate {
+            name: "classifier + segmentation (mean probability), no mask needed".into(),
+            val: scored(&vv, &both(&cv, false)),
+            test: scored(&tv, &both(&ct, false)),
+            default_threshold: 0.5,
+            min_threshold: 0.0,
+            rule: |t| DetectionRule::Combined {
+                threshold: t,
+                require_mask: false,
+            },
         });
     }
     let mut md = format!(
@@ -682,7 +711,11 @@ fn detect(a: &DetectArgs) -> Result<()> {
     let Outcome { name, report: r, rule, .. } = &reports[best];
     md.push_str(&format!(
         "\n### {} {name}\n\nBundle rule: `{}`\n\n```\n{}```\n",
-        if val.is_empty() { "The bundle's rule:" } else { "Best on validation:" },
+        if val.is_empty() {
+            "The bundle's rule:"
+        } else {
+            "Best on validation:"
+        },
         serde_json::to_string(rule)?,
         r.text()
     ));

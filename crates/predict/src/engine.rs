@@ -134,10 +134,20 @@ pub fn segmentation_score(prob: &[f32], cleaned_pixels: u64, pixel_threshold: f3
     }
 }
 
+/// The classifier rule's score: its probability, gated by the cleaned mask ([`gate`]) when the
+/// rule requires a mask.
+pub fn classifier_score(classifier: f64, cleaned_pixels: u64, require_mask: bool) -> f64 {
+    if require_mask {
+        gate(classifier, cleaned_pixels)
+    } else {
+        classifier
+    }
+}
+
 /// The combined rule's score: the mean of the classifier's and the segmentation's scores, gated
-/// by the cleaned mask ([`gate`]).
-pub fn combined_score(classifier: f64, segmentation: f64, cleaned_pixels: u64) -> f64 {
-    gate((classifier + segmentation) / 2.0, cleaned_pixels)
+/// by the cleaned mask ([`gate`]) when the rule requires a mask.
+pub fn combined_score(classifier: f64, segmentation: f64, cleaned_pixels: u64, require_mask: bool) -> f64 {
+    classifier_score((classifier + segmentation) / 2.0, cleaned_pixels, require_mask)
 }
 
 /// Threshold probability maps and clean the masks as `pp` says.
@@ -187,7 +197,7 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
             let mut mask = std::mem::take(&mut masks[i]);
             let pixels = mask.iter().map(|&v| v as u64).sum::<u64>();
             let seg = segmentation_score(&native[i], pixels, pixel_threshold);
-            let cls = class_probs.as_ref().map(|c| gate(c[i] as f64, pixels));
+            let cls = class_probs.as_ref().map(|c| c[i] as f64);
             let (prob, positive) = match (&bundle.manifest.detection, cls) {
                 (
                     DetectionRule::Segmentation {
@@ -199,10 +209,13 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
                     seg,
                     pixels >= (*min_pixels).max(1) && seg >= opts.threshold.unwrap_or(*min_probability),
                 ),
-                (DetectionRule::Classifier { threshold }, Some(c)) => (c, pixels > 0 && c >= opts.threshold.unwrap_or(*threshold)),
-                (DetectionRule::Combined { threshold }, Some(c)) => {
-                    let m = combined_score(c, seg, pixels);
-                    (m, pixels > 0 && m >= opts.threshold.unwrap_or(*threshold))
+                (DetectionRule::Classifier { threshold, require_mask }, Some(c)) => {
+                    let s = classifier_score(c, pixels, *require_mask);
+                    (s, (pixels > 0 || !require_mask) && s >= opts.threshold.unwrap_or(*threshold))
+                }
+                (DetectionRule::Combined { threshold, require_mask }, Some(c)) => {
+                    let m = combined_score(c, seg, pixels, *require_mask);
+                    (m, (pixels > 0 || !require_mask) && m >= opts.threshold.unwrap_or(*threshold))
                 }
                 // A rule that needs the classifier always loads it (ModelBundle::load).
                 (_, None) => (seg, pixels > 0),
@@ -249,5 +262,23 @@ mod tests {
         assert!(segmentation_score(&[0.3], 0, 0.5) > segmentation_score(&[0.05], 0, 0.5));
         assert_eq!(segmentation_score(&[0.3], 0, 0.5), 0.3f32 as f64);
         assert_eq!(gate(0.8, 0), 0.0);
+    }
+
+    #[test]
+    fn classifier_rules_gate_by_the_mask_only_when_they_require_one() {
+        assert_eq!(classifier_score(0.8, 0, true), 0.0);
+        assert_eq!(classifier_score(0.8, 0, false), 0.8);
+        assert_eq!(classifier_score(0.8, 5, true), 0.8);
+        assert_eq!(combined_score(0.8, 0.4, 0, true), 0.0);
+        assert!((combined_score(0.8, 0.4, 0, false) - 0.6).abs() < 1e-12);
+        // Bundles written before `require_mask` existed keep their behaviour.
+        let old: crate::models::DetectionRule = serde_json::from_str(r#"{"kind": "combined", "threshold": 0.4}"#).unwrap();
+        assert_eq!(
+            old,
+            crate::models::DetectionRule::Combined {
+                threshold: 0.4,
+                require_mask: true
+            }
+        );
     }
 }

@@ -15,8 +15,9 @@ use tumorscan_model::{
     SegmentationNet, SegmenterConfig, SliceClassifier,
 };
 
-/// How a slice is called tumour / tumour-free. In every rule a slice whose cleaned mask is
-/// empty is tumour-free (its score is 0), so detection and mask always agree.
+/// How a slice is called tumour / tumour-free. By default a slice whose cleaned mask is empty
+/// is tumour-free, so detection and mask always agree; the classifier rules may instead call a
+/// tumour the segmentation did not outline (`require_mask: false`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DetectionRule {
@@ -34,12 +35,22 @@ pub enum DetectionRule {
     Classifier {
         /// Probability threshold.
         threshold: f64,
+        /// A tumour call also needs a non-empty cleaned mask (bundles from before the field: yes).
+        #[serde(default = "mask_required")]
+        require_mask: bool,
     },
     /// Mean of the classifier's probability and the segmentation's largest pixel probability.
     Combined {
         /// Threshold on the mean.
         threshold: f64,
+        /// A tumour call also needs a non-empty cleaned mask (bundles from before the field: yes).
+        #[serde(default = "mask_required")]
+        require_mask: bool,
     },
+}
+
+fn mask_required() -> bool {
+    true
 }
 
 /// Mask clean-up applied after thresholding.
