@@ -56,14 +56,19 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
     ));
     for (p, png) in panels {
         h.push_str(&format!(
-            "<div class=\"card\" title=\"{}\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><br>{}<br>p={:.3}, {} px{}</div>",
+            "<div class=\"card\" title=\"{}\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><br>{}<br>p={:.3}, {} px{}{}</div>",
             esc(&p.file),
             esc(&p.stem),
             base64::engine::general_purpose::STANDARD.encode(png),
             esc(&p.stem),
             p.tumor_probability,
             p.tumor_pixels,
-            p.tumor_area_mm2.map(|a| format!(", {a:.1} mm&sup2;")).unwrap_or_default()
+            p.tumor_area_mm2.map(|a| format!(", {a:.1} mm&sup2;")).unwrap_or_default(),
+            if p.tumor_pixels == 0 {
+                " <span class=\"warn\">(no outline: the classifier's call)</span>"
+            } else {
+                ""
+            }
         ));
     }
     h.push_str("</div><h2>Model</h2>");
