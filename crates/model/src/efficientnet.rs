@@ -8,7 +8,6 @@ use crate::config::ClassifierConfig;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::sigmoid;
 use std::path::Path;
 
 /// (repeats, kernel, stride, expansion, in, out) of the seven stages of EfficientNet-Lite0.
@@ -178,15 +177,7 @@ impl ClassifierNet for EfficientNetLite0 {
         self.forward(x)
     }
     fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<f32> {
-        let s = size as usize;
-        let mut out = Vec::with_capacity(images.len());
-        for chunk in images.chunks(batch.max(1)) {
-            let data: Vec<f32> = chunk.iter().flat_map(|x| x.iter().copied()).collect();
-            let x = Tensor::from_data(TensorData::new(data, [chunk.len(), 3, s, s]), device);
-            // f32 by construction; a failure here is a backend defect, not a user error.
-            out.extend(sigmoid(self.forward(x)).into_data().try_to_vec::<f32>().expect("f32 tensor data"));
-        }
-        out
+        crate::infer::batched_logits(images, size, device, batch, |x| self.forward(x))
     }
 }
 

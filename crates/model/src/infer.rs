@@ -19,6 +19,21 @@ fn to_vec(t: Tensor<1>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().expect("f32 tensor data")
 }
 
+/// Sigmoid of one logit per input through `forward`, `batch` inputs at a time.
+pub(crate) fn batched_logits(
+    images: &[&[f32]],
+    size: u32,
+    device: &Device,
+    batch: usize,
+    forward: impl Fn(Tensor<4>) -> Tensor<1>,
+) -> Vec<f32> {
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(batch.max(1)) {
+        out.extend(to_vec(sigmoid(forward(stack(chunk, size, device)))));
+    }
+    out
+}
+
 impl SegmentationNet {
     /// Tumour probability maps (`size x size` each) for `3 x size x size` inputs, in batches.
     pub fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
@@ -52,10 +67,6 @@ impl SliceClassifier {
 
     /// As [`Self::probabilities`], always through burn's forward pass (any backend).
     pub fn probabilities_burn(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<f32> {
-        let mut out = Vec::with_capacity(images.len());
-        for chunk in images.chunks(batch.max(1)) {
-            out.extend(to_vec(sigmoid(self.forward(stack(chunk, size, device)))));
-        }
-        out
+        batched_logits(images, size, device, batch, |x| self.forward(x))
     }
 }
