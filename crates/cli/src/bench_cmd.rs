@@ -89,6 +89,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 depth: 4,
                 residual: a.arch == "resunet",
                 input_size: a.size as u32,
+                ..Default::default()
             };
             let mut net = SegmentationNet::new(&cfg, &train_dev);
             let mut optim = AdamConfig::new().init();

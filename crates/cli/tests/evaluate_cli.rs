@@ -229,3 +229,80 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
         "nope.pth",
     );
 }
+
+/// `train segment --arch efficientnet-lite0-unet` trains through the shared engine, its model
+/// is evaluated like any segmentation model (and refused on a fold it trained on); sizes the
+/// encoder cannot take and `--pretrained` on the plain U-Net are clear errors.
+#[test]
+fn efficientnet_unet_trains_and_is_evaluated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, folds) = phantom_with_folds(dir.path());
+    let run = dir.path().join("seg");
+    let train = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "segment",
+            "--data",
+            p(&data),
+            "--folds",
+            p(&folds),
+            "--val-fold",
+            "1",
+            "--out",
+            p(out),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "2",
+            "--max-steps",
+            "2",
+            "--no-cache",
+        ];
+        args.extend_from_slice(extra);
+        tumorscan(&args)
+    };
+    let r = train(&run, &["--arch", "efficientnet-lite0-unet", "--size", "32"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let card: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("best/model.json")).unwrap()).unwrap();
+    assert_eq!(card["net"]["arch"], "efficientnet-lite0-unet");
+    let eval = |fold: &str, out: &str| {
+        tumorscan(&[
+            "evaluate",
+            "segment",
+            "--model",
+            p(&run.join("best")),
+            "--data",
+            p(&data),
+            "--folds",
+            p(&folds),
+            "--fold",
+            fold,
+            "--out",
+            p(&dir.path().join(out)),
+            "--no-cache",
+        ])
+    };
+    let r = eval("1", "ev");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report = std::fs::read_to_string(dir.path().join("ev/segmentation.md")).unwrap();
+    assert!(report.contains("mean per-patient Dice"), "{report}");
+    assert_clean_failure(&eval("0", "ev0"), "used to train");
+
+    assert_clean_failure(
+        &train(&dir.path().join("s1"), &["--arch", "efficientnet-lite0-unet", "--size", "48"]),
+        "multiple of 32",
+    );
+    let garbage = dir.path().join("weights.pth");
+    std::fs::write(&garbage, b"not a pytorch file").unwrap();
+    assert_clean_failure(
+        &train(&dir.path().join("s2"), &["--size", "32", "--pretrained", p(&garbage)]),
+        "efficientnet-lite0-unet",
+    );
+    assert_clean_failure(
+        &train(
+            &dir.path().join("s3"),
+            &["--arch", "efficientnet-lite0-unet", "--size", "32", "--pretrained", p(&garbage)],
+        ),
+        "weights.pth",
+    );
+}

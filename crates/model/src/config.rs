@@ -2,7 +2,20 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Segmentation network: U-Net (Buda et al.) or its residual variant.
+/// Architecture of the segmentation network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SegmenterArch {
+    /// U-Net of Buda et al. or ResUNet ([`crate::SegmentationNet`]; `features`, `depth` and
+    /// `residual` apply).
+    #[default]
+    Unet,
+    /// U-Net on an EfficientNet-Lite0 encoder ([`crate::EfficientUNet`]; fixed widths, input a
+    /// multiple of 32).
+    EfficientnetLite0Unet,
+}
+
+/// Segmentation network: U-Net (Buda et al.), its residual variant, or the EfficientNet U-Net.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmenterConfig {
     /// Initial feature count F (doubles at every level).
@@ -13,6 +26,9 @@ pub struct SegmenterConfig {
     pub residual: bool,
     /// Square input size the network is trained at (128 or 256).
     pub input_size: u32,
+    /// Architecture (models from before it was recorded are U-Nets).
+    #[serde(default)]
+    pub arch: SegmenterArch,
 }
 
 impl Default for SegmenterConfig {
@@ -22,6 +38,7 @@ impl Default for SegmenterConfig {
             depth: 4,
             residual: false,
             input_size: 128,
+            arch: SegmenterArch::Unet,
         }
     }
 }
@@ -97,5 +114,14 @@ mod tests {
         let json = serde_json::to_value(NetConfig::Classifier(eff.clone())).unwrap();
         assert_eq!(json["arch"], "efficientnet-lite0");
         assert_eq!(serde_json::from_value::<NetConfig>(json).unwrap(), NetConfig::Classifier(eff));
+    }
+
+    #[test]
+    fn segmenters_saved_before_the_architecture_was_recorded_are_unets() {
+        let old: NetConfig =
+            serde_json::from_str(r#"{"kind": "segmenter", "features": 16, "depth": 4, "residual": false, "input_size": 128}"#).unwrap();
+        assert_eq!(old, NetConfig::Segmenter(SegmenterConfig::default()));
+        let json = serde_json::to_value(SegmenterArch::EfficientnetLite0Unet).unwrap();
+        assert_eq!(json, "efficientnet-lite0-unet");
     }
 }

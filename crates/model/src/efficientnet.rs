@@ -153,12 +153,27 @@ impl EfficientNetLite0 {
         Ok(self)
     }
 
+    /// Channels of [`Self::taps`].
+    pub const TAP_CHANNELS: [usize; 5] = [16, 24, 40, 112, 320];
+    /// Blocks after which [`Self::taps`] taps: the ends of stages 1, 2, 3, 5 and 7.
+    const TAP_BLOCKS: [usize; 5] = [0, 2, 4, 10, 15];
+
+    /// Features at strides 2, 4, 8, 16 and 32 ([`Self::TAP_CHANNELS`]), the skips of a U-Net.
+    pub fn taps(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        let mut x = self.stem.forward(x, true);
+        let mut taps = Vec::with_capacity(Self::TAP_BLOCKS.len());
+        for (i, b) in self.blocks.iter().enumerate() {
+            x = b.forward(x);
+            if Self::TAP_BLOCKS.contains(&i) {
+                taps.push(x.clone());
+            }
+        }
+        taps
+    }
+
     /// Logits `[batch]` for normalised input `[batch, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<1> {
-        let mut x = self.stem.forward(x, true);
-        for b in &self.blocks {
-            x = b.forward(x);
-        }
+        let x = self.taps(x).pop().expect("the last block is tapped");
         let x = self.head.forward(x, true);
         let [b, c, _, _] = x.dims();
         let pooled: Tensor<2> = x.mean_dim(3).mean_dim(2).reshape([b, c]);
@@ -193,6 +208,14 @@ mod tests {
         // its 1000-class head, plus our one-logit head.
         assert_eq!(net.num_params(), 4_694_024 - (HEAD * 1000 + 1000) + (HEAD + 1));
         assert_eq!(net.forward(Tensor::zeros([2, 3, 64, 64], &device)).dims(), [2]);
+        let taps = net.taps(Tensor::zeros([1, 3, 64, 64], &device));
+        let got: Vec<[usize; 4]> = taps.iter().map(|t| t.dims()).collect();
+        let want: Vec<[usize; 4]> = EfficientNetLite0::TAP_CHANNELS
+            .iter()
+            .zip([32, 16, 8, 4, 2])
+            .map(|(&c, s)| [1, c, s, s])
+            .collect();
+        assert_eq!(got, want);
     }
 
     const STEM0: f32 = -1.110_336_1;

@@ -445,6 +445,7 @@ mod tests {
             depth,
             residual,
             input_size: size as u32,
+            ..Default::default()
         };
         let mut net = SegmentationNet::new(&cfg, &device);
         if norms {
@@ -585,6 +586,7 @@ mod tests {
             depth: 4,
             residual: true,
             input_size: 128,
+            ..Default::default()
         };
         let net = SegmentationNet::new(&cfg, &device);
         let t = std::time::Instant::now();

@@ -34,6 +34,25 @@ pub(crate) fn batched_logits(
     out
 }
 
+/// Sigmoid of one logit map per input through `forward` (`[batch, 1, size, size]`), `batch`
+/// inputs at a time, as `size * size` probabilities each.
+pub(crate) fn batched_maps(
+    images: &[&[f32]],
+    size: u32,
+    device: &Device,
+    batch: usize,
+    forward: impl Fn(Tensor<4>) -> Tensor<4>,
+) -> Vec<Vec<f32>> {
+    let n = (size * size) as usize;
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(batch.max(1)) {
+        let p = sigmoid(forward(stack(chunk, size, device)));
+        let flat = to_vec(p.reshape([chunk.len() * n]));
+        out.extend(flat.chunks(n).map(<[f32]>::to_vec));
+    }
+    out
+}
+
 impl SegmentationNet {
     /// Tumour probability maps (`size x size` each) for `3 x size x size` inputs, in batches.
     pub fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
@@ -45,14 +64,7 @@ impl SegmentationNet {
 
     /// As [`Self::probabilities`], always through burn's forward pass (any backend).
     pub fn probabilities_burn(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
-        let n = (size * size) as usize;
-        let mut out = Vec::with_capacity(images.len());
-        for chunk in images.chunks(batch.max(1)) {
-            let p = sigmoid(self.forward(stack(chunk, size, device)));
-            let flat = to_vec(p.reshape([chunk.len() * n]));
-            out.extend(flat.chunks(n).map(<[f32]>::to_vec));
-        }
-        out
+        batched_maps(images, size, device, batch, |x| self.forward(x))
     }
 }
 

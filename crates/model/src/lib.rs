@@ -3,6 +3,7 @@
 //! - [`unet`]: the U-Net of Buda et al. (2019) and its residual variant (ResUNet).
 //! - [`classifier`]: a compact ResNet-style slice classifier for detection.
 //! - [`efficientnet`]: EfficientNet-Lite0, the classifier that can start from ImageNet weights.
+//! - [`effunet`]: a U-Net on the EfficientNet-Lite0 encoder, for segmentation from ImageNet weights.
 //! - [`backend`]: which device (pure-Rust `flex` CPU, or CUDA) tensors live on.
 //! - [`autodiff`]: convolution and batch-norm of training as autodiff ops on fast CPU kernels.
 //! - [`config`]: serialisable descriptions of a network, stored next to its weights.
@@ -14,6 +15,7 @@ pub mod backend;
 pub mod classifier;
 pub mod config;
 pub mod efficientnet;
+pub mod effunet;
 pub mod folded;
 pub mod infer;
 mod kernels;
@@ -22,7 +24,8 @@ mod winograd;
 
 pub use backend::{is_cpu, tune_allocator, BackendKind, ComputeDevice};
 pub use classifier::{ClassifierNet, SliceClassifier};
-pub use config::{ClassifierArch, ClassifierConfig, NetConfig, SegmenterConfig};
+pub use config::{ClassifierArch, ClassifierConfig, NetConfig, SegmenterArch, SegmenterConfig};
 pub use efficientnet::EfficientNetLite0;
+pub use effunet::EfficientUNet;
 pub use folded::{FoldedClassifier, FoldedSegmenter};
-pub use unet::SegmentationNet;
+pub use unet::{SegmentationNet, SegmenterNet};

@@ -12,6 +12,34 @@ use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
+/// What the segmentation task needs of a network: fresh weights, optional pretrained ones,
+/// logits to train and probabilities to validate.
+pub trait SegmenterNet: Module + Sized + 'static {
+    /// Build with fresh weights on `device`.
+    fn build(cfg: &SegmenterConfig, device: &Device) -> Self;
+    /// Replace (part of) the weights by pretrained ones from `path` (an error where there are none).
+    fn load_pretrained(self, path: &std::path::Path) -> Result<Self, String>;
+    /// Logits `[batch, 1, H, W]` for normalised input `[batch, 3, H, W]`.
+    fn logits(&self, x: Tensor<4>) -> Tensor<4>;
+    /// Tumour probability maps (`size x size` each), in batches, on the fastest path for `device`.
+    fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>>;
+}
+
+impl SegmenterNet for SegmentationNet {
+    fn build(cfg: &SegmenterConfig, device: &Device) -> Self {
+        Self::new(cfg, device)
+    }
+    fn load_pretrained(self, _path: &std::path::Path) -> Result<Self, String> {
+        Err("the U-Net has no pretrained weights; --pretrained needs --arch efficientnet-lite0-unet".into())
+    }
+    fn logits(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
+    fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
+        SegmentationNet::probabilities(self, images, size, device, batch)
+    }
+}
+
 /// 1x1 projection used by residual blocks.
 #[derive(Module, Debug)]
 pub struct Shortcut {
@@ -165,6 +193,7 @@ mod tests {
                 depth: 3,
                 residual,
                 input_size: 32,
+                ..Default::default()
             };
             let net = SegmentationNet::new(&cfg, &device);
             let y = net.forward(Tensor::zeros([2, 3, 32, 32], &device));

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use tumorscan_model::{
-    is_cpu, ClassifierArch, ClassifierConfig, ClassifierNet, EfficientNetLite0, FoldedClassifier, FoldedSegmenter, NetConfig,
-    SegmentationNet, SegmenterConfig, SliceClassifier,
+    is_cpu, ClassifierArch, ClassifierConfig, ClassifierNet, EfficientNetLite0, EfficientUNet, FoldedClassifier, FoldedSegmenter,
+    NetConfig, SegmentationNet, SegmenterArch, SegmenterConfig, SegmenterNet, SliceClassifier,
 };
 
 /// How a slice is called tumour / tumour-free. By default a slice whose cleaned mask is empty
@@ -106,29 +106,44 @@ impl BundleManifest {
 
 /// One segmentation network of a bundle.
 pub struct Segmenter {
-    /// The network (inference mode).
-    pub net: SegmentationNet,
     /// Its configuration.
     pub config: SegmenterConfig,
     /// Its `model.json`.
     pub card: serde_json::Value,
     /// SHA-256 of its weights (model identity in reports).
     pub weights_sha256: String,
-    /// The network folded for CPU inference once, at load (CPU backend only).
-    pub folded: Option<FoldedSegmenter>,
+    net: SegmenterNetwork,
+}
+
+// One to three per bundle: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum SegmenterNetwork {
+    // U-Net / ResUNet, folded once for CPU inference where the device is the CPU.
+    Unet(SegmentationNet, Option<FoldedSegmenter>),
+    EfficientUnet(EfficientUNet),
 }
 
 impl Segmenter {
     fn new(card: serde_json::Value, weights: Vec<u8>, device: &Device, what: &str) -> Result<Self> {
         let weights_sha256 = sha256(&weights);
-        let (net, config) = load_segmenter(&card, weights, device, what)?;
-        let folded = is_cpu(device).then(|| FoldedSegmenter::new(&net));
+        let NetConfig::Segmenter(config) = net_of(&card, what)? else {
+            bail!("{what}: not a segmentation model")
+        };
+        let net = match config.arch {
+            SegmenterArch::Unet => {
+                let net = apply_weights(SegmentationNet::new(&config, device), weights, what)?;
+                let folded = is_cpu(device).then(|| FoldedSegmenter::new(&net));
+                SegmenterNetwork::Unet(net, folded)
+            }
+            SegmenterArch::EfficientnetLite0Unet => {
+                SegmenterNetwork::EfficientUnet(apply_weights(EfficientUNet::new(device), weights, what)?)
+            }
+        };
         Ok(Self {
-            net,
             config,
             card,
             weights_sha256,
-            folded,
+            net,
         })
     }
 
@@ -137,6 +152,15 @@ impl Segmenter {
         let wpath = dir.join("model.bpk");
         let weights = std::fs::read(&wpath).with_context(|| format!("reading {}", wpath.display()))?;
         Self::new(card, weights, device, &wpath.display().to_string())
+    }
+
+    /// Tumour probability maps of prepared `3 x size x size` inputs, `batch` at a time.
+    pub fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
+        match &self.net {
+            SegmenterNetwork::Unet(_, Some(folded)) => folded.probabilities(images, size, batch),
+            SegmenterNetwork::Unet(net, None) => net.probabilities_burn(images, size, device, batch),
+            SegmenterNetwork::EfficientUnet(net) => SegmenterNet::probabilities(net, images, size, device, batch),
+        }
     }
 }
 
@@ -200,13 +224,6 @@ fn apply_weights<M: Module>(net: M, weights: Vec<u8>, what: &str) -> Result<M> {
         .map_err(|e| anyhow::anyhow!("{what}: unreadable weights: {e:?}"))?;
     net.try_load_record(record)
         .map_err(|e| anyhow::anyhow!("{what}: weights do not fit the network: {e:?}"))
-}
-
-fn load_segmenter(card: &serde_json::Value, weights: Vec<u8>, device: &Device, what: &str) -> Result<(SegmentationNet, SegmenterConfig)> {
-    let NetConfig::Segmenter(cfg) = net_of(card, what)? else {
-        bail!("{what}: not a segmentation model")
-    };
-    Ok((apply_weights(SegmentationNet::new(&cfg, device), weights, what)?, cfg))
 }
 
 fn load_classifier(card: &serde_json::Value, weights: Vec<u8>, device: &Device, what: &str) -> Result<Classifier> {
@@ -331,10 +348,7 @@ impl ModelBundle {
     /// folded network on the CPU, burn's forward pass elsewhere; the mean over the members of
     /// an ensemble.
     pub fn segment_probabilities(&self, images: &[&[f32]], size: u32, batch: usize) -> Vec<Vec<f32>> {
-        let run = |s: &Segmenter| match &s.folded {
-            Some(f) => f.probabilities(images, size, batch),
-            None => s.net.probabilities(images, size, &self.device, batch),
-        };
+        let run = |s: &Segmenter| s.probabilities(images, size, &self.device, batch);
         let mut sum = run(&self.segmenters[0]);
         for s in &self.segmenters[1..] {
             sum.iter_mut()
@@ -382,6 +396,7 @@ mod tests {
             depth: 2,
             residual: false,
             input_size,
+            ..Default::default()
         };
         let net = SegmentationNet::new(&cfg, &device);
         std::fs::create_dir_all(dir).unwrap();

@@ -167,15 +167,17 @@ mod tests {
 
     /// A small segmentation task at 16x16.
     fn tiny_task(residual: bool) -> SegmentTask {
-        SegmentTask {
-            net: SegmenterConfig {
+        SegmentTask::new(
+            SegmenterConfig {
                 features: 4,
                 depth: 2,
                 residual,
                 input_size: 16,
+                ..Default::default()
             },
-            loss: SegLoss::BceDice,
-        }
+            SegLoss::BceDice,
+            None,
+        )
     }
 
     /// Two replicas that each get a copy of the same shard must give exactly the gradient of

@@ -1,20 +1,38 @@
-//! The segmentation task: U-Net / ResUNet with a configurable loss, selected by mean
-//! per-patient volumetric Dice on the validation patients.
+//! The segmentation task: U-Net / ResUNet / EfficientNet U-Net with a configurable loss,
+//! selected by mean per-patient volumetric Dice on the validation patients.
 
 use crate::engine::{Batch, Task, ValItem};
 use crate::loss::SegLoss;
 use burn::prelude::*;
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::path::PathBuf;
 use tumorscan_data::augment::resize_map;
 use tumorscan_evaluate::overlap::Counts;
-use tumorscan_model::{NetConfig, SegmentationNet, SegmenterConfig};
+use tumorscan_model::{NetConfig, SegmentationNet, SegmenterConfig, SegmenterNet};
 
-/// Segmentation training task.
-pub struct SegmentTask {
+/// Segmentation training task for a network `N` (the U-Net / ResUNet by default).
+pub struct SegmentTask<N = SegmentationNet> {
     /// Network.
     pub net: SegmenterConfig,
     /// Loss.
     pub loss: SegLoss,
+    /// Pretrained weights to start from (ImageNet for the EfficientNet U-Net's encoder).
+    pub pretrained: Option<PathBuf>,
+    /// The network type.
+    pub arch: PhantomData<fn() -> N>,
+}
+
+impl<N: SegmenterNet> SegmentTask<N> {
+    /// A task for `net` with `loss`, from `pretrained` weights where given.
+    pub fn new(net: SegmenterConfig, loss: SegLoss, pretrained: Option<PathBuf>) -> Self {
+        Self {
+            net,
+            loss,
+            pretrained,
+            arch: PhantomData,
+        }
+    }
 }
 
 /// Binary mask at the slice's own size from a model-size probability map.
@@ -25,8 +43,8 @@ pub fn native_mask(prob: &[f32], size: u32, width: u32, height: u32, threshold: 
         .collect()
 }
 
-impl Task for SegmentTask {
-    type Net = SegmentationNet;
+impl<N: SegmenterNet> Task for SegmentTask<N> {
+    type Net = N;
     fn kind(&self) -> &'static str {
         "segment"
     }
@@ -34,18 +52,28 @@ impl Task for SegmentTask {
         NetConfig::Segmenter(self.net.clone())
     }
     fn objective(&self) -> serde_json::Value {
-        serde_json::json!({ "loss": self.loss })
+        // Runs without pretrained weights record what they always did (resume compares it).
+        match &self.pretrained {
+            Some(p) => serde_json::json!({ "loss": self.loss, "pretrained": p }),
+            None => serde_json::json!({ "loss": self.loss }),
+        }
     }
-    fn build(&self, device: &Device) -> SegmentationNet {
-        SegmentationNet::new(&self.net, device)
+    fn build(&self, device: &Device) -> N {
+        N::build(&self.net, device)
     }
-    fn loss(&self, net: &SegmentationNet, batch: Batch) -> Tensor<1> {
-        self.loss.compute(net.forward(batch.images), batch.masks)
+    fn initialise(&self, net: N) -> anyhow::Result<N> {
+        match &self.pretrained {
+            Some(path) => net.load_pretrained(path).map_err(anyhow::Error::msg),
+            None => Ok(net),
+        }
+    }
+    fn loss(&self, net: &N, batch: Batch) -> Tensor<1> {
+        self.loss.compute(net.logits(batch.images), batch.masks)
     }
     fn selection_metric(&self) -> &'static str {
         "val_patient_dice"
     }
-    fn validate(&self, net: &SegmentationNet, items: &[ValItem], device: &Device, batch_size: usize) -> BTreeMap<String, f64> {
+    fn validate(&self, net: &N, items: &[ValItem], device: &Device, batch_size: usize) -> BTreeMap<String, f64> {
         let size = self.net.input_size;
         let inputs: Vec<&[f32]> = items.iter().map(|i| i.sample.image.as_slice()).collect();
         let probs = net.probabilities(&inputs, size, device, batch_size);

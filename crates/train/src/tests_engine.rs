@@ -6,7 +6,7 @@ use crate::segment::SegmentTask;
 use crate::split::RunSplit;
 use tumorscan_data::augment::AugmentConfig;
 use tumorscan_data::phantom::phantom_dataset;
-use tumorscan_model::{ComputeDevice, SegmenterConfig};
+use tumorscan_model::{ComputeDevice, SegmentationNet, SegmenterConfig};
 
 /// burn's seed is global to the process: tests that train must not interleave their draws.
 pub(crate) static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -19,15 +19,17 @@ fn setup() -> (tumorscan_data::LoadedDataset, RunSplit, SegmentTask, TrainConfig
         val: ids[2..].iter().cloned().collect(),
         test: Default::default(),
     };
-    let task = SegmentTask {
-        net: SegmenterConfig {
+    let task = SegmentTask::new(
+        SegmenterConfig {
             features: 4,
             depth: 2,
             residual: false,
             input_size: 32,
+            ..Default::default()
         },
-        loss: SegLoss::BceDice,
-    };
+        SegLoss::BceDice,
+        None,
+    );
     let cfg = TrainConfig {
         epochs: 8,
         batch_size: 4,
@@ -80,10 +82,7 @@ fn resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run() {
     // The loss is part of the run: resuming with another one is refused, and config.json records it.
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(part.path().join("config.json")).unwrap()).unwrap();
     assert_eq!(config["objective"]["loss"]["name"], "bce-dice");
-    let other = SegmentTask {
-        net: task.net.clone(),
-        loss: SegLoss::Dice,
-    };
+    let other = SegmentTask::<SegmentationNet>::new(task.net.clone(), SegLoss::Dice, None);
     let err = train(&other, &ds, &split, &cfg, &[ComputeDevice::cpu()], part.path(), true).unwrap_err();
     assert!(err.to_string().contains("loss"), "{err}");
     let o = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], part.path(), true).unwrap();

@@ -1,0 +1,91 @@
+//! A U-Net whose encoder is EfficientNet-Lite0 ([`crate::efficientnet`]), so that segmentation
+//! can start from ImageNet weights as detection does. The decoder follows the U-Net of
+//! [`crate::unet`] (transposed-convolution upsampling, skip concatenation, two conv3x3-BN-ReLU)
+//! on the encoder's outputs at strides 2, 4, 8, 16 and 32, and a last level at full resolution
+//! that also sees the input image.
+
+use crate::config::SegmenterConfig;
+use crate::efficientnet::EfficientNetLite0;
+use crate::unet::{ConvBlock, SegmenterNet};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::prelude::*;
+use std::path::Path;
+
+/// Decoder widths, deepest first; the skips come from [`EfficientNetLite0::taps`].
+const DECODER: [usize; 5] = [96, 48, 32, 16, 16];
+
+/// The EfficientNet-Lite0 U-Net (input size a multiple of 32).
+#[derive(Module, Debug)]
+pub struct EfficientUNet {
+    encoder: EfficientNetLite0,
+    upconvs: Vec<ConvTranspose2d>,
+    decoders: Vec<ConvBlock>,
+    head: Conv2d,
+}
+
+impl EfficientUNet {
+    /// Build with fresh weights on `device`.
+    pub fn new(device: &Device) -> Self {
+        // Channels of the encoder's taps, deepest first, then the input image's 3.
+        let mut skips = EfficientNetLite0::TAP_CHANNELS.to_vec();
+        skips.reverse();
+        let deepest = skips.remove(0);
+        skips.push(3);
+        let mut ch = deepest;
+        let (mut upconvs, mut decoders) = (Vec::new(), Vec::new());
+        for (&out, &skip) in DECODER.iter().zip(&skips) {
+            upconvs.push(ConvTranspose2dConfig::new([ch, out], [2, 2]).with_stride([2, 2]).init(device));
+            decoders.push(ConvBlock::new(out + skip, out, false, device));
+            ch = out;
+        }
+        Self {
+            encoder: EfficientNetLite0::new(device),
+            upconvs,
+            decoders,
+            head: Conv2dConfig::new([ch, 1], [1, 1]).init(device),
+        }
+    }
+
+    /// Logits `[batch, 1, H, W]` for normalised input `[batch, 3, H, W]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut skips = vec![x.clone()];
+        skips.extend(self.encoder.taps(x));
+        let mut y = skips.pop().expect("the encoder has taps");
+        for (up, dec) in self.upconvs.iter().zip(&self.decoders) {
+            let skip = skips.pop().expect("one skip per decoder level");
+            y = dec.forward(Tensor::cat(vec![up.forward(y), skip], 1));
+        }
+        self.head.forward(y)
+    }
+}
+
+impl SegmenterNet for EfficientUNet {
+    fn build(_cfg: &SegmenterConfig, device: &Device) -> Self {
+        Self::new(device)
+    }
+    fn load_pretrained(mut self, path: &Path) -> Result<Self, String> {
+        self.encoder = self.encoder.load_pytorch(path)?;
+        Ok(self)
+    }
+    fn logits(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward(x)
+    }
+    fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
+        crate::infer::batched_maps(images, size, device, batch, |x| self.forward(x))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_logit_per_pixel_at_the_input_size() {
+        let device = Device::flex();
+        let net = EfficientUNet::new(&device);
+        assert_eq!(net.forward(Tensor::zeros([2, 3, 64, 64], &device)).dims(), [2, 1, 64, 64]);
+        let p = net.probabilities(&[&vec![0.1; 3 * 32 * 32]], 32, &device, 1);
+        assert_eq!(p[0].len(), 32 * 32);
+        assert!(p[0].iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+}
