@@ -4,6 +4,7 @@
 U-Net: Buda et al. (brain-segmentation-pytorch): 4 levels of two conv3x3-BN-ReLU, max-pool,
 transposed-conv upsampling, skip concatenation, 1x1 head. Classifier: tumorscan's compact
 ResNet (residual double-conv blocks with 1x1 projections, max-pool, global average, linear).
+EffUNet: tumorscan's U-Net on an EfficientNet-Lite0 encoder.
 """
 import argparse, json, resource, statistics, time
 import torch
@@ -56,6 +57,60 @@ class Classifier(nn.Module):
         return self.head(x.mean((2, 3))).squeeze(1)
 
 
+# EfficientNet-Lite0 stages: (repeats, kernel, stride, expansion, in, out), as tumorscan's.
+STAGES = [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+          (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)]
+
+
+def conv_bn(i, o, k, stride=1, groups=1):
+    return nn.Sequential(nn.Conv2d(i, o, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(o, eps=1e-3))
+
+
+class MBConv(nn.Module):
+    def __init__(self, i, o, k, stride, e):
+        super().__init__()
+        mid = i * e
+        self.expand = conv_bn(i, mid, 1) if e != 1 else None
+        self.dw, self.proj, self.skip = conv_bn(mid, mid, k, stride, mid), conv_bn(mid, o, 1), stride == 1 and i == o
+
+    def forward(self, x):
+        h = F.relu6(self.expand(x)) if self.expand is not None else x
+        y = self.proj(F.relu6(self.dw(h)))
+        return y + x if self.skip else y
+
+
+class EffUNet(nn.Module):
+    """tumorscan's U-Net on an EfficientNet-Lite0 encoder (crates/model/src/effunet.rs): skips
+    after blocks 0, 2, 4, 10 and 15, decoder widths 96-48-32-16-16, the input as the last skip."""
+    TAPS = (0, 2, 4, 10, 15)
+
+    def __init__(self):
+        super().__init__()
+        self.stem = conv_bn(3, 32, 3, 2)
+        self.blocks = nn.ModuleList([MBConv(i if j == 0 else o, o, k, s if j == 0 else 1, e)
+                                     for r, k, s, e, i, o in STAGES for j in range(r)])
+        ups, decs, ch = [], [], 320
+        for o, skip in zip([96, 48, 32, 16, 16], [112, 40, 24, 16, 3]):
+            ups.append(nn.ConvTranspose2d(ch, o, 2, stride=2))
+            decs.append(Block(o + skip, o))
+            ch = o
+        self.up, self.dec, self.head = nn.ModuleList(ups), nn.ModuleList(decs), nn.Conv2d(ch, 1, 1)
+
+    def forward(self, x):
+        skips, h = [x], F.relu6(self.stem(x))
+        for i, b in enumerate(self.blocks):
+            h = b(h)
+            if i in self.TAPS:
+                skips.append(h)
+        y = skips.pop()
+        for u, d in zip(self.up, self.dec):
+            y = d(torch.cat([u(y), skips.pop()], 1))
+        return self.head(y)
+
+
+SEGMENTERS = ("unet", "resunet", "effunet")
+
+
 def bce_dice(logits, target):
     p = torch.sigmoid(logits)
     tp = (p * target).sum()
@@ -82,7 +137,13 @@ def main():
     dev = torch.device(a.device)
     # Waits for queued GPU work so that wall-clock times are complete (no-op on CPU).
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    net = (UNet(a.features, residual=a.arch == "resunet") if a.arch in ("unet", "resunet") else Classifier(a.features)).to(dev)
+    if a.arch == "effunet":
+        net = EffUNet()
+    elif a.arch in SEGMENTERS:
+        net = UNet(a.features, residual=a.arch == "resunet")
+    else:
+        net = Classifier(a.features)
+    net = net.to(dev)
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     steps = []
     net.train()
@@ -91,7 +152,7 @@ def main():
         sync()
         t = time.perf_counter()
         out = net(x)
-        loss = bce_dice(out, torch.zeros_like(out)) if a.arch in ("unet", "resunet") else F.binary_cross_entropy_with_logits(out, torch.zeros_like(out))
+        loss = bce_dice(out, torch.zeros_like(out)) if a.arch in SEGMENTERS else F.binary_cross_entropy_with_logits(out, torch.zeros_like(out))
         opt.zero_grad()
         loss.backward()
         opt.step()

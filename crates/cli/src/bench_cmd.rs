@@ -8,13 +8,15 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use clap::Args;
 use std::time::Instant;
-use tumorscan_model::{BackendKind, ClassifierConfig, ComputeDevice, SegmentationNet, SegmenterConfig, SliceClassifier};
+use tumorscan_model::{
+    BackendKind, ClassifierConfig, ComputeDevice, EfficientUNet, SegmentationNet, SegmenterConfig, SegmenterNet, SliceClassifier,
+};
 use tumorscan_train::loss::{bce_with_logits, SegLoss};
 
 /// `bench` arguments.
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Architecture: unet, resunet or classifier.
+    /// Architecture: unet, resunet, effunet (U-Net on EfficientNet-Lite0) or classifier.
     #[arg(long, default_value = "unet")]
     arch: String,
     /// Initial features.
@@ -68,6 +70,57 @@ fn sync<const D: usize>(t: Tensor<D>) {
     let _ = t.slice_dim(0, 0..1).into_data();
 }
 
+/// Timings of one architecture, seconds per step or batch.
+#[derive(Default)]
+struct Times {
+    step: Vec<f64>,
+    // Forward + loss on the training (autodiff) device, waited for: splits a step into its
+    // forward part and the rest (backward + optimizer).
+    fwd: Vec<f64>,
+    infer: Vec<f64>,
+    burn: Vec<f64>,
+}
+
+/// `a.steps` timed Adam steps of `net` (after one warm-up step), `loss` giving a batch's loss.
+fn train_steps<M: Module + 'static>(mut net: M, a: &BenchArgs, dev: &Device, loss: impl Fn(&M, Tensor<4>) -> Tensor<1>, t: &mut Times) {
+    let mut optim = AdamConfig::new().init();
+    for i in 0..a.steps + usize::from(a.steps > 0) {
+        let start = Instant::now();
+        let l = loss(&net, input(a.batch, a.size, dev));
+        if i > 0 {
+            let _ = l.clone().into_data();
+            t.fwd.push(start.elapsed().as_secs_f64());
+        }
+        let grads = GradientsParams::from_grads(l.backward(), &net);
+        net = optim.step(1e-4, net, grads);
+        sync(loss(&net, input(1, a.size.min(32), dev)));
+        if i > 0 {
+            t.step.push(start.elapsed().as_secs_f64());
+        }
+    }
+}
+
+/// `a.batches` timed inference batches (after one warm-up): `fast` is what predict runs,
+/// `burn` burn's own forward pass.
+fn infer_batches<R>(a: &BenchArgs, dev: &Device, fast: impl Fn(&[&[f32]]) -> R, burn: impl Fn(&[&[f32]]) -> R, t: &mut Times) {
+    for i in 0..=a.batches {
+        let x = images(a.batch, a.size, dev);
+        let refs: Vec<&[f32]> = x.iter().map(Vec::as_slice).collect();
+        let t0 = Instant::now();
+        let _ = fast(&refs);
+        let t1 = Instant::now();
+        let _ = burn(&refs);
+        if i > 0 {
+            t.infer.push((t1 - t0).as_secs_f64());
+            t.burn.push(t1.elapsed().as_secs_f64());
+        }
+    }
+}
+
+fn seg_loss(logits: Tensor<4>) -> Tensor<1> {
+    SegLoss::BceDice.compute(logits.clone(), logits.zeros_like())
+}
+
 /// Run the benchmark and print JSON.
 pub fn run(a: BenchArgs) -> Result<()> {
     let compute = ComputeDevice(a.device);
@@ -76,98 +129,75 @@ pub fn run(a: BenchArgs) -> Result<()> {
         compute.training().map_err(anyhow::Error::msg)?,
     );
     infer_dev.seed(0);
-    let mut step_times = Vec::new();
-    // Forward + loss on the training (autodiff) device, waited for: splits a step into its
-    // forward part and the rest (backward + optimizer).
-    let mut fwd_times = Vec::new();
-    let mut infer_times = Vec::new();
-    let mut burn_times = Vec::new();
+    let mut t = Times::default();
+    let size = a.size as u32;
     match a.arch.as_str() {
         "unet" | "resunet" => {
             let cfg = SegmenterConfig {
                 features: a.features,
                 depth: 4,
                 residual: a.arch == "resunet",
-                input_size: a.size as u32,
+                input_size: size,
                 ..Default::default()
             };
-            let mut net = SegmentationNet::new(&cfg, &train_dev);
-            let mut optim = AdamConfig::new().init();
-            let target = Tensor::<4>::zeros([a.batch, 1, a.size, a.size], &train_dev);
-            for i in 0..a.steps + usize::from(a.steps > 0) {
-                let t = Instant::now();
-                let loss = SegLoss::BceDice.compute(net.forward(input(a.batch, a.size, &train_dev)), target.clone());
-                if i > 0 {
-                    let _ = loss.clone().into_data();
-                    fwd_times.push(t.elapsed().as_secs_f64());
-                }
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optim.step(1e-4, net, grads);
-                sync(net.forward(input(1, a.size.min(32), &train_dev)));
-                if i > 0 {
-                    step_times.push(t.elapsed().as_secs_f64());
-                }
-            }
+            train_steps(
+                SegmentationNet::new(&cfg, &train_dev),
+                &a,
+                &train_dev,
+                |n, x| seg_loss(n.forward(x)),
+                &mut t,
+            );
             let valid = SegmentationNet::new(&cfg, &infer_dev).valid();
-            for i in 0..=a.batches {
-                let x = images(a.batch, a.size, &infer_dev);
-                let refs: Vec<&[f32]> = x.iter().map(Vec::as_slice).collect();
-                let t = Instant::now();
-                let _ = valid.probabilities(&refs, a.size as u32, &infer_dev, a.batch);
-                let t1 = Instant::now();
-                let _ = valid.probabilities_burn(&refs, a.size as u32, &infer_dev, a.batch);
-                if i > 0 {
-                    infer_times.push((t1 - t).as_secs_f64());
-                    burn_times.push(t1.elapsed().as_secs_f64());
-                }
-            }
+            infer_batches(
+                &a,
+                &infer_dev,
+                |x| valid.probabilities(x, size, &infer_dev, a.batch),
+                |x| valid.probabilities_burn(x, size, &infer_dev, a.batch),
+                &mut t,
+            );
+        }
+        "effunet" => {
+            // The EfficientNet-Lite0 U-Net has one path: burn's forward pass.
+            train_steps(
+                EfficientUNet::new(&train_dev),
+                &a,
+                &train_dev,
+                |n, x| seg_loss(n.forward(x)),
+                &mut t,
+            );
+            let valid = EfficientUNet::new(&infer_dev).valid();
+            let probs = |x: &[&[f32]]| SegmenterNet::probabilities(&valid, x, size, &infer_dev, a.batch);
+            infer_batches(&a, &infer_dev, probs, probs, &mut t);
         }
         "classifier" => {
             let cfg = ClassifierConfig {
                 features: a.features,
                 stages: 4,
-                input_size: a.size as u32,
+                input_size: size,
                 ..Default::default()
             };
-            let mut net = SliceClassifier::new(&cfg, &train_dev);
-            let mut optim = AdamConfig::new().init();
-            let target = Tensor::<1>::zeros([a.batch], &train_dev);
-            for i in 0..a.steps + usize::from(a.steps > 0) {
-                let t = Instant::now();
-                let loss = bce_with_logits(net.forward(input(a.batch, a.size, &train_dev)), target.clone());
-                if i > 0 {
-                    let _ = loss.clone().into_data();
-                    fwd_times.push(t.elapsed().as_secs_f64());
-                }
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optim.step(1e-4, net, grads);
-                sync(net.forward(input(1, a.size, &train_dev)));
-                if i > 0 {
-                    step_times.push(t.elapsed().as_secs_f64());
-                }
-            }
+            let loss = |n: &SliceClassifier, x| {
+                let l = n.forward(x);
+                bce_with_logits(l.clone(), l.zeros_like())
+            };
+            train_steps(SliceClassifier::new(&cfg, &train_dev), &a, &train_dev, loss, &mut t);
             let valid = SliceClassifier::new(&cfg, &infer_dev).valid();
-            for i in 0..=a.batches {
-                let x = images(a.batch, a.size, &infer_dev);
-                let refs: Vec<&[f32]> = x.iter().map(Vec::as_slice).collect();
-                let t = Instant::now();
-                let _ = valid.probabilities(&refs, a.size as u32, &infer_dev, a.batch);
-                let t1 = Instant::now();
-                let _ = valid.probabilities_burn(&refs, a.size as u32, &infer_dev, a.batch);
-                if i > 0 {
-                    infer_times.push((t1 - t).as_secs_f64());
-                    burn_times.push(t1.elapsed().as_secs_f64());
-                }
-            }
+            infer_batches(
+                &a,
+                &infer_dev,
+                |x| valid.probabilities(x, size, &infer_dev, a.batch),
+                |x| valid.probabilities_burn(x, size, &infer_dev, a.batch),
+                &mut t,
+            );
         }
-        other => anyhow::bail!("--arch {other}: use unet, resunet or classifier"),
+        other => anyhow::bail!("--arch {other}: use unet, resunet, effunet or classifier"),
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|x, y| x.total_cmp(y));
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
-    let (step, inf, burn_inf) = (median(&mut step_times), median(&mut infer_times), median(&mut burn_times));
-    let fwd = median(&mut fwd_times);
+    let (step, inf, burn_inf) = (median(&mut t.step), median(&mut t.infer), median(&mut t.burn));
+    let fwd = median(&mut t.fwd);
     let json = serde_json::json!({
         "framework": "tumorscan (burn 0.22)", "backend": format!("{:?}", a.device), "arch": a.arch, "features": a.features, "size": a.size, "batch": a.batch,
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

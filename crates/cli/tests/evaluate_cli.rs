@@ -144,6 +144,31 @@ fn ensemble_members_are_each_checked_for_held_out_patients() {
     assert_clean_failure(&eval("three"), "segment-c");
 }
 
+/// `tumorscan train KIND` on the phantom data for one short epoch (batch 2, 2 steps), plus `extra`.
+fn train_quick(kind: &str, data: &Path, folds: &Path, out: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "train",
+        kind,
+        "--data",
+        p(data),
+        "--folds",
+        p(folds),
+        "--val-fold",
+        "1",
+        "--out",
+        p(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--max-steps",
+        "2",
+        "--no-cache",
+    ];
+    args.extend_from_slice(extra);
+    tumorscan(&args)
+}
+
 /// `train detect --arch efficientnet-lite0` trains through the shared engine and its model is
 /// evaluated beside the segmentation candidates; a fold the classifier trained on is refused;
 /// bad `--pretrained` files are clear errors.
@@ -152,31 +177,7 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
     let dir = tempfile::tempdir().unwrap();
     let (data, folds) = phantom_with_folds(dir.path());
     let run = dir.path().join("det");
-    let train = |out: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "detect",
-            "--data",
-            p(&data),
-            "--folds",
-            p(&folds),
-            "--val-fold",
-            "1",
-            "--out",
-            p(out),
-            "--epochs",
-            "1",
-            "--batch-size",
-            "2",
-            "--max-steps",
-            "2",
-            "--size",
-            "32",
-            "--no-cache",
-        ];
-        args.extend_from_slice(extra);
-        tumorscan(&args)
-    };
+    let train = |out: &Path, extra: &[&str]| train_quick("detect", &data, &folds, out, &[&["--size", "32"], extra].concat());
     let r = train(&run, &["--arch", "efficientnet-lite0"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let card: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("best/model.json")).unwrap()).unwrap();
@@ -238,29 +239,7 @@ fn efficientnet_unet_trains_and_is_evaluated() {
     let dir = tempfile::tempdir().unwrap();
     let (data, folds) = phantom_with_folds(dir.path());
     let run = dir.path().join("seg");
-    let train = |out: &Path, extra: &[&str]| {
-        let mut args = vec![
-            "train",
-            "segment",
-            "--data",
-            p(&data),
-            "--folds",
-            p(&folds),
-            "--val-fold",
-            "1",
-            "--out",
-            p(out),
-            "--epochs",
-            "1",
-            "--batch-size",
-            "2",
-            "--max-steps",
-            "2",
-            "--no-cache",
-        ];
-        args.extend_from_slice(extra);
-        tumorscan(&args)
-    };
+    let train = |out: &Path, extra: &[&str]| train_quick("segment", &data, &folds, out, extra);
     let r = train(&run, &["--arch", "efficientnet-lite0-unet", "--size", "32"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let card: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("best/model.json")).unwrap()).unwrap();

@@ -2,7 +2,7 @@
 //! (accuracy breaks ties); its decision threshold is the validation-accuracy-maximising one
 //! ([`tumorscan_evaluate::detection::best_accuracy_threshold`]) and ships in `model.json`.
 
-use crate::engine::{Batch, Task, ValItem};
+use crate::engine::{from_pretrained, Batch, Task, ValItem};
 use crate::loss::bce_with_logits;
 use burn::prelude::*;
 use std::collections::BTreeMap;
@@ -63,10 +63,7 @@ impl<N: ClassifierNet> Task for DetectTask<N> {
         N::build(&self.net, device)
     }
     fn initialise(&self, net: N) -> anyhow::Result<N> {
-        match &self.pretrained {
-            Some(path) => net.load_pretrained(path).map_err(anyhow::Error::msg),
-            None => Ok(net),
-        }
+        from_pretrained(net, self.pretrained.as_deref(), N::load_pretrained)
     }
     fn loss(&self, net: &N, batch: Batch) -> Tensor<1> {
         bce_with_logits(net.logits(batch.images), batch.labels)

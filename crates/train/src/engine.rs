@@ -111,6 +111,19 @@ pub trait Task: Sync {
     }
 }
 
+/// `net`, or `load(net, path)` where pretrained weights are given: what the tasks'
+/// [`Task::initialise`] do.
+pub(crate) fn from_pretrained<N>(
+    net: N,
+    pretrained: Option<&std::path::Path>,
+    load: impl FnOnce(N, &std::path::Path) -> Result<N, String>,
+) -> Result<N> {
+    match pretrained {
+        Some(path) => load(net, path).map_err(anyhow::Error::msg),
+        None => Ok(net),
+    }
+}
+
 /// Saved run state (`checkpoint/state.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RunState {

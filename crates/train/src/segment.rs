@@ -1,7 +1,7 @@
 //! The segmentation task: U-Net / ResUNet / EfficientNet U-Net with a configurable loss,
 //! selected by mean per-patient volumetric Dice on the validation patients.
 
-use crate::engine::{Batch, Task, ValItem};
+use crate::engine::{from_pretrained, Batch, Task, ValItem};
 use crate::loss::SegLoss;
 use burn::prelude::*;
 use std::collections::BTreeMap;
@@ -62,10 +62,7 @@ impl<N: SegmenterNet> Task for SegmentTask<N> {
         N::build(&self.net, device)
     }
     fn initialise(&self, net: N) -> anyhow::Result<N> {
-        match &self.pretrained {
-            Some(path) => net.load_pretrained(path).map_err(anyhow::Error::msg),
-            None => Ok(net),
-        }
+        from_pretrained(net, self.pretrained.as_deref(), N::load_pretrained)
     }
     fn loss(&self, net: &N, batch: Batch) -> Tensor<1> {
         self.loss.compute(net.logits(batch.images), batch.masks)

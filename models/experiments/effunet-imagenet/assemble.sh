@@ -23,6 +23,6 @@ bundle effunet-v05 "$EFF/best" models/segment models/segment-s43
 EFF2=${EFF2:-runs/seg-effunet-s43}
 bundle effunet2 "$EFF/best" "$EFF2/best"
 for c in effunet effunet-v05 effunet2; do
-  "$T" evaluate segment --model "runs/cand-$c" --data "$D" --folds models/folds.csv --fold "$FOLD" --out "$OUT-$c"
+  "$T" evaluate segment --model "runs/cand-$c" --data "$D" --folds models/folds.csv --fold "$FOLD" --out "$OUT-$c" --force
 done
-"$T" evaluate segment --model models --data "$D" --folds models/folds.csv --fold "$FOLD" --out "$OUT-v05"
+"$T" evaluate segment --model models --data "$D" --folds models/folds.csv --fold "$FOLD" --out "$OUT-v05" --force
