@@ -169,6 +169,24 @@ fn train_quick(kind: &str, data: &Path, folds: &Path, out: &Path, extra: &[&str]
     tumorscan(&args)
 }
 
+/// `tumorscan evaluate KIND` of `models` (e.g. `--model DIR`) on fold `fold` of the phantom data.
+fn evaluate_quick(kind: &str, models: &[&str], data: &Path, folds: &Path, fold: &str, out: &Path) -> Run {
+    let mut args = vec!["evaluate", kind];
+    args.extend_from_slice(models);
+    args.extend_from_slice(&[
+        "--data",
+        p(data),
+        "--folds",
+        p(folds),
+        "--fold",
+        fold,
+        "--out",
+        p(out),
+        "--no-cache",
+    ]);
+    tumorscan(&args)
+}
+
 /// `train detect --arch efficientnet-lite0` trains through the shared engine and its model is
 /// evaluated beside the segmentation candidates; a fold the classifier trained on is refused;
 /// bad `--pretrained` files are clear errors.
@@ -182,24 +200,10 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let card: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("best/model.json")).unwrap()).unwrap();
     assert_eq!(card["net"]["arch"], "efficientnet-lite0");
+    let (models, best) = (repo_root().join("models"), run.join("best"));
     let eval = |fold: &str, out: &str| {
-        tumorscan(&[
-            "evaluate",
-            "detect",
-            "--model",
-            p(&repo_root().join("models")),
-            "--classifier",
-            p(&run.join("best")),
-            "--data",
-            p(&data),
-            "--folds",
-            p(&folds),
-            "--fold",
-            fold,
-            "--out",
-            p(&dir.path().join(out)),
-            "--no-cache",
-        ])
+        let m = ["--model", p(&models), "--classifier", p(&best)];
+        evaluate_quick("detect", &m, &data, &folds, fold, &dir.path().join(out))
     };
     let r = eval("1", "ev");
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -243,23 +247,8 @@ fn efficientnet_unet_trains_and_is_evaluated() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let card: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("best/model.json")).unwrap()).unwrap();
     assert_eq!(card["net"]["arch"], "efficientnet-lite0-unet");
-    let eval = |fold: &str, out: &str| {
-        tumorscan(&[
-            "evaluate",
-            "segment",
-            "--model",
-            p(&run.join("best")),
-            "--data",
-            p(&data),
-            "--folds",
-            p(&folds),
-            "--fold",
-            fold,
-            "--out",
-            p(&dir.path().join(out)),
-            "--no-cache",
-        ])
-    };
+    let best = run.join("best");
+    let eval = |fold: &str, out: &str| evaluate_quick("segment", &["--model", p(&best)], &data, &folds, fold, &dir.path().join(out));
     let r = eval("1", "ev");
     assert_eq!(r.code, 0, "{}", r.stderr);
     let report = std::fs::read_to_string(dir.path().join("ev/segmentation.md")).unwrap();

@@ -158,23 +158,30 @@ impl EfficientNetLite0 {
     /// Blocks after which [`Self::taps`] taps: the ends of stages 1, 2, 3, 5 and 7.
     const TAP_BLOCKS: [usize; 5] = [0, 2, 4, 10, 15];
 
-    /// Features at strides 2, 4, 8, 16 and 32 ([`Self::TAP_CHANNELS`]), the skips of a U-Net.
-    pub fn taps(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+    /// Stem and blocks; `tap` sees the output of every block of [`Self::TAP_BLOCKS`].
+    fn encode(&self, x: Tensor<4>, mut tap: impl FnMut(&Tensor<4>)) -> Tensor<4> {
         let mut x = self.stem.forward(x, true);
-        let mut taps = Vec::with_capacity(Self::TAP_BLOCKS.len());
         for (i, b) in self.blocks.iter().enumerate() {
             x = b.forward(x);
             if Self::TAP_BLOCKS.contains(&i) {
-                taps.push(x.clone());
+                tap(&x);
             }
         }
+        x
+    }
+
+    /// Features at strides 2, 4, 8, 16 and 32 ([`Self::TAP_CHANNELS`]), the skips of a U-Net.
+    pub fn taps(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        let mut taps = Vec::with_capacity(Self::TAP_BLOCKS.len());
+        // The last block is tapped, so the encoder's output is the last tap.
+        self.encode(x, |t| taps.push(t.clone()));
         taps
     }
 
     /// Logits `[batch]` for normalised input `[batch, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<1> {
-        let x = self.taps(x).pop().expect("the last block is tapped");
-        let x = self.head.forward(x, true);
+        // No taps kept: the classifier holds no intermediate activations.
+        let x = self.head.forward(self.encode(x, |_| {}), true);
         let [b, c, _, _] = x.dims();
         let pooled: Tensor<2> = x.mean_dim(3).mean_dim(2).reshape([b, c]);
         self.fc.forward(pooled).reshape([b])

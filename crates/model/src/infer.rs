@@ -14,9 +14,24 @@ fn stack(images: &[&[f32]], size: u32, device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(data, [images.len(), 3, s, s]), device)
 }
 
-fn to_vec(t: Tensor<1>) -> Vec<f32> {
+fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     // Inference tensors are f32; a failure here is a backend defect, not a user error.
     t.into_data().try_to_vec::<f32>().expect("f32 tensor data")
+}
+
+/// Sigmoid of `forward`'s logits for `batch` inputs at a time, each batch's values (in input
+/// order, flattened) handed to `each`.
+fn for_each_batch<const D: usize>(
+    images: &[&[f32]],
+    size: u32,
+    device: &Device,
+    batch: usize,
+    forward: impl Fn(Tensor<4>) -> Tensor<D>,
+    mut each: impl FnMut(Vec<f32>),
+) {
+    for chunk in images.chunks(batch.max(1)) {
+        each(to_vec(sigmoid(forward(stack(chunk, size, device)))));
+    }
 }
 
 /// Sigmoid of one logit per input through `forward`, `batch` inputs at a time.
@@ -28,9 +43,7 @@ pub(crate) fn batched_logits(
     forward: impl Fn(Tensor<4>) -> Tensor<1>,
 ) -> Vec<f32> {
     let mut out = Vec::with_capacity(images.len());
-    for chunk in images.chunks(batch.max(1)) {
-        out.extend(to_vec(sigmoid(forward(stack(chunk, size, device)))));
-    }
+    for_each_batch(images, size, device, batch, forward, |p| out.extend(p));
     out
 }
 
@@ -45,11 +58,9 @@ pub(crate) fn batched_maps(
 ) -> Vec<Vec<f32>> {
     let n = (size * size) as usize;
     let mut out = Vec::with_capacity(images.len());
-    for chunk in images.chunks(batch.max(1)) {
-        let p = sigmoid(forward(stack(chunk, size, device)));
-        let flat = to_vec(p.reshape([chunk.len() * n]));
-        out.extend(flat.chunks(n).map(<[f32]>::to_vec));
-    }
+    for_each_batch(images, size, device, batch, forward, |p| {
+        out.extend(p.chunks(n).map(<[f32]>::to_vec))
+    });
     out
 }
 
