@@ -326,6 +326,20 @@ fn segment(a: &EvalArgs) -> Result<()> {
             },
         ),
         (
+            "3D components >= 10% of the largest",
+            Postprocess {
+                min_3d_fraction: 0.1,
+                ..base.clone()
+            },
+        ),
+        (
+            "3D components >= 30% of the largest",
+            Postprocess {
+                min_3d_fraction: 0.3,
+                ..base.clone()
+            },
+        ),
+        (
             "flip TTA + drop < 64 px",
             Postprocess {
                 flip_tta: true,

@@ -42,6 +42,23 @@ fn malformed_models_and_folds_get_clear_errors() {
     let r = eval(&models, &folds, "0", "ok");
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(dir.path().join("ok/segmentation.json").exists() && dir.path().join("ok/panels.png").exists());
+    // Every clean-up variant is measured, the gentler 3D rule included.
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("ok/segmentation.json")).unwrap()).unwrap();
+    let dice = |name: &str| {
+        let rows = report["postprocessing"].as_array().expect("variant rows");
+        let row = rows
+            .iter()
+            .find(|r| r["variant"] == name)
+            .unwrap_or_else(|| panic!("no variant {name}"));
+        row["patient_dice_mean"]["value"].as_f64().expect("a mean Dice")
+    };
+    for name in [
+        "largest 3D component",
+        "3D components >= 10% of the largest",
+        "raw (threshold 0.5, no clean-up)",
+    ] {
+        assert!((0.0..=1.0).contains(&dice(name)), "{name}: {}", dice(name));
+    }
 
     // Model folder missing, not a folder, malformed model.json, truncated weights.
     assert_clean_failure(&eval(&dir.path().join("nope"), &folds, "0", "o1"), "nope");

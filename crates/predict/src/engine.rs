@@ -4,7 +4,7 @@
 
 use crate::input::Volume;
 use crate::models::{DetectionRule, ModelBundle, Postprocess};
-use crate::postprocess::{drop_small_components, keep_largest_3d};
+use crate::postprocess::{drop_small_components, keep_large_3d, keep_largest_3d};
 use rayon::prelude::*;
 use serde::Serialize;
 use tumorscan_data::augment::{prepare_image, resize_map};
@@ -166,8 +166,13 @@ pub fn masks_from_probabilities(volume: &Volume, probs: &[Vec<f32>], threshold: 
         .slices
         .windows(2)
         .all(|w| (w[0].width, w[0].height) == (w[1].width, w[1].height));
-    if pp.largest_3d_component && same_size && !volume.slices.is_empty() {
-        keep_largest_3d(&mut masks, volume.slices[0].width as usize, volume.slices[0].height as usize);
+    if same_size && !volume.slices.is_empty() {
+        let (w, h) = (volume.slices[0].width as usize, volume.slices[0].height as usize);
+        if pp.largest_3d_component {
+            keep_largest_3d(&mut masks, w, h);
+        } else if pp.min_3d_fraction > 0.0 {
+            keep_large_3d(&mut masks, w, h, pp.min_3d_fraction);
+        }
     }
     masks
 }

@@ -62,9 +62,17 @@ pub struct Postprocess {
     pub min_component_pixels: usize,
     /// Keep only the largest 3D component of a volume.
     pub largest_3d_component: bool,
+    /// Drop 3D components with fewer voxels than this fraction of the volume's largest (0: keep
+    /// all; a gentler `largest_3d_component`, which wins when both are set).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub min_3d_fraction: f32,
     /// Test-time augmentation: average the prediction with that of the left-right flipped slice.
     #[serde(default)]
     pub flip_tta: bool,
+}
+
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
 }
 
 impl Default for Postprocess {
@@ -73,6 +81,7 @@ impl Default for Postprocess {
             threshold: 0.5,
             min_component_pixels: 0,
             largest_3d_component: false,
+            min_3d_fraction: 0.0,
             flip_tta: false,
         }
     }

@@ -1,5 +1,6 @@
 //! Mask clean-up: drop connected components under N pixels per slice; keep only the largest
-//! 3D component of a patient (26-connected across neighbouring slices).
+//! 3D component of a patient, or those of at least a fraction of its size (26-connected across
+//! neighbouring slices).
 
 /// Remove 8-connected components smaller than `min_pixels` from a 0/1 mask (in place).
 /// Returns the number of components removed.
@@ -47,13 +48,33 @@ pub fn drop_small_components(mask: &mut [u8], w: usize, h: usize, min_pixels: us
 /// Keep only the largest 3D connected component over a patient's slices (all the same size,
 /// in slice order). Returns the voxels removed.
 pub fn keep_largest_3d(masks: &mut [Vec<u8>], w: usize, h: usize) -> usize {
+    let (label, sizes) = label_3d(masks, w, h);
+    let Some((best, _)) = sizes.iter().enumerate().skip(1).max_by_key(|(_, &s)| s) else {
+        return 0;
+    };
+    remove_labels(masks, w * h, &label, |l| l != best)
+}
+
+/// Keep the 3D connected components with at least `fraction` of the largest one's voxels; the
+/// rest go. Unlike [`keep_largest_3d`], a true tumour survives next to a false component of
+/// similar size. Returns the voxels removed.
+pub fn keep_large_3d(masks: &mut [Vec<u8>], w: usize, h: usize, fraction: f32) -> usize {
+    let (label, sizes) = label_3d(masks, w, h);
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let floor = fraction.clamp(0.0, 1.0) as f64 * largest as f64;
+    remove_labels(masks, w * h, &label, |l| (sizes[l] as f64) < floor)
+}
+
+/// 26-connected labels of a stack of same-size masks (0 = background) and each label's voxel
+/// count (`sizes[0]` is unused).
+fn label_3d(masks: &[Vec<u8>], w: usize, h: usize) -> (Vec<u32>, Vec<usize>) {
     let plane = w * h;
     let total = masks.len() * plane;
-    let at = |masks: &[Vec<u8>], i: usize| masks[i / plane][i % plane];
+    let at = |i: usize| masks[i / plane][i % plane];
     let mut label = vec![0u32; total];
     let mut sizes = vec![0usize];
     for start in 0..total {
-        if at(masks, start) == 0 || label[start] != 0 {
+        if at(start) == 0 || label[start] != 0 {
             continue;
         }
         let id = sizes.len() as u32;
@@ -72,7 +93,7 @@ pub fn keep_largest_3d(masks: &mut [Vec<u8>], w: usize, h: usize) -> usize {
                             continue;
                         }
                         let j = nz as usize * plane + ny as usize * w + nx as usize;
-                        if at(masks, j) != 0 && label[j] == 0 {
+                        if at(j) != 0 && label[j] == 0 {
                             label[j] = id;
                             stack.push(j);
                         }
@@ -81,12 +102,14 @@ pub fn keep_largest_3d(masks: &mut [Vec<u8>], w: usize, h: usize) -> usize {
             }
         }
     }
-    let Some((best, _)) = sizes.iter().enumerate().skip(1).max_by_key(|(_, &s)| s) else {
-        return 0;
-    };
+    (label, sizes)
+}
+
+/// Zero the voxels whose (non-zero) label `remove` selects; returns how many.
+fn remove_labels(masks: &mut [Vec<u8>], plane: usize, label: &[u32], remove: impl Fn(usize) -> bool) -> usize {
     let mut removed = 0;
     for (i, &l) in label.iter().enumerate() {
-        if l != 0 && l as usize != best {
+        if l != 0 && remove(l as usize) {
             masks[i / plane][i % plane] = 0;
             removed += 1;
         }
@@ -123,5 +146,27 @@ mod tests {
         masks[1][11] = 1;
         assert_eq!(keep_largest_3d(&mut masks, 4, 4), 1);
         assert_eq!(masks[0][0], 0);
+    }
+
+    #[test]
+    fn components_above_the_fraction_survive() {
+        // Three separate blobs in one 8x8 slice: 6, 4 and 1 pixels.
+        let blobs = [vec![0, 1, 2, 8, 9, 10], vec![5, 6, 13, 14], vec![63]];
+        let fresh = || {
+            let mut m = vec![vec![0u8; 64]];
+            blobs.iter().flatten().for_each(|&i| m[0][i] = 1);
+            m
+        };
+        let mut masks = fresh();
+        assert_eq!(keep_large_3d(&mut masks, 8, 8, 0.5), 1);
+        assert!(blobs[0].iter().chain(&blobs[1]).all(|&i| masks[0][i] == 1));
+        assert_eq!(masks[0][63], 0);
+        let mut masks = fresh();
+        assert_eq!(keep_large_3d(&mut masks, 8, 8, 0.7), 5);
+        assert_eq!(masks[0].iter().map(|&v| v as usize).sum::<usize>(), 6);
+        let mut masks = fresh();
+        assert_eq!(keep_large_3d(&mut masks, 8, 8, 0.0), 0);
+        let mut empty = vec![vec![0u8; 64]; 2];
+        assert_eq!(keep_large_3d(&mut empty, 8, 8, 0.5), 0);
     }
 }

@@ -34,9 +34,13 @@ const WINOGRAD_MIN_CIN: usize = 64;
 /// burn's `conv2d` otherwise.
 pub fn conv_same(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let weight = conv.weight.val();
+    // burn's `Same` at stride 1 is the symmetric padding of these kernels.
     let padded = match weight.dims()[2..] {
-        [3, 3] => conv.padding == PaddingConfig2d::Explicit(1, 1, 1, 1),
-        [1, 1] => matches!(conv.padding, PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0)),
+        [3, 3] => matches!(conv.padding, PaddingConfig2d::Explicit(1, 1, 1, 1) | PaddingConfig2d::Same),
+        [1, 1] => matches!(
+            conv.padding,
+            PaddingConfig2d::Valid | PaddingConfig2d::Explicit(0, 0, 0, 0) | PaddingConfig2d::Same
+        ),
         _ => false,
     };
     let fits = padded && conv.stride == [1, 1] && conv.dilation == [1, 1] && conv.groups == 1 && conv.bias.is_none();

@@ -1,6 +1,7 @@
 //! The layers that dominate a training step on the CPU, as custom burn autodiff operations
 //! running on this crate's own kernels instead of burn flex's generic ones:
 //! - [`conv`]: bias-free 3x3 and 1x1 "same" convolutions (forward, input and weight gradients);
+//! - [`depthwise`]: bias-free depthwise convolutions of any stride (EfficientNet-Lite0);
 //! - [`norm`]: batch normalisation in training mode, optionally fused with the ReLU after it;
 //! - [`pool`]: 2x2 max pooling.
 //!
@@ -8,6 +9,7 @@
 //! calls these everywhere. Measured effect: `bench/PROFILE.md`.
 
 pub mod conv;
+pub mod depthwise;
 pub mod norm;
 pub mod pool;
 

@@ -1,12 +1,12 @@
-//! Batch normalisation in training mode, optionally fused with the ReLU that follows it, as one
-//! burn autodiff operation on the CPU backend.
+//! Batch normalisation in training mode, optionally fused with the ReLU (or EfficientNet's
+//! ReLU6) that follows it, as one burn autodiff operation on the CPU backend.
 //!
 //! Why: burn computes it as a chain of generic tensor operations: the statistics through
 //! `swap_dims(0, 1)` copies of the whole activation, then a dozen elementwise passes, each with
 //! a fresh buffer, forward and backward (`bench/PROFILE.md`). Here the statistics are two passes
 //! over each channel's planes in place, the output one pass, and the backward pass two.
 
-use super::{contiguous, flex, graph, values, FlexAd};
+use super::{contiguous, flex, graph, plain, values, FlexAd};
 use crate::kernels::Out;
 use burn::backend::Flex;
 use burn::nn::BatchNorm;
@@ -25,21 +25,54 @@ use rayon::prelude::*;
 /// autodiff device it runs as one fused operation and updates the running statistics exactly
 /// as burn's `BatchNorm` does; everywhere else it is burn's `BatchNorm` (and `relu`).
 pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>, then_relu: bool) -> Tensor<4> {
+    normalise_clamped(norm, x, then_relu.then_some(f32::INFINITY))
+}
+
+/// [`batch_norm`] followed by ReLU6 (`clamp(0, 6)`, EfficientNet-Lite's activation) when
+/// `activate`: burn's `clamp` and its gradient were a seventh of the EfficientNet U-Net's
+/// training step (masked fills), fused here into the normalisation's passes.
+pub fn batch_norm_relu6(norm: &BatchNorm, x: Tensor<4>, activate: bool) -> Tensor<4> {
+    normalise_clamped(norm, x, activate.then_some(6.0))
+}
+
+/// Batch norm, then `clamp(0, cap)` when `cap` is given.
+fn normalise_clamped(norm: &BatchNorm, x: Tensor<4>, cap: Option<f32>) -> Tensor<4> {
     let training = x.device().is_autodiff() && norm.training.is_enabled();
     if training {
-        if let Some(y) = fast(norm, &x, then_relu) {
+        if let Some(y) = fast(norm, &x, cap) {
             return y;
         }
     }
+    if let Some(y) = inference(norm, &x, cap) {
+        return y;
+    }
     let y = norm.forward(x);
-    if then_relu {
-        relu(y)
-    } else {
-        y
+    match cap {
+        Some(c) if c.is_finite() => y.clamp(0.0, c),
+        Some(_) => relu(y),
+        None => y,
     }
 }
 
-fn fast(norm: &BatchNorm, x: &Tensor<4>, then_relu: bool) -> Option<Tensor<4>> {
+/// Inference on plain flex tensors: the running statistics, the affine map and the clamp in
+/// one pass (burn runs them as about six elementwise passes, a fifth of the EfficientNet
+/// U-Net's forward pass). `None` for tensors elsewhere.
+fn inference(norm: &BatchNorm, x: &Tensor<4>, cap: Option<f32>) -> Option<Tensor<4>> {
+    let xv = contiguous(plain(x)?);
+    let dims = xv.layout().shape().to_vec();
+    let vec = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().ok();
+    let (mean, var) = (vec(norm.running_mean.value())?, vec(norm.running_var.value())?);
+    let (gamma, beta) = (vec(norm.gamma.val())?, vec(norm.beta.val())?);
+    if mean.len() != dims[1] {
+        return None; // let burn report the shape error
+    }
+    let inv_std = var.iter().map(|&v| 1.0 / (v + norm.epsilon as f32).sqrt()).collect();
+    let stats = Stats { mean, inv_std };
+    let y = stats.normalise(values(&xv), dims[2] * dims[3], &gamma, &beta, cap);
+    Some(Tensor::from_primitive::<Flex>(flex(y, &dims)))
+}
+
+fn fast(norm: &BatchNorm, x: &Tensor<4>, cap: Option<f32>) -> Option<Tensor<4>> {
     let (gamma, beta) = (norm.gamma.val(), norm.beta.val());
     let (xg, gg, bg) = (graph(x)?, graph(&gamma)?, graph(&beta)?);
     let xv = contiguous(xg.primitive().clone());
@@ -53,7 +86,7 @@ fn fast(norm: &BatchNorm, x: &Tensor<4>, then_relu: bool) -> Option<Tensor<4>> {
     );
     let (g, b) = (contiguous(gg.primitive().clone()), contiguous(bg.primitive().clone()));
     let stats = Stats::of(values(&xv), batch, channels, plane, norm.epsilon);
-    let y = stats.normalise(values(&xv), plane, values(&g), values(&b), then_relu);
+    let y = stats.normalise(values(&xv), plane, values(&g), values(&b), cap);
     let y = flex(y, &dims);
     let state = State {
         batch,
@@ -63,7 +96,7 @@ fn fast(norm: &BatchNorm, x: &Tensor<4>, then_relu: bool) -> Option<Tensor<4>> {
         inv_std: stats.inv_std.clone(),
         gamma: values(&g).to_vec(),
         beta: values(&b).to_vec(),
-        relu: then_relu,
+        cap,
     };
     let out = match NormOp
         .prepare::<NoCheckpointing>([xg.node(), gg.node(), bg.node()])
@@ -118,8 +151,9 @@ impl Stats {
         Self { mean, inv_std }
     }
 
-    /// `gamma * (x - mean) * inv_std + beta` (then ReLU), `x` being `[batch, channels, plane]`.
-    fn normalise(&self, x: &[f32], plane: usize, gamma: &[f32], beta: &[f32], then_relu: bool) -> Vec<f32> {
+    /// `gamma * (x - mean) * inv_std + beta` (then clamped to `[0, cap]`), `x` being
+    /// `[batch, channels, plane]`.
+    fn normalise(&self, x: &[f32], plane: usize, gamma: &[f32], beta: &[f32], cap: Option<f32>) -> Vec<f32> {
         let channels = self.mean.len();
         let mut y = vec![0.0; x.len()];
         // One task per plane, grouped so that small planes (deep layers) are not one task each.
@@ -132,8 +166,8 @@ impl Stats {
                 let c = i % channels;
                 let scale = gamma[c] * self.inv_std[c];
                 let shift = beta[c] - self.mean[c] * scale;
-                if then_relu {
-                    yp.iter_mut().zip(xp).for_each(|(y, &x)| *y = (x * scale + shift).max(0.0));
+                if let Some(cap) = cap {
+                    yp.iter_mut().zip(xp).for_each(|(y, &x)| *y = (x * scale + shift).max(0.0).min(cap));
                 } else {
                     yp.iter_mut().zip(xp).for_each(|(y, &x)| *y = x * scale + shift);
                 }
@@ -152,7 +186,8 @@ struct State {
     inv_std: Vec<f32>,
     gamma: Vec<f32>,
     beta: Vec<f32>,
-    relu: bool,
+    /// The clamp after the normalisation: `[0, cap]` (ReLU: an infinite cap), or none.
+    cap: Option<f32>,
 }
 
 #[derive(Debug)]
@@ -181,7 +216,8 @@ impl Backward<Flex, 3> for NormOp {
 
 impl State {
     /// `(dx, dgamma, dbeta)` from the input `x` and the output gradient `dy`:
-    /// with `xh = (x - mean) * inv_std` and `g = dy` where the output was positive (ReLU),
+    /// with `xh = (x - mean) * inv_std` and `g = dy` where the clamp (if any) let the value
+    /// through (`0 < y < cap`),
     /// `dbeta = sum g`, `dgamma = sum g * xh`, and
     /// `dx = gamma * inv_std * (g - dbeta / n - xh * dgamma / n)` per channel.
     fn gradients(&self, x: &[f32], dy: &[f32], want_dx: bool) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
@@ -194,8 +230,20 @@ impl State {
             .map(|c| {
                 let (mean, inv_std) = (self.mean[c], self.inv_std[c]);
                 let (scale, shift) = (self.gamma[c] * inv_std, self.beta[c] - self.mean[c] * self.gamma[c] * inv_std);
-                // Output gradient through the ReLU (recomputed from x rather than stored).
-                let g = |xv: f32, d: f32| if self.relu && xv * scale + shift <= 0.0 { 0.0 } else { d };
+                // Output gradient through the clamp (recomputed from x rather than stored).
+                // As an open interval, so that the loop stays branch-free and vectorises.
+                let (lo, hi) = match self.cap {
+                    Some(cap) => (0.0, cap),
+                    None => (f32::NEG_INFINITY, f32::INFINITY),
+                };
+                let g = |xv: f32, d: f32| {
+                    let y = xv * scale + shift;
+                    if y > lo && y < hi {
+                        d
+                    } else {
+                        0.0
+                    }
+                };
                 let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
                 for b in 0..batch {
                     let at = (b * channels + c) * plane;
@@ -272,7 +320,13 @@ mod tests {
     fn matches_burn_batch_norm_relu_and_their_gradients() {
         let device = Device::flex().autodiff();
         device.seed(21);
-        for (then_relu, [b, c, h, w]) in [(true, [3, 4, 5, 6]), (false, [2, 7, 3, 3]), (true, [1, 2, 1, 1])] {
+        let cases = [
+            (Some(f32::INFINITY), [3, 4, 5, 6]),
+            (None, [2, 7, 3, 3]),
+            (Some(f32::INFINITY), [1, 2, 1, 1]),
+            (Some(1.0), [2, 3, 4, 5]),
+        ];
+        for (cap, [b, c, h, w]) in cases {
             let (mine_layer, theirs_layer) = (layer(c, &device), layer(c, &device));
             // Same parameters in both layers (fresh tensors so that the graphs stay apart).
             let copy = |t: Tensor<1>| Param::from_tensor(Tensor::from_data(t.into_data(), &device));
@@ -283,14 +337,22 @@ mod tests {
             };
             let x = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.3, 2.0), &device).require_grad();
             let g = Tensor::<4>::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &device);
-            let mine = fast(&mine_layer, &x, then_relu).expect("flex autodiff fast path");
+            let mine = fast(&mine_layer, &x, cap).expect("flex autodiff fast path");
             let theirs = theirs_layer.forward(x.clone());
-            let theirs = if then_relu { relu(theirs) } else { theirs };
-            assert!(max_diff(mine.clone(), theirs.clone()) < 1e-4, "forward");
+            // A cap of 1 clamps part of the values at the top as ReLU6 would (6 is rarely hit).
+            let theirs = match cap {
+                Some(c) if c.is_finite() => theirs.clamp(0.0, c),
+                Some(_) => relu(theirs),
+                None => theirs,
+            };
+            assert!(max_diff(mine.clone(), theirs.clone()) < 1e-4, "forward, cap {cap:?}");
             let ga = (mine * g.clone()).sum().backward();
             let gb = (theirs * g).sum().backward();
             let grad = |t: Tensor<1>, gr| t.grad(gr).expect("gradient");
-            assert!(max_diff(x.grad(&ga).expect("dx"), x.grad(&gb).expect("dx")) < 1e-3, "dx");
+            assert!(
+                max_diff(x.grad(&ga).expect("dx"), x.grad(&gb).expect("dx")) < 1e-3,
+                "dx, cap {cap:?}"
+            );
             assert!(
                 max_diff(grad(mine_layer.gamma.val(), &ga), grad(theirs_layer.gamma.val(), &gb)) < 1e-3,
                 "dgamma"
@@ -307,11 +369,19 @@ mod tests {
     }
 
     #[test]
-    fn inference_and_other_devices_use_burn() {
-        // Without autodiff the running statistics are used (burn's inference path).
+    fn inference_matches_burn() {
+        // Without autodiff the running statistics are used, as in burn's inference path.
         let device = Device::flex();
         let n = layer(3, &device);
         let x = Tensor::<4>::random([2, 3, 4, 4], Distribution::Normal(0.0, 1.0), &device);
-        assert!(max_diff(batch_norm(&n, x.clone(), false), n.forward(x)) < 1e-6);
+        assert!(max_diff(batch_norm(&n, x.clone(), false), n.forward(x.clone())) < 1e-6);
+        // One fused pass with trained running statistics, then ReLU or ReLU6.
+        let mut n = layer(3, &device);
+        n.running_mean = burn::module::RunningState::new(Tensor::from_floats([0.5, -1.0, 2.0], &device));
+        n.running_var = burn::module::RunningState::new(Tensor::from_floats([4.0, 0.25, 1.0], &device));
+        let x = x.mul_scalar(3.0);
+        assert!(inference(&n, &x, None).is_some());
+        assert!(max_diff(batch_norm(&n, x.clone(), true), relu(n.forward(x.clone()))) < 1e-5);
+        assert!(max_diff(batch_norm_relu6(&n, x.clone(), true), n.forward(x).clamp(0.0, 6.0)) < 1e-5);
     }
 }

@@ -1,0 +1,355 @@
+//! Depthwise convolutions (one kxk kernel per channel, any stride, "same" or explicit padding)
+//! as one burn autodiff operation on the CPU backend.
+//!
+//! Why: EfficientNet-Lite0's depthwise layers went through burn flex's generic grouped
+//! convolution, which made the EfficientNet U-Net's training step 0.34x PyTorch's speed
+//! (`bench/results.md`). A depthwise layer is a few multiply-adds per output, so plain loops
+//! over each channel's plane, spread over the cores with rayon, do the forward pass and both
+//! gradients:
+//! - forward: `y[c, oy, ox] = sum over ky, kx of w[c, ky, kx] * x[c, oy*s + ky - top, ox*s + kx - left]`;
+//! - input gradient: the same sum scattered back (`dx[c, iy, ix] += w * dy[c, oy, ox]`);
+//! - weight gradient: `dw[c, ky, kx] = sum over images and outputs of dy * x` at those offsets,
+//!   one channel per task in a fixed order, so it is deterministic.
+//!
+//! Any other backend (CUDA), dtype or layer goes through burn's own `conv2d`.
+
+use super::{contiguous, flex, graph, values, AutodiffTensor, FlexAd};
+use burn::backend::Flex;
+use burn::nn::conv::Conv2d;
+use burn::nn::PaddingConfig2d;
+use burn::prelude::*;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_autodiff::NodeId;
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+/// Geometry of one depthwise layer on one input size.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Geometry {
+    /// Kernel size (square).
+    k: usize,
+    stride: usize,
+    /// Padding before the first row and column (the rest pads the end).
+    top: usize,
+    left: usize,
+    /// Input and output plane sizes.
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+}
+
+/// `conv.forward(x)` for a bias-free depthwise layer (groups = input = output channels,
+/// square kernel, no dilation), on the CPU kernels below when `x` lives on the flex backend
+/// (with or without autodiff); burn's `conv2d` otherwise.
+pub fn depthwise(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let weight = conv.weight.val();
+    let [c, per_group, k, kw] = weight.dims();
+    let [_, cin, h, w] = x.dims();
+    let fits = conv.groups == c
+        && cin == c
+        && per_group == 1
+        && k == kw
+        && conv.stride[0] == conv.stride[1]
+        && conv.dilation == [1, 1]
+        && conv.bias.is_none();
+    if let (true, Some(g)) = (fits, geometry(&conv.padding, k, conv.stride[0], h, w)) {
+        if let Some(y) = fast(x.clone(), weight, g) {
+            return y;
+        }
+    }
+    conv.forward(x)
+}
+
+/// The geometry burn's `Conv2d` would use (its "same" padding is TensorFlow's: any odd
+/// remainder goes to the end), or `None` for a padding this module does not cover.
+fn geometry(padding: &PaddingConfig2d, k: usize, stride: usize, h: usize, w: usize) -> Option<Geometry> {
+    let same = |n: usize| {
+        let out = n.div_ceil(stride);
+        let total = ((out.max(1) - 1) * stride + k).saturating_sub(n);
+        (total / 2, total - total / 2)
+    };
+    let ((top, bottom), (left, right)) = match *padding {
+        PaddingConfig2d::Same => (same(h), same(w)),
+        PaddingConfig2d::Valid => ((0, 0), (0, 0)),
+        PaddingConfig2d::Explicit(t, l, b, r) => ((t, b), (l, r)),
+    };
+    let (ph, pw) = (h + top + bottom, w + left + right);
+    (stride > 0 && ph >= k && pw >= k).then(|| Geometry {
+        k,
+        stride,
+        top,
+        left,
+        h,
+        w,
+        oh: (ph - k) / stride + 1,
+        ow: (pw - k) / stride + 1,
+    })
+}
+
+/// The convolution on the flex autodiff device, or `None` elsewhere. Inference stays on
+/// burn's `conv2d`: flex has a depthwise forward of its own, and it measured as fast as this
+/// one (`bench/results.md`); what it lacks is the gradients.
+fn fast(x: Tensor<4>, weight: Tensor<4>, g: Geometry) -> Option<Tensor<4>> {
+    if !x.device().is_autodiff() {
+        return None;
+    }
+    let (x, w) = (graph(&x)?, graph(&weight)?);
+    Some(Tensor::from_primitive::<FlexAd>(tracked(x, w, g)))
+}
+
+/// Records the convolution in the autodiff graph and runs its forward pass.
+fn tracked(x: AutodiffTensor, w: AutodiffTensor, g: Geometry) -> AutodiffTensor {
+    let output = forward(x.primitive(), w.primitive(), g);
+    match Depthwise
+        .prepare::<NoCheckpointing>([x.node(), w.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(mut prep) => {
+            let state = (prep.checkpoint(&x), prep.checkpoint(&w), g);
+            prep.finish(state, output)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}
+
+/// The backward step: gradients for the input and the weights.
+#[derive(Debug)]
+struct Depthwise;
+
+impl Backward<Flex, 2> for Depthwise {
+    type State = (NodeId, NodeId, Geometry);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
+        let [node_x, node_w] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x_state, w_state, g) = ops.state;
+        let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
+        let w = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(w_state));
+        let dims = x.layout().shape();
+        let (batch, c) = (dims[0], dims[1]);
+        let (xs, ws, dys) = (values(&x), values(&w), values(&dy));
+        let cols = columns(g);
+        if let Some(node) = node_x {
+            let mut dx = vec![0.0; xs.len()];
+            dx.par_chunks_mut(g.h * g.w).enumerate().for_each(|(plane, dx)| {
+                let ch = plane % c;
+                input_grad_plane(
+                    g,
+                    &cols,
+                    &dys[plane * g.oh * g.ow..][..g.oh * g.ow],
+                    &ws[ch * g.k * g.k..][..g.k * g.k],
+                    dx,
+                );
+            });
+            grads.register::<Flex>(node.id, flex(dx, &[batch, c, g.h, g.w]));
+        }
+        if let Some(node) = node_w {
+            let kk = g.k * g.k;
+            let mut dw = vec![0.0; c * kk];
+            dw.par_chunks_mut(kk).enumerate().for_each(|(ch, dw)| {
+                for n in 0..batch {
+                    let plane = n * c + ch;
+                    weight_grad_plane(
+                        g,
+                        &cols,
+                        &xs[plane * g.h * g.w..][..g.h * g.w],
+                        &dys[plane * g.oh * g.ow..][..g.oh * g.ow],
+                        dw,
+                    );
+                }
+            });
+            grads.register::<Flex>(node.id, flex(dw, &[c, 1, g.k, g.k]));
+        }
+    }
+}
+
+fn forward(x: &FlexTensor, w: &FlexTensor, g: Geometry) -> FlexTensor {
+    let (x, w) = (contiguous(x.clone()), contiguous(w.clone()));
+    let dims = x.layout().shape();
+    let (batch, c) = (dims[0], dims[1]);
+    let (xs, ws) = (values(&x), values(&w));
+    let cols = columns(g);
+    let mut y = vec![0.0; batch * c * g.oh * g.ow];
+    y.par_chunks_mut(g.oh * g.ow).enumerate().for_each(|(plane, y)| {
+        let ch = plane % c;
+        forward_plane(
+            g,
+            &cols,
+            &xs[plane * g.h * g.w..][..g.h * g.w],
+            &ws[ch * g.k * g.k..][..g.k * g.k],
+            y,
+        );
+    });
+    flex(y, &[batch, c, g.oh, g.ow])
+}
+
+/// The input row of output row `oy` under kernel row `ky`, if inside the image.
+fn input_row(g: Geometry, oy: usize, ky: usize) -> Option<usize> {
+    (oy * g.stride + ky).checked_sub(g.top).filter(|&iy| iy < g.h)
+}
+
+/// Per kernel column `kx`: the outputs `ox` of a row whose input column
+/// `ox * stride + kx - left` is inside the image, and that column for the first of them.
+type Columns = Vec<(std::ops::Range<usize>, usize)>;
+
+fn columns(g: Geometry) -> Columns {
+    (0..g.k).map(|kx| column_range(g, kx)).collect()
+}
+
+fn column_range(g: Geometry, kx: usize) -> (std::ops::Range<usize>, usize) {
+    // First ox with ox * s + kx >= left; first ox with ox * s + kx - left >= w.
+    let lo = g.left.saturating_sub(kx).div_ceil(g.stride);
+    let hi = (g.w + g.left).saturating_sub(kx).div_ceil(g.stride).min(g.ow);
+    let lo = lo.min(hi);
+    (lo..hi, (lo * g.stride + kx).saturating_sub(g.left).min(g.w))
+}
+
+/// One channel's output plane.
+fn forward_plane(g: Geometry, cols: &Columns, x: &[f32], w: &[f32], y: &mut [f32]) {
+    for oy in 0..g.oh {
+        let yrow = &mut y[oy * g.ow..][..g.ow];
+        for ky in 0..g.k {
+            let Some(iy) = input_row(g, oy, ky) else { continue };
+            let xrow = &x[iy * g.w..][..g.w];
+            for kx in 0..g.k {
+                let wv = w[ky * g.k + kx];
+                let (outs, first) = cols[kx].clone();
+                let out = &mut yrow[outs];
+                if g.stride == 1 {
+                    out.iter_mut().zip(&xrow[first..]).for_each(|(o, &v)| *o += wv * v);
+                } else {
+                    out.iter_mut()
+                        .zip(xrow[first..].iter().step_by(g.stride))
+                        .for_each(|(o, &v)| *o += wv * v);
+                }
+            }
+        }
+    }
+}
+
+/// One channel's input gradient (the forward sums scattered back).
+fn input_grad_plane(g: Geometry, cols: &Columns, dy: &[f32], w: &[f32], dx: &mut [f32]) {
+    for oy in 0..g.oh {
+        let dyrow = &dy[oy * g.ow..][..g.ow];
+        for ky in 0..g.k {
+            let Some(iy) = input_row(g, oy, ky) else { continue };
+            let dxrow = &mut dx[iy * g.w..][..g.w];
+            for kx in 0..g.k {
+                let wv = w[ky * g.k + kx];
+                let (outs, first) = cols[kx].clone();
+                let grads = &dyrow[outs];
+                if g.stride == 1 {
+                    dxrow[first..].iter_mut().zip(grads).for_each(|(d, &v)| *d += wv * v);
+                } else {
+                    dxrow[first..]
+                        .iter_mut()
+                        .step_by(g.stride)
+                        .zip(grads)
+                        .for_each(|(d, &v)| *d += wv * v);
+                }
+            }
+        }
+    }
+}
+
+/// Adds one image's contribution to one channel's kernel gradient.
+fn weight_grad_plane(g: Geometry, cols: &Columns, x: &[f32], dy: &[f32], dw: &mut [f32]) {
+    for oy in 0..g.oh {
+        let dyrow = &dy[oy * g.ow..][..g.ow];
+        for ky in 0..g.k {
+            let Some(iy) = input_row(g, oy, ky) else { continue };
+            let xrow = &x[iy * g.w..][..g.w];
+            for kx in 0..g.k {
+                let (outs, first) = cols[kx].clone();
+                let grads = &dyrow[outs];
+                let sum: f32 = if g.stride == 1 {
+                    grads.iter().zip(&xrow[first..]).map(|(&d, &v)| d * v).sum()
+                } else {
+                    grads.iter().zip(xrow[first..].iter().step_by(g.stride)).map(|(&d, &v)| d * v).sum()
+                };
+                dw[ky * g.k + kx] += sum;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::tensor::Distribution;
+
+    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
+        (a - b).abs().max().into_scalar::<f32>()
+    }
+
+    #[test]
+    fn matches_burn_grouped_conv2d_and_its_gradients() {
+        // EfficientNet-Lite0's shapes: 3x3 and 5x5, stride 1 and 2 (asymmetric "same" padding
+        // at stride 2), even and odd planes, plus an explicit padding.
+        let device = Device::flex().autodiff();
+        device.seed(21);
+        let cases = [
+            (3, 1, 8, 10, PaddingConfig2d::Same),
+            (3, 2, 8, 8, PaddingConfig2d::Same),
+            (5, 2, 9, 12, PaddingConfig2d::Same),
+            (5, 1, 6, 7, PaddingConfig2d::Same),
+            (3, 2, 7, 7, PaddingConfig2d::Explicit(1, 0, 1, 2)),
+        ];
+        for (k, s, h, w, padding) in cases {
+            let c = 6;
+            let layer = Conv2dConfig::new([c, c], [k, k])
+                .with_stride([s, s])
+                .with_groups(c)
+                .with_padding(padding.clone())
+                .with_bias(false)
+                .init(&device);
+            let x = Tensor::<4>::random([2, c, h, w], Distribution::Normal(0.0, 1.0), &device).require_grad();
+            let theirs = layer.forward(x.clone());
+            let g = geometry(&padding, k, s, h, w).expect("covered padding");
+            // `fast` itself, so that a silent fallback to burn cannot pass the test.
+            let mine = fast(x.clone(), layer.weight.val(), g).expect("flex autodiff fast path");
+            assert_eq!(mine.dims(), theirs.dims(), "k {k} s {s} {h}x{w}");
+            assert!(max_diff(mine.clone(), theirs.clone()) < 1e-4, "forward k {k} s {s} {h}x{w}");
+            let dy = Tensor::<4>::random(theirs.dims(), Distribution::Normal(0.0, 1.0), &device);
+            let ga = (mine * dy.clone()).sum().backward();
+            let gb = (theirs * dy).sum().backward();
+            let (dxa, dxb) = (x.grad(&ga).expect("x grad"), x.grad(&gb).expect("x grad"));
+            let (dwa, dwb) = (
+                layer.weight.val().grad(&ga).expect("w grad"),
+                layer.weight.val().grad(&gb).expect("w grad"),
+            );
+            let (ex, ew) = (max_diff(dxa, dxb), max_diff(dwa, dwb));
+            assert!(ex < 1e-3 && ew < 1e-3, "k {k} s {s} {h}x{w}: dx {ex}, dw {ew}");
+        }
+    }
+
+    #[test]
+    fn inference_and_other_layers_stay_on_burn() {
+        let device = Device::flex();
+        device.seed(22);
+        let layer = Conv2dConfig::new([4, 4], [3, 3])
+            .with_stride([2, 2])
+            .with_groups(4)
+            .with_padding(PaddingConfig2d::Same)
+            .with_bias(false)
+            .init(&device);
+        let x = Tensor::<4>::random([1, 4, 10, 10], Distribution::Normal(0.0, 1.0), &device);
+        let g = geometry(&PaddingConfig2d::Same, 3, 2, 10, 10).expect("covered padding");
+        assert!(fast(x.clone(), layer.weight.val(), g).is_none());
+        assert!(max_diff(depthwise(&layer, x.clone()), layer.forward(x)) < 1e-6);
+        // With a bias the layer is burn's in training too, and still right.
+        let device = device.autodiff();
+        let biased = Conv2dConfig::new([4, 4], [3, 3])
+            .with_groups(4)
+            .with_padding(PaddingConfig2d::Same)
+            .init(&device);
+        let x = Tensor::<4>::random([1, 4, 10, 10], Distribution::Normal(0.0, 1.0), &device);
+        assert!(max_diff(depthwise(&biased, x.clone()), biased.forward(x)) < 1e-6);
+    }
+}
