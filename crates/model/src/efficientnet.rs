@@ -156,6 +156,24 @@ impl EfficientNetLite0 {
         Ok(self)
     }
 
+    /// The stem's convolution weights (tests).
+    #[cfg(test)]
+    pub(crate) fn stem_weight(&self) -> Tensor<4> {
+        self.stem.conv.weight.val()
+    }
+
+    /// Every block's convolution weights, in order (tests).
+    #[cfg(test)]
+    pub(crate) fn block_weights(&self) -> Vec<Tensor<4>> {
+        let mut v = Vec::new();
+        for b in &self.blocks {
+            v.extend(b.expand.as_ref().map(|e| e.conv.weight.val()));
+            v.push(b.depthwise.conv.weight.val());
+            v.push(b.project.conv.weight.val());
+        }
+        v
+    }
+
     /// Channels of [`Self::taps`].
     pub const TAP_CHANNELS: [usize; 5] = [16, 24, 40, 112, 320];
     /// Blocks after which [`Self::taps`] taps: the ends of stages 1, 2, 3, 5 and 7.

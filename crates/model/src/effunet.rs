@@ -89,3 +89,34 @@ mod tests {
         assert!(p[0].iter().all(|v| (0.0..=1.0).contains(v)));
     }
 }
+
+#[cfg(test)]
+mod determinism {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    /// The CPU training ops (depthwise, 1x1 and 3x3 convolutions, batch norm) sum in a fixed
+    /// order, so a training step is bit-for-bit repeatable: the premise of shipping weights
+    /// that the committed command rebuilds exactly.
+    #[test]
+    fn training_gradients_repeat_bit_for_bit() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let net = EfficientUNet::new(&device);
+        let x = Tensor::<4>::random([4, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+        let run = || {
+            let g = net.forward(x.clone()).powi_scalar(2).sum().backward();
+            let grab = |t: Tensor<4>| t.grad(&g).expect("a gradient").into_data().try_to_vec::<f32>().expect("f32");
+            let mut weights = vec![net.encoder.stem_weight(), net.head.weight.val()];
+            weights.extend(net.upconvs.iter().map(|u| u.weight.val()));
+            weights.extend(net.encoder.block_weights());
+            weights.into_iter().map(grab).collect::<Vec<_>>()
+        };
+        let (a, b) = (run(), run());
+        assert_eq!(a.len(), 2 + 5 + 16 * 2 + 15);
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert!(x.iter().any(|&v| v != 0.0), "weight {i} got no gradient");
+            assert!(x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()), "weight {i} differs");
+        }
+    }
+}
