@@ -209,6 +209,11 @@ fn column_range(g: Geometry, kx: usize) -> (std::ops::Range<usize>, usize) {
     (lo..hi, (lo * g.stride + kx).saturating_sub(g.left).min(g.w))
 }
 
+// The three kernels below walk the same (output row, kernel row, kernel column) loops, written
+// out in each: walking them through one shared closure measured ~10 % slower training steps
+// (the row slices are no longer hoisted out of the inner loops; deep layers have 4-8 outputs
+// per row and 25 taps).
+
 /// One channel's output plane.
 fn forward_plane(g: Geometry, cols: &Columns, x: &[f32], w: &[f32], y: &mut [f32]) {
     for oy in 0..g.oh {
