@@ -332,6 +332,22 @@ impl ModelBundle {
     /// The bundle from its loaded parts; the members of an ensemble must share an input size
     /// (their maps are averaged pixel by pixel).
     fn assemble(manifest: BundleManifest, segmenters: Vec<Segmenter>, classifier: Option<Classifier>, device: &Device) -> Result<Self> {
+        let pp = &manifest.postprocess;
+        // Out-of-range values would silently mark every pixel, or none.
+        if !(pp.threshold > 0.0 && pp.threshold < 1.0) {
+            bail!(
+                "bundle '{}': postprocess.threshold must be between 0 and 1, not {}",
+                manifest.name,
+                pp.threshold
+            );
+        }
+        if !(0.0..=1.0).contains(&pp.min_3d_fraction) {
+            bail!(
+                "bundle '{}': postprocess.min_3d_fraction must be between 0 and 1, not {}",
+                manifest.name,
+                pp.min_3d_fraction
+            );
+        }
         let size = segmenters[0].config.input_size;
         if let Some(odd) = segmenters.iter().find(|s| s.config.input_size != size) {
             bail!(
@@ -415,13 +431,17 @@ mod tests {
     }
 
     fn write_bundle(dir: &Path, ensemble: &[&str]) {
+        write_bundle_with(dir, ensemble, Postprocess::default());
+    }
+
+    fn write_bundle_with(dir: &Path, ensemble: &[&str], postprocess: Postprocess) {
         let m = BundleManifest {
             name: "test".into(),
             detection: DetectionRule::Segmentation {
                 min_pixels: 1,
                 min_probability: 0.0,
             },
-            postprocess: Postprocess::default(),
+            postprocess,
             ensemble: ensemble.iter().map(|s| s.to_string()).collect(),
             info: serde_json::Value::Null,
         };
@@ -467,6 +487,41 @@ mod tests {
         write_bundle(tmp.path(), &["missing"]);
         let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
         assert!(err.contains("missing"), "{err}");
+    }
+
+    #[test]
+    fn clean_up_values_out_of_range_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let device = tumorscan_model::ComputeDevice::cpu().inference().unwrap();
+        write_net(&tmp.path().join("segment"), 32, 1);
+        let fraction = |f: f32| Postprocess {
+            min_3d_fraction: f,
+            ..Postprocess::default()
+        };
+        write_bundle_with(tmp.path(), &[], fraction(0.1));
+        assert!(ModelBundle::load(tmp.path(), &device).is_ok());
+        for (pp, field) in [
+            (fraction(1.5), "min_3d_fraction"),
+            (fraction(-0.1), "min_3d_fraction"),
+            (
+                Postprocess {
+                    threshold: 0.0,
+                    ..Postprocess::default()
+                },
+                "threshold",
+            ),
+            (
+                Postprocess {
+                    threshold: 1.2,
+                    ..Postprocess::default()
+                },
+                "threshold",
+            ),
+        ] {
+            write_bundle_with(tmp.path(), &[], pp);
+            let err = ModelBundle::load(tmp.path(), &device).err().expect("must fail").to_string();
+            assert!(err.contains(field), "{err}");
+        }
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! running on this crate's own kernels instead of burn flex's generic ones:
 //! - [`conv`]: bias-free 3x3 and 1x1 "same" convolutions (forward, input and weight gradients);
 //! - [`depthwise`]: bias-free depthwise convolutions of any stride (EfficientNet-Lite0);
-//! - [`norm`]: batch normalisation in training mode, optionally fused with the ReLU after it;
+//! - [`norm`]: batch normalisation in training mode, optionally fused with the ReLU or ReLU6
+//!   after it (and in inference, one pass with the running statistics);
 //! - [`pool`]: 2x2 max pooling.
 //!
 //! Tensors on any other backend (CUDA) or dtype go through burn's own layers, so the model code

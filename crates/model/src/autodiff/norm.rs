@@ -23,7 +23,8 @@ use rayon::prelude::*;
 
 /// `norm.forward(x)`, followed by a ReLU when `then_relu`. In training mode on the flex
 /// autodiff device it runs as one fused operation and updates the running statistics exactly
-/// as burn's `BatchNorm` does; everywhere else it is burn's `BatchNorm` (and `relu`).
+/// as burn's `BatchNorm` does; in inference on flex it is one pass with the running statistics;
+/// elsewhere (CUDA) it is burn's `BatchNorm` (and `relu`).
 pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>, then_relu: bool) -> Tensor<4> {
     normalise_clamped(norm, x, then_relu.then_some(f32::INFINITY))
 }
