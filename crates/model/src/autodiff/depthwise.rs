@@ -66,8 +66,12 @@ pub fn depthwise(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 }
 
 /// The geometry burn's `Conv2d` would use (its "same" padding is TensorFlow's: any odd
-/// remainder goes to the end), or `None` for a padding this module does not cover.
+/// remainder goes to the end), or `None` for what this module does not cover (stride 0, an
+/// empty plane, a kernel larger than the padded plane).
 fn geometry(padding: &PaddingConfig2d, k: usize, stride: usize, h: usize, w: usize) -> Option<Geometry> {
+    if stride == 0 {
+        return None;
+    }
     let same = |n: usize| {
         let out = n.div_ceil(stride);
         let total = ((out.max(1) - 1) * stride + k).saturating_sub(n);
@@ -79,7 +83,7 @@ fn geometry(padding: &PaddingConfig2d, k: usize, stride: usize, h: usize, w: usi
         PaddingConfig2d::Explicit(t, l, b, r) => ((t, b), (l, r)),
     };
     let (ph, pw) = (h + top + bottom, w + left + right);
-    (stride > 0 && ph >= k && pw >= k).then(|| Geometry {
+    (h > 0 && w > 0 && ph >= k && pw >= k).then(|| Geometry {
         k,
         stride,
         top,
