@@ -157,7 +157,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
             );
         }
         "effunet" => {
-            // The EfficientNet-Lite0 U-Net has one path: burn's forward pass.
+            // The EfficientNet-Lite0 U-Net has one inference path (no folded network): its
+            // forward pass, on the CPU kernels of `tumorscan_model::autodiff` where they fit.
             train_steps(
                 EfficientUNet::new(&train_dev),
                 &a,

@@ -48,8 +48,8 @@ impl ConvBn {
     }
 
     fn forward(&self, x: Tensor<4>, activate: bool) -> Tensor<4> {
-        // The CPU kernels of `crate::autodiff` where the layer fits them (the 1x1 layers, and
-        // the depthwise ones in training), burn's layers elsewhere (the stride-2 stem).
+        // The CPU kernels of `crate::autodiff` where the layer fits them (the depthwise and 1x1
+        // layers), burn's `conv2d` elsewhere (the stride-2 stem).
         let y = if self.conv.groups > 1 {
             depthwise(&self.conv, x)
         } else {

@@ -370,8 +370,8 @@ impl ModelBundle {
     }
 
     /// Tumour probability maps of prepared `3 x size x size` inputs, `batch` at a time: U-Nets
-    /// folded on the CPU, burn's forward pass elsewhere and for the EfficientNet U-Net; the mean
-    /// over the members of an ensemble.
+    /// folded on the CPU, the network's own forward pass elsewhere and for the EfficientNet
+    /// U-Net; the mean over the members of an ensemble.
     pub fn segment_probabilities(&self, images: &[&[f32]], size: u32, batch: usize) -> Vec<Vec<f32>> {
         let run = |s: &Segmenter| s.probabilities(images, size, &self.device, batch);
         let mut sum = run(&self.segmenters[0]);
