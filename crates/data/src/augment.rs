@@ -125,14 +125,47 @@ pub fn resize_map(map: &[f32], w: u32, h: u32, dst: (u32, u32)) -> Vec<f32> {
 
 /// Normalise and resize an RGB (HWC) slice to the model's `size x size` planar input.
 pub fn prepare_image(rgb: &[u8], width: u32, height: u32, norm: &Normalizer, size: u32) -> Vec<f32> {
+    prepare_image_in_context(rgb, width, height, &[], norm, size)
+}
+
+/// [`prepare_image`] with the FLAIR planes of neighbouring slices appended (2.5D input, see
+/// [`planes_in_context`]).
+pub fn prepare_image_in_context(rgb: &[u8], width: u32, height: u32, context: &[Neighbour], norm: &Normalizer, size: u32) -> Vec<f32> {
     resample(
-        &norm.apply(rgb),
-        3,
+        &planes_in_context(rgb, width, height, context, norm),
+        3 + context.len(),
         width,
         height,
         (size, size),
         &Affine::resize((width, height), (size, size)),
     )
+}
+
+/// A neighbouring slice given as context: its RGB (HWC) bytes, width and height.
+pub type Neighbour<'a> = (&'a [u8], u32, u32);
+
+/// Positions of the `k` slices on each side of slice `i` of `len`, nearest first
+/// (`[i-1, i+1, i-2, i+2, ...]`); beyond either end the end slice repeats.
+pub fn context_indices(i: usize, len: usize, k: usize) -> Vec<usize> {
+    let last = len.saturating_sub(1);
+    (1..=k).flat_map(|d| [i.saturating_sub(d), (i + d).min(last)]).collect()
+}
+
+/// The normalised planes of a slice (pre-contrast, FLAIR, post-contrast) followed by each
+/// neighbour's FLAIR plane, at the slice's own size. A neighbour of another size contributes
+/// the slice's own FLAIR instead.
+pub fn planes_in_context(rgb: &[u8], width: u32, height: u32, context: &[Neighbour], norm: &Normalizer) -> Vec<f32> {
+    let mut planes = norm.apply(rgb);
+    let n = (width * height) as usize;
+    for &(other, w, h) in context {
+        let flair = if (w, h) == (width, height) && other.len() == rgb.len() {
+            norm.apply(other)[n..2 * n].to_vec()
+        } else {
+            planes[n..2 * n].to_vec()
+        };
+        planes.extend(flair);
+    }
+    planes
 }
 
 /// A missing sequence filled in with FLAIR, as the dataset stores 10 of its 110 patients.
@@ -169,7 +202,7 @@ impl MissingSequence {
 /// One training / inference sample at model size.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    /// Normalised image, `3 x size x size`, planar.
+    /// Normalised image, `(3 + context slices) x size x size`, planar.
     pub image: Vec<f32>,
     /// Mask, `size x size`, 0.0 or 1.0.
     pub mask: Vec<f32>,
@@ -177,7 +210,22 @@ pub struct Sample {
 
 /// Normalise, resize and (when `augment` is given) randomly transform one slice.
 pub fn prepare_sample<R: Rng>(slice: &Slice, norm: &Normalizer, size: u32, augment: Option<(&AugmentConfig, &mut R)>) -> Sample {
-    let planar = norm.apply(&slice.image);
+    prepare_sample_in_context(slice, &[], norm, size, augment)
+}
+
+/// [`prepare_sample`] with the FLAIR planes of `context` slices appended (2.5D input): they get
+/// the same geometric transform and FLAIR's intensity jitter, so no extra random numbers are
+/// drawn and a run without context keeps its random stream.
+pub fn prepare_sample_in_context<R: Rng>(
+    slice: &Slice,
+    context: &[&Slice],
+    norm: &Normalizer,
+    size: u32,
+    augment: Option<(&AugmentConfig, &mut R)>,
+) -> Sample {
+    let neighbours: Vec<Neighbour> = context.iter().map(|c| (c.image.as_slice(), c.width, c.height)).collect();
+    let planar = planes_in_context(&slice.image, slice.width, slice.height, &neighbours, norm);
+    let channels = 3 + context.len();
     let mask: Vec<f32> = slice.mask.iter().map(|&v| v as f32).collect();
     let src = (slice.width, slice.height);
     let mut substitute = None;
@@ -206,15 +254,17 @@ pub fn prepare_sample<R: Rng>(slice: &Slice, norm: &Normalizer, size: u32, augme
         }
         None => (Affine::resize(src, (size, size)), None),
     };
-    let mut image = resample(&planar, 3, slice.width, slice.height, (size, size), &affine);
+    let mut image = resample(&planar, channels, slice.width, slice.height, (size, size), &affine);
     let n = (size * size) as usize;
     if let Some(missing) = substitute {
         // Channels: 0 pre-contrast, 1 FLAIR, 2 post-contrast (normalised per volume, so a
-        // FLAIR copy is exactly what a volume stored that way normalises to).
-        missing.apply_to_planes(&mut image, n);
+        // FLAIR copy is exactly what a volume stored that way normalises to); context planes
+        // are FLAIR already.
+        missing.apply_to_planes(&mut image[..3 * n], n);
     }
     if let Some(j) = jitter {
-        for (c, (s, b)) in j.into_iter().enumerate() {
+        for c in 0..channels {
+            let (s, b) = j[if c < 3 { c } else { 1 }];
             image[c * n..(c + 1) * n].iter_mut().for_each(|v| *v = *v * s + b);
         }
     }
@@ -266,6 +316,67 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.mask.iter().all(|&v| v == 0.0 || v == 1.0));
         assert_eq!(a.image.len(), 48);
+    }
+
+    #[test]
+    fn context_indices_are_nearest_first_and_repeat_the_ends() {
+        assert_eq!(context_indices(0, 5, 1), [0, 1]);
+        assert_eq!(context_indices(4, 5, 1), [3, 4]);
+        assert_eq!(context_indices(2, 5, 2), [1, 3, 0, 4]);
+        assert_eq!(context_indices(0, 1, 1), [0, 0]);
+        assert!(context_indices(3, 5, 0).is_empty());
+    }
+
+    #[test]
+    fn context_planes_are_the_neighbours_flair_under_the_same_transform() {
+        let slice = |number: u32, shift: u32| Slice {
+            patient: "p".into(),
+            number,
+            image_path: Default::default(),
+            mask_path: Default::default(),
+            width: 8,
+            height: 8,
+            image: (0..192u32).map(|v| ((v * 7 + shift * 31) % 251) as u8).collect(),
+            mask: (0..64).map(|i| (i % 8 > 3) as u8).collect(),
+        };
+        let (prev, centre, next) = (slice(1, 1), slice(2, 2), slice(3, 3));
+        let norm = Normalizer::fit([prev.image.as_slice(), centre.image.as_slice(), next.image.as_slice()]);
+        let n = 16;
+        let plain = |s: &Slice| prepare_sample::<rand_chacha::ChaCha8Rng>(s, &norm, 4, None);
+        let with = prepare_sample_in_context::<rand_chacha::ChaCha8Rng>(&centre, &[&prev, &next], &norm, 4, None);
+        assert_eq!(with.image.len(), 5 * n);
+        assert_eq!(with.image[..3 * n], plain(&centre).image[..]);
+        assert_eq!(with.image[3 * n..4 * n], plain(&prev).image[n..2 * n]);
+        assert_eq!(with.image[4 * n..], plain(&next).image[n..2 * n]);
+        assert_eq!(with.mask, plain(&centre).mask);
+        // Augmented: the slice's own planes are what the run without context gets (same random
+        // stream), and a neighbour identical to the slice gets exactly its FLAIR plane.
+        let cfg = AugmentConfig {
+            missing_sequence: 0.5,
+            ..AugmentConfig::standard()
+        };
+        for seed in 0..8 {
+            let mut r1 = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut r2 = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let alone = prepare_sample(&centre, &norm, 4, Some((&cfg, &mut r1)));
+            let ctx = prepare_sample_in_context(&centre, &[&centre, &next], &norm, 4, Some((&cfg, &mut r2)));
+            assert_eq!(ctx.image[..3 * n], alone.image[..]);
+            assert_eq!(ctx.mask, alone.mask);
+            let original_flair = prepare_sample_in_context(
+                &centre,
+                &[&centre],
+                &norm,
+                4,
+                Some((
+                    &AugmentConfig {
+                        missing_sequence: 0.0,
+                        ..cfg
+                    },
+                    &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+                )),
+            );
+            assert_eq!(original_flair.image[3 * n..], original_flair.image[n..2 * n]);
+        }
     }
 
     #[test]

@@ -29,6 +29,21 @@ pub struct SegmenterConfig {
     /// Architecture (models from before it was recorded are U-Nets).
     #[serde(default)]
     pub arch: SegmenterArch,
+    /// Neighbouring slices on each side whose FLAIR plane is added to the input (2.5D; the
+    /// EfficientNet U-Net only). 0: the slice alone, as every model before it was recorded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub context_slices: usize,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
+impl SegmenterConfig {
+    /// Input planes: the slice's three sequences, then one FLAIR plane per context slice.
+    pub fn input_channels(&self) -> usize {
+        3 + 2 * self.context_slices
+    }
 }
 
 impl Default for SegmenterConfig {
@@ -39,6 +54,7 @@ impl Default for SegmenterConfig {
             residual: false,
             input_size: 128,
             arch: SegmenterArch::Unet,
+            context_slices: 0,
         }
     }
 }

@@ -104,8 +104,13 @@ pub struct EfficientNetLite0 {
 }
 
 impl EfficientNetLite0 {
-    /// Build with fresh weights on `device`.
+    /// Build with fresh weights on `device` (three input planes).
     pub fn new(device: &Device) -> Self {
+        Self::with_input_channels(3, device)
+    }
+
+    /// Build with fresh weights for `channels` input planes.
+    pub fn with_input_channels(channels: usize, device: &Device) -> Self {
         let mut blocks = Vec::new();
         for (repeats, k, stride, e, i, o) in STAGES {
             for r in 0..repeats {
@@ -114,7 +119,7 @@ impl EfficientNetLite0 {
             }
         }
         Self {
-            stem: ConvBn::new(3, STEM, 3, 2, 1, device),
+            stem: ConvBn::new(channels, STEM, 3, 2, 1, device),
             blocks,
             head: ConvBn::new(STAGES[6].5, HEAD, 1, 1, 1, device),
             fc: LinearConfig::new(HEAD, 1).init(device),
@@ -122,8 +127,36 @@ impl EfficientNetLite0 {
     }
 
     /// Load ImageNet weights from the PyTorch port's state dict; the 1000-class classifier is
-    /// left out (the one-logit head keeps its fresh weights).
-    pub fn load_pytorch(mut self, path: &Path) -> Result<Self, String> {
+    /// left out (the one-logit head keeps its fresh weights). With more than three input planes
+    /// the stem's weights for the extra planes start at zero, so the network starts out as the
+    /// ImageNet one on the first three.
+    pub fn load_pytorch(self, path: &Path) -> Result<Self, String> {
+        // Lazy: reading the shape of a fresh weight must not initialise it (that would draw
+        // random numbers and change the initialisation of every layer after it).
+        let channels = self.stem.conv.weight.lazy_shape().dims::<4>()[1];
+        if channels == 3 {
+            return self.load_pytorch_rgb(path);
+        }
+        let device = self.stem.conv.weight.lazy_device();
+        let rgb = Self::new(&device).load_pytorch_rgb(path)?;
+        Ok(Self { fc: self.fc, ..rgb }.with_stem_planes(channels))
+    }
+
+    /// The same network reading `channels` (>= its own) input planes: the stem's weights for
+    /// the added planes are zero, so its outputs do not change.
+    pub fn with_stem_planes(mut self, channels: usize) -> Self {
+        let [out, have, kh, kw] = self.stem.conv.weight.dims();
+        if channels > have {
+            let device = self.stem.conv.weight.device();
+            let extra = Tensor::zeros([out, channels - have, kh, kw], &device);
+            // Detached: a parameter must be a leaf of the autodiff graph.
+            let weight = Tensor::cat(vec![self.stem.conv.weight.val(), extra], 1).detach();
+            self.stem.conv.weight = burn::module::Param::from_tensor(weight);
+        }
+        self
+    }
+
+    fn load_pytorch_rgb(mut self, path: &Path) -> Result<Self, String> {
         use burn_store::{ModuleSnapshot, PytorchStore};
         let mut store = PytorchStore::from_file(path)
             .with_key_remapping(r"^_conv_stem\.", "stem.conv.")
@@ -244,6 +277,19 @@ mod tests {
             .map(|(&c, s)| [1, c, s, s])
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn added_input_planes_start_with_no_effect() {
+        let device = Device::flex();
+        let rgb = EfficientNetLite0::new(&device);
+        let wide = rgb.clone().with_stem_planes(5);
+        assert_eq!(wide.stem.conv.weight.dims(), [STEM, 5, 3, 3]);
+        let x = Tensor::<4>::random([2, 5, 64, 64], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let a: Vec<f32> = wide.forward(x.clone()).into_data().try_to_vec().unwrap();
+        let b: Vec<f32> = rgb.forward(x.narrow(1, 0, 3)).into_data().try_to_vec().unwrap();
+        assert_eq!(a.len(), 2);
+        a.iter().zip(&b).for_each(|(a, b)| assert!((a - b).abs() < 1e-5, "{a} vs {b}"));
     }
 
     const STEM0: f32 = -1.110_336_1;

@@ -24,13 +24,18 @@ pub struct EfficientUNet {
 }
 
 impl EfficientUNet {
-    /// Build with fresh weights on `device`.
+    /// Build with fresh weights on `device` (three input planes).
     pub fn new(device: &Device) -> Self {
-        // Channels of the encoder's taps, deepest first, then the input image's 3.
+        Self::with_input_channels(3, device)
+    }
+
+    /// Build with fresh weights for `channels` input planes (more than three: 2.5D context).
+    pub fn with_input_channels(channels: usize, device: &Device) -> Self {
+        // Channels of the encoder's taps, deepest first, then the input image's.
         let mut skips = EfficientNetLite0::TAP_CHANNELS.to_vec();
         skips.reverse();
         let deepest = skips.remove(0);
-        skips.push(3);
+        skips.push(channels);
         let mut ch = deepest;
         let (mut upconvs, mut decoders) = (Vec::new(), Vec::new());
         for (&out, &skip) in DECODER.iter().zip(&skips) {
@@ -39,14 +44,14 @@ impl EfficientUNet {
             ch = out;
         }
         Self {
-            encoder: EfficientNetLite0::new(device),
+            encoder: EfficientNetLite0::with_input_channels(channels, device),
             upconvs,
             decoders,
             head: Conv2dConfig::new([ch, 1], [1, 1]).init(device),
         }
     }
 
-    /// Logits `[batch, 1, H, W]` for normalised input `[batch, 3, H, W]`.
+    /// Logits `[batch, 1, H, W]` for normalised input `[batch, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut skips = vec![x.clone()];
         skips.extend(self.encoder.taps(x));
@@ -60,8 +65,8 @@ impl EfficientUNet {
 }
 
 impl SegmenterNet for EfficientUNet {
-    fn build(_cfg: &SegmenterConfig, device: &Device) -> Self {
-        Self::new(device)
+    fn build(cfg: &SegmenterConfig, device: &Device) -> Self {
+        Self::with_input_channels(cfg.input_channels(), device)
     }
     fn load_pretrained(mut self, path: &Path) -> Result<Self, String> {
         self.encoder = self.encoder.load_pytorch(path)?;

@@ -10,8 +10,10 @@ use burn::tensor::activation::sigmoid;
 
 fn stack(images: &[&[f32]], size: u32, device: &Device) -> Tensor<4> {
     let s = size as usize;
+    // Three planes, or more with 2.5D context.
+    let planes = images.first().map_or(3, |x| x.len() / (s * s).max(1));
     let data: Vec<f32> = images.iter().flat_map(|x| x.iter().copied()).collect();
-    Tensor::from_data(TensorData::new(data, [images.len(), 3, s, s]), device)
+    Tensor::from_data(TensorData::new(data, [images.len(), planes, s, s]), device)
 }
 
 fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {

@@ -4,10 +4,10 @@
 
 use crate::input::Volume;
 use crate::models::{DetectionRule, ModelBundle, Postprocess};
-use crate::postprocess::{drop_small_components, keep_large_3d, keep_largest_3d};
+use crate::postprocess::{drop_small_components, keep_best_3d, keep_large_3d};
 use rayon::prelude::*;
 use serde::Serialize;
-use tumorscan_data::augment::{prepare_image, resize_map};
+use tumorscan_data::augment::{context_indices, prepare_image, prepare_image_in_context, resize_map, Neighbour};
 use tumorscan_data::normalize::Normalizer;
 
 /// Result for one slice.
@@ -77,11 +77,21 @@ fn bbox(mask: &[u8], w: u32) -> Option<(u32, u32, u32, u32)> {
 /// (per-volume normalisation, model-size inference, bilinear resize back).
 pub fn probability_maps(bundle: &ModelBundle, volume: &Volume, norm: &Normalizer, batch: usize, flip_tta: bool) -> Vec<Vec<f32>> {
     let size = bundle.seg_config().input_size;
-    let inputs: Vec<Vec<f32>> = volume
-        .slices
-        .par_iter()
-        .map(|s| prepare_image(&s.rgb, s.width, s.height, norm, size))
+    let context = bundle.seg_config().context_slices;
+    let slices = &volume.slices;
+    let inputs: Vec<Vec<f32>> = (0..slices.len())
+        .into_par_iter()
+        .map(|i| {
+            let s = &slices[i];
+            // 2.5D networks also see their neighbours' FLAIR (the volume's slices are in order).
+            let around: Vec<Neighbour> = context_indices(i, slices.len(), context)
+                .into_iter()
+                .map(|j| (slices[j].rgb.as_slice(), slices[j].width, slices[j].height))
+                .collect();
+            prepare_image_in_context(&s.rgb, s.width, s.height, &around, norm, size)
+        })
         .collect();
+    let planes = 3 + 2 * context;
     let refs: Vec<&[f32]> = inputs.iter().map(Vec::as_slice).collect();
     let mut probs = bundle.segment_probabilities(&refs, size, batch.max(1));
     if flip_tta {
@@ -97,7 +107,7 @@ pub fn probability_maps(bundle: &ModelBundle, volume: &Volume, norm: &Normalizer
             }
             out
         };
-        let flipped: Vec<Vec<f32>> = inputs.par_iter().map(|v| flip(v, 3)).collect();
+        let flipped: Vec<Vec<f32>> = inputs.par_iter().map(|v| flip(v, planes)).collect();
         let refs: Vec<&[f32]> = flipped.iter().map(Vec::as_slice).collect();
         let back = bundle.segment_probabilities(&refs, size, batch.max(1));
         probs.par_iter_mut().zip(back).for_each(|(p, b)| {
@@ -169,7 +179,7 @@ pub fn masks_from_probabilities(volume: &Volume, probs: &[Vec<f32>], threshold: 
     if same_size && !volume.slices.is_empty() {
         let (w, h) = (volume.slices[0].width as usize, volume.slices[0].height as usize);
         if pp.largest_3d_component {
-            keep_largest_3d(&mut masks, w, h);
+            keep_best_3d(&mut masks, probs, w, h, pp.keep_3d_by);
         } else if pp.min_3d_fraction > 0.0 {
             keep_large_3d(&mut masks, w, h, pp.min_3d_fraction);
         }

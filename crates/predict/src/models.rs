@@ -4,6 +4,7 @@
 //! another bundle folder (with `bundle.json`) or a single segmentation run folder
 //! (`model.json` + `model.bpk`).
 
+use crate::postprocess::ComponentRank;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
 pub use burn::prelude::Device;
@@ -60,8 +61,11 @@ pub struct Postprocess {
     pub threshold: f32,
     /// Drop 2D components smaller than this.
     pub min_component_pixels: usize,
-    /// Keep only the largest 3D component of a volume.
+    /// Keep only the best 3D component of a volume (ranked by `keep_3d_by`).
     pub largest_3d_component: bool,
+    /// How `largest_3d_component` ranks the components (default: voxels).
+    #[serde(default, skip_serializing_if = "is_default_rank")]
+    pub keep_3d_by: ComponentRank,
     /// Drop 3D components with fewer voxels than this fraction of the volume's largest (0: keep
     /// all; a gentler `largest_3d_component`, which wins when both are set).
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -75,12 +79,17 @@ fn is_zero(v: &f32) -> bool {
     *v == 0.0
 }
 
+fn is_default_rank(r: &ComponentRank) -> bool {
+    *r == ComponentRank::default()
+}
+
 impl Default for Postprocess {
     fn default() -> Self {
         Self {
             threshold: 0.5,
             min_component_pixels: 0,
             largest_3d_component: false,
+            keep_3d_by: ComponentRank::Voxels,
             min_3d_fraction: 0.0,
             flip_tta: false,
         }
@@ -138,15 +147,20 @@ impl Segmenter {
         let NetConfig::Segmenter(config) = net_of(&card, what)? else {
             bail!("{what}: not a segmentation model")
         };
+        if config.context_slices > 0 && config.arch != SegmenterArch::EfficientnetLite0Unet {
+            bail!("{what}: context_slices needs the efficientnet-lite0-unet architecture");
+        }
         let net = match config.arch {
             SegmenterArch::Unet => {
                 let net = apply_weights(SegmentationNet::new(&config, device), weights, what)?;
                 let folded = is_cpu(device).then(|| FoldedSegmenter::new(&net));
                 SegmenterNetwork::Unet(net, folded)
             }
-            SegmenterArch::EfficientnetLite0Unet => {
-                SegmenterNetwork::EfficientUnet(apply_weights(EfficientUNet::new(device), weights, what)?)
-            }
+            SegmenterArch::EfficientnetLite0Unet => SegmenterNetwork::EfficientUnet(apply_weights(
+                EfficientUNet::with_input_channels(config.input_channels(), device),
+                weights,
+                what,
+            )?),
         };
         Ok(Self {
             config,
@@ -348,12 +362,19 @@ impl ModelBundle {
                 pp.min_3d_fraction
             );
         }
-        let size = segmenters[0].config.input_size;
+        let (size, context) = (segmenters[0].config.input_size, segmenters[0].config.context_slices);
         if let Some(odd) = segmenters.iter().find(|s| s.config.input_size != size) {
             bail!(
                 "bundle '{}': ensemble members need the same input size ({size} vs {})",
                 manifest.name,
                 odd.config.input_size
+            );
+        }
+        if let Some(odd) = segmenters.iter().find(|s| s.config.context_slices != context) {
+            bail!(
+                "bundle '{}': ensemble members need the same context slices ({context} vs {})",
+                manifest.name,
+                odd.config.context_slices
             );
         }
         Ok(Self {
@@ -448,6 +469,71 @@ mod tests {
         std::fs::write(dir.join("bundle.json"), serde_json::to_string(&m).unwrap()).unwrap();
     }
 
+    /// Writes a random EfficientNet U-Net reading `context` neighbours on each side.
+    fn write_effunet(dir: &Path, input_size: u32, context: usize) {
+        let device = tumorscan_model::ComputeDevice::cpu().inference().expect("cpu device");
+        device.seed(3);
+        let cfg = SegmenterConfig {
+            input_size,
+            arch: SegmenterArch::EfficientnetLite0Unet,
+            context_slices: context,
+            ..Default::default()
+        };
+        let net = EfficientUNet::with_input_channels(cfg.input_channels(), &device);
+        std::fs::create_dir_all(dir).unwrap();
+        net.save_file(dir.join("model.bpk")).unwrap();
+        let card = serde_json::json!({ "net": NetConfig::Segmenter(cfg) });
+        std::fs::write(dir.join("model.json"), card.to_string()).unwrap();
+    }
+
+    #[test]
+    fn context_networks_load_and_see_their_neighbours() {
+        let tmp = tempfile::tempdir().unwrap();
+        let device = tumorscan_model::ComputeDevice::cpu().inference().unwrap();
+        write_effunet(&tmp.path().join("segment"), 32, 1);
+        write_bundle(tmp.path(), &[]);
+        let bundle = ModelBundle::load(tmp.path(), &device).unwrap();
+        assert_eq!(bundle.seg_config().input_channels(), 5);
+        // Three slices of a volume: the middle one's input holds its neighbours' FLAIR, so
+        // changing a neighbour changes its map.
+        let slice = |k: u8| crate::input::InputSlice {
+            label: format!("s{k}"),
+            stem: format!("s{k}"),
+            number: k as u32,
+            width: 32,
+            height: 32,
+            rgb: (0..32 * 32 * 3).map(|i| ((i * 7 + k as usize * 13) % 256) as u8).collect(),
+            spacing_mm: None,
+            truth: None,
+            notes: Vec::new(),
+        };
+        let volume = |first: u8| crate::input::Volume {
+            id: "v".into(),
+            source: Default::default(),
+            slices: vec![slice(first), slice(1), slice(2)],
+            nifti: None,
+            slice_thickness_mm: None,
+        };
+        let maps = |v: &crate::input::Volume, tta: bool| {
+            let norm = tumorscan_data::normalize::Normalizer::fit(v.slices.iter().map(|s| s.rgb.as_slice()));
+            crate::engine::probability_maps(&bundle, v, &norm, 2, tta)
+        };
+        let (a, b) = (maps(&volume(0), false), maps(&volume(9), false));
+        assert_eq!(a.len(), 3);
+        assert!(a.iter().all(|m| m.len() == 32 * 32));
+        assert_ne!(a[1], b[1], "the middle slice must see its changed neighbour");
+        assert_eq!(maps(&volume(0), true).len(), 3);
+        // Members must agree on the context, and U-Nets have none.
+        write_effunet(&tmp.path().join("segment-2"), 32, 0);
+        write_bundle(tmp.path(), &["segment-2"]);
+        let err = ModelBundle::load(tmp.path(), &device).err().expect("must fail").to_string();
+        assert!(err.contains("same context slices"), "{err}");
+        let card = serde_json::json!({ "net": {"kind": "segmenter", "features": 4, "depth": 2, "residual": false, "input_size": 32, "context_slices": 1} });
+        std::fs::write(tmp.path().join("segment-2/model.json"), card.to_string()).unwrap();
+        let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
+        assert!(err.contains("context_slices needs"), "{err}");
+    }
+
     fn image(size: u32) -> Vec<f32> {
         (0..3 * size * size).map(|i| (i as f32 * 0.37).sin()).collect()
     }
@@ -529,5 +615,24 @@ mod tests {
         let device = tumorscan_model::ComputeDevice::cpu().inference().unwrap();
         let b = ModelBundle::builtin(&device).unwrap();
         assert_eq!(b.segmenters.len(), 1 + b.manifest.ensemble.len());
+    }
+
+    #[test]
+    fn component_ranking_defaults_to_voxels_and_round_trips() {
+        let old: Postprocess =
+            serde_json::from_str(r#"{"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true}"#).unwrap();
+        assert_eq!(old.keep_3d_by, ComponentRank::Voxels);
+        assert!(!serde_json::to_string(&old).unwrap().contains("keep_3d_by"));
+        let peak = Postprocess {
+            keep_3d_by: ComponentRank::Peak,
+            ..old
+        };
+        let json = serde_json::to_value(&peak).unwrap();
+        assert_eq!(json["keep_3d_by"], "peak");
+        assert_eq!(serde_json::from_value::<Postprocess>(json).unwrap().keep_3d_by, ComponentRank::Peak);
+        assert!(serde_json::from_str::<Postprocess>(
+            r#"{"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true, "keep_3d_by": "biggest"}"#
+        )
+        .is_err());
     }
 }

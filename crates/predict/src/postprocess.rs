@@ -1,6 +1,21 @@
-//! Mask clean-up: drop connected components under N pixels per slice; keep only the largest
-//! 3D component of a patient, or those of at least a fraction of its size (26-connected across
-//! neighbouring slices).
+//! Mask clean-up: drop connected components under N pixels per slice; keep only a patient's
+//! best 3D component (largest, most probability mass, or highest peak), or those of at least a
+//! fraction of the largest's size (26-connected across neighbouring slices).
+
+use serde::{Deserialize, Serialize};
+
+/// How [`keep_best_3d`] ranks a patient's 3D components.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ComponentRank {
+    /// Most voxels (what bundles before the choice was recorded do).
+    #[default]
+    Voxels,
+    /// Highest summed probability over the component's voxels.
+    Mass,
+    /// Highest single-voxel probability (to 1e-6); ties go to the larger component.
+    Peak,
+}
 
 /// Remove 8-connected components smaller than `min_pixels` from a 0/1 mask (in place).
 /// Returns the number of components removed.
@@ -45,18 +60,40 @@ pub fn drop_small_components(mask: &mut [u8], w: usize, h: usize, min_pixels: us
     removed
 }
 
-/// Keep only the largest 3D connected component over a patient's slices (all the same size,
-/// in slice order). Returns the voxels removed.
-pub fn keep_largest_3d(masks: &mut [Vec<u8>], w: usize, h: usize) -> usize {
+/// Keep only the best 3D connected component over a patient's slices (all the same size, in
+/// slice order) by `rank`; `probs` are the probability maps the masks were thresholded from
+/// (unused for [`ComponentRank::Voxels`]). Returns the voxels removed.
+pub fn keep_best_3d(masks: &mut [Vec<u8>], probs: &[Vec<f32>], w: usize, h: usize, rank: ComponentRank) -> usize {
     let (label, sizes) = label_3d(masks, w, h);
-    let Some((best, _)) = sizes.iter().enumerate().skip(1).max_by_key(|(_, &s)| s) else {
+    let plane = w * h;
+    let prob = |i: usize| probs.get(i / plane).and_then(|p| p.get(i % plane)).copied().unwrap_or(0.0) as f64;
+    // Per label: (primary score, voxels); the last of equal keys wins, as max_by does.
+    let mut keys: Vec<(f64, usize)> = sizes.iter().map(|&n| (0.0, n)).collect();
+    match rank {
+        ComponentRank::Voxels => keys.iter_mut().for_each(|k| k.0 = k.1 as f64),
+        ComponentRank::Mass => label
+            .iter()
+            .enumerate()
+            .filter(|(_, &l)| l != 0)
+            .for_each(|(i, &l)| keys[l as usize].0 += prob(i)),
+        ComponentRank::Peak => label.iter().enumerate().filter(|(_, &l)| l != 0).for_each(|(i, &l)| {
+            let k = &mut keys[l as usize];
+            k.0 = k.0.max((prob(i) * 1e6).round());
+        }),
+    }
+    let Some((best, _)) = keys
+        .iter()
+        .enumerate()
+        .skip(1)
+        .max_by(|(_, a), (_, b)| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal))
+    else {
         return 0;
     };
-    remove_labels(masks, w * h, &label, |l| l != best)
+    remove_labels(masks, plane, &label, |l| l != best)
 }
 
 /// Keep the 3D connected components with at least `fraction` of the largest one's voxels; the
-/// rest go. Unlike [`keep_largest_3d`], a true tumour survives next to a false component of
+/// rest go. Unlike [`keep_best_3d`], a true tumour survives next to a false component of
 /// similar size. Returns the voxels removed.
 pub fn keep_large_3d(masks: &mut [Vec<u8>], w: usize, h: usize, fraction: f32) -> usize {
     let (label, sizes) = label_3d(masks, w, h);
@@ -139,13 +176,38 @@ mod tests {
         masks[1][4] = 1; // connected across slices to the one above: size 2
         masks[2][0] = 1; // diagonal neighbour in 3D of masks[1][4]? (dx=-1, dy=-1, dz=1): yes
         masks[2][8] = 1; // also diagonal: all one component of 4? (masks[1][4] touches both)
-        assert_eq!(keep_largest_3d(&mut masks, 3, 3), 0);
+        let probs = vec![vec![0.9f32; 9]; 3];
+        assert_eq!(keep_best_3d(&mut masks, &probs, 3, 3, ComponentRank::Voxels), 0);
         let mut masks = vec![vec![0u8; 16]; 2];
         masks[0][0] = 1;
         masks[1][10] = 1;
         masks[1][11] = 1;
-        assert_eq!(keep_largest_3d(&mut masks, 4, 4), 1);
+        assert_eq!(keep_best_3d(&mut masks, &[], 4, 4, ComponentRank::Voxels), 1);
         assert_eq!(masks[0][0], 0);
+    }
+
+    #[test]
+    fn mass_and_peak_can_prefer_a_smaller_component() {
+        // One 8x8 slice: a 6-pixel blob at 0.55 (mass 3.3) and a 4-pixel blob at 0.95 (mass 3.8).
+        let (big, small) = ([0, 1, 2, 8, 9, 10], [5, 6, 13, 14]);
+        let mut probs = vec![vec![0.0f32; 64]];
+        big.iter().for_each(|&i| probs[0][i] = 0.55);
+        small.iter().for_each(|&i| probs[0][i] = 0.95);
+        // The indices of the pixels `rank` keeps, and how many it removed.
+        fn kept(probs: &[Vec<f32>], rank: ComponentRank) -> (usize, Vec<usize>) {
+            let mut m = vec![probs[0].iter().map(|&p| (p >= 0.5) as u8).collect::<Vec<u8>>()];
+            let removed = keep_best_3d(&mut m, probs, 8, 8, rank);
+            (removed, m[0].iter().enumerate().filter(|(_, &v)| v == 1).map(|(i, _)| i).collect())
+        }
+        assert_eq!(kept(&probs, ComponentRank::Voxels), (4, big.to_vec()));
+        assert_eq!(kept(&probs, ComponentRank::Mass), (6, small.to_vec()));
+        assert_eq!(kept(&probs, ComponentRank::Peak), (6, small.to_vec()));
+        // Equal peaks: the larger component wins.
+        small.iter().for_each(|&i| probs[0][i] = 0.55);
+        assert_eq!(kept(&probs, ComponentRank::Peak), (4, big.to_vec()));
+        // Mass: 6 x 0.55 = 3.3 beats 4 x 0.8 = 3.2.
+        small.iter().for_each(|&i| probs[0][i] = 0.8);
+        assert_eq!(kept(&probs, ComponentRank::Mass), (4, big.to_vec()));
     }
 
     #[test]

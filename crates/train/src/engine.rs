@@ -13,12 +13,12 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use tumorscan_data::augment::{prepare_sample, AugmentConfig, Sample};
+use tumorscan_data::augment::{context_indices, prepare_sample_in_context, AugmentConfig, Sample};
 use tumorscan_data::normalize::Normalizer;
-use tumorscan_data::{LoadedDataset, Slice};
+use tumorscan_data::{LoadedDataset, Patient, Slice};
 use tumorscan_model::{ComputeDevice, NetConfig};
 
 /// Hyper-parameters of a run (saved in the run folder and checked on resume).
@@ -184,21 +184,31 @@ fn epoch_plan(train: &[&Slice], cfg: &TrainConfig, epoch: usize) -> Vec<usize> {
 pub(crate) fn to_tensors(samples: &[Sample], size: u32, device: &Device) -> Batch {
     let b = samples.len();
     let s = size as usize;
+    let planes = samples.first().map_or(3, |x| x.image.len() / (s * s).max(1));
     let images: Vec<f32> = samples.iter().flat_map(|x| x.image.iter().copied()).collect();
     let masks: Vec<f32> = samples.iter().flat_map(|x| x.mask.iter().copied()).collect();
     let labels: Vec<f32> = samples.iter().map(|x| x.mask.iter().any(|&v| v > 0.0) as u8 as f32).collect();
     Batch {
-        images: Tensor::from_data(TensorData::new(images, [b, 3, s, s]), device),
+        images: Tensor::from_data(TensorData::new(images, [b, planes, s, s]), device),
         masks: Tensor::from_data(TensorData::new(masks, [b, 1, s, s]), device),
         labels: Tensor::from_data(TensorData::new(labels, [b]), device),
     }
 }
 
-/// Stack samples' images into one inference tensor `[B, 3, S, S]`.
-pub fn image_batch(samples: &[&Sample], size: u32, device: &Device) -> Tensor<4> {
-    let s = size as usize;
-    let images: Vec<f32> = samples.iter().flat_map(|x| x.image.iter().copied()).collect();
-    Tensor::from_data(TensorData::new(images, [samples.len(), 3, s, s]), device)
+/// The `k` slices on each side of `s` in its patient, nearest first (2.5D context; the end
+/// slices repeat at the volume's ends).
+pub(crate) fn neighbours<'a>(patients: &HashMap<&str, &'a Patient>, s: &'a Slice, k: usize) -> Vec<&'a Slice> {
+    if k == 0 {
+        return Vec::new();
+    }
+    let found = patients
+        .get(s.patient.as_str())
+        .and_then(|p| p.slices.binary_search_by_key(&s.number, |x| x.number).ok().map(|i| (p, i)));
+    match found {
+        Some((p, i)) => context_indices(i, p.slices.len(), k).into_iter().map(|j| &p.slices[j]).collect(),
+        // Training slices always come from the dataset's patients; repeat the slice if not.
+        None => vec![s; 2 * k],
+    }
 }
 
 fn lr_at(cfg: &TrainConfig, epoch: usize) -> f64 {
@@ -283,6 +293,11 @@ fn run<T: Task>(
     std::fs::create_dir_all(&ckpt_dir).with_context(|| format!("creating {}", ckpt_dir.display()))?;
 
     let norms = normalizers(ds);
+    let patients: HashMap<&str, &Patient> = ds.patients.iter().map(|p| (p.id.as_str(), p)).collect();
+    let context = match task.net_config() {
+        NetConfig::Segmenter(c) => c.context_slices,
+        NetConfig::Classifier(_) => 0,
+    };
     let in_set = |set: &std::collections::BTreeSet<String>| -> Vec<&Slice> { ds.slices().filter(|s| set.contains(&s.patient)).collect() };
     let train_slices = in_set(&split.train);
     let val_slices = in_set(&split.val);
@@ -293,7 +308,13 @@ fn run<T: Task>(
         .par_iter()
         .map(|s| ValItem {
             slice: s,
-            sample: prepare_sample::<rand_chacha::ChaCha8Rng>(s, &norms[&s.patient], size, None),
+            sample: prepare_sample_in_context::<rand_chacha::ChaCha8Rng>(
+                s,
+                &neighbours(&patients, s, context),
+                &norms[&s.patient],
+                size,
+                None,
+            ),
         })
         .collect();
 
@@ -369,7 +390,8 @@ fn run<T: Task>(
                     .map(|(k, &i)| {
                         let s = train_slices[i];
                         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(sample_seed(cfg.seed, epoch, bi * cfg.batch_size + k));
-                        prepare_sample(s, &norms[&s.patient], size, Some((&cfg.augment, &mut rng)))
+                        let around = neighbours(&patients, s, context);
+                        prepare_sample_in_context(s, &around, &norms[&s.patient], size, Some((&cfg.augment, &mut rng)))
                     })
                     .collect();
                 let ts = Instant::now();

@@ -145,3 +145,45 @@ fn training_on_the_validation_fold_runs_every_epoch_and_keeps_the_last() {
         "validation patients listed as trained on"
     );
 }
+
+#[test]
+fn context_slices_are_the_patients_neighbours_and_train() {
+    use std::collections::HashMap;
+    let ds = phantom_dataset(3, 4, 32);
+    let patients: HashMap<&str, &tumorscan_data::Patient> = ds.patients.iter().map(|p| (p.id.as_str(), p)).collect();
+    let p = &ds.patients[1];
+    let numbers = |s: &tumorscan_data::Slice, k| -> Vec<(String, u32)> {
+        crate::engine::neighbours(&patients, s, k)
+            .iter()
+            .map(|n| (n.patient.clone(), n.number))
+            .collect()
+    };
+    let n = |i: usize| (p.id.clone(), p.slices[i].number);
+    assert_eq!(numbers(&p.slices[0], 1), [n(0), n(1)]);
+    assert_eq!(numbers(&p.slices[2], 1), [n(1), n(3)]);
+    assert_eq!(numbers(&p.slices[3], 2), [n(2), n(3), n(1), n(3)]);
+    assert!(numbers(&p.slices[2], 0).is_empty());
+
+    // An EfficientNet U-Net with one neighbour on each side trains and records its context.
+    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, split, _, cfg) = setup();
+    let task = SegmentTask::<tumorscan_model::EfficientUNet>::new(
+        SegmenterConfig {
+            input_size: 32,
+            arch: tumorscan_model::SegmenterArch::EfficientnetLite0Unet,
+            context_slices: 1,
+            ..Default::default()
+        },
+        SegLoss::BceDice,
+        None,
+    );
+    let cfg = TrainConfig {
+        epochs: 1,
+        max_steps_per_epoch: Some(1),
+        ..cfg
+    };
+    let out = tempfile::tempdir().unwrap();
+    train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), false).unwrap();
+    let card: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("best/model.json")).unwrap()).unwrap();
+    assert_eq!(card["net"]["context_slices"], 1);
+}
