@@ -19,7 +19,7 @@ pub trait SegmenterNet: Module + Sized + 'static {
     fn build(cfg: &SegmenterConfig, device: &Device) -> Self;
     /// Replace (part of) the weights by pretrained ones from `path` (an error where there are none).
     fn load_pretrained(self, path: &std::path::Path) -> Result<Self, String>;
-    /// Logits `[batch, 1, H, W]` for normalised input `[batch, 3, H, W]`.
+    /// Logits `[batch, 1, H, W]` for normalised input `[batch, C, H, W]` (C = [`SegmenterConfig::input_channels`]).
     fn logits(&self, x: Tensor<4>) -> Tensor<4>;
     /// Tumour probability maps (`size x size` each), in batches, on the fastest path for `device`.
     fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>>;
