@@ -14,7 +14,7 @@ use tumorscan_evaluate::detection::{best_accuracy_threshold, evaluate_detection,
 use tumorscan_evaluate::plot::{confusion_png, line_chart, Series};
 use tumorscan_evaluate::segmentation::{evaluate_segmentation, SegmentationReport, SlicePair};
 use tumorscan_model::ComputeDevice;
-use tumorscan_predict::engine::{classifier_score, combined_score, masks_from_probabilities, probability_maps, segmentation_score};
+use tumorscan_predict::engine::{classifier_score, combined_score, masks_from_probabilities, pixel_rule_score, probability_maps, segmentation_score};
 use tumorscan_predict::input::{InputSlice, Volume};
 use tumorscan_predict::models::{Classifier, DetectionRule, Device, Postprocess};
 use tumorscan_predict::postprocess::ComponentRank;
@@ -488,6 +488,9 @@ struct Candidate {
     min_threshold: f64,
     /// The bundle rule this candidate becomes at threshold t.
     rule: fn(f64) -> DetectionRule,
+    /// The pixel rule: thresholds are chosen on pixel counts, but the figures (and the ROC) are
+    /// of the score `predict` reports under the rule ([`pixel_rule_score`]).
+    reports_pixel_rule_score: bool,
 }
 
 /// Per slice: its volume, index, cleaned-mask pixels (bundle post-processing) and raw map.
@@ -583,7 +586,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
     let seg = |px: u64, p: &[f32], _: usize| segmentation_score(p, px, pp.threshold);
     let mut cands = vec![
         Candidate {
-            name: "segmentation: cleaned-mask tumour pixels".into(),
+            name: "segmentation: cleaned-mask tumour pixels (scored by largest pixel probability)".into(),
             val: scored(&vv, &pixels),
             test: scored(&tv, &pixels),
             default_threshold: 1.0,
@@ -592,6 +595,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
                 min_pixels: t.ceil().max(1.0) as u64,
                 min_probability: 0.0,
             },
+            reports_pixel_rule_score: true,
         },
         Candidate {
             name: "segmentation: largest pixel probability".into(),
@@ -603,6 +607,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
                 min_pixels: 1,
                 min_probability: t,
             },
+            reports_pixel_rule_score: false,
         },
     ];
     // A classifier given on the command line, else the bundle's own (when its rule uses one).
@@ -634,6 +639,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
                 threshold: t,
                 require_mask: true,
             },
+            reports_pixel_rule_score: false,
         });
         cands.push(Candidate {
             name: "classifier + segmentation (mean probability)".into(),
@@ -645,6 +651,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
                 threshold: t,
                 require_mask: true,
             },
+            reports_pixel_rule_score: false,
         });
         cands.push(Candidate {
             name: "classifier, no mask needed".into(),
@@ -656,6 +663,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
                 threshold: t,
                 require_mask: false,
             },
+            reports_pixel_rule_score: false,
         });
         cands.push(Candidate {
             name: "classifier + segmentation (mean probability), no mask needed".into(),
@@ -667,6 +675,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
                 threshold: t,
                 require_mask: false,
             },
+            reports_pixel_rule_score: false,
         });
     }
     let mut md = format!(
@@ -693,13 +702,22 @@ fn detect(a: &DetectArgs) -> Result<()> {
         } else {
             best_accuracy_threshold(&cand.val).max(cand.min_threshold)
         };
-        let (val_acc, val_auc) = if cand.val.is_empty() {
+        // The pixel rule is scored as `predict` reports it: same decisions at the pixel
+        // threshold, ranked by probability.
+        let (val_items, test_items, at) = if cand.reports_pixel_rule_score {
+            let min_px = thr.ceil().max(1.0) as u64;
+            let rescore = |views: &[SliceView]| scored(views, &|px, p, _| pixel_rule_score(p, px, min_px, pp.threshold));
+            (rescore(&vv), rescore(&tv), f64::from(pp.threshold))
+        } else {
+            (cand.val.clone(), cand.test.clone(), thr)
+        };
+        let (val_acc, val_auc) = if val_items.is_empty() {
             (f64::NAN, f64::NAN)
         } else {
-            let v = evaluate_detection(&cand.val, thr, c.seed);
+            let v = evaluate_detection(&val_items, at, c.seed);
             (v.accuracy.value, v.roc_auc.value)
         };
-        let r = evaluate_detection(&cand.test, thr, c.seed);
+        let r = evaluate_detection(&test_items, at, c.seed);
         md.push_str(&format!(
             "| {} | {:.4} | {:.4} | {:.4} | {} | {} | {:.3} | {:.3} | {} of {} |\n",
             cand.name,

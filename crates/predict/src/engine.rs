@@ -144,6 +144,15 @@ pub fn segmentation_score(prob: &[f32], cleaned_pixels: u64, pixel_threshold: f3
     }
 }
 
+/// The score reported under the segmentation rule "a tumour when the cleaned mask has at least
+/// `min_pixels` pixels": [`segmentation_score`], held under the pixel threshold when the mask is
+/// smaller than that, so the score is at least the pixel threshold exactly for the slices the
+/// rule calls tumour (and its ROC curve is that of the reported probability).
+pub fn pixel_rule_score(prob: &[f32], cleaned_pixels: u64, min_pixels: u64, pixel_threshold: f32) -> f64 {
+    let counted = if cleaned_pixels >= min_pixels.max(1) { cleaned_pixels } else { 0 };
+    segmentation_score(prob, counted, pixel_threshold)
+}
+
 /// The classifier rule's score: its probability, gated by the cleaned mask ([`gate`]) when the
 /// rule requires a mask.
 pub fn classifier_score(classifier: f64, cleaned_pixels: u64, require_mask: bool) -> f64 {
@@ -221,7 +230,7 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
                     },
                     _,
                 ) => (
-                    seg,
+                    pixel_rule_score(&native[i], pixels, *min_pixels, pixel_threshold),
                     pixels >= (*min_pixels).max(1) && seg >= opts.threshold.unwrap_or(*min_probability),
                 ),
                 (DetectionRule::Classifier { threshold, require_mask }, Some(c)) => {
@@ -265,6 +274,20 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pixel_rule_score_is_under_the_threshold_exactly_below_the_pixel_count() {
+        let p = [0.1f32, 0.93, 0.2];
+        assert_eq!(pixel_rule_score(&p, 8, 8, 0.5), 0.93f32 as f64);
+        assert_eq!(pixel_rule_score(&p, 20, 8, 0.5), 0.93f32 as f64);
+        for px in [0, 1, 7] {
+            let s = pixel_rule_score(&p, px, 8, 0.5);
+            assert!(s < 0.5 && s > 0.49, "{px}: {s}");
+        }
+        // A rule of 0 pixels means at least one.
+        assert!(pixel_rule_score(&p, 0, 0, 0.5) < 0.5);
+        assert_eq!(pixel_rule_score(&p, 1, 0, 0.5), 0.93f32 as f64);
+    }
 
     #[test]
     fn segmentation_score_stays_under_the_pixel_threshold_without_a_mask() {
