@@ -14,7 +14,9 @@ use tumorscan_evaluate::detection::{best_accuracy_threshold, evaluate_detection,
 use tumorscan_evaluate::plot::{confusion_png, line_chart, Series};
 use tumorscan_evaluate::segmentation::{evaluate_segmentation, SegmentationReport, SlicePair};
 use tumorscan_model::ComputeDevice;
-use tumorscan_predict::engine::{classifier_score, combined_score, masks_from_probabilities, pixel_rule_score, probability_maps, segmentation_score};
+use tumorscan_predict::engine::{
+    classifier_score, combined_score, masks_from_probabilities, pixel_rule_score, probability_maps, segmentation_score,
+};
 use tumorscan_predict::input::{InputSlice, Volume};
 use tumorscan_predict::models::{Classifier, DetectionRule, Device, Postprocess};
 use tumorscan_predict::postprocess::ComponentRank;
