@@ -320,6 +320,14 @@ mod tests {
             .unwrap();
         assert!((var[0] - 0.710_463_5).abs() < 1e-6, "{}", var[0]);
         assert!(net.forward(Tensor::zeros([1, 3, 64, 64], &device)).into_scalar::<f32>().is_finite());
+        // Five input planes (2.5D): the file's stem on the first three, zeros on the others.
+        let wide = EfficientNetLite0::with_input_channels(5, &device)
+            .load_pytorch(Path::new(&path))
+            .unwrap();
+        let w: Vec<f32> = wide.stem.conv.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(wide.stem.conv.weight.dims(), [STEM, 5, 3, 3]);
+        assert_eq!(w[0], stem_after[0]);
+        assert!(w[27..45].iter().all(|&v| v == 0.0), "planes 3 and 4 of the first filter");
     }
 
     /// Anything else is refused with the file's name.
