@@ -93,12 +93,6 @@ mod tests {
         assert_eq!(p[0].len(), 32 * 32);
         assert!(p[0].iter().all(|v| (0.0..=1.0).contains(v)));
     }
-}
-
-#[cfg(test)]
-mod determinism {
-    use super::*;
-    use burn::tensor::Distribution;
 
     /// The CPU training ops (depthwise, 1x1 and 3x3 convolutions, batch norm) sum in a fixed
     /// order, so a training step is bit-for-bit repeatable: the premise of shipping weights
@@ -108,7 +102,7 @@ mod determinism {
         let device = Device::flex().autodiff();
         device.seed(3);
         let net = EfficientUNet::new(&device);
-        let x = Tensor::<4>::random([4, 3, 64, 64], Distribution::Normal(0.0, 1.0), &device);
+        let x = Tensor::<4>::random([4, 3, 64, 64], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
         let run = || {
             let g = net.forward(x.clone()).powi_scalar(2).sum().backward();
             let grab = |t: Tensor<4>| t.grad(&g).expect("a gradient").into_data().try_to_vec::<f32>().expect("f32");

@@ -220,7 +220,7 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
         .map(|(i, s)| {
             let mut mask = std::mem::take(&mut masks[i]);
             let pixels = mask.iter().map(|&v| v as u64).sum::<u64>();
-            let seg = segmentation_score(&native[i], pixels, pixel_threshold);
+            let seg = || segmentation_score(&native[i], pixels, pixel_threshold);
             let cls = class_probs.as_ref().map(|c| c[i] as f64);
             let (prob, positive) = match (&bundle.manifest.detection, cls) {
                 (
@@ -229,20 +229,21 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
                         min_probability,
                     },
                     _,
-                ) => (
-                    pixel_rule_score(&native[i], pixels, *min_pixels, pixel_threshold),
-                    pixels >= (*min_pixels).max(1) && seg >= opts.threshold.unwrap_or(*min_probability),
-                ),
+                ) => {
+                    // Equal to the plain score wherever the mask is large enough to count.
+                    let s = pixel_rule_score(&native[i], pixels, *min_pixels, pixel_threshold);
+                    (s, pixels >= (*min_pixels).max(1) && s >= opts.threshold.unwrap_or(*min_probability))
+                }
                 (DetectionRule::Classifier { threshold, require_mask }, Some(c)) => {
                     let s = classifier_score(c, pixels, *require_mask);
                     (s, (pixels > 0 || !require_mask) && s >= opts.threshold.unwrap_or(*threshold))
                 }
                 (DetectionRule::Combined { threshold, require_mask }, Some(c)) => {
-                    let m = combined_score(c, seg, pixels, *require_mask);
+                    let m = combined_score(c, seg(), pixels, *require_mask);
                     (m, (pixels > 0 || !require_mask) && m >= opts.threshold.unwrap_or(*threshold))
                 }
                 // A rule that needs the classifier always loads it (ModelBundle::load).
-                (_, None) => (seg, pixels > 0),
+                (_, None) => (seg(), pixels > 0),
             };
             if !positive && !opts.keep_masks_of_negatives {
                 mask.iter_mut().for_each(|v| *v = 0);
