@@ -21,7 +21,7 @@ use tumorscan_train::{train, TrainConfig};
 pub enum TrainCommand {
     /// Train the segmentation network (U-Net, ResUNet, or U-Net on EfficientNet-Lite0).
     #[command(
-        after_help = "Examples:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg\n  # U-Net on an ImageNet-initialised EfficientNet-Lite0 encoder:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg-eff --arch efficientnet-lite0-unet --pretrained efficientnet-lite0-57934424.pth\n  # after a crash or kill, continue from the last checkpoint:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg --resume"
+        after_help = "Examples:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg\n  # U-Net on an ImageNet-initialised EfficientNet-Lite0 encoder:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg-eff --arch efficientnet-lite0-unet --pretrained efficientnet-lite0-57934424.pth\n  # fine-tune that run's best model at 256x256:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg-eff-256 --arch efficientnet-lite0-unet --size 256 --init-from runs/seg-eff/best --lr 2e-4 --epochs 6\n  # after a crash or kill, continue from the last checkpoint:\n  tumorscan train segment --data kaggle_3m/ --folds folds.csv --val-fold 1 --test-fold 0 --out runs/seg --resume"
     )]
     Segment {
         #[command(flatten)]
@@ -127,6 +127,10 @@ pub struct CommonArgs {
     /// trained patients, and `evaluate` refuses that fold.
     #[arg(long)]
     train_on_val: bool,
+    /// Fine-tune: start from a trained model folder of the same network (an earlier run's
+    /// `best/`, trained within this split), e.g. a 128x128 model continued at `--size 256`.
+    #[arg(long)]
+    init_from: Option<PathBuf>,
     /// Early-stopping patience in epochs.
     #[arg(long, default_value_t = 8)]
     patience: usize,
@@ -195,6 +199,7 @@ impl CommonArgs {
             },
             max_steps_per_epoch: self.max_steps,
             train_on_val: self.train_on_val,
+            init_from: self.init_from.clone(),
         })
     }
 }

@@ -254,7 +254,7 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
 /// `train segment --arch efficientnet-lite0-unet` trains through the shared engine, its model
 /// is evaluated like any segmentation model (and refused on a fold it trained on); sizes the
 /// encoder cannot take, and `--pretrained` or `--context-slices` on the plain U-Net, are clear
-/// errors.
+/// errors; its best model fine-tunes at another size (`--init-from`).
 #[test]
 fn efficientnet_unet_trains_and_is_evaluated() {
     let dir = tempfile::tempdir().unwrap();
@@ -277,6 +277,29 @@ fn efficientnet_unet_trains_and_is_evaluated() {
     let report = std::fs::read_to_string(dir.path().join("ev/segmentation.md")).unwrap();
     assert!(report.contains("mean per-patient Dice"), "{report}");
     assert_clean_failure(&eval("0", "ev0"), "used to train");
+
+    // Fine-tuning its best model at a larger size; another network is refused.
+    let tuned = dir.path().join("seg64");
+    let from = ["--init-from", p(&best)];
+    let r = train(
+        &tuned,
+        &[
+            &["--arch", "efficientnet-lite0-unet", "--size", "64", "--context-slices", "1"],
+            &from[..],
+        ]
+        .concat(),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(tuned.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["train"]["init_from"], p(&best));
+    assert_eq!(config["net"]["input_size"], 64);
+    assert_clean_failure(
+        &train(
+            &dir.path().join("s5"),
+            &[&["--arch", "efficientnet-lite0-unet", "--size", "64"], &from[..]].concat(),
+        ),
+        "different network",
+    );
 
     assert_clean_failure(
         &train(&dir.path().join("s1"), &["--arch", "efficientnet-lite0-unet", "--size", "48"]),

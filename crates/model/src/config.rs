@@ -113,6 +113,21 @@ impl NetConfig {
             Self::Classifier(c) => c.input_size,
         }
     }
+
+    /// The same network at another input size (the weights fit both: the networks are
+    /// fully convolutional or pool globally).
+    pub fn at_size(&self, size: u32) -> Self {
+        match self {
+            Self::Segmenter(c) => Self::Segmenter(SegmenterConfig {
+                input_size: size,
+                ..c.clone()
+            }),
+            Self::Classifier(c) => Self::Classifier(ClassifierConfig {
+                input_size: size,
+                ..c.clone()
+            }),
+        }
+    }
 }
 
 #[cfg(test)]

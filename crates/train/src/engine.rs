@@ -45,6 +45,10 @@ pub struct TrainConfig {
     /// on trained patients and only monitor the run.
     #[serde(default)]
     pub train_on_val: bool,
+    /// Fine-tuning: start from this trained model folder (`model.json` + `model.bpk`, e.g. an
+    /// earlier run's `best/`) instead of fresh or pretrained weights; see [`crate::init`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -59,6 +63,7 @@ impl Default for TrainConfig {
             augment: AugmentConfig::standard(),
             max_steps_per_epoch: None,
             train_on_val: false,
+            init_from: None,
         }
     }
 }
@@ -320,6 +325,9 @@ fn run<T: Task>(
 
     device.seed(cfg.seed);
     let mut net = task.initialise(task.build(&device))?;
+    if let Some(dir) = cfg.init_from.as_deref().filter(|_| !(resume && state_path.exists())) {
+        net = crate::init::from_model_dir(net, dir, &task.net_config(), split)?;
+    }
     let mut optim = AdamConfig::new().init();
     let mut state = RunState {
         task: task.kind().into(),

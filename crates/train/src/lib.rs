@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod detect;
 pub mod engine;
 pub mod history;
+pub mod init;
 pub mod loss;
 pub mod parallel;
 pub mod segment;

@@ -40,6 +40,7 @@ fn setup() -> (tumorscan_data::LoadedDataset, RunSplit, SegmentTask, TrainConfig
         augment: AugmentConfig::none(),
         max_steps_per_epoch: None,
         train_on_val: false,
+        init_from: None,
     };
     (ds, split, task, cfg)
 }
@@ -130,6 +131,7 @@ fn training_on_the_validation_fold_runs_every_epoch_and_keeps_the_last() {
         epochs: 4,
         patience: 0,
         train_on_val: true,
+        init_from: None,
         ..cfg
     };
     let out = tempfile::tempdir().unwrap();
