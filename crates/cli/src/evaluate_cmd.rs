@@ -576,7 +576,17 @@ fn detect(a: &DetectArgs) -> Result<()> {
     }
     held_out += &input_note(c);
     let val = match a.val_fold {
-        Some(v) => fold_patients(&ds, &c.folds, v)?,
+        Some(v) => {
+            let val = fold_patients(&ds, &c.folds, v)?;
+            // Thresholds chosen on patients a model trained on would flatter it (e.g. a final
+            // fit on train + validation): refused like a trained test fold.
+            let trained = || format!("--val-fold {v}: thresholds cannot be chosen on patients a model was trained on");
+            check_held_out(&c.model, &bundle.manifest.ensemble, &val).with_context(trained)?;
+            if let Some(dir) = &a.classifier {
+                check_held_out(dir, &[], &val).with_context(trained)?;
+            }
+            val
+        }
         None => Vec::new(),
     };
     let tta = bundle.manifest.postprocess.flip_tta;

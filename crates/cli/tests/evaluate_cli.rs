@@ -254,7 +254,8 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
 /// `train segment --arch efficientnet-lite0-unet` trains through the shared engine, its model
 /// is evaluated like any segmentation model (and refused on a fold it trained on); sizes the
 /// encoder cannot take, and `--pretrained` or `--context-slices` on the plain U-Net, are clear
-/// errors; its best model fine-tunes at another size (`--init-from`).
+/// errors; its best model fine-tunes at another size (`--init-from`); a final fit's training
+/// fold cannot choose detection thresholds.
 #[test]
 fn efficientnet_unet_trains_and_is_evaluated() {
     let dir = tempfile::tempdir().unwrap();
@@ -299,6 +300,17 @@ fn efficientnet_unet_trains_and_is_evaluated() {
             &[&["--arch", "efficientnet-lite0-unet", "--size", "64"], &from[..]].concat(),
         ),
         "different network",
+    );
+    // A final fit (trained on fold 1 too) may be tested on fold 0, but no threshold is chosen
+    // on fold 1 any more.
+    let ff = dir.path().join("ff");
+    let r = train(&ff, &["--size", "32", "--test-fold", "0", "--train-on-val"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ff_best = ff.join("best");
+    let m = ["--model", p(&ff_best), "--val-fold", "1"];
+    assert_clean_failure(
+        &evaluate_quick("detect", &m, &data, &folds, "0", &dir.path().join("ev-ff")),
+        "--val-fold 1: thresholds cannot be chosen",
     );
 
     assert_clean_failure(
