@@ -1,6 +1,7 @@
 //! `tumorscan evaluate segment|detect`: score a model on a held-out fold.
 
 use crate::dataset_cmd::{load, LoadArgs};
+use crate::pool_cmd::{pool, PoolArgs};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::collections::BTreeSet;
@@ -12,6 +13,7 @@ use tumorscan_data::split::read_folds;
 use tumorscan_data::{LoadedDataset, Patient};
 use tumorscan_evaluate::detection::{best_accuracy_threshold, evaluate_detection, DetectionReport, Scored};
 use tumorscan_evaluate::plot::{confusion_png, line_chart, Series};
+use tumorscan_evaluate::pooled::VERIFIED_HELD_OUT;
 use tumorscan_evaluate::segmentation::{evaluate_segmentation, SegmentationReport, SlicePair};
 use tumorscan_model::ComputeDevice;
 use tumorscan_predict::engine::{
@@ -35,6 +37,9 @@ pub enum EvaluateCommand {
         after_help = "Example:\n  tumorscan evaluate detect --model runs/seg/best --data kaggle_3m/ --folds folds.csv --fold 0 --val-fold 1 --out eval/det"
     )]
     Detect(DetectArgs),
+    /// Cross-validation: pool results of different folds (each patient once) into one figure.
+    #[command(after_help = "Example:\n  tumorscan evaluate pool eval/fold0 eval/fold1 eval/fold2 eval/fold3 eval/fold4 --out eval/cv")]
+    Pool(PoolArgs),
 }
 
 /// Common evaluation arguments.
@@ -106,6 +111,7 @@ pub fn run(cmd: EvaluateCommand) -> Result<()> {
     match cmd {
         EvaluateCommand::Segment(a) => segment(&a),
         EvaluateCommand::Detect(a) => detect(&a),
+        EvaluateCommand::Pool(a) => pool(&a),
     }
 }
 
@@ -198,7 +204,7 @@ fn check_held_out(model: &Path, ensemble: &[String], patients: &[&Patient]) -> R
                 .into(),
         );
     }
-    Ok("held-out test fold: verified that no evaluated patient was used in training or model selection".into())
+    Ok(VERIFIED_HELD_OUT.into())
 }
 
 /// How the input was altered, for the report ("" when it was not).

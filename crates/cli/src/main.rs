@@ -3,6 +3,7 @@
 mod bench_cmd;
 mod dataset_cmd;
 mod evaluate_cmd;
+mod pool_cmd;
 mod predict_cmd;
 mod serve_cmd;
 mod train_cmd;

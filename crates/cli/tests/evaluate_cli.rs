@@ -335,3 +335,60 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         "weights.pth",
     );
 }
+
+/// `evaluate pool` turns two folds' `evaluate segment|detect` outputs into one figure over all
+/// their patients; the same fold twice, or a file `evaluate` did not write, is a clear error.
+#[test]
+fn folds_pool_into_one_cross_validation_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, folds) = phantom_with_folds(dir.path());
+    let models = repo_root().join("models");
+    let mut outs = Vec::new();
+    for fold in ["0", "1"] {
+        let out = dir.path().join(format!("fold{fold}"));
+        for kind in ["segment", "detect"] {
+            let mut args = vec!["evaluate", kind, "--model", p(&models), "--data", p(&data), "--folds", p(&folds)];
+            args.extend_from_slice(&["--fold", fold, "--out", p(&out), "--force", "--no-cache"]);
+            let r = tumorscan(&args);
+            assert_eq!(r.code, 0, "{}", r.stderr);
+        }
+        outs.push(out);
+    }
+    let pooled = dir.path().join("cv");
+    let r = tumorscan(&["evaluate", "pool", p(&outs[0]), p(&outs[1]), "--out", p(&pooled)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let md = std::fs::read_to_string(pooled.join("pooled.md")).unwrap();
+    assert!(md.contains("## Segmentation pooled over 2 folds (4 patients)"), "{md}");
+    assert!(md.contains("Every fold is a verified held-out test fold"), "{md}");
+    assert!(md.contains("## Detection pooled over 2 folds"), "{md}");
+    // The pooled mean is the mean over the four patients of the two folds.
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(pooled.join("pooled.json")).unwrap()).unwrap();
+    let dice: Vec<f64> = outs
+        .iter()
+        .flat_map(|o| {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(o.join("segmentation.json")).unwrap()).unwrap();
+            v["report"]["per_patient"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["dice"].as_f64().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(dice.len(), 4);
+    let mean = json["segmentation"]["patient_dice_mean"]["value"].as_f64().unwrap();
+    assert!((mean - dice.iter().sum::<f64>() / 4.0).abs() < 1e-9, "{mean} vs {dice:?}");
+
+    assert_clean_failure(
+        &tumorscan(&["evaluate", "pool", p(&outs[0]), p(&outs[0]), "--out", p(&dir.path().join("cv2"))]),
+        "fold 0 is in both",
+    );
+    let notes = dir.path().join("notes.json");
+    std::fs::write(&notes, b"{\"hello\": 1}").unwrap();
+    assert_clean_failure(
+        &tumorscan(&["evaluate", "pool", p(&notes), "--out", p(&dir.path().join("cv3"))]),
+        "notes.json",
+    );
+    // An existing report is not overwritten without --force.
+    assert_clean_failure(&tumorscan(&["evaluate", "pool", p(&outs[0]), "--out", p(&pooled)]), "--force");
+}

@@ -22,7 +22,7 @@ pub struct Scored {
 }
 
 /// Confusion counts at a threshold.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct Confusion {
     /// Tumour called tumour.
     pub tp: u64,

@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod detection;
 pub mod overlap;
 pub mod plot;
+pub mod pooled;
 pub mod segmentation;
 
 pub use bootstrap::{bootstrap_ci, Interval};

@@ -1,0 +1,156 @@
+//! `tumorscan evaluate pool`: cross-validation, pooling `evaluate segment|detect` results of
+//! different folds into one figure over all of their patients.
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use tumorscan_evaluate::detection::Confusion;
+use tumorscan_evaluate::pooled::{pool_detection, pool_segmentation, FoldDetection, FoldSegmentation};
+
+/// `evaluate pool` arguments.
+#[derive(Args)]
+pub struct PoolArgs {
+    /// `segmentation.json` / `detection.json` files of `evaluate segment|detect`, one per fold,
+    /// or the folders holding them.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output folder (pooled.md, pooled.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// Overwrite files in an existing --out.
+    #[arg(long)]
+    force: bool,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// Pool the inputs and write the report.
+pub fn pool(a: &PoolArgs) -> Result<()> {
+    if a.out.exists() && std::fs::read_dir(&a.out)?.next().is_some() && !a.force {
+        bail!("{} exists and is not empty; pass --force or choose another --out", a.out.display());
+    }
+    let (mut seg, mut det) = (Vec::new(), Vec::new());
+    for input in &a.inputs {
+        let files: Vec<PathBuf> = if input.is_dir() {
+            let found: Vec<PathBuf> = ["segmentation.json", "detection.json"]
+                .iter()
+                .map(|f| input.join(f))
+                .filter(|p| p.is_file())
+                .collect();
+            if found.is_empty() {
+                bail!("{}: no segmentation.json or detection.json in it", input.display());
+            }
+            found
+        } else {
+            vec![input.clone()]
+        };
+        for file in files {
+            let v: Value = serde_json::from_slice(&std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            if v.get("candidates").is_some() {
+                det.push(read_detection(&file, &v)?);
+            } else if v.get("report").is_some() {
+                seg.push(read_segmentation(&file, &v)?);
+            } else {
+                bail!(
+                    "{}: not a segmentation.json or detection.json of `tumorscan evaluate`",
+                    file.display()
+                );
+            }
+        }
+    }
+    let mut md = String::new();
+    let mut json = serde_json::Map::new();
+    if !seg.is_empty() {
+        let p = pool_segmentation(&seg, a.seed)?;
+        md.push_str(&p.markdown());
+        json.insert("segmentation".into(), serde_json::to_value(&p)?);
+    }
+    if !det.is_empty() {
+        let p = pool_detection(&det)?;
+        if !md.is_empty() {
+            md.push('\n');
+        }
+        md.push_str(&p.markdown());
+        json.insert("detection".into(), serde_json::to_value(&p)?);
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    std::fs::write(a.out.join("pooled.md"), &md)?;
+    std::fs::write(a.out.join("pooled.json"), serde_json::to_string_pretty(&Value::Object(json))?)?;
+    println!("{md}");
+    println!("wrote {0}/pooled.md, {0}/pooled.json", a.out.display());
+    Ok(())
+}
+
+fn field<'a>(file: &Path, v: &'a Value, key: &str) -> Result<&'a Value> {
+    v.pointer(key)
+        .with_context(|| format!("{}: no {key}; was it written by `tumorscan evaluate`?", file.display()))
+}
+
+fn common(file: &Path, v: &Value) -> Result<(usize, String, String)> {
+    let fold = field(file, v, "/fold")?
+        .as_u64()
+        .with_context(|| format!("{}: fold is not a number", file.display()))?;
+    let text = |k| Ok::<_, anyhow::Error>(field(file, v, k)?.as_str().unwrap_or_default().to_string());
+    Ok((fold as usize, text("/model")?, text("/held_out")?))
+}
+
+fn read_segmentation(file: &Path, v: &Value) -> Result<FoldSegmentation> {
+    let (fold, model, held_out) = common(file, v)?;
+    let patients = field(file, v, "/report/per_patient")?
+        .as_array()
+        .with_context(|| format!("{}: report.per_patient is not a list", file.display()))?
+        .iter()
+        .map(|p| match (p["patient"].as_str(), p["dice"].as_f64()) {
+            (Some(id), Some(d)) => Ok((id.to_string(), d)),
+            _ => bail!("{}: a per_patient entry lacks patient or dice", file.display()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let variants = v["postprocessing"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| Some((r["variant"].as_str()?.to_string(), r["patient_dice_mean"]["value"].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(FoldSegmentation {
+        source: file.display().to_string(),
+        fold,
+        model,
+        held_out,
+        patients,
+        variants,
+    })
+}
+
+fn read_detection(file: &Path, v: &Value) -> Result<FoldDetection> {
+    let (fold, model, held_out) = common(file, v)?;
+    // The rule the model ships with: the candidate `evaluate detect` marked best on validation
+    // (the bundle's own rule when no --val-fold was given).
+    let name = field(file, v, "/best_on_validation")?.as_str().unwrap_or_default();
+    let candidates = field(file, v, "/candidates")?.as_array().cloned().unwrap_or_default();
+    let Some(c) = candidates.iter().find(|c| c["name"].as_str() == Some(name)) else {
+        bail!("{}: candidate {name:?} not found", file.display());
+    };
+    let report = &c["report"];
+    let confusion: Confusion = serde_json::from_value(report["confusion"].clone())
+        .with_context(|| format!("{}: no confusion counts for {name:?}", file.display()))?;
+    Ok(FoldDetection {
+        source: file.display().to_string(),
+        fold,
+        model,
+        held_out,
+        candidate: name.to_string(),
+        confusion,
+        // An interval {value, low, high} (a bare number in older files).
+        roc_auc: report["roc_auc"]["value"]
+            .as_f64()
+            .or(report["roc_auc"].as_f64())
+            .unwrap_or(f64::NAN),
+        tumor_patients: report["tumor_patients"].as_u64().unwrap_or(0),
+        tumor_patients_detected: report["tumor_patients_detected"].as_u64().unwrap_or(0),
+    })
+}

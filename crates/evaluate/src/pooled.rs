@@ -1,0 +1,421 @@
+//! Cross-validation: pooling several held-out folds' results into one figure over all of their
+//! patients, the way Buda et al. report per-patient Dice over their folds.
+
+use crate::bootstrap::{bootstrap_ci, mean, median, Interval};
+use crate::detection::Confusion;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What `evaluate` records for a fold whose patients were verified to be unseen in training
+/// and model selection.
+pub const VERIFIED_HELD_OUT: &str = "held-out test fold: verified that no evaluated patient was used in training or model selection";
+
+/// One evaluated fold's segmentation result.
+#[derive(Debug, Clone)]
+pub struct FoldSegmentation {
+    /// Where it was read from (for messages).
+    pub source: String,
+    /// The fold evaluated.
+    pub fold: usize,
+    /// The model's description.
+    pub model: String,
+    /// The held-out status `evaluate` recorded.
+    pub held_out: String,
+    /// (patient, volumetric Dice) of the configuration evaluated.
+    pub patients: Vec<(String, f64)>,
+    /// (post-processing variant, mean per-patient Dice on this fold).
+    pub variants: Vec<(String, f64)>,
+}
+
+/// One evaluated fold's detection result (the rule the model ships with).
+#[derive(Debug, Clone)]
+pub struct FoldDetection {
+    /// Where it was read from (for messages).
+    pub source: String,
+    /// The fold evaluated.
+    pub fold: usize,
+    /// The model's description.
+    pub model: String,
+    /// The held-out status `evaluate` recorded.
+    pub held_out: String,
+    /// The candidate rule reported.
+    pub candidate: String,
+    /// Its confusion counts.
+    pub confusion: Confusion,
+    /// Its ROC-AUC on this fold.
+    pub roc_auc: f64,
+    /// Patients with tumour, and how many of them had a slice called tumour.
+    pub tumor_patients: u64,
+    /// See `tumor_patients`.
+    pub tumor_patients_detected: u64,
+}
+
+/// Why results cannot be pooled.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PoolError {
+    /// No input.
+    #[error("nothing to pool")]
+    Empty,
+    /// A patient counted twice would weigh double.
+    #[error("patient {patient} is in both {first} and {second}: pool results of different folds, each patient once")]
+    DuplicatePatient {
+        /// Patient id.
+        patient: String,
+        /// First source.
+        first: String,
+        /// Second source.
+        second: String,
+    },
+    /// A fold counted twice would weigh double.
+    #[error("fold {fold} is in both {first} and {second}: pool results of different folds")]
+    DuplicateFold {
+        /// The fold.
+        fold: usize,
+        /// First source.
+        first: String,
+        /// Second source.
+        second: String,
+    },
+}
+
+/// A fold's line in a pooled table.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoldRow {
+    /// The fold.
+    pub fold: usize,
+    /// Where it was read from.
+    pub source: String,
+    /// The model's description.
+    pub model: String,
+    /// Whether the fold was a verified held-out test fold.
+    pub verified_held_out: bool,
+    /// The held-out status `evaluate` recorded.
+    pub held_out: String,
+    /// Patients (segmentation) or slices (detection).
+    pub count: usize,
+    /// Mean per-patient Dice (segmentation) or accuracy (detection).
+    pub value: f64,
+}
+
+/// Segmentation pooled over folds.
+#[derive(Debug, Clone, Serialize)]
+pub struct PooledSegmentation {
+    /// Per fold.
+    pub folds: Vec<FoldRow>,
+    /// Patients pooled.
+    pub patients: usize,
+    /// Mean per-patient Dice over all pooled patients, bootstrap 95% CI over patients.
+    pub patient_dice_mean: Interval,
+    /// Median per-patient Dice.
+    pub patient_dice_median: f64,
+    /// Lowest and highest fold mean.
+    pub fold_range: (f64, f64),
+    /// Post-processing variants present in every fold: pooled mean (folds weighted by patients).
+    pub variants: Vec<(String, f64)>,
+    /// True when every fold was a verified held-out test fold.
+    pub all_verified_held_out: bool,
+}
+
+/// Detection pooled over folds.
+#[derive(Debug, Clone, Serialize)]
+pub struct PooledDetection {
+    /// Per fold (count = slices, value = accuracy).
+    pub folds: Vec<FoldRow>,
+    /// Summed confusion counts.
+    pub confusion: Confusion,
+    /// Accuracy of the summed counts.
+    pub accuracy: f64,
+    /// Sensitivity of the summed counts.
+    pub sensitivity: f64,
+    /// Specificity of the summed counts.
+    pub specificity: f64,
+    /// Precision of the summed counts.
+    pub precision: f64,
+    /// Mean of the folds' ROC-AUCs (scores of different models are not ranked together).
+    pub mean_fold_roc_auc: f64,
+    /// Tumour patients, and how many were flagged.
+    pub tumor_patients: u64,
+    /// See `tumor_patients`.
+    pub tumor_patients_detected: u64,
+    /// True when every fold was a verified held-out test fold.
+    pub all_verified_held_out: bool,
+}
+
+fn check_folds<'a>(folds: impl Iterator<Item = (usize, &'a str)>) -> Result<(), PoolError> {
+    let mut seen: BTreeMap<usize, &str> = BTreeMap::new();
+    for (fold, source) in folds {
+        if let Some(first) = seen.insert(fold, source) {
+            return Err(PoolError::DuplicateFold {
+                fold,
+                first: first.to_string(),
+                second: source.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Pool segmentation results of different folds; each patient must appear once.
+pub fn pool_segmentation(folds: &[FoldSegmentation], seed: u64) -> Result<PooledSegmentation, PoolError> {
+    if folds.is_empty() {
+        return Err(PoolError::Empty);
+    }
+    check_folds(folds.iter().map(|f| (f.fold, f.source.as_str())))?;
+    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+    for f in folds {
+        for (p, _) in &f.patients {
+            if let Some(first) = owner.insert(p, &f.source) {
+                return Err(PoolError::DuplicatePatient {
+                    patient: p.clone(),
+                    first: first.to_string(),
+                    second: f.source.clone(),
+                });
+            }
+        }
+    }
+    let dice: Vec<f64> = folds.iter().flat_map(|f| f.patients.iter().map(|p| p.1)).collect();
+    let rows: Vec<FoldRow> = folds
+        .iter()
+        .map(|f| FoldRow {
+            fold: f.fold,
+            source: f.source.clone(),
+            model: f.model.clone(),
+            verified_held_out: f.held_out == VERIFIED_HELD_OUT,
+            held_out: f.held_out.clone(),
+            count: f.patients.len(),
+            value: mean(&f.patients.iter().map(|p| p.1).collect::<Vec<_>>()),
+        })
+        .collect();
+    let variants = folds[0]
+        .variants
+        .iter()
+        .filter_map(|(name, _)| {
+            let (mut sum, mut n) = (0.0, 0usize);
+            for f in folds {
+                let (_, v) = f.variants.iter().find(|(m, _)| m == name)?;
+                sum += v * f.patients.len() as f64;
+                n += f.patients.len();
+            }
+            Some((name.clone(), sum / n as f64))
+        })
+        .collect();
+    let fold_means = rows.iter().map(|r| r.value);
+    Ok(PooledSegmentation {
+        patients: dice.len(),
+        patient_dice_mean: bootstrap_ci(&dice, |s| s.iter().copied().sum::<f64>() / s.len() as f64, 2000, seed),
+        patient_dice_median: median(&dice),
+        fold_range: (
+            fold_means.clone().fold(f64::INFINITY, f64::min),
+            fold_means.fold(f64::NEG_INFINITY, f64::max),
+        ),
+        variants,
+        all_verified_held_out: rows.iter().all(|r| r.verified_held_out),
+        folds: rows,
+    })
+}
+
+/// Pool detection results of different folds by summing their confusion counts.
+pub fn pool_detection(folds: &[FoldDetection]) -> Result<PooledDetection, PoolError> {
+    if folds.is_empty() {
+        return Err(PoolError::Empty);
+    }
+    check_folds(folds.iter().map(|f| (f.fold, f.source.as_str())))?;
+    let mut c = Confusion::default();
+    for f in folds {
+        c.tp += f.confusion.tp;
+        c.fp += f.confusion.fp;
+        c.tn += f.confusion.tn;
+        c.fn_ += f.confusion.fn_;
+    }
+    let rows: Vec<FoldRow> = folds
+        .iter()
+        .map(|f| {
+            let k = f.confusion;
+            FoldRow {
+                fold: f.fold,
+                source: f.source.clone(),
+                model: format!("{} ({})", f.model, f.candidate),
+                verified_held_out: f.held_out == VERIFIED_HELD_OUT,
+                held_out: f.held_out.clone(),
+                count: (k.tp + k.fp + k.tn + k.fn_) as usize,
+                value: k.accuracy(),
+            }
+        })
+        .collect();
+    Ok(PooledDetection {
+        confusion: c,
+        accuracy: c.accuracy(),
+        sensitivity: c.recall(),
+        specificity: c.specificity(),
+        precision: c.precision(),
+        mean_fold_roc_auc: mean(&folds.iter().map(|f| f.roc_auc).collect::<Vec<_>>()),
+        tumor_patients: folds.iter().map(|f| f.tumor_patients).sum(),
+        tumor_patients_detected: folds.iter().map(|f| f.tumor_patients_detected).sum(),
+        all_verified_held_out: rows.iter().all(|r| r.verified_held_out),
+        folds: rows,
+    })
+}
+
+fn folds(n: usize) -> String {
+    if n == 1 {
+        "1 fold".into()
+    } else {
+        format!("{n} folds")
+    }
+}
+
+fn status_line(all_verified: bool, rows: &[FoldRow]) -> String {
+    if all_verified {
+        "Every fold is a verified held-out test fold of its model.\n".to_string()
+    } else {
+        // Folds with the same status share one line: "folds 1, 2 (VALIDATION fold ...)".
+        let mut by_status: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for r in rows.iter().filter(|r| !r.verified_held_out) {
+            by_status.entry(&r.held_out).or_default().push(r.fold.to_string());
+        }
+        let not: Vec<String> = by_status
+            .iter()
+            .map(|(status, f)| format!("{} {} ({status})", if f.len() == 1 { "fold" } else { "folds" }, f.join(", ")))
+            .collect();
+        format!("NOT a test result: {}.\n", not.join("; "))
+    }
+}
+
+fn fold_table(rows: &[FoldRow], count: &str, value: &str) -> String {
+    let mut s = format!("| fold | model | {count} | {value} | held out |\n| --- | --- | --- | --- | --- |\n");
+    for r in rows {
+        let status = if r.verified_held_out { "verified" } else { "NO" };
+        s.push_str(&format!("| {} | {} | {} | {:.3} | {status} |\n", r.fold, r.model, r.count, r.value));
+    }
+    s
+}
+
+impl PooledSegmentation {
+    /// Markdown: the pooled figure, then the folds and the variants.
+    pub fn markdown(&self) -> String {
+        let mut s = format!(
+            "## Segmentation pooled over {} ({} patients)\n\n{}\nMean per-patient Dice {} (bootstrap over patients), median {:.3}; fold means {:.3} to {:.3}.\n\n",
+            folds(self.folds.len()),
+            self.patients,
+            status_line(self.all_verified_held_out, &self.folds),
+            self.patient_dice_mean,
+            self.patient_dice_median,
+            self.fold_range.0,
+            self.fold_range.1,
+        );
+        s.push_str(&fold_table(&self.folds, "patients", "mean patient Dice"));
+        if !self.variants.is_empty() {
+            s.push_str("\n| post-processing variant | pooled mean patient Dice |\n| --- | --- |\n");
+            for (name, v) in &self.variants {
+                s.push_str(&format!("| {name} | {v:.3} |\n"));
+            }
+        }
+        s
+    }
+}
+
+impl PooledDetection {
+    /// Markdown: the pooled counts, then the folds.
+    pub fn markdown(&self) -> String {
+        let c = self.confusion;
+        let mut s = format!(
+            "## Detection pooled over {} ({} slices)\n\n{}\n| metric | value |\n| --- | --- |\n| accuracy | {:.3} |\n| sensitivity | {:.3} |\n| specificity | {:.3} |\n| precision | {:.3} |\n| confusion (tp / fp / tn / fn) | {} / {} / {} / {} |\n| mean of the folds' ROC-AUC | {:.3} |\n| tumour patients detected | {} of {} |\n\n",
+            folds(self.folds.len()),
+            c.tp + c.fp + c.tn + c.fn_,
+            status_line(self.all_verified_held_out, &self.folds),
+            self.accuracy,
+            self.sensitivity,
+            self.specificity,
+            self.precision,
+            c.tp,
+            c.fp,
+            c.tn,
+            c.fn_,
+            self.mean_fold_roc_auc,
+            self.tumor_patients_detected,
+            self.tumor_patients,
+        );
+        s.push_str(&fold_table(&self.folds, "slices", "accuracy"));
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fold(fold: usize, patients: &[(&str, f64)], raw: f64) -> FoldSegmentation {
+        FoldSegmentation {
+            source: format!("f{fold}"),
+            fold,
+            model: "m".into(),
+            held_out: VERIFIED_HELD_OUT.into(),
+            patients: patients.iter().map(|(p, d)| (p.to_string(), *d)).collect(),
+            variants: vec![("raw".into(), raw)],
+        }
+    }
+
+    #[test]
+    fn pools_patients_not_fold_means() {
+        // Fold means 0.5 and 0.9 average 0.7, but the three patients' mean is 0.633.
+        let p = pool_segmentation(&[fold(0, &[("a", 0.4), ("b", 0.6)], 0.4), fold(1, &[("c", 0.9)], 1.0)], 1).unwrap();
+        assert_eq!(p.patients, 3);
+        assert!((p.patient_dice_mean.value - 1.9 / 3.0).abs() < 1e-12);
+        assert!((p.patient_dice_median - 0.6).abs() < 1e-12);
+        assert_eq!(p.fold_range, (0.5, 0.9));
+        // Variants weigh each fold by its patients: (0.4 * 2 + 1.0) / 3.
+        assert!((p.variants[0].1 - 0.6).abs() < 1e-12);
+        assert!(p.patient_dice_mean.low <= p.patient_dice_mean.value && p.patient_dice_mean.value <= p.patient_dice_mean.high);
+        assert!(p.all_verified_held_out);
+        assert!(p.markdown().contains("| 1 | m | 1 | 0.900 | verified |"));
+    }
+
+    #[test]
+    fn refuses_a_patient_or_fold_twice_and_flags_validation_folds() {
+        let err = pool_segmentation(&[fold(0, &[("a", 0.4)], 0.4), fold(1, &[("a", 0.9)], 0.9)], 1).unwrap_err();
+        assert!(matches!(err, PoolError::DuplicatePatient { ref patient, .. } if patient == "a"));
+        let err = pool_segmentation(&[fold(0, &[("a", 0.4)], 0.4), fold(0, &[("b", 0.9)], 0.9)], 1).unwrap_err();
+        assert!(matches!(err, PoolError::DuplicateFold { fold: 0, .. }));
+        assert_eq!(pool_segmentation(&[], 1).unwrap_err(), PoolError::Empty);
+        let val = |f: usize, p: &str| FoldSegmentation {
+            held_out: "VALIDATION fold".into(),
+            ..fold(f, &[(p, 0.9)], 0.9)
+        };
+        let p = pool_segmentation(&[fold(0, &[("a", 0.4)], 0.4), val(1, "b")], 1).unwrap();
+        assert!(!p.all_verified_held_out);
+        assert!(p.markdown().contains("NOT a test result: fold 1 (VALIDATION fold)."));
+        let p = pool_segmentation(&[val(1, "b"), val(2, "c")], 1).unwrap();
+        assert!(p.markdown().contains("NOT a test result: folds 1, 2 (VALIDATION fold)."));
+    }
+
+    #[test]
+    fn detection_sums_confusion_counts() {
+        let det = |fold, tp, fp, tn, fn_, auc| FoldDetection {
+            source: format!("d{fold}"),
+            fold,
+            model: "m".into(),
+            held_out: VERIFIED_HELD_OUT.into(),
+            candidate: "rule".into(),
+            confusion: Confusion { tp, fp, tn, fn_ },
+            roc_auc: auc,
+            tumor_patients: 2,
+            tumor_patients_detected: 1,
+        };
+        let p = pool_detection(&[det(0, 8, 1, 10, 1, 0.9), det(1, 2, 0, 7, 1, 1.0)]).unwrap();
+        assert_eq!(
+            p.confusion,
+            Confusion {
+                tp: 10,
+                fp: 1,
+                tn: 17,
+                fn_: 2
+            }
+        );
+        assert!((p.accuracy - 27.0 / 30.0).abs() < 1e-12);
+        assert!((p.sensitivity - 10.0 / 12.0).abs() < 1e-12);
+        assert!((p.specificity - 17.0 / 18.0).abs() < 1e-12);
+        assert!((p.mean_fold_roc_auc - 0.95).abs() < 1e-12);
+        assert_eq!((p.tumor_patients, p.tumor_patients_detected), (4, 2));
+        assert!(p.markdown().contains("| 10 / 1 / 17 / 2 |"));
+    }
+}

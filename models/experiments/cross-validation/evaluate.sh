@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# PLAN.md's evaluations: one seed-42 network of v0.6's recipe per test fold, each in a
+# one-network bundle with v0.6's clean-up (largest 3D component) and detection rule.
+# Usage: evaluate.sh val|test OUT   (set D to the kaggle_3m folder, T to the tumorscan binary)
+#   val:  each network on its validation fold, folds 1-4 (fold 0 is v0.7's test fold), pooled:
+#         the clean-up choice (PLAN.md's addendum)
+#   test: each network on its test fold 0-4, segmentation and detection, pooled: the
+#         cross-validation figure
+set -euo pipefail
+STAGE=$1; OUT=$2
+T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
+# test fold -> (run, validation fold)
+RUNS=(runs/seg-effunet-s42 runs/cv-t1v2-effunet-s42 runs/cv-t2v3-effunet-s42 runs/cv-t3v4-effunet-s42 runs/cv-t4v0-effunet-s42)
+VALS=(1 2 3 4 0)
+POOL=()
+for t in 0 1 2 3 4; do
+  RUN=${RUNS[$t]}; V=${VALS[$t]}
+  [ "$STAGE" = val ] && [ "$V" = 0 ] && continue
+  B=$OUT/bundle-t$t; rm -rf "$B"; mkdir -p "$B"
+  cp -r "$RUN/best" "$B/segment"; cp "$RUN/config.json" "$B/segment/"
+  cat > "$B/bundle.json" <<JSON
+{"name": "v0.6's recipe, seed 42, test fold $t, validation fold $V ($(basename "$RUN"))",
+ "detection": {"kind": "segmentation", "min_pixels": 8, "min_probability": 0.0},
+ "postprocess": {"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true, "flip_tta": false}}
+JSON
+  if [ "$STAGE" = val ]; then
+    "$T" evaluate segment --model "$B" --data "$D" --folds models/folds.csv --fold "$V" --out "$OUT/val-fold$V" --force
+    POOL+=("$OUT/val-fold$V")
+  else
+    "$T" evaluate segment --model "$B" --data "$D" --folds models/folds.csv --fold "$t" --out "$OUT/test-fold$t" --force
+    "$T" evaluate detect --model "$B" --data "$D" --folds models/folds.csv --fold "$t" --out "$OUT/test-fold$t" --force
+    POOL+=("$OUT/test-fold$t")
+  fi
+done
+"$T" evaluate pool "${POOL[@]}" --out "$OUT/$STAGE-pooled" --force
