@@ -57,15 +57,8 @@ pub struct EvalArgs {
     /// Fold to evaluate (held out from training and selection).
     #[arg(long)]
     fold: usize,
-    /// Output folder.
-    #[arg(long)]
-    out: PathBuf,
-    /// Overwrite files in an existing --out.
-    #[arg(long)]
-    force: bool,
-    /// Seed of the bootstrap.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    report: ReportOut,
     /// Robustness check: evaluate every patient as if a sequence were missing, filled in with
     /// FLAIR the way the dataset stores 10 of its patients ('post': post-contrast replaced,
     /// 'both': FLAIR in all three channels).
@@ -73,6 +66,34 @@ pub struct EvalArgs {
     missing_sequence: Option<MissingArg>,
     #[command(flatten)]
     load: LoadArgs,
+}
+
+/// Where a report goes, and the seed of its bootstrap intervals.
+#[derive(Args)]
+pub struct ReportOut {
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Overwrite files in an existing --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl ReportOut {
+    /// Create the output folder; a non-empty one is refused without --force, so that no
+    /// earlier report is overwritten by accident.
+    pub fn create(&self) -> Result<()> {
+        if self.out.exists() && std::fs::read_dir(&self.out)?.next().is_some() && !self.force {
+            bail!(
+                "{} exists and is not empty; pass --force or choose another --out",
+                self.out.display()
+            );
+        }
+        std::fs::create_dir_all(&self.out).with_context(|| format!("creating {}", self.out.display()))
+    }
 }
 
 /// `--missing-sequence` values.
@@ -121,10 +142,7 @@ struct Prepared {
 }
 
 fn prepare(a: &EvalArgs) -> Result<Prepared> {
-    if a.out.exists() && std::fs::read_dir(&a.out)?.next().is_some() && !a.force {
-        bail!("{} exists and is not empty; pass --force or choose another --out", a.out.display());
-    }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    a.report.create()?;
     let device = ComputeDevice::cpu().inference().map_err(anyhow::Error::msg)?;
     let bundle = ModelBundle::load(&a.model, &device)?;
     let mut ds = load(&a.data, &a.load)?;
@@ -392,7 +410,7 @@ fn segment(a: &EvalArgs) -> Result<()> {
     md.push_str("### Post-processing variants (choose on the validation fold, never on test)\n\n| variant | mean patient Dice [95% CI] | median | slice Dice | FP slices | missed tumour slices |\n| --- | --- | --- | --- | --- | --- |\n");
     for (name, pp) in &variants {
         let maps = if pp.flip_tta { &tta } else { &plain };
-        let (r, masks) = seg_report(maps, pp, a.seed);
+        let (r, masks) = seg_report(maps, pp, a.report.seed);
         md.push_str(&format!(
             "| {name} | {} | {:.3} | {:.3} | {} of {} | {} of {} |\n",
             r.patient_dice_mean,
@@ -417,11 +435,14 @@ fn segment(a: &EvalArgs) -> Result<()> {
         "fold": a.fold, "model": bundle.identity(), "held_out": held_out, "seconds": secs,
         "report": report, "postprocessing": variant_rows,
     });
-    std::fs::write(a.out.join("segmentation.json"), serde_json::to_string_pretty(&json)?)?;
-    std::fs::write(a.out.join("segmentation.md"), &md)?;
-    write_panels(&a.out.join("panels.png"), maps, &masks, &report)?;
+    std::fs::write(a.report.out.join("segmentation.json"), serde_json::to_string_pretty(&json)?)?;
+    std::fs::write(a.report.out.join("segmentation.md"), &md)?;
+    write_panels(&a.report.out.join("panels.png"), maps, &masks, &report)?;
     println!("{md}");
-    println!("wrote {0}/segmentation.json, {0}/segmentation.md, {0}/panels.png", a.out.display());
+    println!(
+        "wrote {0}/segmentation.json, {0}/segmentation.md, {0}/panels.png",
+        a.report.out.display()
+    );
     Ok(())
 }
 
@@ -732,10 +753,10 @@ fn detect(a: &DetectArgs) -> Result<()> {
         let (val_acc, val_auc) = if val_items.is_empty() {
             (f64::NAN, f64::NAN)
         } else {
-            let v = evaluate_detection(&val_items, at, c.seed);
+            let v = evaluate_detection(&val_items, at, c.report.seed);
             (v.accuracy.value, v.roc_auc.value)
         };
-        let r = evaluate_detection(&test_items, at, c.seed);
+        let r = evaluate_detection(&test_items, at, c.report.seed);
         md.push_str(&format!(
             "| {} | {:.4} | {:.4} | {:.4} | {} | {} | {:.3} | {:.3} | {} of {} |\n",
             cand.name,
@@ -805,7 +826,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
         })
         .collect();
     line_chart(
-        &c.out.join("roc.png"),
+        &c.report.out.join("roc.png"),
         "ROC (test fold)",
         "false-positive rate",
         "true-positive rate",
@@ -814,18 +835,18 @@ fn detect(a: &DetectArgs) -> Result<()> {
     )?;
     let cm = r.confusion;
     confusion_png(
-        &c.out.join("confusion.png"),
+        &c.report.out.join("confusion.png"),
         ["no tumour", "tumour"],
         [[cm.tn, cm.fp], [cm.fn_, cm.tp]],
     )?;
     let json = serde_json::json!({"fold": c.fold, "val_fold": a.val_fold, "model": bundle.identity(), "held_out": held_out, "best_on_validation": name, "bundle_rule": rule,
         "candidates": reports.iter().map(|o| serde_json::json!({"name": o.name, "val_accuracy": o.val_accuracy, "val_roc_auc": o.val_auc, "rule": o.rule, "report": o.report})).collect::<Vec<_>>()});
-    std::fs::write(c.out.join("detection.json"), serde_json::to_string_pretty(&json)?)?;
-    std::fs::write(c.out.join("detection.md"), &md)?;
+    std::fs::write(c.report.out.join("detection.json"), serde_json::to_string_pretty(&json)?)?;
+    std::fs::write(c.report.out.join("detection.md"), &md)?;
     println!("{md}");
     println!(
         "wrote {0}/detection.json, {0}/detection.md, {0}/roc.png, {0}/confusion.png",
-        c.out.display()
+        c.report.out.display()
     );
     Ok(())
 }

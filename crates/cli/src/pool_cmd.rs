@@ -1,6 +1,7 @@
 //! `tumorscan evaluate pool`: cross-validation, pooling `evaluate segment|detect` results of
 //! different folds into one figure over all of their patients.
 
+use crate::evaluate_cmd::ReportOut;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::Value;
@@ -15,22 +16,13 @@ pub struct PoolArgs {
     /// or the folders holding them.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Output folder (pooled.md, pooled.json).
-    #[arg(long)]
-    out: PathBuf,
-    /// Overwrite files in an existing --out.
-    #[arg(long)]
-    force: bool,
-    /// Seed of the bootstrap.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Where pooled.md and pooled.json go.
+    #[command(flatten)]
+    report: ReportOut,
 }
 
 /// Pool the inputs and write the report.
 pub fn pool(a: &PoolArgs) -> Result<()> {
-    if a.out.exists() && std::fs::read_dir(&a.out)?.next().is_some() && !a.force {
-        bail!("{} exists and is not empty; pass --force or choose another --out", a.out.display());
-    }
     let (mut seg, mut det) = (Vec::new(), Vec::new());
     for input in &a.inputs {
         let files: Vec<PathBuf> = if input.is_dir() {
@@ -64,7 +56,7 @@ pub fn pool(a: &PoolArgs) -> Result<()> {
     let mut md = String::new();
     let mut json = serde_json::Map::new();
     if !seg.is_empty() {
-        let p = pool_segmentation(&seg, a.seed)?;
+        let p = pool_segmentation(&seg, a.report.seed)?;
         md.push_str(&p.markdown());
         json.insert("segmentation".into(), serde_json::to_value(&p)?);
     }
@@ -76,11 +68,13 @@ pub fn pool(a: &PoolArgs) -> Result<()> {
         md.push_str(&p.markdown());
         json.insert("detection".into(), serde_json::to_value(&p)?);
     }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    std::fs::write(a.out.join("pooled.md"), &md)?;
-    std::fs::write(a.out.join("pooled.json"), serde_json::to_string_pretty(&Value::Object(json))?)?;
+    // Created only now, so that bad inputs leave no empty folder behind.
+    a.report.create()?;
+    let out = &a.report.out;
+    std::fs::write(out.join("pooled.md"), &md)?;
+    std::fs::write(out.join("pooled.json"), serde_json::to_string_pretty(&Value::Object(json))?)?;
     println!("{md}");
-    println!("wrote {0}/pooled.md, {0}/pooled.json", a.out.display());
+    println!("wrote {0}/pooled.md, {0}/pooled.json", out.display());
     Ok(())
 }
 
