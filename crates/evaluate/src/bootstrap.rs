@@ -52,6 +52,12 @@ pub fn bootstrap_ci<T, F: Fn(&[&T]) -> f64>(units: &[T], stat: F, resamples: usi
     }
 }
 
+/// Mean of per-unit values (e.g. per-patient Dice) with its bootstrap interval over the units
+/// (2,000 resamples), as every patient-level figure is reported.
+pub fn mean_ci(values: &[f64], seed: u64) -> Interval {
+    bootstrap_ci(values, |s| s.iter().map(|v| **v).sum::<f64>() / s.len() as f64, 2000, seed)
+}
+
 /// Mean of a slice (NaN when empty).
 pub fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64

@@ -1,7 +1,7 @@
 //! Cross-validation: pooling several held-out folds' results into one figure over all of their
 //! patients, the way Buda et al. report per-patient Dice over their folds.
 
-use crate::bootstrap::{bootstrap_ci, mean, median, Interval};
+use crate::bootstrap::{mean, mean_ci, median, Interval};
 use crate::detection::Confusion;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -202,7 +202,7 @@ pub fn pool_segmentation(folds: &[FoldSegmentation], seed: u64) -> Result<Pooled
     let fold_means = rows.iter().map(|r| r.value);
     Ok(PooledSegmentation {
         patients: dice.len(),
-        patient_dice_mean: bootstrap_ci(&dice, |s| s.iter().copied().sum::<f64>() / s.len() as f64, 2000, seed),
+        patient_dice_mean: mean_ci(&dice, seed),
         patient_dice_median: median(&dice),
         fold_range: (
             fold_means.clone().fold(f64::INFINITY, f64::min),

@@ -6,7 +6,7 @@
 //! are reported on tumour slices only; tumour-free slices are reported as false-positive slices
 //! and pixels.
 
-use crate::bootstrap::{bootstrap_ci, mean, median, Interval};
+use crate::bootstrap::{mean, mean_ci, median, Interval};
 use crate::overlap::{hd95, Counts};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -141,7 +141,7 @@ pub fn evaluate_segmentation(pairs: &[SlicePair], seed: u64) -> SegmentationRepo
     SegmentationReport {
         patients: per_patient.len(),
         slices: pairs.len(),
-        patient_dice_mean: bootstrap_ci(&dices, |s| s.iter().map(|v| **v).sum::<f64>() / s.len() as f64, 2000, seed),
+        patient_dice_mean: mean_ci(&dices, seed),
         patient_dice_median: median(&dices),
         patients_without_tumor: per_patient.iter().filter(|p| p.truth_pixels == 0).count(),
         slice_dice_mean: col(&|s| s.dice),
