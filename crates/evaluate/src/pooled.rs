@@ -10,6 +10,12 @@ use std::collections::BTreeMap;
 /// and model selection.
 pub const VERIFIED_HELD_OUT: &str = "held-out test fold: verified that no evaluated patient was used in training or model selection";
 
+/// Whether a recorded held-out status is a verified test fold; `evaluate` may append how the
+/// input was altered (`--missing-sequence`), which leaves the fold held out.
+pub fn is_verified(held_out: &str) -> bool {
+    held_out.starts_with(VERIFIED_HELD_OUT)
+}
+
 /// One evaluated fold's segmentation result.
 #[derive(Debug, Clone)]
 pub struct FoldSegmentation {
@@ -180,7 +186,7 @@ pub fn pool_segmentation(folds: &[FoldSegmentation], seed: u64) -> Result<Pooled
             fold: f.fold,
             source: f.source.clone(),
             model: f.model.clone(),
-            verified_held_out: f.held_out == VERIFIED_HELD_OUT,
+            verified_held_out: is_verified(&f.held_out),
             held_out: f.held_out.clone(),
             count: f.patients.len(),
             value: mean(&f.patients.iter().map(|p| p.1).collect::<Vec<_>>()),
@@ -235,7 +241,7 @@ pub fn pool_detection(folds: &[FoldDetection]) -> Result<PooledDetection, PoolEr
                 fold: f.fold,
                 source: f.source.clone(),
                 model: format!("{} ({})", f.model, f.candidate),
-                verified_held_out: f.held_out == VERIFIED_HELD_OUT,
+                verified_held_out: is_verified(&f.held_out),
                 held_out: f.held_out.clone(),
                 count: (k.tp + k.fp + k.tn + k.fn_) as usize,
                 value: k.accuracy(),
@@ -368,6 +374,16 @@ mod tests {
         assert!(p.patient_dice_mean.low <= p.patient_dice_mean.value && p.patient_dice_mean.value <= p.patient_dice_mean.high);
         assert!(p.all_verified_held_out);
         assert!(p.markdown().contains("| 1 | m | 1 | 0.900 | verified |"));
+        // A robustness run (input altered) on a held-out fold is still held out.
+        let altered = FoldSegmentation {
+            held_out: format!("{VERIFIED_HELD_OUT}\n\nInput altered (robustness check, --missing-sequence both)"),
+            ..fold(2, &[("d", 0.5)], 0.5)
+        };
+        assert!(
+            pool_segmentation(&[fold(0, &[("a", 0.4)], 0.4), altered], 1)
+                .unwrap()
+                .all_verified_held_out
+        );
     }
 
     #[test]
