@@ -17,7 +17,7 @@ use tumorscan_evaluate::pooled::VERIFIED_HELD_OUT;
 use tumorscan_evaluate::segmentation::{evaluate_segmentation, SegmentationReport, SlicePair};
 use tumorscan_model::ComputeDevice;
 use tumorscan_predict::engine::{
-    classifier_score, combined_score, masks_from_probabilities, pixel_rule_score, probability_maps, segmentation_score,
+    classifier_score, combined_score, in_slice_context, masks_from_probabilities, pixel_rule_score, probability_maps, segmentation_score,
 };
 use tumorscan_predict::input::{InputSlice, Volume};
 use tumorscan_predict::models::{Classifier, DetectionRule, Device, Postprocess};
@@ -307,6 +307,12 @@ fn segment(a: &EvalArgs) -> Result<()> {
     eprintln!("segmented {slices} slices of {} patients in {secs:.1} s", patients.len());
     let main_pp = bundle.manifest.postprocess.clone();
     let base = Postprocess::default();
+    // Hysteresis after the largest 3D component (`grow_to`).
+    let grown = |low: f32| Postprocess {
+        largest_3d_component: true,
+        grow_to: low,
+        ..base.clone()
+    };
     let variants = [
         ("as shipped", main_pp.clone()),
         ("raw (threshold 0.5, no clean-up)", base.clone()),
@@ -398,6 +404,9 @@ fn segment(a: &EvalArgs) -> Result<()> {
                 ..base.clone()
             },
         ),
+        ("largest 3D, grown to 0.4", grown(0.4)),
+        ("largest 3D, grown to 0.3", grown(0.3)),
+        ("largest 3D, grown to 0.2", grown(0.2)),
     ];
     let mut md = format!(
         "## Segmentation, fold {} ({} patients, {slices} slices)\n\nModel: {}\n\n{held_out}\n\n",
@@ -517,9 +526,20 @@ struct Candidate {
     min_threshold: f64,
     /// The bundle rule this candidate becomes at threshold t.
     rule: fn(f64) -> DetectionRule,
-    /// The pixel rule: thresholds are chosen on pixel counts, but the figures (and the ROC) are
-    /// of the score `predict` reports under the rule ([`pixel_rule_score`]).
-    reports_pixel_rule_score: bool,
+    /// Which score the figures (and the ROC) are of.
+    reported: Reported,
+}
+
+/// The score a candidate's figures are of.
+#[derive(Clone, Copy, PartialEq)]
+enum Reported {
+    /// The score its threshold was chosen on.
+    Own,
+    /// The pixel rule: thresholds are chosen on pixel counts, the figures are of the score
+    /// `predict` reports under the rule ([`pixel_rule_score`]).
+    PixelRule,
+    /// The pixel rule's score with slice context ([`in_slice_context`]), as `predict` reports it.
+    PixelRuleInContext,
 }
 
 /// Per slice: its volume, index, cleaned-mask pixels (bundle post-processing) and raw map.
@@ -536,6 +556,24 @@ fn slice_views<'a>(maps: &'a [(Volume, Vec<Vec<f32>>)], pp: &Postprocess) -> Vec
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// The pixel rule's scores ([`pixel_rule_score`]), with slice context within each volume when
+/// `context` (views are grouped by volume, in slice order).
+fn pixel_rule_scored(views: &[SliceView], min_px: u64, pixel_threshold: f32, context: bool) -> Vec<Scored> {
+    let mut out = scored(views, &|px, p, _| pixel_rule_score(p, px, min_px, pixel_threshold));
+    if context {
+        let mut start = 0;
+        while start < views.len() {
+            let same = |k: &usize| std::ptr::eq(views[*k].0, views[start].0);
+            let end = (start..views.len()).take_while(same).last().map_or(start + 1, |k| k + 1);
+            let mut s: Vec<f64> = out[start..end].iter().map(|x| x.score).collect();
+            in_slice_context(&mut s, pixel_threshold);
+            out[start..end].iter_mut().zip(s).for_each(|(x, v)| x.score = v);
+            start = end;
+        }
+    }
+    out
 }
 
 fn scored(views: &[SliceView], f: &dyn Fn(u64, &[f32], usize) -> f64) -> Vec<Scored> {
@@ -579,13 +617,41 @@ fn classifier_scores(classifier: &Classifier, device: &Device, patients: &[&Pati
     Ok(out)
 }
 
+/// Every evaluated slice with its truth, its cleaned mask, its largest pixel probability and
+/// each candidate's score: the table behind the detection figures, for analyses of one's own.
+fn write_slice_table(path: &Path, views: &[SliceView], reports: &[Outcome], scores: &[Vec<f64>]) -> Result<()> {
+    let mut w = csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut header: Vec<String> = ["patient", "slice", "truth_pixels", "cleaned_pixels", "max_probability"]
+        .map(String::from)
+        .to_vec();
+    header.extend(reports.iter().map(|o| format!("score: {}", o.name)));
+    w.write_record(&header)?;
+    for (k, (v, i, pixels, p)) in views.iter().enumerate() {
+        let s = &v.slices[*i];
+        let truth = s.truth.as_deref().map_or(0, |t| t.iter().map(|&x| x as u64).sum::<u64>());
+        let max = p.iter().copied().fold(0f32, f32::max);
+        let mut row = vec![
+            v.id.clone(),
+            s.number.to_string(),
+            truth.to_string(),
+            pixels.to_string(),
+            format!("{max:.6}"),
+        ];
+        row.extend(scores.iter().map(|c| format!("{:.6}", c[k])));
+        w.write_record(&row)?;
+    }
+    w.flush().with_context(|| format!("writing {}", path.display()))
+}
+
 /// The candidate (index in `detect`'s list) that a bundle's rule is, and its threshold.
 fn bundle_candidate(rule: &DetectionRule) -> (usize, f64) {
     match *rule {
-        DetectionRule::Segmentation { min_probability, .. } if min_probability > 0.0 => (1, min_probability),
-        DetectionRule::Segmentation { min_pixels, .. } => (0, min_pixels as f64),
-        DetectionRule::Classifier { threshold, require_mask } => (if require_mask { 2 } else { 4 }, threshold),
-        DetectionRule::Combined { threshold, require_mask } => (if require_mask { 3 } else { 5 }, threshold),
+        DetectionRule::Segmentation { min_probability, .. } if min_probability > 0.0 => (2, min_probability),
+        DetectionRule::Segmentation {
+            min_pixels, slice_context, ..
+        } => (usize::from(slice_context), min_pixels as f64),
+        DetectionRule::Classifier { threshold, require_mask } => (if require_mask { 3 } else { 5 }, threshold),
+        DetectionRule::Combined { threshold, require_mask } => (if require_mask { 4 } else { 6 }, threshold),
     }
 }
 
@@ -633,8 +699,22 @@ fn detect(a: &DetectArgs) -> Result<()> {
             rule: |t| DetectionRule::Segmentation {
                 min_pixels: t.ceil().max(1.0) as u64,
                 min_probability: 0.0,
+                slice_context: false,
             },
-            reports_pixel_rule_score: true,
+            reported: Reported::PixelRule,
+        },
+        Candidate {
+            name: "segmentation: cleaned-mask tumour pixels, ranked with slice context".into(),
+            val: scored(&vv, &pixels),
+            test: scored(&tv, &pixels),
+            default_threshold: 1.0,
+            min_threshold: 0.0,
+            rule: |t| DetectionRule::Segmentation {
+                min_pixels: t.ceil().max(1.0) as u64,
+                min_probability: 0.0,
+                slice_context: true,
+            },
+            reported: Reported::PixelRuleInContext,
         },
         Candidate {
             name: "segmentation: largest pixel probability".into(),
@@ -645,8 +725,9 @@ fn detect(a: &DetectArgs) -> Result<()> {
             rule: |t| DetectionRule::Segmentation {
                 min_pixels: 1,
                 min_probability: t,
+                slice_context: false,
             },
-            reports_pixel_rule_score: false,
+            reported: Reported::Own,
         },
     ];
     // A classifier given on the command line, else the bundle's own (when its rule uses one).
@@ -678,7 +759,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
                 threshold: t,
                 require_mask: true,
             },
-            reports_pixel_rule_score: false,
+            reported: Reported::Own,
         });
         cands.push(Candidate {
             name: "classifier + segmentation (mean probability)".into(),
@@ -690,7 +771,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
                 threshold: t,
                 require_mask: true,
             },
-            reports_pixel_rule_score: false,
+            reported: Reported::Own,
         });
         cands.push(Candidate {
             name: "classifier, no mask needed".into(),
@@ -702,7 +783,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
                 threshold: t,
                 require_mask: false,
             },
-            reports_pixel_rule_score: false,
+            reported: Reported::Own,
         });
         cands.push(Candidate {
             name: "classifier + segmentation (mean probability), no mask needed".into(),
@@ -714,7 +795,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
                 threshold: t,
                 require_mask: false,
             },
-            reports_pixel_rule_score: false,
+            reported: Reported::Own,
         });
     }
     let mut md = format!(
@@ -730,10 +811,13 @@ fn detect(a: &DetectArgs) -> Result<()> {
     );
     md.push_str("| candidate | threshold | val accuracy | val ROC-AUC | test accuracy [95% CI] | test ROC-AUC [95% CI] | sensitivity | specificity | tumour patients detected |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     let mut reports: Vec<Outcome> = Vec::new();
+    let mut test_scores: Vec<Vec<f64>> = Vec::new();
     let (own, own_threshold) = bundle_candidate(&bundle.manifest.detection);
     for (i, cand) in cands.iter().enumerate() {
         let thr = if cand.val.is_empty() {
-            if i == own {
+            // The two pixel-rule candidates (with and without slice context) share the bundle's
+            // pixel count, so that they differ only in their ranking.
+            if i == own || (i <= 1 && own <= 1) {
                 own_threshold
             } else {
                 cand.default_threshold
@@ -743,9 +827,10 @@ fn detect(a: &DetectArgs) -> Result<()> {
         };
         // The pixel rule is scored as `predict` reports it: same decisions at the pixel
         // threshold, ranked by probability.
-        let (val_items, test_items, at) = if cand.reports_pixel_rule_score {
+        let (val_items, test_items, at) = if cand.reported != Reported::Own {
             let min_px = thr.ceil().max(1.0) as u64;
-            let rescore = |views: &[SliceView]| scored(views, &|px, p, _| pixel_rule_score(p, px, min_px, pp.threshold));
+            let context = cand.reported == Reported::PixelRuleInContext;
+            let rescore = |views: &[SliceView]| pixel_rule_scored(views, min_px, pp.threshold, context);
             (rescore(&vv), rescore(&tv), f64::from(pp.threshold))
         } else {
             (cand.val.clone(), cand.test.clone(), thr)
@@ -757,6 +842,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
             (v.accuracy.value, v.roc_auc.value)
         };
         let r = evaluate_detection(&test_items, at, c.report.seed);
+        test_scores.push(test_items.iter().map(|s| s.score).collect());
         md.push_str(&format!(
             "| {} | {:.4} | {:.4} | {:.4} | {} | {} | {:.3} | {:.3} | {} of {} |\n",
             cand.name,
@@ -843,9 +929,10 @@ fn detect(a: &DetectArgs) -> Result<()> {
         "candidates": reports.iter().map(|o| serde_json::json!({"name": o.name, "val_accuracy": o.val_accuracy, "val_roc_auc": o.val_auc, "rule": o.rule, "report": o.report})).collect::<Vec<_>>()});
     std::fs::write(c.report.out.join("detection.json"), serde_json::to_string_pretty(&json)?)?;
     std::fs::write(c.report.out.join("detection.md"), &md)?;
+    write_slice_table(&c.report.out.join("slices.csv"), &tv, &reports, &test_scores)?;
     println!("{md}");
     println!(
-        "wrote {0}/detection.json, {0}/detection.md, {0}/roc.png, {0}/confusion.png",
+        "wrote {0}/detection.json, {0}/detection.md, {0}/slices.csv, {0}/roc.png, {0}/confusion.png",
         c.report.out.display()
     );
     Ok(())

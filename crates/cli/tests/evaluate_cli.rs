@@ -230,6 +230,24 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
     // (Whichever rule the built-in bundle ships.)
     assert!(report.contains("### The bundle's rule: "), "{report}");
     assert!(report.contains("the bundle's rule for its own candidate"), "{report}");
+    // Every slice's scores: the context candidate makes the same calls as the pixel rule.
+    let mut table = csv::Reader::from_path(dir.path().join("ev/slices.csv")).unwrap();
+    let header = table.headers().unwrap().clone();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.contains(name))
+            .unwrap_or_else(|| panic!("{name}: {header:?}"))
+    };
+    let (rule, ctx) = (col("(scored by largest pixel probability)"), col("ranked with slice context"));
+    let rows: Vec<csv::StringRecord> = table.records().map(Result::unwrap).collect();
+    let score = |r: &csv::StringRecord, c: usize| r[c].parse::<f64>().unwrap();
+    assert!(rows.len() >= 4 && header.len() == 5 + 7, "{header:?} {rows:?}");
+    assert!(rows.iter().all(|r| (score(r, rule) >= 0.5) == (score(r, ctx) >= 0.5)), "{rows:?}");
+    assert!(
+        report.contains("| segmentation: cleaned-mask tumour pixels, ranked with slice context |"),
+        "{report}"
+    );
     assert_clean_failure(&eval("0", "ev0"), "used to train");
 
     let garbage = dir.path().join("weights.pth");

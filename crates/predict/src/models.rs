@@ -31,6 +31,10 @@ pub enum DetectionRule {
         /// Smallest largest-pixel probability that counts.
         #[serde(default)]
         min_probability: f64,
+        /// Rank the slices called tumour-free by their neighbours too
+        /// ([`crate::engine::in_slice_context`]): same calls, a score that orders them better.
+        #[serde(default)]
+        slice_context: bool,
     },
     /// A slice classifier (folder `detect/` of the bundle) with its validation-chosen threshold.
     Classifier {
@@ -73,6 +77,10 @@ pub struct Postprocess {
     /// Test-time augmentation: average the prediction with that of the left-right flipped slice.
     #[serde(default)]
     pub flip_tta: bool,
+    /// Hysteresis: after the component steps, grow the outline into the voxels of at least this
+    /// probability that connect to it in 3D (0: off; [`crate::postprocess::grow_into`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub grow_to: f32,
 }
 
 fn is_zero(v: &f32) -> bool {
@@ -92,6 +100,7 @@ impl Default for Postprocess {
             keep_3d_by: ComponentRank::Voxels,
             min_3d_fraction: 0.0,
             flip_tta: false,
+            grow_to: 0.0,
         }
     }
 }
@@ -325,6 +334,7 @@ impl ModelBundle {
                 detection: DetectionRule::Segmentation {
                     min_pixels: 1,
                     min_probability: 0.0,
+                    slice_context: false,
                 },
                 postprocess: Postprocess::default(),
                 ensemble: Vec::new(),
@@ -360,6 +370,15 @@ impl ModelBundle {
                 "bundle '{}': postprocess.min_3d_fraction must be between 0 and 1, not {}",
                 manifest.name,
                 pp.min_3d_fraction
+            );
+        }
+        // Growing needs a lower threshold than the outline's; at or above it nothing would grow.
+        if !(pp.grow_to == 0.0 || (pp.grow_to > 0.0 && pp.grow_to < pp.threshold)) {
+            bail!(
+                "bundle '{}': postprocess.grow_to must be 0 (off) or between 0 and the threshold {}, not {}",
+                manifest.name,
+                pp.threshold,
+                pp.grow_to
             );
         }
         let (size, context) = (segmenters[0].config.input_size, segmenters[0].config.context_slices);
@@ -461,6 +480,7 @@ mod tests {
             detection: DetectionRule::Segmentation {
                 min_pixels: 1,
                 min_probability: 0.0,
+                slice_context: false,
             },
             postprocess,
             ensemble: ensemble.iter().map(|s| s.to_string()).collect(),
@@ -587,6 +607,20 @@ mod tests {
         write_bundle_with(tmp.path(), &[], fraction(0.1));
         assert!(ModelBundle::load(tmp.path(), &device).is_ok());
         for (pp, field) in [
+            (
+                Postprocess {
+                    grow_to: 0.6,
+                    ..Postprocess::default()
+                },
+                "grow_to",
+            ),
+            (
+                Postprocess {
+                    grow_to: -0.2,
+                    ..Postprocess::default()
+                },
+                "grow_to",
+            ),
             (fraction(1.5), "min_3d_fraction"),
             (fraction(-0.1), "min_3d_fraction"),
             (

@@ -1,6 +1,7 @@
 //! Mask clean-up: drop connected components under N pixels per slice; keep only a patient's
 //! best 3D component (largest, most probability mass, or highest peak), or those of at least a
-//! fraction of the largest's size (26-connected across neighbouring slices).
+//! fraction of the largest's size (26-connected across neighbouring slices); grow the kept
+//! outline into lower probability that connects to it (hysteresis).
 
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +101,38 @@ pub fn keep_large_3d(masks: &mut [Vec<u8>], w: usize, h: usize, fraction: f32) -
     let largest = sizes.iter().copied().max().unwrap_or(0);
     let floor = fraction.clamp(0.0, 1.0) as f64 * largest as f64;
     remove_labels(masks, w * h, &label, |l| (sizes[l] as f64) < floor)
+}
+
+/// Hysteresis: add to the masks every voxel whose probability is at least `low` and that is
+/// 26-connected (through such voxels) to a voxel already in the masks. Weak probability counts
+/// only where it continues a kept outline, e.g. a tumour's thin end slices. Returns the voxels
+/// added.
+pub fn grow_into(masks: &mut [Vec<u8>], probs: &[Vec<f32>], w: usize, h: usize, low: f32) -> usize {
+    let plane = w * h;
+    let depth = masks.len().min(probs.len());
+    let mut stack: Vec<usize> = (0..depth * plane).filter(|&i| masks[i / plane][i % plane] != 0).collect();
+    let mut added = 0;
+    while let Some(i) = stack.pop() {
+        let (z, r) = ((i / plane) as i64, i % plane);
+        let (x, y) = ((r % w) as i64, (r / w) as i64);
+        for dz in -1..=1 {
+            for dy in -1..=1 {
+                for dx in -1..=1 {
+                    let (nx, ny, nz) = (x + dx, y + dy, z + dz);
+                    if nx < 0 || ny < 0 || nz < 0 || nx as usize >= w || ny as usize >= h || nz as usize >= depth {
+                        continue;
+                    }
+                    let (k, j) = (nz as usize, ny as usize * w + nx as usize);
+                    if masks[k][j] == 0 && probs[k].get(j).is_some_and(|&p| p >= low) {
+                        masks[k][j] = 1;
+                        added += 1;
+                        stack.push(k * plane + j);
+                    }
+                }
+            }
+        }
+    }
+    added
 }
 
 /// 26-connected labels of a stack of same-size masks (0 = background) and each label's voxel
@@ -208,6 +241,34 @@ mod tests {
         // Mass: 6 x 0.55 = 3.3 beats 4 x 0.8 = 3.2.
         small.iter().for_each(|&i| probs[0][i] = 0.8);
         assert_eq!(kept(&probs, ComponentRank::Mass), (4, big.to_vec()));
+    }
+
+    #[test]
+    fn growing_adds_weak_voxels_connected_to_the_outline_only() {
+        // Two 4x4 slices. Slice 0: an outline pixel (0.9) and a weak neighbour (0.35); a weak
+        // pixel far from it (0.35, not connected through weak pixels). Slice 1: a weak pixel
+        // diagonally below the outline (connected across slices) and a weaker one (0.1).
+        let mut probs = vec![vec![0.0f32; 16]; 2];
+        probs[0][5] = 0.9;
+        probs[0][6] = 0.35;
+        probs[0][15] = 0.35;
+        probs[1][0] = 0.35;
+        probs[1][10] = 0.1;
+        let outline =
+            |probs: &[Vec<f32>]| -> Vec<Vec<u8>> { probs.iter().map(|p| p.iter().map(|&v| (v >= 0.5) as u8).collect()).collect() };
+        let mut masks = outline(&probs);
+        assert_eq!(grow_into(&mut masks, &probs, 4, 4, 0.3), 2);
+        assert_eq!((masks[0][5], masks[0][6], masks[1][0]), (1, 1, 1));
+        assert_eq!((masks[0][15], masks[1][10]), (0, 0), "not connected, or too weak");
+        // Chains: 6 grew, so a weak voxel touching only 6 grows (slice 1, 11), and the far weak
+        // pixel, which touches 11 across the slices, now joins through it.
+        probs[1][11] = 0.4;
+        let mut masks = outline(&probs);
+        assert_eq!(grow_into(&mut masks, &probs, 4, 4, 0.3), 4);
+        assert_eq!((masks[1][11], masks[0][15]), (1, 1));
+        // Nothing to grow from: nothing added.
+        let mut empty = vec![vec![0u8; 16]; 2];
+        assert_eq!(grow_into(&mut empty, &probs, 4, 4, 0.3), 0);
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
     ));
     for (p, png) in panels {
         h.push_str(&format!(
-            "<div class=\"card\" title=\"{}\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><br>{}<br>p={:.3}, {} px{}{}</div>",
+            "<div class=\"card\" title=\"{}\"><img alt=\"{}\" src=\"data:image/png;base64,{}\"><br>{}<br>p={:.4}, {} px{}{}</div>",
             esc(&p.file),
             esc(&p.stem),
             base64::engine::general_purpose::STANDARD.encode(png),
