@@ -558,6 +558,32 @@ fn slice_views<'a>(maps: &'a [(Volume, Vec<Vec<f32>>)], pp: &Postprocess) -> Vec
         .collect()
 }
 
+/// The pixel rule ("cleaned mask of at least t pixels") as a candidate, with or without slice
+/// context: thresholds are chosen on pixel counts, figures are of the reported score.
+fn pixel_candidate(name: &str, context: bool, val: &[SliceView], test: &[SliceView]) -> Candidate {
+    fn rule(t: f64, slice_context: bool) -> DetectionRule {
+        DetectionRule::Segmentation {
+            min_pixels: t.ceil().max(1.0) as u64,
+            min_probability: 0.0,
+            slice_context,
+        }
+    }
+    let pixels = |px: u64, _: &[f32], _: usize| px as f64;
+    Candidate {
+        name: name.into(),
+        val: scored(val, &pixels),
+        test: scored(test, &pixels),
+        default_threshold: 1.0,
+        min_threshold: 0.0,
+        rule: if context { |t| rule(t, true) } else { |t| rule(t, false) },
+        reported: if context {
+            Reported::PixelRuleInContext
+        } else {
+            Reported::PixelRule
+        },
+    }
+}
+
 /// The pixel rule's scores ([`pixel_rule_score`]), with slice context within each volume when
 /// `context` (views are grouped by volume, in slice order).
 fn pixel_rule_scored(views: &[SliceView], min_px: u64, pixel_threshold: f32, context: bool) -> Vec<Scored> {
@@ -687,35 +713,20 @@ fn detect(a: &DetectArgs) -> Result<()> {
     let val_maps = probabilities(&bundle, &val, tta);
     let pp = bundle.manifest.postprocess.clone();
     let (tv, vv) = (slice_views(&test_maps, &pp), slice_views(&val_maps, &pp));
-    let pixels = |px: u64, _: &[f32], _: usize| px as f64;
     let seg = |px: u64, p: &[f32], _: usize| segmentation_score(p, px, pp.threshold);
     let mut cands = vec![
-        Candidate {
-            name: "segmentation: cleaned-mask tumour pixels (scored by largest pixel probability)".into(),
-            val: scored(&vv, &pixels),
-            test: scored(&tv, &pixels),
-            default_threshold: 1.0,
-            min_threshold: 0.0,
-            rule: |t| DetectionRule::Segmentation {
-                min_pixels: t.ceil().max(1.0) as u64,
-                min_probability: 0.0,
-                slice_context: false,
-            },
-            reported: Reported::PixelRule,
-        },
-        Candidate {
-            name: "segmentation: cleaned-mask tumour pixels, ranked with slice context".into(),
-            val: scored(&vv, &pixels),
-            test: scored(&tv, &pixels),
-            default_threshold: 1.0,
-            min_threshold: 0.0,
-            rule: |t| DetectionRule::Segmentation {
-                min_pixels: t.ceil().max(1.0) as u64,
-                min_probability: 0.0,
-                slice_context: true,
-            },
-            reported: Reported::PixelRuleInContext,
-        },
+        pixel_candidate(
+            "segmentation: cleaned-mask tumour pixels (scored by largest pixel probability)",
+            false,
+            &vv,
+            &tv,
+        ),
+        pixel_candidate(
+            "segmentation: cleaned-mask tumour pixels, ranked with slice context",
+            true,
+            &vv,
+            &tv,
+        ),
         Candidate {
             name: "segmentation: largest pixel probability".into(),
             val: scored(&vv, &seg),

@@ -113,26 +113,27 @@ pub fn grow_into(masks: &mut [Vec<u8>], probs: &[Vec<f32>], w: usize, h: usize, 
     let mut stack: Vec<usize> = (0..depth * plane).filter(|&i| masks[i / plane][i % plane] != 0).collect();
     let mut added = 0;
     while let Some(i) = stack.pop() {
-        let (z, r) = ((i / plane) as i64, i % plane);
-        let (x, y) = ((r % w) as i64, (r / w) as i64);
-        for dz in -1..=1 {
-            for dy in -1..=1 {
-                for dx in -1..=1 {
-                    let (nx, ny, nz) = (x + dx, y + dy, z + dz);
-                    if nx < 0 || ny < 0 || nz < 0 || nx as usize >= w || ny as usize >= h || nz as usize >= depth {
-                        continue;
-                    }
-                    let (k, j) = (nz as usize, ny as usize * w + nx as usize);
-                    if masks[k][j] == 0 && probs[k].get(j).is_some_and(|&p| p >= low) {
-                        masks[k][j] = 1;
-                        added += 1;
-                        stack.push(k * plane + j);
-                    }
-                }
+        for n in neighbours_26(i, w, h, depth) {
+            let (k, j) = (n / plane, n % plane);
+            if masks[k][j] == 0 && probs[k].get(j).is_some_and(|&p| p >= low) {
+                masks[k][j] = 1;
+                added += 1;
+                stack.push(n);
             }
         }
     }
     added
+}
+
+/// The 26-connected neighbours of voxel `i` in a stack of `depth` slices of w x h.
+fn neighbours_26(i: usize, w: usize, h: usize, depth: usize) -> impl Iterator<Item = usize> {
+    let plane = w * h;
+    let (z, r) = ((i / plane) as i64, i % plane);
+    let (x, y) = ((r % w) as i64, (r / w) as i64);
+    (-1..=1i64)
+        .flat_map(move |dz| (-1..=1i64).flat_map(move |dy| (-1..=1i64).map(move |dx| (x + dx, y + dy, z + dz))))
+        .filter(move |&(nx, ny, nz)| nx >= 0 && ny >= 0 && nz >= 0 && (nx as usize) < w && (ny as usize) < h && (nz as usize) < depth)
+        .map(move |(nx, ny, nz)| nz as usize * plane + ny as usize * w + nx as usize)
 }
 
 /// 26-connected labels of a stack of same-size masks (0 = background) and each label's voxel
@@ -153,21 +154,10 @@ fn label_3d(masks: &[Vec<u8>], w: usize, h: usize) -> (Vec<u32>, Vec<usize>) {
         label[start] = id;
         while let Some(i) = stack.pop() {
             sizes[id as usize] += 1;
-            let (z, r) = ((i / plane) as i64, i % plane);
-            let (x, y) = ((r % w) as i64, (r / w) as i64);
-            for dz in -1..=1 {
-                for dy in -1..=1 {
-                    for dx in -1..=1 {
-                        let (nx, ny, nz) = (x + dx, y + dy, z + dz);
-                        if nx < 0 || ny < 0 || nz < 0 || nx as usize >= w || ny as usize >= h || nz as usize >= masks.len() {
-                            continue;
-                        }
-                        let j = nz as usize * plane + ny as usize * w + nx as usize;
-                        if at(j) != 0 && label[j] == 0 {
-                            label[j] = id;
-                            stack.push(j);
-                        }
-                    }
+            for j in neighbours_26(i, w, h, masks.len()) {
+                if at(j) != 0 && label[j] == 0 {
+                    label[j] = id;
+                    stack.push(j);
                 }
             }
         }

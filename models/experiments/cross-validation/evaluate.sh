@@ -6,8 +6,10 @@
 #         the clean-up choice (PLAN.md's addendum)
 #   test: each network on its test fold 0-4, segmentation and detection, pooled: the
 #         cross-validation figure
-#   pairs: the seed-42 and seed-43 networks averaged (as shipped) on test folds 0, 2, 3, 4, pooled,
-#         beside the single networks of `test` on the same folds (PLAN.md's addendum 2)
+#   pairs: the seed-42 and seed-43 networks averaged on test folds 0-4, pooled, with the shipped
+#         rule (slice context since session 12; PLAN.md's addenda 2 and 3); the single networks
+#         on the same patients are `test`'s pool (detection with context:
+#         ../detection-context/results/test-pooled.md)
 set -euo pipefail
 STAGE=$1; OUT=$2
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
@@ -16,24 +18,22 @@ RUNS=(runs/seg-effunet-s42 runs/cv-t1v2-effunet-s42 runs/cv-t2v3-effunet-s42 run
 VALS=(1 2 3 4 0)
 POOL=()
 if [ "$STAGE" = pairs ]; then
-  SINGLE=()
-  for t in 0 2 3 4; do
+  for t in 0 1 2 3 4; do
     R42=${RUNS[$t]}; R43=${R42%-s42}-s43
     B=$OUT/pair-t$t; rm -rf "$B"; mkdir -p "$B"
     cp -r "$R42/best" "$B/segment"; cp "$R42/config.json" "$B/segment/"
     cp -r "$R43/best" "$B/segment-s43"; cp "$R43/config.json" "$B/segment-s43/"
     cat > "$B/bundle.json" <<JSON
 {"name": "v0.6's recipe, seeds 42 + 43, test fold $t ($(basename "$R42") + s43)",
- "detection": {"kind": "segmentation", "min_pixels": 8, "min_probability": 0.0},
+ "detection": {"kind": "segmentation", "min_pixels": 8, "min_probability": 0.0, "slice_context": true},
  "postprocess": {"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true, "flip_tta": false},
  "ensemble": ["segment-s43"]}
 JSON
     "$T" evaluate segment --model "$B" --data "$D" --folds models/folds.csv --fold "$t" --out "$OUT/pair-test-fold$t" --force
     "$T" evaluate detect --model "$B" --data "$D" --folds models/folds.csv --fold "$t" --out "$OUT/pair-test-fold$t" --force
-    POOL+=("$OUT/pair-test-fold$t"); SINGLE+=("$OUT/test-fold$t")
+    POOL+=("$OUT/pair-test-fold$t")
   done
   "$T" evaluate pool "${POOL[@]}" --out "$OUT/pairs-pooled" --force
-  "$T" evaluate pool "${SINGLE[@]}" --out "$OUT/singles-0234-pooled" --force
   exit 0
 fi
 for t in 0 1 2 3 4; do
