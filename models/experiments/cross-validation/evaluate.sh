@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # PLAN.md's evaluations: one seed-42 network of v0.6's recipe per test fold, each in a
 # one-network bundle with v0.6's clean-up (largest 3D component) and detection rule.
-# Usage: evaluate.sh val|test|pairs OUT   (set D to the kaggle_3m folder, T to the tumorscan binary)
+# Usage: evaluate.sh val|test|pairs|pairs-val OUT   (set D to the kaggle_3m folder, T to the tumorscan binary)
 #   val:  each network on its validation fold, folds 1-4 (fold 0 is v0.7's test fold), pooled:
 #         the clean-up choice (PLAN.md's addendum)
 #   test: each network on its test fold 0-4, segmentation and detection, pooled: the
@@ -10,6 +10,8 @@
 #         rule (slice context since session 12; PLAN.md's addenda 2 and 3); the single networks
 #         on the same patients are `test`'s pool (detection with context:
 #         ../detection-context/results/test-pooled.md)
+#   pairs-val: the same pairs on their validation folds 1-4, segmentation only, pooled
+#         (../hysteresis/PLAN.md's addendum)
 set -euo pipefail
 STAGE=$1; OUT=$2
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
@@ -17,8 +19,9 @@ T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
 RUNS=(runs/seg-effunet-s42 runs/cv-t1v2-effunet-s42 runs/cv-t2v3-effunet-s42 runs/cv-t3v4-effunet-s42 runs/cv-t4v0-effunet-s42)
 VALS=(1 2 3 4 0)
 POOL=()
-if [ "$STAGE" = pairs ]; then
+if [ "$STAGE" = pairs ] || [ "$STAGE" = pairs-val ]; then
   for t in 0 1 2 3 4; do
+    [ "$STAGE" = pairs-val ] && [ "${VALS[$t]}" = 0 ] && continue
     R42=${RUNS[$t]}; R43=${R42%-s42}-s43
     B=$OUT/pair-t$t; rm -rf "$B"; mkdir -p "$B"
     cp -r "$R42/best" "$B/segment"; cp "$R42/config.json" "$B/segment/"
@@ -29,11 +32,17 @@ if [ "$STAGE" = pairs ]; then
  "postprocess": {"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true, "flip_tta": false},
  "ensemble": ["segment-s43"]}
 JSON
+    if [ "$STAGE" = pairs-val ]; then
+      V=${VALS[$t]}
+      "$T" evaluate segment --model "$B" --data "$D" --folds models/folds.csv --fold "$V" --out "$OUT/pair-val-fold$V" --force
+      POOL+=("$OUT/pair-val-fold$V")
+      continue
+    fi
     "$T" evaluate segment --model "$B" --data "$D" --folds models/folds.csv --fold "$t" --out "$OUT/pair-test-fold$t" --force
     "$T" evaluate detect --model "$B" --data "$D" --folds models/folds.csv --fold "$t" --out "$OUT/pair-test-fold$t" --force
     POOL+=("$OUT/pair-test-fold$t")
   done
-  "$T" evaluate pool "${POOL[@]}" --out "$OUT/pairs-pooled" --force
+  "$T" evaluate pool "${POOL[@]}" --out "$OUT/$STAGE-pooled" --force
   exit 0
 fi
 for t in 0 1 2 3 4; do
