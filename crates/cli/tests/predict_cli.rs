@@ -36,8 +36,10 @@ fn predict_on_the_bundled_samples() {
         assert!((0.0..=1.0).contains(&prob));
         let has: u8 = row.get(4).unwrap().parse().unwrap();
         let pixels: u64 = row.get(5).unwrap().parse().unwrap();
-        // Detection and mask agree.
+        // Detection and mask agree; under the built-in rule the reported score is at least 0.5
+        // exactly on the slices called tumour (slice context re-ranks only the others).
         assert_eq!(has == 1, pixels > 0, "{file}");
+        assert_eq!(has == 1, prob >= 0.5, "{file}: {prob}");
         let stem = Path::new(file).file_stem().unwrap().to_str().unwrap();
         let mask = image::open(o.join("masks").join(format!("{stem}_mask.png"))).unwrap();
         assert_eq!((mask.width(), mask.height()), (256, 256));
@@ -48,6 +50,10 @@ fn predict_on_the_bundled_samples() {
     }
     let html = std::fs::read_to_string(o.join("report.html")).unwrap();
     assert!(html.contains("sha256") && html.contains("Per patient"));
+    assert!(
+        html.contains("p on each panel: the slice's largest pixel probability"),
+        "the score is explained"
+    );
     if summary["tumor_slices"].as_u64().unwrap() > 0 {
         assert!(html.contains("data:image/png;base64,"), "panels inline");
     }

@@ -3,7 +3,7 @@
 //! evaluation figures.
 
 use crate::engine::SlicePrediction;
-use crate::models::ModelBundle;
+use crate::models::{DetectionRule, ModelBundle};
 use crate::output::RunSummary;
 use base64::Engine as _;
 
@@ -15,6 +15,24 @@ fn esc(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// What the reported `tumor_probability` means under a detection rule, for the reader.
+fn score_meaning(rule: &DetectionRule) -> String {
+    match rule {
+        DetectionRule::Segmentation {
+            min_pixels, slice_context, ..
+        } => format!(
+            "the slice's largest pixel probability where its outline has at least {min_pixels} pixel(s) (a tumour call), held under 0.5 elsewhere{}",
+            if *slice_context {
+                "; a slice without an outline scores 0.25-0.5 when the slice before or after it has one, under 0.25 otherwise"
+            } else {
+                ""
+            }
+        ),
+        DetectionRule::Classifier { .. } => "the slice classifier's probability".into(),
+        DetectionRule::Combined { .. } => "the mean of the slice classifier's probability and the largest pixel probability".into(),
+    }
 }
 
 /// Build the page. `panels` holds (prediction, overlay PNG bytes) of slices to show.
@@ -78,6 +96,7 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
         esc(&serde_json::to_string(&bundle.manifest.detection).unwrap_or_default()),
         esc(&serde_json::to_string(&bundle.manifest.postprocess).unwrap_or_default())
     ));
+    h.push_str(&format!("<p>p on each panel: {}</p>", score_meaning(&bundle.manifest.detection)));
     // An ensemble lists each member; their probability maps are averaged.
     let nets: Vec<String> = bundle
         .segmenters
