@@ -589,14 +589,10 @@ fn pixel_candidate(name: &str, context: bool, val: &[SliceView], test: &[SliceVi
 fn pixel_rule_scored(views: &[SliceView], min_px: u64, pixel_threshold: f32, context: bool) -> Vec<Scored> {
     let mut out = scored(views, &|px, p, _| pixel_rule_score(p, px, min_px, pixel_threshold));
     if context {
-        let mut start = 0;
-        while start < views.len() {
-            let same = |k: &usize| std::ptr::eq(views[*k].0, views[start].0);
-            let end = (start..views.len()).take_while(same).last().map_or(start + 1, |k| k + 1);
-            let mut s: Vec<f64> = out[start..end].iter().map(|x| x.score).collect();
+        for volume in out.chunk_by_mut(|a, b| a.patient == b.patient) {
+            let mut s: Vec<f64> = volume.iter().map(|x| x.score).collect();
             in_slice_context(&mut s, pixel_threshold);
-            out[start..end].iter_mut().zip(s).for_each(|(x, v)| x.score = v);
-            start = end;
+            volume.iter_mut().zip(s).for_each(|(x, v)| x.score = v);
         }
     }
     out
@@ -826,9 +822,10 @@ fn detect(a: &DetectArgs) -> Result<()> {
     let (own, own_threshold) = bundle_candidate(&bundle.manifest.detection);
     for (i, cand) in cands.iter().enumerate() {
         let thr = if cand.val.is_empty() {
-            // The two pixel-rule candidates (with and without slice context) share the bundle's
+            // The pixel-rule candidates (with and without slice context) share the bundle's
             // pixel count, so that they differ only in their ranking.
-            if i == own || (i <= 1 && own <= 1) {
+            let pixel_rule = |c: &Candidate| c.reported != Reported::Own;
+            if i == own || (pixel_rule(cand) && cands.get(own).is_some_and(pixel_rule)) {
                 own_threshold
             } else {
                 cand.default_threshold

@@ -18,29 +18,22 @@ T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
 # test fold -> (run, validation fold)
 RUNS=(runs/seg-effunet-s42 runs/cv-t1v2-effunet-s42 runs/cv-t2v3-effunet-s42 runs/cv-t3v4-effunet-s42 runs/cv-t4v0-effunet-s42)
 VALS=(1 2 3 4 0)
+. "$(dirname "$0")/bundle.sh"
 POOL=()
 if [ "$STAGE" = pairs ] || [ "$STAGE" = pairs-val ]; then
   for t in 0 1 2 3 4; do
-    [ "$STAGE" = pairs-val ] && [ "${VALS[$t]}" = 0 ] && continue
+    V=${VALS[$t]}
+    [ "$STAGE" = pairs-val ] && [ "$V" = 0 ] && continue
     R42=${RUNS[$t]}; R43=${R42%-s42}-s43
-    B=$OUT/pair-t$t; rm -rf "$B"; mkdir -p "$B"
-    cp -r "$R42/best" "$B/segment"; cp "$R42/config.json" "$B/segment/"
-    cp -r "$R43/best" "$B/segment-s43"; cp "$R43/config.json" "$B/segment-s43/"
-    cat > "$B/bundle.json" <<JSON
-{"name": "v0.6's recipe, seeds 42 + 43, test fold $t ($(basename "$R42") + s43)",
- "detection": {"kind": "segmentation", "min_pixels": 8, "min_probability": 0.0, "slice_context": true},
- "postprocess": {"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true, "flip_tta": false},
- "ensemble": ["segment-s43"]}
-JSON
+    B=$OUT/pair-t$t
+    bundle "$B" "v0.6's recipe, seeds 42 + 43, test fold $t ($(basename "$R42") + s43)" true "$R42" "$R43"
     if [ "$STAGE" = pairs-val ]; then
-      V=${VALS[$t]}
-      "$T" evaluate segment --model "$B" --data "$D" --folds models/folds.csv --fold "$V" --out "$OUT/pair-val-fold$V" --force
+      evaluate_fold "$B" "$V" "$OUT/pair-val-fold$V" segment
       POOL+=("$OUT/pair-val-fold$V")
-      continue
+    else
+      evaluate_fold "$B" "$t" "$OUT/pair-test-fold$t" segment detect
+      POOL+=("$OUT/pair-test-fold$t")
     fi
-    "$T" evaluate segment --model "$B" --data "$D" --folds models/folds.csv --fold "$t" --out "$OUT/pair-test-fold$t" --force
-    "$T" evaluate detect --model "$B" --data "$D" --folds models/folds.csv --fold "$t" --out "$OUT/pair-test-fold$t" --force
-    POOL+=("$OUT/pair-test-fold$t")
   done
   "$T" evaluate pool "${POOL[@]}" --out "$OUT/$STAGE-pooled" --force
   exit 0
@@ -48,19 +41,13 @@ fi
 for t in 0 1 2 3 4; do
   RUN=${RUNS[$t]}; V=${VALS[$t]}
   [ "$STAGE" = val ] && [ "$V" = 0 ] && continue
-  B=$OUT/bundle-t$t; rm -rf "$B"; mkdir -p "$B"
-  cp -r "$RUN/best" "$B/segment"; cp "$RUN/config.json" "$B/segment/"
-  cat > "$B/bundle.json" <<JSON
-{"name": "v0.6's recipe, seed 42, test fold $t, validation fold $V ($(basename "$RUN"))",
- "detection": {"kind": "segmentation", "min_pixels": 8, "min_probability": 0.0},
- "postprocess": {"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true, "flip_tta": false}}
-JSON
+  B=$OUT/bundle-t$t
+  bundle "$B" "v0.6's recipe, seed 42, test fold $t, validation fold $V ($(basename "$RUN"))" false "$RUN"
   if [ "$STAGE" = val ]; then
-    "$T" evaluate segment --model "$B" --data "$D" --folds models/folds.csv --fold "$V" --out "$OUT/val-fold$V" --force
+    evaluate_fold "$B" "$V" "$OUT/val-fold$V" segment
     POOL+=("$OUT/val-fold$V")
   else
-    "$T" evaluate segment --model "$B" --data "$D" --folds models/folds.csv --fold "$t" --out "$OUT/test-fold$t" --force
-    "$T" evaluate detect --model "$B" --data "$D" --folds models/folds.csv --fold "$t" --out "$OUT/test-fold$t" --force
+    evaluate_fold "$B" "$t" "$OUT/test-fold$t" segment detect
     POOL+=("$OUT/test-fold$t")
   fi
 done

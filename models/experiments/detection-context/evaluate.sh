@@ -12,19 +12,15 @@ STAGE=$1; OUT=$2
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
 RUNS=(runs/seg-effunet-s42 runs/cv-t1v2-effunet-s42 runs/cv-t2v3-effunet-s42 runs/cv-t3v4-effunet-s42 runs/cv-t4v0-effunet-s42)
 VALS=(1 2 3 4 0)
+. "$(dirname "$0")/../cross-validation/bundle.sh"
 POOL=()
 for t in 0 1 2 3 4; do
   RUN=${RUNS[$t]}; V=${VALS[$t]}
   [ "$STAGE" = val ] && [ "$V" = 0 ] && continue
-  B=$OUT/bundle-t$t; rm -rf "$B"; mkdir -p "$B"
-  cp -r "$RUN/best" "$B/segment"; cp "$RUN/config.json" "$B/segment/"
-  cat > "$B/bundle.json" <<JSON
-{"name": "v0.6's recipe, seed 42, test fold $t, validation fold $V ($(basename "$RUN")), slice context",
- "detection": {"kind": "segmentation", "min_pixels": 8, "min_probability": 0.0, "slice_context": true},
- "postprocess": {"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true, "flip_tta": false}}
-JSON
+  B=$OUT/bundle-t$t
+  bundle "$B" "v0.6's recipe, seed 42, test fold $t, validation fold $V ($(basename "$RUN")), slice context" true "$RUN"
   F=$([ "$STAGE" = val ] && echo "$V" || echo "$t")
-  "$T" evaluate detect --model "$B" --data "$D" --folds models/folds.csv --fold "$F" --out "$OUT/$STAGE-fold$F" --force
+  evaluate_fold "$B" "$F" "$OUT/$STAGE-fold$F" detect
   POOL+=("$OUT/$STAGE-fold$F/detection.json")
 done
 "$T" evaluate pool "${POOL[@]}" --out "$OUT/$STAGE-pooled" --force

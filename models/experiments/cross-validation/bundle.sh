@@ -1,0 +1,28 @@
+# Sourced by the evaluate.sh scripts of ../cross-validation and ../detection-context.
+# bundle DIR NAME SLICE_CONTEXT RUN [RUN2]: a bundle of v0.6's clean-up (largest 3D component)
+# and detection rule (cleaned mask >= 8 px; ranked with slice context when SLICE_CONTEXT is
+# true) holding RUN's best network in segment/ and, for a pair, RUN2's in segment-s43/.
+bundle() {
+  local B=$1 NAME=$2 CONTEXT=$3 R1=$4 R2=${5:-}
+  rm -rf "$B"; mkdir -p "$B"
+  cp -r "$R1/best" "$B/segment"; cp "$R1/config.json" "$B/segment/"
+  local ENSEMBLE=""
+  if [ -n "$R2" ]; then
+    cp -r "$R2/best" "$B/segment-s43"; cp "$R2/config.json" "$B/segment-s43/"
+    ENSEMBLE=',
+ "ensemble": ["segment-s43"]'
+  fi
+  cat > "$B/bundle.json" <<JSON
+{"name": "$NAME",
+ "detection": {"kind": "segmentation", "min_pixels": 8, "min_probability": 0.0, "slice_context": $CONTEXT},
+ "postprocess": {"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true, "flip_tta": false}$ENSEMBLE}
+JSON
+}
+
+# evaluate_fold BUNDLE FOLD OUT segment|detect...: the named evaluations of BUNDLE on FOLD into OUT.
+evaluate_fold() {
+  local B=$1 F=$2 O=$3; shift 3
+  for what in "$@"; do
+    "$T" evaluate "$what" --model "$B" --data "$D" --folds models/folds.csv --fold "$F" --out "$O" --force
+  done
+}
