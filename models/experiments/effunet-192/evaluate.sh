@@ -5,12 +5,17 @@
 # Usage: evaluate.sh val|test OUT   (set D to the kaggle_3m folder, T to the tumorscan binary)
 #   val:  validation folds 1 and 3 (the decision)
 #   test: test folds 0 and 2 (after the decision, to report)
+#   SPLITS=4: all four splits of addendum 2 (validation folds 1-4 / test folds 0-3)
 set -euo pipefail
 STAGE=$1; OUT=$2
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
 . "$(dirname "$0")/../cross-validation/bundle.sh"
 # split: validation fold, test fold, 128x128 run, 192x192 run
+NSPLITS=${SPLITS:-2}
 SPLITS=("1 0 runs/seg-effunet-s42 runs/s192-t0v1-s42" "3 2 runs/cv-t2v3-effunet-s42 runs/s192-t2v3-s42")
+if [ "$NSPLITS" = 4 ]; then
+  SPLITS+=("2 1 runs/cv-t1v2-effunet-s42 runs/s192-t1v2-s42" "4 3 runs/cv-t3v4-effunet-s42 runs/s192-t3v4-s42")
+fi
 for size in 128 192; do
   POOL=()
   for split in "${SPLITS[@]}"; do
