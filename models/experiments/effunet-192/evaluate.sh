@@ -6,6 +6,7 @@
 #   val:  validation folds 1 and 3 (the decision)
 #   test: test folds 0 and 2 (after the decision, to report)
 #   SPLITS=4: all four splits of addendum 2 (validation folds 1-4 / test folds 0-3)
+#   SIZES=192: the 192x192 networks only (default: "128 192")
 set -euo pipefail
 STAGE=$1; OUT=$2
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
@@ -16,7 +17,7 @@ SPLITS=("1 0 runs/seg-effunet-s42 runs/s192-t0v1-s42" "3 2 runs/cv-t2v3-effunet-
 if [ "$NSPLITS" = 4 ]; then
   SPLITS+=("2 1 runs/cv-t1v2-effunet-s42 runs/s192-t1v2-s42" "4 3 runs/cv-t3v4-effunet-s42 runs/s192-t3v4-s42")
 fi
-for size in 128 192; do
+for size in ${SIZES:-128 192}; do
   POOL=()
   for split in "${SPLITS[@]}"; do
     read -r V TF R128 R192 <<<"$split"
