@@ -2,8 +2,10 @@
 # bundle DIR NAME SLICE_CONTEXT RUN [RUN2]: a bundle of v0.6's clean-up (largest 3D component)
 # and detection rule (cleaned mask >= 8 px; ranked with slice context when SLICE_CONTEXT is
 # true) holding RUN's best network in segment/ and, for a pair, RUN2's in segment-s43/.
+# POSTPROCESS (JSON object members) replaces that clean-up, e.g. for ../effunet-192's addendum 2.
 bundle() {
   local B=$1 NAME=$2 CONTEXT=$3 R1=$4 R2=${5:-}
+  local PP=${POSTPROCESS:-'"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true, "flip_tta": false'}
   rm -rf "$B"; mkdir -p "$B"
   cp -r "$R1/best" "$B/segment"; cp "$R1/config.json" "$B/segment/"
   local ENSEMBLE=""
@@ -15,7 +17,7 @@ bundle() {
   cat > "$B/bundle.json" <<JSON
 {"name": "$NAME",
  "detection": {"kind": "segmentation", "min_pixels": 8, "min_probability": 0.0, "slice_context": $CONTEXT},
- "postprocess": {"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true, "flip_tta": false}$ENSEMBLE}
+ "postprocess": {$PP}$ENSEMBLE}
 JSON
 }
 

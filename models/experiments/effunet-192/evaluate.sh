@@ -7,6 +7,8 @@
 #   test: test folds 0 and 2 (after the decision, to report)
 #   SPLITS=4: all four splits of addendum 2 (validation folds 1-4 / test folds 0-3)
 #   SIZES=192: the 192x192 networks only (default: "128 192")
+#   WHAT=detect: only these evaluations (default: "segment detect")
+#   POSTPROCESS: another clean-up for the bundles (see ../cross-validation/bundle.sh)
 set -euo pipefail
 STAGE=$1; OUT=$2
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
@@ -25,7 +27,7 @@ for size in ${SIZES:-128 192}; do
     F=$V; [ "$STAGE" = test ] && F=$TF
     B=$OUT/bundle-$size-t$TF
     bundle "$B" "v0.6's recipe at ${size}x${size}, seed 42, validation fold $V, test fold $TF ($(basename "$RUN"))" true "$RUN"
-    evaluate_fold "$B" "$F" "$OUT/$size-$STAGE-fold$F" segment detect
+    evaluate_fold "$B" "$F" "$OUT/$size-$STAGE-fold$F" ${WHAT:-segment detect}
     POOL+=("$OUT/$size-$STAGE-fold$F")
   done
   "$T" evaluate pool "${POOL[@]}" --out "$OUT/$size-$STAGE-pooled" --force
