@@ -6,6 +6,9 @@
 #   val:  validation folds 1 and 3 (the decision)
 #   test: test folds 0 and 2 (after the decision, to report)
 #   SPLITS=4: all four splits of addendum 2 (validation folds 1-4 / test folds 0-3)
+#   VAL_FOLDS="2 4": only the splits of these validation folds (default "1 3", or "1 2 3 4")
+#   POOL_WITH: further fold JSON files pooled with these (e.g. results/192-val-fold1-*.json of
+#     networks no longer at hand)
 #   SIZES=192: the 192x192 networks only (default: "128 192")
 #   WHAT=detect: only these evaluations (default: "segment detect")
 #   POSTPROCESS: another clean-up for the bundles (see ../cross-validation/bundle.sh)
@@ -14,13 +17,15 @@ STAGE=$1; OUT=$2
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
 . "$(dirname "$0")/../cross-validation/bundle.sh"
 # split: validation fold, test fold, 128x128 run, 192x192 run
-NSPLITS=${SPLITS:-2}
-SPLITS=("1 0 runs/seg-effunet-s42 runs/s192-t0v1-s42" "3 2 runs/cv-t2v3-effunet-s42 runs/s192-t2v3-s42")
-if [ "$NSPLITS" = 4 ]; then
-  SPLITS+=("2 1 runs/cv-t1v2-effunet-s42 runs/s192-t1v2-s42" "4 3 runs/cv-t3v4-effunet-s42 runs/s192-t3v4-s42")
-fi
+ALL=("1 0 runs/seg-effunet-s42 runs/s192-t0v1-s42" "2 1 runs/cv-t1v2-effunet-s42 runs/s192-t1v2-s42"
+     "3 2 runs/cv-t2v3-effunet-s42 runs/s192-t2v3-s42" "4 3 runs/cv-t3v4-effunet-s42 runs/s192-t3v4-s42")
+VAL_FOLDS=${VAL_FOLDS:-1 3}; [ "${SPLITS:-2}" = 4 ] && VAL_FOLDS="1 2 3 4"
+SPLITS=()
+for split in "${ALL[@]}"; do
+  for v in $VAL_FOLDS; do [ "${split%% *}" = "$v" ] && SPLITS+=("$split"); done
+done
 for size in ${SIZES:-128 192}; do
-  POOL=()
+  POOL=(${POOL_WITH:-})
   for split in "${SPLITS[@]}"; do
     read -r V TF R128 R192 <<<"$split"
     RUN=$R128; [ "$size" = 192 ] && RUN=$R192
