@@ -7,7 +7,7 @@
 #   test: test folds 0 and 2 (after the decision, to report)
 #   SPLITS=4: all four splits of addendum 2 (validation folds 1-4 / test folds 0-3)
 #   VAL_FOLDS="2 4": only the splits of these validation folds (default "1 3", or "1 2 3 4")
-#   POOL_WITH: further fold JSON files pooled with these (e.g. results/192-val-fold1-*.json of
+#   POOL_WITH: further fold JSON files pooled with these, with one size in SIZES (e.g. results/192-val-fold1-*.json of
 #     networks no longer at hand)
 #   SIZES=192: the 192x192 networks only (default: "128 192")
 #   WHAT=detect: only these evaluations (default: "segment detect")
