@@ -3,12 +3,12 @@
 # one-network bundle with the shipped clean-up (largest 3D component) and detection rule
 # (cleaned mask >= 8 px, ranked with slice context), pooled per input size.
 # Usage: evaluate.sh val|test OUT   (set D to the kaggle_3m folder, T to the tumorscan binary)
-#   val:  validation folds 1 and 3 (the decision)
-#   test: test folds 0 and 2 (after the decision, to report)
-#   SPLITS=4: all four splits of addendum 2 (validation folds 1-4 / test folds 0-3)
-#   VAL_FOLDS="2 4": only the splits of these validation folds (default "1 3", or "1 2 3 4")
-#   POOL_WITH: further fold JSON files pooled with these, with one size in SIZES (e.g. results/192-val-fold1-*.json of
-#     networks no longer at hand)
+#   val:  the splits' validation folds (1 and 3: the decision)
+#   test: their test folds (0 and 2: after the decision, to report)
+#   VAL_FOLDS: the splits to evaluate, by validation fold (default "1 3"; "1 2 3 4": all four
+#     splits of addendum 2, validation folds 1-4 / test folds 0-3)
+#   POOL_WITH: further fold JSON files pooled with these, with one size in SIZES
+#     (e.g. results/192-val-fold1-*.json of networks no longer at hand)
 #   SIZES=192: the 192x192 networks only (default: "128 192")
 #   WHAT=detect: only these evaluations (default: "segment detect")
 #   POSTPROCESS: another clean-up for the bundles (see ../cross-validation/bundle.sh)
@@ -19,10 +19,9 @@ T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
 # split: validation fold, test fold, 128x128 run, 192x192 run
 ALL=("1 0 runs/seg-effunet-s42 runs/s192-t0v1-s42" "2 1 runs/cv-t1v2-effunet-s42 runs/s192-t1v2-s42"
      "3 2 runs/cv-t2v3-effunet-s42 runs/s192-t2v3-s42" "4 3 runs/cv-t3v4-effunet-s42 runs/s192-t3v4-s42")
-VAL_FOLDS=${VAL_FOLDS:-1 3}; [ "${SPLITS:-2}" = 4 ] && VAL_FOLDS="1 2 3 4"
 SPLITS=()
 for split in "${ALL[@]}"; do
-  for v in $VAL_FOLDS; do [ "${split%% *}" = "$v" ] && SPLITS+=("$split"); done
+  for v in ${VAL_FOLDS:-1 3}; do [ "${split%% *}" = "$v" ] && SPLITS+=("$split"); done
 done
 for size in ${SIZES:-128 192}; do
   POOL=(${POOL_WITH:-})
