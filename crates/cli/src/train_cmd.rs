@@ -50,6 +50,10 @@ pub enum TrainCommand {
         /// (efficientnet-lite0-unet only; predict then needs the slices of a volume in order).
         #[arg(long, default_value_t = 0)]
         context_slices: usize,
+        /// Start the output layer at this tumour probability on every pixel (e.g. 0.01; bias
+        /// logit(P), weights scaled by 0.01) instead of 0.5; default: a fresh layer.
+        #[arg(long)]
+        output_prior: Option<f32>,
     },
     /// Train the slice classifier (tumour / no tumour).
     #[command(
@@ -216,8 +220,13 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             arch,
             pretrained,
             context_slices,
+            output_prior,
         } => {
             check_pretrained(pretrained.as_deref())?;
+            anyhow::ensure!(
+                output_prior.is_none_or(|p| p > 0.0 && p < 1.0),
+                "--output-prior is a probability strictly between 0 and 1"
+            );
             anyhow::ensure!(
                 context_slices == 0 || arch == SegArchArg::EfficientnetLite0Unet,
                 "--context-slices needs --arch efficientnet-lite0-unet"
@@ -235,13 +244,19 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 context_slices,
             };
             let o = match arch {
-                SegArchArg::Unet => run_task(&SegmentTask::<SegmentationNet>::new(net, loss, pretrained), &common)?,
+                SegArchArg::Unet => run_task(
+                    &SegmentTask::<SegmentationNet>::new(net, loss, pretrained).with_output_prior(output_prior),
+                    &common,
+                )?,
                 SegArchArg::EfficientnetLite0Unet => {
                     anyhow::ensure!(
                         common.size.is_multiple_of(32),
                         "--arch efficientnet-lite0-unet needs --size a multiple of 32"
                     );
-                    run_task(&SegmentTask::<EfficientUNet>::new(net, loss, pretrained), &common)?
+                    run_task(
+                        &SegmentTask::<EfficientUNet>::new(net, loss, pretrained).with_output_prior(output_prior),
+                        &common,
+                    )?
                 }
             };
             (common, o)

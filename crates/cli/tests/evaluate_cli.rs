@@ -273,7 +273,7 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
 /// is evaluated like any segmentation model (and refused on a fold it trained on); sizes the
 /// encoder cannot take, and `--pretrained` or `--context-slices` on the plain U-Net, are clear
 /// errors; its best model fine-tunes at another size (`--init-from`); a final fit's training
-/// fold cannot choose detection thresholds.
+/// fold cannot choose detection thresholds; `--output-prior` is recorded, and checked.
 #[test]
 fn efficientnet_unet_trains_and_is_evaluated() {
     let dir = tempfile::tempdir().unwrap();
@@ -320,10 +320,16 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         "different network",
     );
     // A final fit (trained on fold 1 too) may be tested on fold 0, but no threshold is chosen
-    // on fold 1 any more.
+    // on fold 1 any more. (Its output layer starts at a prior, which the config records.)
     let ff = dir.path().join("ff");
-    let r = train(&ff, &["--size", "32", "--test-fold", "0", "--train-on-val"]);
+    let r = train(
+        &ff,
+        &["--size", "32", "--test-fold", "0", "--train-on-val", "--output-prior", "0.02"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(ff.join("config.json")).unwrap()).unwrap();
+    let prior = config["objective"]["output_prior"].as_f64().unwrap();
+    assert!((prior - 0.02).abs() < 1e-6, "{config}");
     let ff_best = ff.join("best");
     let m = ["--model", p(&ff_best), "--val-fold", "1"];
     assert_clean_failure(
@@ -339,6 +345,12 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         &train(&dir.path().join("s4"), &["--size", "32", "--context-slices", "1"]),
         "--context-slices needs --arch efficientnet-lite0-unet",
     );
+    for bad in ["1.5", "0", "nan"] {
+        assert_clean_failure(
+            &train(&dir.path().join("s6"), &["--size", "32", "--output-prior", bad]),
+            "--output-prior is a probability",
+        );
+    }
     let garbage = dir.path().join("weights.pth");
     std::fs::write(&garbage, b"not a pytorch file").unwrap();
     assert_clean_failure(

@@ -78,6 +78,10 @@ impl SegmenterNet for EfficientUNet {
     fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
         crate::infer::batched_maps(images, size, device, batch, |x| self.forward(x))
     }
+    fn with_output_prior(mut self, p: f32) -> Self {
+        self.head = crate::unet::prior_head(self.head, p);
+        self
+    }
 }
 
 #[cfg(test)]
@@ -92,6 +96,11 @@ mod tests {
         let p = net.probabilities(&[&vec![0.1; 3 * 32 * 32]], 32, &device, 1);
         assert_eq!(p[0].len(), 32 * 32);
         assert!(p[0].iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    #[test]
+    fn output_prior_starts_every_pixel_near_it() {
+        crate::unet::tests::assert_starts_near_prior(EfficientUNet::new(&Device::flex()));
     }
 
     /// The CPU training ops (depthwise, 1x1 and 3x3 convolutions, batch norm) sum in a fixed

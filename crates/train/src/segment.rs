@@ -19,6 +19,8 @@ pub struct SegmentTask<N = SegmentationNet> {
     pub loss: SegLoss,
     /// Pretrained weights to start from (ImageNet for the EfficientNet U-Net's encoder).
     pub pretrained: Option<PathBuf>,
+    /// Tumour probability the output layer starts at (`--output-prior`); `None`: a fresh layer (0.5).
+    pub output_prior: Option<f32>,
     /// The network type.
     pub arch: PhantomData<fn() -> N>,
 }
@@ -30,8 +32,13 @@ impl<N: SegmenterNet> SegmentTask<N> {
             net,
             loss,
             pretrained,
+            output_prior: None,
             arch: PhantomData,
         }
+    }
+    /// The same task with the output layer started at tumour probability `p` where given.
+    pub fn with_output_prior(self, p: Option<f32>) -> Self {
+        Self { output_prior: p, ..self }
     }
 }
 
@@ -53,16 +60,24 @@ impl<N: SegmenterNet> Task for SegmentTask<N> {
     }
     fn objective(&self) -> serde_json::Value {
         // Runs without pretrained weights record what they always did (resume compares it).
-        match &self.pretrained {
-            Some(p) => serde_json::json!({ "loss": self.loss, "pretrained": p }),
-            None => serde_json::json!({ "loss": self.loss }),
+        let mut o = serde_json::json!({ "loss": self.loss });
+        if let Some(p) = &self.pretrained {
+            o["pretrained"] = serde_json::json!(p);
         }
+        if let Some(p) = self.output_prior {
+            o["output_prior"] = serde_json::json!(p);
+        }
+        o
     }
     fn build(&self, device: &Device) -> N {
         N::build(&self.net, device)
     }
     fn initialise(&self, net: N) -> anyhow::Result<N> {
-        from_pretrained(net, self.pretrained.as_deref(), N::load_pretrained)
+        let net = from_pretrained(net, self.pretrained.as_deref(), N::load_pretrained)?;
+        Ok(match self.output_prior {
+            Some(p) => net.with_output_prior(p),
+            None => net,
+        })
     }
     fn loss(&self, net: &N, batch: Batch) -> Tensor<1> {
         self.loss.compute(net.logits(batch.images), batch.masks)
@@ -99,5 +114,41 @@ impl<N: SegmenterNet> Task for SegmentTask<N> {
             ("val_slice_dice".to_string(), slice_dice / tumor.max(1) as f64),
             ("val_fp_slice_rate".to_string(), fp_slices as f64 / empty.max(1) as f64),
         ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_prior_is_recorded_and_starts_the_network_there() {
+        let cfg = SegmenterConfig {
+            features: 4,
+            depth: 2,
+            input_size: 32,
+            ..Default::default()
+        };
+        let plain = SegmentTask::<SegmentationNet>::new(cfg, SegLoss::Bce, None);
+        // Runs without it keep their recorded objective, so they still resume.
+        assert_eq!(plain.objective(), serde_json::json!({ "loss": SegLoss::Bce }));
+        let task = plain.with_output_prior(Some(0.01));
+        assert_eq!(task.objective()["output_prior"], serde_json::json!(0.01f32));
+        let device = Device::flex();
+        let net = task.initialise(task.build(&device)).expect("no pretrained file to read");
+        let p = net.probabilities(&[&vec![0.3; 3 * 32 * 32]], 32, &device, 1);
+        assert!(p[0].iter().all(|v| (0.0075..0.0125).contains(v)));
+        // The new weights are trainable leaves: step after step, every parameter has a
+        // gradient, as in a network without the prior.
+        let device = Device::flex().autodiff();
+        let fresh = task.build(&device);
+        let net = task.initialise(task.build(&device)).expect("no pretrained file to read");
+        let graded = |n: &SegmentationNet| {
+            let x = Tensor::<4>::ones([2, 3, 32, 32], &device);
+            burn::optim::GradientsParams::from_grads(n.logits(x).sum().backward(), n).len()
+        };
+        for _ in 0..2 {
+            assert_eq!(graded(&net), graded(&fresh));
+        }
     }
 }
