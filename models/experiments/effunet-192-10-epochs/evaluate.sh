@@ -5,16 +5,17 @@
 # with the largest-3D clean-up, as the committed 20-epoch baseline files (../effunet-192/results/).
 # Usage: evaluate.sh val|test OUT   (set D to the kaggle_3m folder, T to the tumorscan binary)
 #   PREFIX=e10p: addendum 1's runs (runs/e10p-*, with --output-prior 0.01) instead of runs/e10-*
+#   PREFIX=e16p EPOCHS=16: addendum 2's runs (16 epochs with the prior); EPOCHS only names the bundles
 set -euo pipefail
 STAGE=$1; OUT=$2
-T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}; X=${PREFIX:-e10}
+T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}; X=${PREFIX:-e10}; EPOCHS=${EPOCHS:-10}
 . "$(dirname "$0")/../cross-validation/bundle.sh"
 FRAC30='"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": false, "min_3d_fraction": 0.3, "flip_tta": false'
 POOL=(); POOL_LARGEST=()
 for split in "1 0 runs/$X-t0v1-s42" "3 2 runs/$X-t2v3-s42"; do
   read -r V TF RUN <<<"$split"
   F=$V; [ "$STAGE" = test ] && F=$TF
-  NAME="v0.8.1's recipe in 10 epochs, seed 42, validation fold $V, test fold $TF ($(basename "$RUN"))"
+  NAME="v0.8.1's recipe in $EPOCHS epochs, seed 42, validation fold $V, test fold $TF ($(basename "$RUN"))"
   POSTPROCESS=$FRAC30 bundle "$OUT/bundle-t$TF" "$NAME" true "$RUN"
   evaluate_fold "$OUT/bundle-t$TF" "$F" "$OUT/$X-$STAGE-fold$F" segment detect
   bundle "$OUT/bundle-largest-t$TF" "$NAME; largest 3D component" true "$RUN"
