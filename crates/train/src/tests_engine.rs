@@ -8,7 +8,8 @@ use tumorscan_data::augment::AugmentConfig;
 use tumorscan_data::phantom::phantom_dataset;
 use tumorscan_model::{ComputeDevice, SegmentationNet, SegmenterConfig};
 
-/// burn's seed is global to the process: tests that train must not interleave their draws.
+/// burn's seed and random generator are global to the process: every test that builds a
+/// network draws from them, so each takes this lock, or a seeded test gets another's draws.
 pub(crate) static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn setup() -> (tumorscan_data::LoadedDataset, RunSplit, SegmentTask, TrainConfig) {
