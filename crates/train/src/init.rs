@@ -124,7 +124,7 @@ mod tests {
 
     #[test]
     fn loads_the_weights_of_the_same_network_at_another_size() {
-        let _guard = crate::tests_engine::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = crate::tests_engine::serial();
         let device = Device::flex();
         let (small, large) = (config(32, false), config(64, false));
         let s = split(&["a", "b"], &["c"], &["d"]);
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn refuses_another_network_a_leaking_split_or_an_unknown_one() {
-        let _guard = crate::tests_engine::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = crate::tests_engine::serial();
         let device = Device::flex();
         let cfg = config(32, false);
         let s = split(&["a", "b"], &["c"], &["d"]);

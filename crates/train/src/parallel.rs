@@ -184,7 +184,7 @@ mod tests {
     /// that shard on one device: the shares halve each gradient and the sum restores it.
     #[test]
     fn replicas_reproduce_the_single_device_gradient() {
-        let _guard = crate::tests_engine::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = crate::tests_engine::serial();
         let task = tiny_task(true);
         let device = ComputeDevice::cpu().training().unwrap();
         // Two equal networks with their own running statistics (a clone would share them);
@@ -235,7 +235,7 @@ mod tests {
     /// A replica that panics answers with an error instead of leaving the engine waiting.
     #[test]
     fn a_failing_replica_is_an_error_not_a_hang() {
-        let _guard = crate::tests_engine::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = crate::tests_engine::serial();
         let task = tiny_task(false);
         let device = ComputeDevice::cpu().training().unwrap();
         let net = task.build(&device);

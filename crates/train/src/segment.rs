@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn output_prior_is_recorded_and_starts_the_network_there() {
-        let _guard = crate::tests_engine::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let _guard = crate::tests_engine::serial();
         let cfg = SegmenterConfig {
             features: 4,
             depth: 2,

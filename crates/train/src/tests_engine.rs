@@ -10,7 +10,12 @@ use tumorscan_model::{ComputeDevice, SegmentationNet, SegmenterConfig};
 
 /// burn's seed and random generator are global to the process: every test that builds a
 /// network draws from them, so each takes this lock, or a seeded test gets another's draws.
-pub(crate) static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds [`SERIAL`] for the rest of the calling test (a panicked holder does not poison it).
+pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn setup() -> (tumorscan_data::LoadedDataset, RunSplit, SegmentTask, TrainConfig) {
     let ds = phantom_dataset(3, 4, 32);
@@ -52,7 +57,7 @@ fn history(dir: &std::path::Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn tiny_model_reduces_its_loss() {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = serial();
     let (ds, split, task, cfg) = setup();
     let out = tempfile::tempdir().unwrap();
     let o = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), false).unwrap();
@@ -67,7 +72,7 @@ fn tiny_model_reduces_its_loss() {
 
 #[test]
 fn resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run() {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = serial();
     let (ds, split, task, cfg) = setup();
     let cfg = TrainConfig { epochs: 3, ..cfg };
     let full = tempfile::tempdir().unwrap();
@@ -107,7 +112,7 @@ fn resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run() {
 
 #[test]
 fn two_replicas_train_and_record_their_devices() {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = serial();
     let (ds, split, task, cfg) = setup();
     let out = tempfile::tempdir().unwrap();
     let two = [ComputeDevice::cpu(), ComputeDevice::cpu()];
@@ -124,7 +129,7 @@ fn two_replicas_train_and_record_their_devices() {
 
 #[test]
 fn training_on_the_validation_fold_runs_every_epoch_and_keeps_the_last() {
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = serial();
     let (ds, mut split, task, cfg) = setup();
     split.train.extend(split.val.iter().cloned());
     // Patience 0 would stop an ordinary run after its first epoch without improvement.
@@ -168,7 +173,7 @@ fn context_slices_are_the_patients_neighbours_and_train() {
     assert!(numbers(&p.slices[2], 0).is_empty());
 
     // An EfficientNet U-Net with one neighbour on each side trains and records its context.
-    let _guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = serial();
     let (_, split, _, cfg) = setup();
     let task = SegmentTask::<tumorscan_model::EfficientUNet>::new(
         SegmenterConfig {

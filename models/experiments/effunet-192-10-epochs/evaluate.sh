@@ -5,7 +5,8 @@
 # with the largest-3D clean-up, as the committed 20-epoch baseline files (../effunet-192/results/).
 # Usage: evaluate.sh val|test OUT   (set D to the kaggle_3m folder, T to the tumorscan binary)
 #   PREFIX=e10p: addendum 1's runs (runs/e10p-*, with --output-prior 0.01) instead of runs/e10-*
-#   PREFIX=e16p EPOCHS=16: addendum 2's runs (16 epochs with the prior); EPOCHS only names the bundles
+#   PREFIX=e16p EPOCHS=16, PREFIX=e20p EPOCHS=20: addenda 2 and 3 (the prior at 16 and 20 epochs);
+#   PREFIX=s160 EPOCHS=20: addendum 4 (160 px). EPOCHS only names the bundles
 set -euo pipefail
 STAGE=$1; OUT=$2
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}; X=${PREFIX:-e10}; EPOCHS=${EPOCHS:-10}
