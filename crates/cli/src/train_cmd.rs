@@ -127,8 +127,9 @@ pub struct CommonArgs {
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
     /// Final fit: train on the validation fold too, for all --epochs (no early stopping; the last
-    /// epoch is kept). Choose --epochs from an ordinary run first; validation figures are then on
-    /// trained patients, and `evaluate` refuses that fold.
+    /// epoch is kept, in `best/` once the run ends). Choose --epochs from an ordinary run first;
+    /// the validation fold is measured once, after the last epoch (trained patients: a check,
+    /// not a selection), and `evaluate` refuses that fold.
     #[arg(long)]
     train_on_val: bool,
     /// Fine-tune: start from a trained model folder of the same network (an earlier run's
@@ -330,7 +331,7 @@ fn run_task<T: tumorscan_train::Task>(task: &T, c: &CommonArgs) -> Result<tumors
         split.train.len(),
         split.val.len(),
         if c.train_on_val {
-            " (also trained on: monitoring only)"
+            " (also trained on: measured once, after the last epoch)"
         } else {
             ""
         },

@@ -41,8 +41,9 @@ pub struct TrainConfig {
     /// Cap on steps per epoch (quick runs and tests).
     pub max_steps_per_epoch: Option<usize>,
     /// Final fit: the split's training set already holds the validation patients, so every
-    /// epoch runs (no early stopping) and the last one is kept; the validation figures are then
-    /// on trained patients and only monitor the run.
+    /// epoch runs (no early stopping) and the last one is kept; validation runs once, after the
+    /// last epoch (its figures are on trained patients and only monitor the run), and `best/`
+    /// is written then.
     #[serde(default)]
     pub train_on_val: bool,
     /// Fine-tuning: start from this trained model folder (`model.json` + `model.bpk`, e.g. an
@@ -427,8 +428,15 @@ fn run<T: Task>(
                 bar.inc(1);
             }
             bar.finish_and_clear();
+            // A final fit trains on its validation patients, so validating every epoch would only
+            // re-measure trained slices (~12 % of a 192 px refit epoch): once, after the last.
+            let validated = !cfg.train_on_val || epoch == cfg.epochs;
             let valid = net.valid();
-            let val = task.validate(&valid, &val_items, &infer_device, cfg.batch_size);
+            let val = if validated {
+                task.validate(&valid, &val_items, &infer_device, cfg.batch_size)
+            } else {
+                BTreeMap::new()
+            };
             let score = val.get(task.selection_metric()).copied().unwrap_or(f64::NAN);
             let rec = EpochRecord {
                 epoch,
@@ -448,7 +456,7 @@ fn run<T: Task>(
                 rec.step_seconds
             );
             state.history.push(rec);
-            if score > state.best_score || cfg.train_on_val {
+            if validated && (score > state.best_score || cfg.train_on_val) {
                 state.best_score = score;
                 state.best_epoch = epoch;
                 let best = out.join("best");

@@ -25,7 +25,13 @@ pub struct EpochRecord {
 
 /// Write `metrics.csv`, `metrics.json` and `curves.png` into `dir`.
 pub fn write_history(dir: &Path, history: &[EpochRecord], selection: &str) -> Result<()> {
-    let keys: Vec<String> = history.first().map(|h| h.val.keys().cloned().collect()).unwrap_or_default();
+    // Every metric any epoch recorded: a final fit validates its last epoch only.
+    let keys: Vec<String> = history
+        .iter()
+        .flat_map(|h| h.val.keys().cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let mut csv = String::from("epoch,train_loss,learning_rate,seconds,step_seconds");
     for k in &keys {
         csv.push_str(&format!(",{k}"));
@@ -58,7 +64,7 @@ pub fn write_history(dir: &Path, history: &[EpochRecord], selection: &str) -> Re
     for k in keys.iter().filter(|k| k.as_str() != selection).take(2) {
         series.push(Series {
             label: k,
-            points: history.iter().map(|h| (h.epoch as f64, h.val[k])).collect(),
+            points: history.iter().map(|h| (h.epoch as f64, h.val.get(k).copied().unwrap_or(f64::NAN))).collect(),
         });
     }
     line_chart(&dir.join("curves.png"), "training curves", "epoch", "value", &series, None)?;

@@ -143,6 +143,13 @@ fn training_on_the_validation_fold_runs_every_epoch_and_keeps_the_last() {
     let out = tempfile::tempdir().unwrap();
     let o = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), false).unwrap();
     assert_eq!((o.epochs, o.best_epoch, o.stopped_early), (4, 4, false));
+    // Validated once, after the last epoch: the earlier ones would re-measure trained patients.
+    let h = history(out.path());
+    let validated: Vec<bool> = h.iter().map(|r| r["val"]["val_patient_dice"].is_number()).collect();
+    assert_eq!(validated, [false, false, false, true]);
+    let csv = std::fs::read_to_string(out.path().join("metrics.csv")).unwrap();
+    assert!(csv.lines().next().unwrap().contains("val_patient_dice"), "{csv}");
+    assert!(csv.lines().nth(1).unwrap().ends_with("NaN"), "{csv}");
     let card: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("best/model.json")).unwrap()).unwrap();
     assert_eq!(card["epoch"], 4);
     assert!(card["selection_metric"].as_str().unwrap().contains("last epoch"));
