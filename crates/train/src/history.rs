@@ -64,7 +64,10 @@ pub fn write_history(dir: &Path, history: &[EpochRecord], selection: &str) -> Re
     for k in keys.iter().filter(|k| k.as_str() != selection).take(2) {
         series.push(Series {
             label: k,
-            points: history.iter().map(|h| (h.epoch as f64, h.val.get(k).copied().unwrap_or(f64::NAN))).collect(),
+            points: history
+                .iter()
+                .map(|h| (h.epoch as f64, h.val.get(k).copied().unwrap_or(f64::NAN)))
+                .collect(),
         });
     }
     line_chart(&dir.join("curves.png"), "training curves", "epoch", "value", &series, None)?;
