@@ -201,7 +201,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let fwd = median(&mut t.fwd);
     let json = serde_json::json!({
         "framework": "tumorscan (burn 0.22)", "backend": format!("{:?}", a.device), "arch": a.arch, "features": a.features, "size": a.size, "batch": a.batch,
-        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "threads": rayon::current_num_threads(),
         "train_step_s": step, "train_slices_per_s": a.batch as f64 / step, "infer_batch_s": inf, "infer_slices_per_s": a.batch as f64 / inf,
         // The path above is what predict runs (folded on the CPU); this is burn's own forward pass.
         "infer_burn_forward_batch_s": burn_inf,

@@ -26,8 +26,22 @@ Examples:
 #[derive(Parser)]
 #[command(name = "tumorscan", version, about, after_help = EXAMPLES)]
 struct Cli {
+    /// Worker threads for the computation (default: one per core, or RAYON_NUM_THREADS).
+    /// Two trainings side by side on a 2-core machine run faster with `--threads 1` each.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Size the global rayon pool, which the CPU backend's kernels and the data pipeline share.
+fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    let Some(n) = threads else { return Ok(()) };
+    anyhow::ensure!(n > 0, "--threads must be at least 1");
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .map_err(|e| anyhow::anyhow!("cannot start {n} threads: {e}"))
 }
 
 #[derive(Subcommand)]
@@ -36,8 +50,9 @@ enum Command {
     #[command(subcommand)]
     Dataset(dataset_cmd::DatasetCommand),
     /// Train the segmentation or the detection model.
+    // Boxed: its options make it several times larger than the other commands.
     #[command(subcommand)]
-    Train(train_cmd::TrainCommand),
+    Train(Box<train_cmd::TrainCommand>),
     /// Evaluate a model on a held-out fold.
     #[command(subcommand)]
     Evaluate(evaluate_cmd::EvaluateCommand),
@@ -54,9 +69,13 @@ enum Command {
 fn main() {
     tumorscan_model::tune_allocator();
     let cli = Cli::parse();
+    if let Err(e) = set_threads(cli.threads) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
     let result = match cli.command {
         Command::Dataset(c) => dataset_cmd::run(c).map(|_| 0),
-        Command::Train(c) => train_cmd::run(c).map(|_| 0),
+        Command::Train(c) => train_cmd::run(*c).map(|_| 0),
         Command::Evaluate(c) => evaluate_cmd::run(c).map(|_| 0),
         Command::Predict(a) => predict_cmd::run(a),
         Command::Merge(a) => predict_cmd::merge(a),

@@ -38,6 +38,16 @@ pub enum TrainCommand {
         /// Loss: bce, dice, tversky, focal-tversky, bce-dice.
         #[arg(long, default_value = "bce-dice")]
         loss: SegLoss,
+        /// Tversky weight of false positives (tversky, focal-tversky; default 0.3). With
+        /// --tversky-beta 0.5 as well, the Tversky index is the Dice coefficient.
+        #[arg(long)]
+        tversky_alpha: Option<f64>,
+        /// Tversky weight of false negatives (tversky, focal-tversky; default 0.7).
+        #[arg(long)]
+        tversky_beta: Option<f64>,
+        /// Focal exponent gamma (focal-tversky; default 0.75, as Abraham & Khan 2019).
+        #[arg(long)]
+        focal_gamma: Option<f64>,
         /// Network: the U-Net of Buda et al. (--features, --depth, --residual), or a U-Net on an
         /// EfficientNet-Lite0 encoder (fixed widths; --size a multiple of 32).
         #[arg(long, value_enum, default_value = "unet")]
@@ -218,11 +228,17 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             depth,
             residual,
             loss,
+            tversky_alpha,
+            tversky_beta,
+            focal_gamma,
             arch,
             pretrained,
             context_slices,
             output_prior,
         } => {
+            let loss = loss
+                .with_weights(tversky_alpha, tversky_beta, focal_gamma)
+                .map_err(anyhow::Error::msg)?;
             check_pretrained(pretrained.as_deref())?;
             anyhow::ensure!(
                 output_prior.is_none_or(|p| p > 0.0 && p < 1.0),

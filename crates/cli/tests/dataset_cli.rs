@@ -153,3 +153,19 @@ fn rgba_slices_are_converted_not_rejected() {
     let r = tumorscan(&["dataset", "summary", p(dir.path()), "--no-cache"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+/// `--threads` is global (before or after the subcommand); 0 is refused with a message.
+#[test]
+fn threads_option_sizes_the_pool_or_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    phantom_dir(dir.path(), 2, 3);
+    for args in [
+        vec!["--threads", "1", "dataset", "summary", p(dir.path()), "--no-cache"],
+        vec!["dataset", "summary", p(dir.path()), "--no-cache", "--threads", "2"],
+    ] {
+        let r = tumorscan(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.contains("slices       6"), "{}", r.stdout);
+    }
+    assert_clean_failure(&tumorscan(&["--threads", "0", "dataset", "summary", p(dir.path())]), "--threads");
+}

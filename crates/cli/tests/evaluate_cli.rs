@@ -324,12 +324,37 @@ fn efficientnet_unet_trains_and_is_evaluated() {
     let ff = dir.path().join("ff");
     let r = train(
         &ff,
-        &["--size", "32", "--test-fold", "0", "--train-on-val", "--output-prior", "0.02"],
+        &[
+            "--size",
+            "32",
+            "--test-fold",
+            "0",
+            "--train-on-val",
+            "--output-prior",
+            "0.02",
+            "--loss",
+            "focal-tversky",
+            "--tversky-alpha",
+            "0.5",
+            "--tversky-beta",
+            "0.5",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(ff.join("config.json")).unwrap()).unwrap();
     let prior = config["objective"]["output_prior"].as_f64().unwrap();
     assert!((prior - 0.02).abs() < 1e-6, "{config}");
+    let loss = &config["objective"]["loss"];
+    assert_eq!(
+        (
+            loss["name"].as_str(),
+            loss["alpha"].as_f64(),
+            loss["beta"].as_f64(),
+            loss["gamma"].as_f64()
+        ),
+        (Some("focal-tversky"), Some(0.5), Some(0.5), Some(0.75)),
+        "{config}"
+    );
     let ff_best = ff.join("best");
     let m = ["--model", p(&ff_best), "--val-fold", "1"];
     assert_clean_failure(
@@ -344,6 +369,10 @@ fn efficientnet_unet_trains_and_is_evaluated() {
     assert_clean_failure(
         &train(&dir.path().join("s4"), &["--size", "32", "--context-slices", "1"]),
         "--context-slices needs --arch efficientnet-lite0-unet",
+    );
+    assert_clean_failure(
+        &train(&dir.path().join("s7"), &["--size", "32", "--tversky-alpha", "0.5"]),
+        "need --loss tversky or focal-tversky",
     );
     for bad in ["1.5", "0", "nan"] {
         assert_clean_failure(

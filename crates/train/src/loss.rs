@@ -73,6 +73,44 @@ fn tversky_index(prob: Tensor<4>, target: Tensor<4>, alpha: f64, beta: f64) -> T
 }
 
 impl SegLoss {
+    /// The same loss with other Tversky weights (`alpha` on false positives, `beta` on false
+    /// negatives) or focal exponent `gamma`; each `None` keeps the named loss's default. Only
+    /// the losses that have a weight take it, so a weight given to another loss is an error,
+    /// never silently ignored.
+    pub fn with_weights(self, alpha: Option<f64>, beta: Option<f64>, gamma: Option<f64>) -> Result<Self, String> {
+        let check = |name: &str, v: Option<f64>, ok: fn(f64) -> bool, what: &str| match v {
+            Some(x) if !ok(x) => Err(format!("{name} must be {what}, not {x}")),
+            _ => Ok(()),
+        };
+        check("--tversky-alpha", alpha, |x| x.is_finite() && x >= 0.0, "0 or more")?;
+        check("--tversky-beta", beta, |x| x.is_finite() && x >= 0.0, "0 or more")?;
+        check("--focal-gamma", gamma, |x| x.is_finite() && x > 0.0, "greater than 0")?;
+        let loss = match self {
+            Self::Tversky { alpha: a, beta: b } if gamma.is_none() => Self::Tversky {
+                alpha: alpha.unwrap_or(a),
+                beta: beta.unwrap_or(b),
+            },
+            Self::FocalTversky {
+                alpha: a,
+                beta: b,
+                gamma: g,
+            } => Self::FocalTversky {
+                alpha: alpha.unwrap_or(a),
+                beta: beta.unwrap_or(b),
+                gamma: gamma.unwrap_or(g),
+            },
+            Self::Tversky { .. } => return Err("--focal-gamma needs --loss focal-tversky".into()),
+            other if alpha.is_none() && beta.is_none() && gamma.is_none() => other,
+            _ => return Err("--tversky-alpha, --tversky-beta and --focal-gamma need --loss tversky or focal-tversky".into()),
+        };
+        if let Self::Tversky { alpha, beta } | Self::FocalTversky { alpha, beta, .. } = loss {
+            if alpha + beta <= 0.0 {
+                return Err("--tversky-alpha and --tversky-beta cannot both be 0".into());
+            }
+        }
+        Ok(loss)
+    }
+
     /// The loss value (a one-element tensor).
     pub fn compute(&self, logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
         match *self {
@@ -143,5 +181,31 @@ mod tests {
         assert!((f2 - a.powf(0.75)).abs() < 1e-5);
         let bd = value(SegLoss::BceDice.compute(l.clone(), t.clone()));
         assert!((bd - value(SegLoss::Bce.compute(l, t)) - d).abs() < 1e-5);
+    }
+
+    #[test]
+    fn weights_override_the_named_loss_and_are_refused_where_they_mean_nothing() {
+        let ft: SegLoss = "focal-tversky".parse().unwrap();
+        assert_eq!(ft.with_weights(None, None, None), Ok(ft));
+        assert_eq!(
+            ft.with_weights(Some(0.5), Some(0.5), None),
+            Ok(SegLoss::FocalTversky {
+                alpha: 0.5,
+                beta: 0.5,
+                gamma: 0.75
+            })
+        );
+        let tv: SegLoss = "tversky".parse().unwrap();
+        assert_eq!(
+            tv.with_weights(None, Some(0.9), None),
+            Ok(SegLoss::Tversky { alpha: 0.3, beta: 0.9 })
+        );
+        assert!(tv.with_weights(None, None, Some(1.0)).unwrap_err().contains("focal-tversky"));
+        assert!(SegLoss::BceDice.with_weights(Some(0.5), None, None).is_err());
+        assert_eq!(SegLoss::Dice.with_weights(None, None, None), Ok(SegLoss::Dice));
+        assert!(ft.with_weights(Some(-0.1), None, None).unwrap_err().contains("--tversky-alpha"));
+        assert!(ft.with_weights(None, None, Some(0.0)).unwrap_err().contains("--focal-gamma"));
+        assert!(ft.with_weights(Some(0.0), Some(0.0), None).is_err());
+        assert!(ft.with_weights(Some(f64::NAN), None, None).is_err());
     }
 }
