@@ -68,12 +68,19 @@ enum Command {
 
 fn main() {
     tumorscan_model::tune_allocator();
-    let cli = Cli::parse();
-    if let Err(e) = set_threads(cli.threads) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+    match run(Cli::parse()) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
     }
-    let result = match cli.command {
+}
+
+/// Runs the chosen command; the exit code on success.
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    set_threads(cli.threads)?;
+    match cli.command {
         Command::Dataset(c) => dataset_cmd::run(c).map(|_| 0),
         Command::Train(c) => train_cmd::run(*c).map(|_| 0),
         Command::Evaluate(c) => evaluate_cmd::run(c).map(|_| 0),
@@ -81,12 +88,5 @@ fn main() {
         Command::Merge(a) => predict_cmd::merge(a),
         Command::Serve(a) => serve_cmd::run(a).map(|_| 0),
         Command::Bench(a) => bench_cmd::run(a).map(|_| 0),
-    };
-    match result {
-        Ok(code) => std::process::exit(code),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::exit(1);
-        }
     }
 }
