@@ -168,6 +168,16 @@ pub struct CommonArgs {
     /// post-contrast channel, or into both others), as 10 of the 110 LGG patients are stored.
     #[arg(long, default_value_t = 0.0)]
     missing_sequences: f32,
+    /// Largest rotation in degrees, uniform in +- (default 15).
+    #[arg(long)]
+    aug_rotation: Option<f32>,
+    /// Largest relative zoom, uniform in 1 +- this (default 0.05).
+    #[arg(long)]
+    aug_scale: Option<f32>,
+    /// Largest per-channel intensity change in normalised units: each channel is scaled by
+    /// 1 +- this and shifted by +- this (default 0.1).
+    #[arg(long)]
+    aug_intensity: Option<f32>,
     /// Compute device: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
     device: BackendKind,
@@ -204,17 +214,36 @@ impl CommonArgs {
             patience: self.patience,
             seed: self.seed,
             empty_per_tumor: empty,
-            augment: if self.no_augment {
-                AugmentConfig::none()
-            } else {
-                AugmentConfig {
-                    missing_sequence: self.missing_sequences,
-                    ..AugmentConfig::standard()
-                }
-            },
+            augment: self.augment()?,
             max_steps_per_epoch: self.max_steps,
             train_on_val: self.train_on_val,
             init_from: self.init_from.clone(),
+        })
+    }
+
+    /// The augmentation: the standard ranges with the options' overrides.
+    fn augment(&self) -> Result<AugmentConfig> {
+        let ranges = [
+            ("--aug-rotation", self.aug_rotation, 180.0),
+            ("--aug-scale", self.aug_scale, 0.5),
+            ("--aug-intensity", self.aug_intensity, 1.0),
+        ];
+        for (flag, value, most) in ranges {
+            if let Some(v) = value {
+                anyhow::ensure!(!self.no_augment, "{flag} contradicts --no-augment");
+                anyhow::ensure!((0.0..=most).contains(&v), "{flag} must be between 0 and {most}, not {v}");
+            }
+        }
+        if self.no_augment {
+            return Ok(AugmentConfig::none());
+        }
+        let standard = AugmentConfig::standard();
+        Ok(AugmentConfig {
+            max_rotation_deg: self.aug_rotation.unwrap_or(standard.max_rotation_deg),
+            max_scale: self.aug_scale.unwrap_or(standard.max_scale),
+            intensity: self.aug_intensity.unwrap_or(standard.intensity),
+            missing_sequence: self.missing_sequences,
+            ..standard
         })
     }
 }

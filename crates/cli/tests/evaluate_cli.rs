@@ -338,6 +338,10 @@ fn efficientnet_unet_trains_and_is_evaluated() {
             "0.5",
             "--tversky-beta",
             "0.5",
+            "--aug-scale",
+            "0.15",
+            "--aug-intensity",
+            "0.2",
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -353,6 +357,13 @@ fn efficientnet_unet_trains_and_is_evaluated() {
             loss["gamma"].as_f64()
         ),
         (Some("focal-tversky"), Some(0.5), Some(0.5), Some(0.75)),
+        "{config}"
+    );
+    // Augmentation overrides are recorded; the ranges not given keep their defaults.
+    let aug = &config["train"]["augment"];
+    let close = |key: &str, want: f64| (aug[key].as_f64().unwrap() - want).abs() < 1e-6;
+    assert!(
+        close("max_scale", 0.15) && close("intensity", 0.2) && close("max_rotation_deg", 15.0),
         "{config}"
     );
     let ff_best = ff.join("best");
@@ -374,6 +385,16 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         &train(&dir.path().join("s7"), &["--size", "32", "--tversky-alpha", "0.5"]),
         "need --loss tversky or focal-tversky",
     );
+    for (args, message) in [
+        (&["--aug-scale", "-0.1"][..], "--aug-scale must be between 0 and 0.5"),
+        (&["--aug-intensity", "nan"][..], "--aug-intensity must be between 0 and 1"),
+        (
+            &["--aug-rotation", "20", "--no-augment"][..],
+            "--aug-rotation contradicts --no-augment",
+        ),
+    ] {
+        assert_clean_failure(&train(&dir.path().join("s8"), &[&["--size", "32"], args].concat()), message);
+    }
     for bad in ["1.5", "0", "nan"] {
         assert_clean_failure(
             &train(&dir.path().join("s6"), &["--size", "32", "--output-prior", bad]),
