@@ -169,14 +169,14 @@ pub struct CommonArgs {
     #[arg(long, default_value_t = 0.0)]
     missing_sequences: f32,
     /// Largest rotation in degrees, uniform in +- (default 15).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     aug_rotation: Option<f32>,
     /// Largest relative zoom, uniform in 1 +- this (default 0.05).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     aug_scale: Option<f32>,
     /// Largest per-channel intensity change in normalised units: each channel is scaled by
     /// 1 +- this and shifted by +- this (default 0.1).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     aug_intensity: Option<f32>,
     /// Compute device: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
