@@ -8,7 +8,8 @@
 #   PREFIX=e16p EPOCHS=16, PREFIX=e20p EPOCHS=20: addenda 2 and 3 (the prior at 16 and 20 epochs);
 #   PREFIX=s160 EPOCHS=20: addendum 4 (160 px). EPOCHS only names the bundles; RECIPE replaces
 #   the name's "v0.8.1's recipe in N epochs" (PREFIX=fd: ../focal-dice-192/); SEED (default 42)
-#   picks runs/$PREFIX-t0v1-s$SEED and runs/$PREFIX-t2v3-s$SEED
+#   picks runs/$PREFIX-t0v1-s$SEED and runs/$PREFIX-t2v3-s$SEED; SPLITS="2 1 t1v2,4 3 t3v4" evaluates
+#   other splits ("validation-fold test-fold run-suffix", comma-separated; default "1 0 t0v1,3 2 t2v3")
 set -euo pipefail
 STAGE=$1; OUT=$2
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}; X=${PREFIX:-e10}; EPOCHS=${EPOCHS:-10}
@@ -16,8 +17,9 @@ RECIPE=${RECIPE:-"v0.8.1's recipe in $EPOCHS epochs"}; SEED=${SEED:-42}
 . "$(dirname "$0")/../cross-validation/bundle.sh"
 FRAC30='"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": false, "min_3d_fraction": 0.3, "flip_tta": false'
 POOL=(); POOL_LARGEST=()
-for split in "1 0 runs/$X-t0v1-s$SEED" "3 2 runs/$X-t2v3-s$SEED"; do
-  read -r V TF RUN <<<"$split"
+IFS=, read -ra SPLIT_LIST <<<"${SPLITS:-1 0 t0v1,3 2 t2v3}"
+for split in "${SPLIT_LIST[@]}"; do
+  read -r V TF SUFFIX <<<"$split"; RUN=runs/$X-$SUFFIX-s$SEED
   F=$V; [ "$STAGE" = test ] && F=$TF
   NAME="$RECIPE, seed $SEED, validation fold $V, test fold $TF ($(basename "$RUN"))"
   POSTPROCESS=$FRAC30 bundle "$OUT/bundle-t$TF" "$NAME" true "$RUN"
