@@ -273,7 +273,8 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
 /// is evaluated like any segmentation model (and refused on a fold it trained on); sizes the
 /// encoder cannot take, and `--pretrained` or `--context-slices` on the plain U-Net, are clear
 /// errors; its best model fine-tunes at another size (`--init-from`); a final fit's training
-/// fold cannot choose detection thresholds; `--output-prior` is recorded, and checked.
+/// fold cannot choose detection thresholds; `--output-prior`, loss weights and augmentation
+/// ranges are recorded, and checked.
 #[test]
 fn efficientnet_unet_trains_and_is_evaluated() {
     let dir = tempfile::tempdir().unwrap();
