@@ -1,5 +1,6 @@
 //! `tumorscan evaluate segment|detect`: score a model on a held-out fold.
 
+use crate::compare_cmd::{compare, CompareArgs};
 use crate::dataset_cmd::{load, LoadArgs};
 use crate::pool_cmd::{pool, PoolArgs};
 use anyhow::{bail, Context, Result};
@@ -40,6 +41,12 @@ pub enum EvaluateCommand {
     /// Cross-validation: pool results of different folds (each patient once) into one figure.
     #[command(after_help = "Example:\n  tumorscan evaluate pool eval/fold0 eval/fold1 eval/fold2 eval/fold3 eval/fold4 --out eval/cv")]
     Pool(PoolArgs),
+    /// Two models on the same patients: paired per-patient Dice differences, their bootstrap
+    /// interval and a sign-flip permutation p-value.
+    #[command(
+        after_help = "Example:\n  tumorscan evaluate compare --baseline eval/v1-fold1 eval/v1-fold3 --candidate eval/v2-fold1 eval/v2-fold3 --out eval/v2-vs-v1"
+    )]
+    Compare(CompareArgs),
 }
 
 /// Common evaluation arguments.
@@ -133,6 +140,7 @@ pub fn run(cmd: EvaluateCommand) -> Result<()> {
         EvaluateCommand::Segment(a) => segment(&a),
         EvaluateCommand::Detect(a) => detect(&a),
         EvaluateCommand::Pool(a) => pool(&a),
+        EvaluateCommand::Compare(a) => compare(&a),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `tumorscan`: find brain tumours in MRI slices and outline them.
 
 mod bench_cmd;
+mod compare_cmd;
 mod dataset_cmd;
 mod evaluate_cmd;
 mod pool_cmd;

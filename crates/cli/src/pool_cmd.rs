@@ -21,10 +21,10 @@ pub struct PoolArgs {
     report: ReportOut,
 }
 
-/// Pool the inputs and write the report.
-pub fn pool(a: &PoolArgs) -> Result<()> {
+/// The `evaluate segment|detect` results in `inputs` (JSON files, or folders holding them).
+pub(crate) fn read_results(inputs: &[PathBuf]) -> Result<(Vec<FoldSegmentation>, Vec<FoldDetection>)> {
     let (mut seg, mut det) = (Vec::new(), Vec::new());
-    for input in &a.inputs {
+    for input in inputs {
         let files: Vec<PathBuf> = if input.is_dir() {
             let found: Vec<PathBuf> = ["segmentation.json", "detection.json"]
                 .iter()
@@ -53,6 +53,12 @@ pub fn pool(a: &PoolArgs) -> Result<()> {
             }
         }
     }
+    Ok((seg, det))
+}
+
+/// Pool the inputs and write the report.
+pub fn pool(a: &PoolArgs) -> Result<()> {
+    let (seg, det) = read_results(&a.inputs)?;
     let mut md = String::new();
     let mut json = serde_json::Map::new();
     if !seg.is_empty() {

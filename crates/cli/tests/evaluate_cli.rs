@@ -419,6 +419,7 @@ fn efficientnet_unet_trains_and_is_evaluated() {
 
 /// `evaluate pool` turns two folds' `evaluate segment|detect` outputs into one figure over all
 /// their patients; the same fold twice, or a file `evaluate` did not write, is a clear error.
+/// `evaluate compare` pairs two sides' patients.
 #[test]
 fn folds_pool_into_one_cross_validation_figure() {
     let dir = tempfile::tempdir().unwrap();
@@ -472,4 +473,58 @@ fn folds_pool_into_one_cross_validation_figure() {
     );
     // An existing report is not overwritten without --force.
     assert_clean_failure(&tumorscan(&["evaluate", "pool", p(&outs[0]), "--out", p(&pooled)]), "--force");
+
+    // `evaluate compare`: a model against itself differs by nothing on every patient; sides
+    // holding different patients, or no segmentation result, are clear errors.
+    let cmp = dir.path().join("cmp");
+    let both = [p(&outs[0]), p(&outs[1])];
+    let args = [
+        &["evaluate", "compare", "--baseline"],
+        &both[..],
+        &["--candidate"],
+        &both[..],
+        &["--out", p(&cmp)],
+    ]
+    .concat();
+    let r = tumorscan(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(cmp.join("compare.json")).unwrap()).unwrap();
+    let c = &json["comparison"];
+    assert_eq!((c["patients"].as_u64(), c["tied"].as_u64()), (Some(4), Some(4)), "{json}");
+    assert_eq!(
+        (c["difference"]["value"].as_f64(), c["p_value"].as_f64()),
+        (Some(0.0), Some(1.0)),
+        "{json}"
+    );
+    assert!((c["baseline_mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{json}");
+    let md = std::fs::read_to_string(cmp.join("compare.md")).unwrap();
+    assert!(md.contains("## Paired comparison over 4 patients"), "{md}");
+    let (cmp2, det_only) = (dir.path().join("cmp2"), outs[0].join("detection.json"));
+    let (out2, det_only) = (p(&cmp2), p(&det_only));
+    assert_clean_failure(
+        &tumorscan(&[
+            "evaluate",
+            "compare",
+            "--baseline",
+            p(&outs[0]),
+            "--candidate",
+            p(&outs[1]),
+            "--out",
+            out2,
+        ]),
+        "different patients",
+    );
+    assert_clean_failure(
+        &tumorscan(&[
+            "evaluate",
+            "compare",
+            "--baseline",
+            det_only,
+            "--candidate",
+            p(&outs[0]),
+            "--out",
+            out2,
+        ]),
+        "--baseline: no segmentation.json",
+    );
 }
