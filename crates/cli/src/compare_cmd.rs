@@ -6,7 +6,7 @@ use crate::pool_cmd::read_results;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
-use tumorscan_evaluate::compare::compare_patients;
+use tumorscan_evaluate::compare::{compare_patients, Figure};
 use tumorscan_evaluate::pooled::FoldSegmentation;
 
 /// `evaluate compare` arguments.
@@ -24,7 +24,7 @@ pub struct CompareArgs {
 }
 
 /// One side's per-patient figures and the names of its models.
-fn side(inputs: &[PathBuf], flag: &str) -> Result<(Vec<(String, usize, f64)>, String)> {
+fn side(inputs: &[PathBuf], flag: &str) -> Result<(Vec<Figure>, String)> {
     let (seg, _) = read_results(inputs)?;
     if seg.is_empty() {
         bail!("{flag}: no segmentation.json among the inputs (compare reads `evaluate segment` results)");

@@ -81,10 +81,10 @@ pub enum CompareError {
     NotFinite(String, f64),
 }
 
-/// One side's figures: (patient, fold, volumetric Dice).
-pub type Figures = [(String, usize, f64)];
+/// One patient's figure on one side: (patient, fold, volumetric Dice).
+pub type Figure = (String, usize, f64);
 
-fn by_patient(side: &Figures) -> Result<BTreeMap<&str, (usize, f64)>, CompareError> {
+fn by_patient(side: &[Figure]) -> Result<BTreeMap<&str, (usize, f64)>, CompareError> {
     let mut map = BTreeMap::new();
     for (patient, fold, dice) in side {
         if !dice.is_finite() {
@@ -98,7 +98,7 @@ fn by_patient(side: &Figures) -> Result<BTreeMap<&str, (usize, f64)>, CompareErr
 }
 
 /// Compare the candidate's per-patient Dice with the baseline's on the same patients.
-pub fn compare_patients(baseline: &Figures, candidate: &Figures, seed: u64) -> Result<PairedComparison, CompareError> {
+pub fn compare_patients(baseline: &[Figure], candidate: &[Figure], seed: u64) -> Result<PairedComparison, CompareError> {
     let (base, cand) = (by_patient(baseline)?, by_patient(candidate)?);
     let only =
         |a: &BTreeMap<&str, _>, b: &BTreeMap<&str, _>| a.keys().filter(|k| !b.contains_key(*k)).map(|k| k.to_string()).collect::<Vec<_>>();
@@ -203,7 +203,7 @@ impl PairedComparison {
 mod tests {
     use super::*;
 
-    fn side(values: &[(&str, f64)]) -> Vec<(String, usize, f64)> {
+    fn side(values: &[(&str, f64)]) -> Vec<Figure> {
         values.iter().map(|(p, d)| (p.to_string(), 0, *d)).collect()
     }
 
