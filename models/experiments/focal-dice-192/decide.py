@@ -4,8 +4,11 @@
 Usage (from the repository root): decide.py
 Reads results/{fd,fd43,b43}-*-pooled.json and the seed-42 baseline ../effunet-192/results/192-val-pooled.json.
 """
-import json
 import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from rules import checks, differences, figures as read_figures, row  # noqa: E402
 
 E = "models/experiments/focal-dice-192/results"
 BASE42 = "models/experiments/effunet-192/results/192-val-pooled.json"
@@ -17,11 +20,7 @@ FILES = {  # recipe -> seed -> (segmentation pooled file, detection pooled file:
 
 
 def figures(seg_path, det_path):
-    seg = json.load(open(seg_path))["segmentation"]
-    det = json.load(open(det_path))["detection"]
-    folds = {f["fold"]: f["value"] for f in seg["folds"]}
-    return {"dice": seg["patient_dice_mean"]["value"], "fold1": folds[1], "fold3": folds[3],
-            "accuracy": det["accuracy"], "auc": det["mean_fold_roc_auc"]}
+    return read_figures(seg_path, det_path, (1, 3))
 
 
 rows = {}
@@ -33,24 +32,15 @@ keys = ["dice", "fold1", "fold3", "accuracy", "auc"]
 print("| recipe | seed | " + " | ".join(keys) + " |")
 print("| --- | --- |" + " --- |" * len(keys))
 for (recipe, seed), f in sorted(rows.items()):
-    print(f"| {recipe} | {seed} | " + " | ".join(f"{f[k]:.4f}" for k in keys) + " |")
+    print(row(f"{recipe} | {seed}", f, keys))
 if len(rows) < 4:
     raise SystemExit(f"only {len(rows)} of 4 evaluations present: no decision")
 mean = {r: {k: (rows[(r, 42)][k] + rows[(r, 43)][k]) / 2 for k in keys} for r in FILES}
 for r in FILES:
-    print(f"| {r} | mean | " + " | ".join(f"{mean[r][k]:.4f}" for k in keys) + " |")
+    print(row(f"{r} | mean", mean[r], keys))
 d = {k: mean["candidate"][k] - mean["baseline"][k] for k in keys}
-checks = {
-    "pooled Dice >= +0.005": d["dice"] >= 0.005,
-    "fold 1 not lower by > 0.015": d["fold1"] >= -0.015,
-    "fold 3 not lower by > 0.015": d["fold3"] >= -0.015,
-    "detection accuracy not lower by > 0.005": d["accuracy"] >= -0.005,
-    "mean ROC-AUC not lower by > 0.005": d["auc"] >= -0.005,
-}
-print()
-for name, ok in checks.items():
-    print(f"- {name}: {'holds' if ok else 'FAILS'}")
-print("differences (candidate - baseline, two-seed means): " + ", ".join(f"{k} {d[k]:+.4f}" for k in keys))
+adopt = checks(d, (1, 3), min_gain=0.005)
+differences("candidate - baseline, two-seed means", d, keys)
 s43 = {k: rows[("candidate", 43)][k] - rows[("baseline", 43)][k] for k in keys}
 print("seed 43 alone: " + ", ".join(f"{k} {s43[k]:+.4f}" for k in keys))
-print("DECISION:", "adopt for the next refit" if all(checks.values()) else "not adopted")
+print("DECISION:", "adopt for the next refit" if adopt else "not adopted")

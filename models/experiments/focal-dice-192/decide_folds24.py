@@ -9,6 +9,11 @@ and the detection of 192-val-fold2|4-detection.json (largest-3D clean-up), poole
 `tumorscan evaluate pool` pools them (patients weighted equally, summed slice counts).
 """
 import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from rules import checks, differences, figures, row  # noqa: E402
 
 E = "models/experiments/focal-dice-192/results"
 B = "models/experiments/effunet-192/results"
@@ -37,11 +42,7 @@ def baseline():
 
 
 def candidate():
-    seg = load(f"{E}/fd-val-pooled-folds2+4.json")["segmentation"]
-    det = load(f"{E}/fd-largest-val-pooled-folds2+4.json")["detection"]
-    folds = {f["fold"]: f["value"] for f in seg["folds"]}
-    return {"dice": seg["patient_dice_mean"]["value"], "fold2": folds[2], "fold4": folds[4],
-            "accuracy": det["accuracy"], "auc": det["mean_fold_roc_auc"]}
+    return figures(f"{E}/fd-val-pooled-folds2+4.json", f"{E}/fd-largest-val-pooled-folds2+4.json", (2, 4))
 
 
 base, cand = baseline(), candidate()
@@ -49,17 +50,8 @@ keys = list(base)
 print("| folds 2 + 4, seed 42 | " + " | ".join(keys) + " |")
 print("| --- |" + " --- |" * len(keys))
 for name, f in [("baseline (v0.8.1's recipe)", base), ("alpha = beta = 0.5", cand)]:
-    print(f"| {name} | " + " | ".join(f"{f[k]:.4f}" for k in keys) + " |")
+    print(row(name, f, keys))
 d = {k: cand[k] - base[k] for k in keys}
-checks = {
-    "pooled Dice >= +0.005": d["dice"] >= 0.005,
-    "fold 2 not lower by > 0.015": d["fold2"] >= -0.015,
-    "fold 4 not lower by > 0.015": d["fold4"] >= -0.015,
-    "detection accuracy not lower by > 0.005": d["accuracy"] >= -0.005,
-    "mean ROC-AUC not lower by > 0.005": d["auc"] >= -0.005,
-}
-print()
-for name, ok in checks.items():
-    print(f"- {name}: {'holds' if ok else 'FAILS'}")
-print("differences (candidate - baseline): " + ", ".join(f"{k} {d[k]:+.4f}" for k in keys))
-print("DECISION:", "adopt for the next refit" if all(checks.values()) else "not adopted")
+adopt = checks(d, (2, 4), min_gain=0.005)
+differences("candidate - baseline", d, keys)
+print("DECISION:", "adopt for the next refit" if adopt else "not adopted")

@@ -1,0 +1,39 @@
+"""Shared by the experiments' decide scripts: reading pooled evaluation files, and the guards
+every plan since focal-dice-192 applies (no fold lower by more than 0.015, detection accuracy
+and mean ROC-AUC not lower by more than 0.005)."""
+import json
+
+
+def figures(seg_path, det_path, folds):
+    """Mean per-patient Dice (pooled and per fold) of an `evaluate pool` segmentation file, and
+    detection accuracy / mean fold ROC-AUC of a pooled detection file."""
+    seg = json.load(open(seg_path))["segmentation"]
+    det = json.load(open(det_path))["detection"]
+    by_fold = {f["fold"]: f["value"] for f in seg["folds"]}
+    out = {"dice": seg["patient_dice_mean"]["value"]}
+    out.update({f"fold{f}": by_fold[f] for f in folds})
+    out.update({"accuracy": det["accuracy"], "auc": det["mean_fold_roc_auc"]})
+    return out
+
+
+def row(name, f, keys):
+    """One markdown table row of figures."""
+    return f"| {name} | " + " | ".join(f"{f[k]:.4f}" for k in keys) + " |"
+
+
+def checks(d, folds, min_gain=None):
+    """The rule's checks on differences `d` (candidate - baseline); `min_gain` adds the bar on
+    pooled Dice. Prints each and returns whether all hold."""
+    c = {} if min_gain is None else {f"pooled Dice >= +{min_gain}": d["dice"] >= min_gain}
+    c.update({f"fold {f} not lower by > 0.015": d[f"fold{f}"] >= -0.015 for f in folds})
+    c["detection accuracy not lower by > 0.005"] = d["accuracy"] >= -0.005
+    c["mean ROC-AUC not lower by > 0.005"] = d["auc"] >= -0.005
+    print()
+    for name, ok in c.items():
+        print(f"- {name}: {'holds' if ok else 'FAILS'}")
+    return all(c.values())
+
+
+def differences(label, d, keys):
+    """The differences line."""
+    print(f"differences ({label}): " + ", ".join(f"{k} {d[k]:+.4f}" for k in keys))
