@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
 use tumorscan_evaluate::compare::{compare_patients, Figure};
-use tumorscan_evaluate::pooled::FoldSegmentation;
+use tumorscan_evaluate::pooled::{is_verified, FoldSegmentation};
 
 /// `evaluate compare` arguments.
 #[derive(Args)]
@@ -23,8 +23,9 @@ pub struct CompareArgs {
     report: ReportOut,
 }
 
-/// One side's per-patient figures and the names of its models.
-fn side(inputs: &[PathBuf], flag: &str) -> Result<(Vec<Figure>, String)> {
+/// One side's per-patient figures, the names of its models, and whether every fold was a
+/// verified held-out test fold.
+fn side(inputs: &[PathBuf], flag: &str) -> Result<(Vec<Figure>, String, bool)> {
     let (seg, _) = read_results(inputs)?;
     if seg.is_empty() {
         bail!("{flag}: no segmentation.json among the inputs (compare reads `evaluate segment` results)");
@@ -35,19 +36,25 @@ fn side(inputs: &[PathBuf], flag: &str) -> Result<(Vec<Figure>, String)> {
         .collect();
     let mut models: Vec<String> = seg.iter().map(|f| format!("{} (fold {})", f.model, f.fold)).collect();
     models.dedup();
-    Ok((figures, models.join("; ")))
+    let verified = seg.iter().all(|f| is_verified(&f.held_out));
+    Ok((figures, models.join("; "), verified))
 }
 
 /// Compare the two sides and write the report.
 pub fn compare(a: &CompareArgs) -> Result<()> {
-    let (base, base_name) = side(&a.baseline, "--baseline")?;
-    let (cand, cand_name) = side(&a.candidate, "--candidate")?;
+    let (base, base_name, base_verified) = side(&a.baseline, "--baseline")?;
+    let (cand, cand_name, cand_verified) = side(&a.candidate, "--candidate")?;
     let c = compare_patients(&base, &cand, a.report.seed)?;
-    let md = c.markdown(&base_name, &cand_name);
+    let folds_note = if base_verified && cand_verified {
+        "Every fold on both sides is a verified held-out test fold."
+    } else {
+        "NOT a test result: some folds were not verified held-out test folds (validation folds, used for model selection)."
+    };
+    let md = c.markdown(&base_name, &cand_name, folds_note);
     // Created only now, so that bad inputs leave no empty folder behind.
     a.report.create()?;
     let out = &a.report.out;
-    let json = serde_json::json!({"baseline": base_name, "candidate": cand_name, "comparison": c});
+    let json = serde_json::json!({"baseline": base_name, "candidate": cand_name, "all_verified_held_out": base_verified && cand_verified, "comparison": c});
     std::fs::write(out.join("compare.md"), &md)?;
     std::fs::write(out.join("compare.json"), serde_json::to_string_pretty(&json)?)?;
     println!("{md}");

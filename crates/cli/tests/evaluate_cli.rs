@@ -499,6 +499,7 @@ fn folds_pool_into_one_cross_validation_figure() {
     assert!((c["baseline_mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{json}");
     let md = std::fs::read_to_string(cmp.join("compare.md")).unwrap();
     assert!(md.contains("## Paired comparison over 4 patients"), "{md}");
+    assert!(md.contains("Every fold on both sides is a verified held-out test fold"), "{md}");
     let (cmp2, det_only) = (dir.path().join("cmp2"), outs[0].join("detection.json"));
     let (out2, det_only) = (p(&cmp2), p(&det_only));
     assert_clean_failure(

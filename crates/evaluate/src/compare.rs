@@ -164,10 +164,11 @@ fn sign_flip_p(d: &[f64], seed: u64) -> f64 {
 }
 
 impl PairedComparison {
-    /// A markdown report: the summary table and every patient's two figures.
-    pub fn markdown(&self, baseline: &str, candidate: &str) -> String {
+    /// A markdown report: the models, what the folds were (`folds_note`), the summary table and
+    /// every patient's two figures.
+    pub fn markdown(&self, baseline: &str, candidate: &str, folds_note: &str) -> String {
         let mut s = format!("## Paired comparison over {} patients\n\n", self.patients);
-        s.push_str(&format!("Baseline: {baseline}\n\nCandidate: {candidate}\n\n"));
+        s.push_str(&format!("Baseline: {baseline}\n\nCandidate: {candidate}\n\n{folds_note}\n\n"));
         s.push_str("| | mean per-patient Dice |\n| --- | --- |\n");
         s.push_str(&format!(
             "| baseline | {:.4} |\n| candidate | {:.4} |\n",
