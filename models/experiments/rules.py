@@ -16,6 +16,14 @@ def figures(seg_path, det_path, folds):
     return out
 
 
+def table(title, rows, keys):
+    """A markdown table: `title` heads the label column(s), `rows` are (label, figures)."""
+    print(f"| {title} | " + " | ".join(keys) + " |")
+    print("| --- |" + " --- |" * (title.count("|") + len(keys)))
+    for name, f in rows:
+        print(row(name, f, keys))
+
+
 def row(name, f, keys):
     """One markdown table row of figures."""
     return f"| {name} | " + " | ".join(f"{f[k]:.4f}" for k in keys) + " |"

@@ -8,7 +8,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import checks, differences, figures as read_figures, row  # noqa: E402
+from rules import checks, differences, figures as read_figures, row, table  # noqa: E402
 
 E = "models/experiments/focal-dice-192/results"
 BASE42 = "models/experiments/effunet-192/results/192-val-pooled.json"
@@ -29,10 +29,7 @@ for recipe, seeds in FILES.items():
         if all(os.path.exists(p) for p in paths):
             rows[(recipe, seed)] = figures(*paths)
 keys = ["dice", "fold1", "fold3", "accuracy", "auc"]
-print("| recipe | seed | " + " | ".join(keys) + " |")
-print("| --- | --- |" + " --- |" * len(keys))
-for (recipe, seed), f in sorted(rows.items()):
-    print(row(f"{recipe} | {seed}", f, keys))
+table("recipe | seed", [(f"{recipe} | {seed}", f) for (recipe, seed), f in sorted(rows.items())], keys)
 if len(rows) < 4:
     raise SystemExit(f"only {len(rows)} of 4 evaluations present: no decision")
 mean = {r: {k: (rows[(r, 42)][k] + rows[(r, 43)][k]) / 2 for k in keys} for r in FILES}

@@ -9,7 +9,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import checks, differences, figures, row  # noqa: E402
+from rules import checks, differences, figures, table  # noqa: E402
 
 E = "models/experiments/strong-augment-192/results"
 BASE = "models/experiments/effunet-192/results/192-val-pooled.json"
@@ -17,10 +17,7 @@ BASE = "models/experiments/effunet-192/results/192-val-pooled.json"
 base = figures(BASE, BASE, (1, 3))
 cand = figures(f"{E}/sa-val-pooled.json", f"{E}/sa-largest-val-pooled.json", (1, 3))
 keys = list(base)
-print("| recipe (seed 42) | " + " | ".join(keys) + " |")
-print("| --- |" + " --- |" * len(keys))
-for name, f in [("baseline", base), ("strong augmentation", cand)]:
-    print(row(name, f, keys))
+table("recipe (seed 42)", [("baseline", base), ("strong augmentation", cand)], keys)
 d = {k: cand[k] - base[k] for k in keys}
 guards = checks(d, (1, 3))
 differences("candidate - baseline", d, keys)
