@@ -137,6 +137,9 @@ struct RunState {
     config: TrainConfig,
     net: NetConfig,
     epochs_done: usize,
+    /// `-inf` until an epoch is validated, which JSON writes as `null` (a final fit with
+    /// `--train-on-val` validates only after its last epoch): read back as `-inf`.
+    #[serde(deserialize_with = "null_as_neg_infinity")]
     best_score: f64,
     best_epoch: usize,
     history: Vec<EpochRecord>,
@@ -144,6 +147,10 @@ struct RunState {
     /// [`Task::objective`]; absent in runs saved before it was recorded.
     #[serde(default)]
     objective: serde_json::Value,
+}
+
+fn null_as_neg_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NEG_INFINITY))
 }
 
 /// Result of [`train`].
@@ -356,10 +363,13 @@ fn run<T: Task>(
         }
         net = load_module(net, &ckpt_dir.join(format!("epoch-{:04}.model.bpk", saved.epochs_done)))?;
         optim = load_optimizer(optim, &ckpt_dir.join(format!("epoch-{:04}.optim.bpk", saved.epochs_done)))?;
-        eprintln!(
-            "resuming after epoch {} (best {:.4} at epoch {})",
-            saved.epochs_done, saved.best_score, saved.best_epoch
-        );
+        match saved.best_epoch {
+            0 => eprintln!("resuming after epoch {} (no validated epoch yet)", saved.epochs_done),
+            b => eprintln!(
+                "resuming after epoch {} (best {:.4} at epoch {b})",
+                saved.epochs_done, saved.best_score
+            ),
+        }
         state = RunState {
             objective: state.objective,
             ..saved

@@ -159,6 +159,13 @@ fn training_on_the_validation_fold_runs_every_epoch_and_keeps_the_last() {
         Some(3),
         "validation patients listed as trained on"
     );
+    // Killed before its last epoch (nothing validated yet, so no best score) and resumed: it
+    // continues from the saved epoch and ends where the uninterrupted run did.
+    let part = tempfile::tempdir().unwrap();
+    crate::engine::train_until(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], part.path(), 2).unwrap();
+    let o = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], part.path(), true).unwrap();
+    assert_eq!((o.epochs, o.best_epoch), (4, 4));
+    assert_eq!(history(part.path())[3]["train_loss"], h[3]["train_loss"]);
 }
 
 #[test]
