@@ -1,19 +1,22 @@
 # Sourced by the evaluate.sh scripts of ../cross-validation and ../detection-context.
-# bundle DIR NAME SLICE_CONTEXT RUN [RUN2]: a bundle of v0.6's clean-up (largest 3D component)
-# and detection rule (cleaned mask >= 8 px; ranked with slice context when SLICE_CONTEXT is
-# true) holding RUN's best network in segment/ and, for a pair, RUN2's in segment-s43/.
+# bundle DIR NAME SLICE_CONTEXT RUN [RUN2 [RUN3...]]: a bundle of v0.6's clean-up (largest 3D
+# component) and detection rule (cleaned mask >= 8 px; ranked with slice context when
+# SLICE_CONTEXT is true) holding RUN's best network in segment/ and, for an ensemble, RUN2's in
+# segment-s43/, RUN3's in segment-m3/, ...
 # POSTPROCESS (JSON object members) replaces that clean-up, e.g. for ../effunet-192's addendum 2.
 bundle() {
-  local B=$1 NAME=$2 CONTEXT=$3 R1=$4 R2=${5:-}
+  local B=$1 NAME=$2 CONTEXT=$3 R1=$4; shift 4
   local PP=${POSTPROCESS:-'"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true, "flip_tta": false'}
   rm -rf "$B"; mkdir -p "$B"
   cp -r "$R1/best" "$B/segment"; cp "$R1/config.json" "$B/segment/"
-  local ENSEMBLE=""
-  if [ -n "$R2" ]; then
-    cp -r "$R2/best" "$B/segment-s43"; cp "$R2/config.json" "$B/segment-s43/"
-    ENSEMBLE=',
- "ensemble": ["segment-s43"]'
-  fi
+  local ENSEMBLE="" MEMBERS="" k=2 R M
+  for R in "$@"; do
+    M=segment-m$k; [ $k = 2 ] && M=segment-s43
+    cp -r "$R/best" "$B/$M"; cp "$R/config.json" "$B/$M/"
+    MEMBERS+="${MEMBERS:+, }\"$M\""; k=$((k + 1))
+  done
+  [ -n "$MEMBERS" ] && ENSEMBLE=',
+ "ensemble": ['"$MEMBERS"']'
   cat > "$B/bundle.json" <<JSON
 {"name": "$NAME",
  "detection": {"kind": "segmentation", "min_pixels": 8, "min_probability": 0.0, "slice_context": $CONTEXT},
