@@ -3,6 +3,7 @@
 # each fold's segmentation and detection, pooled per candidate, and B and C paired against A.
 # Usage: evaluate.sh OUT   (set D to the kaggle_3m folder, T to the tumorscan binary; the runs
 #   of ../focal-dice-192/ must exist)
+#   SPLITS="2 1 t1v2,4 3 t3v4" CANDIDATES="A B": addendum 1 (validation folds 2 and 4)
 set -euo pipefail
 OUT=$1
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
@@ -13,9 +14,11 @@ declare -A MEMBERS=(
   [B]="fd-SPLIT-s42 b43-SPLIT-s43"
   [C]="fd-SPLIT-s42 fd43-SPLIT-s43 b43-SPLIT-s43"
 )
-for c in A B C; do
+IFS=, read -ra SPLIT_LIST <<<"${SPLITS:-1 0 t0v1,3 2 t2v3}"
+read -ra CANDS <<<"${CANDIDATES:-A B C}"
+for c in "${CANDS[@]}"; do
   POOL=()
-  for split in "1 0 t0v1" "3 2 t2v3"; do
+  for split in "${SPLIT_LIST[@]}"; do
     read -r V TF SUFFIX <<<"$split"
     RUNS=(); for m in ${MEMBERS[$c]}; do RUNS+=("runs/${m/SPLIT/$SUFFIX}"); done
     bundle "$OUT/bundle-$c-t$TF" "loss-mix $c: ${RUNS[*]} (validation fold $V, test fold $TF)" true "${RUNS[@]}"
@@ -24,8 +27,11 @@ for c in A B C; do
   done
   "$T" evaluate pool "${POOL[@]}" --out "$OUT/$c-val-pooled" --force
 done
-for c in B C; do
-  "$T" evaluate compare --baseline "$OUT"/A-val-fold{1,3}/segmentation.json \
-    --candidate "$OUT/$c-val-fold1/segmentation.json" "$OUT/$c-val-fold3/segmentation.json" \
-    --out "$OUT/compare-$c-vs-A" --force > /dev/null
+for c in "${CANDS[@]:1}"; do
+  BASE=(); CAND=()
+  for split in "${SPLIT_LIST[@]}"; do
+    read -r V _ _ <<<"$split"
+    BASE+=("$OUT/A-val-fold$V/segmentation.json"); CAND+=("$OUT/$c-val-fold$V/segmentation.json")
+  done
+  "$T" evaluate compare --baseline "${BASE[@]}" --candidate "${CAND[@]}" --out "$OUT/compare-$c-vs-A" --force > /dev/null
 done
