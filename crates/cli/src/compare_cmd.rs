@@ -1,21 +1,23 @@
 //! `tumorscan evaluate compare`: two models' per-patient Dice on the same patients, side by side,
-//! with the paired difference's interval and permutation p-value.
+//! with the paired difference's interval and permutation p-value; and their slice calls, paired
+//! slice by slice.
 
 use crate::evaluate_cmd::ReportOut;
 use crate::pool_cmd::read_results;
 use anyhow::{bail, Result};
 use clap::Args;
 use std::path::PathBuf;
-use tumorscan_evaluate::compare::{compare_patients, Figure};
-use tumorscan_evaluate::pooled::{is_verified, FoldSegmentation};
+use tumorscan_evaluate::compare::{compare_detection, compare_patients, Figure, FoldCalls};
+use tumorscan_evaluate::pooled::{is_verified, FoldDetection, FoldSegmentation};
 
 /// `evaluate compare` arguments.
 #[derive(Args)]
 pub struct CompareArgs {
-    /// The baseline's `segmentation.json` files of `evaluate segment` (or their folders), one per fold.
+    /// The baseline's `segmentation.json` and/or `detection.json` files of `evaluate segment|detect`
+    /// (or their folders), one per fold.
     #[arg(long, num_args = 1.., required = true)]
     baseline: Vec<PathBuf>,
-    /// The candidate's, on the same patients.
+    /// The candidate's, on the same patients (and the same kinds of result).
     #[arg(long, num_args = 1.., required = true)]
     candidate: Vec<PathBuf>,
     /// Where compare.md and compare.json go.
@@ -23,38 +25,94 @@ pub struct CompareArgs {
     report: ReportOut,
 }
 
-/// One side's per-patient figures, the names of its models, and whether every fold was a
-/// verified held-out test fold.
-fn side(inputs: &[PathBuf], flag: &str) -> Result<(Vec<Figure>, String, bool)> {
-    let (seg, _) = read_results(inputs)?;
-    if seg.is_empty() {
-        bail!("{flag}: no segmentation.json among the inputs (compare reads `evaluate segment` results)");
+/// One side's results: per-patient Dice, slice calls, the names of its models, and whether
+/// every fold was a verified held-out test fold.
+struct Side {
+    figures: Vec<Figure>,
+    calls: Vec<FoldCalls>,
+    models: String,
+    verified: bool,
+}
+
+fn side(inputs: &[PathBuf], flag: &str) -> Result<Side> {
+    let (seg, det) = read_results(inputs)?;
+    if seg.is_empty() && det.is_empty() {
+        bail!("{flag}: no segmentation.json or detection.json among the inputs");
     }
     let figures = seg
         .iter()
         .flat_map(|f: &FoldSegmentation| f.patients.iter().map(move |(p, d)| (p.clone(), f.fold, *d)))
         .collect();
-    let mut models: Vec<String> = seg.iter().map(|f| format!("{} (fold {})", f.model, f.fold)).collect();
-    models.dedup();
-    let verified = seg.iter().all(|f| is_verified(&f.held_out));
-    Ok((figures, models.join("; "), verified))
+    let calls = det
+        .iter()
+        .map(|f: &FoldDetection| {
+            let c = &f.confusion;
+            FoldCalls {
+                fold: f.fold,
+                slices: c.tp + c.fp + c.tn + c.fn_,
+                tumor_slices: c.tp + c.fn_,
+                wrong: f.wrong.clone(),
+            }
+        })
+        .collect();
+    let mut models: Vec<String> = Vec::new();
+    for name in seg
+        .iter()
+        .map(|f| (&f.model, f.fold))
+        .chain(det.iter().map(|f| (&f.model, f.fold)))
+        .map(|(m, fold)| format!("{m} (fold {fold})"))
+    {
+        if !models.contains(&name) {
+            models.push(name);
+        }
+    }
+    let verified = seg.iter().all(|f| is_verified(&f.held_out)) && det.iter().all(|f| is_verified(&f.held_out));
+    Ok(Side {
+        figures,
+        calls,
+        models: models.join("; "),
+        verified,
+    })
 }
 
 /// Compare the two sides and write the report.
 pub fn compare(a: &CompareArgs) -> Result<()> {
-    let (base, base_name, base_verified) = side(&a.baseline, "--baseline")?;
-    let (cand, cand_name, cand_verified) = side(&a.candidate, "--candidate")?;
-    let c = compare_patients(&base, &cand, a.report.seed)?;
-    let folds_note = if base_verified && cand_verified {
+    let (base, cand) = (side(&a.baseline, "--baseline")?, side(&a.candidate, "--candidate")?);
+    let kinds = |s: &Side| (!s.figures.is_empty(), !s.calls.is_empty());
+    if kinds(&base) != kinds(&cand) {
+        bail!(
+            "the two sides hold different kinds of result (segmentation, detection): --baseline {:?}, --candidate {:?}",
+            kinds(&base),
+            kinds(&cand)
+        );
+    }
+    let seg = (!base.figures.is_empty())
+        .then(|| compare_patients(&base.figures, &cand.figures, a.report.seed))
+        .transpose()?;
+    let det = (!base.calls.is_empty())
+        .then(|| compare_detection(&base.calls, &cand.calls))
+        .transpose()?;
+    let verified = base.verified && cand.verified;
+    let folds_note = if verified {
         "Every fold on both sides is a verified held-out test fold."
     } else {
         "NOT a test result: some folds were not verified held-out test folds (validation folds, used for model selection)."
     };
-    let md = c.markdown(&base_name, &cand_name, folds_note);
+    let mut md = String::new();
+    if let Some(c) = &seg {
+        md.push_str(&c.markdown(&base.models, &cand.models, folds_note));
+    }
+    if let Some(c) = &det {
+        md.push_str(&format!(
+            "{}{}",
+            if md.is_empty() { "" } else { "\n" },
+            c.markdown(&base.models, &cand.models, folds_note)
+        ));
+    }
     // Created only now, so that bad inputs leave no empty folder behind.
     a.report.create()?;
     let out = &a.report.out;
-    let json = serde_json::json!({"baseline": base_name, "candidate": cand_name, "all_verified_held_out": base_verified && cand_verified, "comparison": c});
+    let json = serde_json::json!({"baseline": base.models, "candidate": cand.models, "all_verified_held_out": verified, "comparison": seg, "detection": det});
     std::fs::write(out.join("compare.md"), &md)?;
     std::fs::write(out.join("compare.json"), serde_json::to_string_pretty(&json)?)?;
     println!("{md}");

@@ -42,7 +42,8 @@ pub enum EvaluateCommand {
     #[command(after_help = "Example:\n  tumorscan evaluate pool eval/fold0 eval/fold1 eval/fold2 eval/fold3 eval/fold4 --out eval/cv")]
     Pool(PoolArgs),
     /// Two models on the same patients: paired per-patient Dice differences, their bootstrap
-    /// interval and a sign-flip permutation p-value.
+    /// interval and a sign-flip permutation p-value; slice calls paired (McNemar) when given
+    /// detection results.
     #[command(
         after_help = "Example:\n  tumorscan evaluate compare --baseline eval/v1-fold1 eval/v1-fold3 --candidate eval/v2-fold1 eval/v2-fold3 --out eval/v2-vs-v1"
     )]

@@ -152,5 +152,13 @@ fn read_detection(file: &Path, v: &Value) -> Result<FoldDetection> {
             .unwrap_or(f64::NAN),
         tumor_patients: report["tumor_patients"].as_u64().unwrap_or(0),
         tumor_patients_detected: report["tumor_patients_detected"].as_u64().unwrap_or(0),
+        wrong: report["misclassified"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .filter_map(|x| Some((x["patient"].as_str()?.to_string(), u32::try_from(x["slice"].as_u64()?).ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }

@@ -475,7 +475,7 @@ fn folds_pool_into_one_cross_validation_figure() {
     assert_clean_failure(&tumorscan(&["evaluate", "pool", p(&outs[0]), "--out", p(&pooled)]), "--force");
 
     // `evaluate compare`: a model against itself differs by nothing on every patient; sides
-    // holding different patients, or no segmentation result, are clear errors.
+    // holding different patients, or different kinds of result, are clear errors.
     let cmp = dir.path().join("cmp");
     let both = [p(&outs[0]), p(&outs[1])];
     let args = [
@@ -526,6 +526,32 @@ fn folds_pool_into_one_cross_validation_figure() {
             "--out",
             out2,
         ]),
-        "--baseline: no segmentation.json",
+        "different kinds of result",
     );
+    // Detection alone pairs slice by slice: against itself nothing is discordant.
+    let r = tumorscan(&[
+        "evaluate",
+        "compare",
+        "--baseline",
+        det_only,
+        "--candidate",
+        det_only,
+        "--out",
+        out2,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(cmp2.join("compare.json")).unwrap()).unwrap();
+    let d = &json["detection"];
+    assert_eq!(
+        (d["fixed"].as_u64(), d["broken"].as_u64(), d["mcnemar_p"].as_f64()),
+        (Some(0), Some(0), Some(1.0)),
+        "{json}"
+    );
+    assert!(json["comparison"].is_null(), "{json}");
+    let det_json: serde_json::Value = serde_json::from_slice(&std::fs::read(outs[0].join("detection.json")).unwrap()).unwrap();
+    let slices = det_json["candidates"][0]["report"]["slices"].as_u64().unwrap();
+    assert_eq!(d["slices"].as_u64(), Some(slices), "{json}");
+    // The folders of both evaluations give both comparisons.
+    let md = std::fs::read_to_string(cmp.join("compare.md")).unwrap();
+    assert!(md.contains("## Paired detection over"), "{md}");
 }

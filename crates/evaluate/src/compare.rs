@@ -1,12 +1,13 @@
 //! Paired comparison of two models on the same patients. Two recipes evaluated on one fold
 //! differ by a few thousandths of mean Dice while single patients move by tenths, so a
 //! difference is reported with the spread of its per-patient differences: a bootstrap interval
-//! over patients and a sign-flip permutation test.
+//! over patients and a sign-flip permutation test. Detection is paired slice by slice: which
+//! slices only one of the two models calls wrong, with McNemar's exact test.
 
 use crate::bootstrap::{mean, mean_ci, median, Interval};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// One patient's figure under both models.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -79,6 +80,9 @@ pub enum CompareError {
     /// A figure is not a number.
     #[error("patient {0} has no finite Dice ({1})")]
     NotFinite(String, f64),
+    /// The two sides' detection results cover different folds or slices.
+    #[error("the two sides' detection results differ in folds or slices ({0})")]
+    DifferentSlices(String),
 }
 
 /// One patient's figure on one side: (patient, fold, volumetric Dice).
@@ -200,6 +204,135 @@ impl PairedComparison {
     }
 }
 
+/// One fold of one side's detection: its slice counts and the slices its rule called wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FoldCalls {
+    /// The fold evaluated.
+    pub fold: usize,
+    /// Slices evaluated.
+    pub slices: u64,
+    /// Of which show a tumour.
+    pub tumor_slices: u64,
+    /// The slices called wrong: (patient, slice number).
+    pub wrong: Vec<(String, u32)>,
+}
+
+/// Two models' slice calls on the same slices.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectionComparison {
+    /// Slices compared.
+    pub slices: u64,
+    /// Slice accuracy of the baseline.
+    pub baseline_accuracy: f64,
+    /// Slice accuracy of the candidate.
+    pub candidate_accuracy: f64,
+    /// Slices only the baseline calls wrong (the candidate gets them right).
+    pub fixed: usize,
+    /// Slices only the candidate calls wrong.
+    pub broken: usize,
+    /// Slices both call wrong.
+    pub both_wrong: usize,
+    /// McNemar's exact two-sided p over the discordant slices. Slices of one patient are not
+    /// independent, so it overstates the evidence; the per-patient table shows where they fall.
+    pub mcnemar_p: f64,
+    /// (patient, slices the baseline / the candidate calls wrong), for patients where they differ,
+    /// largest gain first.
+    pub per_patient: Vec<(String, usize, usize)>,
+}
+
+/// Pair the two sides' slice calls fold by fold: the same folds, and in each the same numbers of
+/// slices and tumour slices, or [`CompareError::DifferentSlices`].
+pub fn compare_detection(baseline: &[FoldCalls], candidate: &[FoldCalls]) -> Result<DetectionComparison, CompareError> {
+    let folds = |side: &[FoldCalls]| -> Result<BTreeMap<usize, (u64, u64)>, CompareError> {
+        let mut m = BTreeMap::new();
+        for f in side {
+            if m.insert(f.fold, (f.slices, f.tumor_slices)).is_some() {
+                return Err(CompareError::DifferentSlices(format!("fold {} appears twice on one side", f.fold)));
+            }
+        }
+        Ok(m)
+    };
+    let (bf, cf) = (folds(baseline)?, folds(candidate)?);
+    if bf != cf {
+        return Err(CompareError::DifferentSlices(format!(
+            "baseline {bf:?}, candidate {cf:?} (fold: (slices, tumour slices))"
+        )));
+    }
+    let slices: u64 = bf.values().map(|(n, _)| n).sum();
+    if slices == 0 {
+        return Err(CompareError::NoPatients);
+    }
+    let wrong = |side: &[FoldCalls]| -> BTreeSet<(String, u32)> { side.iter().flat_map(|f| f.wrong.iter().cloned()).collect() };
+    let (bw, cw) = (wrong(baseline), wrong(candidate));
+    let fixed = bw.difference(&cw).count();
+    let broken = cw.difference(&bw).count();
+    let mut per: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (p, _) in &bw {
+        per.entry(p).or_default().0 += 1;
+    }
+    for (p, _) in &cw {
+        per.entry(p).or_default().1 += 1;
+    }
+    let mut per_patient: Vec<(String, usize, usize)> = per
+        .into_iter()
+        .filter(|(_, (b, c))| b != c)
+        .map(|(p, (b, c))| (p.to_string(), b, c))
+        .collect();
+    per_patient.sort_by_key(|(p, b, c)| (*c as i64 - *b as i64, p.clone()));
+    let accuracy = |w: usize| 1.0 - w as f64 / slices as f64;
+    Ok(DetectionComparison {
+        slices,
+        baseline_accuracy: accuracy(bw.len()),
+        candidate_accuracy: accuracy(cw.len()),
+        fixed,
+        broken,
+        both_wrong: bw.intersection(&cw).count(),
+        mcnemar_p: mcnemar_exact(fixed, broken),
+        per_patient,
+    })
+}
+
+/// Two-sided exact McNemar p: twice the binomial(b + c, 1/2) tail at min(b, c), at most 1.
+fn mcnemar_exact(b: usize, c: usize) -> f64 {
+    let n = b + c;
+    // ln C(n, k) - n ln 2, summed in log space so that large n stays finite.
+    let ln_choose = |k: usize| -> f64 { (1..=k).map(|i| ((n - k + i) as f64).ln() - (i as f64).ln()).sum() };
+    let tail: f64 = (0..=b.min(c))
+        .map(|k| (ln_choose(k) - n as f64 * std::f64::consts::LN_2).exp())
+        .sum();
+    (2.0 * tail).min(1.0)
+}
+
+impl DetectionComparison {
+    /// A markdown report of the slice pairing.
+    pub fn markdown(&self, baseline: &str, candidate: &str, folds_note: &str) -> String {
+        let mut s = format!("## Paired detection over {} slices\n\n", self.slices);
+        s.push_str(&format!("Baseline: {baseline}\n\nCandidate: {candidate}\n\n{folds_note}\n\n"));
+        s.push_str("| | slice accuracy |\n| --- | --- |\n");
+        s.push_str(&format!(
+            "| baseline | {:.4} |\n| candidate | {:.4} |\n| difference, candidate - baseline | {:+.4} |\n",
+            self.baseline_accuracy,
+            self.candidate_accuracy,
+            self.candidate_accuracy - self.baseline_accuracy
+        ));
+        s.push_str(&format!(
+            "| slices only the baseline calls wrong / only the candidate / both | {} / {} / {} |\n",
+            self.fixed, self.broken, self.both_wrong
+        ));
+        s.push_str(&format!(
+            "| McNemar exact p (two-sided; slices of a patient are not independent, so optimistic) | {:.3} |\n\n",
+            self.mcnemar_p
+        ));
+        if !self.per_patient.is_empty() {
+            s.push_str("| patient | wrong slices, baseline | candidate |\n| --- | --- | --- |\n");
+            for (p, b, c) in &self.per_patient {
+                s.push_str(&format!("| {p} | {b} | {c} |\n"));
+            }
+        }
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +401,50 @@ mod tests {
             compare_patients(&side(&[("a", f64::NAN)]), &side(&[("a", 0.5)]), 0),
             Err(CompareError::NotFinite(..))
         ));
+    }
+
+    fn calls(fold: usize, slices: u64, wrong: &[(&str, u32)]) -> FoldCalls {
+        FoldCalls {
+            fold,
+            slices,
+            tumor_slices: slices / 2,
+            wrong: wrong.iter().map(|(p, n)| (p.to_string(), *n)).collect(),
+        }
+    }
+
+    #[test]
+    fn detection_pairs_slices_and_tests_the_discordant_ones() {
+        let base = [calls(0, 100, &[("a", 1), ("a", 2), ("b", 5), ("c", 1)]), calls(1, 50, &[("d", 3)])];
+        let cand = [calls(0, 100, &[("a", 2), ("c", 1)]), calls(1, 50, &[("d", 3), ("d", 4)])];
+        let c = compare_detection(&base, &cand).unwrap();
+        assert_eq!(c.slices, 150);
+        assert!((c.baseline_accuracy - 145.0 / 150.0).abs() < 1e-12);
+        assert!((c.candidate_accuracy - 146.0 / 150.0).abs() < 1e-12);
+        // Fixed: a#1, b#5; broken: d#4; both: a#2, c#1, d#3.
+        assert_eq!((c.fixed, c.broken, c.both_wrong), (2, 1, 3));
+        // Binomial(3, 1/2): P(X <= 1) = 4/8, doubled = 1.
+        assert!((c.mcnemar_p - 1.0).abs() < 1e-12);
+        assert_eq!(
+            c.per_patient,
+            [("a".to_string(), 2, 1), ("b".to_string(), 1, 0), ("d".to_string(), 1, 2)]
+        );
+        // Ten slices fixed, none broken: 2 / 2^10.
+        let many: Vec<(&str, u32)> = (0..10).map(|i| ("p", i)).collect();
+        let c = compare_detection(&[calls(0, 20, &many)], &[calls(0, 20, &[])]).unwrap();
+        assert!((c.mcnemar_p - 2.0 / 1024.0).abs() < 1e-12, "{}", c.mcnemar_p);
+        assert!(c.markdown("b", "c", "note").contains("| 10 / 0 / 0 |"));
+        // A model against itself: nothing discordant, p = 1.
+        assert_eq!(compare_detection(&base, &base).unwrap().mcnemar_p, 1.0);
+    }
+
+    #[test]
+    fn detection_on_other_slices_is_refused() {
+        let base = [calls(0, 100, &[])];
+        for other in [[calls(1, 100, &[])], [calls(0, 99, &[])]] {
+            assert!(matches!(compare_detection(&base, &other), Err(CompareError::DifferentSlices(_))));
+        }
+        let twice = [calls(0, 100, &[]), calls(0, 100, &[])];
+        assert!(matches!(compare_detection(&twice, &twice), Err(CompareError::DifferentSlices(_))));
+        assert_eq!(compare_detection(&[], &[]).unwrap_err(), CompareError::NoPatients);
     }
 }

@@ -54,6 +54,8 @@ pub struct FoldDetection {
     pub tumor_patients: u64,
     /// See `tumor_patients`.
     pub tumor_patients_detected: u64,
+    /// The slices the rule called wrong: (patient, slice number).
+    pub wrong: Vec<(String, u32)>,
 }
 
 /// Why results cannot be pooled.
@@ -416,6 +418,7 @@ mod tests {
             roc_auc: auc,
             tumor_patients: 2,
             tumor_patients_detected: 1,
+            wrong: Vec::new(),
         };
         let p = pool_detection(&[det(0, 8, 1, 10, 1, 0.9), det(1, 2, 0, 7, 1, 1.0)]).unwrap();
         assert_eq!(

@@ -31,7 +31,7 @@ for c in "${CANDS[@]:1}"; do
   BASE=(); CAND=()
   for split in "${SPLIT_LIST[@]}"; do
     read -r V _ _ <<<"$split"
-    BASE+=("$OUT/A-val-fold$V/segmentation.json"); CAND+=("$OUT/$c-val-fold$V/segmentation.json")
+    BASE+=("$OUT/A-val-fold$V"); CAND+=("$OUT/$c-val-fold$V")   # segmentation and detection
   done
   "$T" evaluate compare --baseline "${BASE[@]}" --candidate "${CAND[@]}" --out "$OUT/compare-$c-vs-A" --force > /dev/null
 done
