@@ -448,6 +448,13 @@ fn run<T: Task>(
                 BTreeMap::new()
             };
             let score = val.get(task.selection_metric()).copied().unwrap_or(f64::NAN);
+            if validated && !cfg.train_on_val && score.is_nan() {
+                // No model could ever be selected (e.g. a ROC-AUC over one class only).
+                bail!(
+                    "validation gave no {} at epoch {epoch} (do the validation patients have both tumour and tumour-free slices?); choose another --val-fold",
+                    task.selection_metric()
+                );
+            }
             let rec = EpochRecord {
                 epoch,
                 train_loss: loss_sum / n.max(1) as f64,

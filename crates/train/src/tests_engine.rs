@@ -209,3 +209,33 @@ fn context_slices_are_the_patients_neighbours_and_train() {
     let card: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("best/model.json")).unwrap()).unwrap();
     assert_eq!(card["net"]["context_slices"], 1);
 }
+
+#[test]
+fn a_validation_fold_that_cannot_select_a_model_is_refused() {
+    let _guard = serial();
+    let (mut ds, split, _, cfg) = setup();
+    // Detection selects by ROC-AUC, which needs tumour and tumour-free validation slices.
+    let val: Vec<String> = split.val.iter().cloned().collect();
+    for p in ds.patients.iter_mut().filter(|p| val.contains(&p.id)) {
+        for s in &mut p.slices {
+            s.mask.fill(0);
+        }
+    }
+    let task = crate::detect::DetectTask::<tumorscan_model::SliceClassifier>::new(
+        tumorscan_model::ClassifierConfig {
+            features: 4,
+            stages: 2,
+            input_size: 32,
+            ..Default::default()
+        },
+        None,
+    );
+    let cfg = TrainConfig {
+        epochs: 2,
+        max_steps_per_epoch: Some(1),
+        ..cfg
+    };
+    let out = tempfile::tempdir().unwrap();
+    let err = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), false).unwrap_err();
+    assert!(err.to_string().contains("validation gave no val_score"), "{err}");
+}
