@@ -5,6 +5,7 @@
 Usage (from the repository root):
   choose.py results/A-val-fold1-slices.csv results/A-val-fold3-slices.csv        # step 1
   choose.py --check N FOLD2.csv FOLD4.csv                                          # step 2
+  choose.py --where N FOLD1.csv FOLD3.csv     # where the wrong slices at N lie (tumour ends or not)
 """
 import csv
 import math
@@ -38,8 +39,34 @@ def table(rows, counts):
         print(f"| {n} | {acc:.4f} | {wrong} | {missed} | {false} | {flagged} of {total} |")
 
 
+def where(paths, n):
+    """False slices by their distance to the patient's nearest annotated tumour slice; missed
+    slices by whether they are a tumour's first or last annotated slice."""
+    by = {}
+    for p in paths:
+        with open(p) as f:
+            for r in csv.DictReader(f):
+                by.setdefault(r["patient"], {})[int(r["slice"])] = (int(r["truth_pixels"]), int(r["cleaned_pixels"]))
+    false, missed = [], []
+    for sl in by.values():
+        tumour = [k for k, (t, _) in sl.items() if t > 0]
+        for k, (t, c) in sl.items():
+            if t == 0 and c >= n:
+                false.append((min((abs(k - m) for m in tumour), default=None), c))
+            if t > 0 and c < n:
+                end = not (sl.get(k - 1, (0, 0))[0] > 0 and sl.get(k + 1, (0, 0))[0] > 0)
+                missed.append((end, t))
+    print(f"false slices: {len(false)}; distance to the nearest annotated tumour slice: {sorted(d for d, _ in false)}")
+    print(f"  their outlines (pixels): {sorted(c for _, c in false)}")
+    ends = sum(e for e, _ in missed)
+    print(f"missed tumour slices: {len(missed)}; at a tumour's first or last annotated slice: {ends}")
+    print(f"  their true tumour pixels: {sorted(t for _, t in missed)}")
+
+
 args = sys.argv[1:]
-if args and args[0] == "--check":
+if args and args[0] == "--where":
+    where(args[2:], int(args[1]))
+elif args and args[0] == "--check":
     n, paths = int(args[1]), args[2:]
     rows = read(paths)
     table(rows, sorted({8, n}))
