@@ -167,12 +167,17 @@ fn sign_flip_p(d: &[f64], seed: u64) -> f64 {
     (hits + 1) as f64 / (draws + 1) as f64
 }
 
+/// A report section's heading and the two sides it compares.
+fn section_head(title: &str, baseline: &str, candidate: &str, folds_note: &str) -> String {
+    format!("## {title}\n\nBaseline: {baseline}\n\nCandidate: {candidate}\n\n{folds_note}\n\n")
+}
+
 impl PairedComparison {
     /// A markdown report: the models, what the folds were (`folds_note`), the summary table and
     /// every patient's two figures.
     pub fn markdown(&self, baseline: &str, candidate: &str, folds_note: &str) -> String {
-        let mut s = format!("## Paired comparison over {} patients\n\n", self.patients);
-        s.push_str(&format!("Baseline: {baseline}\n\nCandidate: {candidate}\n\n{folds_note}\n\n"));
+        let title = format!("Paired comparison over {} patients", self.patients);
+        let mut s = section_head(&title, baseline, candidate, folds_note);
         s.push_str("| | mean per-patient Dice |\n| --- | --- |\n");
         s.push_str(&format!(
             "| baseline | {:.4} |\n| candidate | {:.4} |\n",
@@ -306,8 +311,8 @@ fn mcnemar_exact(b: usize, c: usize) -> f64 {
 impl DetectionComparison {
     /// A markdown report of the slice pairing.
     pub fn markdown(&self, baseline: &str, candidate: &str, folds_note: &str) -> String {
-        let mut s = format!("## Paired detection over {} slices\n\n", self.slices);
-        s.push_str(&format!("Baseline: {baseline}\n\nCandidate: {candidate}\n\n{folds_note}\n\n"));
+        let title = format!("Paired detection over {} slices", self.slices);
+        let mut s = section_head(&title, baseline, candidate, folds_note);
         s.push_str("| | slice accuracy |\n| --- | --- |\n");
         s.push_str(&format!(
             "| baseline | {:.4} |\n| candidate | {:.4} |\n| difference, candidate - baseline | {:+.4} |\n",

@@ -14,11 +14,15 @@ import sys
 COUNTS = [1, 2, 4, 8, 16, 32, 64, 128]
 
 
-def read(paths):
+def read(paths, with_slice=False):
+    """(patient, has tumour, cleaned pixels) per slice; with the slice number and true tumour
+    pixels added when `with_slice`."""
     rows = []
     for p in paths:
         with open(p) as f:
-            rows += [(r["patient"], int(r["truth_pixels"]) > 0, int(r["cleaned_pixels"])) for r in csv.DictReader(f)]
+            for r in csv.DictReader(f):
+                row = (r["patient"], int(r["truth_pixels"]) > 0, int(r["cleaned_pixels"]))
+                rows.append(row + (int(r["slice"]), int(r["truth_pixels"])) if with_slice else row)
     return rows
 
 
@@ -43,10 +47,8 @@ def where(paths, n):
     """False slices by their distance to the patient's nearest annotated tumour slice; missed
     slices by whether they are a tumour's first or last annotated slice."""
     by = {}
-    for p in paths:
-        with open(p) as f:
-            for r in csv.DictReader(f):
-                by.setdefault(r["patient"], {})[int(r["slice"])] = (int(r["truth_pixels"]), int(r["cleaned_pixels"]))
+    for patient, _, cleaned, number, truth_pixels in read(paths, with_slice=True):
+        by.setdefault(patient, {})[number] = (truth_pixels, cleaned)
     false, missed = [], []
     for sl in by.values():
         tumour = [k for k, (t, _) in sl.items() if t > 0]
