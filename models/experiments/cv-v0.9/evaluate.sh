@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# PLAN.md's evaluations: v0.9's recipe, one pair per test fold in v0.9's bundle settings,
+# each pair's segmentation and detection on its test fold, pooled over the five folds and paired
+# per patient against v0.6's pairs (../cross-validation/results/pair-test-fold*).
+# Usage: evaluate.sh OUT   (set D to the kaggle_3m folder, T to the tumorscan binary; the runs of
+#   PLAN.md must exist). FOLDS="0 1 2 3" evaluates only those folds (pooling and the comparison
+#   need all five).
+set -euo pipefail
+OUT=$1
+T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
+HERE=$(dirname "$0")
+. "$HERE/../cross-validation/bundle.sh"
+export POSTPROCESS='"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": false, "min_3d_fraction": 0.3, "flip_tta": false'
+read -ra EVAL <<<"${FOLDS:-0 1 2 3 4}"
+for TF in "${EVAL[@]}"; do
+  V=$(((TF + 1) % 5))
+  RUNS=("runs/fd-t${TF}v$V-s42" "runs/fd43-t${TF}v$V-s43")
+  bundle "$OUT/bundle-t$TF" "v0.9's recipe: ${RUNS[*]} (test fold $TF, validation fold $V)" true "${RUNS[@]}"
+  evaluate_fold "$OUT/bundle-t$TF" "$TF" "$OUT/test-fold$TF" segment detect
+done
+[ ${#EVAL[@]} = 5 ] || exit 0
+V06="$HERE/../cross-validation/results"
+"$T" evaluate pool "$OUT"/test-fold{0,1,2,3,4} --out "$OUT/pooled" --force
+"$T" evaluate compare --baseline "$V06"/pair-test-fold{0,1,2,3,4}-{segmentation,detection}.json \
+  --candidate "$OUT"/test-fold{0,1,2,3,4} --out "$OUT/compare-v0.9-vs-v0.6" --force > /dev/null
