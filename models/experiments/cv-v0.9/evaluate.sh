@@ -4,13 +4,14 @@
 # per patient against v0.6's pairs (../cross-validation/results/pair-test-fold*).
 # Usage: evaluate.sh OUT   (set D to the kaggle_3m folder, T to the tumorscan binary; the runs of
 #   PLAN.md must exist). FOLDS="0 1 2 3" evaluates only those folds (pooling and the comparison
-#   need all five).
+#   need all five). CLEANUP=largest: v0.9.1's clean-up (largest 3D component; addendum 1).
 set -euo pipefail
 OUT=$1
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
 HERE=$(dirname "$0")
 . "$HERE/../cross-validation/bundle.sh"
-export POSTPROCESS='"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": false, "min_3d_fraction": 0.3, "flip_tta": false'
+LARGEST=false; [ "${CLEANUP:-}" = largest ] && LARGEST=true
+export POSTPROCESS='"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": '$LARGEST', "min_3d_fraction": 0.3, "flip_tta": false'
 read -ra EVAL <<<"${FOLDS:-0 1 2 3 4}"
 for TF in "${EVAL[@]}"; do
   V=$(((TF + 1) % 5))
