@@ -3,8 +3,8 @@
 # each pair's segmentation and detection on its test fold, pooled over the five folds and paired
 # per patient against v0.6's pairs (../cross-validation/results/pair-test-fold*).
 # Usage: evaluate.sh OUT   (set D to the kaggle_3m folder, T to the tumorscan binary; the runs of
-#   PLAN.md must exist). FOLDS="0 1 2 3" evaluates only those folds (pooling and the comparison
-#   need all five). CLEANUP=largest: v0.9.1's clean-up (largest 3D component; addendum 1).
+#   PLAN.md must exist). FOLDS="0 1 2 3" evaluates only those folds; pooling and the comparison
+#   run once OUT holds all five. CLEANUP=largest: v0.9.1's clean-up (largest 3D component; addendum 1).
 set -euo pipefail
 OUT=$1
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
@@ -19,7 +19,7 @@ for TF in "${EVAL[@]}"; do
   bundle "$OUT/bundle-t$TF" "v0.9's recipe: ${RUNS[*]} (test fold $TF, validation fold $V)" true "${RUNS[@]}"
   evaluate_fold "$OUT/bundle-t$TF" "$TF" "$OUT/test-fold$TF" segment detect
 done
-[ ${#EVAL[@]} = 5 ] || exit 0
+for TF in 0 1 2 3 4; do [ -f "$OUT/test-fold$TF/detection.json" ] || exit 0; done
 V06="$HERE/../cross-validation/results"
 "$T" evaluate pool "$OUT"/test-fold{0,1,2,3,4} --out "$OUT/pooled" --force
 "$T" evaluate compare --baseline "$V06"/pair-test-fold{0,1,2,3,4}-{segmentation,detection}.json \
