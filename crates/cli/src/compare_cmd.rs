@@ -47,14 +47,24 @@ fn side(inputs: &[PathBuf], flag: &str) -> Result<Side> {
         .iter()
         .map(|f: &FoldDetection| {
             let c = &f.confusion;
-            FoldCalls {
+            // Pairing reads the listed slices; a list that disagrees with the counts would pair silently wrong.
+            if f.wrong.len() as u64 != c.fp + c.fn_ {
+                bail!(
+                    "{flag}: {} lists {} misclassified slices but counts {} wrong calls; \
+                     it cannot be paired slice by slice (rerun `evaluate detect`)",
+                    f.source,
+                    f.wrong.len(),
+                    c.fp + c.fn_
+                );
+            }
+            Ok(FoldCalls {
                 fold: f.fold,
                 slices: c.tp + c.fp + c.tn + c.fn_,
                 tumor_slices: c.tp + c.fn_,
                 wrong: f.wrong.clone(),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut models: Vec<String> = Vec::new();
     for name in seg
         .iter()

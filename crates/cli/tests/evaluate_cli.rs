@@ -528,6 +528,29 @@ fn folds_pool_into_one_cross_validation_figure() {
         ]),
         "different kinds of result",
     );
+    // A detection file whose slice list disagrees with its counts cannot be paired.
+    let mut bad: serde_json::Value = serde_json::from_slice(&std::fs::read(outs[0].join("detection.json")).unwrap()).unwrap();
+    for c in bad["candidates"].as_array_mut().unwrap() {
+        c["report"]["misclassified"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"patient": "X", "slice": 999}));
+    }
+    let bad_file = dir.path().join("bad-detection.json");
+    std::fs::write(&bad_file, serde_json::to_string(&bad).unwrap()).unwrap();
+    assert_clean_failure(
+        &tumorscan(&[
+            "evaluate",
+            "compare",
+            "--baseline",
+            p(&bad_file),
+            "--candidate",
+            det_only,
+            "--out",
+            out2,
+        ]),
+        "cannot be paired slice by slice",
+    );
     // Detection alone pairs slice by slice: against itself nothing is discordant.
     let r = tumorscan(&[
         "evaluate",
