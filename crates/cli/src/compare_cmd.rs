@@ -108,17 +108,14 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
     } else {
         "NOT a test result: some folds were not verified held-out test folds (validation folds, used for model selection)."
     };
-    let mut md = String::new();
-    if let Some(c) = &seg {
-        md.push_str(&c.markdown(&base.models, &cand.models, folds_note));
-    }
-    if let Some(c) = &det {
-        md.push_str(&format!(
-            "{}{}",
-            if md.is_empty() { "" } else { "\n" },
-            c.markdown(&base.models, &cand.models, folds_note)
-        ));
-    }
+    let md = [
+        seg.as_ref().map(|c| c.markdown(&base.models, &cand.models, folds_note)),
+        det.as_ref().map(|c| c.markdown(&base.models, &cand.models, folds_note)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("\n");
     // Created only now, so that bad inputs leave no empty folder behind.
     a.report.create()?;
     let out = &a.report.out;
