@@ -157,8 +157,6 @@ pub fn run(a: BenchArgs) -> Result<()> {
             );
         }
         "effunet" => {
-            // The EfficientNet-Lite0 U-Net has one inference path (no folded network): its
-            // forward pass, on the CPU kernels of `tumorscan_model::autodiff` where they fit.
             train_steps(
                 EfficientUNet::new(&train_dev),
                 &a,
@@ -167,8 +165,13 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 &mut t,
             );
             let valid = EfficientUNet::new(&infer_dev).valid();
-            let probs = |x: &[&[f32]]| SegmenterNet::probabilities(&valid, x, size, &infer_dev, a.batch);
-            infer_batches(&a, &infer_dev, probs, probs, &mut t);
+            infer_batches(
+                &a,
+                &infer_dev,
+                |x| SegmenterNet::probabilities(&valid, x, size, &infer_dev, a.batch),
+                |x| valid.probabilities_burn(x, size, &infer_dev, a.batch),
+                &mut t,
+            );
         }
         "classifier" => {
             let cfg = ClassifierConfig {

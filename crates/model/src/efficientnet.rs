@@ -47,6 +47,11 @@ impl ConvBn {
         }
     }
 
+    /// The layers, for [`crate::folded_effunet`].
+    pub(crate) fn parts(&self) -> (&Conv2d, &BatchNorm) {
+        (&self.conv, &self.norm)
+    }
+
     fn forward(&self, x: Tensor<4>, activate: bool) -> Tensor<4> {
         // The CPU kernels of `crate::autodiff` where the layer fits them (the depthwise and 1x1
         // layers), burn's `conv2d` elsewhere (the stride-2 stem).
@@ -78,6 +83,12 @@ impl MbConv {
             project: ConvBn::new(mid, o, 1, 1, 1, device),
             skip: stride == 1 && i == o,
         }
+    }
+
+    /// The layers, for [`crate::folded_effunet`]: expansion, depthwise, projection, and
+    /// whether the input is added to the output.
+    pub(crate) fn parts(&self) -> (Option<&ConvBn>, &ConvBn, &ConvBn, bool) {
+        (self.expand.as_ref(), &self.depthwise, &self.project, self.skip)
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
@@ -207,10 +218,27 @@ impl EfficientNetLite0 {
         v
     }
 
+    /// The stem and the blocks, for [`crate::folded_effunet`].
+    pub(crate) fn parts(&self) -> (&ConvBn, &[MbConv]) {
+        (&self.stem, &self.blocks)
+    }
+
+    /// Every batch-norm of the stem and blocks (tests set their statistics).
+    #[cfg(test)]
+    pub(crate) fn norms_mut(&mut self) -> Vec<&mut BatchNorm> {
+        let mut v = vec![&mut self.stem.norm];
+        for b in &mut self.blocks {
+            v.extend(b.expand.as_mut().map(|e| &mut e.norm));
+            v.push(&mut b.depthwise.norm);
+            v.push(&mut b.project.norm);
+        }
+        v
+    }
+
     /// Channels of [`Self::taps`].
     pub const TAP_CHANNELS: [usize; 5] = [16, 24, 40, 112, 320];
     /// Blocks after which [`Self::taps`] taps: the ends of stages 1, 2, 3, 5 and 7.
-    const TAP_BLOCKS: [usize; 5] = [0, 2, 4, 10, 15];
+    pub(crate) const TAP_BLOCKS: [usize; 5] = [0, 2, 4, 10, 15];
 
     /// Stem and blocks; `tap` sees the output of every block of [`Self::TAP_BLOCKS`].
     fn encode(&self, x: Tensor<4>, mut tap: impl FnMut(&Tensor<4>)) -> Tensor<4> {

@@ -6,6 +6,7 @@
 
 use crate::config::SegmenterConfig;
 use crate::efficientnet::EfficientNetLite0;
+use crate::folded_effunet::FoldedEfficientUNet;
 use crate::unet::{ConvBlock, SegmenterNet};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::prelude::*;
@@ -51,6 +52,24 @@ impl EfficientUNet {
         }
     }
 
+    /// As [`SegmenterNet::probabilities`], always through burn's forward pass (any backend).
+    pub fn probabilities_burn(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
+        crate::infer::batched_maps(images, size, device, batch, |x| self.forward(x))
+    }
+
+    /// The layers, for [`crate::folded_effunet`]: encoder, up-convolutions, decoders, head.
+    pub(crate) fn parts(&self) -> (&EfficientNetLite0, &[ConvTranspose2d], &[ConvBlock], &Conv2d) {
+        (&self.encoder, &self.upconvs, &self.decoders, &self.head)
+    }
+
+    /// Every batch-norm of the network (tests set their statistics).
+    #[cfg(test)]
+    pub(crate) fn norms_mut(&mut self) -> Vec<&mut burn::nn::BatchNorm> {
+        let mut v = self.encoder.norms_mut();
+        v.extend(self.decoders.iter_mut().flat_map(ConvBlock::norms_mut));
+        v
+    }
+
     /// Logits `[batch, 1, H, W]` for normalised input `[batch, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let mut skips = vec![x.clone()];
@@ -76,7 +95,10 @@ impl SegmenterNet for EfficientUNet {
         self.forward(x)
     }
     fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
-        crate::infer::batched_maps(images, size, device, batch, |x| self.forward(x))
+        if !crate::is_cpu(device) {
+            return self.probabilities_burn(images, size, device, batch);
+        }
+        FoldedEfficientUNet::new(self).probabilities(images, size, batch)
     }
     fn with_output_prior(mut self, p: f32) -> Self {
         self.head = crate::unet::prior_head(self.head, p);

@@ -19,24 +19,26 @@ use burn::nn::BatchNorm;
 use burn::prelude::*;
 use rayon::prelude::*;
 
-fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+pub(crate) fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     // Weights of a loaded model are f32; anything else is a defect of the loader.
     t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 weights")
 }
 
-fn param<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
+pub(crate) fn param<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
     values(p.val())
 }
 
-/// A convolution (kernel 1 or 3, stride 1, "same" padding) with batch-norm folded in.
+/// A convolution (kernel 1 or 3, stride 1, "same" padding) with batch-norm folded in. (The
+/// EfficientNet's depthwise and strided layers keep their weights here too, in the same layout
+/// with `cin` counted per group, and run on kernels of their own: [`crate::folded_effunet`].)
 #[derive(Debug, Clone)]
-struct Conv {
+pub(crate) struct Conv {
     /// `[cout, cin * k * k]`, row-major (the im2col row order: channel, ky, kx).
-    weight: Vec<f32>,
-    bias: Vec<f32>,
-    cin: usize,
-    cout: usize,
-    k: usize,
+    pub(crate) weight: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
+    pub(crate) cin: usize,
+    pub(crate) cout: usize,
+    pub(crate) k: usize,
     /// Winograd-transformed weights `[16, cout, cin]`, for 3x3 layers with enough channels.
     winograd: Option<Vec<f32>>,
 }
@@ -48,7 +50,7 @@ struct Conv {
 const WINOGRAD_MIN_CIN: usize = 64;
 
 impl Conv {
-    fn fold(conv: &Conv2d, norm: Option<&BatchNorm>) -> Self {
+    pub(crate) fn fold(conv: &Conv2d, norm: Option<&BatchNorm>) -> Self {
         let [cout, cin, kh, kw] = conv.weight.val().dims();
         assert_eq!(kh, kw, "square kernels only");
         let mut weight = param(&conv.weight);
@@ -77,14 +79,14 @@ impl Conv {
 
 /// conv3x3-BN-ReLU, conv3x3-BN, optional 1x1 shortcut, ReLU.
 #[derive(Debug, Clone)]
-struct Block {
+pub(crate) struct Block {
     conv1: Conv,
     conv2: Conv,
     shortcut: Option<Conv>,
 }
 
 impl Block {
-    fn fold(b: &ConvBlock) -> Self {
+    pub(crate) fn fold(b: &ConvBlock) -> Self {
         let (conv1, norm1, conv2, norm2, shortcut) = b.parts();
         Self {
             conv1: Conv::fold(conv1, Some(norm1)),
@@ -93,7 +95,7 @@ impl Block {
         }
     }
 
-    fn forward(&self, x: &Act, pool: &mut Pool) -> Act {
+    pub(crate) fn forward(&self, x: &Act, pool: &mut Pool) -> Act {
         let y = conv(&self.conv1, x, None, pool);
         let out = conv(&self.conv2, &y, self.shortcut.as_ref().map(|s| (s, x)), pool);
         pool.give(y);
@@ -103,7 +105,7 @@ impl Block {
 
 /// Transposed 2x2 convolution with stride 2 (the U-Net's upsampling).
 #[derive(Debug, Clone)]
-struct UpConv {
+pub(crate) struct UpConv {
     /// `[cout * 4, cin]`: row `(o, dy, dx)` holds the weights applied to every input channel.
     weight: Vec<f32>,
     bias: Vec<f32>,
@@ -112,7 +114,7 @@ struct UpConv {
 }
 
 impl UpConv {
-    fn fold(up: &ConvTranspose2d) -> Self {
+    pub(crate) fn fold(up: &ConvTranspose2d) -> Self {
         let [cin, cout, kh, kw] = up.weight.val().dims();
         assert!(kh == 2 && kw == 2 && up.stride == [2, 2], "2x2 stride-2 up-convolutions only");
         let w = param(&up.weight); // [cin, cout, 2, 2]
@@ -132,7 +134,7 @@ impl UpConv {
 /// Activation buffers handed back by finished layers, reused by later ones: fresh buffers per
 /// layer cost ~10 % of inference in page faults and zeroing (`bench/PROFILE.md`).
 #[derive(Default)]
-struct Pool(Vec<Vec<f32>>);
+pub(crate) struct Pool(Vec<Vec<f32>>);
 
 impl Pool {
     /// A zeroed buffer of `n` values, reusing the smallest free one that is large enough.
@@ -146,23 +148,23 @@ impl Pool {
         v
     }
 
-    fn give(&mut self, a: Act) {
+    pub(crate) fn give(&mut self, a: Act) {
         self.0.push(a.data);
     }
 }
 
 /// Activations of a batch: `[batch, channels, h, w]`, contiguous.
 #[derive(Debug, Clone)]
-struct Act {
-    data: Vec<f32>,
-    batch: usize,
-    channels: usize,
-    h: usize,
-    w: usize,
+pub(crate) struct Act {
+    pub(crate) data: Vec<f32>,
+    pub(crate) batch: usize,
+    pub(crate) channels: usize,
+    pub(crate) h: usize,
+    pub(crate) w: usize,
 }
 
 impl Act {
-    fn zeros(pool: &mut Pool, batch: usize, channels: usize, h: usize, w: usize) -> Self {
+    pub(crate) fn zeros(pool: &mut Pool, batch: usize, channels: usize, h: usize, w: usize) -> Self {
         Self {
             data: pool.take(batch * channels * h * w),
             batch,
@@ -172,11 +174,11 @@ impl Act {
         }
     }
 
-    fn plane(&self) -> usize {
+    pub(crate) fn plane(&self) -> usize {
         self.h * self.w
     }
 
-    fn image(&self, b: usize) -> &[f32] {
+    pub(crate) fn image(&self, b: usize) -> &[f32] {
         let n = self.channels * self.plane();
         &self.data[b * n..(b + 1) * n]
     }
@@ -184,6 +186,42 @@ impl Act {
 
 /// Convolution + folded BN (+ 1x1 shortcut) + ReLU, over the whole batch.
 fn conv(c: &Conv, x: &Act, shortcut: Option<(&Conv, &Act)>, pool: &mut Pool) -> Act {
+    let add = shortcut.map_or(Add::Nothing, |(s, sx)| Add::Shortcut(s, sx));
+    conv_fused(c, x, add, Activation::Relu, pool)
+}
+
+/// What a convolution's epilogue adds before the activation.
+#[derive(Clone, Copy)]
+pub(crate) enum Add<'a> {
+    Nothing,
+    /// A 1x1 convolution of another activation (the ResUNet's projected shortcut).
+    Shortcut(&'a Conv, &'a Act),
+    /// Another activation of the output's shape (an identity skip).
+    Identity(&'a Act),
+}
+
+/// The activation at the end of a convolution's epilogue.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Activation {
+    Linear,
+    Relu,
+    /// `clamp(0, 6)`, EfficientNet's.
+    Relu6,
+}
+
+impl Activation {
+    pub(crate) fn apply(self, v: f32) -> f32 {
+        match self {
+            Self::Linear => v,
+            Self::Relu => v.max(0.0),
+            Self::Relu6 => v.clamp(0.0, 6.0),
+        }
+    }
+}
+
+/// Convolution (kernel 1 or 3, stride 1) + folded BN, then `add` and `act` in the epilogue of
+/// every band while it is in the cache, over the whole batch.
+pub(crate) fn conv_fused(c: &Conv, x: &Act, add: Add, act: Activation, pool: &mut Pool) -> Act {
     let (h, w, plane) = (x.h, x.w, x.plane());
     let mut out = Act::zeros(pool, x.batch, c.cout, h, w);
     let shape = ConvShape {
@@ -196,16 +234,22 @@ fn conv(c: &Conv, x: &Act, shortcut: Option<(&Conv, &Act)>, pool: &mut Pool) -> 
     };
     conv_bands(shape, &x.data, &c.weight, c.winograd.as_deref(), &mut out.data, |band| {
         let BandOut { b, y0, n, dst } = band;
-        if let Some((s, sx)) = shortcut {
+        if let Add::Shortcut(s, sx) = add {
             let simg = sx.image(b);
             // SAFETY: the band's rows of every output channel belong to this task.
             unsafe { matmul(s.cout, n, s.cin, dst, plane, true, &s.weight, simg[y0 * w..].as_ptr(), plane) };
         }
         for o in 0..c.cout {
-            let bias = c.bias[o] + shortcut.map_or(0.0, |(s, _)| s.bias[o]);
+            let bias = c.bias[o] + if let Add::Shortcut(s, _) = add { s.bias[o] } else { 0.0 };
             // SAFETY: as above.
             let row = unsafe { std::slice::from_raw_parts_mut(dst.add(o * plane), n) };
-            row.iter_mut().for_each(|v| *v = (*v + bias).max(0.0));
+            match add {
+                Add::Identity(skip) => {
+                    let src = &skip.image(b)[o * plane + y0 * w..][..n];
+                    row.iter_mut().zip(src).for_each(|(v, s)| *v = act.apply(*v + bias + s));
+                }
+                _ => row.iter_mut().for_each(|v| *v = act.apply(*v + bias)),
+            }
         }
     });
     out
@@ -226,54 +270,66 @@ fn maxpool2(x: &Act, pool: &mut Pool) -> Act {
     out
 }
 
+thread_local! {
+    /// [`up_cat`]'s per-worker buffer of the four taps' outputs.
+    static UPSAMPLED: std::cell::RefCell<Vec<f32>> = Default::default();
+}
+
 /// Upsample `x` with `up` and concatenate `skip` after it along channels.
-fn up_cat(up: &UpConv, x: &Act, skip: &Act, pool: &mut Pool) -> Act {
+pub(crate) fn up_cat(up: &UpConv, x: &Act, skip: &Act, pool: &mut Pool) -> Act {
     let (h, w) = (x.h, x.w);
     let (oh, ow) = (skip.h, skip.w);
     let channels = up.cout + skip.channels;
     let mut out = Act::zeros(pool, x.batch, channels, oh, ow);
     let image = channels * oh * ow;
     out.data.par_chunks_mut(image).enumerate().for_each(|(b, dst)| {
-        let mut tmp = vec![0.0f32; up.cout * 4 * h * w];
-        // SAFETY: `tmp` is [cout * 4, h * w]; the input image is [cin, h * w].
-        unsafe {
-            matmul(
-                up.cout * 4,
-                h * w,
-                up.cin,
-                tmp.as_mut_ptr(),
-                h * w,
-                false,
-                &up.weight,
-                x.image(b).as_ptr(),
-                h * w,
-            )
-        };
-        for o in 0..up.cout {
-            let plane = &mut dst[o * oh * ow..(o + 1) * oh * ow];
-            for t in 0..4 {
-                let (dy, dx) = (t / 2, t % 2);
-                let src = &tmp[(o * 4 + t) * h * w..][..h * w];
-                for y in 0..h {
-                    let drow = &mut plane[(2 * y + dy) * ow..][..ow];
-                    for xx in 0..w {
-                        drow[2 * xx + dx] = src[y * w + xx] + up.bias[o];
+        // A buffer per worker: a fresh one per image (megabytes at full resolution) cost page
+        // faults on every call.
+        UPSAMPLED.with_borrow_mut(|tmp| {
+            tmp.resize(up.cout * 4 * h * w, 0.0);
+            // SAFETY: `tmp` is [cout * 4, h * w]; the input image is [cin, h * w].
+            unsafe {
+                matmul(
+                    up.cout * 4,
+                    h * w,
+                    up.cin,
+                    tmp.as_mut_ptr(),
+                    h * w,
+                    false,
+                    &up.weight,
+                    x.image(b).as_ptr(),
+                    h * w,
+                )
+            };
+            for o in 0..up.cout {
+                let plane = &mut dst[o * oh * ow..(o + 1) * oh * ow];
+                let bias = up.bias[o];
+                // Output row 2y + dy interleaves the rows y of taps (dy, 0) and (dy, 1).
+                for (r, drow) in plane.chunks_exact_mut(ow).enumerate().take(2 * h) {
+                    let (y, dy) = (r / 2, r % 2);
+                    let left = &tmp[(o * 4 + dy * 2) * h * w + y * w..][..w];
+                    let right = &tmp[(o * 4 + dy * 2 + 1) * h * w + y * w..][..w];
+                    for ((pair, &l), &r) in drow.chunks_exact_mut(2).zip(left).zip(right) {
+                        pair[0] = l + bias;
+                        pair[1] = r + bias;
                     }
                 }
             }
-        }
+        });
         dst[up.cout * oh * ow..].copy_from_slice(skip.image(b));
     });
     out
 }
 
-fn input(images: &[&[f32]], size: usize) -> Act {
+/// The batch as an activation of `size x size` planes (three, or more with 2.5D context).
+pub(crate) fn input(images: &[&[f32]], size: usize) -> Act {
     let mut data = Vec::with_capacity(images.len() * 3 * size * size);
     images.iter().for_each(|x| data.extend_from_slice(x));
+    let planes = images.first().map_or(3, |x| x.len() / (size * size).max(1));
     Act {
         data,
         batch: images.len(),
-        channels: 3,
+        channels: planes,
         h: size,
         w: size,
     }
@@ -281,6 +337,24 @@ fn input(images: &[&[f32]], size: usize) -> Act {
 
 fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
+}
+
+/// Probability maps of a one-output 1x1 head over `x`, one per image.
+pub(crate) fn head_maps(head: &Conv, x: &Act) -> Vec<Vec<f32>> {
+    let plane = x.plane();
+    (0..x.batch)
+        .into_par_iter()
+        .map(|b| {
+            // Channel by channel over the whole plane (contiguous, vectorised), in the channel
+            // order of a per-pixel sum.
+            let mut logits = vec![head.bias[0]; plane];
+            for (c, channel) in x.image(b).chunks_exact(plane).enumerate() {
+                let wc = head.weight[c];
+                logits.iter_mut().zip(channel).for_each(|(l, &v)| *l += wc * v);
+            }
+            logits.into_iter().map(sigmoid).collect()
+        })
+        .collect()
 }
 
 /// [`SegmentationNet`] compiled for CPU inference.
@@ -338,19 +412,7 @@ impl FoldedSegmenter {
             x = dec.forward(&cat, pool);
             pool.give(cat);
         }
-        let plane = x.plane();
-        let maps = (0..x.batch)
-            .into_par_iter()
-            .map(|b| {
-                let img = x.image(b);
-                (0..plane)
-                    .map(|p| {
-                        let logit = (0..x.channels).fold(self.head.bias[0], |acc, c| acc + self.head.weight[c] * img[c * plane + p]);
-                        sigmoid(logit)
-                    })
-                    .collect()
-            })
-            .collect();
+        let maps = head_maps(&self.head, &x);
         pool.give(x);
         maps
     }

@@ -1,6 +1,7 @@
 //! Batched inference on prepared (normalised, model-size) inputs, shared by validation,
 //! evaluation and prediction. On the CPU backend it runs the folded networks of
-//! [`crate::folded`] (same results to float rounding, about three times as fast); elsewhere burn's forward pass.
+//! [`crate::folded`] and [`crate::folded_effunet`] (same results to float rounding, faster);
+//! elsewhere burn's forward pass.
 
 use crate::backend::is_cpu;
 use crate::folded::{FoldedClassifier, FoldedSegmenter};

@@ -8,6 +8,7 @@
 //! - [`autodiff`]: convolution and batch-norm of training as autodiff ops on fast CPU kernels.
 //! - [`config`]: serialisable descriptions of a network, stored next to its weights.
 //! - [`folded`]: the networks compiled for fast CPU inference (batch-norm folded, fused epilogues).
+//! - [`folded_effunet`]: the same for the EfficientNet-Lite0 U-Net.
 //! - [`infer`]: batched probabilities, through [`folded`] on the CPU.
 
 pub mod autodiff;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod efficientnet;
 pub mod effunet;
 pub mod folded;
+pub mod folded_effunet;
 pub mod infer;
 mod kernels;
 pub mod unet;
@@ -28,4 +30,5 @@ pub use config::{ClassifierArch, ClassifierConfig, NetConfig, SegmenterArch, Seg
 pub use efficientnet::EfficientNetLite0;
 pub use effunet::EfficientUNet;
 pub use folded::{FoldedClassifier, FoldedSegmenter};
+pub use folded_effunet::FoldedEfficientUNet;
 pub use unet::{SegmentationNet, SegmenterNet};

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use tumorscan_model::{
-    is_cpu, ClassifierArch, ClassifierConfig, ClassifierNet, EfficientNetLite0, EfficientUNet, FoldedClassifier, FoldedSegmenter,
-    NetConfig, SegmentationNet, SegmenterArch, SegmenterConfig, SegmenterNet, SliceClassifier,
+    is_cpu, ClassifierArch, ClassifierConfig, ClassifierNet, EfficientNetLite0, EfficientUNet, FoldedClassifier, FoldedEfficientUNet,
+    FoldedSegmenter, NetConfig, SegmentationNet, SegmenterArch, SegmenterConfig, SliceClassifier,
 };
 
 /// How a slice is called tumour / tumour-free. By default a slice whose cleaned mask is empty
@@ -145,9 +145,9 @@ pub struct Segmenter {
 // One to three per bundle: the size of the variants does not matter.
 #[allow(clippy::large_enum_variant)]
 enum SegmenterNetwork {
-    // U-Net / ResUNet, folded once for CPU inference where the device is the CPU.
+    // Each folded once for CPU inference where the device is the CPU.
     Unet(SegmentationNet, Option<FoldedSegmenter>),
-    EfficientUnet(EfficientUNet),
+    EfficientUnet(EfficientUNet, Option<FoldedEfficientUNet>),
 }
 
 impl Segmenter {
@@ -165,11 +165,11 @@ impl Segmenter {
                 let folded = is_cpu(device).then(|| FoldedSegmenter::new(&net));
                 SegmenterNetwork::Unet(net, folded)
             }
-            SegmenterArch::EfficientnetLite0Unet => SegmenterNetwork::EfficientUnet(apply_weights(
-                EfficientUNet::with_input_channels(config.input_channels(), device),
-                weights,
-                what,
-            )?),
+            SegmenterArch::EfficientnetLite0Unet => {
+                let net = apply_weights(EfficientUNet::with_input_channels(config.input_channels(), device), weights, what)?;
+                let folded = is_cpu(device).then(|| FoldedEfficientUNet::new(&net));
+                SegmenterNetwork::EfficientUnet(net, folded)
+            }
         };
         Ok(Self {
             config,
@@ -191,7 +191,8 @@ impl Segmenter {
         match &self.net {
             SegmenterNetwork::Unet(_, Some(folded)) => folded.probabilities(images, size, batch),
             SegmenterNetwork::Unet(net, None) => net.probabilities_burn(images, size, device, batch),
-            SegmenterNetwork::EfficientUnet(net) => SegmenterNet::probabilities(net, images, size, device, batch),
+            SegmenterNetwork::EfficientUnet(_, Some(folded)) => folded.probabilities(images, size, batch),
+            SegmenterNetwork::EfficientUnet(net, None) => net.probabilities_burn(images, size, device, batch),
         }
     }
 }
