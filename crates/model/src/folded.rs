@@ -86,7 +86,7 @@ pub(crate) struct Block {
 }
 
 impl Block {
-    pub(crate) fn fold(b: &ConvBlock) -> Self {
+    fn fold(b: &ConvBlock) -> Self {
         let (conv1, norm1, conv2, norm2, shortcut) = b.parts();
         Self {
             conv1: Conv::fold(conv1, Some(norm1)),
@@ -114,7 +114,7 @@ pub(crate) struct UpConv {
 }
 
 impl UpConv {
-    pub(crate) fn fold(up: &ConvTranspose2d) -> Self {
+    fn fold(up: &ConvTranspose2d) -> Self {
         let [cin, cout, kh, kw] = up.weight.val().dims();
         assert!(kh == 2 && kw == 2 && up.stride == [2, 2], "2x2 stride-2 up-convolutions only");
         let w = param(&up.weight); // [cin, cout, 2, 2]
@@ -357,14 +357,47 @@ pub(crate) fn head_maps(head: &Conv, x: &Act) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// A U-Net decoder, folded: per level an up-convolution, the skip concatenated after it and a
+/// block of two conv3x3-BN-ReLU; then a one-output 1x1 head.
+#[derive(Debug, Clone)]
+pub(crate) struct Decoder {
+    pub(crate) upconvs: Vec<UpConv>,
+    pub(crate) blocks: Vec<Block>,
+    pub(crate) head: Conv,
+}
+
+impl Decoder {
+    pub(crate) fn fold(upconvs: &[ConvTranspose2d], blocks: &[ConvBlock], head: &Conv2d) -> Self {
+        Self {
+            upconvs: upconvs.iter().map(UpConv::fold).collect(),
+            blocks: blocks.iter().map(Block::fold).collect(),
+            head: Conv::fold(head, None),
+        }
+    }
+
+    /// Probability maps from the deepest activation `x` and the skips (shallowest first; one
+    /// per level, taken from the end); every buffer goes back to `pool`.
+    pub(crate) fn decode(&self, mut x: Act, mut skips: Vec<Act>, pool: &mut Pool) -> Vec<Vec<f32>> {
+        for (up, block) in self.upconvs.iter().zip(&self.blocks) {
+            let skip = skips.pop().expect("one skip per decoder level");
+            let cat = up_cat(up, &x, &skip, pool);
+            pool.give(x);
+            pool.give(skip);
+            x = block.forward(&cat, pool);
+            pool.give(cat);
+        }
+        let maps = head_maps(&self.head, &x);
+        pool.give(x);
+        maps
+    }
+}
+
 /// [`SegmentationNet`] compiled for CPU inference.
 #[derive(Debug, Clone)]
 pub struct FoldedSegmenter {
     encoders: Vec<Block>,
     bottleneck: Block,
-    upconvs: Vec<UpConv>,
-    decoders: Vec<Block>,
-    head: Conv,
+    decoder: Decoder,
 }
 
 impl FoldedSegmenter {
@@ -374,9 +407,7 @@ impl FoldedSegmenter {
         Self {
             encoders: encoders.iter().map(Block::fold).collect(),
             bottleneck: Block::fold(bottleneck),
-            upconvs: upconvs.iter().map(UpConv::fold).collect(),
-            decoders: decoders.iter().map(Block::fold).collect(),
-            head: Conv::fold(head, None),
+            decoder: Decoder::fold(upconvs, decoders, head),
         }
     }
 
@@ -399,22 +430,9 @@ impl FoldedSegmenter {
             pool.give(std::mem::replace(&mut x, pooled));
             skips.push(y);
         }
-        let mut x = {
-            let y = self.bottleneck.forward(&x, pool);
-            pool.give(x);
-            y
-        };
-        for (up, dec) in self.upconvs.iter().zip(&self.decoders) {
-            let skip = skips.pop().expect("one skip per level");
-            let cat = up_cat(up, &x, &skip, pool);
-            pool.give(x);
-            pool.give(skip);
-            x = dec.forward(&cat, pool);
-            pool.give(cat);
-        }
-        let maps = head_maps(&self.head, &x);
+        let y = self.bottleneck.forward(&x, pool);
         pool.give(x);
-        maps
+        self.decoder.decode(y, skips, pool)
     }
 }
 
@@ -471,14 +489,14 @@ impl FoldedClassifier {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::config::{ClassifierConfig, SegmenterConfig};
     use burn::module::RunningState;
     use burn::tensor::Distribution;
 
     /// Give every batch-norm non-trivial statistics so that folding is actually exercised.
-    fn randomize(n: &mut BatchNorm, device: &Device) {
+    pub(crate) fn randomize(n: &mut BatchNorm, device: &Device) {
         let c = n.gamma.val().dims()[0];
         let r = |lo: f64, hi: f64| Tensor::<1>::random([c], Distribution::Uniform(lo, hi), device);
         n.gamma = Param::from_tensor(r(0.5, 1.5));

@@ -11,7 +11,7 @@
 use crate::autodiff::depthwise::{geometry, input_row, output_plane, Geometry};
 use crate::efficientnet::{ConvBn, EfficientNetLite0};
 use crate::effunet::EfficientUNet;
-use crate::folded::{conv_fused, head_maps, input, up_cat, Act, Activation, Add, Block, Conv, Pool, UpConv};
+use crate::folded::{conv_fused, input, Act, Activation, Add, Conv, Decoder, Pool};
 use crate::kernels::matmul;
 use burn::nn::PaddingConfig2d;
 use rayon::prelude::*;
@@ -135,9 +135,7 @@ impl MbConv {
 pub struct FoldedEfficientUNet {
     stem: Spatial,
     blocks: Vec<MbConv>,
-    upconvs: Vec<UpConv>,
-    decoders: Vec<Block>,
-    head: Conv,
+    decoder: Decoder,
 }
 
 impl FoldedEfficientUNet {
@@ -164,9 +162,7 @@ impl FoldedEfficientUNet {
         Self {
             stem: Spatial::fold(stem),
             blocks,
-            upconvs: upconvs.iter().map(UpConv::fold).collect(),
-            decoders: decoders.iter().map(Block::fold).collect(),
-            head: Conv::fold(head, None),
+            decoder: Decoder::fold(upconvs, decoders, head),
         }
     }
 
@@ -204,25 +200,15 @@ impl FoldedEfficientUNet {
 
     fn forward(&self, images: &[&[f32]], size: usize, pool: &mut Pool) -> Vec<Vec<f32>> {
         let mut skips = self.encode(images, size, pool);
-        let mut x = skips.pop().expect("the encoder has taps");
-        for (up, dec) in self.upconvs.iter().zip(&self.decoders) {
-            let skip = skips.pop().expect("one skip per decoder level");
-            let cat = up_cat(up, &x, &skip, pool);
-            pool.give(x);
-            pool.give(skip);
-            x = dec.forward(&cat, pool);
-            pool.give(cat);
-        }
-        let maps = head_maps(&self.head, &x);
-        pool.give(x);
-        maps
+        let deepest = skips.pop().expect("the encoder has taps");
+        self.decoder.decode(deepest, skips, pool)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::module::{Param, RunningState};
+    use crate::folded::tests::randomize;
     use burn::prelude::*;
     use burn::tensor::Distribution;
 
@@ -230,14 +216,7 @@ mod tests {
     /// folding is exercised), and a batch of three random inputs of `size x size`.
     fn network(channels: usize, size: usize, device: &Device) -> (EfficientUNet, Vec<f32>) {
         let mut net = EfficientUNet::with_input_channels(channels, device);
-        for n in net.norms_mut() {
-            let c = n.gamma.val().dims()[0];
-            let r = |lo: f64, hi: f64| Tensor::<1>::random([c], Distribution::Uniform(lo, hi), device);
-            n.gamma = Param::from_tensor(r(0.5, 1.5));
-            n.beta = Param::from_tensor(r(-0.5, 0.5));
-            n.running_mean = RunningState::new(r(-0.3, 0.3));
-            n.running_var = RunningState::new(r(0.5, 2.0));
-        }
+        net.norms_mut().into_iter().for_each(|n| randomize(n, device));
         let x = Tensor::<4>::random([3, channels, size, size], Distribution::Normal(0.0, 1.0), device);
         (net, x.into_data().try_to_vec().expect("f32"))
     }
@@ -300,6 +279,7 @@ mod tests {
 #[cfg(test)]
 mod timing {
     use super::*;
+    use crate::folded::{head_maps, up_cat};
     use burn::prelude::*;
     use std::time::Instant;
 
@@ -354,7 +334,7 @@ mod timing {
             pool.give(image);
             let mut skips = f.encode(images, size, &mut pool);
             let mut x = skips.pop().expect("taps");
-            for (l, (up, dec)) in f.upconvs.iter().zip(&f.decoders).enumerate() {
+            for (l, (up, dec)) in f.decoder.upconvs.iter().zip(&f.decoder.blocks).enumerate() {
                 let skip = skips.pop().expect("skip");
                 let s = Instant::now();
                 let cat = up_cat(up, &x, &skip, &mut pool);
@@ -367,7 +347,7 @@ mod timing {
                 pool.give(skip);
             }
             let s = Instant::now();
-            let _ = head_maps(&f.head, &x);
+            let _ = head_maps(&f.decoder.head, &x);
             add("head", s);
             pool.give(x);
         }
