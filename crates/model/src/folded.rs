@@ -19,12 +19,12 @@ use burn::nn::BatchNorm;
 use burn::prelude::*;
 use rayon::prelude::*;
 
-pub(crate) fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     // Weights of a loaded model are f32; anything else is a defect of the loader.
     t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 weights")
 }
 
-pub(crate) fn param<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
+fn param<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
     values(p.val())
 }
 

@@ -3,10 +3,10 @@
 //! its convolution, and bias, ReLU6 and the identity skips applied in the convolutions' epilogues.
 //!
 //! Why: through burn's forward pass (on the custom CPU ops of training) the shipped network ran
-//! at 0.69x PyTorch's inference throughput (`bench/results.md`): every layer allocated a fresh
-//! tensor, batch norm was a pass of its own over the six-times expanded activations, and the
-//! decoder's 3x3 convolutions did not use Winograd. Results match burn's forward pass to float
-//! rounding (tested below).
+//! at 0.69x PyTorch's inference throughput (`bench/results.md` of session 13): every layer
+//! allocated a fresh tensor and batch norm was a pass of its own over the six-times expanded
+//! activations (`bench/PROFILE.md`). Results match burn's forward pass to float rounding
+//! (tested below).
 
 use crate::autodiff::depthwise::{geometry, input_row, output_plane, Geometry};
 use crate::efficientnet::{ConvBn, EfficientNetLite0};

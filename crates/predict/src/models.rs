@@ -159,6 +159,13 @@ impl Segmenter {
         if config.context_slices > 0 && config.arch != SegmenterArch::EfficientnetLite0Unet {
             bail!("{what}: context_slices needs the efficientnet-lite0-unet architecture");
         }
+        // Its five stride-2 stages need it; otherwise the forward pass would fail midway.
+        if config.arch == SegmenterArch::EfficientnetLite0Unet && (config.input_size == 0 || config.input_size % 32 != 0) {
+            bail!(
+                "{what}: input_size {} of an efficientnet-lite0-unet must be a positive multiple of 32",
+                config.input_size
+            );
+        }
         let net = match config.arch {
             SegmenterArch::Unet => {
                 let net = apply_weights(SegmentationNet::new(&config, device), weights, what)?;
@@ -553,6 +560,24 @@ mod tests {
         std::fs::write(tmp.path().join("segment-2/model.json"), card.to_string()).unwrap();
         let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
         assert!(err.contains("context_slices needs"), "{err}");
+    }
+
+    #[test]
+    fn an_efficientnet_unet_whose_input_size_its_strides_cannot_halve_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let device = tumorscan_model::ComputeDevice::cpu().inference().unwrap();
+        write_effunet(&tmp.path().join("segment"), 32, 0);
+        write_bundle(tmp.path(), &[]);
+        assert!(ModelBundle::load(tmp.path(), &device).is_ok());
+        // A hand-edited card: the weights fit any size, the network does not.
+        let card = tmp.path().join("segment/model.json");
+        let edited = std::fs::read_to_string(&card)
+            .unwrap()
+            .replace("\"input_size\":32", "\"input_size\":48");
+        assert!(edited.contains("48"), "{edited}");
+        std::fs::write(&card, edited).unwrap();
+        let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
+        assert!(err.contains("input_size 48") && err.contains("multiple of 32"), "{err}");
     }
 
     fn image(size: u32) -> Vec<f32> {

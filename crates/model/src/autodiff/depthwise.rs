@@ -193,9 +193,9 @@ pub(crate) fn input_row(g: Geometry, oy: usize, ky: usize) -> Option<usize> {
 
 /// Per kernel column `kx`: the outputs `ox` of a row whose input column
 /// `ox * stride + kx - left` is inside the image, and that column for the first of them.
-pub(crate) type Columns = Vec<(std::ops::Range<usize>, usize)>;
+type Columns = Vec<(std::ops::Range<usize>, usize)>;
 
-pub(crate) fn columns(g: Geometry) -> Columns {
+fn columns(g: Geometry) -> Columns {
     (0..g.k).map(|kx| column_range(g, kx)).collect()
 }
 
@@ -208,9 +208,9 @@ fn column_range(g: Geometry, kx: usize) -> (std::ops::Range<usize>, usize) {
 }
 
 // The three kernels below walk the same (output row, kernel row, kernel column) loops, written
-// out in each (the forward one is now the tests' reference): walking them through one shared closure measured ~10 % slower training steps
-// (the row slices are no longer hoisted out of the inner loops; deep layers have 4-8 outputs
-// per row and 25 taps).
+// out in each (the forward one is now the tests' reference): walking them through one shared
+// closure measured ~10 % slower training steps (the row slices are no longer hoisted out of the
+// inner loops; deep layers have 4-8 outputs per row and 25 taps).
 
 /// One channel's output plane, row by row: the definition [`forward_plane_phased`] (which runs)
 /// is checked against.
@@ -256,7 +256,7 @@ pub(crate) fn output_plane(g: Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
 /// one short pass per output row: it vectorises where rows are short (the deep layers' planes
 /// are 3-24 pixels wide) and drops the strided reads. `y` must be zero; `phases` and `acc` are
 /// scratch space.
-pub(crate) fn forward_plane_phased(g: Geometry, x: &[f32], w: &[f32], y: &mut [f32], phases: &mut Vec<f32>, acc: &mut Vec<f32>) {
+fn forward_plane_phased(g: Geometry, x: &[f32], w: &[f32], y: &mut [f32], phases: &mut Vec<f32>, acc: &mut Vec<f32>) {
     let s = g.stride;
     let reach = (g.k - 1) / s;
     let (ph, pw) = (g.oh + reach, g.ow + reach);
@@ -394,7 +394,7 @@ mod tests {
     }
 
     /// The whole-plane kernel sums the same products in the same order as the row kernel:
-    /// equal outputs (to the sign of zero), at strides 1 and 2, for "same", valid and lopsided
+    /// equal outputs (to the sign of zero), at strides 1-3, for "same", valid and lopsided
     /// explicit paddings, even and odd planes.
     #[test]
     fn phased_plane_kernel_equals_the_row_kernel() {
