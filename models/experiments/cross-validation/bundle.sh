@@ -31,3 +31,16 @@ evaluate_fold() {
     "$T" evaluate "$what" --model "$B" --data "$D" --folds models/folds.csv --fold "$F" --out "$O" --force
   done
 }
+
+# evaluate_reproduced OUT FROM TO RUN1 RUN2: two retrained runs in the shipped bundle's own
+# settings (models/bundle.json, its name's "FROM" replaced by "TO") on test fold 0, as
+# models/evaluation/eval-*-test, and the weights' hashes beside the shipped ones (../reproduce-*).
+evaluate_reproduced() {
+  local OUT=$1 FROM=$2 TO=$3; shift 3
+  local B=$OUT/bundle
+  bundle "$B" "" true "$@"
+  sed "s/\"name\": \"$FROM/\"name\": \"$TO/" models/bundle.json > "$B/bundle.json"
+  evaluate_fold "$B" 0 "$OUT/eval-seg-test" segment
+  evaluate_fold "$B" 0 "$OUT/eval-det-test" detect
+  sha256sum models/segment/model.bpk models/segment-s43/model.bpk "$B"/segment*/model.bpk
+}

@@ -6,10 +6,4 @@ set -euo pipefail
 OUT=$1
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
 . "$(dirname "$0")/../cross-validation/bundle.sh"
-B=$OUT/bundle
-bundle "$B" "" true runs/ff192-effunet-s42 runs/ff192-effunet-s43
-# The shipped settings themselves, not bundle()'s restatement of them.
-sed 's/"name": "tumorscan built-in v0.8.1 (/"name": "v0.8.1 reproduced (session 16; /' models/bundle.json > "$B/bundle.json"
-evaluate_fold "$B" 0 "$OUT/eval-seg-test" segment
-evaluate_fold "$B" 0 "$OUT/eval-det-test" detect
-sha256sum models/segment/model.bpk models/segment-s43/model.bpk "$B"/segment*/model.bpk
+evaluate_reproduced "$OUT" "tumorscan built-in v0.8.1 (" "v0.8.1 reproduced (session 16; " runs/ff192-effunet-s42 runs/ff192-effunet-s43
