@@ -20,7 +20,8 @@ use rayon::prelude::*;
 /// a batch of 16 has activations of 40-60 MB per layer, above glibc's largest mmap threshold,
 /// so every layer paid fresh pages, and the planes fall out of the cache between layers; 2-8
 /// images keep both cores busy and measured 0.23-0.28 s per 16 slices against 0.30-0.35 s
-/// (`tumorscan bench --arch effunet --size 192`, paired runs).
+/// (`tumorscan bench --arch effunet --size 192`, paired runs, before `tune_allocator` kept such
+/// blocks in the heap too; the cache locality stands either way).
 const SUB_BATCH: usize = 4;
 
 /// A folded convolution with its stride and padding: the stem (3x3, stride 2) or a depthwise
