@@ -9,14 +9,14 @@ use burn::prelude::*;
 use clap::Args;
 use std::time::Instant;
 use tumorscan_model::{
-    BackendKind, ClassifierConfig, ComputeDevice, EfficientUNet, SegmentationNet, SegmenterConfig, SegmenterNet, SliceClassifier,
+    BackendKind, ClassifierConfig, ComputeDevice, EfficientUNet, LiteVariant, SegmentationNet, SegmenterConfig, SegmenterNet, SliceClassifier,
 };
 use tumorscan_train::loss::{bce_with_logits, SegLoss};
 
 /// `bench` arguments.
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Architecture: unet, resunet, effunet (U-Net on EfficientNet-Lite0) or classifier.
+    /// Architecture: unet, resunet, effunet (U-Net on EfficientNet-Lite0), effunet-lite1 or classifier.
     #[arg(long, default_value = "unet")]
     arch: String,
     /// Initial features.
@@ -156,15 +156,16 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 &mut t,
             );
         }
-        "effunet" => {
+        "effunet" | "effunet-lite1" => {
+            let encoder = if a.arch == "effunet" { LiteVariant::Lite0 } else { LiteVariant::Lite1 };
             train_steps(
-                EfficientUNet::new(&train_dev),
+                EfficientUNet::build(encoder, 3, &train_dev),
                 &a,
                 &train_dev,
                 |n, x| seg_loss(n.forward(x)),
                 &mut t,
             );
-            let valid = EfficientUNet::new(&infer_dev).valid();
+            let valid = EfficientUNet::build(encoder, 3, &infer_dev).valid();
             infer_batches(
                 &a,
                 &infer_dev,
@@ -194,7 +195,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 &mut t,
             );
         }
-        other => anyhow::bail!("--arch {other}: use unet, resunet, effunet or classifier"),
+        other => anyhow::bail!("--arch {other}: use unet, resunet, effunet, effunet-lite1 or classifier"),
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|x, y| x.total_cmp(y));

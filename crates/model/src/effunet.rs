@@ -1,39 +1,40 @@
-//! A U-Net whose encoder is EfficientNet-Lite0 ([`crate::efficientnet`]), so that segmentation
+//! A U-Net whose encoder is EfficientNet-Lite0 or Lite1 ([`crate::efficientnet`]), so that segmentation
 //! can start from ImageNet weights as detection does. The decoder follows the U-Net of
 //! [`crate::unet`] (transposed-convolution upsampling, skip concatenation, two conv3x3-BN-ReLU)
 //! on the encoder's outputs at strides 2, 4, 8, 16 and 32, and a last level at full resolution
 //! that also sees the input image.
 
-use crate::config::SegmenterConfig;
-use crate::efficientnet::EfficientNetLite0;
+use crate::config::{LiteVariant, SegmenterConfig};
+use crate::efficientnet::EfficientNetLite;
 use crate::folded_effunet::FoldedEfficientUNet;
 use crate::unet::{ConvBlock, SegmenterNet};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::prelude::*;
 use std::path::Path;
 
-/// Decoder widths, deepest first; the skips come from [`EfficientNetLite0::taps`].
+/// Decoder widths, deepest first; the skips come from [`EfficientNetLite::taps`].
 const DECODER: [usize; 5] = [96, 48, 32, 16, 16];
 
-/// The EfficientNet-Lite0 U-Net (input size a multiple of 32).
+/// The EfficientNet-Lite U-Net (input size a multiple of 32).
 #[derive(Module, Debug)]
 pub struct EfficientUNet {
-    encoder: EfficientNetLite0,
+    encoder: EfficientNetLite,
     upconvs: Vec<ConvTranspose2d>,
     decoders: Vec<ConvBlock>,
     head: Conv2d,
 }
 
 impl EfficientUNet {
-    /// Build with fresh weights on `device` (three input planes).
+    /// Lite0's with fresh weights on `device` (three input planes).
     pub fn new(device: &Device) -> Self {
-        Self::with_input_channels(3, device)
+        Self::build(LiteVariant::Lite0, 3, device)
     }
 
-    /// Build with fresh weights for `channels` input planes (more than three: 2.5D context).
-    pub fn with_input_channels(channels: usize, device: &Device) -> Self {
+    /// `encoder`'s U-Net with fresh weights for `channels` input planes (more than three: 2.5D
+    /// context). The decoder is the same for both encoders: their taps have the same widths.
+    pub fn build(encoder: LiteVariant, channels: usize, device: &Device) -> Self {
         // Channels of the encoder's taps, deepest first, then the input image's.
-        let mut skips = EfficientNetLite0::TAP_CHANNELS.to_vec();
+        let mut skips = EfficientNetLite::TAP_CHANNELS.to_vec();
         skips.reverse();
         let deepest = skips.remove(0);
         skips.push(channels);
@@ -45,7 +46,7 @@ impl EfficientUNet {
             ch = out;
         }
         Self {
-            encoder: EfficientNetLite0::with_input_channels(channels, device),
+            encoder: EfficientNetLite::build(encoder, channels, device),
             upconvs,
             decoders,
             head: Conv2dConfig::new([ch, 1], [1, 1]).init(device),
@@ -58,7 +59,7 @@ impl EfficientUNet {
     }
 
     /// The layers, for [`crate::folded_effunet`]: encoder, up-convolutions, decoders, head.
-    pub(crate) fn parts(&self) -> (&EfficientNetLite0, &[ConvTranspose2d], &[ConvBlock], &Conv2d) {
+    pub(crate) fn parts(&self) -> (&EfficientNetLite, &[ConvTranspose2d], &[ConvBlock], &Conv2d) {
         (&self.encoder, &self.upconvs, &self.decoders, &self.head)
     }
 
@@ -85,7 +86,7 @@ impl EfficientUNet {
 
 impl SegmenterNet for EfficientUNet {
     fn build(cfg: &SegmenterConfig, device: &Device) -> Self {
-        Self::with_input_channels(cfg.input_channels(), device)
+        Self::build(cfg.arch.lite_encoder().unwrap_or_default(), cfg.input_channels(), device)
     }
     fn load_pretrained(mut self, path: &Path) -> Result<Self, String> {
         self.encoder = self.encoder.load_pytorch(path)?;

@@ -1,4 +1,4 @@
-//! The EfficientNet-Lite0 U-Net ([`crate::EfficientUNet`]) compiled for CPU inference, as
+//! The EfficientNet-Lite U-Net ([`crate::EfficientUNet`]) compiled for CPU inference, as
 //! [`crate::folded`] does for the U-Net: weights extracted once, every batch norm folded into
 //! its convolution, and bias, ReLU6 and the identity skips applied in the convolutions' epilogues.
 //!
@@ -9,7 +9,7 @@
 //! (tested below).
 
 use crate::autodiff::depthwise::{geometry, input_row, output_plane, Geometry};
-use crate::efficientnet::{ConvBn, EfficientNetLite0};
+use crate::efficientnet::ConvBn;
 use crate::effunet::EfficientUNet;
 use crate::folded::{conv_fused, input, Act, Activation, Add, Conv, Decoder, Pool};
 use crate::kernels::matmul;
@@ -136,6 +136,8 @@ impl MbConv {
 pub struct FoldedEfficientUNet {
     stem: Spatial,
     blocks: Vec<MbConv>,
+    /// The blocks whose outputs are the decoder's skips (the encoder's taps).
+    taps: Vec<usize>,
     decoder: Decoder,
 }
 
@@ -163,6 +165,7 @@ impl FoldedEfficientUNet {
         Self {
             stem: Spatial::fold(stem),
             blocks,
+            taps: encoder.tap_blocks(),
             decoder: Decoder::fold(upconvs, decoders, head),
         }
     }
@@ -192,7 +195,7 @@ impl FoldedEfficientUNet {
             } else {
                 pool.give(prev);
             }
-            tapped = EfficientNetLite0::TAP_BLOCKS.contains(&i);
+            tapped = self.taps.contains(&i);
         }
         // The last block is tapped.
         skips.push(x);
@@ -209,14 +212,15 @@ impl FoldedEfficientUNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LiteVariant;
     use crate::folded::tests::randomize;
     use burn::prelude::*;
     use burn::tensor::Distribution;
 
     /// A fresh network for `channels` input planes with random batch-norm statistics (so that
     /// folding is exercised), and a batch of three random inputs of `size x size`.
-    fn network(channels: usize, size: usize, device: &Device) -> (EfficientUNet, Vec<f32>) {
-        let mut net = EfficientUNet::with_input_channels(channels, device);
+    fn network(encoder: LiteVariant, channels: usize, size: usize, device: &Device) -> (EfficientUNet, Vec<f32>) {
+        let mut net = EfficientUNet::build(encoder, channels, device);
         net.norms_mut().into_iter().for_each(|n| randomize(n, device));
         let x = Tensor::<4>::random([3, channels, size, size], Distribution::Normal(0.0, 1.0), device);
         (net, x.into_data().try_to_vec().expect("f32"))
@@ -232,13 +236,13 @@ mod tests {
 
     /// Every encoder tap (stem, depthwise layers at both strides and kernel sizes, identity
     /// skips) equals burn's, and so do the probability maps (a batch cut into uneven chunks),
-    /// for three planes and for 2.5D context.
+    /// for three planes and for 2.5D context, on both encoders.
     #[test]
     fn matches_burn_forward() {
         let device = Device::flex();
         device.seed(11);
-        for (channels, size) in [(3, 64), (5, 32)] {
-            let (net, flat) = network(channels, size, &device);
+        for (encoder, channels, size) in [(LiteVariant::Lite0, 3, 64), (LiteVariant::Lite0, 5, 32), (LiteVariant::Lite1, 3, 32)] {
+            let (net, flat) = network(encoder, channels, size, &device);
             let images: Vec<&[f32]> = flat.chunks(channels * size * size).collect();
             let folded = FoldedEfficientUNet::new(&net);
             let taps = net
@@ -251,13 +255,13 @@ mod tests {
                 assert_eq!(tap.dims(), [act.batch, act.channels, act.h, act.w], "tap {i}");
                 let want: Vec<f32> = tap.into_data().try_to_vec().expect("f32");
                 let gap = relative_gap(&act.data, &want);
-                assert!(gap < 1e-5, "{channels} planes, tap {i}: {gap}");
+                assert!(gap < 1e-5, "{encoder:?}, {channels} planes, tap {i}: {gap}");
             }
             let want = net.probabilities_burn(&images, size as u32, &device, 3);
             let got = folded.probabilities(&images, size as u32, 2);
             assert_eq!(got.len(), 3);
             let gap = relative_gap(&got.concat(), &want.concat());
-            assert!(gap < 1e-5, "{channels} planes, {size}px maps: {gap}");
+            assert!(gap < 1e-5, "{encoder:?}, {channels} planes, {size}px maps: {gap}");
         }
     }
 

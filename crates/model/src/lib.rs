@@ -2,13 +2,13 @@
 //!
 //! - [`unet`]: the U-Net of Buda et al. (2019) and its residual variant (ResUNet).
 //! - [`classifier`]: a compact ResNet-style slice classifier for detection.
-//! - [`efficientnet`]: EfficientNet-Lite0, the classifier that can start from ImageNet weights.
-//! - [`effunet`]: a U-Net on the EfficientNet-Lite0 encoder, for segmentation from ImageNet weights.
+//! - [`efficientnet`]: EfficientNet-Lite0 / Lite1, the classifier and encoder that start from ImageNet weights.
+//! - [`effunet`]: a U-Net on an EfficientNet-Lite encoder, for segmentation from ImageNet weights.
 //! - [`backend`]: which device (pure-Rust `flex` CPU, or CUDA) tensors live on.
 //! - [`autodiff`]: convolution and batch-norm of training as autodiff ops on fast CPU kernels.
 //! - [`config`]: serialisable descriptions of a network, stored next to its weights.
 //! - [`folded`]: the networks compiled for fast CPU inference (batch-norm folded, fused epilogues).
-//! - [`folded_effunet`]: the same for the EfficientNet-Lite0 U-Net.
+//! - [`folded_effunet`]: the same for the EfficientNet-Lite U-Net.
 //! - [`infer`]: batched probabilities, through [`folded`] on the CPU.
 
 pub mod autodiff;
@@ -26,8 +26,8 @@ mod winograd;
 
 pub use backend::{is_cpu, tune_allocator, BackendKind, ComputeDevice};
 pub use classifier::{ClassifierNet, SliceClassifier};
-pub use config::{ClassifierArch, ClassifierConfig, NetConfig, SegmenterArch, SegmenterConfig};
-pub use efficientnet::EfficientNetLite0;
+pub use config::{ClassifierArch, ClassifierConfig, LiteVariant, NetConfig, SegmenterArch, SegmenterConfig};
+pub use efficientnet::EfficientNetLite;
 pub use effunet::EfficientUNet;
 pub use folded::{FoldedClassifier, FoldedSegmenter};
 pub use folded_effunet::FoldedEfficientUNet;

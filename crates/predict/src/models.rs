@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use tumorscan_model::{
-    is_cpu, ClassifierArch, ClassifierConfig, ClassifierNet, EfficientNetLite0, EfficientUNet, FoldedClassifier, FoldedEfficientUNet,
-    FoldedSegmenter, NetConfig, SegmentationNet, SegmenterArch, SegmenterConfig, SliceClassifier,
+    is_cpu, ClassifierArch, ClassifierConfig, ClassifierNet, EfficientNetLite, EfficientUNet, FoldedClassifier, FoldedEfficientUNet,
+    FoldedSegmenter, NetConfig, SegmentationNet, SegmenterConfig, SliceClassifier,
 };
 
 /// How a slice is called tumour / tumour-free. By default a slice whose cleaned mask is empty
@@ -156,24 +156,25 @@ impl Segmenter {
         let NetConfig::Segmenter(config) = net_of(&card, what)? else {
             bail!("{what}: not a segmentation model")
         };
-        if config.context_slices > 0 && config.arch != SegmenterArch::EfficientnetLite0Unet {
-            bail!("{what}: context_slices needs the efficientnet-lite0-unet architecture");
+        let encoder = config.arch.lite_encoder();
+        if config.context_slices > 0 && encoder.is_none() {
+            bail!("{what}: context_slices needs an efficientnet-lite*-unet architecture");
         }
         // Its five stride-2 stages need it; otherwise the forward pass would fail midway.
-        if config.arch == SegmenterArch::EfficientnetLite0Unet && (config.input_size == 0 || config.input_size % 32 != 0) {
+        if encoder.is_some() && (config.input_size == 0 || config.input_size % 32 != 0) {
             bail!(
-                "{what}: input_size {} of an efficientnet-lite0-unet must be a positive multiple of 32",
+                "{what}: input_size {} of an efficientnet-lite*-unet must be a positive multiple of 32",
                 config.input_size
             );
         }
-        let net = match config.arch {
-            SegmenterArch::Unet => {
+        let net = match encoder {
+            None => {
                 let net = apply_weights(SegmentationNet::new(&config, device), weights, what)?;
                 let folded = is_cpu(device).then(|| FoldedSegmenter::new(&net));
                 SegmenterNetwork::Unet(net, folded)
             }
-            SegmenterArch::EfficientnetLite0Unet => {
-                let net = apply_weights(EfficientUNet::with_input_channels(config.input_channels(), device), weights, what)?;
+            Some(encoder) => {
+                let net = apply_weights(EfficientUNet::build(encoder, config.input_channels(), device), weights, what)?;
                 let folded = is_cpu(device).then(|| FoldedEfficientUNet::new(&net));
                 SegmenterNetwork::EfficientUnet(net, folded)
             }
@@ -228,7 +229,7 @@ pub struct Classifier {
 enum ClassifierNetwork {
     // The compact ResNet, folded once for CPU inference where the device is the CPU.
     Resnet(SliceClassifier, Option<FoldedClassifier>),
-    EfficientNet(EfficientNetLite0),
+    EfficientNet(EfficientNetLite),
 }
 
 impl Classifier {
@@ -276,7 +277,7 @@ fn load_classifier(card: &serde_json::Value, weights: Vec<u8>, device: &Device, 
             let folded = is_cpu(device).then(|| FoldedClassifier::new(&net));
             ClassifierNetwork::Resnet(net, folded)
         }
-        ClassifierArch::EfficientnetLite0 => ClassifierNetwork::EfficientNet(apply_weights(EfficientNetLite0::new(device), weights, what)?),
+        ClassifierArch::EfficientnetLite0 => ClassifierNetwork::EfficientNet(apply_weights(EfficientNetLite::new(device), weights, what)?),
     };
     Ok(Classifier { config, net })
 }
@@ -459,6 +460,7 @@ impl ModelBundle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tumorscan_model::SegmenterArch;
 
     /// Writes a tiny random segmentation network of `input_size` as a model folder.
     fn write_net(dir: &Path, input_size: u32, seed: u64) {
@@ -497,17 +499,22 @@ mod tests {
         std::fs::write(dir.join("bundle.json"), serde_json::to_string(&m).unwrap()).unwrap();
     }
 
-    /// Writes a random EfficientNet U-Net reading `context` neighbours on each side.
+    /// Writes a random EfficientNet-Lite0 U-Net reading `context` neighbours on each side.
     fn write_effunet(dir: &Path, input_size: u32, context: usize) {
+        write_effunet_of(SegmenterArch::EfficientnetLite0Unet, dir, input_size, context);
+    }
+
+    fn write_effunet_of(arch: SegmenterArch, dir: &Path, input_size: u32, context: usize) {
         let device = tumorscan_model::ComputeDevice::cpu().inference().expect("cpu device");
         device.seed(3);
         let cfg = SegmenterConfig {
             input_size,
-            arch: SegmenterArch::EfficientnetLite0Unet,
+            arch,
             context_slices: context,
             ..Default::default()
         };
-        let net = EfficientUNet::with_input_channels(cfg.input_channels(), &device);
+        let encoder = arch.lite_encoder().expect("an EfficientNet U-Net");
+        let net = EfficientUNet::build(encoder, cfg.input_channels(), &device);
         std::fs::create_dir_all(dir).unwrap();
         net.save_file(dir.join("model.bpk")).unwrap();
         let card = serde_json::json!({ "net": NetConfig::Segmenter(cfg) });
@@ -578,6 +585,23 @@ mod tests {
         std::fs::write(&card, edited).unwrap();
         let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
         assert!(err.contains("input_size 48") && err.contains("multiple of 32"), "{err}");
+    }
+
+    /// A Lite1 U-Net loads from its card and predicts; its weights under a Lite0 card are refused.
+    #[test]
+    fn a_lite1_unet_loads_by_its_card_and_only_by_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let device = tumorscan_model::ComputeDevice::cpu().inference().unwrap();
+        write_effunet_of(SegmenterArch::EfficientnetLite1Unet, &tmp.path().join("segment"), 32, 0);
+        write_bundle(tmp.path(), &[]);
+        let bundle = ModelBundle::load(tmp.path(), &device).unwrap();
+        let p = bundle.segment_probabilities(&[&image(32)], 32, 1).remove(0);
+        assert_eq!(p.len(), 32 * 32);
+        assert!(p.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)));
+        let card = tmp.path().join("segment/model.json");
+        let edited = std::fs::read_to_string(&card).unwrap().replace("lite1", "lite0");
+        std::fs::write(&card, edited).unwrap();
+        assert!(ModelBundle::load(tmp.path(), &device).is_err());
     }
 
     fn image(size: u32) -> Vec<f32> {
