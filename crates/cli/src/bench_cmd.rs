@@ -9,7 +9,8 @@ use burn::prelude::*;
 use clap::Args;
 use std::time::Instant;
 use tumorscan_model::{
-    BackendKind, ClassifierConfig, ComputeDevice, EfficientUNet, LiteVariant, SegmentationNet, SegmenterConfig, SegmenterNet, SliceClassifier,
+    BackendKind, ClassifierConfig, ComputeDevice, EfficientUNet, LiteVariant, SegmentationNet, SegmenterConfig, SegmenterNet,
+    SliceClassifier,
 };
 use tumorscan_train::loss::{bce_with_logits, SegLoss};
 
@@ -157,7 +158,11 @@ pub fn run(a: BenchArgs) -> Result<()> {
             );
         }
         "effunet" | "effunet-lite1" => {
-            let encoder = if a.arch == "effunet" { LiteVariant::Lite0 } else { LiteVariant::Lite1 };
+            let encoder = if a.arch == "effunet" {
+                LiteVariant::Lite0
+            } else {
+                LiteVariant::Lite1
+            };
             train_steps(
                 EfficientUNet::build(encoder, 3, &train_dev),
                 &a,

@@ -274,7 +274,7 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
 /// encoder cannot take, and `--pretrained` or `--context-slices` on the plain U-Net, are clear
 /// errors; its best model fine-tunes at another size (`--init-from`); a final fit's training
 /// fold cannot choose detection thresholds; `--output-prior`, loss weights and augmentation
-/// ranges are recorded, and checked.
+/// ranges are recorded, and checked; a network of the other encoder cannot start it.
 #[test]
 fn efficientnet_unet_trains_and_is_evaluated() {
     let dir = tempfile::tempdir().unwrap();
@@ -317,6 +317,18 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         &train(
             &dir.path().join("s5"),
             &[&["--arch", "efficientnet-lite0-unet", "--size", "64"], &from[..]].concat(),
+        ),
+        "different network",
+    );
+    // Nor does a Lite0 network start a Lite1 one.
+    assert_clean_failure(
+        &train(
+            &dir.path().join("s6"),
+            &[
+                &["--arch", "efficientnet-lite1-unet", "--size", "32", "--context-slices", "1"],
+                &from[..],
+            ]
+            .concat(),
         ),
         "different network",
     );

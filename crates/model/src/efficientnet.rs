@@ -405,16 +405,29 @@ mod tests {
         let lite1 = std::env::var("TUMORSCAN_EFFNET1_PTH").expect("TUMORSCAN_EFFNET1_PTH");
         let lite0 = std::env::var("TUMORSCAN_EFFNET_PTH").expect("TUMORSCAN_EFFNET_PTH");
         let device = Device::flex();
-        let net = EfficientNetLite::build(LiteVariant::Lite1, 3, &device).load_pytorch(Path::new(&lite1)).unwrap();
+        let net = EfficientNetLite::build(LiteVariant::Lite1, 3, &device)
+            .load_pytorch(Path::new(&lite1))
+            .unwrap();
         let stem: Vec<f32> = net.stem.conv.weight.val().into_data().try_to_vec::<f32>().unwrap();
         assert!((stem[0] - 0.298_087_1).abs() < 1e-6, "{}", stem[0]);
         // _blocks.20._bn1.running_var[0]: the last block, which Lite0 does not have.
-        let var: Vec<f32> = net.blocks[20].depthwise.norm.running_var.value().into_data().try_to_vec::<f32>().unwrap();
+        let var: Vec<f32> = net.blocks[20]
+            .depthwise
+            .norm
+            .running_var
+            .value()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert!((var[0] - 0.000_836_193_56).abs() < 1e-9, "{}", var[0]);
-        let err = EfficientNetLite::build(LiteVariant::Lite1, 3, &device).load_pytorch(Path::new(&lite0)).unwrap_err();
+        let err = EfficientNetLite::build(LiteVariant::Lite1, 3, &device)
+            .load_pytorch(Path::new(&lite0))
+            .unwrap_err();
         assert!(err.contains("efficientnet-lite0"), "{err}");
         // Five input planes keep the variant.
-        let wide = EfficientNetLite::build(LiteVariant::Lite1, 5, &device).load_pytorch(Path::new(&lite1)).unwrap();
+        let wide = EfficientNetLite::build(LiteVariant::Lite1, 5, &device)
+            .load_pytorch(Path::new(&lite1))
+            .unwrap();
         assert_eq!(wide.variant(), LiteVariant::Lite1);
     }
 

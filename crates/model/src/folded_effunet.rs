@@ -241,7 +241,11 @@ mod tests {
     fn matches_burn_forward() {
         let device = Device::flex();
         device.seed(11);
-        for (encoder, channels, size) in [(LiteVariant::Lite0, 3, 64), (LiteVariant::Lite0, 5, 32), (LiteVariant::Lite1, 3, 32)] {
+        for (encoder, channels, size) in [
+            (LiteVariant::Lite0, 3, 64),
+            (LiteVariant::Lite0, 5, 32),
+            (LiteVariant::Lite1, 3, 32),
+        ] {
             let (net, flat) = network(encoder, channels, size, &device);
             let images: Vec<&[f32]> = flat.chunks(channels * size * size).collect();
             let folded = FoldedEfficientUNet::new(&net);
