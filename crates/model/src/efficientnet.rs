@@ -360,6 +360,12 @@ mod tests {
 
     const STEM0: f32 = -1.110_336_1;
 
+    /// The running variances of block `i`'s depthwise batch norm.
+    fn depthwise_running_var(net: &EfficientNetLite, i: usize) -> Vec<f32> {
+        let var = net.blocks[i].depthwise.norm.running_var.value();
+        var.into_data().try_to_vec::<f32>().unwrap()
+    }
+
     /// The ImageNet file loads completely (every tensor but the new head). Needs the file, which
     /// CI does not download: `TUMORSCAN_EFFNET_PTH=path/efficientnet-lite0-57934424.pth cargo
     /// test --release -p tumorscan-model -- --ignored imagenet`.
@@ -376,14 +382,7 @@ mod tests {
         // A value of the file (read with PyTorch): _conv_stem.weight[0, 0, 0, 0].
         assert!((stem_after[0] - STEM0).abs() < 1e-6, "{}", stem_after[0]);
         // Batch-norm running statistics come along: _blocks.15._bn1.running_var[0].
-        let var: Vec<f32> = net.blocks[15]
-            .depthwise
-            .norm
-            .running_var
-            .value()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let var = depthwise_running_var(&net, 15);
         assert!((var[0] - 0.710_463_5).abs() < 1e-6, "{}", var[0]);
         assert!(net.forward(Tensor::zeros([1, 3, 64, 64], &device)).into_scalar::<f32>().is_finite());
         // Five input planes (2.5D): the file's stem on the first three, zeros on the others.
@@ -411,14 +410,7 @@ mod tests {
         let stem: Vec<f32> = net.stem.conv.weight.val().into_data().try_to_vec::<f32>().unwrap();
         assert!((stem[0] - 0.298_087_1).abs() < 1e-6, "{}", stem[0]);
         // _blocks.20._bn1.running_var[0]: the last block, which Lite0 does not have.
-        let var: Vec<f32> = net.blocks[20]
-            .depthwise
-            .norm
-            .running_var
-            .value()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let var = depthwise_running_var(&net, 20);
         assert!((var[0] - 0.000_836_193_56).abs() < 1e-9, "{}", var[0]);
         let err = EfficientNetLite::build(LiteVariant::Lite1, 3, &device)
             .load_pytorch(Path::new(&lite0))
