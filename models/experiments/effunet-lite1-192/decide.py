@@ -33,10 +33,9 @@ print("\nStage 1 (seed 42):")
 d42 = {k: rows[(cand, 42)][k] - rows[(base, 42)][k] for k in keys}
 stage1 = checks(d42, (1, 3), min_gain=0.010)
 differences("Lite1 - Lite0, seed 42", d42, keys)
-if not stage1:
-    raise SystemExit("DECISION: not adopted (stage 1)")
-if (cand, 43) not in rows:
-    raise SystemExit("DECISION: stage 1 passes: replicate with seed 43")
+if not stage1 or (cand, 43) not in rows:
+    print("DECISION:", "stage 1 passes: replicate with seed 43" if stage1 else "not adopted (stage 1)")
+    sys.exit(0)
 
 print("\nStage 2 (two-seed means):")
 mean = {e: {k: (rows[(e, 42)][k] + rows[(e, 43)][k]) / 2 for k in keys} for e in FILES}
