@@ -45,3 +45,20 @@ def checks(d, folds, min_gain=None):
 def differences(label, d, keys):
     """The differences line."""
     print(f"differences ({label}): " + ", ".join(f"{k} {d[k]:+.4f}" for k in keys))
+
+
+def one_seed_decision(base_name, base, cand_name, cand, folds=(1, 3)):
+    """The one-seed rule of strong-augment-192 and lr-5e-4-192: with the guards, pooled Dice
+    +0.010 adopts for the refit, +0.005 to +0.010 asks for a seed-43 replication. Prints the
+    table, the checks and the decision."""
+    keys = list(base)
+    table("recipe (seed 42)", [(base_name, base), (cand_name, cand)], keys)
+    d = {k: cand[k] - base[k] for k in keys}
+    guards = checks(d, folds)
+    differences("candidate - baseline", d, keys)
+    if not guards or d["dice"] < 0.005:
+        print("DECISION: not adopted")
+    elif d["dice"] >= 0.010:
+        print("DECISION: adopted (pooled Dice >= +0.010): refit")
+    else:
+        print("DECISION: replicate with seed 43 (pooled Dice +0.005 to +0.010)")

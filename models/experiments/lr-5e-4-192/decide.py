@@ -9,21 +9,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import checks, differences, figures, table  # noqa: E402
+from rules import figures, one_seed_decision  # noqa: E402
 
 E = "models/experiments/lr-5e-4-192/results"
 B = "models/experiments/focal-dice-192/results"
 
 base = figures(f"{B}/fd-val-pooled.json", f"{B}/fd-largest-val-pooled.json", (1, 3))
 cand = figures(f"{E}/lr5-val-pooled.json", f"{E}/lr5-largest-val-pooled.json", (1, 3))
-keys = list(base)
-table("recipe (seed 42)", [("v0.9's (lr 1e-3)", base), ("lr 5e-4", cand)], keys)
-d = {k: cand[k] - base[k] for k in keys}
-guards = checks(d, (1, 3))
-differences("candidate - baseline", d, keys)
-if not guards or d["dice"] < 0.005:
-    print("DECISION: not adopted")
-elif d["dice"] >= 0.010:
-    print("DECISION: adopted (pooled Dice >= +0.010): refit")
-else:
-    print("DECISION: replicate with seed 43 (pooled Dice +0.005 to +0.010)")
+one_seed_decision("v0.9's (lr 1e-3)", base, "lr 5e-4", cand)

@@ -9,21 +9,11 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import checks, differences, figures, table  # noqa: E402
+from rules import figures, one_seed_decision  # noqa: E402
 
 E = "models/experiments/strong-augment-192/results"
 BASE = "models/experiments/effunet-192/results/192-val-pooled.json"
 
 base = figures(BASE, BASE, (1, 3))
 cand = figures(f"{E}/sa-val-pooled.json", f"{E}/sa-largest-val-pooled.json", (1, 3))
-keys = list(base)
-table("recipe (seed 42)", [("baseline", base), ("strong augmentation", cand)], keys)
-d = {k: cand[k] - base[k] for k in keys}
-guards = checks(d, (1, 3))
-differences("candidate - baseline", d, keys)
-if not guards or d["dice"] < 0.005:
-    print("DECISION: not adopted")
-elif d["dice"] >= 0.010:
-    print("DECISION: adopted (pooled Dice >= +0.010): refit")
-else:
-    print("DECISION: replicate with seed 43 (pooled Dice +0.005 to +0.010)")
+one_seed_decision("baseline", base, "strong augmentation", cand)
