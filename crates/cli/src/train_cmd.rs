@@ -149,6 +149,11 @@ pub struct CommonArgs {
     /// `best/`, trained within this split), e.g. a 128x128 model continued at `--size 256`.
     #[arg(long)]
     init_from: Option<PathBuf>,
+    /// Weight averaging: validate, select and save an exponential moving average of the weights
+    /// with this decay per step (e.g. 0.998: about the last 500 steps) instead of the trained
+    /// weights; its decay warms up over the first steps.
+    #[arg(long)]
+    ema_decay: Option<f64>,
     /// Early-stopping patience in epochs.
     #[arg(long, default_value_t = 8)]
     patience: usize,
@@ -210,6 +215,9 @@ impl CommonArgs {
             (0.0..=1.0).contains(&self.missing_sequences),
             "--missing-sequences is a probability: between 0 and 1"
         );
+        if let Some(d) = self.ema_decay {
+            anyhow::ensure!(d > 0.0 && d < 1.0, "--ema-decay must be between 0 and 1 (exclusive), e.g. 0.998");
+        }
         Ok(TrainConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
@@ -221,6 +229,7 @@ impl CommonArgs {
             max_steps_per_epoch: self.max_steps,
             train_on_val: self.train_on_val,
             init_from: self.init_from.clone(),
+            ema_decay: self.ema_decay,
         })
     }
 

@@ -1,5 +1,6 @@
 //! The training loop shared by segmentation and detection.
 
+use crate::average::WeightAverage;
 use crate::checkpoint::{load_module, load_optimizer, save_module, save_optimizer, write_atomic};
 use crate::history::{write_history, EpochRecord};
 use crate::parallel::Replicas;
@@ -50,6 +51,10 @@ pub struct TrainConfig {
     /// earlier run's `best/`) instead of fresh or pretrained weights; see [`crate::init`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
+    /// Weight averaging: validate, select and save an exponential moving average of the weights
+    /// with this decay per step ([`crate::average`]) instead of the trained weights themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema_decay: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -65,6 +70,7 @@ impl Default for TrainConfig {
             max_steps_per_epoch: None,
             train_on_val: false,
             init_from: None,
+            ema_decay: None,
         }
     }
 }
@@ -147,6 +153,10 @@ struct RunState {
     /// [`Task::objective`]; absent in runs saved before it was recorded.
     #[serde(default)]
     objective: serde_json::Value,
+    /// Updates of the weight average so far (`--ema-decay` runs; its weights are saved beside
+    /// the epoch's).
+    #[serde(default)]
+    ema_updates: u64,
 }
 
 fn null_as_neg_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
@@ -337,6 +347,8 @@ fn run<T: Task>(
         net = crate::init::from_model_dir(net, dir, &task.net_config(), split)?;
     }
     let mut optim = AdamConfig::new().init();
+    // The weight average's saved weights on resume; a new run starts it after the first step.
+    let mut average_start = None;
     let mut state = RunState {
         task: task.kind().into(),
         config: cfg.clone(),
@@ -347,6 +359,7 @@ fn run<T: Task>(
         history: Vec::new(),
         content_key: ds.content_key.clone(),
         objective: task.objective(),
+        ema_updates: 0,
     };
     if resume && state_path.exists() {
         let saved: RunState =
@@ -363,6 +376,12 @@ fn run<T: Task>(
         }
         net = load_module(net, &ckpt_dir.join(format!("epoch-{:04}.model.bpk", saved.epochs_done)))?;
         optim = load_optimizer(optim, &ckpt_dir.join(format!("epoch-{:04}.optim.bpk", saved.epochs_done)))?;
+        if cfg.ema_decay.is_some() {
+            average_start = Some(load_module(
+                net.valid(),
+                &ckpt_dir.join(format!("epoch-{:04}.ema.bpk", saved.epochs_done)),
+            )?);
+        }
         match saved.best_epoch {
             0 => eprintln!("resuming after epoch {} (no validated epoch yet)", saved.epochs_done),
             b => eprintln!(
@@ -377,6 +396,9 @@ fn run<T: Task>(
     }
     write_atomic(&out.join("config.json"), serde_json::to_string_pretty(&serde_json::json!({"task": task.kind(), "net": task.net_config(), "objective": task.objective(), "train": cfg, "split": split, "content_key": ds.content_key, "devices": compute.iter().map(|c| c.0).collect::<Vec<_>>()}))?.as_bytes())?;
 
+    let mut average = cfg
+        .ema_decay
+        .map(|decay| WeightAverage::new(average_start.take(), decay, state.ema_updates));
     let slow_step: Option<u64> = std::env::var("TUMORSCAN_SLOW_STEP_MS").ok().and_then(|v| v.parse().ok());
     let mut stopped_early = false;
     std::thread::scope(|scope| -> Result<()> {
@@ -427,6 +449,9 @@ fn run<T: Task>(
                     }
                 };
                 net = optim.step(lr, net, grads);
+                if let Some(avg) = average.as_mut() {
+                    avg.update(&net.valid());
+                }
                 step_time += ts.elapsed().as_secs_f64();
                 if let Some(ms) = slow_step {
                     // Test hook: widen the window in which a crash test can kill a running epoch.
@@ -441,7 +466,10 @@ fn run<T: Task>(
             // A final fit trains on its validation patients, so validating every epoch would only
             // re-measure trained slices (~17 s of a 194 s 192 px refit epoch): once, after the last.
             let validated = !cfg.train_on_val || epoch == cfg.epochs;
-            let valid = net.valid();
+            let valid = match average.as_ref().and_then(WeightAverage::net) {
+                Some(avg) => avg.clone(),
+                None => net.valid(),
+            };
             let val = if validated {
                 task.validate(&valid, &val_items, &infer_device, cfg.batch_size)
             } else {
@@ -488,6 +516,10 @@ fn run<T: Task>(
                     "extras": task.model_extras(&valid, &val_items, &infer_device),
                     "content_key": ds.content_key,
                     "seed": cfg.seed,
+                    "weights": match cfg.ema_decay {
+                        Some(d) => format!("exponential moving average of the trained weights, decay {d} per step"),
+                        None => "the trained weights".into(),
+                    },
                 });
                 write_atomic(&best.join("model.json"), serde_json::to_string_pretty(&card)?.as_bytes())?;
                 println!("  new best {}: {score:.4}", task.selection_metric());
@@ -495,10 +527,16 @@ fn run<T: Task>(
             // Checkpoint: weights and optimizer under the epoch's name, then the state that names them.
             save_module(&net, &ckpt_dir.join(format!("epoch-{epoch:04}.model.bpk")))?;
             save_optimizer(&optim, &ckpt_dir.join(format!("epoch-{epoch:04}.optim.bpk")))?;
+            if let Some(avg) = &average {
+                if let Some(avg_net) = avg.net() {
+                    save_module(avg_net, &ckpt_dir.join(format!("epoch-{epoch:04}.ema.bpk")))?;
+                }
+                state.ema_updates = avg.updates();
+            }
             state.epochs_done = epoch;
             write_atomic(&state_path, serde_json::to_string_pretty(&state)?.as_bytes())?;
             if epoch > 1 {
-                for ext in ["model.bpk", "optim.bpk"] {
+                for ext in ["model.bpk", "optim.bpk", "ema.bpk"] {
                     let _ = std::fs::remove_file(ckpt_dir.join(format!("epoch-{:04}.{ext}", epoch - 1)));
                 }
             }

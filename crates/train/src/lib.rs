@@ -4,6 +4,7 @@
 //! early stopping, checkpoints, resume, progress bar, metrics files and curves); a [`Task`]
 //! says what is trained: [`segment::SegmentTask`] or [`detect::DetectTask`].
 
+pub mod average;
 pub mod checkpoint;
 pub mod detect;
 pub mod engine;

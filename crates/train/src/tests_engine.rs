@@ -47,6 +47,7 @@ fn setup() -> (tumorscan_data::LoadedDataset, RunSplit, SegmentTask, TrainConfig
         max_steps_per_epoch: None,
         train_on_val: false,
         init_from: None,
+        ema_decay: None,
     };
     (ds, split, task, cfg)
 }
@@ -99,15 +100,62 @@ fn resume_continues_from_the_saved_epoch_and_matches_an_uninterrupted_run() {
     assert_eq!(a[2]["train_loss"], b[2]["train_loss"], "resumed run follows the same trajectory");
     // Same weights (and batch-norm statistics): bit-identical predictions. The files differ in
     // their parameter ids, which burn draws afresh for every network built.
+    let last = "checkpoint/epoch-0003.model.bpk";
+    assert!(
+        predict_saved(&task, full.path(), last) == predict_saved(&task, part.path(), last),
+        "bit-identical predictions after resume"
+    );
+}
+
+/// Output of the network saved at `file` in run `dir` on a fixed input.
+fn predict_saved(task: &SegmentTask, dir: &std::path::Path, file: &str) -> Vec<f32> {
     let device = burn::prelude::Device::flex();
-    let load = |dir: &std::path::Path| {
-        let net = tumorscan_model::SegmentationNet::new(&task.net, &device);
-        crate::checkpoint::load_module(net, &dir.join("checkpoint/epoch-0003.model.bpk")).unwrap()
-    };
+    let net = tumorscan_model::SegmentationNet::new(&task.net, &device);
+    let net = crate::checkpoint::load_module(net, &dir.join(file)).unwrap();
     let x = burn::prelude::Tensor::<4>::ones([1, 3, 32, 32], &device);
-    let ya: Vec<f32> = load(full.path()).forward(x.clone()).into_data().try_to_vec().unwrap();
-    let yb: Vec<f32> = load(part.path()).forward(x).into_data().try_to_vec().unwrap();
-    assert!(ya == yb, "bit-identical predictions after resume");
+    net.forward(x).into_data().try_to_vec().unwrap()
+}
+
+#[test]
+fn weight_averaging_saves_the_average_leaves_training_alone_and_resumes() {
+    let _guard = serial();
+    let (ds, split, task, cfg) = setup();
+    let plain = TrainConfig { epochs: 3, ..cfg };
+    let averaged = TrainConfig {
+        ema_decay: Some(0.9),
+        ..plain.clone()
+    };
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    train(&task, &ds, &split, &plain, &[ComputeDevice::cpu()], a.path(), false).unwrap();
+    train(&task, &ds, &split, &averaged, &[ComputeDevice::cpu()], b.path(), false).unwrap();
+    // The average never feeds back: the same trained weights and losses.
+    let last = "checkpoint/epoch-0003.model.bpk";
+    assert!(predict_saved(&task, a.path(), last) == predict_saved(&task, b.path(), last));
+    assert_eq!(history(a.path())[2]["train_loss"], history(b.path())[2]["train_loss"]);
+    // What is validated and saved is the average, not the trained weights.
+    let avg_last = predict_saved(&task, b.path(), "checkpoint/epoch-0003.ema.bpk");
+    assert!(avg_last != predict_saved(&task, b.path(), last));
+    let card: serde_json::Value = serde_json::from_slice(&std::fs::read(b.path().join("best/model.json")).unwrap()).unwrap();
+    assert!(card["weights"].as_str().unwrap().contains("moving average"), "{card}");
+    let best_epoch = card["epoch"].as_u64().unwrap();
+    assert_eq!(
+        history(b.path())[best_epoch as usize - 1]["val"],
+        card["validation"],
+        "best/ holds the validated (averaged) network"
+    );
+    // Killed after epoch 2 and resumed: the average continues from its checkpoint and ends
+    // bit-identical to the uninterrupted one.
+    let part = tempfile::tempdir().unwrap();
+    crate::engine::train_until(&task, &ds, &split, &averaged, &[ComputeDevice::cpu()], part.path(), 2).unwrap();
+    assert!(part.path().join("checkpoint/epoch-0002.ema.bpk").exists());
+    train(&task, &ds, &split, &averaged, &[ComputeDevice::cpu()], part.path(), true).unwrap();
+    assert!(predict_saved(&task, part.path(), "checkpoint/epoch-0003.ema.bpk") == avg_last);
+    assert!(
+        !part.path().join("checkpoint/epoch-0002.ema.bpk").exists(),
+        "older checkpoints removed"
+    );
+    // A plain run cannot be resumed as an averaged one (the config differs).
+    assert!(train(&task, &ds, &split, &averaged, &[ComputeDevice::cpu()], a.path(), true).is_err());
 }
 
 #[test]
