@@ -127,7 +127,7 @@ mod tests {
         let mut c = Collect(Vec::new());
         net.visit(&mut c);
         c.0.into_iter()
-            .flat_map(|t| t.into_data().to_vec::<f32>().unwrap_or_default())
+            .flat_map(|t| t.into_data().try_to_vec::<f32>().unwrap_or_default())
             .collect()
     }
 
