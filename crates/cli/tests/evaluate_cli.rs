@@ -405,6 +405,8 @@ fn efficientnet_unet_trains_and_is_evaluated() {
             &["--aug-rotation", "20", "--no-augment"][..],
             "--aug-rotation contradicts --no-augment",
         ),
+        (&["--ema-decay", "1"][..], "--ema-decay must be between 0 and 1"),
+        (&["--ema-decay", "nan"][..], "--ema-decay must be between 0 and 1"),
     ] {
         assert_clean_failure(&train(&dir.path().join("s8"), &[&["--size", "32"], args].concat()), message);
     }
