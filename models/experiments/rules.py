@@ -48,7 +48,7 @@ def differences(label, d, keys):
 
 
 def one_seed_decision(base_name, base, cand_name, cand, folds=(1, 3)):
-    """The one-seed rule of strong-augment-192 and lr-5e-4-192: with the guards, pooled Dice
+    """The one-seed rule of strong-augment-192, lr-5e-4-192 and ema-192: with the guards, pooled Dice
     +0.010 adopts for the refit, +0.005 to +0.010 asks for a seed-43 replication. Prints the
     table, the checks and the decision."""
     keys = list(base)
@@ -62,3 +62,15 @@ def one_seed_decision(base_name, base, cand_name, cand, folds=(1, 3)):
         print("DECISION: adopted (pooled Dice >= +0.010): refit")
     else:
         print("DECISION: replicate with seed 43 (pooled Dice +0.005 to +0.010)")
+
+
+def against_v09_seed42(experiment, prefix, base_name, cand_name):
+    """`one_seed_decision` of an experiment's seed-42 validation networks (its committed
+    `results/PREFIX-val-pooled.json` and `PREFIX-largest-val-pooled.json`) against v0.9's recipe
+    at seed 42 (`focal-dice-192/results/fd-*`), on validation folds 1 + 3. Paths from the
+    repository root."""
+    e = f"models/experiments/{experiment}/results"
+    b = "models/experiments/focal-dice-192/results"
+    base = figures(f"{b}/fd-val-pooled.json", f"{b}/fd-largest-val-pooled.json", (1, 3))
+    cand = figures(f"{e}/{prefix}-val-pooled.json", f"{e}/{prefix}-largest-val-pooled.json", (1, 3))
+    one_seed_decision(base_name, base, cand_name, cand)

@@ -9,11 +9,6 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import figures, one_seed_decision  # noqa: E402
+from rules import against_v09_seed42  # noqa: E402
 
-E = "models/experiments/lr-5e-4-192/results"
-B = "models/experiments/focal-dice-192/results"
-
-base = figures(f"{B}/fd-val-pooled.json", f"{B}/fd-largest-val-pooled.json", (1, 3))
-cand = figures(f"{E}/lr5-val-pooled.json", f"{E}/lr5-largest-val-pooled.json", (1, 3))
-one_seed_decision("v0.9's (lr 1e-3)", base, "lr 5e-4", cand)
+against_v09_seed42("lr-5e-4-192", "lr5", "v0.9's (lr 1e-3)", "lr 5e-4")
