@@ -48,9 +48,9 @@ def differences(label, d, keys):
 
 
 def one_seed_decision(base_name, base, cand_name, cand, folds=(1, 3)):
-    """The one-seed rule of strong-augment-192, lr-5e-4-192 and ema-192: with the guards, pooled Dice
-    +0.010 adopts for the refit, +0.005 to +0.010 asks for a seed-43 replication. Prints the
-    table, the checks and the decision."""
+    """The one-seed rule of strong-augment-192, lr-5e-4-192 and ema-192: with the guards,
+    pooled Dice +0.010 adopts for the refit, +0.005 to +0.010 asks for a seed-43 replication.
+    Prints the table, the checks and the decision."""
     keys = list(base)
     table("recipe (seed 42)", [(base_name, base), (cand_name, cand)], keys)
     d = {k: cand[k] - base[k] for k in keys}

@@ -40,18 +40,18 @@ impl<N: Module> WeightAverage<N> {
 
     /// Fold in `current` (an inference-mode copy of the trained network, same architecture).
     pub fn update(&mut self, current: &N) {
-        let Some(avg) = self.net.take() else {
-            self.net = Some(current.clone());
-            self.updates += 1;
-            return;
+        let averaged = match self.net.take() {
+            None => current.clone(),
+            Some(avg) => {
+                let mut collect = Collect(Vec::new());
+                current.visit(&mut collect);
+                avg.map(&mut Blend {
+                    current: collect.0.into_iter(),
+                    decay: self.next_decay(),
+                })
+            }
         };
-        let mut collect = Collect(Vec::new());
-        current.visit(&mut collect);
-        let mut blend = Blend {
-            current: collect.0.into_iter(),
-            decay: self.next_decay(),
-        };
-        self.net = Some(avg.map(&mut blend));
+        self.net = Some(averaged);
         self.updates += 1;
     }
 
