@@ -61,6 +61,11 @@ pub enum TrainCommand {
         /// (efficientnet-lite*-unet only; predict then needs the slices of a volume in order).
         #[arg(long, default_value_t = 0)]
         context_slices: usize,
+        /// Deep supervision: train auxiliary outputs on this many of the decoder's coarser levels
+        /// (strides 2, 4, ...; efficientnet-lite*-unet only, at most 4) with the loss, weighted
+        /// 1, 1/2, 1/4, ...; predict uses the full-resolution output alone.
+        #[arg(long, default_value_t = 0)]
+        deep_supervision: usize,
         /// Start the output layer at this tumour probability on every pixel (e.g. 0.01; bias
         /// logit(P), weights scaled by 0.01) instead of 0.5; default: a fresh layer.
         #[arg(long)]
@@ -275,6 +280,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             arch,
             pretrained,
             context_slices,
+            deep_supervision,
             output_prior,
         } => {
             let loss = loss
@@ -290,6 +296,15 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 "--context-slices needs --arch efficientnet-lite0-unet or efficientnet-lite1-unet"
             );
             anyhow::ensure!(context_slices <= 4, "--context-slices is at most 4, not {context_slices}");
+            anyhow::ensure!(
+                deep_supervision == 0 || arch != SegArchArg::Unet,
+                "--deep-supervision needs --arch efficientnet-lite0-unet or efficientnet-lite1-unet"
+            );
+            anyhow::ensure!(
+                deep_supervision <= EfficientUNet::MAX_DEEP_SUPERVISION,
+                "--deep-supervision is at most {}, not {deep_supervision}",
+                EfficientUNet::MAX_DEEP_SUPERVISION
+            );
             let net = SegmenterConfig {
                 features,
                 depth,
@@ -301,6 +316,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                     SegArchArg::EfficientnetLite1Unet => SegmenterArch::EfficientnetLite1Unet,
                 },
                 context_slices,
+                deep_supervision,
             };
             let o = match arch {
                 SegArchArg::Unet => run_task(

@@ -281,15 +281,26 @@ fn efficientnet_unet_trains_and_is_evaluated() {
     let (data, folds) = phantom_with_folds(dir.path());
     let run = dir.path().join("seg");
     let train = |out: &Path, extra: &[&str]| train_quick("segment", &data, &folds, out, extra);
-    // With 2.5D context: the neighbours' FLAIR goes in through training and evaluation.
+    // With 2.5D context: the neighbours' FLAIR goes in through training and evaluation; and
+    // with deep supervision, whose auxiliary heads are saved with the model and loaded with it.
     let r = train(
         &run,
-        &["--arch", "efficientnet-lite0-unet", "--size", "32", "--context-slices", "1"],
+        &[
+            "--arch",
+            "efficientnet-lite0-unet",
+            "--size",
+            "32",
+            "--context-slices",
+            "1",
+            "--deep-supervision",
+            "2",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let card: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("best/model.json")).unwrap()).unwrap();
     assert_eq!(card["net"]["arch"], "efficientnet-lite0-unet");
     assert_eq!(card["net"]["context_slices"], 1);
+    assert_eq!(card["net"]["deep_supervision"], 2);
     let best = run.join("best");
     let eval = |fold: &str, out: &str| evaluate_quick("segment", &["--model", p(&best)], &data, &folds, fold, &dir.path().join(out));
     let r = eval("1", "ev");
@@ -305,6 +316,7 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         &tuned,
         &[
             &["--arch", "efficientnet-lite0-unet", "--size", "64", "--context-slices", "1"],
+            &["--deep-supervision", "2"],
             &from[..],
         ]
         .concat(),
@@ -407,6 +419,14 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         ),
         (&["--ema-decay", "1"][..], "--ema-decay must be between 0 and 1"),
         (&["--ema-decay", "nan"][..], "--ema-decay must be between 0 and 1"),
+        (
+            &["--deep-supervision", "1"][..],
+            "--deep-supervision needs --arch efficientnet-lite0-unet",
+        ),
+        (
+            &["--arch", "efficientnet-lite0-unet", "--deep-supervision", "5"][..],
+            "--deep-supervision is at most 4",
+        ),
     ] {
         assert_clean_failure(&train(&dir.path().join("s8"), &[&["--size", "32"], args].concat()), message);
     }

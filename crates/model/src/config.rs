@@ -67,6 +67,11 @@ pub struct SegmenterConfig {
     /// EfficientNet U-Net only). 0: the slice alone, as every model before it was recorded.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub context_slices: usize,
+    /// Deep supervision (the EfficientNet U-Net only): auxiliary outputs on this many of the
+    /// decoder's coarser levels (strides 2, 4, ...), trained with the loss and unused at
+    /// inference. 0: none, as every model before it was recorded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deep_supervision: usize,
 }
 
 fn is_zero(v: &usize) -> bool {
@@ -89,6 +94,7 @@ impl Default for SegmenterConfig {
             input_size: 128,
             arch: SegmenterArch::Unet,
             context_slices: 0,
+            deep_supervision: 0,
         }
     }
 }

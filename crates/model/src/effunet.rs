@@ -22,6 +22,8 @@ pub struct EfficientUNet {
     upconvs: Vec<ConvTranspose2d>,
     decoders: Vec<ConvBlock>,
     head: Conv2d,
+    /// Deep supervision's 1x1 outputs on the decoder levels at strides 2, 4, ... (training only).
+    aux: Vec<Conv2d>,
 }
 
 impl EfficientUNet {
@@ -50,7 +52,26 @@ impl EfficientUNet {
             upconvs,
             decoders,
             head: Conv2dConfig::new([ch, 1], [1, 1]).init(device),
+            aux: Vec::new(),
         }
+    }
+
+    /// Most auxiliary outputs: one per decoder level above the full-resolution one.
+    pub const MAX_DEEP_SUPERVISION: usize = DECODER.len() - 1;
+
+    /// The same network with auxiliary outputs on `levels` decoder levels (strides 2, 4, ...;
+    /// at most [`Self::MAX_DEEP_SUPERVISION`]) for deep supervision ([`SegmenterNet::deep_logits`]).
+    pub fn with_deep_supervision(self, levels: usize, device: &Device) -> Self {
+        assert!(
+            levels <= Self::MAX_DEEP_SUPERVISION,
+            "at most {} auxiliary outputs",
+            Self::MAX_DEEP_SUPERVISION
+        );
+        // The level at stride 2^(i+1) is the (i+2)-th from the top.
+        let aux = (0..levels)
+            .map(|i| Conv2dConfig::new([DECODER[DECODER.len() - 2 - i], 1], [1, 1]).init(device))
+            .collect();
+        Self { aux, ..self }
     }
 
     /// As [`SegmenterNet::probabilities`], always through burn's forward pass (any backend).
@@ -73,20 +94,39 @@ impl EfficientUNet {
 
     /// Logits `[batch, 1, H, W]` for normalised input `[batch, C, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_deep(x).swap_remove(0)
+    }
+
+    /// The logits of [`Self::forward`], then those of the auxiliary outputs (coarser and coarser).
+    pub fn forward_deep(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         let mut skips = vec![x.clone()];
         skips.extend(self.encoder.taps(x));
         let mut y = skips.pop().expect("the encoder has taps");
-        for (up, dec) in self.upconvs.iter().zip(&self.decoders) {
+        // Decoder outputs the auxiliary heads read, finest last.
+        let mut levels = Vec::with_capacity(self.aux.len());
+        let first_kept = self.decoders.len() - 1 - self.aux.len();
+        for (i, (up, dec)) in self.upconvs.iter().zip(&self.decoders).enumerate() {
             let skip = skips.pop().expect("one skip per decoder level");
             y = dec.forward(Tensor::cat(vec![up.forward(y), skip], 1));
+            if i >= first_kept && i + 1 < self.decoders.len() {
+                levels.push(y.clone());
+            }
         }
-        self.head.forward(y)
+        let mut out = vec![self.head.forward(y)];
+        out.extend(
+            self.aux
+                .iter()
+                .zip(levels.into_iter().rev())
+                .map(|(head, level)| head.forward(level)),
+        );
+        out
     }
 }
 
 impl SegmenterNet for EfficientUNet {
     fn build(cfg: &SegmenterConfig, device: &Device) -> Self {
         Self::build(cfg.arch.lite_encoder().unwrap_or_default(), cfg.input_channels(), device)
+            .with_deep_supervision(cfg.deep_supervision, device)
     }
     fn load_pretrained(mut self, path: &Path) -> Result<Self, String> {
         self.encoder = self.encoder.load_pytorch(path)?;
@@ -94,6 +134,9 @@ impl SegmenterNet for EfficientUNet {
     }
     fn logits(&self, x: Tensor<4>) -> Tensor<4> {
         self.forward(x)
+    }
+    fn deep_logits(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        self.forward_deep(x)
     }
     fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
         if !crate::is_cpu(device) {
@@ -119,6 +162,59 @@ mod tests {
         let p = net.probabilities(&[&vec![0.1; 3 * 32 * 32]], 32, &device, 1);
         assert_eq!(p[0].len(), 32 * 32);
         assert!(p[0].iter().all(|v| (0.0..=1.0).contains(v)));
+    }
+
+    /// Deep supervision adds coarser outputs and leaves the network's own output, and the folded
+    /// inference that ignores the auxiliary heads, as they are.
+    #[test]
+    fn deep_supervision_adds_coarser_outputs_that_inference_ignores() {
+        let device = Device::flex();
+        device.seed(5);
+        let cfg = SegmenterConfig {
+            input_size: 64,
+            arch: crate::SegmenterArch::EfficientnetLite0Unet,
+            deep_supervision: 2,
+            ..Default::default()
+        };
+        let net = <EfficientUNet as SegmenterNet>::build(&cfg, &device);
+        let x = Tensor::<4>::random([2, 3, 64, 64], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let out = net.deep_logits(x.clone());
+        let dims: Vec<_> = out.iter().map(|t| t.dims()).collect();
+        assert_eq!(dims, [[2, 1, 64, 64], [2, 1, 32, 32], [2, 1, 16, 16]]);
+        let plain = net.forward(x.clone()).into_data().to_vec::<f32>().unwrap();
+        assert_eq!(out[0].clone().into_data().to_vec::<f32>().unwrap(), plain);
+        // The auxiliary heads read the decoder levels: different inputs, different outputs.
+        assert_ne!(out[1].clone().into_data(), net.forward_deep(x.clone() * 2.0)[1].clone().into_data());
+        let image = x.slice([0..1]).into_data().to_vec::<f32>().unwrap();
+        let folded = net.probabilities(&[&image], 64, &device, 1);
+        let burn = net.probabilities_burn(&[&image], 64, &device, 1);
+        let worst = folded[0].iter().zip(&burn[0]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-4, "folded and burn inference differ by {worst}");
+        // Without deep supervision the network has its one output.
+        assert_eq!(
+            EfficientUNet::new(&device)
+                .deep_logits(Tensor::zeros([1, 3, 32, 32], &device))
+                .len(),
+            1
+        );
+        // The auxiliary heads train: each gets a gradient through its output.
+        let device = Device::flex().autodiff();
+        let net = <EfficientUNet as SegmenterNet>::build(&cfg, &device);
+        let out = net.deep_logits(Tensor::random(
+            [1, 3, 64, 64],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &device,
+        ));
+        let g = out
+            .into_iter()
+            .map(|t| t.powi_scalar(2).sum())
+            .reduce(|a, b| a + b)
+            .unwrap()
+            .backward();
+        for head in &net.aux {
+            let grad = head.weight.val().grad(&g).expect("a gradient").into_data().to_vec::<f32>().unwrap();
+            assert!(grad.iter().any(|&v| v != 0.0));
+        }
     }
 
     #[test]

@@ -21,6 +21,11 @@ pub trait SegmenterNet: Module + Sized + 'static {
     fn load_pretrained(self, path: &std::path::Path) -> Result<Self, String>;
     /// Logits `[batch, 1, H, W]` for normalised input `[batch, C, H, W]` (C = [`SegmenterConfig::input_channels`]).
     fn logits(&self, x: Tensor<4>) -> Tensor<4>;
+    /// The logits of [`Self::logits`], then those of the auxiliary outputs at strides 2, 4, ...
+    /// (deep supervision, [`SegmenterConfig::deep_supervision`]); without any, the logits alone.
+    fn deep_logits(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        vec![self.logits(x)]
+    }
     /// Tumour probability maps (`size x size` each), in batches, on the fastest path for `device`.
     fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>>;
     /// Start the output layer at tumour probability `p` on every pixel (see [`prior_head`]).

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use tumorscan_model::{
     is_cpu, ClassifierArch, ClassifierConfig, ClassifierNet, EfficientNetLite, EfficientUNet, FoldedClassifier, FoldedEfficientUNet,
-    FoldedSegmenter, NetConfig, SegmentationNet, SegmenterConfig, SliceClassifier,
+    FoldedSegmenter, NetConfig, SegmentationNet, SegmenterConfig, SegmenterNet, SliceClassifier,
 };
 
 /// How a slice is called tumour / tumour-free. By default a slice whose cleaned mask is empty
@@ -160,6 +160,16 @@ impl Segmenter {
         if config.context_slices > 0 && encoder.is_none() {
             bail!("{what}: context_slices needs an efficientnet-lite*-unet architecture");
         }
+        if config.deep_supervision > 0 && encoder.is_none() {
+            bail!("{what}: deep_supervision needs an efficientnet-lite*-unet architecture");
+        }
+        if config.deep_supervision > EfficientUNet::MAX_DEEP_SUPERVISION {
+            bail!(
+                "{what}: deep_supervision {} is more than the decoder's {} levels",
+                config.deep_supervision,
+                EfficientUNet::MAX_DEEP_SUPERVISION
+            );
+        }
         // Its five stride-2 stages need it; otherwise the forward pass would fail midway.
         if encoder.is_some() && (config.input_size == 0 || config.input_size % 32 != 0) {
             bail!(
@@ -173,8 +183,9 @@ impl Segmenter {
                 let folded = is_cpu(device).then(|| FoldedSegmenter::new(&net));
                 SegmenterNetwork::Unet(net, folded)
             }
-            Some(encoder) => {
-                let net = apply_weights(EfficientUNet::build(encoder, config.input_channels(), device), weights, what)?;
+            Some(_) => {
+                // Built from the card: a deep-supervised network's weights include its auxiliary heads.
+                let net = apply_weights(<EfficientUNet as SegmenterNet>::build(&config, device), weights, what)?;
                 let folded = is_cpu(device).then(|| FoldedEfficientUNet::new(&net));
                 SegmenterNetwork::EfficientUnet(net, folded)
             }

@@ -6,6 +6,7 @@
 //! beta false negatives; alpha = beta = 0.5 gives Dice); focal Tversky = (1 - TI)^gamma
 //! (Abraham & Khan 2019 use gamma = 0.75).
 
+use burn::nn::pool::AvgPool2dConfig;
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid, softplus};
 use serde::{Deserialize, Serialize};
@@ -123,6 +124,34 @@ impl SegLoss {
             Self::BceDice => bce_with_logits(logits.clone(), target.clone()) + tversky_index(sigmoid(logits), target, 0.5, 0.5).neg() + 1.0,
         }
     }
+
+    /// The loss of deep supervision's outputs (full resolution first, each next at half the
+    /// resolution of the one before): output `i` weighs 2^-i, the weights normalised to sum 1
+    /// (nnU-Net's weighting), against the mask average-pooled to its size, so a coarse pixel's
+    /// target is the tumour fraction it covers. One output: [`Self::compute`] itself.
+    pub fn deep_supervised(&self, outputs: Vec<Tensor<4>>, target: Tensor<4>) -> Tensor<1> {
+        if outputs.len() == 1 {
+            let logits = outputs.into_iter().next().expect("one output");
+            return self.compute(logits, target);
+        }
+        let total: f64 = (0..outputs.len()).map(|i| 0.5f64.powi(i as i32)).sum();
+        let full = target.dims()[2];
+        let mut sum = None;
+        for (i, logits) in outputs.into_iter().enumerate() {
+            let k = full / logits.dims()[2];
+            let t = if k == 1 {
+                target.clone()
+            } else {
+                AvgPool2dConfig::new([k, k]).with_strides([k, k]).init().forward(target.clone())
+            };
+            let term = self.compute(logits, t) * (0.5f64.powi(i as i32) / total);
+            sum = Some(match sum {
+                None => term,
+                Some(s) => s + term,
+            });
+        }
+        sum.expect("at least one output")
+    }
 }
 
 #[cfg(test)]
@@ -181,6 +210,26 @@ mod tests {
         assert!((f2 - a.powf(0.75)).abs() < 1e-5);
         let bd = value(SegLoss::BceDice.compute(l.clone(), t.clone()));
         assert!((bd - value(SegLoss::Bce.compute(l, t)) - d).abs() < 1e-5);
+    }
+
+    /// Deep supervision: one output is the loss itself; with a half-size output the loss is
+    /// (L(full) + L(half, 2x2-averaged mask) / 2) / 1.5, computed here by hand.
+    #[test]
+    fn deep_supervision_weighs_coarser_outputs_against_pooled_masks() {
+        let (l, t) = inputs();
+        let loss = SegLoss::Dice;
+        assert_eq!(
+            value(loss.deep_supervised(vec![l.clone()], t.clone())),
+            value(loss.compute(l.clone(), t.clone()))
+        );
+        let d = Device::flex();
+        let coarse = Tensor::<1>::from_floats([0.5], &d).reshape([1, 1, 1, 1]);
+        // The 2x2 mask [1, 0, 1, 0] averages to 0.5.
+        let s = 1.0 / (1.0 + (-0.5f64).exp());
+        let coarse_dice = 1.0 - (2.0 * s * 0.5 + 2.0) / (s + 0.5 + 2.0);
+        let want = (value(loss.compute(l.clone(), t.clone())) + coarse_dice / 2.0) / 1.5;
+        let got = value(loss.deep_supervised(vec![l, coarse], t));
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
     }
 
     #[test]

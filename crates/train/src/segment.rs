@@ -80,7 +80,7 @@ impl<N: SegmenterNet> Task for SegmentTask<N> {
         })
     }
     fn loss(&self, net: &N, batch: Batch) -> Tensor<1> {
-        self.loss.compute(net.logits(batch.images), batch.masks)
+        self.loss.deep_supervised(net.deep_logits(batch.images), batch.masks)
     }
     fn selection_metric(&self) -> &'static str {
         "val_patient_dice"
