@@ -316,7 +316,7 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         &tuned,
         &[
             &["--arch", "efficientnet-lite0-unet", "--size", "64", "--context-slices", "1"],
-            &["--deep-supervision", "2"],
+            &["--deep-supervision", "2"][..],
             &from[..],
         ]
         .concat(),
