@@ -578,6 +578,16 @@ mod tests {
         std::fs::write(tmp.path().join("segment-2/model.json"), card.to_string()).unwrap();
         let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
         assert!(err.contains("context_slices needs"), "{err}");
+        // Nor deep supervision, and an EfficientNet U-Net has at most four auxiliary outputs.
+        let card = serde_json::json!({ "net": {"kind": "segmenter", "features": 4, "depth": 2, "residual": false, "input_size": 32, "deep_supervision": 1} });
+        std::fs::write(tmp.path().join("segment-2/model.json"), card.to_string()).unwrap();
+        let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
+        assert!(err.contains("deep_supervision needs"), "{err}");
+        let card = serde_json::json!({ "net": {"kind": "segmenter", "features": 16, "depth": 4, "residual": false, "input_size": 32,
+            "arch": "efficientnet-lite0-unet", "deep_supervision": 5} });
+        std::fs::write(tmp.path().join("segment-2/model.json"), card.to_string()).unwrap();
+        let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
+        assert!(err.contains("deep_supervision 5 is more than"), "{err}");
     }
 
     #[test]
