@@ -136,21 +136,19 @@ impl SegLoss {
         }
         let total: f64 = (0..outputs.len()).map(|i| 0.5f64.powi(i as i32)).sum();
         let full = target.dims()[2];
-        let mut sum = None;
-        for (i, logits) in outputs.into_iter().enumerate() {
-            let k = full / logits.dims()[2];
-            let t = if k == 1 {
-                target.clone()
-            } else {
-                AvgPool2dConfig::new([k, k]).with_strides([k, k]).init().forward(target.clone())
-            };
-            let term = self.compute(logits, t) * (0.5f64.powi(i as i32) / total);
-            sum = Some(match sum {
-                None => term,
-                Some(s) => s + term,
-            });
-        }
-        sum.expect("at least one output")
+        outputs
+            .into_iter()
+            .enumerate()
+            .map(|(i, logits)| {
+                let k = full / logits.dims()[2];
+                let t = match k {
+                    1 => target.clone(),
+                    _ => AvgPool2dConfig::new([k, k]).with_strides([k, k]).init().forward(target.clone()),
+                };
+                self.compute(logits, t) * (0.5f64.powi(i as i32) / total)
+            })
+            .reduce(|a, b| a + b)
+            .expect("at least one output")
     }
 }
 
