@@ -181,11 +181,11 @@ mod tests {
         let out = net.deep_logits(x.clone());
         let dims: Vec<_> = out.iter().map(|t| t.dims()).collect();
         assert_eq!(dims, [[2, 1, 64, 64], [2, 1, 32, 32], [2, 1, 16, 16]]);
-        let plain = net.forward(x.clone()).into_data().to_vec::<f32>().unwrap();
-        assert_eq!(out[0].clone().into_data().to_vec::<f32>().unwrap(), plain);
+        let plain = net.forward(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(out[0].clone().into_data().try_to_vec::<f32>().unwrap(), plain);
         // The auxiliary heads read the decoder levels: different inputs, different outputs.
         assert_ne!(out[1].clone().into_data(), net.forward_deep(x.clone() * 2.0)[1].clone().into_data());
-        let image = x.slice([0..1]).into_data().to_vec::<f32>().unwrap();
+        let image = x.narrow(0, 0, 1).into_data().try_to_vec::<f32>().unwrap();
         let folded = net.probabilities(&[&image], 64, &device, 1);
         let burn = net.probabilities_burn(&[&image], 64, &device, 1);
         let worst = folded[0].iter().zip(&burn[0]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
@@ -212,7 +212,14 @@ mod tests {
             .unwrap()
             .backward();
         for head in &net.aux {
-            let grad = head.weight.val().grad(&g).expect("a gradient").into_data().to_vec::<f32>().unwrap();
+            let grad = head
+                .weight
+                .val()
+                .grad(&g)
+                .expect("a gradient")
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
             assert!(grad.iter().any(|&v| v != 0.0));
         }
     }
