@@ -74,9 +74,30 @@ fn bbox(mask: &[u8], w: u32) -> Option<(u32, u32, u32, u32)> {
 }
 
 /// Tumour probability maps of every slice of a volume, at each slice's own size
-/// (per-volume normalisation, model-size inference, bilinear resize back).
+/// (per-volume normalisation, model-size inference, bilinear resize back). An ensemble whose
+/// members take different input sizes is averaged over all members at the slice's size.
 pub fn probability_maps(bundle: &ModelBundle, volume: &Volume, norm: &Normalizer, batch: usize, flip_tta: bool) -> Vec<Vec<f32>> {
-    let size = bundle.seg_config().input_size;
+    let members = bundle.segmenters.len() as f32;
+    let mut total: Vec<Vec<f32>> = Vec::new();
+    for size in bundle.seg_input_sizes() {
+        let maps = maps_at_size(bundle, volume, norm, batch, flip_tta, size);
+        // Each size's maps are already its members' mean: weigh by its share of the members.
+        let w = bundle.members_of_size(size) as f32 / members;
+        if total.is_empty() {
+            total = maps;
+            total.iter_mut().flatten().for_each(|v| *v *= w);
+        } else {
+            total
+                .iter_mut()
+                .zip(maps)
+                .for_each(|(t, m)| t.iter_mut().zip(m).for_each(|(t, m)| *t += w * m));
+        }
+    }
+    total
+}
+
+/// [`probability_maps`] of the members that take inputs of `size`.
+fn maps_at_size(bundle: &ModelBundle, volume: &Volume, norm: &Normalizer, batch: usize, flip_tta: bool, size: u32) -> Vec<Vec<f32>> {
     let context = bundle.seg_config().context_slices;
     let slices = &volume.slices;
     let inputs: Vec<Vec<f32>> = (0..slices.len())

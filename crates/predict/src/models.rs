@@ -401,14 +401,9 @@ impl ModelBundle {
                 pp.grow_to
             );
         }
-        let (size, context) = (segmenters[0].config.input_size, segmenters[0].config.context_slices);
-        if let Some(odd) = segmenters.iter().find(|s| s.config.input_size != size) {
-            bail!(
-                "bundle '{}': ensemble members need the same input size ({size} vs {})",
-                manifest.name,
-                odd.config.input_size
-            );
-        }
+        // Members may differ in input size (each sees the slice at its own size), not in what
+        // they see: the inputs of a volume are prepared once per size with one context.
+        let context = segmenters[0].config.context_slices;
         if let Some(odd) = segmenters.iter().find(|s| s.config.context_slices != context) {
             bail!(
                 "bundle '{}': ensemble members need the same context slices ({context} vs {})",
@@ -424,23 +419,45 @@ impl ModelBundle {
         })
     }
 
-    /// Configuration of the (first) segmentation network; every member shares its input size.
+    /// Configuration of the (first) segmentation network; every member shares its context
+    /// slices, not necessarily its input size ([`Self::seg_input_sizes`]).
     pub fn seg_config(&self) -> &SegmenterConfig {
         &self.segmenters[0].config
     }
 
+    /// The segmentation members' input sizes, each once, in the members' order.
+    pub fn seg_input_sizes(&self) -> Vec<u32> {
+        let mut sizes: Vec<u32> = Vec::new();
+        for s in &self.segmenters {
+            if !sizes.contains(&s.config.input_size) {
+                sizes.push(s.config.input_size);
+            }
+        }
+        sizes
+    }
+
+    /// How many segmentation members take inputs of `size`.
+    pub fn members_of_size(&self, size: u32) -> usize {
+        self.segmenters.iter().filter(|s| s.config.input_size == size).count()
+    }
+
     /// Tumour probability maps of prepared `3 x size x size` inputs, `batch` at a time: U-Nets
     /// folded on the CPU, the network's own forward pass elsewhere and for the EfficientNet
-    /// U-Net; the mean over the members of an ensemble.
+    /// U-Net; the mean over the ensemble's members of input size `size` (one of
+    /// [`Self::seg_input_sizes`]; none: no maps).
     pub fn segment_probabilities(&self, images: &[&[f32]], size: u32, batch: usize) -> Vec<Vec<f32>> {
+        let mut members = self.segmenters.iter().filter(|s| s.config.input_size == size);
         let run = |s: &Segmenter| s.probabilities(images, size, &self.device, batch);
-        let mut sum = run(&self.segmenters[0]);
-        for s in &self.segmenters[1..] {
+        let Some(first) = members.next() else {
+            return Vec::new();
+        };
+        let mut sum = run(first);
+        for s in members {
             sum.iter_mut()
                 .zip(run(s))
                 .for_each(|(a, b)| a.iter_mut().zip(b).for_each(|(a, b)| *a += b));
         }
-        let n = self.segmenters.len() as f32;
+        let n = self.members_of_size(size) as f32;
         if n > 1.0 {
             sum.iter_mut().flatten().for_each(|v| *v /= n);
         }
@@ -652,15 +669,56 @@ mod tests {
         assert!(bundle.identity().contains(" + "));
     }
 
+    /// Members of different input sizes each see the slice at their own size; their maps,
+    /// resized to the slice, are averaged over all members (a size with two members counts twice).
     #[test]
-    fn ensemble_members_must_share_input_size() {
+    fn ensemble_members_of_different_sizes_are_averaged_at_the_slices_size() {
         let tmp = tempfile::tempdir().unwrap();
         let device = tumorscan_model::ComputeDevice::cpu().inference().unwrap();
         write_net(&tmp.path().join("segment"), 32, 1);
         write_net(&tmp.path().join("segment-2"), 64, 2);
-        write_bundle(tmp.path(), &["segment-2"]);
-        let err = ModelBundle::load(tmp.path(), &device).err().expect("must fail").to_string();
-        assert!(err.contains("same input size"), "{err}");
+        write_net(&tmp.path().join("segment-3"), 32, 3);
+        let slice = |k: usize| crate::input::InputSlice {
+            label: format!("s{k}"),
+            stem: format!("s{k}"),
+            number: k as u32,
+            width: 40,
+            height: 40,
+            rgb: (0..40 * 40 * 3).map(|i| ((i * 7 + k * 13) % 256) as u8).collect(),
+            spacing_mm: None,
+            truth: None,
+            notes: Vec::new(),
+        };
+        let volume = crate::input::Volume {
+            id: "v".into(),
+            source: Default::default(),
+            slices: vec![slice(0), slice(1)],
+            nifti: None,
+            slice_thickness_mm: None,
+        };
+        let norm = tumorscan_data::normalize::Normalizer::fit(volume.slices.iter().map(|s| s.rgb.as_slice()));
+        let maps = |b: &ModelBundle| crate::engine::probability_maps(b, &volume, &norm, 2, false);
+        let single = |dir: &str| maps(&ModelBundle::load(&tmp.path().join(dir), &device).unwrap());
+        let (a, b, c) = (single("segment"), single("segment-2"), single("segment-3"));
+        write_bundle(tmp.path(), &["segment-2", "segment-3"]);
+        let bundle = ModelBundle::load(tmp.path(), &device).unwrap();
+        assert_eq!(bundle.seg_input_sizes(), [32, 64]);
+        assert_eq!((bundle.members_of_size(32), bundle.members_of_size(64)), (2, 1));
+        let got = maps(&bundle);
+        assert_eq!(got.len(), 2);
+        for (i, map) in got.iter().enumerate() {
+            assert_eq!(map.len(), 40 * 40);
+            for (j, &g) in map.iter().enumerate() {
+                let want = (a[i][j] + b[i][j] + c[i][j]) / 3.0;
+                assert!((g - want).abs() < 1e-5, "slice {i} pixel {j}: {g} vs {want}");
+            }
+        }
+        // The 64 member's maps differ from the 32 members' mean, so it was not dropped.
+        assert!(got[0]
+            .iter()
+            .zip(&a[0])
+            .zip(&c[0])
+            .any(|((g, a), c)| (g - (a + c) / 2.0).abs() > 1e-4));
         write_bundle(tmp.path(), &["missing"]);
         let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
         assert!(err.contains("missing"), "{err}");
