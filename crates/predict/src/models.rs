@@ -559,17 +559,7 @@ mod tests {
         assert_eq!(bundle.seg_config().input_channels(), 5);
         // Three slices of a volume: the middle one's input holds its neighbours' FLAIR, so
         // changing a neighbour changes its map.
-        let slice = |k: u8| crate::input::InputSlice {
-            label: format!("s{k}"),
-            stem: format!("s{k}"),
-            number: k as u32,
-            width: 32,
-            height: 32,
-            rgb: (0..32 * 32 * 3).map(|i| ((i * 7 + k as usize * 13) % 256) as u8).collect(),
-            spacing_mm: None,
-            truth: None,
-            notes: Vec::new(),
-        };
+        let slice = |k: u8| test_slice(k as usize, 32);
         let volume = |first: u8| crate::input::Volume {
             id: "v".into(),
             source: Default::default(),
@@ -642,6 +632,21 @@ mod tests {
         assert!(ModelBundle::load(tmp.path(), &device).is_err());
     }
 
+    /// Slice `k` of a test volume: `size x size`, a fixed pattern that differs per slice.
+    fn test_slice(k: usize, size: u32) -> crate::input::InputSlice {
+        crate::input::InputSlice {
+            label: format!("s{k}"),
+            stem: format!("s{k}"),
+            number: k as u32,
+            width: size,
+            height: size,
+            rgb: (0..(size * size * 3) as usize).map(|i| ((i * 7 + k * 13) % 256) as u8).collect(),
+            spacing_mm: None,
+            truth: None,
+            notes: Vec::new(),
+        }
+    }
+
     fn image(size: u32) -> Vec<f32> {
         (0..3 * size * size).map(|i| (i as f32 * 0.37).sin()).collect()
     }
@@ -678,17 +683,7 @@ mod tests {
         write_net(&tmp.path().join("segment"), 32, 1);
         write_net(&tmp.path().join("segment-2"), 64, 2);
         write_net(&tmp.path().join("segment-3"), 32, 3);
-        let slice = |k: usize| crate::input::InputSlice {
-            label: format!("s{k}"),
-            stem: format!("s{k}"),
-            number: k as u32,
-            width: 40,
-            height: 40,
-            rgb: (0..40 * 40 * 3).map(|i| ((i * 7 + k * 13) % 256) as u8).collect(),
-            spacing_mm: None,
-            truth: None,
-            notes: Vec::new(),
-        };
+        let slice = |k: usize| test_slice(k, 40);
         let volume = crate::input::Volume {
             id: "v".into(),
             source: Default::default(),
