@@ -47,15 +47,22 @@ def differences(label, d, keys):
     print(f"differences ({label}): " + ", ".join(f"{k} {d[k]:+.4f}" for k in keys))
 
 
+def compared(title, base_name, base, cand_name, cand, folds=(1, 3)):
+    """The table, the guards' checks and the differences line of a candidate against its
+    baseline; returns the differences and whether the guards hold."""
+    keys = list(base)
+    table(title, [(base_name, base), (cand_name, cand)], keys)
+    d = {k: cand[k] - base[k] for k in keys}
+    guards = checks(d, folds)
+    differences("candidate - baseline", d, keys)
+    return d, guards
+
+
 def one_seed_decision(base_name, base, cand_name, cand, folds=(1, 3)):
     """The one-seed rule of strong-augment-192, lr-5e-4-192 and ema-192: with the guards,
     pooled Dice +0.010 adopts for the refit, +0.005 to +0.010 asks for a seed-43 replication.
     Prints the table, the checks and the decision."""
-    keys = list(base)
-    table("recipe (seed 42)", [(base_name, base), (cand_name, cand)], keys)
-    d = {k: cand[k] - base[k] for k in keys}
-    guards = checks(d, folds)
-    differences("candidate - baseline", d, keys)
+    d, guards = compared("recipe (seed 42)", base_name, base, cand_name, cand, folds)
     if not guards or d["dice"] < 0.005:
         print("DECISION: not adopted")
     elif d["dice"] >= 0.010:
@@ -64,13 +71,22 @@ def one_seed_decision(base_name, base, cand_name, cand, folds=(1, 3)):
         print("DECISION: replicate with seed 43 (pooled Dice +0.005 to +0.010)")
 
 
-def against_v09_seed42(experiment, prefix, base_name, cand_name):
-    """`one_seed_decision` of an experiment's seed-42 validation networks (its committed
-    `results/PREFIX-val-pooled.json` and `PREFIX-largest-val-pooled.json`) against v0.9's recipe
-    at seed 42 (`focal-dice-192/results/fd-*`), on validation folds 1 + 3. Paths from the
-    repository root."""
+def against_v09(experiment, prefix, base_name, cand_name, seed=42):
+    """An experiment's validation networks of one seed (its committed `results/PREFIX-val-pooled.json`
+    and `PREFIX-largest-val-pooled.json`) against v0.9's recipe at the same seed
+    (`focal-dice-192/results/fd-*` for 42, `fd43-*` for 43), on validation folds 1 + 3. Seed 42
+    applies `one_seed_decision`; another seed is a measurement: the table and checks, no decision.
+    Paths from the repository root."""
     e = f"models/experiments/{experiment}/results"
-    b = "models/experiments/focal-dice-192/results"
-    base = figures(f"{b}/fd-val-pooled.json", f"{b}/fd-largest-val-pooled.json", (1, 3))
+    b = "models/experiments/focal-dice-192/results/fd" + ("" if seed == 42 else str(seed))
+    base = figures(f"{b}-val-pooled.json", f"{b}-largest-val-pooled.json", (1, 3))
     cand = figures(f"{e}/{prefix}-val-pooled.json", f"{e}/{prefix}-largest-val-pooled.json", (1, 3))
-    one_seed_decision(base_name, base, cand_name, cand)
+    if seed == 42:
+        one_seed_decision(base_name, base, cand_name, cand)
+    else:
+        compared(f"recipe (seed {seed})", base_name, base, cand_name, cand)
+
+
+def against_v09_seed42(experiment, prefix, base_name, cand_name):
+    """`against_v09` at seed 42: the one-seed rule."""
+    against_v09(experiment, prefix, base_name, cand_name)

@@ -10,17 +10,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import against_v09_seed42, checks, differences, figures, table  # noqa: E402
+from rules import against_v09  # noqa: E402
 
-against_v09_seed42("batch-8-192", "b8", "v0.9's (batch 16)", "batch 8")
-
+against_v09("batch-8-192", "b8", "v0.9's (batch 16)", "batch 8")
 # Addendum 1 (a measurement, not a decision): seed 43 against v0.9's seed-43 networks.
 print("\n## Addendum 1: seed 43 (measurement only)\n")
-E = os.path.join(os.path.dirname(__file__), "results")
-B = os.path.join(os.path.dirname(__file__), "..", "focal-dice-192", "results")
-base = figures(f"{B}/fd43-val-pooled.json", f"{B}/fd43-largest-val-pooled.json", (1, 3))
-cand = figures(f"{E}/b8s43-val-pooled.json", f"{E}/b8s43-largest-val-pooled.json", (1, 3))
-table("recipe (seed 43)", [("v0.9's (batch 16)", base), ("batch 8", cand)], list(base))
-d = {k: cand[k] - base[k] for k in base}
-checks(d, (1, 3))
-differences("candidate - baseline", d, list(base))
+against_v09("batch-8-192", "b8s43", "v0.9's (batch 16)", "batch 8", seed=43)
