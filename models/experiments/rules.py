@@ -24,6 +24,16 @@ def table(title, rows, keys):
         print(row(name, f, keys))
 
 
+def pooled_pair(title, folds, base_name, base_path, cand_name, cand_path):
+    """Two pooled files' figures (`evaluate pool` of both `evaluate segment` and `evaluate
+    detect`) as a table; returns the differences (candidate - baseline) and their keys."""
+    base = figures(base_path, base_path, folds)
+    cand = figures(cand_path, cand_path, folds)
+    keys = list(base)
+    table(title, [(base_name, base), (cand_name, cand)], keys)
+    return {k: cand[k] - base[k] for k in keys}, keys
+
+
 def row(name, f, keys):
     """One markdown table row of figures."""
     return f"| {name} | " + " | ".join(f"{f[k]:.4f}" for k in keys) + " |"

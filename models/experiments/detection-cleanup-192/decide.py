@@ -10,19 +10,15 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import differences, figures, table  # noqa: E402
+from rules import differences, pooled_pair  # noqa: E402
 
 E = "models/experiments/detection-cleanup-192/results"
 FOLDS = (1, 2, 3, 4)
-stored = figures(f"{E}/stored-pooled.json", f"{E}/stored-pooled.json", FOLDS)
-largest = figures(f"{E}/largest-pooled.json", f"{E}/largest-pooled.json", FOLDS)
-keys = list(stored)
-table(
-    "validation folds 1-4 (64 patients), v0.9's recipe",
-    [("stored: components >= 30 % of the largest", stored), ("candidate: largest 3D component", largest)],
-    keys,
+d, keys = pooled_pair(
+    "validation folds 1-4 (64 patients), v0.9's recipe", FOLDS,
+    "stored: components >= 30 % of the largest", f"{E}/stored-pooled.json",
+    "candidate: largest 3D component", f"{E}/largest-pooled.json",
 )
-d = {k: largest[k] - stored[k] for k in keys}
 flagged = json.load(open(f"{E}/largest-pooled.json"))["detection"]
 c = {
     "detection accuracy >= +0.005": d["accuracy"] >= 0.005,

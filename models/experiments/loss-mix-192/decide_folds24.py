@@ -9,19 +9,15 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import checks, differences, figures, table  # noqa: E402
+from rules import checks, differences, pooled_pair  # noqa: E402
 
 E = "models/experiments/loss-mix-192/results/folds2+4"
 FOLDS = (2, 4)
-a = figures(f"{E}/A-val-pooled.json", f"{E}/A-val-pooled.json", FOLDS)
-b = figures(f"{E}/B-val-pooled.json", f"{E}/B-val-pooled.json", FOLDS)
-keys = list(a)
-table(
-    "validation folds 2 + 4 (32 patients)",
-    [("A: alpha = beta = 0.5, seeds 42 + 43 (v0.9's recipe)", a), ("B: alpha = beta = 0.5 seed 42 + alpha 0.3 / beta 0.7 seed 43", b)],
-    keys,
+d, keys = pooled_pair(
+    "validation folds 2 + 4 (32 patients)", FOLDS,
+    "A: alpha = beta = 0.5, seeds 42 + 43 (v0.9's recipe)", f"{E}/A-val-pooled.json",
+    "B: alpha = beta = 0.5 seed 42 + alpha 0.3 / beta 0.7 seed 43", f"{E}/B-val-pooled.json",
 )
-d = {k: b[k] - a[k] for k in keys}
 ok = checks(d, FOLDS)  # folds, detection accuracy and ROC-AUC not lower than allowed
 gain = d["accuracy"] >= 0.005
 dice = d["dice"] >= -0.005

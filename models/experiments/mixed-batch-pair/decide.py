@@ -10,17 +10,15 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import checks, differences, figures, table  # noqa: E402
+from rules import checks, differences, pooled_pair  # noqa: E402
 
 R = "models/experiments/mixed-batch-pair/results"
 FOLDS = (2, 4)
-a = figures(f"{R}/A-val-pooled.json", f"{R}/A-val-pooled.json", FOLDS)
-m = figures(f"{R}/M-val-pooled.json", f"{R}/M-val-pooled.json", FOLDS)
-keys = list(a)
-table("validation folds 2 + 4 (32 patients)", [
-    ("A: v0.9's recipe, batch 16 seeds 42 + 43", a),
-    ("M: batch 16 seed 42 + batch 8 seed 43", m)], keys)
-d = {k: m[k] - a[k] for k in keys}
+d, keys = pooled_pair(
+    "validation folds 2 + 4 (32 patients)", FOLDS,
+    "A: v0.9's recipe, batch 16 seeds 42 + 43", f"{R}/A-val-pooled.json",
+    "M: batch 16 seed 42 + batch 8 seed 43", f"{R}/M-val-pooled.json",
+)
 ok = checks(d, FOLDS, min_gain=0.005)
 differences("M - A", d, keys)
 print("DECISION: " + ("adopted for the next refit (segment-s43/ at batch 8)" if ok else "not adopted (v0.9.1 stays)"))
