@@ -72,10 +72,26 @@ fn main() {
     match run(Cli::parse()) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             std::process::exit(1);
         }
     }
+}
+
+/// The error and its causes on one line, as anyhow's `{:#}`, but without a cause that the text
+/// before it already quotes (errors that print their source, such as "x.csv: cannot read: No
+/// such file", would otherwise repeat it).
+fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.ends_with(&part) {
+            text = format!("{text}: {part}");
+        }
+    }
+    text
 }
 
 /// Runs the chosen command; the exit code on success.
@@ -89,5 +105,27 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Merge(a) => predict_cmd::merge(a),
         Command::Serve(a) => serve_cmd::run(a).map(|_| 0),
         Command::Bench(a) => bench_cmd::run(a).map(|_| 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message;
+
+    #[test]
+    fn message_does_not_repeat_a_cause_the_text_quotes() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let e = anyhow::Error::new(tumorscan_data::DataError::Io {
+            path: "x.csv".into(),
+            source: io,
+        })
+        .context("reading the folds");
+        assert_eq!(message(&e), "reading the folds: x.csv: cannot read: No such file");
+    }
+
+    #[test]
+    fn message_keeps_causes_it_does_not_quote() {
+        let e = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(message(&e), "outer: middle: inner");
     }
 }
