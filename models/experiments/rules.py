@@ -28,7 +28,12 @@ def pooled_pair(title, folds, base_name, base_path, cand_name, cand_path):
     """Two pooled files' figures (`evaluate pool` of both `evaluate segment` and `evaluate
     detect`) as a table; returns the differences (candidate - baseline) and their keys."""
     base = figures(base_path, base_path, folds)
-    cand = figures(cand_path, cand_path, folds)
+    return tabled(title, base_name, base, cand_name, figures(cand_path, cand_path, folds))
+
+
+def tabled(title, base_name, base, cand_name, cand):
+    """Baseline and candidate figures as a table; returns the differences (candidate -
+    baseline) and their keys."""
     keys = list(base)
     table(title, [(base_name, base), (cand_name, cand)], keys)
     return {k: cand[k] - base[k] for k in keys}, keys
@@ -60,9 +65,7 @@ def differences(label, d, keys):
 def compared(title, base_name, base, cand_name, cand, folds=(1, 3)):
     """The table, the guards' checks and the differences line of a candidate against its
     baseline; returns the differences and whether the guards hold."""
-    keys = list(base)
-    table(title, [(base_name, base), (cand_name, cand)], keys)
-    d = {k: cand[k] - base[k] for k in keys}
+    d, keys = tabled(title, base_name, base, cand_name, cand)
     guards = checks(d, folds)
     differences("candidate - baseline", d, keys)
     return d, guards
@@ -96,7 +99,3 @@ def against_v09(experiment, prefix, base_name, cand_name, seed=42):
     else:
         compared(f"recipe (seed {seed})", base_name, base, cand_name, cand)
 
-
-def against_v09_seed42(experiment, prefix, base_name, cand_name):
-    """`against_v09` at seed 42: the one-seed rule."""
-    against_v09(experiment, prefix, base_name, cand_name)

@@ -9,6 +9,6 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import against_v09_seed42  # noqa: E402
+from rules import against_v09  # noqa: E402
 
-against_v09_seed42("deep-supervision-192", "ds", "v0.9's", "deep supervision (2 levels)")
+against_v09("deep-supervision-192", "ds", "v0.9's", "deep supervision (2 levels)")

@@ -9,6 +9,6 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import against_v09_seed42  # noqa: E402
+from rules import against_v09  # noqa: E402
 
-against_v09_seed42("effunet-256", "s256", "v0.9's (192x192)", "256x256")
+against_v09("effunet-256", "s256", "v0.9's (192x192)", "256x256")

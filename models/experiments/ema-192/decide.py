@@ -9,6 +9,6 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import against_v09_seed42  # noqa: E402
+from rules import against_v09  # noqa: E402
 
-against_v09_seed42("ema-192", "ema", "v0.9's (trained weights)", "EMA 0.998")
+against_v09("ema-192", "ema", "v0.9's (trained weights)", "EMA 0.998")

@@ -9,6 +9,6 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import against_v09_seed42  # noqa: E402
+from rules import against_v09  # noqa: E402
 
-against_v09_seed42("lr-2e-3-192", "lr2", "v0.9's (lr 1e-3)", "lr 2e-3")
+against_v09("lr-2e-3-192", "lr2", "v0.9's (lr 1e-3)", "lr 2e-3")

@@ -9,6 +9,6 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import against_v09_seed42  # noqa: E402
+from rules import against_v09  # noqa: E402
 
-against_v09_seed42("lr-5e-4-192", "lr5", "v0.9's (lr 1e-3)", "lr 5e-4")
+against_v09("lr-5e-4-192", "lr5", "v0.9's (lr 1e-3)", "lr 5e-4")

@@ -9,6 +9,6 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import against_v09_seed42  # noqa: E402
+from rules import against_v09  # noqa: E402
 
-against_v09_seed42("scale-tta", "tta", "v0.9's network at 192", "the same at 192 + 224")
+against_v09("scale-tta", "tta", "v0.9's network at 192", "the same at 192 + 224")
