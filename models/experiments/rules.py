@@ -84,17 +84,17 @@ def one_seed_decision(base_name, base, cand_name, cand, folds=(1, 3)):
         print("DECISION: replicate with seed 43 (pooled Dice +0.005 to +0.010)")
 
 
-def against_v09(experiment, prefix, base_name, cand_name, seed=42):
+def against_v09(experiment, prefix, base_name, cand_name, seed=42, decide=True):
     """An experiment's validation networks of one seed (its committed `results/PREFIX-val-pooled.json`
     and `PREFIX-largest-val-pooled.json`) against v0.9's recipe at the same seed
     (`focal-dice-192/results/fd-*` for 42, `fd43-*` for 43), on validation folds 1 + 3. Seed 42
-    applies `one_seed_decision`; another seed is a measurement: the table and checks, no decision.
-    Paths from the repository root."""
+    applies `one_seed_decision` unless `decide` is false; otherwise a measurement: the table and
+    checks, no decision. Paths from the repository root."""
     e = f"models/experiments/{experiment}/results"
     b = "models/experiments/focal-dice-192/results/fd" + ("" if seed == 42 else str(seed))
     base = figures(f"{b}-val-pooled.json", f"{b}-largest-val-pooled.json", (1, 3))
     cand = figures(f"{e}/{prefix}-val-pooled.json", f"{e}/{prefix}-largest-val-pooled.json", (1, 3))
-    if seed == 42:
+    if seed == 42 and decide:
         one_seed_decision(base_name, base, cand_name, cand)
     else:
         compared(f"recipe (seed {seed})", base_name, base, cand_name, cand)

@@ -11,7 +11,7 @@ use tumorscan_model::{
     SegmenterConfig, SliceClassifier,
 };
 use tumorscan_train::detect::DetectTask;
-use tumorscan_train::loss::SegLoss;
+use tumorscan_train::loss::{Reduction, SegLoss};
 use tumorscan_train::segment::SegmentTask;
 use tumorscan_train::split::RunSplit;
 use tumorscan_train::{train, TrainConfig};
@@ -48,6 +48,11 @@ pub enum TrainCommand {
         /// Focal exponent gamma (focal-tversky; default 0.75, as Abraham & Khan 2019).
         #[arg(long)]
         focal_gamma: Option<f64>,
+        /// Over what the overlap losses (dice, tversky, focal-tversky, bce-dice's Dice) sum:
+        /// batch (one index over the whole batch, slices weighing by tumour size) or slice
+        /// (one index per slice, averaged: every slice weighs the same, nnU-Net's sample Dice).
+        #[arg(long, default_value = "batch")]
+        loss_reduction: Reduction,
         /// Network: the U-Net of Buda et al. (--features, --depth, --residual), or a U-Net on an
         /// EfficientNet-Lite0 or -Lite1 encoder (fixed widths; --size a multiple of 32).
         #[arg(long, value_enum, default_value = "unet")]
@@ -277,6 +282,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             tversky_alpha,
             tversky_beta,
             focal_gamma,
+            loss_reduction,
             arch,
             pretrained,
             context_slices,
@@ -286,6 +292,10 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             let loss = loss
                 .with_weights(tversky_alpha, tversky_beta, focal_gamma)
                 .map_err(anyhow::Error::msg)?;
+            anyhow::ensure!(
+                loss.takes(loss_reduction),
+                "--loss-reduction slice needs an overlap loss (dice, tversky, focal-tversky, bce-dice): bce is a mean over pixels either way"
+            );
             check_pretrained(pretrained.as_deref())?;
             anyhow::ensure!(
                 output_prior.is_none_or(|p| p > 0.0 && p < 1.0),
@@ -320,7 +330,9 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             };
             let o = match arch {
                 SegArchArg::Unet => run_task(
-                    &SegmentTask::<SegmentationNet>::new(net, loss, pretrained).with_output_prior(output_prior),
+                    &SegmentTask::<SegmentationNet>::new(net, loss, pretrained)
+                        .with_output_prior(output_prior)
+                        .with_reduction(loss_reduction),
                     &common,
                 )?,
                 SegArchArg::EfficientnetLite0Unet | SegArchArg::EfficientnetLite1Unet => {
@@ -329,7 +341,9 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                         "--arch efficientnet-lite*-unet needs --size a multiple of 32"
                     );
                     run_task(
-                        &SegmentTask::<EfficientUNet>::new(net, loss, pretrained).with_output_prior(output_prior),
+                        &SegmentTask::<EfficientUNet>::new(net, loss, pretrained)
+                            .with_output_prior(output_prior)
+                            .with_reduction(loss_reduction),
                         &common,
                     )?
                 }

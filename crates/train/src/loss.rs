@@ -1,7 +1,8 @@
 //! Segmentation losses on logits `[B, 1, H, W]` and 0/1 targets of the same shape.
 //!
-//! Overlap losses are computed over the whole batch (global sums) with smoothing 1 (so soft
-//! Dice, as Tversky with alpha = beta = 0.5, carries smoothing 2 in its 2TP form).
+//! Overlap losses are computed over the whole batch (global sums) by default, or per slice and
+//! averaged ([`Reduction::Slice`]), with smoothing 1 (so soft Dice, as Tversky with
+//! alpha = beta = 0.5, carries smoothing 2 in its 2TP form).
 //! Tversky index TI = (TP + s) / (TP + alpha FP + beta FN + s) (alpha weighs false positives,
 //! beta false negatives; alpha = beta = 0.5 gives Dice); focal Tversky = (1 - TI)^gamma
 //! (Abraham & Khan 2019 use gamma = 0.75).
@@ -12,6 +13,21 @@ use burn::tensor::activation::{relu, sigmoid, softplus};
 use serde::{Deserialize, Serialize};
 
 const SMOOTH: f64 = 1.0;
+
+/// Over what an overlap loss (Dice, Tversky, focal Tversky, the Dice of BCE + Dice) sums its
+/// true and false positives and negatives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reduction {
+    /// One index over the whole batch: a slice weighs by its tumour's size, and a few false
+    /// pixels on a tumour-free slice cost little.
+    #[default]
+    Batch,
+    /// One index (and focal term) per slice, averaged over the batch (nnU-Net's "sample Dice"):
+    /// every slice weighs the same, so a small tumour counts as much as a large one and any
+    /// false positive on a tumour-free slice costs that slice's whole term.
+    Slice,
+}
 
 /// A segmentation loss.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -41,6 +57,17 @@ pub enum SegLoss {
     BceDice,
 }
 
+impl std::str::FromStr for Reduction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "batch" => Ok(Self::Batch),
+            "slice" => Ok(Self::Slice),
+            _ => Err(format!("unknown loss reduction '{s}': batch, slice")),
+        }
+    }
+}
+
 impl std::str::FromStr for SegLoss {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -66,11 +93,32 @@ pub fn bce_with_logits<const D: usize>(logits: Tensor<D>, target: Tensor<D>) -> 
     loss.mean()
 }
 
-fn tversky_index(prob: Tensor<4>, target: Tensor<4>, alpha: f64, beta: f64) -> Tensor<1> {
-    let tp = (prob.clone() * target.clone()).sum();
-    let fp = (prob.clone() * (target.clone().neg() + 1.0)).sum();
-    let fn_ = ((prob.neg() + 1.0) * target).sum();
+/// The Tversky index: one element over the batch, or one per slice.
+fn tversky_index(prob: Tensor<4>, target: Tensor<4>, alpha: f64, beta: f64, r: Reduction) -> Tensor<1> {
+    let sum = |t: Tensor<4>| match r {
+        Reduction::Batch => t.sum(),
+        Reduction::Slice => {
+            let b = t.dims()[0];
+            t.flatten::<2>(1, 3).sum_dim(1).reshape([b])
+        }
+    };
+    let tp = sum(prob.clone() * target.clone());
+    let fp = sum(prob.clone() * (target.clone().neg() + 1.0));
+    let fn_ = sum((prob.neg() + 1.0) * target);
     (tp.clone() + SMOOTH) / (tp + fp * alpha + fn_ * beta + SMOOTH)
+}
+
+/// `(1 - index)^gamma` (gamma `None`: 1), averaged over the slices of a per-slice index.
+fn overlap_loss(index: Tensor<1>, gamma: Option<f64>, r: Reduction) -> Tensor<1> {
+    let loss = index.neg() + 1.0;
+    match (gamma, r) {
+        (None, Reduction::Batch) => loss,
+        (Some(g), Reduction::Batch) => loss.powf_scalar(g),
+        (None, Reduction::Slice) => loss.mean(),
+        // A tumour-free slice with no false pixels gives exactly 0, where x^gamma's gradient
+        // (gamma < 1) is infinite: the floor keeps it finite.
+        (Some(g), Reduction::Slice) => loss.clamp_min(1e-6).powf_scalar(g).mean(),
+    }
 }
 
 impl SegLoss {
@@ -112,27 +160,36 @@ impl SegLoss {
         Ok(loss)
     }
 
-    /// The loss value (a one-element tensor).
+    /// The loss value (a one-element tensor), overlap terms over the whole batch.
     pub fn compute(&self, logits: Tensor<4>, target: Tensor<4>) -> Tensor<1> {
+        self.reduced(logits, target, Reduction::Batch)
+    }
+
+    /// The loss value (a one-element tensor) with overlap terms summed as `r` says.
+    pub fn reduced(&self, logits: Tensor<4>, target: Tensor<4>, r: Reduction) -> Tensor<1> {
+        let overlap = |logits, target, alpha, beta, gamma| overlap_loss(tversky_index(sigmoid(logits), target, alpha, beta, r), gamma, r);
         match *self {
             Self::Bce => bce_with_logits(logits, target),
-            Self::Dice => tversky_index(sigmoid(logits), target, 0.5, 0.5).neg() + 1.0,
-            Self::Tversky { alpha, beta } => tversky_index(sigmoid(logits), target, alpha, beta).neg() + 1.0,
-            Self::FocalTversky { alpha, beta, gamma } => {
-                (tversky_index(sigmoid(logits), target, alpha, beta).neg() + 1.0).powf_scalar(gamma)
-            }
-            Self::BceDice => bce_with_logits(logits.clone(), target.clone()) + tversky_index(sigmoid(logits), target, 0.5, 0.5).neg() + 1.0,
+            Self::Dice => overlap(logits, target, 0.5, 0.5, None),
+            Self::Tversky { alpha, beta } => overlap(logits, target, alpha, beta, None),
+            Self::FocalTversky { alpha, beta, gamma } => overlap(logits, target, alpha, beta, Some(gamma)),
+            Self::BceDice => bce_with_logits(logits.clone(), target.clone()) + overlap(logits, target, 0.5, 0.5, None),
         }
+    }
+
+    /// Whether reduction `r` changes this loss (BCE is a mean over pixels either way).
+    pub fn takes(&self, r: Reduction) -> bool {
+        r == Reduction::Batch || *self != Self::Bce
     }
 
     /// The loss of deep supervision's outputs (full resolution first, each next at half the
     /// resolution of the one before): output `i` weighs 2^-i, the weights normalised to sum 1
     /// (nnU-Net's weighting), against the mask average-pooled to its size, so a coarse pixel's
-    /// target is the tumour fraction it covers. One output: [`Self::compute`] itself.
-    pub fn deep_supervised(&self, outputs: Vec<Tensor<4>>, target: Tensor<4>) -> Tensor<1> {
+    /// target is the tumour fraction it covers. One output: [`Self::reduced`] itself.
+    pub fn deep_supervised(&self, outputs: Vec<Tensor<4>>, target: Tensor<4>, r: Reduction) -> Tensor<1> {
         if outputs.len() == 1 {
             let logits = outputs.into_iter().next().expect("one output");
-            return self.compute(logits, target);
+            return self.reduced(logits, target, r);
         }
         let total: f64 = (0..outputs.len()).map(|i| 0.5f64.powi(i as i32)).sum();
         let full = target.dims()[2];
@@ -145,7 +202,7 @@ impl SegLoss {
                     1 => target.clone(),
                     _ => AvgPool2dConfig::new([k, k]).with_strides([k, k]).init().forward(target.clone()),
                 };
-                self.compute(logits, t) * (0.5f64.powi(i as i32) / total)
+                self.reduced(logits, t, r) * (0.5f64.powi(i as i32) / total)
             })
             .reduce(|a, b| a + b)
             .expect("at least one output")
@@ -217,7 +274,7 @@ mod tests {
         let (l, t) = inputs();
         let loss = SegLoss::Dice;
         assert_eq!(
-            value(loss.deep_supervised(vec![l.clone()], t.clone())),
+            value(loss.deep_supervised(vec![l.clone()], t.clone(), Reduction::Batch)),
             value(loss.compute(l.clone(), t.clone()))
         );
         let d = Device::flex();
@@ -226,8 +283,58 @@ mod tests {
         let s = 1.0 / (1.0 + (-0.5f64).exp());
         let coarse_dice = 1.0 - (2.0 * s * 0.5 + 2.0) / (s + 0.5 + 2.0);
         let want = (value(loss.compute(l.clone(), t.clone())) + coarse_dice / 2.0) / 1.5;
-        let got = value(loss.deep_supervised(vec![l, coarse], t));
+        let got = value(loss.deep_supervised(vec![l, coarse], t, Reduction::Batch));
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+    }
+
+    /// Per-slice reduction: two slices (the tumour slice of `inputs` and a tumour-free one),
+    /// each slice's index computed by hand and the slice losses averaged.
+    #[test]
+    fn slice_reduction_averages_per_slice_indices_by_hand() {
+        let d = Device::flex();
+        let (l, t) = inputs();
+        let empty_logits = Tensor::<1>::from_floats([-1.0, 0.5, -3.0, 1.0], &d).reshape([1, 1, 2, 2]);
+        let logits = Tensor::cat(vec![l.clone(), empty_logits], 0);
+        let target = Tensor::cat(vec![t.clone(), t.zeros_like()], 0);
+        let s = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let p = [s(2.0), s(-1.0), s(0.0), s(3.0)];
+        let q: f64 = [-1.0, 0.5, -3.0, 1.0].into_iter().map(s).sum();
+        // Tversky(0.3, 0.7) per slice: the tumour slice's TP, FP, FN; the empty slice's FP only.
+        let (tp, fp, fn_) = (p[0] + p[2], p[1] + p[3], 2.0 - p[0] - p[2]);
+        let first = 1.0 - (tp + 1.0) / (tp + 0.3 * fp + 0.7 * fn_ + 1.0);
+        let second = 1.0 - 1.0 / (0.3 * q + 1.0);
+        let tv = SegLoss::Tversky { alpha: 0.3, beta: 0.7 };
+        let got = value(tv.reduced(logits.clone(), target.clone(), Reduction::Slice));
+        assert!((got - (first + second) / 2.0).abs() < 1e-5, "{got}");
+        let ft = SegLoss::FocalTversky {
+            alpha: 0.3,
+            beta: 0.7,
+            gamma: 0.75,
+        };
+        let got = value(ft.reduced(logits.clone(), target.clone(), Reduction::Slice));
+        let want = (first.powf(0.75) + second.powf(0.75)) / 2.0;
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        // One slice: per slice is the batch loss; BCE ignores the reduction.
+        assert!((value(ft.reduced(l.clone(), t.clone(), Reduction::Slice)) - value(ft.compute(l, t))).abs() < 1e-6);
+        assert!(!SegLoss::Bce.takes(Reduction::Slice) && ft.takes(Reduction::Slice) && SegLoss::Bce.takes(Reduction::Batch));
+        assert_eq!("slice".parse(), Ok(Reduction::Slice));
+        assert!("pixel".parse::<Reduction>().unwrap_err().contains("batch, slice"));
+    }
+
+    /// A tumour-free slice the network already gets exactly right (no false pixel left, so
+    /// 1 - index = 0, where x^0.75 has an infinite slope) still gives finite gradients.
+    #[test]
+    fn slice_focal_tversky_gradient_is_finite_on_a_perfect_empty_slice() {
+        let d = Device::flex().autodiff();
+        let logits = Tensor::<4>::full([1, 1, 2, 2], -200.0, &d).require_grad();
+        let loss = SegLoss::FocalTversky {
+            alpha: 0.5,
+            beta: 0.5,
+            gamma: 0.75,
+        };
+        let g = loss.reduced(logits.clone(), logits.zeros_like(), Reduction::Slice).backward();
+        let grad = logits.grad(&g).expect("a gradient").into_data().try_to_vec::<f32>().unwrap();
+        assert!(grad.iter().all(|v| v.is_finite()), "{grad:?}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! selected by mean per-patient volumetric Dice on the validation patients.
 
 use crate::engine::{from_pretrained, Batch, Task, ValItem};
-use crate::loss::SegLoss;
+use crate::loss::{Reduction, SegLoss};
 use burn::prelude::*;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
@@ -21,6 +21,8 @@ pub struct SegmentTask<N = SegmentationNet> {
     pub pretrained: Option<PathBuf>,
     /// Tumour probability the output layer starts at (`--output-prior`); `None`: a fresh layer (0.5).
     pub output_prior: Option<f32>,
+    /// Over what the loss's overlap terms sum (`--loss-reduction`).
+    pub reduction: Reduction,
     /// The network type.
     pub arch: PhantomData<fn() -> N>,
 }
@@ -33,12 +35,17 @@ impl<N: SegmenterNet> SegmentTask<N> {
             loss,
             pretrained,
             output_prior: None,
+            reduction: Reduction::Batch,
             arch: PhantomData,
         }
     }
     /// The same task with the output layer started at tumour probability `p` where given.
     pub fn with_output_prior(self, p: Option<f32>) -> Self {
         Self { output_prior: p, ..self }
+    }
+    /// The same task with the loss's overlap terms summed as `r` says.
+    pub fn with_reduction(self, r: Reduction) -> Self {
+        Self { reduction: r, ..self }
     }
 }
 
@@ -67,6 +74,9 @@ impl<N: SegmenterNet> Task for SegmentTask<N> {
         if let Some(p) = self.output_prior {
             o["output_prior"] = serde_json::json!(p);
         }
+        if self.reduction != Reduction::Batch {
+            o["loss_reduction"] = serde_json::json!(self.reduction);
+        }
         o
     }
     fn build(&self, device: &Device) -> N {
@@ -80,7 +90,8 @@ impl<N: SegmenterNet> Task for SegmentTask<N> {
         })
     }
     fn loss(&self, net: &N, batch: Batch) -> Tensor<1> {
-        self.loss.deep_supervised(net.deep_logits(batch.images), batch.masks)
+        self.loss
+            .deep_supervised(net.deep_logits(batch.images), batch.masks, self.reduction)
     }
     fn selection_metric(&self) -> &'static str {
         "val_patient_dice"
