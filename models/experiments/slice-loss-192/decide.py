@@ -30,3 +30,7 @@ print("DECISION: " + ("adopted for the next refit (--loss-reduction slice)" if o
 for seed, prefix in ((42, "ps"), (43, "ps43")):
     print(f"\n## Single networks, seed {seed} (measurement, not the rule)\n")
     against_v09("slice-loss-192", prefix, "v0.9's (batch loss)", "loss per slice", seed=seed, decide=False)
+# Addendum 1's rule: BCE + per-slice Dice (results/pb-*), seed 42, against v0.9's seed-42 networks.
+if os.path.exists(f"{R}/pb-val-pooled.json"):
+    print("\n## Addendum 1: BCE + Dice per slice, seed 42 (the addendum's rule)\n")
+    against_v09("slice-loss-192", "pb", "v0.9's (focal Tversky, batch)", "BCE + Dice per slice")
