@@ -1,4 +1,4 @@
-# Sourced by the evaluate.sh scripts of ../cross-validation and ../detection-context.
+# Sourced by the experiments' evaluate.sh scripts (../cross-validation, ../detection-context, ../mixed-batch-pair, ...).
 # bundle DIR NAME SLICE_CONTEXT RUN [RUN2 [RUN3...]]: a bundle of v0.6's clean-up (largest 3D
 # component) and detection rule (cleaned mask >= 8 px; ranked with slice context when
 # SLICE_CONTEXT is true) holding RUN's best network in segment/ and, for an ensemble, RUN2's in
@@ -43,4 +43,33 @@ evaluate_reproduced() {
   evaluate_fold "$B" 0 "$OUT/eval-seg-test" segment
   evaluate_fold "$B" 0 "$OUT/eval-det-test" detect
   sha256sum models/segment/model.bpk models/segment-s43/model.bpk "$B"/segment*/model.bpk
+}
+
+# pairs_against_v09 OUT TAG NAME SPLITS RUN1 RUN2: a candidate pair against v0.9's validation
+# pairs. For each split of SPLITS ("validation-fold test-fold suffix", comma-separated) the pair
+# RUN1 + RUN2 ("{}" replaced by the suffix, e.g. runs/fd-{}-s42) in v0.9.1's bundle settings
+# (largest 3D component, detection rule with slice context) is evaluated (segment, detect) on the
+# validation fold into OUT/TAG-val-foldV, and v0.9's pairs there are copied from the committed
+# ../detection-cleanup-192/results into OUT/A-val-foldV; then both are pooled
+# (OUT/TAG-val-pooled, OUT/A-val-pooled) and compared per patient (OUT/compare-TAG-vs-A).
+pairs_against_v09() {
+  local OUT=$1 TAG=$2 NAME=$3 SPLITS=$4 RUN1=$5 RUN2=$6 split V TF S w
+  local LARGEST='"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true, "min_3d_fraction": 0.3, "flip_tta": false'
+  local FROM; FROM=$(dirname "${BASH_SOURCE[0]}")/../detection-cleanup-192/results
+  local POOL_C=() POOL_A=() SPLIT_LIST RUNS
+  IFS=, read -ra SPLIT_LIST <<<"$SPLITS"
+  for split in "${SPLIT_LIST[@]}"; do
+    read -r V TF S <<<"$split"
+    RUNS=("${RUN1//\{\}/$S}" "${RUN2//\{\}/$S}")
+    POSTPROCESS=$LARGEST bundle "$OUT/bundle-$TAG-t$TF" "$NAME: ${RUNS[*]} (validation fold $V)" true "${RUNS[@]}"
+    evaluate_fold "$OUT/bundle-$TAG-t$TF" "$V" "$OUT/$TAG-val-fold$V" segment detect
+    mkdir -p "$OUT/A-val-fold$V"
+    for w in segmentation detection; do
+      cp "$FROM/largest-val-fold$V-$w.json" "$OUT/A-val-fold$V/$w.json"
+    done
+    POOL_C+=("$OUT/$TAG-val-fold$V"); POOL_A+=("$OUT/A-val-fold$V")
+  done
+  "$T" evaluate pool "${POOL_C[@]}" --out "$OUT/$TAG-val-pooled" --force
+  "$T" evaluate pool "${POOL_A[@]}" --out "$OUT/A-val-pooled" --force
+  "$T" evaluate compare --baseline "${POOL_A[@]}" --candidate "${POOL_C[@]}" --out "$OUT/compare-$TAG-vs-A" --force > /dev/null
 }

@@ -11,23 +11,8 @@ OUT=$1
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
 HERE=$(dirname "$0")
 . "$HERE/../cross-validation/bundle.sh"
-LARGEST='"threshold": 0.5, "min_component_pixels": 0, "largest_3d_component": true, "min_3d_fraction": 0.3, "flip_tta": false'
-POOL_S=(); POOL_A=()
-for split in "1 0 t0v1" "3 2 t2v3"; do
-  read -r V TF S <<<"$split"
-  RUNS=("runs/ps-$S-s42" "runs/ps-$S-s43")
-  POSTPROCESS=$LARGEST bundle "$OUT/bundle-S-t$TF" \
-    "v0.9's recipe with the loss per slice, seeds 42 + 43, largest 3D component: ${RUNS[*]} (validation fold $V)" true "${RUNS[@]}"
-  evaluate_fold "$OUT/bundle-S-t$TF" "$V" "$OUT/S-val-fold$V" segment detect
-  mkdir -p "$OUT/A-val-fold$V"
-  for w in segmentation detection; do
-    cp "$HERE/../detection-cleanup-192/results/largest-val-fold$V-$w.json" "$OUT/A-val-fold$V/$w.json"
-  done
-  POOL_S+=("$OUT/S-val-fold$V"); POOL_A+=("$OUT/A-val-fold$V")
-done
-"$T" evaluate pool "${POOL_S[@]}" --out "$OUT/S-val-pooled" --force
-"$T" evaluate pool "${POOL_A[@]}" --out "$OUT/A-val-pooled" --force
-"$T" evaluate compare --baseline "${POOL_A[@]}" --candidate "${POOL_S[@]}" --out "$OUT/compare-S-vs-A" --force > /dev/null
+pairs_against_v09 "$OUT" S "v0.9's recipe with the loss per slice, seeds 42 + 43, largest 3D component" \
+  "1 0 t0v1,3 2 t2v3" "runs/ps-{}-s42" "runs/ps-{}-s43"
 # The single networks, as every one-network experiment since focal-dice-192 (seed 43 renamed ps43-*).
 E=$HERE/../effunet-192-10-epochs/evaluate.sh
 PREFIX=ps SEED=42 EPOCHS=20 RECIPE="v0.9's recipe, loss per slice" "$E" val "$OUT"
