@@ -4,7 +4,8 @@ from the committed pooled files; then each single network against v0.9's of its 
 
 Usage (from the repository root): decide.py
 Reads results/S-val-pooled.json and results/A-val-pooled.json (`evaluate pool` of both
-`evaluate segment` and `evaluate detect`, largest 3D component), and results/ps*-val-pooled.json.
+`evaluate segment` and `evaluate detect`, largest 3D component), results/ps*-val-pooled.json,
+and addendum 1's results/pb-*-pooled.json (BCE + Dice per slice, seed 42: its own rule).
 """
 import os
 import sys
