@@ -163,4 +163,47 @@ mod tests {
             assert_eq!(graded(&net), graded(&fresh));
         }
     }
+
+    /// The per-slice reduction is recorded (so `--resume` refuses to mix the two) and is what
+    /// the task's loss uses; the default batch sum leaves the recorded objective as it was.
+    #[test]
+    fn loss_reduction_is_recorded_and_used() {
+        let _guard = crate::tests_engine::serial();
+        let cfg = SegmenterConfig {
+            features: 4,
+            depth: 2,
+            input_size: 32,
+            ..Default::default()
+        };
+        let loss = SegLoss::FocalTversky {
+            alpha: 0.5,
+            beta: 0.5,
+            gamma: 0.75,
+        };
+        let batch = SegmentTask::<SegmentationNet>::new(cfg, loss, None);
+        assert_eq!(batch.objective(), serde_json::json!({ "loss": loss }));
+        let slice = SegmentTask::<SegmentationNet>::new(batch.net.clone(), loss, None).with_reduction(Reduction::Slice);
+        assert_eq!(slice.objective()["loss_reduction"], "slice");
+        // One tumour slice and one empty one: the two reductions give different losses, each
+        // the loss's own value for that reduction.
+        let device = Device::flex();
+        let net = batch.build(&device);
+        let images = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let tumour = Tensor::<4>::ones([1, 1, 32, 32], &device);
+        let masks = Tensor::cat(vec![tumour.clone(), tumour.zeros_like()], 0);
+        let value = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().expect("f32")[0];
+        let run = |task: &SegmentTask<SegmentationNet>| {
+            let b = Batch {
+                images: images.clone(),
+                masks: masks.clone(),
+                labels: Tensor::<1>::from_floats([1.0, 0.0], &device),
+            };
+            value(task.loss(&net, b))
+        };
+        let logits = net.logits(images.clone());
+        let (b, s) = (run(&batch), run(&slice));
+        assert!((b - value(loss.reduced(logits.clone(), masks.clone(), Reduction::Batch))).abs() < 1e-6);
+        assert!((s - value(loss.reduced(logits, masks, Reduction::Slice))).abs() < 1e-6);
+        assert!((b - s).abs() > 1e-3, "{b} vs {s}");
+    }
 }
