@@ -132,16 +132,20 @@ impl<N: SegmenterNet> Task for SegmentTask<N> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn output_prior_is_recorded_and_starts_the_network_there() {
-        let _guard = crate::tests_engine::serial();
-        let cfg = SegmenterConfig {
+    /// A two-level U-Net with 4 features on 32x32 inputs.
+    fn tiny() -> SegmenterConfig {
+        SegmenterConfig {
             features: 4,
             depth: 2,
             input_size: 32,
             ..Default::default()
-        };
-        let plain = SegmentTask::<SegmentationNet>::new(cfg, SegLoss::Bce, None);
+        }
+    }
+
+    #[test]
+    fn output_prior_is_recorded_and_starts_the_network_there() {
+        let _guard = crate::tests_engine::serial();
+        let plain = SegmentTask::<SegmentationNet>::new(tiny(), SegLoss::Bce, None);
         // Runs without it keep their recorded objective, so they still resume.
         assert_eq!(plain.objective(), serde_json::json!({ "loss": SegLoss::Bce }));
         let task = plain.with_output_prior(Some(0.01));
@@ -169,20 +173,14 @@ mod tests {
     #[test]
     fn loss_reduction_is_recorded_and_used() {
         let _guard = crate::tests_engine::serial();
-        let cfg = SegmenterConfig {
-            features: 4,
-            depth: 2,
-            input_size: 32,
-            ..Default::default()
-        };
         let loss = SegLoss::FocalTversky {
             alpha: 0.5,
             beta: 0.5,
             gamma: 0.75,
         };
-        let batch = SegmentTask::<SegmentationNet>::new(cfg, loss, None);
+        let batch = SegmentTask::<SegmentationNet>::new(tiny(), loss, None);
         assert_eq!(batch.objective(), serde_json::json!({ "loss": loss }));
-        let slice = SegmentTask::<SegmentationNet>::new(batch.net.clone(), loss, None).with_reduction(Reduction::Slice);
+        let slice = SegmentTask::<SegmentationNet>::new(tiny(), loss, None).with_reduction(Reduction::Slice);
         assert_eq!(slice.objective()["loss_reduction"], "slice");
         // One tumour slice and one empty one: the two reductions give different losses, each
         // the loss's own value for that reduction.
