@@ -71,6 +71,12 @@ def compared(title, base_name, base, cand_name, cand, folds=(1, 3)):
     return d, guards
 
 
+def finds_more(d):
+    """The detection route of slice-loss-192 and empty-ratio-192 on differences `d`: detection
+    accuracy +0.005 or more, mean ROC-AUC not lower, pooled Dice not lower by more than 0.005."""
+    return d["accuracy"] >= 0.005 and d["auc"] >= 0 and d["dice"] >= -0.005
+
+
 def one_seed_decision(base_name, base, cand_name, cand, folds=(1, 3), detection_route=False):
     """The one-seed rule of strong-augment-192, lr-5e-4-192 and ema-192: with the guards,
     pooled Dice +0.010 adopts for the refit, +0.005 to +0.010 asks for a seed-43 replication.
@@ -78,7 +84,7 @@ def one_seed_decision(base_name, base, cand_name, cand, folds=(1, 3), detection_
     gains >= 0.005 with ROC-AUC not lower and Dice not lower by more than 0.005.
     Prints the table, the checks and the decision."""
     d, guards = compared("recipe (seed 42)", base_name, base, cand_name, cand, folds)
-    detection = detection_route and d["accuracy"] >= 0.005 and d["auc"] >= 0 and d["dice"] >= -0.005
+    detection = detection_route and finds_more(d)
     if detection_route:
         print(f"- detection route (accuracy >= +0.005, ROC-AUC not lower, Dice not lower by > 0.005): {'holds' if detection else 'fails'}")
     if not guards or (d["dice"] < 0.005 and not detection):
