@@ -71,6 +71,10 @@ pub enum TrainCommand {
         /// 1, 1/2, 1/4, ...; predict uses the full-resolution output alone.
         #[arg(long, default_value_t = 0)]
         deep_supervision: usize,
+        /// Channels of the decoder's five levels, deepest (stride 16) first, comma-separated
+        /// (efficientnet-lite*-unet only); default 96,48,32,16,16.
+        #[arg(long, value_delimiter = ',')]
+        decoder_widths: Vec<usize>,
         /// Start the output layer at this tumour probability on every pixel (e.g. 0.01; bias
         /// logit(P), weights scaled by 0.01) instead of 0.5; default: a fresh layer.
         #[arg(long)]
@@ -287,6 +291,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             pretrained,
             context_slices,
             deep_supervision,
+            decoder_widths,
             output_prior,
         } => {
             let loss = loss
@@ -315,6 +320,11 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 "--deep-supervision is at most {}, not {deep_supervision}",
                 EfficientUNet::MAX_DEEP_SUPERVISION
             );
+            anyhow::ensure!(
+                decoder_widths.is_empty() || arch != SegArchArg::Unet,
+                "--decoder-widths needs --arch efficientnet-lite0-unet or efficientnet-lite1-unet"
+            );
+            EfficientUNet::decoder_widths(&decoder_widths).map_err(|e| anyhow::anyhow!("--decoder-widths: {e}"))?;
             let net = SegmenterConfig {
                 features,
                 depth,
@@ -327,6 +337,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 },
                 context_slices,
                 deep_supervision,
+                decoder_widths,
             };
             let o = match arch {
                 SegArchArg::Unet => run_task(

@@ -282,7 +282,8 @@ fn efficientnet_unet_trains_and_is_evaluated() {
     let run = dir.path().join("seg");
     let train = |out: &Path, extra: &[&str]| train_quick("segment", &data, &folds, out, extra);
     // With 2.5D context: the neighbours' FLAIR goes in through training and evaluation; and
-    // with deep supervision, whose auxiliary heads are saved with the model and loaded with it.
+    // with deep supervision, whose auxiliary heads are saved with the model and loaded with it;
+    // and with a decoder of its own widths, which the card carries to the loader.
     let r = train(
         &run,
         &[
@@ -294,6 +295,8 @@ fn efficientnet_unet_trains_and_is_evaluated() {
             "1",
             "--deep-supervision",
             "2",
+            "--decoder-widths",
+            "24,12,8,8,4",
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -301,6 +304,7 @@ fn efficientnet_unet_trains_and_is_evaluated() {
     assert_eq!(card["net"]["arch"], "efficientnet-lite0-unet");
     assert_eq!(card["net"]["context_slices"], 1);
     assert_eq!(card["net"]["deep_supervision"], 2);
+    assert_eq!(card["net"]["decoder_widths"], serde_json::json!([24, 12, 8, 8, 4]));
     let best = run.join("best");
     let eval = |fold: &str, out: &str| evaluate_quick("segment", &["--model", p(&best)], &data, &folds, fold, &dir.path().join(out));
     let r = eval("1", "ev");

@@ -72,6 +72,10 @@ pub struct SegmenterConfig {
     /// inference. 0: none, as every model before it was recorded.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub deep_supervision: usize,
+    /// Widths of the EfficientNet U-Net's five decoder levels, deepest (stride 16) first.
+    /// Empty: [`crate::EfficientUNet::DECODER`], as every model before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decoder_widths: Vec<usize>,
 }
 
 fn is_zero(v: &usize) -> bool {
@@ -95,6 +99,7 @@ impl Default for SegmenterConfig {
             arch: SegmenterArch::Unet,
             context_slices: 0,
             deep_supervision: 0,
+            decoder_widths: Vec::new(),
         }
     }
 }

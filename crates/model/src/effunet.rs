@@ -12,9 +12,6 @@ use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfi
 use burn::prelude::*;
 use std::path::Path;
 
-/// Decoder widths, deepest first; the skips come from [`EfficientNetLite::taps`].
-const DECODER: [usize; 5] = [96, 48, 32, 16, 16];
-
 /// The EfficientNet-Lite U-Net (input size a multiple of 32).
 #[derive(Module, Debug)]
 pub struct EfficientUNet {
@@ -27,14 +24,50 @@ pub struct EfficientUNet {
 }
 
 impl EfficientUNet {
+    /// Default decoder widths, deepest (stride 16) first; the skips come from
+    /// [`EfficientNetLite::taps`].
+    pub const DECODER: [usize; 5] = [96, 48, 32, 16, 16];
+
+    /// Most channels of a decoder level: far above anything that trains in reasonable time
+    /// here, low enough to refuse a typo before allocating.
+    pub const MAX_DECODER_WIDTH: usize = 1024;
+
+    /// The decoder widths a config asks for: [`Self::DECODER`] when `widths` is empty, else
+    /// `widths` if it names five levels of 1 to [`Self::MAX_DECODER_WIDTH`] channels.
+    pub fn decoder_widths(widths: &[usize]) -> Result<Vec<usize>, String> {
+        if widths.is_empty() {
+            return Ok(Self::DECODER.to_vec());
+        }
+        if widths.len() != Self::DECODER.len() {
+            return Err(format!(
+                "decoder widths name {} levels, not {} (deepest first, e.g. {:?})",
+                Self::DECODER.len(),
+                widths.len(),
+                Self::DECODER
+            ));
+        }
+        if let Some(w) = widths.iter().find(|&&w| w == 0 || w > Self::MAX_DECODER_WIDTH) {
+            return Err(format!("a decoder width is 1 to {}, not {w}", Self::MAX_DECODER_WIDTH));
+        }
+        Ok(widths.to_vec())
+    }
+
     /// Lite0's with fresh weights on `device` (three input planes).
     pub fn new(device: &Device) -> Self {
         Self::build(LiteVariant::Lite0, 3, device)
     }
 
     /// `encoder`'s U-Net with fresh weights for `channels` input planes (more than three: 2.5D
-    /// context). The decoder is the same for both encoders: their taps have the same widths.
+    /// context) and the default decoder. The decoder is the same for both encoders: their taps
+    /// have the same widths.
     pub fn build(encoder: LiteVariant, channels: usize, device: &Device) -> Self {
+        Self::build_with_decoder(encoder, channels, &Self::DECODER, device)
+    }
+
+    /// As [`Self::build`] with the decoder's level widths, deepest first (checked by
+    /// [`Self::decoder_widths`]).
+    pub fn build_with_decoder(encoder: LiteVariant, channels: usize, decoder: &[usize], device: &Device) -> Self {
+        assert_eq!(decoder.len(), Self::DECODER.len(), "one width per decoder level");
         // Channels of the encoder's taps, deepest first, then the input image's.
         let mut skips = EfficientNetLite::TAP_CHANNELS.to_vec();
         skips.reverse();
@@ -42,7 +75,7 @@ impl EfficientUNet {
         skips.push(channels);
         let mut ch = deepest;
         let (mut upconvs, mut decoders) = (Vec::new(), Vec::new());
-        for (&out, &skip) in DECODER.iter().zip(&skips) {
+        for (&out, &skip) in decoder.iter().zip(&skips) {
             upconvs.push(ConvTranspose2dConfig::new([ch, out], [2, 2]).with_stride([2, 2]).init(device));
             decoders.push(ConvBlock::new(out + skip, out, false, device));
             ch = out;
@@ -57,7 +90,7 @@ impl EfficientUNet {
     }
 
     /// Most auxiliary outputs: one per decoder level above the full-resolution one.
-    pub const MAX_DEEP_SUPERVISION: usize = DECODER.len() - 1;
+    pub const MAX_DEEP_SUPERVISION: usize = Self::DECODER.len() - 1;
 
     /// The same network with auxiliary outputs on `levels` decoder levels (strides 2, 4, ...;
     /// at most [`Self::MAX_DEEP_SUPERVISION`]) for deep supervision ([`SegmenterNet::deep_logits`]).
@@ -67,9 +100,11 @@ impl EfficientUNet {
             "at most {} auxiliary outputs",
             Self::MAX_DEEP_SUPERVISION
         );
-        // The level at stride 2^(i+1) is the (i+2)-th from the top.
+        // The level at stride 2^(i+1) is the (i+2)-th from the top; its width is its
+        // up-convolution's output channels.
+        let n = self.upconvs.len();
         let aux = (0..levels)
-            .map(|i| Conv2dConfig::new([DECODER[DECODER.len() - 2 - i], 1], [1, 1]).init(device))
+            .map(|i| Conv2dConfig::new([self.upconvs[n - 2 - i].weight.dims()[1], 1], [1, 1]).init(device))
             .collect();
         Self { aux, ..self }
     }
@@ -125,7 +160,9 @@ impl EfficientUNet {
 
 impl SegmenterNet for EfficientUNet {
     fn build(cfg: &SegmenterConfig, device: &Device) -> Self {
-        Self::build(cfg.arch.lite_encoder().unwrap_or_default(), cfg.input_channels(), device)
+        // Callers check the widths first (the CLI, the model loader); a bad card fails here.
+        let decoder = Self::decoder_widths(&cfg.decoder_widths).expect("valid decoder widths");
+        Self::build_with_decoder(cfg.arch.lite_encoder().unwrap_or_default(), cfg.input_channels(), &decoder, device)
             .with_deep_supervision(cfg.deep_supervision, device)
     }
     fn load_pretrained(mut self, path: &Path) -> Result<Self, String> {
@@ -222,6 +259,35 @@ mod tests {
                 .unwrap();
             assert!(grad.iter().any(|&v| v != 0.0));
         }
+    }
+
+    /// Other decoder widths build a network of those widths whose folded inference matches
+    /// burn's; widths that cannot make a decoder are refused with a message.
+    #[test]
+    fn decoder_widths_shape_the_decoder() {
+        assert_eq!(EfficientUNet::decoder_widths(&[]).unwrap(), EfficientUNet::DECODER);
+        assert!(EfficientUNet::decoder_widths(&[8, 8]).unwrap_err().contains("5 levels, not 2"));
+        assert!(EfficientUNet::decoder_widths(&[8, 8, 0, 8, 8]).unwrap_err().contains("not 0"));
+        let device = Device::flex();
+        device.seed(4);
+        let cfg = SegmenterConfig {
+            input_size: 64,
+            arch: crate::SegmenterArch::EfficientnetLite0Unet,
+            deep_supervision: 1,
+            decoder_widths: vec![40, 24, 20, 12, 8],
+            ..Default::default()
+        };
+        let net = <EfficientUNet as SegmenterNet>::build(&cfg, &device);
+        let widths: Vec<_> = net.upconvs.iter().map(|u| u.weight.dims()[1]).collect();
+        assert_eq!(widths, cfg.decoder_widths);
+        assert_eq!(net.head.weight.dims(), [1, 8, 1, 1]);
+        assert_eq!(net.aux[0].weight.dims(), [1, 12, 1, 1]);
+        let x = Tensor::<4>::random([1, 3, 64, 64], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let image = x.into_data().try_to_vec::<f32>().unwrap();
+        let folded = net.probabilities(&[&image], 64, &device, 1);
+        let burn = net.probabilities_burn(&[&image], 64, &device, 1);
+        let worst = folded[0].iter().zip(&burn[0]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-4, "folded and burn inference differ by {worst}");
     }
 
     #[test]

@@ -170,6 +170,10 @@ impl Segmenter {
                 EfficientUNet::MAX_DEEP_SUPERVISION
             );
         }
+        if !config.decoder_widths.is_empty() && encoder.is_none() {
+            bail!("{what}: decoder_widths needs an efficientnet-lite*-unet architecture");
+        }
+        EfficientUNet::decoder_widths(&config.decoder_widths).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
         // Its five stride-2 stages need it; otherwise the forward pass would fail midway.
         if encoder.is_some() && (config.input_size == 0 || config.input_size % 32 != 0) {
             bail!(
@@ -595,6 +599,17 @@ mod tests {
         std::fs::write(tmp.path().join("segment-2/model.json"), card.to_string()).unwrap();
         let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
         assert!(err.contains("deep_supervision 5 is more than"), "{err}");
+        // Decoder widths: five, on an EfficientNet U-Net only.
+        let card = serde_json::json!({ "net": {"kind": "segmenter", "features": 16, "depth": 4, "residual": false, "input_size": 32,
+            "arch": "efficientnet-lite0-unet", "decoder_widths": [96, 48, 32, 16]} });
+        std::fs::write(tmp.path().join("segment-2/model.json"), card.to_string()).unwrap();
+        let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
+        assert!(err.contains("decoder widths name 5 levels, not 4"), "{err}");
+        let card = serde_json::json!({ "net": {"kind": "segmenter", "features": 4, "depth": 2, "residual": false, "input_size": 32,
+            "decoder_widths": [96, 48, 32, 16, 16]} });
+        std::fs::write(tmp.path().join("segment-2/model.json"), card.to_string()).unwrap();
+        let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
+        assert!(err.contains("decoder_widths needs"), "{err}");
     }
 
     #[test]
