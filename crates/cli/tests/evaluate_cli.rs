@@ -313,14 +313,15 @@ fn efficientnet_unet_trains_and_is_evaluated() {
     assert!(report.contains("mean per-patient Dice"), "{report}");
     assert_clean_failure(&eval("0", "ev0"), "used to train");
 
-    // Fine-tuning its best model at a larger size; another network is refused.
+    // Fine-tuning its best model at a larger size; another network (here: without its decoder
+    // widths) is refused.
     let tuned = dir.path().join("seg64");
     let from = ["--init-from", p(&best)];
     let r = train(
         &tuned,
         &[
             &["--arch", "efficientnet-lite0-unet", "--size", "64", "--context-slices", "1"],
-            &["--deep-supervision", "2"][..],
+            &["--deep-supervision", "2", "--decoder-widths", "24,12,8,8,4"][..],
             &from[..],
         ]
         .concat(),
