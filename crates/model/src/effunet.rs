@@ -201,6 +201,14 @@ mod tests {
         assert!(p[0].iter().all(|v| (0.0..=1.0).contains(v)));
     }
 
+    /// The CPU's folded inference and burn's forward pass give the same probabilities.
+    fn assert_folded_matches_burn(net: &EfficientUNet, image: &[f32], size: u32, device: &Device) {
+        let folded = net.probabilities(&[image], size, device, 1);
+        let burn = net.probabilities_burn(&[image], size, device, 1);
+        let worst = folded[0].iter().zip(&burn[0]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(worst < 1e-4, "folded and burn inference differ by {worst}");
+    }
+
     /// Deep supervision adds coarser outputs and leaves the network's own output, and the folded
     /// inference that ignores the auxiliary heads, as they are.
     #[test]
@@ -223,10 +231,7 @@ mod tests {
         // The auxiliary heads read the decoder levels: different inputs, different outputs.
         assert_ne!(out[1].clone().into_data(), net.forward_deep(x.clone() * 2.0)[1].clone().into_data());
         let image = x.narrow(0, 0, 1).into_data().try_to_vec::<f32>().unwrap();
-        let folded = net.probabilities(&[&image], 64, &device, 1);
-        let burn = net.probabilities_burn(&[&image], 64, &device, 1);
-        let worst = folded[0].iter().zip(&burn[0]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-        assert!(worst < 1e-4, "folded and burn inference differ by {worst}");
+        assert_folded_matches_burn(&net, &image, 64, &device);
         // Without deep supervision the network has its one output.
         assert_eq!(
             EfficientUNet::new(&device)
@@ -284,10 +289,7 @@ mod tests {
         assert_eq!(net.aux[0].weight.dims(), [1, 12, 1, 1]);
         let x = Tensor::<4>::random([1, 3, 64, 64], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
         let image = x.into_data().try_to_vec::<f32>().unwrap();
-        let folded = net.probabilities(&[&image], 64, &device, 1);
-        let burn = net.probabilities_burn(&[&image], 64, &device, 1);
-        let worst = folded[0].iter().zip(&burn[0]).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-        assert!(worst < 1e-4, "folded and burn inference differ by {worst}");
+        assert_folded_matches_burn(&net, &image, 64, &device);
     }
 
     #[test]
