@@ -40,7 +40,7 @@ impl EfficientUNet {
         }
         if widths.len() != Self::DECODER.len() {
             return Err(format!(
-                "decoder widths name {} levels, not {} (deepest first, e.g. {:?})",
+                "decoder widths need {} levels, not {} (deepest first, e.g. {:?})",
                 Self::DECODER.len(),
                 widths.len(),
                 Self::DECODER
@@ -271,7 +271,7 @@ mod tests {
     #[test]
     fn decoder_widths_shape_the_decoder() {
         assert_eq!(EfficientUNet::decoder_widths(&[]).unwrap(), EfficientUNet::DECODER);
-        assert!(EfficientUNet::decoder_widths(&[8, 8]).unwrap_err().contains("5 levels, not 2"));
+        assert!(EfficientUNet::decoder_widths(&[8, 8]).unwrap_err().contains("need 5 levels, not 2"));
         assert!(EfficientUNet::decoder_widths(&[8, 8, 0, 8, 8]).unwrap_err().contains("not 0"));
         let device = Device::flex();
         device.seed(4);

@@ -604,7 +604,7 @@ mod tests {
             "arch": "efficientnet-lite0-unet", "decoder_widths": [96, 48, 32, 16]} });
         std::fs::write(tmp.path().join("segment-2/model.json"), card.to_string()).unwrap();
         let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
-        assert!(err.contains("decoder widths name 5 levels, not 4"), "{err}");
+        assert!(err.contains("decoder widths need 5 levels, not 4"), "{err}");
         let card = serde_json::json!({ "net": {"kind": "segmenter", "features": 4, "depth": 2, "residual": false, "input_size": 32,
             "decoder_widths": [96, 48, 32, 16, 16]} });
         std::fs::write(tmp.path().join("segment-2/model.json"), card.to_string()).unwrap();
