@@ -153,6 +153,10 @@ pub struct CommonArgs {
     /// Initial learning rate (Adam, cosine decay).
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+    /// Decoupled weight decay (AdamW instead of Adam), e.g. 0.01: each step shrinks every weight
+    /// by learning rate x this. Default: none.
+    #[arg(long)]
+    weight_decay: Option<f64>,
     /// Final fit: train on the validation fold too, for all --epochs (no early stopping; the last
     /// epoch is kept, in `best/` once the run ends). Choose --epochs from an ordinary run first;
     /// the validation fold is measured once, after the last epoch (trained patients: a check,
@@ -232,6 +236,13 @@ impl CommonArgs {
         if let Some(d) = self.ema_decay {
             anyhow::ensure!(d > 0.0 && d < 1.0, "--ema-decay must be between 0 and 1 (exclusive), e.g. 0.998");
         }
+        if let Some(d) = self.weight_decay {
+            // lr x decay >= 1 would flip or zero the weights every step.
+            anyhow::ensure!(
+                d > 0.0 && d * self.lr < 1.0,
+                "--weight-decay must be positive with --lr x --weight-decay below 1, e.g. 0.01; not {d}"
+            );
+        }
         Ok(TrainConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
@@ -244,6 +255,7 @@ impl CommonArgs {
             train_on_val: self.train_on_val,
             init_from: self.init_from.clone(),
             ema_decay: self.ema_decay,
+            weight_decay: self.weight_decay,
         })
     }
 

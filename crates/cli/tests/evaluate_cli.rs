@@ -424,6 +424,9 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         ),
         (&["--ema-decay", "1"][..], "--ema-decay must be between 0 and 1"),
         (&["--ema-decay", "nan"][..], "--ema-decay must be between 0 and 1"),
+        (&["--weight-decay", "0"][..], "--weight-decay must be positive"),
+        (&["--weight-decay", "nan"][..], "--weight-decay must be positive"),
+        (&["--weight-decay", "2000"][..], "--weight-decay must be positive"),
         (
             &["--deep-supervision", "1"][..],
             "--deep-supervision needs --arch efficientnet-lite0-unet",

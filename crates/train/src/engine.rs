@@ -7,7 +7,7 @@ use crate::parallel::Replicas;
 use crate::split::RunSplit;
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
@@ -29,7 +29,7 @@ pub struct TrainConfig {
     pub epochs: usize,
     /// Slices per step.
     pub batch_size: usize,
-    /// Initial Adam learning rate (cosine decay to 1% of it over `epochs`).
+    /// Initial learning rate (cosine decay to 1% of it over `epochs`).
     pub learning_rate: f64,
     /// Stop after this many epochs without a better validation score.
     pub patience: usize,
@@ -55,6 +55,10 @@ pub struct TrainConfig {
     /// with this decay per step ([`crate::average`]) instead of the trained weights themselves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ema_decay: Option<f64>,
+    /// Decoupled weight decay (AdamW, Loshchilov & Hutter 2019): every step shrinks each weight
+    /// by `learning rate x this` before Adam's update. `None`: plain Adam (every earlier run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight_decay: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -71,6 +75,7 @@ impl Default for TrainConfig {
             train_on_val: false,
             init_from: None,
             ema_decay: None,
+            weight_decay: None,
         }
     }
 }
@@ -234,6 +239,14 @@ pub(crate) fn neighbours<'a>(patients: &HashMap<&str, &'a Patient>, s: &'a Slice
     }
 }
 
+/// The run's optimiser: Adam, or AdamW when it asks for weight decay.
+pub(crate) fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
+    match cfg.weight_decay {
+        Some(decay) => AdamWConfig::new().with_weight_decay(decay as f32).init(),
+        None => AdamConfig::new().init(),
+    }
+}
+
 fn lr_at(cfg: &TrainConfig, epoch: usize) -> f64 {
     let t = (epoch - 1) as f64 / cfg.epochs.max(1) as f64;
     let min = cfg.learning_rate * 0.01;
@@ -346,7 +359,7 @@ fn run<T: Task>(
     if let Some(dir) = cfg.init_from.as_deref().filter(|_| !(resume && state_path.exists())) {
         net = crate::init::from_model_dir(net, dir, &task.net_config(), split)?;
     }
-    let mut optim = AdamConfig::new().init();
+    let mut optim = optimizer(cfg);
     // The weight average's saved weights on resume; a new run starts it after the first step.
     let mut average_start = None;
     let mut state = RunState {

@@ -48,6 +48,7 @@ fn setup() -> (tumorscan_data::LoadedDataset, RunSplit, SegmentTask, TrainConfig
         train_on_val: false,
         init_from: None,
         ema_decay: None,
+        weight_decay: None,
     };
     (ds, split, task, cfg)
 }
@@ -286,4 +287,30 @@ fn a_validation_fold_that_cannot_select_a_model_is_refused() {
     let out = tempfile::tempdir().unwrap();
     let err = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), false).unwrap_err();
     assert!(err.to_string().contains("validation gave no val_score"), "{err}");
+}
+
+#[test]
+fn weight_decay_shrinks_every_weight_by_lr_times_decay_when_the_gradient_is_zero() {
+    use burn::prelude::{Device, Tensor};
+    let device = Device::flex().autodiff();
+    let net = burn::nn::LinearConfig::new(3, 2).init(&device);
+    let weights = |n: &burn::nn::Linear| -> Vec<f32> { n.weight.val().into_data().try_to_vec().unwrap() };
+    let before = weights(&net);
+    let (lr, decay) = (0.1, 0.5);
+    for (weight_decay, factor) in [(None, 1.0), (Some(decay), 1.0 - lr * decay)] {
+        let cfg = TrainConfig {
+            weight_decay,
+            ..TrainConfig::default()
+        };
+        // A loss that does not depend on the weights: Adam's own update is exactly zero.
+        let loss = net.forward(Tensor::<2>::ones([1, 3], &device)).sum().mul_scalar(0.0);
+        let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &net);
+        let after = weights(&crate::engine::optimizer(&cfg).step(lr, net.clone(), grads));
+        for (b, a) in before.iter().zip(&after) {
+            assert!(
+                (a - b * factor as f32).abs() < 1e-6,
+                "{weight_decay:?}: {b} -> {a}, expected x{factor}"
+            );
+        }
+    }
 }
