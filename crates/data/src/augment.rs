@@ -27,7 +27,16 @@ pub struct AugmentConfig {
     /// Absent from configs written before it existed (= 0).
     #[serde(default)]
     pub missing_sequence: f32,
+    /// Largest gamma change G: on [`GAMMA_PROBABILITY`] of the samples each channel, rescaled
+    /// to [0, 1] over the slice, is raised to a power drawn log-uniformly in [1/(1+G), 1+G] and
+    /// scaled back (nnU-Net's gamma augmentation: contrast curves differ between scanners).
+    /// Absent from configs written before it existed (= 0: off).
+    #[serde(default)]
+    pub gamma: f32,
 }
+
+/// Share of samples that get the gamma change when [`AugmentConfig::gamma`] is set (nnU-Net's).
+pub const GAMMA_PROBABILITY: f32 = 0.3;
 
 impl AugmentConfig {
     /// No augmentation.
@@ -38,6 +47,7 @@ impl AugmentConfig {
             max_scale: 0.0,
             intensity: 0.0,
             missing_sequence: 0.0,
+            gamma: 0.0,
         }
     }
     /// The defaults used for training (close to Buda et al.: flips, +-15 deg, +-5% scale).
@@ -48,6 +58,7 @@ impl AugmentConfig {
             max_scale: 0.05,
             intensity: 0.1,
             missing_sequence: 0.0,
+            gamma: 0.0,
         }
     }
 }
@@ -229,6 +240,7 @@ pub fn prepare_sample_in_context<R: Rng>(
     let mask: Vec<f32> = slice.mask.iter().map(|&v| v as f32).collect();
     let src = (slice.width, slice.height);
     let mut substitute = None;
+    let mut gammas = None;
     let (affine, jitter) = match augment {
         Some((cfg, rng)) => {
             // Drawn only when enabled, so that older configurations keep their random stream.
@@ -250,6 +262,15 @@ pub fn prepare_sample_in_context<R: Rng>(
                     )
                 })
                 .collect();
+            // Drawn last and only when enabled, for the same reason as above.
+            if cfg.gamma > 0.0 && rng.random::<f32>() < GAMMA_PROBABILITY {
+                let most = (1.0 + cfg.gamma).ln();
+                gammas = Some(
+                    (0..3)
+                        .map(|_| ((rng.random::<f32>() * 2.0 - 1.0) * most).exp())
+                        .collect::<Vec<f32>>(),
+                );
+            }
             (Affine::new(src, (size, size), flip, rot, zoom), Some(jitter))
         }
         None => (Affine::resize(src, (size, size)), None),
@@ -262,6 +283,11 @@ pub fn prepare_sample_in_context<R: Rng>(
         // are FLAIR already.
         missing.apply_to_planes(&mut image[..3 * n], n);
     }
+    if let Some(g) = gammas {
+        for c in 0..channels {
+            apply_gamma(&mut image[c * n..(c + 1) * n], g[if c < 3 { c } else { 1 }]);
+        }
+    }
     if let Some(j) = jitter {
         for c in 0..channels {
             let (s, b) = j[if c < 3 { c } else { 1 }];
@@ -273,6 +299,19 @@ pub fn prepare_sample_in_context<R: Rng>(
         .map(|v| if v >= 0.5 { 1.0 } else { 0.0 })
         .collect();
     Sample { image, mask }
+}
+
+/// Raise a plane, rescaled to [0, 1] over its own range, to the power `gamma` and scale it back
+/// to that range: the darkest and brightest values stay, the contrast curve between them bends.
+pub fn apply_gamma(plane: &mut [f32], gamma: f32) {
+    let (lo, hi) = plane
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let range = hi - lo;
+    if !(range > 0.0) {
+        return; // a flat (or empty) plane has no contrast to change
+    }
+    plane.iter_mut().for_each(|v| *v = lo + range * ((*v - lo) / range).powf(gamma));
 }
 
 #[cfg(test)]
@@ -293,6 +332,54 @@ mod tests {
         let src = vec![1.0, 2.0, 3.0, 4.0];
         let out = resample(&src, 1, 2, 2, (2, 2), &Affine::new((2, 2), (2, 2), true, 0.0, 1.0));
         assert_eq!(out, vec![2.0, 1.0, 4.0, 3.0]);
+    }
+
+    #[test]
+    fn gamma_bends_the_contrast_between_the_planes_extremes() {
+        let mut plane = vec![-1.0, 0.0, 1.0, 3.0]; // range [-1, 3]: 0, 1/4, 1/2, 1 of it
+        apply_gamma(&mut plane, 2.0);
+        assert_eq!(plane, vec![-1.0, -1.0 + 4.0 / 16.0, -1.0 + 4.0 / 4.0, 3.0]);
+        let mut flat = vec![0.5; 4];
+        apply_gamma(&mut flat, 2.0);
+        assert_eq!(flat, vec![0.5; 4]);
+    }
+
+    #[test]
+    fn gamma_changes_some_samples_and_leaves_the_rest_as_without_it() {
+        let slice = Slice {
+            patient: "p".into(),
+            number: 1,
+            image_path: Default::default(),
+            mask_path: Default::default(),
+            width: 8,
+            height: 8,
+            image: (0..192).map(|v| v as u8).collect(),
+            mask: (0..64).map(|i| (i % 8 > 3) as u8).collect(),
+        };
+        let norm = Normalizer::fit([slice.image.as_slice()]);
+        let plain = AugmentConfig::standard();
+        let with_gamma = AugmentConfig { gamma: 0.5, ..plain };
+        let (mut changed, mut kept) = (0, 0);
+        for seed in 0..40 {
+            let mut r1 = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut r2 = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let a = prepare_sample(&slice, &norm, 8, Some((&plain, &mut r1)));
+            let b = prepare_sample(&slice, &norm, 8, Some((&with_gamma, &mut r2)));
+            // The gamma draw comes after every other one: the geometry is the same either way.
+            assert_eq!(a.mask, b.mask);
+            if a.image == b.image {
+                kept += 1;
+            } else {
+                changed += 1;
+            }
+        }
+        // GAMMA_PROBABILITY = 0.3 of 40 samples: 12 expected; a fair draw lands well inside 4..=24.
+        assert!((4..=24).contains(&changed), "{changed} of 40 changed");
+        assert_eq!(changed + kept, 40);
+        let old: AugmentConfig =
+            serde_json::from_str(r#"{"flip_probability":0.5,"max_rotation_deg":15.0,"max_scale":0.05,"intensity":0.1}"#)
+                .expect("a config written before the gamma option");
+        assert_eq!(old.gamma, 0.0);
     }
 
     #[test]
