@@ -308,7 +308,7 @@ pub fn apply_gamma(plane: &mut [f32], gamma: f32) {
         .iter()
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     let range = hi - lo;
-    if !(range > 0.0) {
+    if range.is_nan() || range <= 0.0 {
         return; // a flat (or empty) plane has no contrast to change
     }
     plane.iter_mut().for_each(|v| *v = lo + range * ((*v - lo) / range).powf(gamma));
