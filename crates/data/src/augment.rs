@@ -344,9 +344,9 @@ mod tests {
         assert_eq!(flat, vec![0.5; 4]);
     }
 
-    #[test]
-    fn gamma_changes_some_samples_and_leaves_the_rest_as_without_it() {
-        let slice = Slice {
+    /// An 8x8 slice with an intensity ramp and its right half marked as tumour.
+    fn ramp_slice() -> Slice {
+        Slice {
             patient: "p".into(),
             number: 1,
             image_path: Default::default(),
@@ -355,7 +355,12 @@ mod tests {
             height: 8,
             image: (0..192).map(|v| v as u8).collect(),
             mask: (0..64).map(|i| (i % 8 > 3) as u8).collect(),
-        };
+        }
+    }
+
+    #[test]
+    fn gamma_changes_some_samples_and_leaves_the_rest_as_without_it() {
+        let slice = ramp_slice();
         let norm = Normalizer::fit([slice.image.as_slice()]);
         let plain = AugmentConfig::standard();
         let with_gamma = AugmentConfig { gamma: 0.5, ..plain };
@@ -384,16 +389,7 @@ mod tests {
 
     #[test]
     fn augmentation_is_seeded_and_keeps_masks_binary() {
-        let slice = Slice {
-            patient: "p".into(),
-            number: 1,
-            image_path: Default::default(),
-            mask_path: Default::default(),
-            width: 8,
-            height: 8,
-            image: (0..192).map(|v| v as u8).collect(),
-            mask: (0..64).map(|i| (i % 8 > 3) as u8).collect(),
-        };
+        let slice = ramp_slice();
         let norm = Normalizer::fit([slice.image.as_slice()]);
         let cfg = AugmentConfig::standard();
         let mut r1 = rand_chacha::ChaCha8Rng::seed_from_u64(7);
