@@ -265,11 +265,9 @@ pub fn prepare_sample_in_context<R: Rng>(
             // Drawn last and only when enabled, for the same reason as above.
             if cfg.gamma > 0.0 && rng.random::<f32>() < GAMMA_PROBABILITY {
                 let most = (1.0 + cfg.gamma).ln();
-                gammas = Some(
-                    (0..3)
-                        .map(|_| ((rng.random::<f32>() * 2.0 - 1.0) * most).exp())
-                        .collect::<Vec<f32>>(),
-                );
+                gammas = Some(std::array::from_fn::<f32, 3, _>(|_| {
+                    ((rng.random::<f32>() * 2.0 - 1.0) * most).exp()
+                }));
             }
             (Affine::new(src, (size, size), flip, rot, zoom), Some(jitter))
         }
@@ -283,15 +281,15 @@ pub fn prepare_sample_in_context<R: Rng>(
         // are FLAIR already.
         missing.apply_to_planes(&mut image[..3 * n], n);
     }
-    if let Some(g) = gammas {
-        for c in 0..channels {
-            apply_gamma(&mut image[c * n..(c + 1) * n], g[if c < 3 { c } else { 1 }]);
+    for (c, plane) in image.chunks_exact_mut(n.max(1)).enumerate() {
+        // Context planes (after the first three) are FLAIR: they take FLAIR's draws.
+        let k = if c < 3 { c } else { 1 };
+        if let Some(g) = gammas {
+            apply_gamma(plane, g[k]);
         }
-    }
-    if let Some(j) = jitter {
-        for c in 0..channels {
-            let (s, b) = j[if c < 3 { c } else { 1 }];
-            image[c * n..(c + 1) * n].iter_mut().for_each(|v| *v = *v * s + b);
+        if let Some(j) = &jitter {
+            let (s, b) = j[k];
+            plane.iter_mut().for_each(|v| *v = *v * s + b);
         }
     }
     let mask = resample(&mask, 1, slice.width, slice.height, (size, size), &affine)
