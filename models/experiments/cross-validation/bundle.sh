@@ -32,6 +32,22 @@ evaluate_fold() {
   done
 }
 
+# collect_results RESULTS DIR...: each DIR's evaluation files (segmentation.*, detection.*,
+# pooled.*) copied into RESULTS as DIRNAME-segmentation.json, ..., DIRNAME.json for pooled ones:
+# the names the experiments commit under results/.
+collect_results() {
+  local R=$1 d f; shift
+  mkdir -p "$R"
+  for d in "$@"; do
+    for f in "$d"/segmentation.json "$d"/segmentation.md "$d"/detection.json "$d"/detection.md; do
+      if [ -e "$f" ]; then cp "$f" "$R/$(basename "$d")-$(basename "$f")"; fi
+    done
+    for f in json md; do
+      if [ -e "$d/pooled.$f" ]; then cp "$d/pooled.$f" "$R/$(basename "$d").$f"; fi
+    done
+  done
+}
+
 # evaluate_reproduced OUT FROM TO RUN1 RUN2: two retrained runs in the shipped bundle's own
 # settings (models/bundle.json, its name's "FROM" replaced by "TO") on test fold 0, as
 # models/evaluation/eval-*-test, and the weights' hashes beside the shipped ones (../reproduce-*).

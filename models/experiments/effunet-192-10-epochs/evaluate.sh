@@ -10,6 +10,8 @@
 #   the name's "v0.8.1's recipe in N epochs" (PREFIX=fd: ../focal-dice-192/); SEED (default 42)
 #   picks runs/$PREFIX-t0v1-s$SEED and runs/$PREFIX-t2v3-s$SEED; SPLITS="2 1 t1v2,4 3 t3v4" evaluates
 #   other splits ("validation-fold test-fold run-suffix", comma-separated; default "1 0 t0v1,3 2 t2v3")
+#   RESULTS=DIR also copies every evaluation and pooled file into DIR under the committed names
+#   (PREFIX-STAGE-foldF-segmentation.json, PREFIX-largest-STAGE-pooled.md, ...)
 set -euo pipefail
 STAGE=$1; OUT=$2
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}; X=${PREFIX:-e10}; EPOCHS=${EPOCHS:-10}
@@ -30,3 +32,6 @@ for split in "${SPLIT_LIST[@]}"; do
 done
 "$T" evaluate pool "${POOL[@]}" --out "$OUT/$X-$STAGE-pooled" --force
 "$T" evaluate pool "${POOL_LARGEST[@]}" --out "$OUT/$X-largest-$STAGE-pooled" --force
+if [ -n "${RESULTS:-}" ]; then
+  collect_results "$RESULTS" "${POOL[@]}" "${POOL_LARGEST[@]}" "$OUT/$X-$STAGE-pooled" "$OUT/$X-largest-$STAGE-pooled"
+fi
