@@ -254,14 +254,12 @@ pub fn prepare_sample_in_context<R: Rng>(
             let flip = rng.random::<f32>() < cfg.flip_probability;
             let rot = (rng.random::<f32>() * 2.0 - 1.0) * cfg.max_rotation_deg;
             let zoom = 1.0 + (rng.random::<f32>() * 2.0 - 1.0) * cfg.max_scale;
-            let jitter: Vec<(f32, f32)> = (0..3)
-                .map(|_| {
-                    (
-                        1.0 + (rng.random::<f32>() * 2.0 - 1.0) * cfg.intensity,
-                        (rng.random::<f32>() * 2.0 - 1.0) * cfg.intensity,
-                    )
-                })
-                .collect();
+            let jitter: [(f32, f32); 3] = std::array::from_fn(|_| {
+                (
+                    1.0 + (rng.random::<f32>() * 2.0 - 1.0) * cfg.intensity,
+                    (rng.random::<f32>() * 2.0 - 1.0) * cfg.intensity,
+                )
+            });
             // Drawn last and only when enabled, for the same reason as above.
             if cfg.gamma > 0.0 && rng.random::<f32>() < GAMMA_PROBABILITY {
                 let most = (1.0 + cfg.gamma).ln();
@@ -287,7 +285,7 @@ pub fn prepare_sample_in_context<R: Rng>(
         if let Some(g) = gammas {
             apply_gamma(plane, g[k]);
         }
-        if let Some(j) = &jitter {
+        if let Some(j) = jitter {
             let (s, b) = j[k];
             plane.iter_mut().for_each(|v| *v = *v * s + b);
         }
