@@ -208,6 +208,10 @@ pub struct CommonArgs {
     /// bent by a power drawn log-uniformly in [1/(1+G), 1+G], e.g. 0.5 (nnU-Net's 0.7-1.5).
     #[arg(long, allow_negative_numbers = true)]
     aug_gamma: Option<f32>,
+    /// Elastic deformation (default off): on half of the samples a smooth random warp moves
+    /// the image and mask by up to E source pixels, e.g. 8 (control points on a 7x7 grid).
+    #[arg(long, allow_negative_numbers = true)]
+    aug_elastic: Option<f32>,
     /// Compute device: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
     device: BackendKind,
@@ -270,6 +274,7 @@ impl CommonArgs {
             ("--aug-scale", self.aug_scale, 0.5),
             ("--aug-intensity", self.aug_intensity, 1.0),
             ("--aug-gamma", self.aug_gamma, 2.0),
+            ("--aug-elastic", self.aug_elastic, 32.0),
         ];
         for (flag, value, most) in ranges {
             if let Some(v) = value {
@@ -286,6 +291,7 @@ impl CommonArgs {
             max_scale: self.aug_scale.unwrap_or(standard.max_scale),
             intensity: self.aug_intensity.unwrap_or(standard.intensity),
             gamma: self.aug_gamma.unwrap_or(standard.gamma),
+            elastic: self.aug_elastic.unwrap_or(standard.elastic),
             missing_sequence: self.missing_sequences,
             ..standard
         })

@@ -374,6 +374,8 @@ fn efficientnet_unet_trains_and_is_evaluated() {
             "0.2",
             "--aug-gamma",
             "0.5",
+            "--aug-elastic",
+            "2",
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -395,7 +397,11 @@ fn efficientnet_unet_trains_and_is_evaluated() {
     let aug = &config["train"]["augment"];
     let close = |key: &str, want: f64| (aug[key].as_f64().unwrap() - want).abs() < 1e-6;
     assert!(
-        close("max_scale", 0.15) && close("intensity", 0.2) && close("max_rotation_deg", 15.0) && close("gamma", 0.5),
+        close("max_scale", 0.15)
+            && close("intensity", 0.2)
+            && close("max_rotation_deg", 15.0)
+            && close("gamma", 0.5)
+            && close("elastic", 2.0),
         "{config}"
     );
     let ff_best = ff.join("best");
@@ -421,6 +427,7 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         (&["--aug-scale", "-0.1"][..], "--aug-scale must be between 0 and 0.5"),
         (&["--aug-intensity", "nan"][..], "--aug-intensity must be between 0 and 1"),
         (&["--aug-gamma", "3"][..], "--aug-gamma must be between 0 and 2"),
+        (&["--aug-elastic", "-1"][..], "--aug-elastic must be between 0 and 32"),
         (
             &["--aug-rotation", "20", "--no-augment"][..],
             "--aug-rotation contradicts --no-augment",

@@ -1,9 +1,9 @@
 //! Resizing to the model's input size and seeded augmentation, done as one resampling pass.
 //!
 //! Each output pixel is mapped through an affine transform (flip, rotation, scale about the
-//! centre) back into the source slice and sampled bilinearly (zero outside). Without
-//! augmentation the transform is a plain resize. Masks are resampled the same way and
-//! thresholded at 0.5.
+//! centre), plus an optional smooth elastic displacement, back into the source slice and
+//! sampled bilinearly (zero outside). Without augmentation the transform is a plain resize.
+//! Masks are resampled the same way and thresholded at 0.5.
 
 use crate::normalize::Normalizer;
 use crate::Slice;
@@ -33,10 +33,22 @@ pub struct AugmentConfig {
     /// Absent from configs written before it existed (= 0: off).
     #[serde(default)]
     pub gamma: f32,
+    /// Largest elastic displacement E in source pixels: on [`ELASTIC_PROBABILITY`] of the
+    /// samples, the interior points of an [`ELASTIC_GRID`] x [`ELASTIC_GRID`] control grid
+    /// over the image move by up to +-E in x and y, and the points between follow smoothly
+    /// (the random elastic deformation of TorchIO and nnU-Net: tumours and brains vary in
+    /// shape, not only in pose). Absent from configs written before it existed (= 0: off).
+    #[serde(default)]
+    pub elastic: f32,
 }
 
 /// Share of samples that get the gamma change when [`AugmentConfig::gamma`] is set (nnU-Net's).
 pub const GAMMA_PROBABILITY: f32 = 0.3;
+/// Share of samples deformed when [`AugmentConfig::elastic`] is set.
+pub const ELASTIC_PROBABILITY: f32 = 0.5;
+/// Control points per side of the elastic displacement grid; the outer ring stays put, so the
+/// image frame does not move (TorchIO's default: 7 points, borders locked).
+pub const ELASTIC_GRID: usize = 7;
 
 impl AugmentConfig {
     /// No augmentation.
@@ -48,6 +60,7 @@ impl AugmentConfig {
             intensity: 0.0,
             missing_sequence: 0.0,
             gamma: 0.0,
+            elastic: 0.0,
         }
     }
     /// The defaults used for training (close to Buda et al.: flips, +-15 deg, +-5% scale).
@@ -59,6 +72,7 @@ impl AugmentConfig {
             intensity: 0.1,
             missing_sequence: 0.0,
             gamma: 0.0,
+            elastic: 0.0,
         }
     }
 }
@@ -92,15 +106,81 @@ impl Affine {
     }
 }
 
+/// A smooth displacement field over an output image, in source pixels: displacements at a
+/// square grid of control points spanning the image, blended between the four nearest with
+/// smoothstep weights (continuous, with a continuous gradient).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Displacement {
+    grid: usize,
+    size: (f32, f32),
+    points: Vec<(f32, f32)>,
+}
+
+impl Displacement {
+    /// A random field over a `size` output: the interior points of a `grid x grid` control
+    /// grid move by up to `most` source pixels in each direction; the outer ring stays at zero.
+    pub fn random<R: Rng>(rng: &mut R, size: (u32, u32), grid: usize, most: f32) -> Self {
+        let grid = grid.max(2);
+        let points = (0..grid * grid)
+            .map(|i| {
+                let (gx, gy) = (i % grid, i / grid);
+                if gx == 0 || gy == 0 || gx == grid - 1 || gy == grid - 1 {
+                    (0.0, 0.0)
+                } else {
+                    let mut draw = || (rng.random::<f32>() * 2.0 - 1.0) * most;
+                    (draw(), draw())
+                }
+            })
+            .collect();
+        Self {
+            grid,
+            size: (size.0 as f32, size.1 as f32),
+            points,
+        }
+    }
+
+    /// The displacement at output position (`x`, `y`).
+    pub fn at(&self, x: f32, y: f32) -> (f32, f32) {
+        let last = (self.grid - 1) as f32;
+        let (u, v) = ((x / self.size.0 * last).clamp(0.0, last), (y / self.size.1 * last).clamp(0.0, last));
+        let (i, j) = ((u.floor() as usize).min(self.grid - 2), (v.floor() as usize).min(self.grid - 2));
+        let smooth = |t: f32| t * t * (3.0 - 2.0 * t);
+        let (a, b) = (smooth(u - i as f32), smooth(v - j as f32));
+        let p = |di: usize, dj: usize| self.points[(j + dj) * self.grid + i + di];
+        let weights = [
+            (p(0, 0), (1.0 - a) * (1.0 - b)),
+            (p(1, 0), a * (1.0 - b)),
+            (p(0, 1), (1.0 - a) * b),
+            (p(1, 1), a * b),
+        ];
+        weights
+            .iter()
+            .fold((0.0, 0.0), |(dx, dy), &((px, py), w)| (dx + w * px, dy + w * py))
+    }
+}
+
 /// Bilinearly resample planar `channels x h x w` data to `dst`, zero outside the source.
 pub fn resample(src: &[f32], channels: usize, w: u32, h: u32, dst: (u32, u32), a: &Affine) -> Vec<f32> {
+    resample_warped(src, channels, w, h, dst, a, None)
+}
+
+/// [`resample`] with an optional displacement added to the affine's source position.
+pub fn resample_warped(src: &[f32], channels: usize, w: u32, h: u32, dst: (u32, u32), a: &Affine, warp: Option<&Displacement>) -> Vec<f32> {
     let (w, h) = (w as usize, h as usize);
     let (dw, dh) = (dst.0 as usize, dst.1 as usize);
     let mut out = vec![0f32; channels * dw * dh];
     for oy in 0..dh {
         for ox in 0..dw {
             // Pixel centres at +0.5 on both sides keep the image centred when resizing.
-            let (sx, sy) = a.apply(ox as f32 + 0.5, oy as f32 + 0.5);
+            let (x, y) = (ox as f32 + 0.5, oy as f32 + 0.5);
+            let (sx, sy) = a.apply(x, y);
+            let (sx, sy) = match warp {
+                Some(d) => {
+                    let (dx, dy) = d.at(x, y);
+                    (sx + dx, sy + dy)
+                }
+                None => (sx, sy),
+            };
             let (fx, fy) = (sx - 0.5, sy - 0.5);
             let (x0, y0) = (fx.floor(), fy.floor());
             let (ax, ay) = (fx - x0, fy - y0);
@@ -241,6 +321,7 @@ pub fn prepare_sample_in_context<R: Rng>(
     let src = (slice.width, slice.height);
     let mut substitute = None;
     let mut gammas = None;
+    let mut warp = None;
     let (affine, jitter) = match augment {
         Some((cfg, rng)) => {
             // Drawn only when enabled, so that older configurations keep their random stream.
@@ -267,11 +348,16 @@ pub fn prepare_sample_in_context<R: Rng>(
                     ((rng.random::<f32>() * 2.0 - 1.0) * most).exp()
                 }));
             }
+            // After the gamma draws, and only when enabled, for the same reason.
+            if cfg.elastic > 0.0 && rng.random::<f32>() < ELASTIC_PROBABILITY {
+                warp = Some(Displacement::random(rng, (size, size), ELASTIC_GRID, cfg.elastic));
+            }
             (Affine::new(src, (size, size), flip, rot, zoom), Some(jitter))
         }
         None => (Affine::resize(src, (size, size)), None),
     };
-    let mut image = resample(&planar, channels, slice.width, slice.height, (size, size), &affine);
+    let dst = (size, size);
+    let mut image = resample_warped(&planar, channels, slice.width, slice.height, dst, &affine, warp.as_ref());
     let n = (size * size) as usize;
     if let Some(missing) = substitute {
         // Channels: 0 pre-contrast, 1 FLAIR, 2 post-contrast (normalised per volume, so a
@@ -290,7 +376,7 @@ pub fn prepare_sample_in_context<R: Rng>(
             plane.iter_mut().for_each(|v| *v = *v * s + b);
         }
     }
-    let mask = resample(&mask, 1, slice.width, slice.height, (size, size), &affine)
+    let mask = resample_warped(&mask, 1, slice.width, slice.height, dst, &affine, warp.as_ref())
         .into_iter()
         .map(|v| if v >= 0.5 { 1.0 } else { 0.0 })
         .collect();
@@ -381,6 +467,77 @@ mod tests {
             serde_json::from_str(r#"{"flip_probability":0.5,"max_rotation_deg":15.0,"max_scale":0.05,"intensity":0.1}"#)
                 .expect("a config written before the gamma option");
         assert_eq!(old.gamma, 0.0);
+    }
+
+    #[test]
+    fn displacement_is_zero_on_the_frame_and_hits_the_control_points() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let d = Displacement::random(&mut rng, (60, 60), 7, 4.0);
+        // Control points sit every 10 output pixels; the outer ring is locked.
+        for t in [0.0, 10.0, 30.0, 55.0, 60.0] {
+            assert_eq!(d.at(t, 0.0), (0.0, 0.0));
+            assert_eq!(d.at(60.0, t), (0.0, 0.0));
+        }
+        let (gx, gy) = (2, 3);
+        let (px, py) = d.points[gy * 7 + gx];
+        let (dx, dy) = d.at(20.0, 30.0);
+        assert!((dx - px).abs() < 1e-5 && (dy - py).abs() < 1e-5);
+        assert!(d.points.iter().all(|&(x, y)| x.abs() <= 4.0 && y.abs() <= 4.0));
+        assert!(d.points.iter().any(|&(x, _)| x != 0.0));
+        // Smooth: a tenth of a pixel moves the field by far less than a pixel.
+        let (ax, ay) = d.at(24.0, 33.0);
+        let (bx, by) = d.at(24.1, 33.1);
+        assert!((ax - bx).abs() < 0.1 && (ay - by).abs() < 0.1);
+    }
+
+    #[test]
+    fn elastic_deforms_image_and_mask_together_on_some_samples() {
+        // A 32x32 slice whose FLAIR channel is bright exactly where the mask is (a disc).
+        let disc = |i: usize| ((i % 32) as f32 - 15.5).hypot((i / 32) as f32 - 15.5) < 8.0;
+        let slice = Slice {
+            patient: "p".into(),
+            number: 1,
+            image_path: Default::default(),
+            mask_path: Default::default(),
+            width: 32,
+            height: 32,
+            image: (0..1024).flat_map(|i| [40, if disc(i) { 250 } else { 10 }, 90]).collect(),
+            mask: (0..1024).map(|i| disc(i) as u8).collect(),
+        };
+        let norm = Normalizer::fit([slice.image.as_slice()]);
+        let plain = AugmentConfig::standard();
+        let elastic = AugmentConfig { elastic: 3.0, ..plain };
+        let (mut changed, mut kept) = (0, 0);
+        for seed in 0..40 {
+            let mut r1 = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut r2 = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let a = prepare_sample(&slice, &norm, 32, Some((&plain, &mut r1)));
+            let b = prepare_sample(&slice, &norm, 32, Some((&elastic, &mut r2)));
+            assert!(b.mask.iter().all(|&v| v == 0.0 || v == 1.0));
+            if a == b {
+                kept += 1;
+                continue;
+            }
+            changed += 1;
+            // The deformed FLAIR still lines up with the deformed mask: its brighter half is
+            // the mask, up to the blurred edge pixels.
+            let flair = &b.image[1024..2048];
+            let (lo, hi) = flair.iter().fold((f32::MAX, f32::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+            let disagree = flair
+                .iter()
+                .zip(&b.mask)
+                .filter(|&(&v, &m)| (v > (lo + hi) / 2.0) != (m == 1.0))
+                .count();
+            assert!(disagree <= 8, "seed {seed}: {disagree} pixels disagree");
+            assert!(a.mask != b.mask || a.image != b.image);
+        }
+        // ELASTIC_PROBABILITY = 0.5 of 40 samples: 20 expected; a fair draw lands in 8..=32.
+        assert!((8..=32).contains(&changed), "{changed} of 40 changed");
+        assert_eq!(changed + kept, 40);
+        let old: AugmentConfig =
+            serde_json::from_str(r#"{"flip_probability":0.5,"max_rotation_deg":15.0,"max_scale":0.05,"intensity":0.1,"gamma":0.5}"#)
+                .expect("a config written before the elastic option");
+        assert_eq!(old.elastic, 0.0);
     }
 
     #[test]
