@@ -9,6 +9,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import against_v09  # noqa: E402
+from rules import against_v09, two_seed_against_v09  # noqa: E402
 
 against_v09("bce-dice-192", "bd", "v0.9's", "BCE + Dice", detection_route=True)
+# Addendum 1: the two-seed rule, once the seed-43 networks (results/bd43-*) are evaluated.
+print("\n## Addendum 1: seeds 42 and 43\n")
+two_seed_against_v09("bce-dice-192", ("bd", "bd43"), "v0.9's", "BCE + Dice")
