@@ -122,11 +122,32 @@ def against_v09(experiment, prefix, base_name, cand_name, seed=42, decide=True, 
 
 
 
+
+def two_seed_rule(rows, names):
+    """focal-dice-192 addendum 2's two-seed rule on `rows` ({(recipe, seed): figures}, recipes
+    "baseline" and "candidate", seeds 42 and 43; `names` labels the recipes): the table, then,
+    with all four, the mean of the two seeds' pooled Dice higher by 0.005 or more with the guards
+    on the two-seed means adopts for the next refit. Returns the decision, None without all four."""
+    keys = ["dice", "fold1", "fold3", "accuracy", "auc"]
+    table("recipe | seed", [(f"{names[r]} | {s}", f) for (r, s), f in sorted(rows.items())], keys)
+    if len(rows) < 4:
+        return None
+    mean = {r: {k: (rows[(r, 42)][k] + rows[(r, 43)][k]) / 2 for k in keys} for r in names}
+    for r in names:
+        print(row(f"{names[r]} | mean", mean[r], keys))
+    d = {k: mean["candidate"][k] - mean["baseline"][k] for k in keys}
+    adopt = checks(d, (1, 3), min_gain=0.005)
+    differences("candidate - baseline, two-seed means", d, keys)
+    s43 = {k: rows[("candidate", 43)][k] - rows[("baseline", 43)][k] for k in keys}
+    print("seed 43 alone: " + ", ".join(f"{k} {s43[k]:+.4f}" for k in keys))
+    print("DECISION:", "adopt for the next refit" if adopt else "not adopted")
+    return adopt
+
+
 def two_seed_against_v09(experiment, prefixes, base_name, cand_name):
-    """focal-dice-192 addendum 2's two-seed rule for an experiment's validation networks of seeds
-    42 and 43 (`prefixes`: their results/ prefixes) against v0.9's (`fd-*`, `fd43-*`), folds
-    1 + 3: the two seeds' mean pooled Dice higher by 0.005 or more with the guards on the
-    two-seed means adopts for the next refit. Without both seeds' files: the table, no decision."""
+    """`two_seed_rule` for an experiment's validation networks of seeds 42 and 43 (`prefixes`:
+    their results/ prefixes) against v0.9's (`focal-dice-192/results/fd-*`, `fd43-*`), folds 1 + 3.
+    Without all four evaluations: the table, no decision."""
     e = f"models/experiments/{experiment}/results"
     b = "models/experiments/focal-dice-192/results/"
     paths = {
@@ -138,18 +159,5 @@ def two_seed_against_v09(experiment, prefixes, base_name, cand_name):
         for k, p in paths.items()
         if os.path.exists(f"{p}-val-pooled.json") and os.path.exists(f"{p}-largest-val-pooled.json")
     }
-    keys = ["dice", "fold1", "fold3", "accuracy", "auc"]
-    names = {"baseline": base_name, "candidate": cand_name}
-    table("recipe | seed", [(f"{names[r]} | {s}", f) for (r, s), f in sorted(rows.items())], keys)
-    if len(rows) < 4:
+    if two_seed_rule(rows, {"baseline": base_name, "candidate": cand_name}) is None:
         print(f"\nonly {len(rows)} of 4 evaluations present: no decision")
-        return
-    mean = {r: {k: (rows[(r, 42)][k] + rows[(r, 43)][k]) / 2 for k in keys} for r in names}
-    for r in names:
-        print(row(f"{names[r]} | mean", mean[r], keys))
-    d = {k: mean["candidate"][k] - mean["baseline"][k] for k in keys}
-    adopt = checks(d, (1, 3), min_gain=0.005)
-    differences("candidate - baseline, two-seed means", d, keys)
-    s43 = {k: rows[("candidate", 43)][k] - rows[("baseline", 43)][k] for k in keys}
-    print("seed 43 alone: " + ", ".join(f"{k} {s43[k]:+.4f}" for k in keys))
-    print("DECISION:", "adopt for the next refit" if adopt else "not adopted")
