@@ -440,18 +440,26 @@ mod tests {
         }
     }
 
+    /// Each of 40 seeds' sample of `slice` under `plain` and under `other`, from the same seed.
+    fn paired_samples(slice: &Slice, size: u32, plain: &AugmentConfig, other: &AugmentConfig) -> Vec<(u64, Sample, Sample)> {
+        let norm = Normalizer::fit([slice.image.as_slice()]);
+        (0..40)
+            .map(|seed| {
+                let mut r1 = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+                let mut r2 = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+                let a = prepare_sample(slice, &norm, size, Some((plain, &mut r1)));
+                (seed, a, prepare_sample(slice, &norm, size, Some((other, &mut r2))))
+            })
+            .collect()
+    }
+
     #[test]
     fn gamma_changes_some_samples_and_leaves_the_rest_as_without_it() {
         let slice = ramp_slice();
-        let norm = Normalizer::fit([slice.image.as_slice()]);
         let plain = AugmentConfig::standard();
         let with_gamma = AugmentConfig { gamma: 0.5, ..plain };
         let (mut changed, mut kept) = (0, 0);
-        for seed in 0..40 {
-            let mut r1 = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let mut r2 = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let a = prepare_sample(&slice, &norm, 8, Some((&plain, &mut r1)));
-            let b = prepare_sample(&slice, &norm, 8, Some((&with_gamma, &mut r2)));
+        for (_, a, b) in paired_samples(&slice, 8, &plain, &with_gamma) {
             // The gamma draw comes after every other one: the geometry is the same either way.
             assert_eq!(a.mask, b.mask);
             if a.image == b.image {
@@ -504,15 +512,10 @@ mod tests {
             image: (0..1024).flat_map(|i| [40, if disc(i) { 250 } else { 10 }, 90]).collect(),
             mask: (0..1024).map(|i| disc(i) as u8).collect(),
         };
-        let norm = Normalizer::fit([slice.image.as_slice()]);
         let plain = AugmentConfig::standard();
         let elastic = AugmentConfig { elastic: 3.0, ..plain };
         let (mut changed, mut kept) = (0, 0);
-        for seed in 0..40 {
-            let mut r1 = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let mut r2 = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let a = prepare_sample(&slice, &norm, 32, Some((&plain, &mut r1)));
-            let b = prepare_sample(&slice, &norm, 32, Some((&elastic, &mut r2)));
+        for (seed, a, b) in paired_samples(&slice, 32, &plain, &elastic) {
             assert!(b.mask.iter().all(|&v| v == 0.0 || v == 1.0));
             if a == b {
                 kept += 1;
