@@ -105,6 +105,11 @@ def one_seed_decision(base_name, base, cand_name, cand, folds=(1, 3), detection_
         print("DECISION: replicate with seed 43 (the time route)")
 
 
+def v09(seed):
+    """The committed results prefix of v0.9's validation networks of `seed` (42 or 43)."""
+    return "models/experiments/focal-dice-192/results/fd" + ("" if seed == 42 else str(seed))
+
+
 def against_v09(experiment, prefix, base_name, cand_name, seed=42, decide=True, detection_route=False, time_route=False):
     """An experiment's validation networks of one seed (its committed `results/PREFIX-val-pooled.json`
     and `PREFIX-largest-val-pooled.json`) against v0.9's recipe at the same seed
@@ -112,7 +117,7 @@ def against_v09(experiment, prefix, base_name, cand_name, seed=42, decide=True, 
     applies `one_seed_decision` (with its `detection_route`) unless `decide` is false; otherwise
     a measurement: the table and checks, no decision. Paths from the repository root."""
     e = f"models/experiments/{experiment}/results"
-    b = "models/experiments/focal-dice-192/results/fd" + ("" if seed == 42 else str(seed))
+    b = v09(seed)
     base = figures(f"{b}-val-pooled.json", f"{b}-largest-val-pooled.json", (1, 3))
     cand = figures(f"{e}/{prefix}-val-pooled.json", f"{e}/{prefix}-largest-val-pooled.json", (1, 3))
     if seed == 42 and decide:
@@ -149,9 +154,8 @@ def two_seed_against_v09(experiment, prefixes, base_name, cand_name):
     their results/ prefixes) against v0.9's (`focal-dice-192/results/fd-*`, `fd43-*`), folds 1 + 3.
     Without all four evaluations: the table, no decision."""
     e = f"models/experiments/{experiment}/results"
-    b = "models/experiments/focal-dice-192/results/"
     paths = {
-        ("baseline", 42): f"{b}fd", ("baseline", 43): f"{b}fd43",
+        ("baseline", 42): v09(42), ("baseline", 43): v09(43),
         ("candidate", 42): f"{e}/{prefixes[0]}", ("candidate", 43): f"{e}/{prefixes[1]}",
     }
     rows = {
