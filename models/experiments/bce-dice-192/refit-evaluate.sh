@@ -8,10 +8,9 @@ set -euo pipefail
 OUT=$1
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
 . "$(dirname "$0")/../cross-validation/bundle.sh"
+. "$(dirname "$0")/names.sh"
 # The name's recipe part replaced whole (sed: no "/" in either string).
-evaluate_reproduced "$OUT" \
-  "tumorscan built-in v0.9.1 (mean of 2 U-Nets on ImageNet-initialised EfficientNet-Lite0 encoders, 192px, seeds 42 and 43, focal Tversky alpha = beta = 0.5, missing-sequence augmentation; v0.8.1's recipe with the loss's weights equal" \
-  "v0.10 candidate (mean of 2 U-Nets on ImageNet-initialised EfficientNet-Lite0 encoders, 192px, seeds 42 and 43, BCE + Dice, missing-sequence augmentation; v0.9.1's recipe with --loss bce-dice, experiment bce-dice-192" \
+evaluate_reproduced "$OUT" "$V091_NAME" "v0.10 candidate ($BD_RECIPE, experiment bce-dice-192" \
   runs/bdff-effunet-s42 runs/bdff-effunet-s43
 "$T" evaluate compare --baseline models/evaluation/eval-seg-test models/evaluation/eval-det-test \
   --candidate "$OUT/eval-seg-test" "$OUT/eval-det-test" --out "$OUT/compare" --force

@@ -26,8 +26,9 @@ for pair in "42 segment" "43 segment-s43"; do
   R=runs/bdff-effunet-s$S
   cp "$R"/best/model.bpk "$R"/best/model.json "$R"/config.json "$R"/metrics.csv "$R"/metrics.json "$R"/curves.png "models/$M/"
 done
-FROM="tumorscan built-in v0.9.1 (mean of 2 U-Nets on ImageNet-initialised EfficientNet-Lite0 encoders, 192px, seeds 42 and 43, focal Tversky alpha = beta = 0.5, missing-sequence augmentation; v0.8.1's recipe with the loss's weights equal"
-TO="tumorscan built-in v0.10 (mean of 2 U-Nets on ImageNet-initialised EfficientNet-Lite0 encoders, 192px, seeds 42 and 43, BCE + Dice, missing-sequence augmentation; v0.9.1's recipe with --loss bce-dice"
+. "$E/names.sh"
+FROM=$V091_NAME
+TO="tumorscan built-in v0.10 ($BD_RECIPE"
 grep -qF "\"name\": \"$FROM" models/bundle.json || fail "models/bundle.json is not v0.9.1's"
 sed -i "s/\"name\": \"$FROM/\"name\": \"$TO/" models/bundle.json
 T=$T D=$D models/evaluation/evaluate.sh
