@@ -116,16 +116,19 @@ def against_v09(experiment, prefix, base_name, cand_name, seed=42, decide=True, 
     (`focal-dice-192/results/fd-*` for 42, `fd43-*` for 43), on validation folds 1 + 3. Seed 42
     applies `one_seed_decision` (with its `detection_route`) unless `decide` is false; otherwise
     a measurement: the table and checks, no decision. Paths from the repository root."""
+    against(experiment, prefix, v09(seed), base_name, cand_name, seed, decide, detection_route, time_route)
+
+
+def against(experiment, prefix, base, base_name, cand_name, seed=42, decide=True, detection_route=False, time_route=False):
+    """`against_v09` with another baseline: `base` is the results prefix of its validation
+    networks of the same seed (e.g. `models/experiments/bce-dice-192/results/bd`)."""
     e = f"models/experiments/{experiment}/results"
-    b = v09(seed)
-    base = figures(f"{b}-val-pooled.json", f"{b}-largest-val-pooled.json", (1, 3))
+    base_figures = figures(f"{base}-val-pooled.json", f"{base}-largest-val-pooled.json", (1, 3))
     cand = figures(f"{e}/{prefix}-val-pooled.json", f"{e}/{prefix}-largest-val-pooled.json", (1, 3))
     if seed == 42 and decide:
-        one_seed_decision(base_name, base, cand_name, cand, detection_route=detection_route, time_route=time_route)
+        one_seed_decision(base_name, base_figures, cand_name, cand, detection_route=detection_route, time_route=time_route)
     else:
-        compared(f"recipe (seed {seed})", base_name, base, cand_name, cand)
-
-
+        compared(f"recipe (seed {seed})", base_name, base_figures, cand_name, cand)
 
 
 def two_seed_rule(rows, names):
