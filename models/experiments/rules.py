@@ -17,6 +17,12 @@ def figures(seg_path, det_path, folds):
     return out
 
 
+def val_figures(prefix):
+    """`figures` of an experiment's one-network-per-split validation evaluation on folds 1 + 3:
+    `PREFIX-val-pooled.json` (Dice) and `PREFIX-largest-val-pooled.json` (detection)."""
+    return figures(f"{prefix}-val-pooled.json", f"{prefix}-largest-val-pooled.json", (1, 3))
+
+
 def table(title, rows, keys):
     """A markdown table: `title` heads the label column(s), `rows` are (label, figures)."""
     print(f"| {title} | " + " | ".join(keys) + " |")
@@ -123,8 +129,7 @@ def against(experiment, prefix, base, base_name, cand_name, seed=42, decide=True
     """`against_v09` with another baseline: `base` is the results prefix of its validation
     networks of the same seed (e.g. `models/experiments/bce-dice-192/results/bd`)."""
     e = f"models/experiments/{experiment}/results"
-    base_figures = figures(f"{base}-val-pooled.json", f"{base}-largest-val-pooled.json", (1, 3))
-    cand = figures(f"{e}/{prefix}-val-pooled.json", f"{e}/{prefix}-largest-val-pooled.json", (1, 3))
+    base_figures, cand = val_figures(base), val_figures(f"{e}/{prefix}")
     if seed == 42 and decide:
         one_seed_decision(base_name, base_figures, cand_name, cand, detection_route=detection_route, time_route=time_route)
     else:
@@ -162,7 +167,7 @@ def two_seed_against_v09(experiment, prefixes, base_name, cand_name):
         ("candidate", 42): f"{e}/{prefixes[0]}", ("candidate", 43): f"{e}/{prefixes[1]}",
     }
     rows = {
-        k: figures(f"{p}-val-pooled.json", f"{p}-largest-val-pooled.json", (1, 3))
+        k: val_figures(p)
         for k, p in paths.items()
         if os.path.exists(f"{p}-val-pooled.json") and os.path.exists(f"{p}-largest-val-pooled.json")
     }
