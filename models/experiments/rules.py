@@ -17,10 +17,15 @@ def figures(seg_path, det_path, folds):
     return out
 
 
-def val_figures(prefix):
-    """`figures` of an experiment's one-network-per-split validation evaluation on folds 1 + 3:
+def val_files(prefix):
+    """An experiment's one-network-per-split validation evaluation on folds 1 + 3:
     `PREFIX-val-pooled.json` (Dice) and `PREFIX-largest-val-pooled.json` (detection)."""
-    return figures(f"{prefix}-val-pooled.json", f"{prefix}-largest-val-pooled.json", (1, 3))
+    return f"{prefix}-val-pooled.json", f"{prefix}-largest-val-pooled.json"
+
+
+def val_figures(prefix):
+    """`figures` of `val_files(prefix)`."""
+    return figures(*val_files(prefix), (1, 3))
 
 
 def table(title, rows, keys):
@@ -169,7 +174,7 @@ def two_seed_against_v09(experiment, prefixes, base_name, cand_name):
     rows = {
         k: val_figures(p)
         for k, p in paths.items()
-        if os.path.exists(f"{p}-val-pooled.json") and os.path.exists(f"{p}-largest-val-pooled.json")
+        if all(os.path.exists(f) for f in val_files(p))
     }
     if two_seed_rule(rows, {"baseline": base_name, "candidate": cand_name}) is None:
         print(f"\nonly {len(rows)} of 4 evaluations present: no decision")
