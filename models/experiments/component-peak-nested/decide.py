@@ -11,23 +11,34 @@ LARGEST, PEAK = "largest 3D component", "3D component with the highest peak prob
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def variant_means(path):
+    """Mean patient Dice of every variant in an `evaluate segment` file's post-processing table."""
+    return {v["variant"]: v["patient_dice_mean"]["value"] for v in json.load(open(path))["postprocessing"]}
+
+
+def val_path(out, t):
+    """Test fold t's pair on its validation fold: evaluate.sh's layout, or results/'s copies."""
+    path = f"{out}/val-t{t}/segmentation.json"
+    return path if os.path.exists(path) else f"{out}/val-t{t}-segmentation.json"
+
+
 def means(path):
-    """Mean patient Dice of the two rules in an `evaluate segment` file's post-processing table."""
-    pp = {v["variant"]: v["patient_dice_mean"]["value"] for v in json.load(open(path))["postprocessing"]}
+    """Mean patient Dice of the two rules."""
+    pp = variant_means(path)
     return pp[LARGEST], pp[PEAK]
 
 
-out = sys.argv[1]
-print("| test fold | validation fold | validation: largest / peak | chosen | test: largest / peak | test, chosen |")
-print("| --- | --- | --- | --- | --- | --- |")
-nested, shipped = [], []
-for t in range(5):
-    val = f"{out}/val-t{t}/segmentation.json"
-    vl, vp = means(val if os.path.exists(val) else f"{out}/val-t{t}-segmentation.json")
-    tl, tp = means(f"{HERE}/../cv-v0.10/results/test-fold{t}-segmentation.json")
-    peak = vp - vl > 0.001
-    chosen = tp if peak else tl
-    nested.append(chosen)
-    shipped.append(tl)
-    print(f"| {t} | {(t + 1) % 5} | {vl:.4f} / {vp:.4f} | {'peak' if peak else 'largest'} | {tl:.4f} / {tp:.4f} | {chosen:.4f} |")
-print(f"\nnested test figure over 80 patients: {sum(nested) / 5:.4f} (largest everywhere: {sum(shipped) / 5:.4f})")
+if __name__ == "__main__":
+    out = sys.argv[1]
+    print("| test fold | validation fold | validation: largest / peak | chosen | test: largest / peak | test, chosen |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    nested, shipped = [], []
+    for t in range(5):
+        vl, vp = means(val_path(out, t))
+        tl, tp = means(f"{HERE}/../cv-v0.10/results/test-fold{t}-segmentation.json")
+        peak = vp - vl > 0.001
+        chosen = tp if peak else tl
+        nested.append(chosen)
+        shipped.append(tl)
+        print(f"| {t} | {(t + 1) % 5} | {vl:.4f} / {vp:.4f} | {'peak' if peak else 'largest'} | {tl:.4f} / {tp:.4f} | {chosen:.4f} |")
+    print(f"\nnested test figure over 80 patients: {sum(nested) / 5:.4f} (largest everywhere: {sum(shipped) / 5:.4f})")
