@@ -17,6 +17,18 @@ def figures(seg_path, det_path, folds):
     return out
 
 
+def evaluation_file(out, name, kind):
+    """`kind`.json of the evaluation folder `name` in an evaluate.sh OUT, or its copy under
+    results/ (`name-kind.json`, the naming of ../cross-validation/bundle.sh's collect_results)."""
+    path = f"{out}/{name}/{kind}.json"
+    return path if os.path.exists(path) else f"{out}/{name}-{kind}.json"
+
+
+def variant_means(path):
+    """Mean patient Dice of every clean-up variant in an `evaluate segment` file's table."""
+    return {v["variant"]: v["patient_dice_mean"]["value"] for v in json.load(open(path))["postprocessing"]}
+
+
 def val_files(prefix):
     """An experiment's one-network-per-split validation evaluation on folds 1 + 3:
     `PREFIX-val-pooled.json` (Dice) and `PREFIX-largest-val-pooled.json` (detection)."""

@@ -3,23 +3,14 @@ validation mean patient Dice is higher by more than 0.001; the nested test figur
 the five test folds' means (16 patients each) of the chosen rules.
 Usage: python3 decide.py DIR  (evaluate.sh's OUT, with val-tT/segmentation.json, or results/,
 with val-tT-segmentation.json; the test files are ../cv-v0.10/results/test-foldT-segmentation.json)."""
-import json
 import os
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from rules import evaluation_file, variant_means  # noqa: E402
+
 LARGEST, PEAK = "largest 3D component", "3D component with the highest peak probability"
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def variant_means(path):
-    """Mean patient Dice of every variant in an `evaluate segment` file's post-processing table."""
-    return {v["variant"]: v["patient_dice_mean"]["value"] for v in json.load(open(path))["postprocessing"]}
-
-
-def val_path(out, t):
-    """Test fold t's pair on its validation fold: evaluate.sh's layout, or results/'s copies."""
-    path = f"{out}/val-t{t}/segmentation.json"
-    return path if os.path.exists(path) else f"{out}/val-t{t}-segmentation.json"
 
 
 def means(path):
@@ -34,7 +25,7 @@ if __name__ == "__main__":
     print("| --- | --- | --- | --- | --- | --- |")
     nested, shipped = [], []
     for t in range(5):
-        vl, vp = means(val_path(out, t))
+        vl, vp = means(evaluation_file(out, f"val-t{t}", "segmentation"))
         tl, tp = means(f"{HERE}/../cv-v0.10/results/test-fold{t}-segmentation.json")
         peak = vp - vl > 0.001
         chosen = tp if peak else tl

@@ -4,14 +4,14 @@ is the mean of the five test folds' means (16 patients each) of the chosen varia
 Usage: python3 decide_all.py DIR  (as decide.py)."""
 import sys
 
-from decide import HERE, variant_means, val_path
+from decide import HERE, evaluation_file, variant_means
 
 out = sys.argv[1]
 print("| test fold | chosen on validation | validation gain | test: as shipped | test, chosen |")
 print("| --- | --- | --- | --- | --- |")
 nested, shipped = [], []
 for t in range(5):
-    val = variant_means(val_path(out, t))
+    val = variant_means(evaluation_file(out, f"val-t{t}", "segmentation"))
     test = variant_means(f"{HERE}/../cv-v0.10/results/test-fold{t}-segmentation.json")
     best = max(val, key=val.get)
     gain = val[best] - val["as shipped"]

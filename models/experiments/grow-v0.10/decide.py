@@ -1,39 +1,29 @@
 """PLAN.md's rule: grow_to 0.4 or 0.3 (the better by pooled validation Dice) replaces v0.10's
 clean-up only if, pooled over validation folds 1-4, Dice >= stored + 0.005, slice accuracy and
 mean fold ROC-AUC not lower by more than 0.005, and every tumour patient is still flagged.
-Usage: python3 decide.py DIR  (evaluate.sh's OUT with val-growG-tT/detection.json, or results/
-with val-growG-tT-detection.json)."""
+Usage: python3 decide.py DIR  (evaluate.sh's OUT with val-growG/pooled.json, or results/ with
+val-growG-pooled.json)."""
 import json
 import os
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from rules import evaluation_file, variant_means  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = {"0": "largest 3D component", "0.4": "largest 3D, grown to 0.4", "0.3": "largest 3D, grown to 0.3"}
 TEST_FOLDS = range(4)  # pairs of test folds 0-3, on validation folds 1-4
 
 
-def detection(out, g, t):
-    """The bundle rule's report in one validation detection file."""
-    path = f"{out}/val-grow{g}-t{t}/detection.json"
-    d = json.load(open(path if os.path.exists(path) else f"{out}/val-grow{g}-t{t}-detection.json"))
-    return next(c["report"] for c in d["candidates"] if c["name"] == d["best_on_validation"])
-
-
 def figures(out, g):
-    """Pooled Dice (mean of fold means), accuracy, mean fold ROC-AUC, tumour patients flagged."""
-    dice, right, slices, aucs, flagged, patients = [], 0, 0, [], 0, 0
-    for t in TEST_FOLDS:
-        seg = json.load(open(f"{HERE}/../component-peak-nested/results/val-t{t}-segmentation.json"))
-        dice.append(next(v["patient_dice_mean"]["value"] for v in seg["postprocessing"] if v["variant"] == VARIANTS[g]))
-        r = detection(out, g, t)
-        c = r["confusion"]
-        right += c["tp"] + c["tn"]
-        slices += c["tp"] + c["tn"] + c["fp"] + c["fn_"]
-        aucs.append(r["roc_auc"]["value"])
-        flagged += r["tumor_patients_detected"]
-        patients += r["tumor_patients"]
-    return {"dice": sum(dice) / len(dice), "accuracy": right / slices, "auc": sum(aucs) / len(aucs),
-            "flagged": flagged, "patients": patients, "folds": " / ".join(f"{x:.4f}" for x in dice)}
+    """Dice (per fold and the mean of the four folds' means: 16 patients each, as `evaluate pool`)
+    from the variants tables; detection from `evaluate pool` of the four folds (evaluate.sh)."""
+    seg = f"{HERE}/../component-peak-nested/results/val-t{{}}-segmentation.json"
+    dice = [variant_means(seg.format(t))[VARIANTS[g]] for t in TEST_FOLDS]
+    det = json.load(open(evaluation_file(out, f"val-grow{g}", "pooled")))["detection"]
+    return {"dice": sum(dice) / len(dice), "accuracy": det["accuracy"], "auc": det["mean_fold_roc_auc"],
+            "flagged": det["tumor_patients_detected"], "patients": det["tumor_patients"],
+            "folds": " / ".join(f"{x:.4f}" for x in dice)}
 
 
 if __name__ == "__main__":
