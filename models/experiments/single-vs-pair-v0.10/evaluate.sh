@@ -26,8 +26,8 @@ for S in "${SETS[@]}"; do
       evaluate_fold "$OUT/s42-t$TF" $(((TF + 1) % 5)) "$OUT/val-s42-t$TF" segment detect
       PAIR+=("$HERE/../component-peak-nested/results/val-t$TF-segmentation.json" "$HERE/../grow-v0.10/results/val-grow0-t$TF-detection.json")
     done
-    "$T" evaluate pool "$OUT"/val-s42-t{0,1,2,3} --out "$OUT/val-s42-pooled" --force
-    "$T" evaluate pool "${PAIR[@]}" --out "$OUT/val-pair-pooled" --force
+    "$T" evaluate pool "$OUT"/val-s42-t{0,1,2,3} --out "$OUT/val-s42" --force
+    "$T" evaluate pool "${PAIR[@]}" --out "$OUT/val-pair" --force
     "$T" evaluate compare --baseline "${PAIR[@]}" --candidate "$OUT"/val-s42-t{0,1,2,3} --out "$OUT/compare-val-s42-vs-pair" --force >/dev/null
   else
     for SEED in 42 43; do
@@ -35,7 +35,7 @@ for S in "${SETS[@]}"; do
         one $SEED $TF
         evaluate_fold "$OUT/s$SEED-t$TF" $TF "$OUT/test-s$SEED-t$TF" segment detect
       done
-      "$T" evaluate pool "$OUT"/test-s$SEED-t{0,1,2,3,4} --out "$OUT/test-s$SEED-pooled" --force
+      "$T" evaluate pool "$OUT"/test-s$SEED-t{0,1,2,3,4} --out "$OUT/test-s$SEED" --force
       "$T" evaluate compare --baseline "$HERE"/../cv-v0.10/results/test-fold{0,1,2,3,4}-{segmentation,detection}.json \
         --candidate "$OUT"/test-s$SEED-t{0,1,2,3,4} --out "$OUT/compare-test-s$SEED-vs-pair" --force >/dev/null
     done
