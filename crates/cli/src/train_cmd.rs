@@ -79,6 +79,12 @@ pub enum TrainCommand {
         /// logit(P), weights scaled by 0.01) instead of 0.5; default: a fresh layer.
         #[arg(long)]
         output_prior: Option<f32>,
+        /// Also train the encoder's classification head on the slice label (tumour or not), its
+        /// BCE weighted by this beside the outline loss (efficientnet-lite*-unet only; e.g.
+        /// 0.5). The head's probability is then a detection score (`evaluate detect
+        /// --classifier RUN/best`) and validation reports its ROC-AUC; 0: off.
+        #[arg(long, default_value_t = 0.0)]
+        slice_head: f32,
     },
     /// Train the slice classifier (tumour / no tumour).
     #[command(
@@ -317,6 +323,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             deep_supervision,
             decoder_widths,
             output_prior,
+            slice_head,
         } => {
             let loss = loss
                 .with_weights(tversky_alpha, tversky_beta, focal_gamma)
@@ -349,6 +356,14 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 "--decoder-widths needs --arch efficientnet-lite0-unet or efficientnet-lite1-unet"
             );
             EfficientUNet::decoder_widths(&decoder_widths).map_err(|e| anyhow::anyhow!("--decoder-widths: {e}"))?;
+            anyhow::ensure!(
+                slice_head == 0.0 || arch != SegArchArg::Unet,
+                "--slice-head needs --arch efficientnet-lite0-unet or efficientnet-lite1-unet"
+            );
+            anyhow::ensure!(
+                slice_head.is_finite() && (0.0..=10.0).contains(&slice_head),
+                "--slice-head is a loss weight from 0 to 10, not {slice_head}"
+            );
             let net = SegmenterConfig {
                 features,
                 depth,
@@ -362,6 +377,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 context_slices,
                 deep_supervision,
                 decoder_widths,
+                slice_head: false,
             };
             let o = match arch {
                 SegArchArg::Unet => run_task(
@@ -378,7 +394,8 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                     run_task(
                         &SegmentTask::<EfficientUNet>::new(net, loss, pretrained)
                             .with_output_prior(output_prior)
-                            .with_reduction(loss_reduction),
+                            .with_reduction(loss_reduction)
+                            .with_slice_head(slice_head),
                         &common,
                     )?
                 }

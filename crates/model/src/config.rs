@@ -76,10 +76,20 @@ pub struct SegmenterConfig {
     /// Empty: [`crate::EfficientUNet::DECODER`], as every model before it was recorded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub decoder_widths: Vec<usize>,
+    /// The EfficientNet U-Net's encoder also trained its classification head on the slice label
+    /// (`--slice-head`), so that head's tumour probability means something
+    /// ([`crate::SegmenterNet::slice_probabilities`]). false: untrained, as every model before
+    /// it was recorded.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub slice_head: bool,
 }
 
 fn is_zero(v: &usize) -> bool {
     *v == 0
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 impl SegmenterConfig {
@@ -100,6 +110,7 @@ impl Default for SegmenterConfig {
             context_slices: 0,
             deep_supervision: 0,
             decoder_widths: Vec::new(),
+            slice_head: false,
         }
     }
 }

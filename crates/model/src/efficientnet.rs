@@ -286,7 +286,13 @@ impl EfficientNetLite {
     /// Logits `[batch]` for normalised input `[batch, 3, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<1> {
         // No taps kept: the classifier holds no intermediate activations.
-        let x = self.head.forward(self.encode(x, |_| {}), true);
+        self.classify(self.encode(x, |_| {}))
+    }
+
+    /// The classification head (1x1 convolution, global average pool, one logit) on the last
+    /// block's output, the deepest of [`Self::taps`]: logits `[batch]`.
+    pub fn classify(&self, features: Tensor<4>) -> Tensor<1> {
+        let x = self.head.forward(features, true);
         let [b, c, _, _] = x.dims();
         let pooled: Tensor<2> = x.mean_dim(3).mean_dim(2).reshape([b, c]);
         self.fc.forward(pooled).reshape([b])

@@ -134,9 +134,16 @@ impl EfficientUNet {
 
     /// The logits of [`Self::forward`], then those of the auxiliary outputs (coarser and coarser).
     pub fn forward_deep(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
+        self.forward_all(x, false).0
+    }
+
+    /// [`Self::forward_deep`] and, with `slice`, the encoder's classification head's logits
+    /// `[batch]` on the deepest features ([`EfficientNetLite::classify`]), from one pass.
+    pub fn forward_all(&self, x: Tensor<4>, slice: bool) -> (Vec<Tensor<4>>, Option<Tensor<1>>) {
         let mut skips = vec![x.clone()];
         skips.extend(self.encoder.taps(x));
         let mut y = skips.pop().expect("the encoder has taps");
+        let slice = slice.then(|| self.encoder.classify(y.clone()));
         // Decoder outputs the auxiliary heads read, finest last.
         let mut levels = Vec::with_capacity(self.aux.len());
         let first_kept = self.decoders.len() - 1 - self.aux.len();
@@ -154,7 +161,13 @@ impl EfficientUNet {
                 .zip(levels.into_iter().rev())
                 .map(|(head, level)| head.forward(level)),
         );
-        out
+        (out, slice)
+    }
+
+    /// Tumour probability per input from the encoder's classification head (meaningful where
+    /// it was trained: [`SegmenterConfig::slice_head`]); the encoder alone runs.
+    pub fn slice_probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<f32> {
+        crate::infer::batched_logits(images, size, device, batch, |x| self.encoder.forward(x))
     }
 }
 
@@ -174,6 +187,12 @@ impl SegmenterNet for EfficientUNet {
     }
     fn deep_logits(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         self.forward_deep(x)
+    }
+    fn deep_and_slice_logits(&self, x: Tensor<4>) -> (Vec<Tensor<4>>, Option<Tensor<1>>) {
+        self.forward_all(x, true)
+    }
+    fn slice_probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Option<Vec<f32>> {
+        Some(EfficientUNet::slice_probabilities(self, images, size, device, batch))
     }
     fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
         if !crate::is_cpu(device) {

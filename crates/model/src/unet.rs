@@ -26,6 +26,15 @@ pub trait SegmenterNet: Module + Sized + 'static {
     fn deep_logits(&self, x: Tensor<4>) -> Vec<Tensor<4>> {
         vec![self.logits(x)]
     }
+    /// [`Self::deep_logits`] and, where the network has a classification head, its slice
+    /// logits `[batch]` from the same forward pass.
+    fn deep_and_slice_logits(&self, x: Tensor<4>) -> (Vec<Tensor<4>>, Option<Tensor<1>>) {
+        (self.deep_logits(x), None)
+    }
+    /// Tumour probability per input from the classification head, where the network has one.
+    fn slice_probabilities(&self, _images: &[&[f32]], _size: u32, _device: &Device, _batch: usize) -> Option<Vec<f32>> {
+        None
+    }
     /// Tumour probability maps (`size x size` each), in batches, on the fastest path for `device`.
     fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>>;
     /// Start the output layer at tumour probability `p` on every pixel (see [`prior_head`]).

@@ -245,6 +245,8 @@ enum ClassifierNetwork {
     // The compact ResNet, folded once for CPU inference where the device is the CPU.
     Resnet(SliceClassifier, Option<FoldedClassifier>),
     EfficientNet(EfficientNetLite),
+    // A segmentation network's encoder with its trained classification head (`--slice-head`).
+    SliceHead(EfficientUNet),
 }
 
 impl Classifier {
@@ -255,6 +257,7 @@ impl Classifier {
             ClassifierNetwork::Resnet(_, Some(folded)) => folded.probabilities(images, size, batch),
             ClassifierNetwork::Resnet(net, None) => net.probabilities(images, size, device, batch),
             ClassifierNetwork::EfficientNet(net) => ClassifierNet::probabilities(net, images, size, device, batch),
+            ClassifierNetwork::SliceHead(net) => net.slice_probabilities(images, size, device, batch),
         }
     }
 }
@@ -283,8 +286,9 @@ fn apply_weights<M: Module>(net: M, weights: Vec<u8>, what: &str) -> Result<M> {
 }
 
 fn load_classifier(card: &serde_json::Value, weights: Vec<u8>, device: &Device, what: &str) -> Result<Classifier> {
-    let NetConfig::Classifier(config) = net_of(card, what)? else {
-        bail!("{what}: not a detection model")
+    let config = match net_of(card, what)? {
+        NetConfig::Classifier(config) => config,
+        NetConfig::Segmenter(seg) => return load_slice_head(card, weights, device, what, &seg),
     };
     let net = match config.arch {
         ClassifierArch::Resnet => {
@@ -297,7 +301,30 @@ fn load_classifier(card: &serde_json::Value, weights: Vec<u8>, device: &Device, 
     Ok(Classifier { config, net })
 }
 
-/// Load a slice classifier from a folder with `model.json` + `model.bpk` (a run's `best/`).
+/// The classification head of a segmentation network trained with `--slice-head`, as a classifier.
+fn load_slice_head(card: &serde_json::Value, weights: Vec<u8>, device: &Device, what: &str, seg: &SegmenterConfig) -> Result<Classifier> {
+    if !seg.slice_head {
+        bail!("{what}: a segmentation model whose classification head was not trained (train segment --slice-head), not a detection model");
+    }
+    if seg.context_slices > 0 {
+        bail!("{what}: the classification head of a 2.5D network (context_slices) cannot be read as a slice classifier");
+    }
+    let SegmenterNetwork::EfficientUnet(net, _) = Segmenter::new(card.clone(), weights, device, what)?.net else {
+        bail!("{what}: slice_head needs an efficientnet-lite*-unet architecture");
+    };
+    let config = ClassifierConfig {
+        input_size: seg.input_size,
+        arch: ClassifierArch::EfficientnetLite0,
+        ..ClassifierConfig::default()
+    };
+    Ok(Classifier {
+        config,
+        net: ClassifierNetwork::SliceHead(net),
+    })
+}
+
+/// Load a slice classifier from a folder with `model.json` + `model.bpk` (a run's `best/`, or a
+/// segmentation run trained with `--slice-head`, read through its encoder's classification head).
 pub fn load_classifier_dir(dir: &Path, device: &Device) -> Result<Classifier> {
     let weights = std::fs::read(dir.join("model.bpk")).with_context(|| format!("reading {}/model.bpk", dir.display()))?;
     load_classifier(&read_card(&dir.join("model.json"))?, weights, device, &dir.display().to_string())

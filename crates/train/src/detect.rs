@@ -33,19 +33,23 @@ impl<N: ClassifierNet> DetectTask<N> {
 
     fn scores(&self, net: &N, items: &[ValItem], device: &Device, batch: usize) -> Vec<Scored> {
         let inputs: Vec<&[f32]> = items.iter().map(|i| i.sample.image.as_slice()).collect();
-        let probs = net.probabilities(&inputs, self.net.input_size, device, batch);
-        items
-            .iter()
-            .zip(probs)
-            .map(|(i, p)| Scored {
-                patient: i.slice.patient.clone(),
-                slice: i.slice.number,
-                score: p as f64,
-                truth: i.slice.has_tumor(),
-                truth_pixels: i.slice.tumor_pixels(),
-            })
-            .collect()
+        scored(items, net.probabilities(&inputs, self.net.input_size, device, batch))
     }
+}
+
+/// Each validation slice with its tumour probability (`probs`, one per item) and its truth.
+pub(crate) fn scored(items: &[ValItem], probs: Vec<f32>) -> Vec<Scored> {
+    items
+        .iter()
+        .zip(probs)
+        .map(|(i, p)| Scored {
+            patient: i.slice.patient.clone(),
+            slice: i.slice.number,
+            score: p as f64,
+            truth: i.slice.has_tumor(),
+            truth_pixels: i.slice.tumor_pixels(),
+        })
+        .collect()
 }
 
 impl<N: ClassifierNet> Task for DetectTask<N> {

@@ -2,12 +2,13 @@
 //! selected by mean per-patient volumetric Dice on the validation patients.
 
 use crate::engine::{from_pretrained, Batch, Task, ValItem};
-use crate::loss::{Reduction, SegLoss};
+use crate::loss::{bce_with_logits, Reduction, SegLoss};
 use burn::prelude::*;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::path::PathBuf;
 use tumorscan_data::augment::resize_map;
+use tumorscan_evaluate::detection::{roc_auc, Confusion, Scored};
 use tumorscan_evaluate::overlap::Counts;
 use tumorscan_model::{NetConfig, SegmentationNet, SegmenterConfig, SegmenterNet};
 
@@ -23,6 +24,9 @@ pub struct SegmentTask<N = SegmentationNet> {
     pub output_prior: Option<f32>,
     /// Over what the loss's overlap terms sum (`--loss-reduction`).
     pub reduction: Reduction,
+    /// Weight of the slice label's BCE on the encoder's classification head (`--slice-head`;
+    /// 0: the head is not trained). Needs a network config with `slice_head` set.
+    pub slice_weight: f32,
     /// The network type.
     pub arch: PhantomData<fn() -> N>,
 }
@@ -36,6 +40,7 @@ impl<N: SegmenterNet> SegmentTask<N> {
             pretrained,
             output_prior: None,
             reduction: Reduction::Batch,
+            slice_weight: 0.0,
             arch: PhantomData,
         }
     }
@@ -46,6 +51,12 @@ impl<N: SegmenterNet> SegmentTask<N> {
     /// The same task with the loss's overlap terms summed as `r` says.
     pub fn with_reduction(self, r: Reduction) -> Self {
         Self { reduction: r, ..self }
+    }
+    /// The same task with the encoder's classification head trained on the slice label, its
+    /// BCE weighted by `w` beside the outline loss (0: not trained); the config records it.
+    pub fn with_slice_head(mut self, w: f32) -> Self {
+        self.net.slice_head = w > 0.0;
+        Self { slice_weight: w, ..self }
     }
 }
 
@@ -77,6 +88,9 @@ impl<N: SegmenterNet> Task for SegmentTask<N> {
         if self.reduction != Reduction::Batch {
             o["loss_reduction"] = serde_json::json!(self.reduction);
         }
+        if self.slice_weight > 0.0 {
+            o["slice_head"] = serde_json::json!(self.slice_weight);
+        }
         o
     }
     fn build(&self, device: &Device) -> N {
@@ -90,8 +104,17 @@ impl<N: SegmenterNet> Task for SegmentTask<N> {
         })
     }
     fn loss(&self, net: &N, batch: Batch) -> Tensor<1> {
-        self.loss
-            .deep_supervised(net.deep_logits(batch.images), batch.masks, self.reduction)
+        if self.slice_weight <= 0.0 {
+            return self
+                .loss
+                .deep_supervised(net.deep_logits(batch.images), batch.masks, self.reduction);
+        }
+        let (outlines, slice) = net.deep_and_slice_logits(batch.images);
+        let outline_loss = self.loss.deep_supervised(outlines, batch.masks, self.reduction);
+        match slice {
+            Some(logits) => outline_loss + bce_with_logits(logits, batch.labels) * self.slice_weight,
+            None => outline_loss,
+        }
     }
     fn selection_metric(&self) -> &'static str {
         "val_patient_dice"
@@ -117,13 +140,34 @@ impl<N: SegmenterNet> Task for SegmentTask<N> {
             }
         }
         let dices: Vec<f64> = per_patient.values().map(|c| c.dice().unwrap_or(1.0)).collect();
-        BTreeMap::from([
+        let mut metrics = self.slice_head_metrics(net, items, device, batch_size);
+        metrics.extend([
             (
                 "val_patient_dice".to_string(),
                 dices.iter().sum::<f64>() / dices.len().max(1) as f64,
             ),
             ("val_slice_dice".to_string(), slice_dice / tumor.max(1) as f64),
             ("val_fp_slice_rate".to_string(), fp_slices as f64 / empty.max(1) as f64),
+        ]);
+        metrics
+    }
+}
+
+impl<N: SegmenterNet> SegmentTask<N> {
+    /// Validation ROC-AUC and accuracy at 0.5 of a trained classification head (none without).
+    fn slice_head_metrics(&self, net: &N, items: &[ValItem], device: &Device, batch_size: usize) -> BTreeMap<String, f64> {
+        if !self.net.slice_head {
+            return BTreeMap::new();
+        }
+        let inputs: Vec<&[f32]> = items.iter().map(|i| i.sample.image.as_slice()).collect();
+        let Some(probs) = net.slice_probabilities(&inputs, self.net.input_size, device, batch_size) else {
+            return BTreeMap::new();
+        };
+        let scored = crate::detect::scored(items, probs);
+        let refs: Vec<&Scored> = scored.iter().collect();
+        BTreeMap::from([
+            ("val_slice_head_auc".to_string(), roc_auc(&refs)),
+            ("val_slice_head_accuracy".to_string(), Confusion::at(&refs, 0.5).accuracy()),
         ])
     }
 }
