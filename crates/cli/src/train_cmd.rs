@@ -83,7 +83,7 @@ pub enum TrainCommand {
         /// BCE weighted by this beside the outline loss (efficientnet-lite*-unet only; e.g.
         /// 0.5). The head's probability is then a detection score (`evaluate detect
         /// --classifier RUN/best`) and validation reports its ROC-AUC; 0: off.
-        #[arg(long, default_value_t = 0.0)]
+        #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
         slice_head: f32,
     },
     /// Train the slice classifier (tumour / no tumour).

@@ -269,6 +269,55 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
     );
 }
 
+/// `train segment --slice-head W` trains the encoder's classification head beside the outlines:
+/// the card and config record it, validation reports the head's ROC-AUC, and `evaluate detect
+/// --classifier RUN/best` scores slices with it; a run without a trained head is not a
+/// classifier, and the flag is checked.
+#[test]
+fn slice_head_trains_and_scores_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, folds) = phantom_with_folds(dir.path());
+    let train = |out: &Path, extra: &[&str]| train_quick("segment", &data, &folds, out, &[&["--size", "32"], extra].concat());
+    let effunet = ["--arch", "efficientnet-lite0-unet"];
+    let run = dir.path().join("sh");
+    let r = train(&run, &[&effunet[..], &["--slice-head", "0.5"]].concat());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let card: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("best/model.json")).unwrap()).unwrap();
+    assert_eq!(card["net"]["slice_head"], true);
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["objective"]["slice_head"], 0.5);
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(metrics.lines().next().unwrap().contains("val_slice_head_auc"), "{metrics}");
+    let models = repo_root().join("models");
+    let eval = |classifier: &Path, out: &str| {
+        let m = ["--model", p(&models), "--classifier", p(classifier)];
+        evaluate_quick("detect", &m, &data, &folds, "1", &dir.path().join(out))
+    };
+    let r = eval(&run.join("best"), "ev");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let report = std::fs::read_to_string(dir.path().join("ev/detection.md")).unwrap();
+    assert!(report.contains("| classifier + segmentation (mean probability) |"), "{report}");
+
+    // Without the flag the head is untrained: not a classifier.
+    let plain = dir.path().join("plain");
+    let r = train(&plain, &effunet);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_clean_failure(&eval(&plain.join("best"), "ev2"), "classification head was not trained");
+    for (args, message) in [
+        (&["--slice-head", "0.5"][..], "--slice-head needs --arch efficientnet-lite0-unet"),
+        (
+            &[&effunet[..], &["--slice-head", "nan"]].concat()[..],
+            "--slice-head is a loss weight",
+        ),
+        (
+            &[&effunet[..], &["--slice-head", "-1"]].concat()[..],
+            "--slice-head is a loss weight",
+        ),
+    ] {
+        assert_clean_failure(&train(&dir.path().join("s"), args), message);
+    }
+}
+
 /// `train segment --arch efficientnet-lite0-unet` trains through the shared engine, its model
 /// is evaluated like any segmentation model (and refused on a fold it trained on); sizes the
 /// encoder cannot take, and `--pretrained` or `--context-slices` on the plain U-Net, are clear

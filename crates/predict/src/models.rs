@@ -580,6 +580,45 @@ mod tests {
         std::fs::write(dir.join("model.json"), card.to_string()).unwrap();
     }
 
+    /// A segmentation network whose card says `--slice-head` trained its encoder's head reads
+    /// as a classifier through that head; without it, with 2.5D context or on a plain U-Net,
+    /// it is refused with a message.
+    #[test]
+    fn slice_head_networks_read_as_classifiers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let device = tumorscan_model::ComputeDevice::cpu().inference().unwrap();
+        let dir = tmp.path().join("run");
+        write_effunet(&dir, 32, 0);
+        let err = format!("{:#}", load_classifier_dir(&dir, &device).err().expect("an untrained head"));
+        assert!(err.contains("classification head was not trained"), "{err}");
+        let card = |cfg: serde_json::Value| std::fs::write(dir.join("model.json"), serde_json::json!({ "net": cfg }).to_string()).unwrap();
+        let cfg = SegmenterConfig {
+            input_size: 32,
+            arch: SegmenterArch::EfficientnetLite0Unet,
+            slice_head: true,
+            ..Default::default()
+        };
+        card(serde_json::to_value(NetConfig::Segmenter(cfg.clone())).unwrap());
+        let classifier = load_classifier_dir(&dir, &device).unwrap();
+        assert_eq!(classifier.config.input_size, 32);
+        let (a, b) = (vec![0.3f32; 3 * 32 * 32], vec![-0.7f32; 3 * 32 * 32]);
+        let p = classifier.probabilities(&[&a, &b], &device, 2);
+        // The encoder's own classifier path on the saved weights.
+        let weights = std::fs::read(dir.join("model.bpk")).unwrap();
+        let net = apply_weights(<EfficientUNet as SegmenterNet>::build(&cfg, &device), weights, "t").unwrap();
+        assert_eq!(p, net.slice_probabilities(&[&a, &b], 32, &device, 1));
+        // (A fresh network's ReLU6 stack saturates, so both inputs may score alike.)
+        assert!(p.len() == 2 && p.iter().all(|v| (0.0..=1.0).contains(v)), "{p:?}");
+        let context = SegmenterConfig { context_slices: 1, ..cfg };
+        card(serde_json::to_value(NetConfig::Segmenter(context)).unwrap());
+        let err = format!("{:#}", load_classifier_dir(&dir, &device).err().expect("2.5D"));
+        assert!(err.contains("2.5D"), "{err}");
+        write_net(&dir, 32, 1);
+        card(serde_json::json!({"kind": "segmenter", "features": 4, "depth": 2, "residual": false, "input_size": 32, "slice_head": true}));
+        let err = format!("{:#}", load_classifier_dir(&dir, &device).err().expect("a U-Net"));
+        assert!(err.contains("slice_head needs"), "{err}");
+    }
+
     #[test]
     fn context_networks_load_and_see_their_neighbours() {
         let tmp = tempfile::tempdir().unwrap();

@@ -175,6 +175,7 @@ impl<N: SegmenterNet> SegmentTask<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tumorscan_model::EfficientUNet;
 
     /// A two-level U-Net with 4 features on 32x32 inputs.
     fn tiny() -> SegmenterConfig {
@@ -210,6 +211,46 @@ mod tests {
         for _ in 0..2 {
             assert_eq!(graded(&net), graded(&fresh));
         }
+    }
+
+    /// `--slice-head W`: the config and the objective record it (a run without it records what
+    /// it always did), and the loss is the outline loss plus W times the BCE of the encoder's
+    /// classification head on the slice labels.
+    #[test]
+    fn slice_head_adds_the_weighted_bce_of_the_encoder_head() {
+        let _guard = crate::tests_engine::serial();
+        let cfg = SegmenterConfig {
+            input_size: 32,
+            arch: tumorscan_model::SegmenterArch::EfficientnetLite0Unet,
+            ..Default::default()
+        };
+        let plain = SegmentTask::<EfficientUNet>::new(cfg.clone(), SegLoss::BceDice, None);
+        assert_eq!(plain.objective(), serde_json::json!({ "loss": SegLoss::BceDice }));
+        let task = SegmentTask::<EfficientUNet>::new(cfg, SegLoss::BceDice, None).with_slice_head(0.5);
+        assert!(task.net.slice_head && !plain.net.slice_head);
+        assert_eq!(task.objective()["slice_head"], serde_json::json!(0.5f32));
+        let device = Device::flex();
+        let net = task.build(&device);
+        let images = Tensor::<4>::random([2, 3, 32, 32], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let tumour = Tensor::<4>::ones([1, 1, 32, 32], &device);
+        let masks = Tensor::cat(vec![tumour.clone(), tumour.zeros_like()], 0);
+        let labels = Tensor::<1>::from_floats([1.0, 0.0], &device);
+        let value = |t: Tensor<1>| t.into_data().try_to_vec::<f32>().expect("f32")[0];
+        let batch = || Batch {
+            images: images.clone(),
+            masks: masks.clone(),
+            labels: labels.clone(),
+        };
+        let (outlines, slice) = net.forward_all(images.clone(), true);
+        let outline_loss = value(SegLoss::BceDice.deep_supervised(outlines, masks.clone(), Reduction::Batch));
+        let head_loss = value(bce_with_logits(slice.expect("asked for"), labels.clone()));
+        let (with, without) = (value(task.loss(&net, batch())), value(plain.loss(&net, batch())));
+        assert!((without - outline_loss).abs() < 1e-6, "{without} vs {outline_loss}");
+        assert!(
+            (with - (outline_loss + 0.5 * head_loss)).abs() < 1e-5,
+            "{with} vs {outline_loss} + 0.5 x {head_loss}"
+        );
+        assert!(head_loss > 0.01);
     }
 
     /// The per-slice reduction is recorded (so `--resume` refuses to mix the two) and is what
