@@ -312,6 +312,7 @@ fn load_slice_head(card: &serde_json::Value, weights: Vec<u8>, device: &Device, 
     let SegmenterNetwork::EfficientUnet(net, _) = Segmenter::new(card.clone(), weights, device, what)?.net else {
         bail!("{what}: slice_head needs an efficientnet-lite*-unet architecture");
     };
+    // Only the input size is read from a classifier's config; Lite1's head has Lite0's widths.
     let config = ClassifierConfig {
         input_size: seg.input_size,
         arch: ClassifierArch::EfficientnetLite0,
@@ -603,11 +604,11 @@ mod tests {
         assert_eq!(classifier.config.input_size, 32);
         let (a, b) = (vec![0.3f32; 3 * 32 * 32], vec![-0.7f32; 3 * 32 * 32]);
         let p = classifier.probabilities(&[&a, &b], &device, 2);
-        // The encoder's own classifier path on the saved weights.
+        // The encoder's own classifier path on the saved weights. (An untrained network's head
+        // scores every input alike here, so this checks the path; the CLI test trains one.)
         let weights = std::fs::read(dir.join("model.bpk")).unwrap();
         let net = apply_weights(<EfficientUNet as SegmenterNet>::build(&cfg, &device), weights, "t").unwrap();
         assert_eq!(p, net.slice_probabilities(&[&a, &b], 32, &device, 1));
-        // (A fresh network's ReLU6 stack saturates, so both inputs may score alike.)
         assert!(p.len() == 2 && p.iter().all(|v| (0.0..=1.0).contains(v)), "{p:?}");
         let context = SegmenterConfig { context_slices: 1, ..cfg };
         card(serde_json::to_value(NetConfig::Segmenter(context)).unwrap());
