@@ -37,18 +37,23 @@ for fold in (1, 3):
             cf = r["confusion"]
             rows.setdefault(c["name"], []).append(
                 (cf["tp"] + cf["tn"], cf["tp"] + cf["tn"] + cf["fp"] + cf["fn_"], r["roc_auc"]["value"], cf["fn_"], cf["fp"]))
+
+
+def pooled(name):
+    """Pooled slice accuracy and mean fold ROC-AUC of a candidate over the two folds."""
+    r = rows[name]
+    return sum(x[0] for x in r) / sum(x[1] for x in r), sum(x[2] for x in r) / len(r)
+
+
+figures = {name: pooled(name) for name in [RULE] + HEAD}
+base = figures[RULE]
 print("| candidate | pooled accuracy | mean fold ROC-AUC | missed tumour slices | false-positive slices |")
 print("| --- | --- | --- | --- | --- |")
-base = None
-for name in [RULE] + HEAD:
+for name, (acc, auc) in figures.items():
     r = rows[name]
-    acc = sum(x[0] for x in r) / sum(x[1] for x in r)
-    auc = sum(x[2] for x in r) / len(r)
-    base = base or (acc, auc)
     print(f"| {name} | {acc:.4f} ({acc - base[0]:+.4f}) | {auc:.4f} ({auc - base[1]:+.4f}) | {sum(x[3] for x in r)} | {sum(x[4] for x in r)} |")
-best = max(HEAD, key=lambda n: sum(x[0] for x in rows[n]) / sum(x[1] for x in rows[n]))
-b = rows[best]
-acc, auc = sum(x[0] for x in b) / sum(x[1] for x in b), sum(x[2] for x in b) / len(b)
+best = max(HEAD, key=lambda n: figures[n][0])
+acc, auc = figures[best]
 ok = acc - base[0] >= 0.005 and auc >= base[1]
 print(f"\nbest head candidate: {best}: accuracy {acc - base[0]:+.4f}, ROC-AUC {auc - base[1]:+.4f}")
 print("DECISION (rule 2):", "replicate with seed 43, then a plan to choose its threshold" if ok else "reported, not used")
