@@ -14,7 +14,7 @@ use tumorscan_train::detect::DetectTask;
 use tumorscan_train::loss::{Reduction, SegLoss};
 use tumorscan_train::segment::SegmentTask;
 use tumorscan_train::split::RunSplit;
-use tumorscan_train::{train, TrainConfig};
+use tumorscan_train::{train, Oversample, TrainConfig};
 
 /// Train subcommands.
 #[derive(Subcommand)]
@@ -190,6 +190,14 @@ pub struct CommonArgs {
     /// Tumour-free slices per tumour slice in each epoch; 'all' uses every slice.
     #[arg(long, default_value = "0.5")]
     empty_per_tumor: String,
+    /// Small-tumour oversampling (default off): tumour slices with fewer ground-truth pixels
+    /// than this (e.g. 1000, at the slice's own 256x256) appear --oversample-copies times per
+    /// epoch, each copy augmented on its own; the tumour-free share is unchanged.
+    #[arg(long)]
+    oversample_small: Option<u64>,
+    /// Times each --oversample-small slice appears per epoch (2 to 10).
+    #[arg(long, default_value_t = 2, requires = "oversample_small")]
+    oversample_copies: usize,
     /// Cap on steps per epoch (quick trials).
     #[arg(long)]
     max_steps: Option<usize>,
@@ -257,6 +265,14 @@ impl CommonArgs {
                 "--weight-decay must be positive with --lr x --weight-decay below 1, e.g. 0.01; not {d}"
             );
         }
+        if let Some(p) = self.oversample_small {
+            anyhow::ensure!(p > 0, "--oversample-small is a pixel count: at least 1, e.g. 1000");
+            anyhow::ensure!(
+                (2..=10).contains(&self.oversample_copies),
+                "--oversample-copies must be between 2 and 10, not {}",
+                self.oversample_copies
+            );
+        }
         Ok(TrainConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
@@ -270,6 +286,10 @@ impl CommonArgs {
             init_from: self.init_from.clone(),
             ema_decay: self.ema_decay,
             weight_decay: self.weight_decay,
+            oversample_small: self.oversample_small.map(|below_pixels| Oversample {
+                below_pixels,
+                copies: self.oversample_copies,
+            }),
         })
     }
 

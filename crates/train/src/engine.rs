@@ -59,6 +59,20 @@ pub struct TrainConfig {
     /// by `learning rate x this` before Adam's update. `None`: plain Adam (every earlier run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_decay: Option<f64>,
+    /// Small-tumour oversampling: tumour slices under a size appear more than once per epoch.
+    /// `None`: each training slice at most once (every earlier run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oversample_small: Option<Oversample>,
+}
+
+/// Which tumour slices an epoch repeats, and how often ([`TrainConfig::oversample_small`]).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Oversample {
+    /// Tumour slices with fewer ground-truth pixels than this (at the slice's own resolution,
+    /// 256x256 in the LGG data) are repeated.
+    pub below_pixels: u64,
+    /// How many times each such slice appears per epoch (2: one extra copy).
+    pub copies: usize,
 }
 
 impl Default for TrainConfig {
@@ -76,6 +90,7 @@ impl Default for TrainConfig {
             init_from: None,
             ema_decay: None,
             weight_decay: None,
+            oversample_small: None,
         }
     }
 }
@@ -191,8 +206,9 @@ fn sample_seed(seed: u64, epoch: usize, pos: usize) -> u64 {
     x ^ (x >> 33)
 }
 
-/// Indices of training slices for one epoch, shuffled.
-fn epoch_plan(train: &[&Slice], cfg: &TrainConfig, epoch: usize) -> Vec<usize> {
+/// Indices of training slices for one epoch, shuffled. The number of tumour-free slices follows
+/// the distinct tumour slices, so oversampling adds only the repeated small tumours.
+pub(crate) fn epoch_plan(train: &[&Slice], cfg: &TrainConfig, epoch: usize) -> Vec<usize> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(sample_seed(cfg.seed, epoch, usize::MAX));
     let (tumor, mut empty): (Vec<usize>, Vec<usize>) = (0..train.len()).partition(|&i| train[i].has_tumor());
     let mut plan = tumor.clone();
@@ -203,6 +219,11 @@ fn epoch_plan(train: &[&Slice], cfg: &TrainConfig, epoch: usize) -> Vec<usize> {
             plan.extend(empty.into_iter().take(n));
         }
         None => plan.extend(empty),
+    }
+    if let Some(o) = cfg.oversample_small {
+        // Copies sit at other plan positions, so each draws its own augmentation.
+        let small = tumor.iter().filter(|&&i| train[i].tumor_pixels() < o.below_pixels);
+        plan.extend(small.flat_map(|&i| std::iter::repeat_n(i, o.copies.saturating_sub(1))));
     }
     plan.shuffle(&mut rng);
     plan

@@ -15,7 +15,7 @@ pub mod parallel;
 pub mod segment;
 pub mod split;
 
-pub use engine::{train, Task, TrainConfig, TrainOutcome};
+pub use engine::{train, Oversample, Task, TrainConfig, TrainOutcome};
 
 #[cfg(test)]
 mod tests_engine;

@@ -49,6 +49,7 @@ fn setup() -> (tumorscan_data::LoadedDataset, RunSplit, SegmentTask, TrainConfig
         init_from: None,
         ema_decay: None,
         weight_decay: None,
+        oversample_small: None,
     };
     (ds, split, task, cfg)
 }
@@ -312,5 +313,45 @@ fn weight_decay_shrinks_every_weight_by_lr_times_decay_when_the_gradient_is_zero
                 "{weight_decay:?}: {b} -> {a}, expected x{factor}"
             );
         }
+    }
+}
+
+#[test]
+fn oversampling_repeats_only_the_small_tumour_slices() {
+    let ds = phantom_dataset(2, 8, 32);
+    let slices: Vec<&tumorscan_data::Slice> = ds.patients.iter().flat_map(|p| &p.slices).collect();
+    let sizes: Vec<u64> = slices.iter().map(|s| s.tumor_pixels()).filter(|&n| n > 0).collect();
+    let (lo, hi) = (*sizes.iter().min().unwrap(), *sizes.iter().max().unwrap());
+    assert!(lo < hi, "the phantoms need two tumour sizes: {sizes:?}");
+    let plain = TrainConfig {
+        empty_per_tumor: Some(0.5),
+        ..TrainConfig::default()
+    };
+    let over = TrainConfig {
+        oversample_small: Some(crate::Oversample {
+            below_pixels: hi,
+            copies: 3,
+        }),
+        ..plain.clone()
+    };
+    let count = |plan: &[usize], i: usize| plan.iter().filter(|&&j| j == i).count();
+    let empty_in = |plan: &[usize]| plan.iter().filter(|&&i| !slices[i].has_tumor()).count();
+    for epoch in 1..=2 {
+        let (a, b) = (
+            crate::engine::epoch_plan(&slices, &plain, epoch),
+            crate::engine::epoch_plan(&slices, &over, epoch),
+        );
+        for (i, s) in slices.iter().enumerate() {
+            let expected = match s.tumor_pixels() {
+                0 => count(&a, i),
+                n if n < hi => 3,
+                _ => 1,
+            };
+            assert_eq!(count(&b, i), expected, "slice {i} of {} pixels", s.tumor_pixels());
+        }
+        // The tumour-free share follows the distinct tumour slices: the same slices as without.
+        assert_eq!(empty_in(&b), empty_in(&a));
+        let small = sizes.iter().filter(|&&n| n < hi).count();
+        assert_eq!(b.len(), a.len() + 2 * small);
     }
 }
