@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""PLAN.md's rule on the committed evaluations (results/os-*): --oversample-small 1000 in
+v0.10's recipe against the reruns of v0.10's recipe on the same machine type
+(../rerun-noise-bce-dice-192/results/rn-*), validation folds 1 + 3, seed 42, with the guards and
+the detection route of rules.py. A one-seed gain asks for a seed-43 replication (nothing is
+adopted on one seed). Also: the shipped rule's missed tumour slices by true size.
+
+Usage (from the repository root): decide.py
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from rules import compared, finds_more, val_figures  # noqa: E402
+
+E = "models/experiments"
+BASE, CAND = f"{E}/rerun-noise-bce-dice-192/results/rn", f"{E}/small-tumour-oversample-192/results/os"
+RULE = "segmentation: cleaned-mask tumour pixels, ranked with slice context"
+d, guards = compared("recipe (seed 42)", "v0.10's recipe (reruns, same machine type)", val_figures(BASE),
+                     "+ --oversample-small 1000", val_figures(CAND))
+detection = finds_more(d)
+print(f"- detection route (accuracy >= +0.005, ROC-AUC not lower, Dice not lower by > 0.005): {'holds' if detection else 'fails'}")
+replicate = guards and (d["dice"] >= 0.005 or detection)
+print("DECISION:", "replicate with seed 43 (two-seed rule decides)" if replicate else "not adopted")
+
+
+def errors(prefix):
+    """The shipped rule's misclassified slices over folds 1 + 3 (largest-3D clean-up)."""
+    out = []
+    for fold in (1, 3):
+        det = json.load(open(f"{prefix}-largest-val-fold{fold}-detection.json"))
+        (c,) = [c for c in det["candidates"] if c["name"] == RULE]
+        out += c["report"]["misclassified"]
+    return out
+
+
+print("\n| shipped detection rule, folds 1 + 3 | missed, under 1,000 true pixels | missed, 1,000 or more | false-positive slices |")
+print("| --- | --- | --- | --- |")
+for name, prefix in (("v0.10's recipe (reruns)", BASE), ("+ --oversample-small 1000", CAND)):
+    e = errors(prefix)
+    missed = [m["truth_pixels"] for m in e if m["truth"]]
+    print(f"| {name} | {sum(p < 1000 for p in missed)} | {sum(p >= 1000 for p in missed)} | {sum(not m['truth'] for m in e)} |")
