@@ -425,10 +425,20 @@ fn efficientnet_unet_trains_and_is_evaluated() {
             "0.5",
             "--aug-elastic",
             "2",
+            "--oversample-small",
+            "150",
+            "--oversample-copies",
+            "3",
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let config: serde_json::Value = serde_json::from_slice(&std::fs::read(ff.join("config.json")).unwrap()).unwrap();
+    let over = &config["train"]["oversample_small"];
+    assert_eq!(
+        (over["below_pixels"].as_u64(), over["copies"].as_u64()),
+        (Some(150), Some(3)),
+        "{config}"
+    );
     let prior = config["objective"]["output_prior"].as_f64().unwrap();
     assert!((prior - 0.02).abs() < 1e-6, "{config}");
     let loss = &config["objective"]["loss"];
@@ -486,6 +496,11 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         (&["--weight-decay", "0"][..], "--weight-decay must be positive"),
         (&["--weight-decay", "nan"][..], "--weight-decay must be positive"),
         (&["--weight-decay", "2000"][..], "--weight-decay must be positive"),
+        (&["--oversample-small", "0"][..], "--oversample-small is a pixel count"),
+        (
+            &["--oversample-small", "500", "--oversample-copies", "1"][..],
+            "--oversample-copies must be between 2 and 10",
+        ),
         (
             &["--deep-supervision", "1"][..],
             "--deep-supervision needs --arch efficientnet-lite0-unet",
