@@ -101,6 +101,17 @@ def finds_more(d):
     return d["accuracy"] >= 0.005 and d["auc"] >= 0 and d["dice"] >= -0.005
 
 
+def replication_decision(d, guards):
+    """The rule of plans that adopt nothing on one seed (stacked-small-gains-192,
+    small-tumour-oversample-192) on differences `d` and the guards' verdict: pooled Dice +0.005
+    or more, or the detection route, asks for a seed-43 replication; anything else: not
+    adopted. Prints the route and the decision."""
+    detection = finds_more(d)
+    print(f"- detection route (accuracy >= +0.005, ROC-AUC not lower, Dice not lower by > 0.005): {'holds' if detection else 'fails'}")
+    replicate = guards and (d["dice"] >= 0.005 or detection)
+    print("DECISION:", "replicate with seed 43 (two-seed rule decides)" if replicate else "not adopted")
+
+
 def one_seed_decision(base_name, base, cand_name, cand, folds=(1, 3), detection_route=False, time_route=False):
     """The one-seed rule of strong-augment-192, lr-5e-4-192 and ema-192: with the guards,
     pooled Dice +0.010 adopts for the refit, +0.005 to +0.010 asks for a seed-43 replication.

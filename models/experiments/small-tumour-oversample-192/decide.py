@@ -12,17 +12,14 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import compared, finds_more, val_figures  # noqa: E402
+from rules import compared, replication_decision, val_figures  # noqa: E402
 
 E = "models/experiments"
 BASE, CAND = f"{E}/rerun-noise-bce-dice-192/results/rn", f"{E}/small-tumour-oversample-192/results/os"
 RULE = "segmentation: cleaned-mask tumour pixels, ranked with slice context"
 d, guards = compared("recipe (seed 42)", "v0.10's recipe (reruns, same machine type)", val_figures(BASE),
                      "+ --oversample-small 1000", val_figures(CAND))
-detection = finds_more(d)
-print(f"- detection route (accuracy >= +0.005, ROC-AUC not lower, Dice not lower by > 0.005): {'holds' if detection else 'fails'}")
-replicate = guards and (d["dice"] >= 0.005 or detection)
-print("DECISION:", "replicate with seed 43 (two-seed rule decides)" if replicate else "not adopted")
+replication_decision(d, guards)
 
 
 def errors(prefix):

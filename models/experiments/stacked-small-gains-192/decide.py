@@ -11,13 +11,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import compared, finds_more, val_figures  # noqa: E402
+from rules import compared, replication_decision, val_figures  # noqa: E402
 
 E = "models/experiments"
 d, guards = compared("recipe (seed 42)", "v0.10's recipe (reruns, same machine)",
                      val_figures(f"{E}/rerun-noise-bce-dice-192/results/rn"),
                      "+ weight decay 0.1, zoom 0.15, intensity 0.25", val_figures(f"{E}/stacked-small-gains-192/results/sg"))
-detection = finds_more(d)
-print(f"- detection route (accuracy >= +0.005, ROC-AUC not lower, Dice not lower by > 0.005): {'holds' if detection else 'fails'}")
-replicate = guards and (d["dice"] >= 0.005 or detection)
-print("DECISION:", "replicate with seed 43 (two-seed rule decides)" if replicate else "not adopted")
+replication_decision(d, guards)
