@@ -164,11 +164,13 @@ def against(experiment, prefix, base, base_name, cand_name, seed=42, decide=True
         compared(f"recipe (seed {seed})", base_name, base_figures, cand_name, cand)
 
 
-def two_seed_rule(rows, names):
+def two_seed_rule(rows, names, min_gain=0.005, each_seed=None):
     """focal-dice-192 addendum 2's two-seed rule on `rows` ({(recipe, seed): figures}, recipes
     "baseline" and "candidate", seeds 42 and 43; `names` labels the recipes): the table, then,
-    with all four, the mean of the two seeds' pooled Dice higher by 0.005 or more with the guards
-    on the two-seed means adopts for the next refit. Returns the decision, None without all four."""
+    with all four, the mean of the two seeds' pooled Dice higher by `min_gain` (0.005) or more
+    with the guards on the two-seed means adopts for the next refit; `each_seed` (encoder-lr-192:
+    0.005) also asks each seed's pooled Dice to be higher by that much. Returns the decision,
+    None without all four."""
     keys = ["dice", "fold1", "fold3", "accuracy", "auc"]
     table("recipe | seed", [(f"{names[r]} | {s}", f) for (r, s), f in sorted(rows.items())], keys)
     if len(rows) < 4:
@@ -177,10 +179,15 @@ def two_seed_rule(rows, names):
     for r in names:
         print(row(f"{names[r]} | mean", mean[r], keys))
     d = {k: mean["candidate"][k] - mean["baseline"][k] for k in keys}
-    adopt = checks(d, (1, 3), min_gain=0.005)
+    adopt = checks(d, (1, 3), min_gain=min_gain)
     differences("candidate - baseline, two-seed means", d, keys)
-    s43 = {k: rows[("candidate", 43)][k] - rows[("baseline", 43)][k] for k in keys}
-    print("seed 43 alone: " + ", ".join(f"{k} {s43[k]:+.4f}" for k in keys))
+    by_seed = {s: {k: rows[("candidate", s)][k] - rows[("baseline", s)][k] for k in keys} for s in (42, 43)}
+    for s in (42, 43) if each_seed is not None else (43,):
+        print(f"seed {s} alone: " + ", ".join(f"{k} {by_seed[s][k]:+.4f}" for k in keys))
+    if each_seed is not None:
+        each = all(by_seed[s]["dice"] >= each_seed for s in (42, 43))
+        print(f"- each seed's pooled Dice >= +{each_seed}: {'holds' if each else 'FAILS'}")
+        adopt = adopt and each
     print("DECISION:", "adopt for the next refit" if adopt else "not adopted")
     return adopt
 

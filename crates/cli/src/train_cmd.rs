@@ -198,6 +198,10 @@ pub struct CommonArgs {
     /// Times each --oversample-small slice appears per epoch (2 to 10).
     #[arg(long, default_value_t = 2, requires = "oversample_small")]
     oversample_copies: usize,
+    /// Discriminative fine-tuning (default off): the pretrained encoder of an EfficientNet U-Net
+    /// learns at --lr x this (e.g. 0.1, same cosine schedule), the decoder at --lr.
+    #[arg(long)]
+    encoder_lr_factor: Option<f64>,
     /// Cap on steps per epoch (quick trials).
     #[arg(long)]
     max_steps: Option<usize>,
@@ -273,6 +277,12 @@ impl CommonArgs {
                 self.oversample_copies
             );
         }
+        if let Some(f) = self.encoder_lr_factor {
+            anyhow::ensure!(
+                f > 0.0 && f <= 1.0,
+                "--encoder-lr-factor slows the encoder: above 0 and at most 1, e.g. 0.1; not {f}"
+            );
+        }
         Ok(TrainConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
@@ -290,6 +300,7 @@ impl CommonArgs {
                 below_pixels,
                 copies: self.oversample_copies,
             }),
+            encoder_lr_factor: self.encoder_lr_factor,
         })
     }
 
@@ -376,6 +387,10 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 "--decoder-widths needs --arch efficientnet-lite0-unet or efficientnet-lite1-unet"
             );
             EfficientUNet::decoder_widths(&decoder_widths).map_err(|e| anyhow::anyhow!("--decoder-widths: {e}"))?;
+            anyhow::ensure!(
+                common.encoder_lr_factor.is_none() || arch != SegArchArg::Unet,
+                "--encoder-lr-factor needs --arch efficientnet-lite0-unet or efficientnet-lite1-unet"
+            );
             anyhow::ensure!(
                 slice_head == 0.0 || arch != SegArchArg::Unet,
                 "--slice-head needs --arch efficientnet-lite0-unet or efficientnet-lite1-unet"

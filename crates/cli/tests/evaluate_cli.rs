@@ -498,6 +498,18 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         (&["--weight-decay", "2000"][..], "--weight-decay must be positive"),
         (&["--oversample-small", "0"][..], "--oversample-small is a pixel count"),
         (
+            &["--encoder-lr-factor", "0.1"][..],
+            "--encoder-lr-factor needs --arch efficientnet-lite0-unet",
+        ),
+        (
+            &["--arch", "efficientnet-lite0-unet", "--encoder-lr-factor", "2"][..],
+            "--encoder-lr-factor slows the encoder",
+        ),
+        (
+            &["--arch", "efficientnet-lite0-unet", "--encoder-lr-factor", "nan"][..],
+            "--encoder-lr-factor slows the encoder",
+        ),
+        (
             &["--oversample-small", "500", "--oversample-copies", "1"][..],
             "--oversample-copies must be between 2 and 10",
         ),

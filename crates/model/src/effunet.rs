@@ -182,6 +182,10 @@ impl SegmenterNet for EfficientUNet {
         self.encoder = self.encoder.load_pytorch(path)?;
         Ok(self)
     }
+    /// The whole encoder (its classification head included): what [`Self::load_pretrained`] fills.
+    fn pretrained_part(&self) -> Option<burn::module::ParamGroup> {
+        Some(burn::module::ParamGroup::ids_from_module(self.encoder.clone()))
+    }
     fn logits(&self, x: Tensor<4>) -> Tensor<4> {
         self.forward(x)
     }
@@ -209,6 +213,40 @@ impl SegmenterNet for EfficientUNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every parameter id of `m`, in visiting order.
+    fn param_ids<M: Module>(m: &M) -> Vec<burn::module::ParamId> {
+        struct Ids(Vec<burn::module::ParamId>);
+        impl burn::module::ModuleVisitor for Ids {
+            fn visit_float<const D: usize>(&mut self, p: &burn::module::Param<Tensor<D>>) {
+                self.0.push(p.id);
+            }
+        }
+        let mut ids = Ids(Vec::new());
+        m.visit(&mut ids);
+        ids.0
+    }
+
+    /// The part a lower encoder learning rate slows is the encoder, every tensor of it, and
+    /// nothing of the decoder or the output layer.
+    #[test]
+    fn pretrained_part_is_the_encoder_and_only_it() {
+        let net = EfficientUNet::new(&Device::flex()).with_deep_supervision(2, &Device::flex());
+        let group = net.pretrained_part().expect("an EfficientNet U-Net has an encoder");
+        let encoder = param_ids(&net.encoder);
+        let all = param_ids(&net);
+        let slowed = all.iter().filter(|id| group.matches(id, None)).count();
+        assert!(encoder.iter().all(|id| group.matches(id, None)));
+        assert_eq!(slowed, encoder.len());
+        assert!(slowed > 100 && slowed < all.len(), "{slowed} of {}", all.len());
+        let rest = [
+            param_ids(&net.upconvs),
+            param_ids(&net.decoders),
+            param_ids(&net.head),
+            param_ids(&net.aux),
+        ];
+        assert!(rest.iter().flatten().all(|id| !group.matches(id, None)));
+    }
 
     #[test]
     fn one_logit_per_pixel_at_the_input_size() {

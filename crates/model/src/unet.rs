@@ -39,6 +39,11 @@ pub trait SegmenterNet: Module + Sized + 'static {
     fn probabilities(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>>;
     /// Start the output layer at tumour probability `p` on every pixel (see [`prior_head`]).
     fn with_output_prior(self, p: f32) -> Self;
+    /// The parameters that pretrained weights initialise (an ImageNet encoder), so that
+    /// training can give them their own learning rate; `None` where the network has no such part.
+    fn pretrained_part(&self) -> Option<burn::module::ParamGroup> {
+        None
+    }
 }
 
 /// A 1x1 output layer that starts at probability `p` everywhere: bias logit(p), weights scaled

@@ -6,7 +6,8 @@ use crate::history::{write_history, EpochRecord};
 use crate::parallel::Replicas;
 use crate::split::RunSplit;
 use anyhow::{bail, Context, Result};
-use burn::module::Module;
+use burn::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
+use burn::module::{Module, ParamGroup};
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -63,6 +64,12 @@ pub struct TrainConfig {
     /// `None`: each training slice at most once (every earlier run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oversample_small: Option<Oversample>,
+    /// Discriminative fine-tuning: the pretrained encoder's parameters ([`Task::pretrained_part`])
+    /// learn at this multiple of the learning rate (same schedule), the rest at the full rate, so
+    /// the first steps of a fresh decoder do not overwrite the ImageNet features.
+    /// `None`: one rate for every parameter (every earlier run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder_lr_factor: Option<f64>,
 }
 
 /// Which tumour slices an epoch repeats, and how often ([`TrainConfig::oversample_small`]).
@@ -91,6 +98,7 @@ impl Default for TrainConfig {
             ema_decay: None,
             weight_decay: None,
             oversample_small: None,
+            encoder_lr_factor: None,
         }
     }
 }
@@ -140,6 +148,11 @@ pub trait Task: Sync {
     /// The training objective with its parameters, recorded in `config.json` and checked on resume.
     fn objective(&self) -> serde_json::Value {
         serde_json::Value::Null
+    }
+    /// The network's pretrained part, which [`TrainConfig::encoder_lr_factor`] slows down;
+    /// `None` where the network has none.
+    fn pretrained_part(&self, _net: &Self::Net) -> Option<ParamGroup> {
+        None
     }
 }
 
@@ -265,6 +278,16 @@ pub(crate) fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
     match cfg.weight_decay {
         Some(decay) => AdamWConfig::new().with_weight_decay(decay as f32).init(),
         None => AdamConfig::new().init(),
+    }
+}
+
+/// The learning rate of every parameter: `lr`, and `lr x factor` for the group of a slowed part
+/// ([`TrainConfig::encoder_lr_factor`]).
+pub(crate) fn rates(lr: f64, slowed: Option<&(ParamGroup, f64)>) -> ModuleLearningRate {
+    match slowed {
+        // Constant "schedulers" stepped once: burn's way to a per-group learning rate.
+        Some((group, factor)) => ModuleLrScheduler::new(lr).with_group(group.clone(), lr * factor).step(),
+        None => lr.into(),
     }
 }
 
@@ -428,6 +451,14 @@ fn run<T: Task>(
             ..saved
         };
     }
+    // After a resume's load: the group names the parameters of the weights being trained.
+    let slowed = match cfg.encoder_lr_factor {
+        Some(factor) => match task.pretrained_part(&net) {
+            Some(group) => Some((group, factor)),
+            None => bail!("--encoder-lr-factor needs a network with a pretrained encoder (an EfficientNet U-Net)"),
+        },
+        None => None,
+    };
     write_atomic(&out.join("config.json"), serde_json::to_string_pretty(&serde_json::json!({"task": task.kind(), "net": task.net_config(), "objective": task.objective(), "train": cfg, "split": split, "content_key": ds.content_key, "devices": compute.iter().map(|c| c.0).collect::<Vec<_>>()}))?.as_bytes())?;
 
     let mut average = cfg
@@ -482,7 +513,7 @@ fn run<T: Task>(
                         (value, GradientsParams::from_grads(loss.backward(), &net))
                     }
                 };
-                net = optim.step(lr, net, grads);
+                net = optim.step(rates(lr, slowed.as_ref()), net, grads);
                 if let Some(avg) = average.as_mut() {
                     avg.update(&net.valid());
                 }

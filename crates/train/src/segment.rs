@@ -96,6 +96,9 @@ impl<N: SegmenterNet> Task for SegmentTask<N> {
     fn build(&self, device: &Device) -> N {
         N::build(&self.net, device)
     }
+    fn pretrained_part(&self, net: &N) -> Option<burn::module::ParamGroup> {
+        net.pretrained_part()
+    }
     fn initialise(&self, net: N) -> anyhow::Result<N> {
         let net = from_pretrained(net, self.pretrained.as_deref(), N::load_pretrained)?;
         Ok(match self.output_prior {

@@ -50,6 +50,7 @@ fn setup() -> (tumorscan_data::LoadedDataset, RunSplit, SegmentTask, TrainConfig
         ema_decay: None,
         weight_decay: None,
         oversample_small: None,
+        encoder_lr_factor: None,
     };
     (ds, split, task, cfg)
 }
@@ -314,6 +315,57 @@ fn weight_decay_shrinks_every_weight_by_lr_times_decay_when_the_gradient_is_zero
             );
         }
     }
+}
+
+#[test]
+fn a_slowed_group_moves_by_the_factor_and_the_rest_by_the_full_rate() {
+    use burn::module::{Module, ParamGroup};
+    use burn::prelude::{Device, Tensor};
+    let device = Device::flex().autodiff();
+    // Two layers: the first stands for the pretrained encoder.
+    let net = vec![
+        burn::nn::LinearConfig::new(3, 2).init(&device),
+        burn::nn::LinearConfig::new(3, 2).init(&device),
+    ];
+    let weights =
+        |n: &[burn::nn::Linear]| -> Vec<Vec<f32>> { n.iter().map(|l| l.weight.val().into_data().try_to_vec().unwrap()).collect() };
+    let before = weights(&net);
+    let (lr, factor) = (0.01, 0.1);
+    let slowed = (ParamGroup::ids_from_module(net[0].clone()), factor);
+    let x = Tensor::<2>::ones([1, 3], &device);
+    let loss = net.iter().map(|l| l.forward(x.clone()).sum()).reduce(|a, b| a + b).unwrap();
+    let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &net);
+    let rates = crate::engine::rates(lr, Some(&slowed));
+    let after = weights(&crate::engine::optimizer(&TrainConfig::default()).step(rates, net.clone(), grads));
+    // Adam's first step moves every weight with a gradient by its learning rate (g / |g|).
+    for (layer, rate) in [(0, lr * factor), (1, lr)] {
+        for (b, a) in before[layer].iter().zip(&after[layer]) {
+            assert!(
+                ((b - a).abs() - rate as f32).abs() < 1e-5,
+                "layer {layer}: {b} -> {a}, expected a step of {rate}"
+            );
+        }
+    }
+    assert_eq!(net.num_params(), 16);
+}
+
+#[test]
+fn a_network_without_a_pretrained_part_refuses_an_encoder_rate() {
+    let _guard = serial();
+    let (ds, split, task, cfg) = setup();
+    let cfg = TrainConfig {
+        encoder_lr_factor: Some(0.1),
+        epochs: 1,
+        max_steps_per_epoch: Some(1),
+        ..cfg
+    };
+    let out = tempfile::tempdir().unwrap();
+    let err = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), false).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("--encoder-lr-factor needs a network with a pretrained encoder"),
+        "{err}"
+    );
 }
 
 #[test]
