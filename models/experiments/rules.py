@@ -208,3 +208,17 @@ def two_seed_against_v09(experiment, prefixes, base_name, cand_name):
     }
     if two_seed_rule(rows, {"baseline": base_name, "candidate": cand_name}) is None:
         print(f"\nonly {len(rows)} of 4 evaluations present: no decision")
+
+
+DETECTION_RULE = "segmentation: cleaned-mask tumour pixels, ranked with slice context"
+
+
+def misclassified(prefix, folds=(1, 3)):
+    """The shipped detection rule's misclassified slices of an experiment's validation networks
+    (`PREFIX-largest-val-foldF-detection.json`, the largest-3D clean-up), over `folds`."""
+    out = []
+    for fold in folds:
+        det = json.load(open(f"{prefix}-largest-val-fold{fold}-detection.json"))
+        (c,) = [c for c in det["candidates"] if c["name"] == DETECTION_RULE]
+        out += c["report"]["misclassified"]
+    return out

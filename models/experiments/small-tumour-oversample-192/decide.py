@@ -7,34 +7,21 @@ adopted on one seed). Also: the shipped rule's missed tumour slices by true size
 
 Usage (from the repository root): decide.py
 """
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import compared, replication_decision, val_figures  # noqa: E402
+from rules import compared, misclassified, replication_decision, val_figures  # noqa: E402
 
 E = "models/experiments"
 BASE, CAND = f"{E}/rerun-noise-bce-dice-192/results/rn", f"{E}/small-tumour-oversample-192/results/os"
-RULE = "segmentation: cleaned-mask tumour pixels, ranked with slice context"
 d, guards = compared("recipe (seed 42)", "v0.10's recipe (reruns, same machine type)", val_figures(BASE),
                      "+ --oversample-small 1000", val_figures(CAND))
 replication_decision(d, guards)
 
-
-def errors(prefix):
-    """The shipped rule's misclassified slices over folds 1 + 3 (largest-3D clean-up)."""
-    out = []
-    for fold in (1, 3):
-        det = json.load(open(f"{prefix}-largest-val-fold{fold}-detection.json"))
-        (c,) = [c for c in det["candidates"] if c["name"] == RULE]
-        out += c["report"]["misclassified"]
-    return out
-
-
 print("\n| shipped detection rule, folds 1 + 3 | missed, under 1,000 true pixels | missed, 1,000 or more | false-positive slices |")
 print("| --- | --- | --- | --- |")
 for name, prefix in (("v0.10's recipe (reruns)", BASE), ("+ --oversample-small 1000", CAND)):
-    e = errors(prefix)
+    e = misclassified(prefix)
     missed = [m["truth_pixels"] for m in e if m["truth"]]
     print(f"| {name} | {sum(p < 1000 for p in missed)} | {sum(p >= 1000 for p in missed)} | {sum(not m['truth'] for m in e)} |")
