@@ -445,6 +445,11 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             pretrained,
         } => {
             check_pretrained(pretrained.as_deref())?;
+            // The classifiers have no separate pretrained part (the whole network is the encoder).
+            anyhow::ensure!(
+                common.encoder_lr_factor.is_none(),
+                "--encoder-lr-factor is for train segment's EfficientNet U-Nets"
+            );
             let net = ClassifierConfig {
                 features,
                 stages,

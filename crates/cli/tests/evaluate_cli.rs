@@ -267,6 +267,14 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
         ),
         "nope.pth",
     );
+    assert_clean_failure(
+        &train(
+            &dir.path().join("d4"),
+            &["--arch", "efficientnet-lite0", "--encoder-lr-factor", "0.1"],
+        ),
+        "--encoder-lr-factor is for train segment",
+    );
+    assert!(!dir.path().join("d4").exists(), "a refused run leaves no folder");
 }
 
 /// `train segment --slice-head W` trains the encoder's classification head beside the outlines:
