@@ -476,6 +476,8 @@ fn run<T: Task>(
             }
             let t0 = Instant::now();
             let lr = lr_at(cfg, epoch);
+            // Every parameter's rate for the epoch's steps (the schedule changes once per epoch).
+            let step_rates = rates(lr, slowed.as_ref());
             let mut plan = epoch_plan(&train_slices, cfg, epoch);
             let max_batches = cfg.max_steps_per_epoch.unwrap_or(usize::MAX);
             plan.truncate(max_batches.saturating_mul(cfg.batch_size));
@@ -513,7 +515,7 @@ fn run<T: Task>(
                         (value, GradientsParams::from_grads(loss.backward(), &net))
                     }
                 };
-                net = optim.step(rates(lr, slowed.as_ref()), net, grads);
+                net = optim.step(step_rates.clone(), net, grads);
                 if let Some(avg) = average.as_mut() {
                     avg.update(&net.valid());
                 }

@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import against, compared, val_figures  # noqa: E402
+from rules import DETECTION_RULE as RULE, against, compared, val_figures  # noqa: E402
 
 E = "models/experiments"
 print("## Rule 1: outlines and the shipped detection rule (validation folds 1 + 3, seed 42)\n")
@@ -25,7 +25,6 @@ compared("recipe (seed 42)", "without the head (committed, Zen 1)", val_figures(
          "--slice-head 0.5", val_figures(f"{E}/slice-head-192/results/sh"))
 
 print("\n## Rule 2: the head as a detection score (thresholds fixed at 0.5; the rule at its 8 px)\n")
-RULE = "segmentation: cleaned-mask tumour pixels, ranked with slice context"
 HEAD = ["classifier", "classifier + segmentation (mean probability)",
         "classifier, no mask needed", "classifier + segmentation (mean probability), no mask needed"]
 rows = {}
