@@ -230,6 +230,12 @@ pub struct CommonArgs {
     /// the image and mask by up to E source pixels, e.g. 8 (control points on a 7x7 grid).
     #[arg(long, allow_negative_numbers = true)]
     aug_elastic: Option<f32>,
+    /// Random-crop training (train segment; default off): each training sample is a C x C
+    /// window, at a random position, of the slice resized to --size; validation and the saved
+    /// model use the whole --size input. E.g. `--size 256 --crop 192` learns at the scans' own
+    /// resolution for a 192 step's cost. A multiple of 32 below --size.
+    #[arg(long)]
+    crop: Option<u32>,
     /// Compute device: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
     device: BackendKind,
@@ -319,6 +325,14 @@ impl CommonArgs {
                 anyhow::ensure!((0.0..=most).contains(&v), "{flag} must be between 0 and {most}, not {v}");
             }
         }
+        if let Some(c) = self.crop {
+            anyhow::ensure!(!self.no_augment, "--crop contradicts --no-augment");
+            anyhow::ensure!(
+                c.is_multiple_of(32) && c >= 32 && c < self.size,
+                "--crop must be a multiple of 32, at least 32 and below --size ({}), not {c}",
+                self.size
+            );
+        }
         if self.no_augment {
             return Ok(AugmentConfig::none());
         }
@@ -330,6 +344,7 @@ impl CommonArgs {
             gamma: self.aug_gamma.unwrap_or(standard.gamma),
             elastic: self.aug_elastic.unwrap_or(standard.elastic),
             missing_sequence: self.missing_sequences,
+            crop: self.crop.unwrap_or(standard.crop),
             ..standard
         })
     }
@@ -450,6 +465,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 common.encoder_lr_factor.is_none(),
                 "--encoder-lr-factor is for train segment's EfficientNet U-Nets"
             );
+            anyhow::ensure!(common.crop.is_none(), "--crop is for train segment");
             let net = ClassifierConfig {
                 features,
                 stages,

@@ -275,6 +275,31 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
         "--encoder-lr-factor is for train segment",
     );
     assert!(!dir.path().join("d4").exists(), "a refused run leaves no folder");
+    assert_clean_failure(&train(&dir.path().join("d5"), &["--crop", "32"]), "--crop is for train segment");
+    assert!(!dir.path().join("d5").exists(), "a refused run leaves no folder");
+}
+
+/// `train segment --size 64 --crop 32` trains on 32x32 windows and keeps a 64x64 network: the
+/// config records the crop, the network card the whole input size, and validation and
+/// `evaluate segment` run on whole slices.
+#[test]
+fn crop_training_keeps_the_whole_input_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, folds) = phantom_with_folds(dir.path());
+    let run = dir.path().join("crop");
+    let r = train_quick("segment", &data, &folds, &run, &["--size", "64", "--crop", "32"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json = |path: std::path::PathBuf| -> serde_json::Value { serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap() };
+    let config = json(run.join("config.json"));
+    assert_eq!(config["train"]["augment"]["crop"].as_u64(), Some(32), "{config}");
+    let card = json(run.join("best").join("model.json"));
+    assert_eq!(card["net"]["input_size"].as_u64(), Some(64), "{card}");
+    let history = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(history.contains("val_patient_dice"), "{history}");
+    let eval = dir.path().join("eval");
+    let r = evaluate_quick("segment", &["--model", p(&run.join("best"))], &data, &folds, "1", &eval);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(eval.join("segmentation.json").exists());
 }
 
 /// `train segment --slice-head W` trains the encoder's classification head beside the outlines:
@@ -505,6 +530,12 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         (&["--weight-decay", "nan"][..], "--weight-decay must be positive"),
         (&["--weight-decay", "2000"][..], "--weight-decay must be positive"),
         (&["--oversample-small", "0"][..], "--oversample-small is a pixel count"),
+        (
+            &["--crop", "32"][..],
+            "--crop must be a multiple of 32, at least 32 and below --size (32)",
+        ),
+        (&["--crop", "16"][..], "--crop must be a multiple of 32"),
+        (&["--crop", "16", "--no-augment"][..], "--crop contradicts --no-augment"),
         (
             &["--encoder-lr-factor", "0.1"][..],
             "--encoder-lr-factor needs --arch efficientnet-lite0-unet",

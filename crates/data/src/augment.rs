@@ -40,6 +40,13 @@ pub struct AugmentConfig {
     /// shape, not only in pose). Absent from configs written before it existed (= 0: off).
     #[serde(default)]
     pub elastic: f32,
+    /// Random-crop training (0: off): each sample is a `crop x crop` window, at a uniformly
+    /// random position, of the slice as resized to the model's input size. Why: the network
+    /// then learns at the input size's scale (e.g. `--size 256`: the scans' own resolution) for
+    /// a crop's step cost, and validation and inference still see the whole input (nnU-Net's
+    /// patch training). Absent from configs written before it existed (= 0: off).
+    #[serde(default)]
+    pub crop: u32,
 }
 
 /// Share of samples that get the gamma change when [`AugmentConfig::gamma`] is set (nnU-Net's).
@@ -61,6 +68,7 @@ impl AugmentConfig {
             missing_sequence: 0.0,
             gamma: 0.0,
             elastic: 0.0,
+            crop: 0,
         }
     }
     /// The defaults used for training (close to Buda et al.: flips, +-15 deg, +-5% scale).
@@ -73,6 +81,17 @@ impl AugmentConfig {
             missing_sequence: 0.0,
             gamma: 0.0,
             elastic: 0.0,
+            crop: 0,
+        }
+    }
+
+    /// Side of the training samples for a model of input `size`: the crop when one is set
+    /// and smaller than `size`, else `size`.
+    pub fn sample_size(&self, size: u32) -> u32 {
+        if self.crop > 0 && self.crop < size {
+            self.crop
+        } else {
+            size
         }
     }
 }
@@ -100,6 +119,15 @@ impl Affine {
     /// Plain resize.
     pub fn resize(src: (u32, u32), dst: (u32, u32)) -> Self {
         Self::new(src, dst, false, 0.0, 1.0)
+    }
+    /// The same map read from a window whose origin sits at (`dx`, `dy`) of the output frame:
+    /// output pixel (x, y) of the window samples where (x + dx, y + dy) of the frame did.
+    pub fn offset(self, dx: f32, dy: f32) -> Self {
+        let (ex, ey) = (self.m[0] * dx + self.m[1] * dy, self.m[2] * dx + self.m[3] * dy);
+        Self {
+            m: self.m,
+            t: [self.t[0] + ex, self.t[1] + ey],
+        }
     }
     fn apply(&self, x: f32, y: f32) -> (f32, f32) {
         (self.m[0] * x + self.m[1] * y + self.t[0], self.m[2] * x + self.m[3] * y + self.t[1])
@@ -290,7 +318,8 @@ impl MissingSequence {
     }
 }
 
-/// One training / inference sample at model size.
+/// One training / inference sample at model size (a training sample with a crop set: at
+/// [`AugmentConfig::sample_size`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// Normalised image, `(3 + context slices) x size x size`, planar.
@@ -299,7 +328,7 @@ pub struct Sample {
     pub mask: Vec<f32>,
 }
 
-/// Normalise, resize and (when `augment` is given) randomly transform one slice.
+/// Normalise, resize and (when `augment` is given) randomly transform and crop one slice.
 pub fn prepare_sample<R: Rng>(slice: &Slice, norm: &Normalizer, size: u32, augment: Option<(&AugmentConfig, &mut R)>) -> Sample {
     prepare_sample_in_context(slice, &[], norm, size, augment)
 }
@@ -322,7 +351,7 @@ pub fn prepare_sample_in_context<R: Rng>(
     let mut substitute = None;
     let mut gammas = None;
     let mut warp = None;
-    let (affine, jitter) = match augment {
+    let (affine, jitter, out) = match augment {
         Some((cfg, rng)) => {
             // Drawn only when enabled, so that older configurations keep their random stream.
             if cfg.missing_sequence > 0.0 && rng.random::<f32>() < cfg.missing_sequence {
@@ -348,17 +377,25 @@ pub fn prepare_sample_in_context<R: Rng>(
                     ((rng.random::<f32>() * 2.0 - 1.0) * most).exp()
                 }));
             }
+            let out = cfg.sample_size(size);
             // After the gamma draws, and only when enabled, for the same reason.
             if cfg.elastic > 0.0 && rng.random::<f32>() < ELASTIC_PROBABILITY {
-                warp = Some(Displacement::random(rng, (size, size), ELASTIC_GRID, cfg.elastic));
+                warp = Some(Displacement::random(rng, (out, out), ELASTIC_GRID, cfg.elastic));
             }
-            (Affine::new(src, (size, size), flip, rot, zoom), Some(jitter))
+            let mut affine = Affine::new(src, (size, size), flip, rot, zoom);
+            // Drawn last and only when cropping, for the same reason.
+            if out < size {
+                let mut at = || rng.random_range(0..=size - out) as f32;
+                let (dx, dy) = (at(), at());
+                affine = affine.offset(dx, dy);
+            }
+            (affine, Some(jitter), out)
         }
-        None => (Affine::resize(src, (size, size)), None),
+        None => (Affine::resize(src, (size, size)), None, size),
     };
-    let dst = (size, size);
+    let dst = (out, out);
     let mut image = resample_warped(&planar, channels, slice.width, slice.height, dst, &affine, warp.as_ref());
-    let n = (size * size) as usize;
+    let n = (out * out) as usize;
     if let Some(missing) = substitute {
         // Channels: 0 pre-contrast, 1 FLAIR, 2 post-contrast (normalised per volume, so a
         // FLAIR copy is exactly what a volume stored that way normalises to); context planes
@@ -554,6 +591,56 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.mask.iter().all(|&v| v == 0.0 || v == 1.0));
         assert_eq!(a.image.len(), 48);
+    }
+
+    #[test]
+    fn a_crop_is_a_window_of_the_uncropped_sample_under_the_same_draws() {
+        let slice = Slice {
+            patient: "p".into(),
+            number: 1,
+            image_path: Default::default(),
+            mask_path: Default::default(),
+            width: 16,
+            height: 16,
+            image: (0..768u32).map(|v| ((v * 37 + v * v / 5) % 251) as u8).collect(),
+            mask: (0..256)
+                .map(|i| (i % 16 > 4 && i % 16 < 11 && i / 16 > 3 && i / 16 < 12) as u8)
+                .collect(),
+        };
+        let norm = Normalizer::fit([slice.image.as_slice()]);
+        let whole = AugmentConfig {
+            missing_sequence: 0.5,
+            ..AugmentConfig::standard()
+        };
+        let cropped = AugmentConfig { crop: 8, ..whole };
+        assert_eq!((cropped.sample_size(16), cropped.sample_size(8), whole.sample_size(16)), (8, 8, 16));
+        let window = |v: &[f32], planes: usize, dx: usize, dy: usize| -> Vec<f32> {
+            (0..planes * 64)
+                .map(|k| v[(k / 64) * 256 + (dy + k % 64 / 8) * 16 + dx + k % 8])
+                .collect()
+        };
+        let mut offsets = std::collections::BTreeSet::new();
+        for seed in 0..16 {
+            let rng = || rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let full = prepare_sample(&slice, &norm, 16, Some((&whole, &mut rng())));
+            let crop = prepare_sample(&slice, &norm, 16, Some((&cropped, &mut rng())));
+            assert_eq!((crop.image.len(), crop.mask.len()), (3 * 64, 64));
+            // The same flip, rotation, zoom, channels and jitter: some window of the whole
+            // sample, to float rounding (a mask pixel at exactly 0.5 may round either way).
+            let at = (0..=8usize).flat_map(|dy| (0..=8usize).map(move |dx| (dx, dy))).find(|&(dx, dy)| {
+                let same_image = window(&full.image, 3, dx, dy)
+                    .iter()
+                    .zip(&crop.image)
+                    .all(|(a, b)| (a - b).abs() < 1e-4);
+                let mask_differs = window(&full.mask, 1, dx, dy).iter().zip(&crop.mask).filter(|(a, b)| a != b).count();
+                same_image && mask_differs <= 1
+            });
+            offsets.insert(at.expect("the crop is a window of the whole sample"));
+        }
+        assert!(offsets.len() > 8, "the window moves between samples: {offsets:?}");
+        // Without augmentation (validation, inference) the whole input, crop or not.
+        let plain = prepare_sample::<rand_chacha::ChaCha8Rng>(&slice, &norm, 16, None);
+        assert_eq!(plain.mask.len(), 256);
     }
 
     #[test]

@@ -362,6 +362,8 @@ fn run<T: Task>(
     let device = devices[0].clone();
     let infer_device = first.inference().map_err(anyhow::Error::msg)?;
     let size = task.net_config().input_size();
+    // Training samples are smaller than the input when cropping; validation sees it whole.
+    let sample_size = cfg.augment.sample_size(size);
     let ckpt_dir = out.join("checkpoint");
     let state_path = ckpt_dir.join("state.json");
     if !resume && state_path.exists() {
@@ -468,7 +470,7 @@ fn run<T: Task>(
     let mut stopped_early = false;
     std::thread::scope(|scope| -> Result<()> {
         // One long-lived thread per device when there are several; none for one device.
-        let replicas = (devices.len() > 1).then(|| Replicas::spawn(scope, task, &devices, size));
+        let replicas = (devices.len() > 1).then(|| Replicas::spawn(scope, task, &devices, sample_size));
         for epoch in state.epochs_done + 1..=cfg.epochs.min(stop_after) {
             if !cfg.train_on_val && epoch - state.best_epoch.max(1) > cfg.patience && state.best_epoch > 0 {
                 stopped_early = true;
@@ -506,7 +508,7 @@ fn run<T: Task>(
                 let (value, grads) = match &replicas {
                     Some(r) => r.step(&net, samples)?,
                     None => {
-                        let batch = to_tensors(&samples, size, &device);
+                        let batch = to_tensors(&samples, sample_size, &device);
                         let loss = task.loss(&net, batch);
                         let value = loss.clone().into_scalar::<f32>() as f64;
                         if !value.is_finite() {
