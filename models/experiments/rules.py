@@ -222,3 +222,33 @@ def misclassified(prefix, folds=(1, 3)):
         (c,) = [c for c in det["candidates"] if c["name"] == DETECTION_RULE]
         out += c["report"]["misclassified"]
     return out
+
+
+RERUNS = "models/experiments/rerun-noise-bce-dice-192/results"
+
+
+def two_seed_against_zen4_reruns(experiment, prefixes, cand_name):
+    """encoder-lr-192's rule for an experiment's validation networks of seeds 42 and 43
+    (`prefixes`: their results/ prefixes) against v0.10's recipe rerun on the same machine type
+    (rerun-noise-bce-dice-192's `rn-*`, `rn43-*`), folds 1 + 3: `two_seed_rule` with a two-seed
+    mean of +0.010 and +0.005 at each seed, then each side's missed tumour and false-positive
+    slices under the shipped detection rule. Without all four evaluations: the table, no
+    decision."""
+    e = f"models/experiments/{experiment}/results"
+    paths = {
+        ("baseline", 42): f"{RERUNS}/rn",
+        ("baseline", 43): f"{RERUNS}/rn43",
+        ("candidate", 42): f"{e}/{prefixes[0]}",
+        ("candidate", 43): f"{e}/{prefixes[1]}",
+    }
+    rows = {k: val_figures(p) for k, p in paths.items() if all(os.path.exists(f) for f in val_files(p))}
+    names = {"baseline": "v0.10's recipe (reruns, same machine type)", "candidate": cand_name}
+    if two_seed_rule(rows, names, min_gain=0.010, each_seed=0.005) is None:
+        print(f"\nonly {len(rows)} of 4 evaluations present: no decision")
+
+    print("\n| shipped detection rule, folds 1 + 3 | seed | missed tumour slices | false-positive slices |")
+    print("| --- | --- | --- | --- |")
+    for (recipe, seed), prefix in sorted(paths.items()):
+        if (recipe, seed) in rows:
+            e = misclassified(prefix)
+            print(f"| {names[recipe]} | {seed} | {sum(m['truth'] for m in e)} | {sum(not m['truth'] for m in e)} |")
