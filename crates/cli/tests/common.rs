@@ -17,6 +17,13 @@ pub fn p(path: &Path) -> &str {
     path.to_str().expect("UTF-8 test path")
 }
 
+/// A JSON file the binary wrote.
+pub fn read_json(path: impl AsRef<Path>) -> serde_json::Value {
+    let path = path.as_ref();
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())))
+        .unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
 /// Run `tumorscan` with arguments from the repository root.
 pub fn tumorscan(args: &[&str]) -> Run {
     let out = Command::new(env!("CARGO_BIN_EXE_tumorscan"))

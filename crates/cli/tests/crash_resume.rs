@@ -94,7 +94,7 @@ fn sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run() {
     }
     child.kill().unwrap(); // SIGKILL
     let _ = child.wait();
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let v = read_json(&state);
     let done = v["epochs_done"].as_u64().unwrap();
     assert!(done < 4, "the kill landed before the run finished ({done} epochs)");
 

@@ -43,7 +43,7 @@ fn malformed_models_and_folds_get_clear_errors() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(dir.path().join("ok/segmentation.json").exists() && dir.path().join("ok/panels.png").exists());
     // Every clean-up variant is measured, the gentler 3D rule included.
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("ok/segmentation.json")).unwrap()).unwrap();
+    let report = read_json(dir.path().join("ok/segmentation.json"));
     let dice = |name: &str| {
         let rows = report["postprocessing"].as_array().expect("variant rows");
         let row = rows
@@ -215,7 +215,7 @@ fn efficientnet_classifier_trains_and_is_evaluated() {
     let train = |out: &Path, extra: &[&str]| train_quick("detect", &data, &folds, out, &[&["--size", "32"], extra].concat());
     let r = train(&run, &["--arch", "efficientnet-lite0"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let card: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("best/model.json")).unwrap()).unwrap();
+    let card = read_json(run.join("best/model.json"));
     assert_eq!(card["net"]["arch"], "efficientnet-lite0");
     let (models, best) = (repo_root().join("models"), run.join("best"));
     let eval = |fold: &str, out: &str| {
@@ -289,10 +289,9 @@ fn crop_training_keeps_the_whole_input_size() {
     let run = dir.path().join("crop");
     let r = train_quick("segment", &data, &folds, &run, &["--size", "64", "--crop", "32"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let json = |path: std::path::PathBuf| -> serde_json::Value { serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap() };
-    let config = json(run.join("config.json"));
+    let config = read_json(run.join("config.json"));
     assert_eq!(config["train"]["augment"]["crop"].as_u64(), Some(32), "{config}");
-    let card = json(run.join("best").join("model.json"));
+    let card = read_json(run.join("best").join("model.json"));
     assert_eq!(card["net"]["input_size"].as_u64(), Some(64), "{card}");
     let history = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert!(history.contains("val_patient_dice"), "{history}");
@@ -315,9 +314,9 @@ fn slice_head_trains_and_scores_slices() {
     let run = dir.path().join("sh");
     let r = train(&run, &[&effunet[..], &["--slice-head", "0.5"]].concat());
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let card: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("best/model.json")).unwrap()).unwrap();
+    let card = read_json(run.join("best/model.json"));
     assert_eq!(card["net"]["slice_head"], true);
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    let config = read_json(run.join("config.json"));
     assert_eq!(config["objective"]["slice_head"], 0.5);
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     assert!(metrics.lines().next().unwrap().contains("val_slice_head_auc"), "{metrics}");
@@ -382,7 +381,7 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let card: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("best/model.json")).unwrap()).unwrap();
+    let card = read_json(run.join("best/model.json"));
     assert_eq!(card["net"]["arch"], "efficientnet-lite0-unet");
     assert_eq!(card["net"]["context_slices"], 1);
     assert_eq!(card["net"]["deep_supervision"], 2);
@@ -409,7 +408,7 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         .concat(),
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(tuned.join("config.json")).unwrap()).unwrap();
+    let config = read_json(tuned.join("config.json"));
     assert_eq!(config["train"]["init_from"], p(&best));
     assert_eq!(config["net"]["input_size"], 64);
     assert_clean_failure(
@@ -465,7 +464,7 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(ff.join("config.json")).unwrap()).unwrap();
+    let config = read_json(ff.join("config.json"));
     let over = &config["train"]["oversample_small"];
     assert_eq!(
         (over["below_pixels"].as_u64(), over["copies"].as_u64()),
@@ -611,11 +610,11 @@ fn folds_pool_into_one_cross_validation_figure() {
     assert!(md.contains("Every fold is a verified held-out test fold"), "{md}");
     assert!(md.contains("## Detection pooled over 2 folds"), "{md}");
     // The pooled mean is the mean over the four patients of the two folds.
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(pooled.join("pooled.json")).unwrap()).unwrap();
+    let json = read_json(pooled.join("pooled.json"));
     let dice: Vec<f64> = outs
         .iter()
         .flat_map(|o| {
-            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(o.join("segmentation.json")).unwrap()).unwrap();
+            let v = read_json(o.join("segmentation.json"));
             v["report"]["per_patient"]
                 .as_array()
                 .unwrap()
@@ -655,7 +654,7 @@ fn folds_pool_into_one_cross_validation_figure() {
     .concat();
     let r = tumorscan(&args);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(cmp.join("compare.json")).unwrap()).unwrap();
+    let json = read_json(cmp.join("compare.json"));
     let c = &json["comparison"];
     assert_eq!((c["patients"].as_u64(), c["tied"].as_u64()), (Some(4), Some(4)), "{json}");
     assert_eq!(
@@ -696,7 +695,7 @@ fn folds_pool_into_one_cross_validation_figure() {
         "different kinds of result",
     );
     // A detection file whose slice list disagrees with its counts cannot be paired.
-    let mut bad: serde_json::Value = serde_json::from_slice(&std::fs::read(outs[0].join("detection.json")).unwrap()).unwrap();
+    let mut bad = read_json(outs[0].join("detection.json"));
     for c in bad["candidates"].as_array_mut().unwrap() {
         c["report"]["misclassified"]
             .as_array_mut()
@@ -730,7 +729,7 @@ fn folds_pool_into_one_cross_validation_figure() {
         out2,
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(cmp2.join("compare.json")).unwrap()).unwrap();
+    let json = read_json(cmp2.join("compare.json"));
     let d = &json["detection"];
     assert_eq!(
         (d["fixed"].as_u64(), d["broken"].as_u64(), d["mcnemar_p"].as_f64()),
@@ -738,7 +737,7 @@ fn folds_pool_into_one_cross_validation_figure() {
         "{json}"
     );
     assert!(json["comparison"].is_null(), "{json}");
-    let det_json: serde_json::Value = serde_json::from_slice(&std::fs::read(outs[0].join("detection.json")).unwrap()).unwrap();
+    let det_json = read_json(outs[0].join("detection.json"));
     let slices = det_json["candidates"][0]["report"]["slices"].as_u64().unwrap();
     assert_eq!(d["slices"].as_u64(), Some(slices), "{json}");
     // The folders of both evaluations give both comparisons.

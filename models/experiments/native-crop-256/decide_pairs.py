@@ -13,7 +13,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import figures, row, table, two_seed_rule  # noqa: E402
+from rules import figures, table, two_seed_rule  # noqa: E402
 
 R = "models/experiments/native-crop-256/results"
 PAIRS = {
@@ -22,16 +22,21 @@ PAIRS = {
     ("candidate", 42): "nc-rn43",
     ("candidate", 43): "rn-nc43",
 }
-pooled = lambda tag: f"{R}/{tag}-val-pooled.json"  # noqa: E731
-rows = {k: figures(pooled(t), pooled(t), (1, 3)) for k, t in PAIRS.items() if os.path.exists(pooled(t))}
+
+
+def pair_figures(tag):
+    """`figures` of a pair's pooled file (it holds both segmentation and detection)."""
+    path = f"{R}/{tag}-val-pooled.json"
+    return figures(path, path, (1, 3))
+
+
+rows = {k: pair_figures(t) for k, t in PAIRS.items() if os.path.exists(f"{R}/{t}-val-pooled.json")}
 names = {
     "baseline": "pair rn + rn43 (192 + 192)",
     "candidate": "mixed pair, its crop-trained member of seed",
 }
 if two_seed_rule(rows, names, min_gain=0.010, each_seed=0.005) is None:
     print(f"\nonly {len(set(PAIRS[k] for k in rows))} of 3 pairs present: no decision")
-if os.path.exists(pooled("nc-nc43")):
-    keys = ["dice", "fold1", "fold3", "accuracy", "auc"]
+if os.path.exists(f"{R}/nc-nc43-val-pooled.json"):
     print("\nreported, not a candidate:")
-    table("pair", [], keys)
-    print(row("nc + nc43 (both crop-trained)", figures(pooled("nc-nc43"), pooled("nc-nc43"), (1, 3)), keys))
+    table("pair", [("nc + nc43 (both crop-trained)", pair_figures("nc-nc43"))], ["dice", "fold1", "fold3", "accuracy", "auc"])
