@@ -13,7 +13,7 @@ use tumorscan_data::render::{grid, label, overlay};
 use tumorscan_data::split::read_folds;
 use tumorscan_data::{LoadedDataset, Patient};
 use tumorscan_evaluate::detection::{best_accuracy_threshold, evaluate_detection, DetectionReport, Scored};
-use tumorscan_evaluate::plot::{confusion_png, line_chart, Series};
+use tumorscan_evaluate::plot::{confusion_png, line_chart, reliability_png, Series};
 use tumorscan_evaluate::pooled::VERIFIED_HELD_OUT;
 use tumorscan_evaluate::segmentation::{evaluate_segmentation, SegmentationReport, SlicePair};
 use tumorscan_model::ComputeDevice;
@@ -921,6 +921,13 @@ fn detect(a: &DetectArgs) -> Result<()> {
             m.truth_pixels
         ));
     }
+    md.push('\n');
+    md.push_str(&r.calibration.markdown());
+    reliability_png(
+        &c.report.out.join("calibration.png"),
+        &format!("Reliability of the reported score, fold {}", c.fold),
+        &r.calibration.bins,
+    )?;
     let series: Vec<Series> = reports
         .iter()
         .map(|o| Series {
@@ -949,7 +956,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
     write_slice_table(&c.report.out.join("slices.csv"), &tv, &reports, &test_scores)?;
     println!("{md}");
     println!(
-        "wrote {0}/detection.json, {0}/detection.md, {0}/slices.csv, {0}/roc.png, {0}/confusion.png",
+        "wrote {0}/detection.json, {0}/detection.md, {0}/slices.csv, {0}/roc.png, {0}/confusion.png, {0}/calibration.png",
         c.report.out.display()
     );
     Ok(())

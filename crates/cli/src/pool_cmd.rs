@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use tumorscan_evaluate::calibration::{CalibrationBin, PooledCalibration};
 use tumorscan_evaluate::detection::Confusion;
 use tumorscan_evaluate::pooled::{pool_detection, pool_segmentation, FoldDetection, FoldSegmentation};
 
@@ -126,6 +127,12 @@ fn read_segmentation(file: &Path, v: &Value) -> Result<FoldSegmentation> {
     })
 }
 
+/// A detection report's calibration (absent from files written before session 49).
+fn fold_calibration(c: &Value) -> Option<PooledCalibration> {
+    let bins: Vec<CalibrationBin> = serde_json::from_value(c["bins"].clone()).ok()?;
+    Some(PooledCalibration::of_fold(c["brier"]["value"].as_f64()?, bins))
+}
+
 fn read_detection(file: &Path, v: &Value) -> Result<FoldDetection> {
     let (fold, model, held_out) = common(file, v)?;
     // The rule the model ships with: the candidate `evaluate detect` marked best on validation
@@ -150,6 +157,7 @@ fn read_detection(file: &Path, v: &Value) -> Result<FoldDetection> {
             .as_f64()
             .or(report["roc_auc"].as_f64())
             .unwrap_or(f64::NAN),
+        calibration: fold_calibration(&report["calibration"]),
         tumor_patients: report["tumor_patients"].as_u64().unwrap_or(0),
         tumor_patients_detected: report["tumor_patients_detected"].as_u64().unwrap_or(0),
         wrong: report["misclassified"]

@@ -626,6 +626,24 @@ fn folds_pool_into_one_cross_validation_figure() {
     assert_eq!(dice.len(), 4);
     let mean = json["segmentation"]["patient_dice_mean"]["value"].as_f64().unwrap();
     assert!((mean - dice.iter().sum::<f64>() / 4.0).abs() < 1e-9, "{mean} vs {dice:?}");
+    // Calibration of the shipped rule's score: each fold's reliability table holds its slices,
+    // and the pooled Brier score is the folds' weighted by slices.
+    let (mut squared, mut slices) = (0.0, 0.0);
+    for o in &outs {
+        assert!(o.join("calibration.png").exists());
+        let v = read_json(o.join("detection.json"));
+        let best = v["best_on_validation"].as_str().unwrap();
+        let c = v["candidates"].as_array().unwrap().iter().find(|c| c["name"] == best).unwrap();
+        let cal = &c["report"]["calibration"];
+        let n: u64 = cal["bins"].as_array().unwrap().iter().map(|b| b["slices"].as_u64().unwrap()).sum();
+        assert_eq!(n, c["report"]["slices"].as_u64().unwrap());
+        let brier = cal["brier"]["value"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&brier), "{cal}");
+        (squared, slices) = (squared + brier * n as f64, slices + n as f64);
+    }
+    let pooled_brier = json["detection"]["calibration"]["brier"].as_f64().unwrap();
+    assert!((pooled_brier - squared / slices).abs() < 1e-9, "{pooled_brier}");
+    assert!(md.contains("Calibration of the pooled slices' scores: Brier score"), "{md}");
 
     assert_clean_failure(
         &tumorscan(&["evaluate", "pool", p(&outs[0]), p(&outs[0]), "--out", p(&dir.path().join("cv2"))]),

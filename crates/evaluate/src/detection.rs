@@ -1,8 +1,9 @@
 //! Detection (tumour / no tumour per slice) evaluation: threshold metrics, ROC-AUC, a
-//! scikit-learn-style classification report, bootstrap CIs over patients, and patient-level
-//! detection.
+//! scikit-learn-style classification report, calibration of the score, bootstrap CIs over
+//! patients, and patient-level detection.
 
 use crate::bootstrap::{bootstrap_ci, Interval};
+use crate::calibration::{calibration, Calibration};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -178,6 +179,8 @@ pub struct DetectionReport {
     pub misclassified: Vec<Scored>,
     /// ROC curve points.
     pub roc: Vec<(f64, f64)>,
+    /// How well the score reads as a probability.
+    pub calibration: Calibration,
 }
 
 /// Group slices by patient for bootstrap resampling.
@@ -256,6 +259,7 @@ pub fn evaluate_detection(items: &[Scored], threshold: f64, seed: u64) -> Detect
             .count(),
         misclassified: items.iter().filter(|s| (s.score >= threshold) != s.truth).cloned().collect(),
         roc: roc_curve(&all),
+        calibration: calibration(&groups, seed),
     }
 }
 
@@ -302,8 +306,8 @@ impl DetectionReport {
             "", "no tumour", "tumour", "no tumour", c.tn, c.fp, "tumour", c.fn_, c.tp
         ));
         s.push_str(&format!(
-            "\nthreshold {:.4}\naccuracy {}\nprecision {}\nrecall {}\nspecificity {}\nF1 {}\nROC-AUC {}\nall-negative accuracy {:.3}\ntumour patients detected {} of {}; tumour-free patients flagged {}\n",
-            self.threshold, self.accuracy, self.precision, self.recall, self.specificity, self.f1, self.roc_auc, self.all_negative_accuracy,
+            "\nthreshold {:.4}\naccuracy {}\nprecision {}\nrecall {}\nspecificity {}\nF1 {}\nROC-AUC {}\nBrier score {}\nexpected calibration error {}\nall-negative accuracy {:.3}\ntumour patients detected {} of {}; tumour-free patients flagged {}\n",
+            self.threshold, self.accuracy, self.precision, self.recall, self.specificity, self.f1, self.roc_auc, self.calibration.brier, self.calibration.ece, self.all_negative_accuracy,
             self.tumor_patients_detected, self.tumor_patients, self.clean_patients_flagged
         ));
         s

@@ -1,8 +1,9 @@
-//! Measuring tumorscan honestly: segmentation overlap and boundary metrics, detection metrics,
-//! bootstrap confidence intervals over patients, paired comparisons of two models, and the plots
+//! Measuring tumorscan honestly: segmentation overlap and boundary metrics, detection metrics and
+//! their calibration,//! bootstrap confidence intervals over patients, paired comparisons of two models, and the plots
 //! that go with them.
 
 pub mod bootstrap;
+pub mod calibration;
 pub mod compare;
 pub mod detection;
 pub mod overlap;

@@ -1,6 +1,7 @@
 //! PNG charts (plotters, bitmap backend, embedded font): line charts for training curves and
-//! ROC curves, and a confusion-matrix picture.
+//! ROC curves, a confusion-matrix picture and a reliability diagram.
 
+use crate::calibration::CalibrationBin;
 use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
@@ -133,6 +134,49 @@ pub fn confusion_png(path: &Path, labels: [&str; 2], m: [[u64; 2]; 2]) -> Result
     root.present().map_err(|e| err(path, e))
 }
 
+/// A reliability diagram: each non-empty score bin as a point at (mean score, fraction of its
+/// slices with tumour) labelled with its slice count (a bin of 3 slices swings far), over the
+/// diagonal of a perfectly calibrated score.
+pub fn reliability_png(path: &Path, title: &str, bins: &[CalibrationBin]) -> Result<(), PlotError> {
+    ensure_font();
+    let root = BitMapBackend::new(path, (640, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(path, e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.05)
+        .map_err(|e| err(path, e))?;
+    chart
+        .configure_mesh()
+        .x_desc("mean score of a 0.1-wide bin (label: its slices; line: perfectly calibrated)")
+        .y_desc("fraction of its slices with tumour")
+        .draw()
+        .map_err(|e| err(path, e))?;
+    let grey = RGBColor(150, 150, 150);
+    chart
+        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], grey.stroke_width(1)))
+        .map_err(|e| err(path, e))?;
+    let blue = COLORS[0];
+    let points: Vec<(f64, f64, u64)> = bins
+        .iter()
+        .filter(|b| b.slices > 0)
+        .map(|b| (b.mean_score(), b.tumor_fraction(), b.slices))
+        .collect();
+    chart
+        .draw_series(points.iter().map(|&(x, y, _)| Circle::new((x, y), 5, blue.filled())))
+        .map_err(|e| err(path, e))?;
+    chart
+        .draw_series(
+            points
+                .iter()
+                .map(|&(x, y, n)| Text::new(n.to_string(), (x, y), ("sans-serif", 13).into_font().color(&BLACK))),
+        )
+        .map_err(|e| err(path, e))?;
+    root.present().map_err(|e| err(path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +201,15 @@ mod tests {
         let q = dir.path().join("m.png");
         confusion_png(&q, ["no tumour", "tumour"], [[10, 2], [1, 7]]).unwrap();
         assert!(image::open(&q).is_ok());
+        let r = dir.path().join("r.png");
+        let bin = |low: f64, slices, score_sum, tumor_slices| CalibrationBin {
+            low,
+            high: low + 0.1,
+            slices,
+            score_sum,
+            tumor_slices,
+        };
+        reliability_png(&r, "reliability", &[bin(0.0, 0, 0.0, 0), bin(0.9, 4, 3.9, 3)]).unwrap();
+        assert_eq!(image::open(&r).unwrap().width(), 640);
     }
 }

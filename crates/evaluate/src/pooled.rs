@@ -2,6 +2,7 @@
 //! patients, the way Buda et al. report per-patient Dice over their folds.
 
 use crate::bootstrap::{mean, mean_ci, median, Interval};
+use crate::calibration::{bins_table, PooledCalibration};
 use crate::detection::Confusion;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -56,6 +57,8 @@ pub struct FoldDetection {
     pub tumor_patients_detected: u64,
     /// The slices the rule called wrong: (patient, slice number).
     pub wrong: Vec<(String, u32)>,
+    /// Calibration of its score (None in files written before it was measured).
+    pub calibration: Option<PooledCalibration>,
 }
 
 /// Why results cannot be pooled.
@@ -145,6 +148,8 @@ pub struct PooledDetection {
     pub tumor_patients: u64,
     /// See `tumor_patients`.
     pub tumor_patients_detected: u64,
+    /// Calibration of the pooled slices' scores (None unless every fold has it).
+    pub calibration: Option<PooledCalibration>,
     /// True when every fold was a verified held-out test fold.
     pub all_verified_held_out: bool,
 }
@@ -259,6 +264,11 @@ pub fn pool_detection(folds: &[FoldDetection]) -> Result<PooledDetection, PoolEr
         mean_fold_roc_auc: mean(&folds.iter().map(|f| f.roc_auc).collect::<Vec<_>>()),
         tumor_patients: folds.iter().map(|f| f.tumor_patients).sum(),
         tumor_patients_detected: folds.iter().map(|f| f.tumor_patients_detected).sum(),
+        calibration: folds
+            .iter()
+            .map(|f| f.calibration.as_ref())
+            .collect::<Option<Vec<_>>>()
+            .and_then(|c| PooledCalibration::pool(&c)),
         all_verified_held_out: rows.iter().all(|r| r.verified_held_out),
         folds: rows,
     })
@@ -343,6 +353,14 @@ impl PooledDetection {
             self.tumor_patients_detected,
             self.tumor_patients,
         );
+        if let Some(c) = &self.calibration {
+            s.push_str(&format!(
+                "Calibration of the pooled slices' scores: Brier score {:.4}, expected calibration error {:.4}.\n\n{}\n",
+                c.brier,
+                c.ece,
+                bins_table(&c.bins)
+            ));
+        }
         s.push_str(&fold_table(&self.folds, "slices", "accuracy"));
         s
     }
@@ -419,6 +437,7 @@ mod tests {
             tumor_patients: 2,
             tumor_patients_detected: 1,
             wrong: Vec::new(),
+            calibration: None,
         };
         let p = pool_detection(&[det(0, 8, 1, 10, 1, 0.9), det(1, 2, 0, 7, 1, 1.0)]).unwrap();
         assert_eq!(
