@@ -22,7 +22,7 @@ use tumorscan_predict::engine::{
 };
 use tumorscan_predict::input::{InputSlice, Volume};
 use tumorscan_predict::models::{Classifier, DetectionRule, Device, Postprocess};
-use tumorscan_predict::postprocess::ComponentRank;
+use tumorscan_predict::postprocess::{smooth_across_slices, ComponentRank};
 use tumorscan_predict::ModelBundle;
 
 /// Evaluate subcommands.
@@ -285,6 +285,24 @@ fn probabilities(bundle: &ModelBundle, patients: &[&Patient], flip_tta: bool) ->
         .collect()
 }
 
+/// Each volume's maps averaged across neighbouring slices at `weight`, as the bundle's clean-up
+/// sees them ([`smooth_across_slices`]).
+fn smooth_each(maps: &mut [(Volume, Vec<Vec<f32>>)], weight: f32) {
+    for (_, p) in maps {
+        *p = smooth_across_slices(std::mem::take(p), weight);
+    }
+}
+
+/// [`smooth_each`] on a copy; the maps themselves, borrowed, at weight 0.
+fn smoothed_maps(maps: &[(Volume, Vec<Vec<f32>>)], weight: f32) -> std::borrow::Cow<'_, [(Volume, Vec<Vec<f32>>)]> {
+    if weight == 0.0 {
+        return std::borrow::Cow::Borrowed(maps);
+    }
+    let mut copy = maps.to_vec();
+    smooth_each(&mut copy, weight);
+    std::borrow::Cow::Owned(copy)
+}
+
 fn seg_report(maps: &[(Volume, Vec<Vec<f32>>)], pp: &Postprocess, seed: u64) -> (SegmentationReport, Vec<Vec<Vec<u8>>>) {
     let masks: Vec<Vec<Vec<u8>>> = maps.iter().map(|(v, p)| masks_from_probabilities(v, p, pp.threshold, pp)).collect();
     let mut pairs = Vec::new();
@@ -320,6 +338,12 @@ fn segment(a: &EvalArgs) -> Result<()> {
     let grown = |low: f32| Postprocess {
         largest_3d_component: true,
         grow_to: low,
+        ..base.clone()
+    };
+    // Probability averaged with the neighbouring slices' before the largest 3D component.
+    let smoothed = |w: f32| Postprocess {
+        largest_3d_component: true,
+        slice_smoothing: w,
         ..base.clone()
     };
     let variants = [
@@ -413,6 +437,8 @@ fn segment(a: &EvalArgs) -> Result<()> {
                 ..base.clone()
             },
         ),
+        ("largest 3D, slices smoothed 0.1", smoothed(0.1)),
+        ("largest 3D, slices smoothed 0.2", smoothed(0.2)),
         ("largest 3D, grown to 0.4", grown(0.4)),
         ("largest 3D, grown to 0.3", grown(0.3)),
         ("largest 3D, grown to 0.2", grown(0.2)),
@@ -427,8 +453,8 @@ fn segment(a: &EvalArgs) -> Result<()> {
     let mut main: Option<(SegmentationReport, Vec<Vec<Vec<u8>>>)> = None;
     md.push_str("### Post-processing variants (choose on the validation fold, never on test)\n\n| variant | mean patient Dice [95% CI] | median | slice Dice | FP slices | missed tumour slices |\n| --- | --- | --- | --- | --- | --- |\n");
     for (name, pp) in &variants {
-        let maps = if pp.flip_tta { &tta } else { &plain };
-        let (r, masks) = seg_report(maps, pp, a.report.seed);
+        let maps = smoothed_maps(if pp.flip_tta { &tta } else { &plain }, pp.slice_smoothing);
+        let (r, masks) = seg_report(&maps, pp, a.report.seed);
         md.push_str(&format!(
             "| {name} | {} | {:.3} | {:.3} | {} of {} | {} of {} |\n",
             r.patient_dice_mean,
@@ -444,7 +470,7 @@ fn segment(a: &EvalArgs) -> Result<()> {
             main = Some((r, masks));
         }
     }
-    let maps = if main_pp.flip_tta { &tta } else { &plain };
+    let maps = smoothed_maps(if main_pp.flip_tta { &tta } else { &plain }, main_pp.slice_smoothing);
     let Some((report, masks)) = main else { bail!("no variants") };
     md.push('\n');
     md.push_str(&report.markdown("Shipped configuration"));
@@ -455,7 +481,7 @@ fn segment(a: &EvalArgs) -> Result<()> {
     });
     std::fs::write(a.report.out.join("segmentation.json"), serde_json::to_string_pretty(&json)?)?;
     std::fs::write(a.report.out.join("segmentation.md"), &md)?;
-    write_panels(&a.report.out.join("panels.png"), maps, &masks, &report)?;
+    write_panels(&a.report.out.join("panels.png"), &maps, &masks, &report)?;
     println!("{md}");
     println!(
         "wrote {0}/segmentation.json, {0}/segmentation.md, {0}/panels.png",
@@ -714,9 +740,10 @@ fn detect(a: &DetectArgs) -> Result<()> {
         None => Vec::new(),
     };
     let tta = bundle.manifest.postprocess.flip_tta;
-    let test_maps = probabilities(&bundle, &test, tta);
-    let val_maps = probabilities(&bundle, &val, tta);
     let pp = bundle.manifest.postprocess.clone();
+    let (mut test_maps, mut val_maps) = (probabilities(&bundle, &test, tta), probabilities(&bundle, &val, tta));
+    smooth_each(&mut test_maps, pp.slice_smoothing);
+    smooth_each(&mut val_maps, pp.slice_smoothing);
     let (tv, vv) = (slice_views(&test_maps, &pp), slice_views(&val_maps, &pp));
     let seg = |px: u64, p: &[f32], _: usize| segmentation_score(p, px, pp.threshold);
     let mut cands = vec![

@@ -178,16 +178,7 @@ impl PooledCalibration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn s(p: &str, score: f64, truth: bool) -> Scored {
-        Scored {
-            patient: p.into(),
-            slice: 0,
-            score,
-            truth,
-            truth_pixels: u64::from(truth),
-        }
-    }
+    use crate::detection::test_slice as s;
 
     #[test]
     fn brier_and_ece_by_hand() {

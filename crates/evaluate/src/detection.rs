@@ -314,19 +314,22 @@ impl DetectionReport {
     }
 }
 
+/// A scored slice for tests: patient `p`, slice 0, 10 truth pixels when `truth`.
+#[cfg(test)]
+pub(crate) fn test_slice(p: &str, score: f64, truth: bool) -> Scored {
+    Scored {
+        patient: p.into(),
+        slice: 0,
+        score,
+        truth,
+        truth_pixels: truth as u64 * 10,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn s(p: &str, score: f64, truth: bool) -> Scored {
-        Scored {
-            patient: p.into(),
-            slice: 0,
-            score,
-            truth,
-            truth_pixels: truth as u64 * 10,
-        }
-    }
+    use test_slice as s;
 
     #[test]
     fn auc_and_confusion_by_hand() {

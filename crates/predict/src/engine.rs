@@ -4,7 +4,7 @@
 
 use crate::input::Volume;
 use crate::models::{DetectionRule, ModelBundle, Postprocess};
-use crate::postprocess::{drop_small_components, grow_into, keep_best_3d, keep_large_3d};
+use crate::postprocess::{drop_small_components, grow_into, keep_best_3d, keep_large_3d, smooth_across_slices};
 use rayon::prelude::*;
 use serde::Serialize;
 use tumorscan_data::augment::{context_indices, prepare_image, prepare_image_in_context, resize_map, Neighbour};
@@ -256,7 +256,7 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
     let norm = Normalizer::fit(volume.slices.iter().map(|s| s.rgb.as_slice()));
     let pp = &bundle.manifest.postprocess;
     let pixel_threshold = pp.threshold;
-    let native = probability_maps(bundle, volume, &norm, batch, pp.flip_tta);
+    let native = smooth_across_slices(probability_maps(bundle, volume, &norm, batch, pp.flip_tta), pp.slice_smoothing);
     let mut masks = masks_from_probabilities(volume, &native, pixel_threshold, pp);
     let class_probs: Option<Vec<f32>> = bundle.classifier.as_ref().and_then(|c| {
         let inputs: Vec<Vec<f32>> = volume

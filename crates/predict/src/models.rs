@@ -81,6 +81,10 @@ pub struct Postprocess {
     /// probability that connect to it in 3D (0: off; [`crate::postprocess::grow_into`]).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub grow_to: f32,
+    /// Before thresholding, average each slice's probability map with its neighbours' at this
+    /// weight each (0: off; [`crate::postprocess::smooth_across_slices`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub slice_smoothing: f32,
 }
 
 fn is_zero(v: &f32) -> bool {
@@ -101,6 +105,7 @@ impl Default for Postprocess {
             min_3d_fraction: 0.0,
             flip_tta: false,
             grow_to: 0.0,
+            slice_smoothing: 0.0,
         }
     }
 }
@@ -431,6 +436,14 @@ impl ModelBundle {
                 manifest.name,
                 pp.threshold,
                 pp.grow_to
+            );
+        }
+        // Above 0.5 a slice would weigh less than each neighbour.
+        if !(0.0..=0.5).contains(&pp.slice_smoothing) {
+            bail!(
+                "bundle '{}': postprocess.slice_smoothing must be between 0 (off) and 0.5, not {}",
+                manifest.name,
+                pp.slice_smoothing
             );
         }
         // Members may differ in input size (each sees the slice at its own size), not in what
@@ -826,6 +839,13 @@ mod tests {
                     ..Postprocess::default()
                 },
                 "grow_to",
+            ),
+            (
+                Postprocess {
+                    slice_smoothing: 0.6,
+                    ..Postprocess::default()
+                },
+                "slice_smoothing",
             ),
             (fraction(1.5), "min_3d_fraction"),
             (fraction(-0.1), "min_3d_fraction"),

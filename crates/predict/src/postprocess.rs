@@ -1,7 +1,8 @@
 //! Mask clean-up: drop connected components under N pixels per slice; keep only a patient's
 //! best 3D component (largest, most probability mass, or highest peak), or those of at least a
 //! fraction of the largest's size (26-connected across neighbouring slices); grow the kept
-//! outline into lower probability that connects to it (hysteresis).
+//! outline into lower probability that connects to it (hysteresis). Before thresholding, the
+//! probability maps can be averaged with the neighbouring slices' ([`smooth_across_slices`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -125,6 +126,31 @@ pub fn grow_into(masks: &mut [Vec<u8>], probs: &[Vec<f32>], w: usize, h: usize, 
     added
 }
 
+/// Average each slice's probability map with its neighbours' in the volume (slice order):
+/// `(1 - 2 weight) p[i] + weight (p[i-1] + p[i+1])`, an end slice giving its missing neighbour's
+/// weight to itself. A tumour is a 3D object: this lifts a thin end slice beside a confident one
+/// and damps probability no neighbour shares. Maps of different lengths (slices of different
+/// sizes), a single slice and a weight of 0 leave the maps as they are; the weight is clamped to
+/// [0, 0.5].
+pub fn smooth_across_slices(maps: Vec<Vec<f32>>, weight: f32) -> Vec<Vec<f32>> {
+    let w = weight.clamp(0.0, 0.5);
+    let same_grid = maps.windows(2).all(|m| m[0].len() == m[1].len());
+    if w == 0.0 || maps.len() < 2 || !same_grid {
+        return maps;
+    }
+    (0..maps.len())
+        .map(|i| {
+            let (before, after) = (i.checked_sub(1).map(|k| &maps[k]), maps.get(i + 1));
+            let centre = 1.0 - w * f32::from(u8::from(before.is_some()) + u8::from(after.is_some()));
+            maps[i]
+                .iter()
+                .enumerate()
+                .map(|(j, &p)| centre * p + w * (before.map_or(0.0, |m| m[j]) + after.map_or(0.0, |m| m[j])))
+                .collect()
+        })
+        .collect()
+}
+
 /// The 26-connected neighbours of voxel `i` in a stack of `depth` slices of w x h.
 fn neighbours_26(i: usize, w: usize, h: usize, depth: usize) -> impl Iterator<Item = usize> {
     let plane = w * h;
@@ -179,6 +205,23 @@ fn remove_labels(masks: &mut [Vec<u8>], plane: usize, label: &[u32], remove: imp
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn smoothing_averages_each_slice_with_its_neighbours() {
+        let maps = vec![vec![1.0, 0.0], vec![0.0, 0.0], vec![0.0, 1.0]];
+        let s = smooth_across_slices(maps.clone(), 0.25);
+        // Middle: 0.5 * own + 0.25 * each neighbour; ends: 0.75 * own + 0.25 * the one neighbour.
+        assert_eq!(s, vec![vec![0.75, 0.0], vec![0.25, 0.25], vec![0.0, 0.75]]);
+        assert_eq!(smooth_across_slices(maps.clone(), 0.0), maps);
+        assert_eq!(smooth_across_slices(vec![vec![0.3]], 0.25), vec![vec![0.3]]);
+        // Slices of different sizes share no pixel grid.
+        let mixed = vec![vec![1.0], vec![0.0, 0.0]];
+        assert_eq!(smooth_across_slices(mixed.clone(), 0.25), mixed);
+        // A constant volume stays constant at any weight (the weights sum to 1).
+        let flat = smooth_across_slices(vec![vec![0.6; 3]; 4], 0.5);
+        assert!(flat.iter().flatten().all(|&p| (p - 0.6).abs() < 1e-6));
+    }
+
     use super::*;
 
     #[test]

@@ -10,15 +10,7 @@ OUT=$1
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
 HERE=$(dirname "$0")
 . "$HERE/../cross-validation/bundle.sh"
-POOL=()
-for split in "1 0 t0v1" "3 2 t2v3"; do
-  read -r V TF S <<<"$split"
-  bundle "$OUT/bundle-rn-rn43-t$TF" "pair: runs/rn-$S-s42 runs/rn43-$S-s43 (validation fold $V, test fold $TF)" true "runs/rn-$S-s42" "runs/rn43-$S-s43"
-  evaluate_fold "$OUT/bundle-rn-rn43-t$TF" "$V" "$OUT/rn-rn43-val-fold$V" detect
-  cp "$OUT/rn-rn43-val-fold$V/calibration.png" "$HERE/results/rn-rn43-val-fold$V-calibration.png"
-  POOL+=("$OUT/rn-rn43-val-fold$V")
-done
-"$T" evaluate pool "${POOL[@]}" --out "$OUT/rn-rn43-val-pooled" --force
-collect_results "$HERE/results" "${POOL[@]}" "$OUT/rn-rn43-val-pooled"
+on_folds_1_3 "$OUT" rn-rn43 pair detect 'runs/rn-{}-s42' 'runs/rn43-{}-s43'
+for V in 1 3; do cp "$OUT/rn-rn43-val-fold$V/calibration.png" "$HERE/results/rn-rn43-val-fold$V-calibration.png"; done
 "$T" evaluate detect --model models --data "$D" --folds models/folds.csv --fold 0 --force --classifier models/detect --out "$OUT/eval-det-test"
 cp "$OUT"/eval-det-test/{detection.json,detection.md,slices.csv,roc.png,confusion.png,calibration.png} models/evaluation/eval-det-test/

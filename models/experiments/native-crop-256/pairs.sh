@@ -7,15 +7,5 @@
 set -euo pipefail
 OUT=$1 TAG=$2 RUN1=$3 RUN2=$4
 T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}
-HERE=$(dirname "$0")
-. "$HERE/../cross-validation/bundle.sh"
-POOL=()
-for split in "1 0 t0v1" "3 2 t2v3"; do
-  read -r V TF S <<<"$split"
-  RUNS=("${RUN1//\{\}/$S}" "${RUN2//\{\}/$S}")
-  bundle "$OUT/bundle-$TAG-t$TF" "pair: ${RUNS[*]} (validation fold $V, test fold $TF)" true "${RUNS[@]}"
-  evaluate_fold "$OUT/bundle-$TAG-t$TF" "$V" "$OUT/$TAG-val-fold$V" segment detect
-  POOL+=("$OUT/$TAG-val-fold$V")
-done
-"$T" evaluate pool "${POOL[@]}" --out "$OUT/$TAG-val-pooled" --force
-collect_results "$HERE/results" "${POOL[@]}" "$OUT/$TAG-val-pooled"
+. "$(dirname "$0")/../cross-validation/bundle.sh"
+on_folds_1_3 "$OUT" "$TAG" pair "segment detect" "$RUN1" "$RUN2"
