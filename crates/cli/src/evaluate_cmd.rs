@@ -288,8 +288,8 @@ fn probabilities(bundle: &ModelBundle, patients: &[&Patient], flip_tta: bool) ->
 /// Each volume's maps averaged across neighbouring slices at `weight`, as the bundle's clean-up
 /// sees them ([`smooth_across_slices`]).
 fn smooth_each(maps: &mut [(Volume, Vec<Vec<f32>>)], weight: f32) {
-    for (_, p) in maps {
-        *p = smooth_across_slices(std::mem::take(p), weight);
+    for (v, p) in maps {
+        *p = smooth_across_slices(std::mem::take(p), v.one_grid(), weight);
     }
 }
 

@@ -58,6 +58,16 @@ pub struct Volume {
     pub slice_thickness_mm: Option<f64>,
 }
 
+impl Volume {
+    /// Whether every slice has the same width and height: only then do the slices share one
+    /// voxel grid for 3D steps (components, hysteresis, smoothing across slices).
+    pub fn one_grid(&self) -> bool {
+        self.slices
+            .windows(2)
+            .all(|w| (w[0].width, w[0].height) == (w[1].width, w[1].height))
+    }
+}
+
 /// Geometry of a NIfTI input, to write the predicted mask volume back.
 #[derive(Debug, Clone)]
 pub struct NiftiGeometry {

@@ -226,11 +226,7 @@ pub fn masks_from_probabilities(volume: &Volume, probs: &[Vec<f32>], threshold: 
             m
         })
         .collect();
-    let same_size = volume
-        .slices
-        .windows(2)
-        .all(|w| (w[0].width, w[0].height) == (w[1].width, w[1].height));
-    if same_size && !volume.slices.is_empty() {
+    if volume.one_grid() && !volume.slices.is_empty() {
         let (w, h) = (volume.slices[0].width as usize, volume.slices[0].height as usize);
         if pp.largest_3d_component {
             keep_best_3d(&mut masks, probs, w, h, pp.keep_3d_by);
@@ -256,7 +252,8 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
     let norm = Normalizer::fit(volume.slices.iter().map(|s| s.rgb.as_slice()));
     let pp = &bundle.manifest.postprocess;
     let pixel_threshold = pp.threshold;
-    let native = smooth_across_slices(probability_maps(bundle, volume, &norm, batch, pp.flip_tta), pp.slice_smoothing);
+    let maps = probability_maps(bundle, volume, &norm, batch, pp.flip_tta);
+    let native = smooth_across_slices(maps, volume.one_grid(), pp.slice_smoothing);
     let mut masks = masks_from_probabilities(volume, &native, pixel_threshold, pp);
     let class_probs: Option<Vec<f32>> = bundle.classifier.as_ref().and_then(|c| {
         let inputs: Vec<Vec<f32>> = volume

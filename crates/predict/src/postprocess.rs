@@ -129,13 +129,12 @@ pub fn grow_into(masks: &mut [Vec<u8>], probs: &[Vec<f32>], w: usize, h: usize, 
 /// Average each slice's probability map with its neighbours' in the volume (slice order):
 /// `(1 - 2 weight) p[i] + weight (p[i-1] + p[i+1])`, an end slice giving its missing neighbour's
 /// weight to itself. A tumour is a 3D object: this lifts a thin end slice beside a confident one
-/// and damps probability no neighbour shares. Maps of different lengths (slices of different
-/// sizes), a single slice and a weight of 0 leave the maps as they are; the weight is clamped to
-/// [0, 0.5].
-pub fn smooth_across_slices(maps: Vec<Vec<f32>>, weight: f32) -> Vec<Vec<f32>> {
+/// and damps probability no neighbour shares. Slices that do not share one pixel grid
+/// (`one_grid` false: slices of different sizes), a single slice and a weight of 0 leave the maps
+/// as they are; the weight is clamped to [0, 0.5].
+pub fn smooth_across_slices(maps: Vec<Vec<f32>>, one_grid: bool, weight: f32) -> Vec<Vec<f32>> {
     let w = weight.clamp(0.0, 0.5);
-    let same_grid = maps.windows(2).all(|m| m[0].len() == m[1].len());
-    if w == 0.0 || maps.len() < 2 || !same_grid {
+    if w == 0.0 || maps.len() < 2 || !one_grid || maps.windows(2).any(|m| m[0].len() != m[1].len()) {
         return maps;
     }
     (0..maps.len())
@@ -209,16 +208,17 @@ mod tests {
     #[test]
     fn smoothing_averages_each_slice_with_its_neighbours() {
         let maps = vec![vec![1.0, 0.0], vec![0.0, 0.0], vec![0.0, 1.0]];
-        let s = smooth_across_slices(maps.clone(), 0.25);
+        let s = smooth_across_slices(maps.clone(), true, 0.25);
         // Middle: 0.5 * own + 0.25 * each neighbour; ends: 0.75 * own + 0.25 * the one neighbour.
         assert_eq!(s, vec![vec![0.75, 0.0], vec![0.25, 0.25], vec![0.0, 0.75]]);
-        assert_eq!(smooth_across_slices(maps.clone(), 0.0), maps);
-        assert_eq!(smooth_across_slices(vec![vec![0.3]], 0.25), vec![vec![0.3]]);
-        // Slices of different sizes share no pixel grid.
+        assert_eq!(smooth_across_slices(maps.clone(), true, 0.0), maps);
+        assert_eq!(smooth_across_slices(vec![vec![0.3]], true, 0.25), vec![vec![0.3]]);
+        // Slices of different sizes share no pixel grid, even with equal pixel counts.
+        assert_eq!(smooth_across_slices(maps.clone(), false, 0.25), maps);
         let mixed = vec![vec![1.0], vec![0.0, 0.0]];
-        assert_eq!(smooth_across_slices(mixed.clone(), 0.25), mixed);
+        assert_eq!(smooth_across_slices(mixed.clone(), true, 0.25), mixed);
         // A constant volume stays constant at any weight (the weights sum to 1).
-        let flat = smooth_across_slices(vec![vec![0.6; 3]; 4], 0.5);
+        let flat = smooth_across_slices(vec![vec![0.6; 3]; 4], true, 0.5);
         assert!(flat.iter().flatten().all(|&p| (p - 0.6).abs() < 1e-6));
     }
 
