@@ -33,7 +33,7 @@ pub enum EvaluateCommand {
         after_help = "Example:\n  tumorscan evaluate segment --model runs/seg/best --data kaggle_3m/ --folds folds.csv --fold 0 --out eval/seg"
     )]
     Segment(EvalArgs),
-    /// Slice detection: accuracy, precision, recall, specificity, F1, ROC-AUC, report, patient level.
+    /// Slice detection: accuracy, precision, recall, specificity, F1, ROC-AUC, calibration, report, patient level.
     #[command(
         after_help = "Example:\n  tumorscan evaluate detect --model runs/seg/best --data kaggle_3m/ --folds folds.csv --fold 0 --val-fold 1 --out eval/det"
     )]
