@@ -455,5 +455,26 @@ mod tests {
         assert!((p.mean_fold_roc_auc - 0.95).abs() < 1e-12);
         assert_eq!((p.tumor_patients, p.tumor_patients_detected), (4, 2));
         assert!(p.markdown().contains("| 10 / 1 / 17 / 2 |"));
+        // Files written before calibration was measured pool without it, and so does a mix.
+        assert!(p.calibration.is_none());
+        assert!(!p.markdown().contains("Calibration"));
+        let bins = |slices, tumor_slices| {
+            let mut b = crate::calibration::reliability(&[]);
+            (b[9].slices, b[9].score_sum, b[9].tumor_slices) = (slices, slices as f64, tumor_slices);
+            b
+        };
+        let calibrated = |fold, slices, tumor| FoldDetection {
+            calibration: Some(PooledCalibration::of_fold(0.1, bins(slices, tumor))),
+            ..det(fold, 1, 0, 0, 0, 1.0)
+        };
+        let p = pool_detection(&[calibrated(0, 10, 9), calibrated(1, 30, 30)]).unwrap();
+        let c = p.calibration.as_ref().unwrap();
+        assert_eq!((c.bins[9].slices, c.bins[9].tumor_slices), (40, 39));
+        assert!((c.ece - 1.0 / 40.0).abs() < 1e-12 && (c.brier - 0.1).abs() < 1e-12);
+        assert!(p.markdown().contains("Brier score 0.1000, expected calibration error 0.0250"));
+        assert!(pool_detection(&[calibrated(0, 10, 9), det(1, 2, 0, 7, 1, 1.0)])
+            .unwrap()
+            .calibration
+            .is_none());
     }
 }
