@@ -54,6 +54,10 @@ fn predict_on_the_bundled_samples() {
         html.contains("p on each panel: the slice's largest pixel probability"),
         "the score is explained"
     );
+    assert!(
+        html.contains("<b>How sure</b>: tumor_probability against the truth on held-out patients"),
+        "the built-in model's measured calibration is shown"
+    );
     if summary["tumor_slices"].as_u64().unwrap() > 0 {
         assert!(html.contains("data:image/png;base64,"), "panels inline");
     }

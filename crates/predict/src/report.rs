@@ -97,6 +97,10 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
         esc(&serde_json::to_string(&bundle.manifest.postprocess).unwrap_or_default())
     ));
     h.push_str(&format!("<p>p on each panel: {}</p>", score_meaning(&bundle.manifest.detection)));
+    // What the model's evaluation measured of that score, where its bundle records it.
+    if let Some(measured) = bundle.manifest.info.get("calibration").and_then(|c| c.as_str()) {
+        h.push_str(&format!("<p><b>How sure</b>: {}</p>", esc(measured)));
+    }
     // An ensemble lists each member; their probability maps are averaged.
     let nets: Vec<String> = bundle
         .segmenters
