@@ -3,6 +3,7 @@ every plan since focal-dice-192 applies (no fold lower by more than 0.015, detec
 and mean ROC-AUC not lower by more than 0.005)."""
 import json
 import os
+import sys
 
 
 def figures(seg_path, det_path, folds):
@@ -22,6 +23,17 @@ def evaluation_file(out, name, kind):
     results/ (`name-kind.json`, the naming of ../cross-validation/bundle.sh's collect_results)."""
     path = f"{out}/{name}/{kind}.json"
     return path if os.path.exists(path) else f"{out}/{name}-{kind}.json"
+
+
+def pooled_figures(tag, *dirs):
+    """`figures` (folds 1 + 3) of the pooled evaluation `TAG-val-pooled` in the first of `dirs`
+    that holds it: an evaluate.sh OUT (`TAG-val-pooled/pooled.json`) or a results/ folder
+    (`TAG-val-pooled.json`, collect_results' copy). Exits when none does."""
+    for d in dirs:
+        for path in (f"{d}/{tag}-val-pooled/pooled.json", f"{d}/{tag}-val-pooled.json"):
+            if os.path.exists(path):
+                return figures(path, path, (1, 3))
+    sys.exit(f"no pooled evaluation of {tag}")
 
 
 def variant_means(path):

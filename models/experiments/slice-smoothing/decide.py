@@ -10,24 +10,13 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import checks, differences, figures, table  # noqa: E402
+from rules import checks, differences, pooled_figures, table  # noqa: E402
 
 HERE = "models/experiments/slice-smoothing"
 OUT = sys.argv[1] if len(sys.argv) > 1 else f"{HERE}/results"
-BASE = "models/experiments/native-crop-256/results/rn-rn43-val-pooled.json"
-
-
-def pooled(tag):
-    """`figures` of a pooled file (segmentation and detection), from OUT or results/."""
-    for path in (f"{OUT}/{tag}-val-pooled/pooled.json", f"{OUT}/{tag}-val-pooled.json"):
-        if os.path.exists(path):
-            return figures(path, path, (1, 3))
-    sys.exit(f"no pooled evaluation of {tag}")
-
-
 keys = ["dice", "fold1", "fold3", "accuracy", "auc"]
-base = figures(BASE, BASE, (1, 3))
-cands = {w: pooled(f"smooth-{w}") for w in ("0.1", "0.2")}
+base = pooled_figures("rn-rn43", "models/experiments/native-crop-256/results")
+cands = {w: pooled_figures(f"smooth-{w}", OUT) for w in ("0.1", "0.2")}
 table("slice smoothing w", [("0 (v0.10)", base)] + [(w, f) for w, f in cands.items()], keys)
 w = max(cands, key=lambda k: cands[k]["dice"])
 print(f"\nbetter candidate by pooled Dice: w = {w}")

@@ -10,19 +10,15 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from rules import checks, differences, figures, row, table  # noqa: E402
+from rules import checks, differences, pooled_figures, row, table  # noqa: E402
 
 HERE = "models/experiments/three-members-v0.10"
 OUT = sys.argv[1] if len(sys.argv) > 1 else f"{HERE}/results"
 
 
 def pooled(tag):
-    """`figures` of a bundle's pooled file (segmentation and detection), from OUT or results/."""
-    for path in (f"{OUT}/{tag}-val-pooled/pooled.json", f"{OUT}/{tag}-val-pooled.json",
-                 f"models/experiments/native-crop-256/results/{tag}-val-pooled.json"):
-        if os.path.exists(path):
-            return figures(path, path, (1, 3))
-    sys.exit(f"no pooled evaluation of {tag}")
+    """`figures` of a bundle's pooled file, from OUT, results/ or ../native-crop-256/results."""
+    return pooled_figures(tag, OUT, "models/experiments/native-crop-256/results")
 
 
 keys = ["dice", "fold1", "fold3", "accuracy", "auc"]
