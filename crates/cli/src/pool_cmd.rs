@@ -109,14 +109,23 @@ fn read_segmentation(file: &Path, v: &Value) -> Result<FoldSegmentation> {
             _ => bail!("{}: a per_patient entry lacks patient or dice", file.display()),
         })
         .collect::<Result<Vec<_>>>()?;
-    let variants = v["postprocessing"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| Some((r["variant"].as_str()?.to_string(), r["patient_dice_mean"]["value"].as_f64()?)))
-                .collect()
+    let rows = v["postprocessing"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let variants = rows
+        .iter()
+        .filter_map(|r| Some((r["variant"].as_str()?.to_string(), r["patient_dice_mean"]["value"].as_f64()?)))
+        .collect();
+    // Per-patient figures of each variant (absent from files written before session 50).
+    let variant_patients = rows
+        .iter()
+        .filter_map(|r| {
+            let per = r["per_patient"]
+                .as_array()?
+                .iter()
+                .map(|p| Some((p["patient"].as_str()?.to_string(), p["dice"].as_f64()?)))
+                .collect::<Option<Vec<_>>>()?;
+            Some((r["variant"].as_str()?.to_string(), per))
         })
-        .unwrap_or_default();
+        .collect();
     Ok(FoldSegmentation {
         source: file.display().to_string(),
         fold,
@@ -124,6 +133,7 @@ fn read_segmentation(file: &Path, v: &Value) -> Result<FoldSegmentation> {
         held_out,
         patients,
         variants,
+        variant_patients,
     })
 }
 

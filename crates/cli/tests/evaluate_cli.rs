@@ -59,6 +59,21 @@ fn malformed_models_and_folds_get_clear_errors() {
     ] {
         assert!((0.0..=1.0).contains(&dice(name)), "{name}: {}", dice(name));
     }
+    // Every later variant is paired patient by patient with the first ("as shipped"): its mean
+    // difference is the difference of the two means, over the same patients.
+    let rows = report["postprocessing"].as_array().expect("variant rows");
+    assert!(rows[0]["vs_shipped"].is_null());
+    let patients = |r: &serde_json::Value| r["per_patient"].as_array().expect("per-patient Dice").len();
+    for r in &rows[1..] {
+        let d = r["vs_shipped"]["difference"]["value"].as_f64().expect("a paired difference");
+        let expected = r["patient_dice_mean"]["value"].as_f64().unwrap() - dice("as shipped");
+        assert!((d - expected).abs() < 1e-9, "{}: {d} vs {expected}", r["variant"]);
+        assert_eq!(patients(r), patients(&rows[0]));
+        let counts = ["better", "worse", "tied"].map(|k| r["vs_shipped"][k].as_u64().unwrap() as usize);
+        assert_eq!(counts.iter().sum::<usize>(), patients(r));
+    }
+    let md = std::fs::read_to_string(dir.path().join("ok/segmentation.md")).unwrap();
+    assert!(md.contains("| vs as shipped, paired [95% CI] | patients better / worse |"), "{md}");
 
     // Model folder missing, not a folder, malformed model.json, truncated weights.
     assert_clean_failure(&eval(&dir.path().join("nope"), &folds, "0", "o1"), "nope");
@@ -644,6 +659,18 @@ fn folds_pool_into_one_cross_validation_figure() {
     let pooled_brier = json["detection"]["calibration"]["brier"].as_f64().unwrap();
     assert!((pooled_brier - squared / slices).abs() < 1e-9, "{pooled_brier}");
     assert!(md.contains("Calibration of the pooled slices' scores: Brier score"), "{md}");
+    // Each variant is paired with the shipped clean-up over the four patients; the shipped
+    // configuration's own row ("as shipped") differs by nothing from it.
+    let effects = json["segmentation"]["variant_effects"].as_array().unwrap();
+    let rows = read_json(outs[0].join("segmentation.json"))["postprocessing"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(effects.len(), rows, "{effects:?}");
+    assert_eq!(effects[0][0], "as shipped");
+    assert_eq!(effects[0][1]["difference"]["value"].as_f64(), Some(0.0));
+    assert_eq!(effects[0][1]["tied"].as_u64(), Some(4));
+    assert!(md.contains("| vs as shipped, paired [95% CI] | patients better / worse |"), "{md}");
 
     assert_clean_failure(
         &tumorscan(&["evaluate", "pool", p(&outs[0]), p(&outs[0]), "--out", p(&dir.path().join("cv2"))]),

@@ -57,6 +57,30 @@ pub struct PairedComparison {
     pub per_patient: Vec<PatientPair>,
 }
 
+/// A paired difference in brief, without the per-patient list: one row of a table of effects
+/// (e.g. each post-processing variant against the configuration a model ships with).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairedEffect {
+    /// Mean per-patient difference (candidate - baseline) with its bootstrap 95% interval.
+    pub difference: Interval,
+    /// Patients the candidate scores higher / lower / the same on.
+    pub better: usize,
+    /// See `better`.
+    pub worse: usize,
+    /// See `better`.
+    pub tied: usize,
+    /// Two-sided sign-flip permutation p-value (see [`PairedComparison::p_value`]).
+    pub p_value: f64,
+}
+
+impl PairedEffect {
+    /// The difference and its interval as a table cell, e.g. `+0.012 [-0.003, +0.031]`.
+    pub fn difference_cell(&self) -> String {
+        let i = &self.difference;
+        format!("{:+.3} [{:+.3}, {:+.3}]", i.value, i.low, i.high)
+    }
+}
+
 /// Why two results cannot be compared.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CompareError {
@@ -144,6 +168,19 @@ pub fn compare_patients(baseline: &[Figure], candidate: &[Figure], seed: u64) ->
         p_value: sign_flip_p(&d, seed),
         per_patient: pairs,
     })
+}
+
+impl PairedComparison {
+    /// The comparison in brief (see [`PairedEffect`]).
+    pub fn effect(&self) -> PairedEffect {
+        PairedEffect {
+            difference: self.difference,
+            better: self.better,
+            worse: self.worse,
+            tied: self.tied,
+            p_value: self.p_value,
+        }
+    }
 }
 
 /// Two-sided sign-flip permutation p-value of the mean of `d` (see [`PairedComparison::p_value`]).

@@ -1,6 +1,6 @@
 //! Measuring tumorscan honestly: segmentation overlap and boundary metrics, detection metrics and
-//! their calibration,//! bootstrap confidence intervals over patients, paired comparisons of two models, and the plots
-//! that go with them.
+//! their calibration, bootstrap confidence intervals over patients, paired comparisons of two
+//! models, and the plots that go with them.
 
 pub mod bootstrap;
 pub mod calibration;

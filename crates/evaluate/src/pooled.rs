@@ -3,6 +3,7 @@
 
 use crate::bootstrap::{mean, mean_ci, median, Interval};
 use crate::calibration::{bins_table, PooledCalibration};
+use crate::compare::{compare_patients, CompareError, Figure, PairedEffect};
 use crate::detection::Confusion;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -32,6 +33,9 @@ pub struct FoldSegmentation {
     pub patients: Vec<(String, f64)>,
     /// (post-processing variant, mean per-patient Dice on this fold).
     pub variants: Vec<(String, f64)>,
+    /// (post-processing variant, its (patient, volumetric Dice)); empty in files written before
+    /// `evaluate segment` kept them.
+    pub variant_patients: Vec<(String, Vec<(String, f64)>)>,
 }
 
 /// One evaluated fold's detection result (the rule the model ships with).
@@ -76,6 +80,16 @@ pub enum PoolError {
         first: String,
         /// Second source.
         second: String,
+    },
+    /// A variant's per-patient figures do not pair with the fold's own.
+    #[error("{files}: variant {variant:?} cannot be paired with the evaluated configuration: {reason}")]
+    Variant {
+        /// Where the folds were read from.
+        files: String,
+        /// The variant.
+        variant: String,
+        /// Why.
+        reason: CompareError,
     },
     /// A fold counted twice would weigh double.
     #[error("fold {fold} is in both {first} and {second}: pool results of different folds")]
@@ -123,6 +137,9 @@ pub struct PooledSegmentation {
     pub fold_range: (f64, f64),
     /// Post-processing variants present in every fold: pooled mean (folds weighted by patients).
     pub variants: Vec<(String, f64)>,
+    /// Variants with per-patient figures in every fold, paired patient by patient with each
+    /// fold's evaluated (shipped) configuration over all pooled patients.
+    pub variant_effects: Vec<(String, PairedEffect)>,
     /// True when every fold was a verified held-out test fold.
     pub all_verified_held_out: bool,
 }
@@ -212,6 +229,7 @@ pub fn pool_segmentation(folds: &[FoldSegmentation], seed: u64) -> Result<Pooled
             Some((name.clone(), sum / n as f64))
         })
         .collect();
+    let variant_effects = variant_effects(folds, seed)?;
     let fold_means = rows.iter().map(|r| r.value);
     Ok(PooledSegmentation {
         patients: dice.len(),
@@ -222,9 +240,33 @@ pub fn pool_segmentation(folds: &[FoldSegmentation], seed: u64) -> Result<Pooled
             fold_means.fold(f64::NEG_INFINITY, f64::max),
         ),
         variants,
+        variant_effects,
         all_verified_held_out: rows.iter().all(|r| r.verified_held_out),
         folds: rows,
     })
+}
+
+/// Each variant that every fold kept per patient, paired with the folds' evaluated configuration
+/// over all of their patients (in the first fold's order of variants).
+fn variant_effects(folds: &[FoldSegmentation], seed: u64) -> Result<Vec<(String, PairedEffect)>, PoolError> {
+    let mut effects = Vec::new();
+    'variant: for (name, _) in &folds[0].variant_patients {
+        let (mut base, mut cand): (Vec<Figure>, Vec<Figure>) = (Vec::new(), Vec::new());
+        for f in folds {
+            let Some((_, per)) = f.variant_patients.iter().find(|(m, _)| m == name) else {
+                continue 'variant;
+            };
+            base.extend(f.patients.iter().map(|(p, d)| (p.clone(), f.fold, *d)));
+            cand.extend(per.iter().map(|(p, d)| (p.clone(), f.fold, *d)));
+        }
+        let paired = compare_patients(&base, &cand, seed).map_err(|reason| PoolError::Variant {
+            files: folds.iter().map(|f| f.source.as_str()).collect::<Vec<_>>().join(", "),
+            variant: name.clone(),
+            reason,
+        })?;
+        effects.push((name.clone(), paired.effect()));
+    }
+    Ok(effects)
 }
 
 /// Pool detection results of different folds by summing their confusion counts.
@@ -322,10 +364,22 @@ impl PooledSegmentation {
             self.fold_range.1,
         );
         s.push_str(&fold_table(&self.folds, "patients", "mean patient Dice"));
-        if !self.variants.is_empty() {
-            s.push_str("\n| post-processing variant | pooled mean patient Dice |\n| --- | --- |\n");
+        if self.variant_effects.is_empty() {
+            // Files written before per-patient variant figures were kept: means only.
+            if !self.variants.is_empty() {
+                s.push_str("\n| post-processing variant | pooled mean patient Dice |\n| --- | --- |\n");
+                for (name, v) in &self.variants {
+                    s.push_str(&format!("| {name} | {v:.3} |\n"));
+                }
+            }
+        } else {
+            s.push_str("\n| post-processing variant | pooled mean patient Dice | vs as shipped, paired [95% CI] | patients better / worse |\n| --- | --- | --- | --- |\n");
             for (name, v) in &self.variants {
-                s.push_str(&format!("| {name} | {v:.3} |\n"));
+                let (difference, counts) = match self.variant_effects.iter().find(|(m, _)| m == name) {
+                    Some((_, e)) => (e.difference_cell(), format!("{} / {}", e.better, e.worse)),
+                    None => ("-".to_string(), "-".to_string()),
+                };
+                s.push_str(&format!("| {name} | {v:.3} | {difference} | {counts} |\n"));
             }
         }
         s
@@ -378,7 +432,45 @@ mod tests {
             held_out: VERIFIED_HELD_OUT.into(),
             patients: patients.iter().map(|(p, d)| (p.to_string(), *d)).collect(),
             variants: vec![("raw".into(), raw)],
+            variant_patients: Vec::new(),
         }
+    }
+
+    #[test]
+    fn pairs_variants_patient_by_patient_across_folds() {
+        // Fold 0 kept per-patient variant figures for "raw" and "tta"; fold 1 only for "raw".
+        let with = |f: FoldSegmentation, per: &[(&str, &[(&str, f64)])]| FoldSegmentation {
+            variants: per
+                .iter()
+                .map(|(n, ps)| (n.to_string(), ps.iter().map(|p| p.1).sum::<f64>() / ps.len() as f64))
+                .collect(),
+            variant_patients: per
+                .iter()
+                .map(|(n, ps)| (n.to_string(), ps.iter().map(|(p, d)| (p.to_string(), *d)).collect()))
+                .collect(),
+            ..f
+        };
+        let f0 = with(
+            fold(0, &[("a", 0.4), ("b", 0.6)], 0.0),
+            &[("raw", &[("a", 0.5), ("b", 0.6)]), ("tta", &[("a", 0.4), ("b", 0.7)])],
+        );
+        let f1 = with(fold(1, &[("c", 0.9)], 0.0), &[("raw", &[("c", 0.7)])]);
+        let p = pool_segmentation(&[f0.clone(), f1.clone()], 1).unwrap();
+        // "raw": differences +0.1, 0, -0.2 over the three patients; "tta" is not in fold 1.
+        assert_eq!(p.variant_effects.len(), 1);
+        let (name, e) = &p.variant_effects[0];
+        assert_eq!(name, "raw");
+        assert!((e.difference.value - (-0.1 / 3.0)).abs() < 1e-12);
+        assert_eq!((e.better, e.worse, e.tied), (1, 1, 1));
+        assert!(p.markdown().contains("| raw | 0.600 | -0.033 ["), "{}", p.markdown());
+        // A variant's figures for other patients than the fold's are refused, naming it.
+        let other = with(fold(1, &[("c", 0.9)], 0.0), &[("raw", &[("d", 0.7)])]);
+        let err = pool_segmentation(&[f0, other], 1).unwrap_err();
+        assert!(matches!(err, PoolError::Variant { ref variant, .. } if variant == "raw"), "{err}");
+        // Older files (no per-patient figures): means only, as before.
+        let old = pool_segmentation(&[fold(0, &[("a", 0.4)], 0.4), fold(1, &[("c", 0.9)], 0.9)], 1).unwrap();
+        assert!(old.variant_effects.is_empty());
+        assert!(old.markdown().contains("| post-processing variant | pooled mean patient Dice |\n"));
     }
 
     #[test]
