@@ -25,15 +25,21 @@ def evaluation_file(out, name, kind):
     return path if os.path.exists(path) else f"{out}/{name}-{kind}.json"
 
 
-def pooled_figures(tag, *dirs):
-    """`figures` (folds 1 + 3) of the pooled evaluation `TAG-val-pooled` in the first of `dirs`
-    that holds it: an evaluate.sh OUT (`TAG-val-pooled/pooled.json`) or a results/ folder
-    (`TAG-val-pooled.json`, collect_results' copy). Exits when none does."""
+def pooled_file(tag, *dirs):
+    """The pooled evaluation `TAG-val-pooled` in the first of `dirs` that holds it: an evaluate.sh
+    OUT (`TAG-val-pooled/pooled.json`) or a results/ folder (`TAG-val-pooled.json`,
+    collect_results' copy). Exits when none does."""
     for d in dirs:
         for path in (f"{d}/{tag}-val-pooled/pooled.json", f"{d}/{tag}-val-pooled.json"):
             if os.path.exists(path):
-                return figures(path, path, (1, 3))
+                return path
     sys.exit(f"no pooled evaluation of {tag}")
+
+
+def pooled_figures(tag, *dirs):
+    """`figures` (folds 1 + 3) of `pooled_file(tag, *dirs)`."""
+    path = pooled_file(tag, *dirs)
+    return figures(path, path, (1, 3))
 
 
 def variant_means(path):

@@ -12,7 +12,7 @@ use tumorscan_data::normalize::Normalizer;
 use tumorscan_data::render::{grid, label, overlay};
 use tumorscan_data::split::read_folds;
 use tumorscan_data::{LoadedDataset, Patient};
-use tumorscan_evaluate::compare::{compare_patients, Figure};
+use tumorscan_evaluate::compare::{compare_patients, Figure, PairedEffect};
 use tumorscan_evaluate::detection::{best_accuracy_threshold, evaluate_detection, DetectionReport, Scored};
 use tumorscan_evaluate::plot::{confusion_png, line_chart, reliability_png, Series};
 use tumorscan_evaluate::pooled::VERIFIED_HELD_OUT;
@@ -457,24 +457,24 @@ fn segment(a: &EvalArgs) -> Result<()> {
     );
     let mut variant_rows = Vec::new();
     let mut main: Option<(SegmentationReport, Vec<Vec<Vec<u8>>>)> = None;
-    md.push_str("### Post-processing variants (choose on the validation fold, never on test)\n\nEach variant is also paired with the shipped clean-up on the same patients: the mean per-patient difference with its bootstrap 95% interval, and how many patients score higher / lower.\n\n| variant | mean patient Dice [95% CI] | median | vs as shipped, paired [95% CI] | patients better / worse | slice Dice | FP slices | missed tumour slices |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    md.push_str(&format!("### Post-processing variants (choose on the validation fold, never on test)\n\nEach variant is also paired with the shipped clean-up on the same patients: the mean per-patient difference with its bootstrap 95% interval, and how many patients score higher / lower.\n\n| variant | mean patient Dice [95% CI] | median | {} | slice Dice | FP slices | missed tumour slices |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n", PairedEffect::COLUMNS));
+    // The first variant is the shipped configuration; every later one is paired with it.
+    let mut shipped: Option<Vec<Figure>> = None;
     for (name, pp) in &variants {
         let maps = smoothed_maps(if pp.flip_tta { &tta } else { &plain }, pp.slice_smoothing);
         let (r, masks) = seg_report(&maps, pp, a.report.seed);
-        // The first variant is the shipped configuration; every later one is paired with it.
-        let effect = match &main {
-            Some((shipped, _)) => Some(
-                compare_patients(&figures(shipped, a.fold), &figures(&r, a.fold), a.report.seed)
+        let here = figures(&r, a.fold);
+        let effect = match &shipped {
+            Some(base) => Some(
+                compare_patients(base, &here, a.report.seed)
                     .with_context(|| format!("pairing {name:?} with the shipped clean-up"))?
                     .effect(),
             ),
             None => None,
         };
-        let (difference, counts) = effect.as_ref().map_or(("-".to_string(), "-".to_string()), |e| {
-            (e.difference_cell(), format!("{} / {}", e.better, e.worse))
-        });
+        let cells = PairedEffect::cells(effect.as_ref());
         md.push_str(&format!(
-            "| {name} | {} | {:.3} | {difference} | {counts} | {:.3} | {} of {} | {} of {} |\n",
+            "| {name} | {} | {:.3} | {cells} | {:.3} | {} of {} | {} of {} |\n",
             r.patient_dice_mean,
             r.patient_dice_median,
             r.slice_dice_mean,
@@ -490,6 +490,7 @@ fn segment(a: &EvalArgs) -> Result<()> {
             .collect();
         variant_rows.push(serde_json::json!({"variant": name, "postprocess": pp, "patient_dice_mean": r.patient_dice_mean, "patient_dice_median": r.patient_dice_median, "slice_dice_mean": r.slice_dice_mean, "false_positive_slices": r.false_positive_slices, "missed_tumor_slices": r.missed_tumor_slices, "vs_shipped": effect, "per_patient": per_patient}));
         if main.is_none() {
+            shipped = Some(here);
             main = Some((r, masks));
         }
     }

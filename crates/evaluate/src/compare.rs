@@ -74,10 +74,19 @@ pub struct PairedEffect {
 }
 
 impl PairedEffect {
-    /// The difference and its interval as a table cell, e.g. `+0.012 [-0.003, +0.031]`.
-    pub fn difference_cell(&self) -> String {
-        let i = &self.difference;
-        format!("{:+.3} [{:+.3}, {:+.3}]", i.value, i.low, i.high)
+    /// The two table columns [`PairedEffect::cells`] fills, against the shipped configuration.
+    pub const COLUMNS: &'static str = "vs as shipped, paired [95% CI] | patients better / worse";
+
+    /// An effect's two table cells, e.g. `+0.012 [-0.003, +0.031] | 9 / 4`; `- | -` without one
+    /// (the baseline's own row, or figures that cannot be paired).
+    pub fn cells(effect: Option<&Self>) -> String {
+        match effect {
+            Some(e) => {
+                let i = &e.difference;
+                format!("{:+.3} [{:+.3}, {:+.3}] | {} / {}", i.value, i.low, i.high, e.better, e.worse)
+            }
+            None => "- | -".to_string(),
+        }
     }
 }
 

@@ -249,14 +249,17 @@ pub fn pool_segmentation(folds: &[FoldSegmentation], seed: u64) -> Result<Pooled
 /// Each variant that every fold kept per patient, paired with the folds' evaluated configuration
 /// over all of their patients (in the first fold's order of variants).
 fn variant_effects(folds: &[FoldSegmentation], seed: u64) -> Result<Vec<(String, PairedEffect)>, PoolError> {
+    let base: Vec<Figure> = folds
+        .iter()
+        .flat_map(|f| f.patients.iter().map(|(p, d)| (p.clone(), f.fold, *d)))
+        .collect();
     let mut effects = Vec::new();
     'variant: for (name, _) in &folds[0].variant_patients {
-        let (mut base, mut cand): (Vec<Figure>, Vec<Figure>) = (Vec::new(), Vec::new());
+        let mut cand: Vec<Figure> = Vec::with_capacity(base.len());
         for f in folds {
             let Some((_, per)) = f.variant_patients.iter().find(|(m, _)| m == name) else {
                 continue 'variant;
             };
-            base.extend(f.patients.iter().map(|(p, d)| (p.clone(), f.fold, *d)));
             cand.extend(per.iter().map(|(p, d)| (p.clone(), f.fold, *d)));
         }
         let paired = compare_patients(&base, &cand, seed).map_err(|reason| PoolError::Variant {
@@ -373,13 +376,13 @@ impl PooledSegmentation {
                 }
             }
         } else {
-            s.push_str("\n| post-processing variant | pooled mean patient Dice | vs as shipped, paired [95% CI] | patients better / worse |\n| --- | --- | --- | --- |\n");
+            s.push_str(&format!(
+                "\n| post-processing variant | pooled mean patient Dice | {} |\n| --- | --- | --- | --- |\n",
+                PairedEffect::COLUMNS
+            ));
             for (name, v) in &self.variants {
-                let (difference, counts) = match self.variant_effects.iter().find(|(m, _)| m == name) {
-                    Some((_, e)) => (e.difference_cell(), format!("{} / {}", e.better, e.worse)),
-                    None => ("-".to_string(), "-".to_string()),
-                };
-                s.push_str(&format!("| {name} | {v:.3} | {difference} | {counts} |\n"));
+                let effect = self.variant_effects.iter().find(|(m, _)| m == name).map(|(_, e)| e);
+                s.push_str(&format!("| {name} | {v:.3} | {} |\n", PairedEffect::cells(effect)));
             }
         }
         s

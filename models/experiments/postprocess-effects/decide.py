@@ -8,13 +8,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from rules import evaluation_file  # noqa: E402
+from rules import evaluation_file, pooled_file  # noqa: E402
 
 src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-pooled_path = f"{src}/pair-val-pooled/pooled.json"
-if not os.path.exists(pooled_path):
-    pooled_path = f"{src}/pair-val-pooled.json"
-seg = json.load(open(pooled_path))["segmentation"]
+seg = json.load(open(pooled_file("pair", src)))["segmentation"]
 wrong = {}
 for fold in (1, 3):
     for v in json.load(open(evaluation_file(src, f"pair-val-fold{fold}", "segmentation")))["postprocessing"]:
