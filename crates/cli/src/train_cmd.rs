@@ -75,6 +75,10 @@ pub enum TrainCommand {
         /// (efficientnet-lite*-unet only); default 96,48,32,16,16.
         #[arg(long, value_delimiter = ',')]
         decoder_widths: Vec<usize>,
+        /// scSE attention (concurrent spatial and channel squeeze & excitation) after each
+        /// decoder level (efficientnet-lite*-unet only).
+        #[arg(long)]
+        decoder_attention: bool,
         /// Start the output layer at this tumour probability on every pixel (e.g. 0.01; bias
         /// logit(P), weights scaled by 0.01) instead of 0.5; default: a fresh layer.
         #[arg(long)]
@@ -368,6 +372,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             context_slices,
             deep_supervision,
             decoder_widths,
+            decoder_attention,
             output_prior,
             slice_head,
         } => {
@@ -403,6 +408,10 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             );
             EfficientUNet::decoder_widths(&decoder_widths).map_err(|e| anyhow::anyhow!("--decoder-widths: {e}"))?;
             anyhow::ensure!(
+                !decoder_attention || arch != SegArchArg::Unet,
+                "--decoder-attention needs --arch efficientnet-lite0-unet or efficientnet-lite1-unet"
+            );
+            anyhow::ensure!(
                 common.encoder_lr_factor.is_none() || arch != SegArchArg::Unet,
                 "--encoder-lr-factor needs --arch efficientnet-lite0-unet or efficientnet-lite1-unet"
             );
@@ -428,6 +437,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 deep_supervision,
                 decoder_widths,
                 slice_head: false,
+                decoder_attention,
             };
             let o = match arch {
                 SegArchArg::Unet => run_task(

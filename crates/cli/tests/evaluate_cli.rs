@@ -379,7 +379,8 @@ fn efficientnet_unet_trains_and_is_evaluated() {
     let train = |out: &Path, extra: &[&str]| train_quick("segment", &data, &folds, out, extra);
     // With 2.5D context: the neighbours' FLAIR goes in through training and evaluation; and
     // with deep supervision, whose auxiliary heads are saved with the model and loaded with it;
-    // and with a decoder of its own widths, which the card carries to the loader.
+    // and with a decoder of its own widths and scSE attention, which the card carries to the
+    // loader.
     let r = train(
         &run,
         &[
@@ -393,6 +394,7 @@ fn efficientnet_unet_trains_and_is_evaluated() {
             "2",
             "--decoder-widths",
             "24,12,8,8,4",
+            "--decoder-attention",
         ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -401,6 +403,7 @@ fn efficientnet_unet_trains_and_is_evaluated() {
     assert_eq!(card["net"]["context_slices"], 1);
     assert_eq!(card["net"]["deep_supervision"], 2);
     assert_eq!(card["net"]["decoder_widths"], serde_json::json!([24, 12, 8, 8, 4]));
+    assert_eq!(card["net"]["decoder_attention"], true);
     let best = run.join("best");
     let eval = |fold: &str, out: &str| evaluate_quick("segment", &["--model", p(&best)], &data, &folds, fold, &dir.path().join(out));
     let r = eval("1", "ev");
@@ -417,7 +420,7 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         &tuned,
         &[
             &["--arch", "efficientnet-lite0-unet", "--size", "64", "--context-slices", "1"],
-            &["--deep-supervision", "2", "--decoder-widths", "24,12,8,8,4"][..],
+            &["--deep-supervision", "2", "--decoder-widths", "24,12,8,8,4", "--decoder-attention"][..],
             &from[..],
         ]
         .concat(),
@@ -573,6 +576,10 @@ fn efficientnet_unet_trains_and_is_evaluated() {
         (
             &["--arch", "efficientnet-lite0-unet", "--deep-supervision", "5"][..],
             "--deep-supervision is at most 4",
+        ),
+        (
+            &["--decoder-attention"][..],
+            "--decoder-attention needs --arch efficientnet-lite0-unet",
         ),
     ] {
         assert_clean_failure(&train(&dir.path().join("s8"), &[&["--size", "32"], args].concat()), message);

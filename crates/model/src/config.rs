@@ -82,6 +82,10 @@ pub struct SegmenterConfig {
     /// it was recorded.
     #[serde(default, skip_serializing_if = "is_false")]
     pub slice_head: bool,
+    /// scSE attention ([`crate::attention`]) after each of the EfficientNet U-Net's decoder
+    /// levels. false: none, as every model before it was recorded.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub decoder_attention: bool,
 }
 
 fn is_zero(v: &usize) -> bool {
@@ -111,6 +115,7 @@ impl Default for SegmenterConfig {
             deep_supervision: 0,
             decoder_widths: Vec::new(),
             slice_head: false,
+            decoder_attention: false,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! on the encoder's outputs at strides 2, 4, 8, 16 and 32, and a last level at full resolution
 //! that also sees the input image.
 
+use crate::attention::Scse;
 use crate::config::{LiteVariant, SegmenterConfig};
 use crate::efficientnet::EfficientNetLite;
 use crate::folded_effunet::FoldedEfficientUNet;
@@ -18,6 +19,8 @@ pub struct EfficientUNet {
     encoder: EfficientNetLite,
     upconvs: Vec<ConvTranspose2d>,
     decoders: Vec<ConvBlock>,
+    /// scSE after each decoder level, or none ([`SegmenterConfig::decoder_attention`]).
+    attention: Vec<Scse>,
     head: Conv2d,
     /// Deep supervision's 1x1 outputs on the decoder levels at strides 2, 4, ... (training only).
     aux: Vec<Conv2d>,
@@ -84,6 +87,7 @@ impl EfficientUNet {
             encoder: EfficientNetLite::build(encoder, channels, device),
             upconvs,
             decoders,
+            attention: Vec::new(),
             head: Conv2dConfig::new([ch, 1], [1, 1]).init(device),
             aux: Vec::new(),
         }
@@ -109,14 +113,21 @@ impl EfficientUNet {
         Self { aux, ..self }
     }
 
+    /// The same network with scSE attention after every decoder level.
+    pub fn with_decoder_attention(self, device: &Device) -> Self {
+        let attention = self.upconvs.iter().map(|u| Scse::new(u.weight.dims()[1], device)).collect();
+        Self { attention, ..self }
+    }
+
     /// As [`SegmenterNet::probabilities`], always through burn's forward pass (any backend).
     pub fn probabilities_burn(&self, images: &[&[f32]], size: u32, device: &Device, batch: usize) -> Vec<Vec<f32>> {
         crate::infer::batched_maps(images, size, device, batch, |x| self.forward(x))
     }
 
-    /// The layers, for [`crate::folded_effunet`]: encoder, up-convolutions, decoders, head.
-    pub(crate) fn parts(&self) -> (&EfficientNetLite, &[ConvTranspose2d], &[ConvBlock], &Conv2d) {
-        (&self.encoder, &self.upconvs, &self.decoders, &self.head)
+    /// The layers, for [`crate::folded_effunet`]: encoder, up-convolutions, decoders, their
+    /// attention (empty without), head.
+    pub(crate) fn parts(&self) -> (&EfficientNetLite, &[ConvTranspose2d], &[ConvBlock], &[Scse], &Conv2d) {
+        (&self.encoder, &self.upconvs, &self.decoders, &self.attention, &self.head)
     }
 
     /// Every batch-norm of the network (tests set their statistics).
@@ -150,6 +161,9 @@ impl EfficientUNet {
         for (i, (up, dec)) in self.upconvs.iter().zip(&self.decoders).enumerate() {
             let skip = skips.pop().expect("one skip per decoder level");
             y = dec.forward(Tensor::cat(vec![up.forward(y), skip], 1));
+            if let Some(attention) = self.attention.get(i) {
+                y = attention.forward(y);
+            }
             if i >= first_kept && i + 1 < self.decoders.len() {
                 levels.push(y.clone());
             }
@@ -175,8 +189,13 @@ impl SegmenterNet for EfficientUNet {
     fn build(cfg: &SegmenterConfig, device: &Device) -> Self {
         // Callers check the widths first (the CLI, the model loader); a bad card fails here.
         let decoder = Self::decoder_widths(&cfg.decoder_widths).expect("valid decoder widths");
-        Self::build_with_decoder(cfg.arch.lite_encoder().unwrap_or_default(), cfg.input_channels(), &decoder, device)
-            .with_deep_supervision(cfg.deep_supervision, device)
+        let net = Self::build_with_decoder(cfg.arch.lite_encoder().unwrap_or_default(), cfg.input_channels(), &decoder, device)
+            .with_deep_supervision(cfg.deep_supervision, device);
+        if cfg.decoder_attention {
+            net.with_decoder_attention(device)
+        } else {
+            net
+        }
     }
     fn load_pretrained(mut self, path: &Path) -> Result<Self, String> {
         self.encoder = self.encoder.load_pytorch(path)?;
@@ -347,6 +366,30 @@ mod tests {
         let x = Tensor::<4>::random([1, 3, 64, 64], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
         let image = x.into_data().try_to_vec::<f32>().unwrap();
         assert_folded_matches_burn(&net, &image, 64, &device);
+    }
+
+    /// scSE attention sits on every decoder level, changes the output, and the folded
+    /// inference applies it as burn's forward pass does.
+    #[test]
+    fn decoder_attention_reweights_every_level() {
+        let cfg = SegmenterConfig {
+            input_size: 64,
+            arch: crate::SegmenterArch::EfficientnetLite0Unet,
+            deep_supervision: 1,
+            decoder_attention: true,
+            ..Default::default()
+        };
+        let device = Device::flex();
+        device.seed(6);
+        let net = <EfficientUNet as SegmenterNet>::build(&cfg, &device);
+        assert_eq!(net.attention.len(), EfficientUNet::DECODER.len());
+        let x = Tensor::<4>::random([1, 3, 64, 64], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+        let plain = EfficientUNet {
+            attention: Vec::new(),
+            ..net.clone()
+        };
+        assert_ne!(net.forward(x.clone()).into_data(), plain.forward(x.clone()).into_data());
+        assert_folded_matches_burn(&net, &x.into_data().try_to_vec::<f32>().unwrap(), 64, &device);
     }
 
     #[test]

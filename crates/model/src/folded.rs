@@ -9,6 +9,7 @@
 //! `gemm` call (AVX-512 where the CPU has it). Results match the burn forward pass to float
 //! rounding (tested below).
 
+use crate::attention::{FoldedScse, Scse};
 use crate::classifier::SliceClassifier;
 use crate::kernels::{conv_bands, matmul, BandOut, ConvShape};
 use crate::unet::{ConvBlock, SegmentationNet};
@@ -24,7 +25,7 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 weights")
 }
 
-fn param<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
+pub(crate) fn param<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
     values(p.val())
 }
 
@@ -335,7 +336,7 @@ pub(crate) fn input(images: &[&[f32]], size: usize) -> Act {
     }
 }
 
-fn sigmoid(x: f32) -> f32 {
+pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
@@ -358,19 +359,23 @@ pub(crate) fn head_maps(head: &Conv, x: &Act) -> Vec<Vec<f32>> {
 }
 
 /// A U-Net decoder, folded: per level an up-convolution, the skip concatenated after it and a
-/// block of two conv3x3-BN-ReLU; then a one-output 1x1 head.
+/// block of two conv3x3-BN-ReLU (then scSE attention where trained with it); then a
+/// one-output 1x1 head.
 #[derive(Debug, Clone)]
 pub(crate) struct Decoder {
     pub(crate) upconvs: Vec<UpConv>,
     pub(crate) blocks: Vec<Block>,
+    /// One per level, or none.
+    attention: Vec<FoldedScse>,
     pub(crate) head: Conv,
 }
 
 impl Decoder {
-    pub(crate) fn fold(upconvs: &[ConvTranspose2d], blocks: &[ConvBlock], head: &Conv2d) -> Self {
+    pub(crate) fn fold(upconvs: &[ConvTranspose2d], blocks: &[ConvBlock], attention: &[Scse], head: &Conv2d) -> Self {
         Self {
             upconvs: upconvs.iter().map(UpConv::fold).collect(),
             blocks: blocks.iter().map(Block::fold).collect(),
+            attention: attention.iter().map(FoldedScse::fold).collect(),
             head: Conv::fold(head, None),
         }
     }
@@ -378,13 +383,16 @@ impl Decoder {
     /// Probability maps from the deepest activation `x` and the skips (shallowest first; one
     /// per level, taken from the end); every buffer goes back to `pool`.
     pub(crate) fn decode(&self, mut x: Act, mut skips: Vec<Act>, pool: &mut Pool) -> Vec<Vec<f32>> {
-        for (up, block) in self.upconvs.iter().zip(&self.blocks) {
+        for (i, (up, block)) in self.upconvs.iter().zip(&self.blocks).enumerate() {
             let skip = skips.pop().expect("one skip per decoder level");
             let cat = up_cat(up, &x, &skip, pool);
             pool.give(x);
             pool.give(skip);
             x = block.forward(&cat, pool);
             pool.give(cat);
+            if let Some(attention) = self.attention.get(i) {
+                attention.apply(&mut x);
+            }
         }
         let maps = head_maps(&self.head, &x);
         pool.give(x);
@@ -407,7 +415,7 @@ impl FoldedSegmenter {
         Self {
             encoders: encoders.iter().map(Block::fold).collect(),
             bottleneck: Block::fold(bottleneck),
-            decoder: Decoder::fold(upconvs, decoders, head),
+            decoder: Decoder::fold(upconvs, decoders, &[], head),
         }
     }
 

@@ -144,7 +144,7 @@ pub struct FoldedEfficientUNet {
 impl FoldedEfficientUNet {
     /// Fold a trained network (its weights are copied; the network is not changed).
     pub fn new(net: &EfficientUNet) -> Self {
-        let (encoder, upconvs, decoders, head) = net.parts();
+        let (encoder, upconvs, decoders, attention, head) = net.parts();
         let (stem, blocks) = encoder.parts();
         let blocks = blocks
             .iter()
@@ -166,7 +166,7 @@ impl FoldedEfficientUNet {
             stem: Spatial::fold(stem),
             blocks,
             taps: encoder.tap_blocks(),
-            decoder: Decoder::fold(upconvs, decoders, head),
+            decoder: Decoder::fold(upconvs, decoders, attention, head),
         }
     }
 

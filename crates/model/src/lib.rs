@@ -4,6 +4,7 @@
 //! - [`classifier`]: a compact ResNet-style slice classifier for detection.
 //! - [`efficientnet`]: EfficientNet-Lite0 / Lite1, the classifier and encoder that start from ImageNet weights.
 //! - [`effunet`]: a U-Net on an EfficientNet-Lite encoder, for segmentation from ImageNet weights.
+//! - [`attention`]: scSE attention, the EfficientNet U-Net's optional decoder attention.
 //! - [`backend`]: which device (pure-Rust `flex` CPU, or CUDA) tensors live on.
 //! - [`autodiff`]: convolution and batch-norm of training as autodiff ops on fast CPU kernels.
 //! - [`config`]: serialisable descriptions of a network, stored next to its weights.
@@ -11,6 +12,7 @@
 //! - [`folded_effunet`]: the same for the EfficientNet-Lite U-Net.
 //! - [`infer`]: batched probabilities, through [`folded`] on the CPU.
 
+pub mod attention;
 pub mod autodiff;
 pub mod backend;
 pub mod classifier;

@@ -179,6 +179,9 @@ impl Segmenter {
             bail!("{what}: decoder_widths needs an efficientnet-lite*-unet architecture");
         }
         EfficientUNet::decoder_widths(&config.decoder_widths).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+        if config.decoder_attention && encoder.is_none() {
+            bail!("{what}: decoder_attention needs an efficientnet-lite*-unet architecture");
+        }
         // Its five stride-2 stages need it; otherwise the forward pass would fail midway.
         if encoder.is_some() && (config.input_size == 0 || config.input_size % 32 != 0) {
             bail!(
