@@ -693,6 +693,12 @@ mod tests {
         std::fs::write(tmp.path().join("segment-2/model.json"), card.to_string()).unwrap();
         let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
         assert!(err.contains("decoder_widths needs"), "{err}");
+        // Decoder attention: an EfficientNet U-Net's only.
+        let card = serde_json::json!({ "net": {"kind": "segmenter", "features": 4, "depth": 2, "residual": false, "input_size": 32,
+            "decoder_attention": true} });
+        std::fs::write(tmp.path().join("segment-2/model.json"), card.to_string()).unwrap();
+        let err = format!("{:#}", ModelBundle::load(tmp.path(), &device).err().expect("must fail"));
+        assert!(err.contains("decoder_attention needs"), "{err}");
     }
 
     #[test]
