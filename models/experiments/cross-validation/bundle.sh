@@ -90,15 +90,17 @@ pairs_against_v09() {
   "$T" evaluate compare --baseline "${POOL_A[@]}" --candidate "${POOL_C[@]}" --out "$OUT/compare-$TAG-vs-A" --force > /dev/null
 }
 
-# on_folds_1_3 OUT TAG NAME KINDS RUN...: the bundle of RUN... ("{}" in each replaced by the
-# split's suffix, e.g. runs/rn-{}-s42; POSTPROCESS as for `bundle`; detection with slice context)
-# evaluated (KINDS: "segment detect" or "detect") on validation folds 1 and 3 (the networks of
-# test folds 0 and 2) into OUT/TAG-val-foldV, pooled into OUT/TAG-val-pooled, and copied into the
-# calling experiment's results/ (RESULTS, default: the script's own folder's results/).
-on_folds_1_3() {
-  local OUT=$1 TAG=$2 NAME=$3 KINDS=$4; shift 4
-  local RESULTS=${RESULTS:-$(dirname "$0")/results} POOL=() split V TF S R RUNS
-  for split in "1 0 t0v1" "3 2 t2v3"; do
+# on_val_folds OUT TAG NAME KINDS SPLITS RUN...: the bundle of RUN... ("{}" in each replaced by
+# the split's suffix, e.g. runs/rn-{}-s42; POSTPROCESS as for `bundle`; detection with slice
+# context) evaluated (KINDS: "segment detect" or "detect") on the validation fold of each of
+# SPLITS ("validation-fold test-fold suffix", comma-separated, e.g. "1 0 t0v1,3 2 t2v3") into
+# OUT/TAG-val-foldV, pooled into OUT/TAG-val-pooled, and copied into the calling experiment's
+# results/ (RESULTS, default: the script's own folder's results/).
+on_val_folds() {
+  local OUT=$1 TAG=$2 NAME=$3 KINDS=$4 SPLITS=$5; shift 5
+  local RESULTS=${RESULTS:-$(dirname "$0")/results} POOL=() LIST split V TF S R RUNS
+  IFS=, read -ra LIST <<<"$SPLITS"
+  for split in "${LIST[@]}"; do
     read -r V TF S <<<"$split"
     RUNS=()
     for R in "$@"; do RUNS+=("${R//\{\}/$S}"); done
@@ -109,4 +111,11 @@ on_folds_1_3() {
   done
   "$T" evaluate pool "${POOL[@]}" --out "$OUT/$TAG-val-pooled" --force
   collect_results "$RESULTS" "${POOL[@]}" "$OUT/$TAG-val-pooled"
+}
+
+# on_folds_1_3 OUT TAG NAME KINDS RUN...: `on_val_folds` on validation folds 1 and 3 (the
+# networks of test folds 0 and 2).
+on_folds_1_3() {
+  local OUT=$1 TAG=$2 NAME=$3 KINDS=$4; shift 4
+  on_val_folds "$OUT" "$TAG" "$NAME" "$KINDS" "1 0 t0v1,3 2 t2v3" "$@"
 }
