@@ -15,8 +15,8 @@ use burn::prelude::*;
 use burn::tensor::activation;
 use rayon::prelude::*;
 
-/// Channels of the channel gate's bottleneck per input channel (segmentation_models_pytorch's
-/// default reduction), at least one.
+/// The channel gate's bottleneck has `channels / REDUCTION` channels, at least one
+/// (segmentation_models_pytorch's default reduction).
 const REDUCTION: usize = 16;
 
 /// The scSE block over `channels` planes.
