@@ -9,7 +9,7 @@
 //!
 //! [`Scse`] is the trainable block; [`FoldedScse`] its CPU inference for [`crate::folded`].
 
-use crate::folded::{param, sigmoid, Act};
+use crate::folded::{head_maps, sigmoid, Act, Conv};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 use burn::tensor::activation;
@@ -51,71 +51,48 @@ impl Scse {
     }
 }
 
-/// [`Scse`] for CPU inference: its weights as plain rows.
+/// [`Scse`] for CPU inference: its three 1x1 layers as folded convolutions.
 #[derive(Debug, Clone)]
 pub(crate) struct FoldedScse {
-    /// `[reduced, channels]` and `[channels, reduced]`, with their biases.
-    squeeze: Vec<f32>,
-    squeeze_bias: Vec<f32>,
-    excite: Vec<f32>,
-    excite_bias: Vec<f32>,
-    /// `[channels]` and its bias.
-    spatial: Vec<f32>,
-    spatial_bias: f32,
-    channels: usize,
-}
-
-/// A convolution's bias (the gates' layers are built with one).
-fn bias(conv: &Conv2d) -> Vec<f32> {
-    conv.bias.as_ref().map(param).unwrap_or_else(|| vec![0.0; conv.weight.dims()[0]])
+    squeeze: Conv,
+    excite: Conv,
+    spatial: Conv,
 }
 
 impl FoldedScse {
     pub(crate) fn fold(block: &Scse) -> Self {
         Self {
-            squeeze: param(&block.squeeze.weight),
-            squeeze_bias: bias(&block.squeeze),
-            excite: param(&block.excite.weight),
-            excite_bias: bias(&block.excite),
-            spatial: param(&block.spatial.weight),
-            spatial_bias: bias(&block.spatial)[0],
-            channels: block.spatial.weight.dims()[1],
+            squeeze: Conv::fold(&block.squeeze, None),
+            excite: Conv::fold(&block.excite, None),
+            spatial: Conv::fold(&block.spatial, None),
         }
     }
 
     /// Reweight `x` in place, image by image.
     pub(crate) fn apply(&self, x: &mut Act) {
-        assert_eq!(x.channels, self.channels, "scSE over the level it was trained on");
-        let (c, plane) = (self.channels, x.plane());
-        x.data.par_chunks_mut(c * plane).for_each(|image| {
+        let c = self.spatial.cin;
+        assert_eq!(x.channels, c, "scSE over the level it was trained on");
+        let plane = x.plane();
+        // The pixel gate is a one-output 1x1 layer's sigmoid, as the network's head.
+        let pixel_gates = head_maps(&self.spatial, x);
+        x.data.par_chunks_mut(c * plane).zip(pixel_gates).for_each(|(image, pixel)| {
             let means: Vec<f32> = image.chunks(plane).map(|p| p.iter().sum::<f32>() / plane as f32).collect();
-            let hidden: Vec<f32> = self
-                .squeeze
-                .chunks(c)
-                .zip(&self.squeeze_bias)
-                .map(|(row, b)| (b + dot(row, &means)).max(0.0))
-                .collect();
-            let channel: Vec<f32> = self
-                .excite
-                .chunks(hidden.len())
-                .zip(&self.excite_bias)
-                .map(|(row, b)| sigmoid(b + dot(row, &hidden)))
-                .collect();
-            // Channel by channel over the plane (contiguous), as the folded head does.
-            let mut pixel = vec![self.spatial_bias; plane];
-            for (w, p) in self.spatial.iter().zip(image.chunks(plane)) {
-                pixel.iter_mut().zip(p).for_each(|(s, v)| *s += w * v);
-            }
-            pixel.iter_mut().for_each(|s| *s = sigmoid(*s));
-            for (gate, p) in channel.iter().zip(image.chunks_mut(plane)) {
+            let hidden = dense(&self.squeeze, &means).map(|v| v.max(0.0)).collect::<Vec<_>>();
+            let channel = dense(&self.excite, &hidden).map(sigmoid);
+            for (gate, p) in channel.zip(image.chunks_mut(plane)) {
                 p.iter_mut().zip(&pixel).for_each(|(v, s)| *v *= gate + s);
             }
         });
     }
 }
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+/// A 1x1 layer on one value per channel: `bias + weight . x` per output.
+fn dense<'a>(layer: &'a Conv, x: &'a [f32]) -> impl Iterator<Item = f32> + 'a {
+    layer
+        .weight
+        .chunks(layer.cin)
+        .zip(&layer.bias)
+        .map(move |(row, b)| b + row.iter().zip(x).map(|(w, v)| w * v).sum::<f32>())
 }
 
 #[cfg(test)]
@@ -172,11 +149,11 @@ mod tests {
         let device = Device::flex();
         let block = Scse::new(2, &device);
         let mut folded = FoldedScse::fold(&block);
-        folded.squeeze.fill(0.0);
-        folded.excite.fill(0.0);
-        folded.spatial.fill(0.0);
-        folded.excite_bias = vec![0.0, 2.0_f32.ln()]; // gates 1/2 and 2/3
-        folded.spatial_bias = 0.0; // gate 1/2
+        folded.squeeze.weight.fill(0.0);
+        folded.excite.weight.fill(0.0);
+        folded.spatial.weight.fill(0.0);
+        folded.excite.bias = vec![0.0, 2.0_f32.ln()]; // gates 1/2 and 2/3
+        folded.spatial.bias = vec![0.0]; // gate 1/2
         let mut act = Act {
             data: vec![2.0, -4.0, 6.0, 3.0],
             batch: 1,

@@ -25,7 +25,7 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 weights")
 }
 
-pub(crate) fn param<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
+fn param<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f32> {
     values(p.val())
 }
 
