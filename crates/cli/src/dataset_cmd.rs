@@ -14,7 +14,7 @@ use tumorscan_data::{load_dataset, LoadOptions, LoadedDataset};
 /// Dataset subcommands.
 #[derive(Subcommand)]
 pub enum DatasetCommand {
-    /// Write the slice table (patient, slice, image, mask, has_tumor, tumor_pixels) as CSV.
+    /// Write the slice table (patient, slice, image_path, mask_path, has_tumor, tumor_pixels) as CSV.
     #[command(after_help = "Example:\n  tumorscan dataset index kaggle_3m/ --out slices.csv")]
     Index {
         /// Dataset folder (kaggle_3m layout).

@@ -63,7 +63,8 @@ pub struct EvalArgs {
     /// Folds CSV.
     #[arg(long)]
     folds: PathBuf,
-    /// Fold to evaluate (held out from training and selection).
+    /// Fold to evaluate: a fold the model never trained on (refused otherwise). The run's
+    /// validation fold is allowed but reported as not a test result (it chose the checkpoint).
     #[arg(long)]
     fold: usize,
     #[command(flatten)]

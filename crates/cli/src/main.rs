@@ -47,7 +47,7 @@ fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Read, check, describe, draw and split a dataset.
+    /// Describe, list, draw and split a dataset (each reads and checks every file).
     #[command(subcommand)]
     Dataset(dataset_cmd::DatasetCommand),
     /// Train the segmentation or the detection model.

@@ -22,9 +22,9 @@ pub const PARTIAL_FAILURE: i32 = 2;
   tumorscan predict kaggle_3m/ --out part3/ --shard 3/8   # one of 8 machines
   tumorscan predict flair.nii.gz --out r/             # writes r/flair_mask.nii.gz
 
-Outputs: predictions.csv (file, tumor_probability, has_tumor, tumor_pixels, tumor_area_mm2,
-bbox), masks/<stem>_mask.png (0/255, input size), overlays/<stem>.png, report.html,
-summary.json. Exit status: 0 all inputs done, 1 nothing done, 2 some inputs failed (listed).")]
+Outputs: predictions.csv (file, volume, slice, tumor_probability, has_tumor, tumor_pixels,
+tumor_area_mm2, bbox, width, height, notes), masks/<stem>_mask.png (0/255, input size),
+overlays/<stem>.png, <stem>_mask.nii.gz for NIfTI inputs, report.html, summary.json. Exit status: 0 all inputs done, 1 nothing done, 2 some inputs failed (listed).")]
 pub struct PredictArgs {
     /// Slice files (.tif/.tiff/.png/.jpg), folders (patient folder, kaggle_3m root, DICOM series of .dcm files), or NIfTI volumes (.nii/.nii.gz).
     #[arg(required = true)]
@@ -35,8 +35,11 @@ pub struct PredictArgs {
     /// Model folder (bundle, or a training run's best/); default: the built-in model.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Decision threshold (classifier probability, or pixel probability for segmentation-based detection).
-    #[arg(long)]
+    /// Call a slice tumour when its tumor_probability reaches this, in [0, 1] (default: the model's
+    /// own rule; for the built-in model a slice is tumour exactly when its score is 0.5 or more,
+    /// i.e. it has an outline). Lower finds more tumour slices, some without an outline (the
+    /// slices beside an outlined one score 0.25-0.5); higher keeps only the surer ones.
+    #[arg(long, value_parser = parse_threshold)]
     threshold: Option<f64>,
     /// Write into an existing non-empty --out (overwrites tumorscan's own files there, deletes nothing).
     #[arg(long)]
@@ -53,6 +56,14 @@ pub struct PredictArgs {
     /// Compute device: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
     device: BackendKind,
+}
+
+/// Parse a probability in [0, 1].
+fn parse_threshold(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(t) if (0.0..=1.0).contains(&t) => Ok(t),
+        _ => Err(format!("'{s}' is not a probability between 0 and 1")),
+    }
 }
 
 /// Parse `I/N`.
@@ -133,6 +144,7 @@ pub fn run(a: PredictArgs) -> Result<i32> {
         volumes: summaries,
         failures: failures.clone(),
         shard: a.shard.clone(),
+        threshold: a.threshold,
         seconds: t0.elapsed().as_secs_f64(),
     };
     write_json(&a.out.join("summary.json"), &summary)?;

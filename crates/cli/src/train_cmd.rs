@@ -188,7 +188,8 @@ pub struct CommonArgs {
     /// Seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Square input size (128 or 256).
+    /// Square input size in pixels: a multiple of 16, at least 32 (EfficientNet U-Nets: of 32);
+    /// slices are resized to it. The shipped networks use 192; the scans are 256.
     #[arg(long, default_value_t = 128)]
     size: u32,
     /// Tumour-free slices per tumour slice in each epoch; 'all' uses every slice.
@@ -202,8 +203,8 @@ pub struct CommonArgs {
     /// Times each --oversample-small slice appears per epoch (2 to 10).
     #[arg(long, default_value_t = 2, requires = "oversample_small")]
     oversample_copies: usize,
-    /// Discriminative fine-tuning (default off): the pretrained encoder of an EfficientNet U-Net
-    /// learns at --lr x this (e.g. 0.1, same cosine schedule), the decoder at --lr.
+    /// Discriminative fine-tuning (train segment; default off): the pretrained encoder of an
+    /// EfficientNet U-Net learns at --lr x this (e.g. 0.1, same cosine schedule), the decoder at --lr.
     #[arg(long)]
     encoder_lr_factor: Option<f64>,
     /// Cap on steps per epoch (quick trials).

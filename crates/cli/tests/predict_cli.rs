@@ -77,6 +77,68 @@ fn predict_on_the_bundled_samples() {
     );
 }
 
+/// `(tumor_probability, has_tumor, tumor_pixels)` of each row of a predictions.csv.
+fn calls(path: &Path) -> Vec<(f64, bool, u64)> {
+    let mut rdr = csv::Reader::from_path(path).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    let (pc, hc, xc) = (col("tumor_probability"), col("has_tumor"), col("tumor_pixels"));
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[pc].parse().unwrap(), &r[hc] == "1", r[xc].parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn threshold_cuts_the_reported_probability() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let o = out.path().join(name);
+        let mut args = vec!["predict", "samples/", "--out", p(&o)];
+        args.extend_from_slice(extra);
+        let r = tumorscan(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        (calls(&o.join("predictions.csv")), read_json(o.join("summary.json")))
+    };
+    let (rule, summary) = run("rule", &[]);
+    assert!(summary.get("threshold").is_none());
+    let tumours = rule.iter().filter(|c| c.1).count();
+    // Lower than the rule's 0.5: slices without an outline of their own (scored under 0.5) that
+    // reach it are called too; the rule's calls and outlines stay.
+    let (low, summary) = run("low", &["--threshold", "0.2"]);
+    assert_eq!(summary["threshold"], 0.2);
+    let html = std::fs::read_to_string(out.path().join("low/report.html")).unwrap();
+    assert!(
+        html.contains("where p reached 0.2 (<code>--threshold</code>)"),
+        "the report says so"
+    );
+    assert!(low.iter().filter(|c| c.1).count() > tumours, "the sample has tumour ends");
+    for (a, b) in rule.iter().zip(&low) {
+        // (The CSV rounds scores to 4 decimals.)
+        if (b.0 - 0.2).abs() > 1e-4 {
+            assert_eq!(b.1, b.0 >= 0.2, "{b:?}");
+        }
+        assert_eq!(a.0, b.0);
+        if a.1 {
+            assert!(b.1 && a.2 == b.2, "{a:?} {b:?}");
+        } else if b.1 {
+            assert!(b.2 < 8, "under the rule's 8 pixels: {b:?}");
+        }
+    }
+    // Higher: only the surer of the rule's slices.
+    let (high, _) = run("high", &["--threshold", "0.99"]);
+    for (a, b) in rule.iter().zip(&high) {
+        assert_eq!(b.1, a.1 && a.0 >= 0.99, "{a:?} {b:?}");
+    }
+    for bad in ["1.5", "-0.1", "NaN", "x"] {
+        let flag = format!("--threshold={bad}");
+        let r = tumorscan(&["predict", "samples/", "--out", p(&out.path().join("bad")), &flag]);
+        assert_clean_failure(&r, "between 0 and 1");
+    }
+}
+
 #[test]
 fn bad_inputs_are_listed_and_good_ones_still_written() {
     let dir = tempfile::tempdir().unwrap();

@@ -52,8 +52,9 @@ pub struct SlicePrediction {
 /// Options that override the bundle's.
 #[derive(Debug, Clone, Default)]
 pub struct PredictOptions {
-    /// Override the detection threshold (the rule's probability threshold: `min_probability` of
-    /// the segmentation rule, or the classifier / combined threshold).
+    /// Override the detection threshold: a slice is called tumour when its reported
+    /// `tumor_probability` reaches it (segmentation rule), or the classifier / combined
+    /// probability does.
     pub threshold: Option<f64>,
     /// Keep masks even on slices called tumour-free.
     pub keep_masks_of_negatives: bool,
@@ -281,7 +282,7 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
                 ) => {
                     // Equal to the plain score wherever the mask is large enough to count.
                     let s = pixel_rule_score(&native[i], px, *min_pixels, pixel_threshold);
-                    (s, px >= (*min_pixels).max(1) && s >= opts.threshold.unwrap_or(*min_probability))
+                    (s, px >= (*min_pixels).max(1) && s >= *min_probability)
                 }
                 (DetectionRule::Classifier { threshold, require_mask }, Some(c)) => {
                     let s = classifier_score(c, px, *require_mask);
@@ -300,6 +301,12 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
         let mut scores: Vec<f64> = calls.iter().map(|c| c.0).collect();
         in_slice_context(&mut scores, pixel_threshold);
         calls.iter_mut().zip(scores).for_each(|(c, s)| c.0 = s);
+    }
+    if let (DetectionRule::Segmentation { .. }, Some(t)) = (&bundle.manifest.detection, opts.threshold) {
+        // The user's cut is on the reported score: at or above the pixel threshold that is the
+        // rule's own call with a floor on the peak probability; below it, slices without an
+        // outline (a tumour's thin ends first, under slice context) are called too.
+        calls.iter_mut().for_each(|c| c.1 = c.0 >= t);
     }
     volume
         .slices

@@ -105,6 +105,9 @@ pub struct RunSummary {
     pub failures: Vec<Failure>,
     /// Shard processed (`I/N`), if any.
     pub shard: Option<String>,
+    /// The user's `--threshold` on `tumor_probability`, where it replaced the model's rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
     /// Seconds spent.
     pub seconds: f64,
 }

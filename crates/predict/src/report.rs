@@ -83,7 +83,7 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
             p.tumor_pixels,
             p.tumor_area_mm2.map(|a| format!(", {a:.1} mm&sup2;")).unwrap_or_default(),
             if p.tumor_pixels == 0 {
-                " <span class=\"warn\">(no outline: the classifier's call)</span>"
+                " <span class=\"warn\">(no outline: called by its score alone)</span>"
             } else {
                 ""
             }
@@ -96,6 +96,11 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
         esc(&serde_json::to_string(&bundle.manifest.detection).unwrap_or_default()),
         esc(&serde_json::to_string(&bundle.manifest.postprocess).unwrap_or_default())
     ));
+    if let Some(t) = summary.threshold {
+        h.push_str(&format!(
+            "<p class=\"warn\">Slices were called tumour where p reached {t} (<code>--threshold</code>), in place of the rule's own call.</p>"
+        ));
+    }
     h.push_str(&format!("<p>p on each panel: {}</p>", score_meaning(&bundle.manifest.detection)));
     // What the model's evaluation measured of that score, where its bundle records it.
     if let Some(measured) = bundle.manifest.info.get("calibration").and_then(|c| c.as_str()) {
