@@ -168,6 +168,7 @@ fn read_detection(file: &Path, v: &Value) -> Result<FoldDetection> {
             .or(report["roc_auc"].as_f64())
             .unwrap_or(f64::NAN),
         calibration: fold_calibration(&report["calibration"]),
+        operating_points: serde_json::from_value(report["operating_points"].clone()).ok(),
         tumor_patients: report["tumor_patients"].as_u64().unwrap_or(0),
         tumor_patients_detected: report["tumor_patients_detected"].as_u64().unwrap_or(0),
         wrong: report["misclassified"]

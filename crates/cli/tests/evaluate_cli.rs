@@ -651,6 +651,8 @@ fn folds_pool_into_one_cross_validation_figure() {
     // Calibration of the shipped rule's score: each fold's reliability table holds its slices,
     // and the pooled Brier score is the folds' weighted by slices.
     let (mut squared, mut slices) = (0.0, 0.0);
+    const COUNTS: [&str; 4] = ["tp", "fp", "tn", "fn_"];
+    let mut tally = [[0u64; 4]; 11];
     for o in &outs {
         assert!(o.join("calibration.png").exists());
         let v = read_json(o.join("detection.json"));
@@ -662,7 +664,24 @@ fn folds_pool_into_one_cross_validation_figure() {
         let brier = cal["brier"]["value"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&brier), "{cal}");
         (squared, slices) = (squared + brier * n as f64, slices + n as f64);
+        // Its calls at fixed thresholds; at the rule's own threshold they are the rule's calls.
+        let points = c["report"]["operating_points"].as_array().unwrap();
+        let at_rule = points.iter().find(|p| p["threshold"] == c["report"]["threshold"]).unwrap();
+        assert_eq!(at_rule["confusion"], c["report"]["confusion"]);
+        for (i, p) in points.iter().enumerate() {
+            for (j, k) in COUNTS.iter().enumerate() {
+                tally[i][j] += p["confusion"][k].as_u64().unwrap();
+            }
+        }
     }
+    // Pooled: the folds' counts summed threshold by threshold.
+    let pooled_points = json["detection"]["operating_points"].as_array().unwrap();
+    assert_eq!(pooled_points.len(), tally.len());
+    for (p, t) in pooled_points.iter().zip(&tally) {
+        let counts: Vec<u64> = COUNTS.iter().map(|k| p["confusion"][k].as_u64().unwrap()).collect();
+        assert_eq!(&counts, t);
+    }
+    assert!(md.contains("The folds' calls at other thresholds of the score, summed"), "{md}");
     let pooled_brier = json["detection"]["calibration"]["brier"].as_f64().unwrap();
     assert!((pooled_brier - squared / slices).abs() < 1e-9, "{pooled_brier}");
     assert!(md.contains("Calibration of the pooled slices' scores: Brier score"), "{md}");

@@ -144,6 +144,54 @@ pub struct ClassLine {
     pub support: u64,
 }
 
+/// Score thresholds at which every report lists its calls: the places `predict --threshold`
+/// can be set, from the sensitive end (slices without an outline, under the built-in rule's 0.5)
+/// to the sure one.
+pub const OPERATING_THRESHOLDS: [f64; 11] = [0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.99];
+
+/// The calls at one score threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct OperatingPoint {
+    /// Score threshold (score >= threshold is tumour).
+    pub threshold: f64,
+    /// Counts at it.
+    pub confusion: Confusion,
+}
+
+/// The calls of `items` at each of [`OPERATING_THRESHOLDS`].
+pub fn operating_points(items: &[&Scored]) -> Vec<OperatingPoint> {
+    OPERATING_THRESHOLDS
+        .iter()
+        .map(|&threshold| OperatingPoint {
+            threshold,
+            confusion: Confusion::at(items, threshold),
+        })
+        .collect()
+}
+
+/// Operating points as fixed-width text, one line a threshold.
+pub fn operating_points_text(points: &[OperatingPoint]) -> String {
+    let mut s = format!(
+        "{:>9} {:>11} {:>11} {:>9} {:>5} {:>5} {:>5} {:>5}\n",
+        "threshold", "sensitivity", "specificity", "accuracy", "tp", "fp", "tn", "fn"
+    );
+    for p in points {
+        let c = &p.confusion;
+        s.push_str(&format!(
+            "{:>9.2} {:>11.3} {:>11.3} {:>9.3} {:>5} {:>5} {:>5} {:>5}\n",
+            p.threshold,
+            c.recall(),
+            c.specificity(),
+            c.accuracy(),
+            c.tp,
+            c.fp,
+            c.tn,
+            c.fn_
+        ));
+    }
+    s
+}
+
 /// The whole detection report.
 #[derive(Debug, Clone, Serialize)]
 pub struct DetectionReport {
@@ -179,6 +227,8 @@ pub struct DetectionReport {
     pub misclassified: Vec<Scored>,
     /// ROC curve points.
     pub roc: Vec<(f64, f64)>,
+    /// The calls at [`OPERATING_THRESHOLDS`] of the score.
+    pub operating_points: Vec<OperatingPoint>,
     /// How well the score reads as a probability.
     pub calibration: Calibration,
 }
@@ -259,6 +309,7 @@ pub fn evaluate_detection(items: &[Scored], threshold: f64, seed: u64) -> Detect
             .count(),
         misclassified: items.iter().filter(|s| (s.score >= threshold) != s.truth).cloned().collect(),
         roc: roc_curve(&all),
+        operating_points: operating_points(&all),
         calibration: calibration(&groups, seed),
     }
 }
@@ -310,6 +361,8 @@ impl DetectionReport {
             self.threshold, self.accuracy, self.precision, self.recall, self.specificity, self.f1, self.roc_auc, self.calibration.brier, self.calibration.ece, self.all_negative_accuracy,
             self.tumor_patients_detected, self.tumor_patients, self.clean_patients_flagged
         ));
+        s.push_str("\ncalls at other thresholds of the score (score >= threshold is tumour)\n");
+        s.push_str(&operating_points_text(&self.operating_points));
         s
     }
 }
@@ -354,6 +407,59 @@ mod tests {
         assert_eq!(rep.misclassified.len(), 1);
         assert!(rep.text().contains("macro avg"));
         assert_eq!(roc_curve(&r).last(), Some(&(1.0, 1.0)));
+    }
+
+    #[test]
+    fn operating_points_count_each_threshold() {
+        let v = vec![s("a", 0.15, true), s("a", 0.45, false), s("b", 0.5, true), s("b", 0.95, false)];
+        let r: Vec<&Scored> = v.iter().collect();
+        let pts = operating_points(&r);
+        assert_eq!(pts.len(), OPERATING_THRESHOLDS.len());
+        let at = |t: f64| pts.iter().find(|p| p.threshold == t).unwrap().confusion;
+        // 0.1: everything called; 0.2: the 0.15 tumour missed; 0.5: inclusive; 0.99: nothing.
+        assert_eq!(
+            at(0.1),
+            Confusion {
+                tp: 2,
+                fp: 2,
+                tn: 0,
+                fn_: 0
+            }
+        );
+        assert_eq!(
+            at(0.2),
+            Confusion {
+                tp: 1,
+                fp: 2,
+                tn: 0,
+                fn_: 1
+            }
+        );
+        assert_eq!(
+            at(0.5),
+            Confusion {
+                tp: 1,
+                fp: 1,
+                tn: 1,
+                fn_: 1
+            }
+        );
+        assert_eq!(
+            at(0.99),
+            Confusion {
+                tp: 0,
+                fp: 0,
+                tn: 2,
+                fn_: 2
+            }
+        );
+        let rep = evaluate_detection(&v, 0.5, 1);
+        assert_eq!(rep.operating_points, pts);
+        let text = rep.text();
+        assert!(
+            text.contains("     0.20       0.500       0.000     0.250     1     2     0     1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::bootstrap::{mean, mean_ci, median, Interval};
 use crate::calibration::{bins_table, PooledCalibration};
 use crate::compare::{compare_patients, CompareError, Figure, PairedEffect};
-use crate::detection::Confusion;
+use crate::detection::{operating_points_text, Confusion, OperatingPoint};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -63,6 +63,8 @@ pub struct FoldDetection {
     pub wrong: Vec<(String, u32)>,
     /// Calibration of its score (None in files written before it was measured).
     pub calibration: Option<PooledCalibration>,
+    /// Its calls at fixed score thresholds (None in files written before they were listed).
+    pub operating_points: Option<Vec<OperatingPoint>>,
 }
 
 /// Why results cannot be pooled.
@@ -167,6 +169,9 @@ pub struct PooledDetection {
     pub tumor_patients_detected: u64,
     /// Calibration of the pooled slices' scores (None unless every fold has it).
     pub calibration: Option<PooledCalibration>,
+    /// The folds' calls at fixed score thresholds, summed (None unless every fold lists the same
+    /// thresholds). Unlike a ROC curve these pool: each fold's model calls its own slices at T.
+    pub operating_points: Option<Vec<OperatingPoint>>,
     /// True when every fold was a verified held-out test fold.
     pub all_verified_held_out: bool,
 }
@@ -314,9 +319,37 @@ pub fn pool_detection(folds: &[FoldDetection]) -> Result<PooledDetection, PoolEr
             .map(|f| f.calibration.as_ref())
             .collect::<Option<Vec<_>>>()
             .and_then(|c| PooledCalibration::pool(&c)),
+        operating_points: pool_operating_points(folds),
         all_verified_held_out: rows.iter().all(|r| r.verified_held_out),
         folds: rows,
     })
+}
+
+/// The folds' operating points summed threshold by threshold, where all list the same ones.
+fn pool_operating_points(folds: &[FoldDetection]) -> Option<Vec<OperatingPoint>> {
+    let lists = folds.iter().map(|f| f.operating_points.as_ref()).collect::<Option<Vec<_>>>()?;
+    let first = lists.first()?;
+    let thresholds = |l: &Vec<OperatingPoint>| l.iter().map(|p| p.threshold).collect::<Vec<_>>();
+    if lists.iter().any(|l| thresholds(l) != thresholds(first)) {
+        return None;
+    }
+    Some(
+        first
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut c = Confusion::default();
+                for l in &lists {
+                    let k = l[i].confusion;
+                    (c.tp, c.fp, c.tn, c.fn_) = (c.tp + k.tp, c.fp + k.fp, c.tn + k.tn, c.fn_ + k.fn_);
+                }
+                OperatingPoint {
+                    threshold: p.threshold,
+                    confusion: c,
+                }
+            })
+            .collect(),
+    )
 }
 
 fn folds(n: usize) -> String {
@@ -416,6 +449,12 @@ impl PooledDetection {
                 c.brier,
                 c.ece,
                 bins_table(&c.bins)
+            ));
+        }
+        if let Some(points) = &self.operating_points {
+            s.push_str(&format!(
+                "The folds' calls at other thresholds of the score, summed (score >= threshold is tumour):\n\n```\n{}```\n\n",
+                operating_points_text(points)
             ));
         }
         s.push_str(&fold_table(&self.folds, "slices", "accuracy"));
@@ -533,6 +572,7 @@ mod tests {
             tumor_patients_detected: 1,
             wrong: Vec::new(),
             calibration: None,
+            operating_points: None,
         };
         let p = pool_detection(&[det(0, 8, 1, 10, 1, 0.9), det(1, 2, 0, 7, 1, 1.0)]).unwrap();
         assert_eq!(
@@ -571,5 +611,39 @@ mod tests {
             .unwrap()
             .calibration
             .is_none());
+    }
+
+    #[test]
+    fn operating_points_sum_threshold_by_threshold() {
+        let point = |threshold, tp, fn_| OperatingPoint {
+            threshold,
+            confusion: Confusion { tp, fp: 1, tn: 5, fn_ },
+        };
+        let det = |fold, points: Option<Vec<OperatingPoint>>| FoldDetection {
+            source: format!("d{fold}"),
+            fold,
+            model: "m".into(),
+            held_out: VERIFIED_HELD_OUT.into(),
+            candidate: "rule".into(),
+            confusion: Confusion::default(),
+            roc_auc: 1.0,
+            tumor_patients: 1,
+            tumor_patients_detected: 1,
+            wrong: Vec::new(),
+            calibration: None,
+            operating_points: points,
+        };
+        let a = det(0, Some(vec![point(0.2, 4, 0), point(0.5, 3, 1)]));
+        let b = det(1, Some(vec![point(0.2, 2, 1), point(0.5, 1, 2)]));
+        let p = pool_detection(&[a.clone(), b]).unwrap();
+        let pts = p.operating_points.as_ref().unwrap();
+        let summed = |tp, fn_| Confusion { tp, fp: 2, tn: 10, fn_ };
+        assert_eq!((pts[0].threshold, pts[0].confusion), (0.2, summed(6, 1)));
+        assert_eq!((pts[1].threshold, pts[1].confusion), (0.5, summed(4, 3)));
+        assert!(p.markdown().contains("     0.20       0.857       0.833"), "{}", p.markdown());
+        // An older file without them, or other thresholds: not pooled.
+        assert!(pool_detection(&[a.clone(), det(1, None)]).unwrap().operating_points.is_none());
+        let other = det(1, Some(vec![point(0.3, 2, 1), point(0.5, 1, 2)]));
+        assert!(pool_detection(&[a, other]).unwrap().operating_points.is_none());
     }
 }
