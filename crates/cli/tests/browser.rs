@@ -1,5 +1,6 @@
 //! The web viewer end to end in headless Chromium: the page fetches a sample slice and its
-//! mask, uploads them to the API, and draws the predicted overlay on a canvas.
+//! mask, uploads them to the API, and draws the predicted overlay on a canvas; a demo it cannot
+//! fetch is shown as an error.
 //!
 //! Needs Debian's `chromium` (`.ci/run` installs it and sets TUMORSCAN_REQUIRE_BROWSER=1, which
 //! turns a missing browser into a failure; elsewhere the test says SKIPPED and passes).
@@ -33,19 +34,20 @@ fn chromium() -> Option<&'static str> {
         .find(|p| std::path::Path::new(p).exists())
 }
 
-#[test]
-fn viewer_draws_the_overlay_after_an_upload() {
+/// Start `tumorscan serve --samples ...` on a free port and wait for it; `None` (test skipped)
+/// when there is no browser to drive it.
+fn server_and_browser() -> Option<(Server, u16, &'static str)> {
     let Some(browser) = chromium() else {
         assert!(
             std::env::var("TUMORSCAN_REQUIRE_BROWSER").is_err(),
             "chromium is required but not installed"
         );
         eprintln!("SKIPPED: chromium not installed (apt-get install chromium)");
-        return;
+        return None;
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let root = repo_root();
-    let _server = Server(
+    let server = Server(
         Command::new(env!("CARGO_BIN_EXE_tumorscan"))
             .args([
                 "serve",
@@ -65,8 +67,12 @@ fn viewer_draws_the_overlay_after_an_upload() {
         assert!(t0.elapsed() < Duration::from_secs(60), "server did not come up");
         std::thread::sleep(Duration::from_millis(200));
     }
+    Some((server, port, browser))
+}
+
+/// The page's DOM once headless Chromium has run it.
+fn page_dom(browser: &str, url: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{port}/?demo=/samples/TCGA_CS_5393_19990606_8.tif");
     let out = Command::new(browser)
         .args([
             "--headless",
@@ -79,10 +85,21 @@ fn viewer_draws_the_overlay_after_an_upload() {
             "--disable-sync",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(["--virtual-time-budget=30000", "--dump-dom", &url])
+        .args(["--virtual-time-budget=30000", "--dump-dom", url])
         .output()
         .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn viewer_draws_the_overlay_after_an_upload() {
+    let Some((_server, port, browser)) = server_and_browser() else {
+        return;
+    };
+    let dom = page_dom(
+        browser,
+        &format!("http://127.0.0.1:{port}/?demo=/samples/TCGA_CS_5393_19990606_8.tif"),
+    );
     assert!(
         dom.contains("data-state=\"done\""),
         "page did not finish: {}",
@@ -94,4 +111,17 @@ fn viewer_draws_the_overlay_after_an_upload() {
         &dom[..dom.len().min(2000)]
     );
     assert!(dom.contains("Dice vs truth"), "ground truth compared");
+}
+
+#[test]
+fn viewer_reports_a_demo_it_cannot_fetch() {
+    let Some((_server, port, browser)) = server_and_browser() else {
+        return;
+    };
+    let dom = page_dom(browser, &format!("http://127.0.0.1:{port}/?demo=/samples/no_such_slice.tif"));
+    assert!(
+        dom.contains("data-state=\"error\"") && dom.contains("cannot fetch demo /samples/no_such_slice.tif: HTTP 404"),
+        "failure not shown: {}",
+        &dom[..dom.len().min(2000)]
+    );
 }

@@ -1,5 +1,6 @@
-//! API tests on the router in-process (no sockets): health, OpenAPI, prediction by multipart
-//! and raw body, volumes with ground truth, and bad uploads getting 4xx JSON.
+//! API tests on the router in-process: health, OpenAPI, prediction by multipart
+//! and raw body, volumes with ground truth, bad uploads getting 4xx JSON, size limits checked
+//! before decoding; and over a real socket, slow clients cut off.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -155,4 +156,237 @@ async fn bad_uploads_get_4xx_json() {
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     let (s, _) = call(a(), Request::get("/samples/..%2F..%2FCargo.toml").body(Body::empty()).unwrap()).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+fn post(path: &str, content_type: &str, body: Vec<u8>) -> Request<Body> {
+    Request::post(path)
+        .header("content-type", content_type)
+        .body(Body::from(body))
+        .unwrap()
+}
+
+fn error_text(v: &serde_json::Value) -> &str {
+    v["error"].as_str().unwrap_or_else(|| panic!("no JSON error: {v}"))
+}
+
+/// A grayscale PNG of `w` x `h` zeros: compresses to a few KB whatever its size.
+fn zeros_png(w: u32, h: u32) -> Vec<u8> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageLuma8(image::GrayImage::new(w, h))
+        .write_to(&mut buf, image::ImageFormat::Png)
+        .unwrap();
+    buf.into_inner()
+}
+
+#[tokio::test]
+async fn oversized_images_and_too_many_files_are_refused_before_decoding() {
+    // One image over the per-image pixel limit: 422, read from its header.
+    let bomb = zeros_png(2048, 1024);
+    assert!(bomb.len() < 20_000);
+    let (ct, body) = multipart(&[("bomb.png", bomb.clone())]);
+    let (s, v) = call(app(Limits::default()), post("/v1/predict/volume", &ct, body)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        error_text(&v).contains("bomb.png") && error_text(&v).contains("--max-image-pixels"),
+        "{v}"
+    );
+    let (s, v) = call(app(Limits::default()), post("/v1/predict", "image/png", bomb)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+
+    // More files than allowed: 413 naming the flag.
+    let few = || {
+        app(Limits {
+            max_files: 3,
+            ..Limits::default()
+        })
+    };
+    let tiny = zeros_png(1, 1);
+    let files: Vec<(String, Vec<u8>)> = (0..4).map(|i| (format!("s_{i}.png"), tiny.clone())).collect();
+    let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let (ct, body) = multipart(&refs);
+    let (s, v) = call(few(), post("/v1/predict/volume", &ct, body)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert!(error_text(&v).contains("--max-files"), "{v}");
+    let (ct, body) = multipart(&refs[..3]);
+    let (s, v) = call(few(), post("/v1/predict/volume", &ct, body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // Images each within the limit but too many pixels together: 413.
+    let tight = Limits {
+        max_request_pixels: 2 * 256 * 256 - 1,
+        ..Limits::default()
+    };
+    let (ct, body) = multipart(&[
+        ("TCGA_CS_5393_19990606_8.tif", sample(8, false)),
+        ("TCGA_CS_5393_19990606_9.tif", sample(9, false)),
+    ]);
+    let (s, v) = call(app(tight), post("/v1/predict/volume", &ct, body)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert!(error_text(&v).contains("--max-request-pixels"), "{v}");
+}
+
+#[tokio::test]
+async fn every_error_is_json_with_the_right_status() {
+    // Not multipart, or no content type at all: 415.
+    for (path, ct) in [
+        ("/v1/predict/volume", Some("text/plain")),
+        ("/v1/predict/volume", None),
+        ("/v1/predict", None),
+    ] {
+        let mut req = Request::post(path);
+        if let Some(ct) = ct {
+            req = req.header("content-type", ct);
+        }
+        let (s, v) = call(app(Limits::default()), req.body(Body::from("hello")).unwrap()).await;
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{path} {ct:?}: {v}");
+        error_text(&v);
+    }
+    // Multipart content type with an empty or boundary-less body: 400.
+    let (s, v) = call(
+        app(Limits::default()),
+        post("/v1/predict/volume", "multipart/form-data; boundary=XtumorscanX", Vec::new()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    error_text(&v);
+    let (s, v) = call(
+        app(Limits::default()),
+        post("/v1/predict/volume", "multipart/form-data", b"x".to_vec()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    error_text(&v);
+    // Unknown path: 404; wrong method: 405 with its allow header.
+    let (s, v) = call(app(Limits::default()), Request::get("/nope").body(Body::empty()).unwrap()).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    error_text(&v);
+    let resp = app(Limits::default())
+        .oneshot(Request::get("/v1/predict").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers()["allow"], "POST");
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    error_text(&v);
+}
+
+#[tokio::test]
+async fn media_types_are_case_insensitive() {
+    let (s, v) = call(app(Limits::default()), post("/v1/predict", "IMAGE/TIFF", sample(8, false))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (ct, body) = multipart(&[("TCGA_CS_5393_19990606_8.tif", sample(8, false))]);
+    let ct = ct.replace("multipart/form-data", "Multipart/Form-Data");
+    for path in ["/v1/predict", "/v1/predict/volume"] {
+        let (s, v) = call(app(Limits::default()), post(path, &ct, body.clone())).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn masks_are_scored_or_refused_never_ignored() {
+    // /v1/predict scores a slice's own mask.
+    let (ct, body) = multipart(&[
+        ("TCGA_CS_5393_19990606_8.tif", sample(8, false)),
+        ("TCGA_CS_5393_19990606_8_mask.tif", sample(8, true)),
+    ]);
+    let (s, v) = call(app(Limits::default()), post("/v1/predict", &ct, body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["dice"].is_number() && v["truth_png"].is_string(), "{v}");
+    // A mask whose slice was not sent: 400 naming it, on both endpoints.
+    let (ct, body) = multipart(&[
+        ("TCGA_CS_5393_19990606_8.tif", sample(8, false)),
+        ("TCGA_CS_5393_19990606_9_mask.tif", sample(9, true)),
+    ]);
+    for path in ["/v1/predict", "/v1/predict/volume"] {
+        let (s, v) = call(app(Limits::default()), post(path, &ct, body.clone())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert!(error_text(&v).contains("TCGA_CS_5393_19990606_9_mask.tif"), "{v}");
+    }
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route_and_samples_have_image_types() {
+    let (_, v) = call(app(Limits::default()), Request::get("/openapi.json").body(Body::empty()).unwrap()).await;
+    for path in [
+        "/",
+        "/health",
+        "/openapi.json",
+        "/samples/{name}",
+        "/v1/predict",
+        "/v1/predict/volume",
+    ] {
+        assert!(v["paths"][path].is_object(), "{path} missing");
+    }
+    assert!(v["paths"]["/v1/predict"]["post"]["requestBody"]["content"]["application/octet-stream"].is_object());
+    for code in ["413", "415", "422", "503"] {
+        assert!(v["paths"]["/v1/predict/volume"]["post"]["responses"][code].is_object(), "{code}");
+    }
+    let resp = app(Limits::default())
+        .oneshot(Request::get("/samples/TCGA_CS_5393_19990606_8.tif").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "image/tiff");
+}
+
+/// Over a real socket: a client that never finishes its headers, or never sends anything, is
+/// disconnected after the header timeout; one that never finishes its body gets 408; the server
+/// still answers others and shuts down when told to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let limits = Limits {
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        ..Limits::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let bundle = tumorscan_predict::ModelBundle::builtin(&burn_device()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tumorscan_serve::serve_until(listener, bundle, limits, None, async {
+        let _ = stopped.await;
+    }));
+
+    // Sends `request`, then reads until the server closes; returns what it said and when.
+    async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> (String, Duration) {
+        let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        sock.write_all(request).await.unwrap();
+        let t0 = Instant::now();
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut out)).await;
+        assert!(read.is_ok(), "still connected after 10 s: {}", String::from_utf8_lossy(&out));
+        (String::from_utf8_lossy(&out).into_owned(), t0.elapsed())
+    }
+
+    let (partial, idle, body) = tokio::join!(
+        exchange(addr, b"GET /health HTTP/1.1\r\nHost: x\r\n"),
+        exchange(addr, b""),
+        exchange(
+            addr,
+            b"POST /v1/predict/volume HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000\r\n\r\n--b\r\n",
+        ),
+    );
+    for (what, (said, took)) in [("partial headers", partial), ("idle", idle)] {
+        assert!(said.is_empty() || said.starts_with("HTTP/1.1 408"), "{what}: {said}");
+        assert!(
+            took >= Duration::from_millis(800) && took < Duration::from_secs(5),
+            "{what}: {took:?}"
+        );
+    }
+    let (said, took) = body;
+    assert!(said.starts_with("HTTP/1.1 408") && said.contains("--body-timeout"), "{said}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    let (said, _) = exchange(addr, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(said.starts_with("HTTP/1.1 200") && said.contains("\"ok\""), "{said}");
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("server did not shut down")
+        .unwrap()
+        .unwrap();
 }
