@@ -22,6 +22,9 @@ pub enum DatasetCommand {
         /// Output CSV.
         #[arg(long)]
         out: PathBuf,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -45,8 +48,8 @@ pub enum DatasetCommand {
     Show {
         /// Dataset folder.
         dir: PathBuf,
-        /// Number of slices to draw.
-        #[arg(long, default_value_t = 6)]
+        /// Number of slices to draw (at least 1).
+        #[arg(long, default_value_t = 6, value_parser = parse_count)]
         count: usize,
         /// Seed for the random choice.
         #[arg(long, default_value_t = 0)]
@@ -77,6 +80,9 @@ pub enum DatasetCommand {
         /// Output CSV.
         #[arg(long)]
         out: PathBuf,
+        /// Overwrite an existing output file.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         load: LoadArgs,
     },
@@ -115,6 +121,14 @@ pub fn load(dir: &Path, args: &LoadArgs) -> Result<LoadedDataset> {
     Ok(ds)
 }
 
+/// Parse `--count`: a picture of no slices is no picture.
+fn parse_count(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}' is not a slice count: a whole number of at least 1")),
+    }
+}
+
 fn refuse_overwrite(path: &Path, force: bool) -> Result<()> {
     if path.exists() && !force {
         bail!("{} exists; pass --force to overwrite it", path.display());
@@ -125,7 +139,8 @@ fn refuse_overwrite(path: &Path, force: bool) -> Result<()> {
 /// Run a dataset subcommand.
 pub fn run(cmd: DatasetCommand) -> Result<()> {
     match cmd {
-        DatasetCommand::Index { dir, out, load: l } => {
+        DatasetCommand::Index { dir, out, force, load: l } => {
+            refuse_overwrite(&out, force)?;
             let ds = load(&dir, &l)?;
             let rows = slice_rows(&ds);
             write_csv(&out, &rows).with_context(|| format!("writing {}", out.display()))?;
@@ -152,7 +167,16 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
             let ds = load(&dir, &l)?;
             let img = match patient {
                 Some(id) => patient_strip(&ds, &id)?,
-                None => random_grid(&ds, count, seed),
+                None => {
+                    let (img, drawn) = random_grid(&ds, count, seed);
+                    if drawn == 0 {
+                        bail!("{} has no slices to draw", dir.display());
+                    }
+                    if drawn < count {
+                        eprintln!("drew {drawn} slices, not {count}: {} has only {drawn}", dir.display());
+                    }
+                    img
+                }
             };
             img.save(&out).with_context(|| format!("writing {}", out.display()))?;
             println!("wrote {} ({}x{})", out.display(), img.width(), img.height());
@@ -162,11 +186,13 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
             folds,
             seed,
             out,
+            force,
             load: l,
         } => {
             if folds < 2 {
                 bail!("--folds must be at least 2");
             }
+            refuse_overwrite(&out, force)?;
             let ds = load(&dir, &l)?;
             if ds.patients.len() < folds {
                 bail!("{} patients cannot fill {folds} folds", ds.patients.len());
@@ -207,16 +233,20 @@ fn tile(s: &tumorscan_data::Slice) -> image::RgbImage {
     t
 }
 
-fn random_grid(ds: &LoadedDataset, count: usize, seed: u64) -> image::RgbImage {
+/// A grid of up to `count` random slices, half with tumour where there are enough (the other
+/// kind fills in where one runs short); returns it with the number of slices drawn.
+fn random_grid(ds: &LoadedDataset, count: usize, seed: u64) -> (image::RgbImage, usize) {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let (mut tumor, mut clean): (Vec<_>, Vec<_>) = ds.slices().partition(|s| s.has_tumor());
     tumor.shuffle(&mut rng);
     clean.shuffle(&mut rng);
-    let want_tumor = count.div_ceil(2).min(tumor.len());
+    let want_clean = (count / 2).min(clean.len());
+    let want_tumor = (count - want_clean).min(tumor.len());
+    let want_clean = (count - want_tumor).min(clean.len());
     let mut chosen: Vec<_> = tumor.into_iter().take(want_tumor).collect();
-    chosen.extend(clean.into_iter().take(count - want_tumor));
+    chosen.extend(clean.into_iter().take(want_clean));
     let tiles: Vec<_> = chosen.iter().map(|s| tile(s)).collect();
-    grid(&tiles, (count as f64).sqrt().ceil().max(3.0) as usize)
+    (grid(&tiles, (chosen.len() as f64).sqrt().ceil().max(3.0) as usize), chosen.len())
 }
 
 fn patient_strip(ds: &LoadedDataset, id: &str) -> Result<image::RgbImage> {

@@ -3,12 +3,14 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tumorscan_model::{BackendKind, ComputeDevice};
 use tumorscan_predict::engine::PredictOptions;
-use tumorscan_predict::input::{collect_inputs, Volume};
-use tumorscan_predict::output::{prepare_out_dir, summarize_volume, write_json, write_predictions_csv, write_volume_images, RunSummary};
+use tumorscan_predict::input::{collect_inputs, Failure, Inputs, Volume};
+use tumorscan_predict::output::{
+    check_out_dir, create_out_dir, summarize_volume, write_json, write_predictions_csv, write_volume_images, RunSummary, PREDICTION_COLUMNS,
+};
 use tumorscan_predict::{predict_volume, ModelBundle};
 
 /// Exit code when some inputs failed and others were written.
@@ -23,8 +25,11 @@ pub const PARTIAL_FAILURE: i32 = 2;
   tumorscan predict flair.nii.gz --out r/             # writes r/flair_mask.nii.gz
 
 Outputs: predictions.csv (file, volume, slice, tumor_probability, has_tumor, tumor_pixels,
-tumor_area_mm2, bbox, width, height, notes), masks/<stem>_mask.png (0/255, input size),
-overlays/<stem>.png, <stem>_mask.nii.gz for NIfTI inputs, report.html, summary.json. Exit status: 0 all inputs done, 1 nothing done, 2 some inputs failed (listed).")]
+tumor_area_mm2, bbox, width, height, notes, mask_file), masks/<stem>_mask.png (0/255, input size),
+overlays/<stem>.png, <volume>_mask.nii.gz for NIfTI inputs, report.html, summary.json. Names
+that would repeat get -2, -3, ... (two flair.nii.gz: flair_mask.nii.gz, flair-2_mask.nii.gz).
+Folders: symbolic link loops and earlier predict outputs are skipped (noted on stderr).
+Exit status: 0 all inputs done, 1 nothing done (--out is not created), 2 some inputs failed (listed).")]
 pub struct PredictArgs {
     /// Slice files (.tif/.tiff/.png/.jpg), folders (patient folder, kaggle_3m root, DICOM series of .dcm files), or NIfTI volumes (.nii/.nii.gz).
     #[arg(required = true)]
@@ -50,8 +55,8 @@ pub struct PredictArgs {
     /// Process shard I of N (0-based, by patient/volume), e.g. --shard $JOB_COMPLETION_INDEX/8.
     #[arg(long)]
     shard: Option<String>,
-    /// Batch size for inference.
-    #[arg(long, default_value_t = 16)]
+    /// Batch size for inference (at least 1).
+    #[arg(long, default_value_t = 16, value_parser = parse_batch_size)]
     batch_size: usize,
     /// Compute device: cpu, cuda, cuda:N.
     #[arg(long, default_value = "cpu")]
@@ -64,6 +69,29 @@ fn parse_threshold(s: &str) -> std::result::Result<f64, String> {
         Ok(t) if (0.0..=1.0).contains(&t) => Ok(t),
         _ => Err(format!("'{s}' is not a probability between 0 and 1")),
     }
+}
+
+/// Parse a batch size: a whole number of at least 1.
+fn parse_batch_size(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{s}' is not a batch size: a whole number of at least 1")),
+    }
+}
+
+/// Refuse a `--model` folder that holds no model at all with the message every other
+/// non-model path gets, not a missing-file error about one of the files looked for.
+fn check_model_folder(model: Option<&Path>) -> Result<()> {
+    if let Some(dir) = model {
+        let has = |name: &str| dir.join(name).exists();
+        if dir.is_dir() && !has("bundle.json") && !(has("model.json") && has("model.bpk")) {
+            bail!(
+                "{}: --model must be a model folder (bundle.json, or model.json + model.bpk)",
+                dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Parse `I/N`.
@@ -93,13 +121,27 @@ pub fn shard_of(v: &Volume, n: u64) -> u64 {
 /// Run `predict`; returns the process exit code.
 pub fn run(a: PredictArgs) -> Result<i32> {
     let t0 = Instant::now();
+    // Everything that can refuse the run is checked before --out is created, so a failed run
+    // leaves nothing behind to block the corrected one.
     let shard = a.shard.as_deref().map(parse_shard).transpose()?;
-    prepare_out_dir(&a.out, a.force)?;
+    check_out_dir(&a.out, a.force)?;
+    check_model_folder(a.model.as_deref())?;
     let device = ComputeDevice(a.device).inference().map_err(anyhow::Error::msg)?;
     let bundle = ModelBundle::open(a.model.as_deref(), &device)?;
-    let (mut volumes, failures) = collect_inputs(&a.inputs, Some(&a.out));
+    let Inputs {
+        mut volumes,
+        failures,
+        notes,
+    } = collect_inputs(&a.inputs, Some(&a.out));
+    for n in &notes {
+        eprintln!("note: {n}");
+    }
     if let Some((i, n)) = shard {
+        let all = volumes.len();
         volumes.retain(|v| shard_of(v, n) == i);
+        if volumes.is_empty() && all > 0 {
+            eprintln!("note: shard {i}/{n} holds none of the {all} volume(s); predictions.csv will have its header only");
+        }
     }
     for f in &failures {
         eprintln!("skipped {}: {}", f.path, f.error);
@@ -107,6 +149,17 @@ pub fn run(a: PredictArgs) -> Result<i32> {
     if volumes.is_empty() && !failures.is_empty() {
         bail!("no input could be read ({} failed)", failures.len());
     }
+    let created = create_out_dir(&a.out)?;
+    let result = predict_into(&a, &bundle, &volumes, failures, t0);
+    if result.is_err() {
+        // Only the folders this run made, and only while empty: nothing that was there goes.
+        created.remove_if_empty();
+    }
+    result
+}
+
+/// Predict `volumes` and write every output into the (created) `--out`.
+fn predict_into(a: &PredictArgs, bundle: &ModelBundle, volumes: &[Volume], failures: Vec<Failure>, t0: Instant) -> Result<i32> {
     let total: usize = volumes.iter().map(|v| v.slices.len()).sum();
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
@@ -121,9 +174,9 @@ pub fn run(a: PredictArgs) -> Result<i32> {
     let mut all = Vec::new();
     let mut summaries = Vec::new();
     let mut panels = Vec::new();
-    for v in &volumes {
+    for v in volumes {
         bar.set_message(v.id.clone());
-        let preds = predict_volume(&bundle, v, &opts);
+        let preds = predict_volume(bundle, v, &opts);
         let overlays = write_volume_images(&a.out, v, &preds)?;
         summaries.push(summarize_volume(v, &preds));
         for ((i, p), png) in preds.iter().enumerate().zip(overlays).filter(|((_, p), _)| p.has_tumor == 1) {
@@ -142,7 +195,7 @@ pub fn run(a: PredictArgs) -> Result<i32> {
         slices: all.len(),
         tumor_slices: all.iter().filter(|p| p.has_tumor == 1).count(),
         volumes: summaries,
-        failures: failures.clone(),
+        failures,
         shard: a.shard.clone(),
         threshold: a.threshold,
         seconds: t0.elapsed().as_secs_f64(),
@@ -151,7 +204,7 @@ pub fn run(a: PredictArgs) -> Result<i32> {
     // The largest tumours were kept; show them in volume and slice order.
     panels.sort_by_key(|(_, i, _)| *i);
     let panel_refs: Vec<_> = panels.iter().map(|(_, i, png)| (&all[*i], png.clone())).collect();
-    let html = tumorscan_predict::report::render(&summary, &bundle, &panel_refs);
+    let html = tumorscan_predict::report::render(&summary, bundle, &panel_refs);
     tumorscan_data::table::write_atomic(&a.out.join("report.html"), html.as_bytes())?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -176,8 +229,8 @@ pub fn run(a: PredictArgs) -> Result<i32> {
             a.out.join("masks").display()
         );
     }
-    if !failures.is_empty() {
-        eprintln!("{} input(s) failed (listed above and in summary.json)", failures.len());
+    if !summary.failures.is_empty() {
+        eprintln!("{} input(s) failed (listed above and in summary.json)", summary.failures.len());
         return Ok(PARTIAL_FAILURE);
     }
     Ok(0)
@@ -198,16 +251,38 @@ pub struct MergeArgs {
     force: bool,
 }
 
-/// Concatenate shard CSVs (same header), sorted by file, refusing duplicates.
+/// Concatenate shard CSVs (predict's header; a shard may have no rows), sorted by file,
+/// refusing duplicates and files that are not predict's `predictions.csv`.
 pub fn merge(a: MergeArgs) -> Result<i32> {
+    if a.out.is_dir() {
+        bail!(
+            "{} is a folder; --out names the merged CSV file, e.g. {}",
+            a.out.display(),
+            a.out.join("all.csv").display()
+        );
+    }
     if a.out.exists() && !a.force {
         bail!("{} exists; pass --force to overwrite", a.out.display());
     }
+    // Files written before the mask_file column was added still merge (with each other).
+    let legacy = &PREDICTION_COLUMNS[..PREDICTION_COLUMNS.len() - 1];
     let mut header: Option<csv::StringRecord> = None;
     let mut rows: Vec<csv::StringRecord> = Vec::new();
     for p in &a.csvs {
         let mut r = csv::Reader::from_path(p).with_context(|| format!("reading {}", p.display()))?;
         let h = r.headers().with_context(|| format!("{}: malformed CSV", p.display()))?.clone();
+        if h.is_empty() {
+            bail!("{}: empty file, not a predictions.csv written by `tumorscan predict`", p.display());
+        }
+        let has_columns = |cols: &[&str]| h.iter().eq(cols.iter().copied());
+        if !has_columns(&PREDICTION_COLUMNS) && !has_columns(legacy) {
+            bail!(
+                "{}: not a predictions.csv written by `tumorscan predict` (its columns are {}, not {})",
+                p.display(),
+                h.iter().take(5).collect::<Vec<_>>().join(","),
+                PREDICTION_COLUMNS.join(",")
+            );
+        }
         match &header {
             None => header = Some(h),
             Some(h0) if *h0 != h => bail!("{}: columns differ from {}", p.display(), a.csvs[0].display()),
@@ -228,7 +303,8 @@ pub fn merge(a: MergeArgs) -> Result<i32> {
     for r in &rows {
         w.write_record(r)?;
     }
-    tumorscan_data::table::write_atomic(&a.out, &w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
+    tumorscan_data::table::write_atomic(&a.out, &w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
+        .with_context(|| format!("writing {}", a.out.display()))?;
     println!("merged {} rows from {} files into {}", rows.len(), a.csvs.len(), a.out.display());
     Ok(0)
 }

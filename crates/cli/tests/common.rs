@@ -59,3 +59,49 @@ pub fn assert_clean_failure(r: &Run, needle: &str) {
     assert!(!r.stderr.contains("panicked"), "panic: {}", r.stderr);
     assert!(r.stderr.contains(needle), "message should name {needle}: {}", r.stderr);
 }
+
+/// Like [`tumorscan`], but kills the run after `secs` seconds (code -1, stderr says so), so a
+/// run that would never end fails its test instead of hanging it.
+pub fn tumorscan_within(secs: u64, args: &[&str]) -> Run {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tumorscan"))
+        .args(args)
+        .current_dir(repo_root())
+        .env("TUMORSCAN_CACHE", std::env::temp_dir().join("tumorscan-test-cache"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    // Read both pipes on threads: a full pipe would otherwise stall the child.
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = r.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code().unwrap_or(-1);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = err.join().unwrap_or_default();
+    if code == -1 {
+        stderr.push_str(&format!("\n(timed out after {secs} s)"));
+    }
+    Run {
+        code,
+        stdout: out.join().unwrap_or_default(),
+        stderr,
+    }
+}

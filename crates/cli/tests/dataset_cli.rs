@@ -169,3 +169,41 @@ fn threads_option_sizes_the_pool_or_fails_clearly() {
     }
     assert_clean_failure(&tumorscan(&["--threads", "0", "dataset", "summary", p(dir.path())]), "--threads");
 }
+
+/// `index` and `split` keep an existing --out unless --force, like `show`.
+#[test]
+fn index_and_split_never_overwrite_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    phantom_dir(dir.path(), 2, 2);
+    for cmd in ["index", "split"] {
+        let out = dir.path().join(format!("{cmd}.csv"));
+        std::fs::write(&out, "mine\n").unwrap();
+        let mut args = vec!["dataset", cmd, p(dir.path()), "--out", p(&out)];
+        if cmd == "split" {
+            args.extend(["--folds", "2"]);
+        }
+        let r = tumorscan(&args);
+        assert_clean_failure(&r, &format!("{} exists; pass --force to overwrite it", out.display()));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "mine\n", "{cmd}: kept");
+        args.push("--force");
+        let r = tumorscan(&args);
+        assert_eq!(r.code, 0, "{cmd}: {}", r.stderr);
+        assert_ne!(std::fs::read_to_string(&out).unwrap(), "mine\n", "{cmd}: overwritten on --force");
+    }
+}
+
+#[test]
+fn show_refuses_zero_slices_and_says_when_it_draws_fewer() {
+    let dir = tempfile::tempdir().unwrap();
+    phantom_dir(dir.path(), 2, 2);
+    let grid = dir.path().join("grid.png");
+    assert_clean_failure(
+        &tumorscan(&["dataset", "show", p(dir.path()), "--count", "0", "--out", p(&grid)]),
+        "at least 1",
+    );
+    assert!(!grid.exists());
+    let r = tumorscan(&["dataset", "show", p(dir.path()), "--count", "50", "--out", p(&grid)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("drew 4 slices, not 50"), "{}", r.stderr);
+    assert!(image::open(&grid).is_ok());
+}

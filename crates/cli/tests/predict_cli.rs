@@ -253,12 +253,182 @@ fn write_nifti(path: &Path, (nx, ny, nz): (usize, usize, usize), data: &[f32]) {
     }
     h[108..112].copy_from_slice(&352f32.to_le_bytes());
     h[344..348].copy_from_slice(b"n+1\0");
+    for v in data {
+        h.extend(v.to_le_bytes());
+    }
+    // `.nii` plain, `.nii.gz` compressed.
+    if path.extension().is_some_and(|e| e == "nii") {
+        return std::fs::write(path, h).unwrap();
+    }
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&h).unwrap();
-    for v in data {
-        gz.write_all(&v.to_le_bytes()).unwrap();
-    }
     std::fs::write(path, gz.finish().unwrap()).unwrap();
+}
+
+/// The rows of a CSV as maps from column name to value.
+fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let mut rdr = csv::Reader::from_path(path).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    rdr.records()
+        .map(|r| h.iter().map(String::from).zip(r.unwrap().iter().map(String::from)).collect())
+        .collect()
+}
+
+#[test]
+fn same_named_volumes_from_two_folders_both_keep_their_masks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a/flair.nii.gz"), dir.path().join("b/flair.nii"));
+    for (path, nz) in [(&a, 2usize), (&b, 3)] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let data: Vec<f32> = (0..32 * 32 * nz).map(|i| ((i % 32) as f32 - 16.0).abs()).collect();
+        write_nifti(path, (32, 32, nz), &data);
+    }
+    let out = dir.path().join("cn");
+    let r = tumorscan(&["predict", p(&a), p(&b), "--out", p(&out), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // One mask volume each, with its own input's depth: neither overwrote the other.
+    for (name, nz) in [("flair_mask.nii.gz", 2), ("flair-2_mask.nii.gz", 3)] {
+        let h = nifti::NiftiHeader::from_file(out.join(name)).unwrap();
+        assert_eq!(&h.dim[..4], &[3, 32, 32, nz], "{name}");
+    }
+    let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let ids: Vec<&str> = summary["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["volume"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["flair", "flair-2"]);
+    // Every row names its own mask file, which exists, once.
+    let rows = csv_rows(&out.join("predictions.csv"));
+    assert_eq!(rows.len(), 5);
+    let mut masks: Vec<&str> = rows.iter().map(|r| r["mask_file"].as_str()).collect();
+    for m in &masks {
+        assert!(out.join(m).is_file(), "{m}");
+    }
+    masks.sort();
+    masks.dedup();
+    assert_eq!(masks.len(), 5);
+    assert!(rows
+        .iter()
+        .any(|r| r["volume"] == "flair-2" && r["mask_file"] == "masks/flair_z000-2_mask.png"));
+}
+
+/// A patient folder in `root` holding sample slice 10 and its mask.
+fn one_slice_patient(root: &Path) -> std::path::PathBuf {
+    let dir = root.join("p");
+    std::fs::create_dir_all(&dir).unwrap();
+    let s = repo_root().join("samples/TCGA_CS_5393_19990606");
+    for name in ["TCGA_CS_5393_19990606_10.tif", "TCGA_CS_5393_19990606_10_mask.tif"] {
+        std::fs::copy(s.join(name), dir.join(name)).unwrap();
+    }
+    dir
+}
+
+#[cfg(unix)]
+#[test]
+fn symbolic_link_loops_in_input_folders_are_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("loop");
+    let p_dir = one_slice_patient(&root);
+    std::os::unix::fs::symlink(".", p_dir.join("me")).unwrap();
+    let run = |name: &str| {
+        let r = tumorscan_within(60, &["predict", p(&root), "--out", p(&dir.path().join(name)), "--json"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stderr.contains("symbolic link loop"), "the skipped loop is named: {}", r.stderr);
+        serde_json::from_str::<serde_json::Value>(&r.stdout).unwrap()
+    };
+    assert_eq!(run("o1")["slices"], 1, "the one file, not one per me/me/...");
+    // Two links that lead back up: the walk still ends.
+    std::os::unix::fs::symlink("..", p_dir.join("up")).unwrap();
+    std::os::unix::fs::symlink("../p", p_dir.join("self")).unwrap();
+    let s = run("o2");
+    assert_eq!(s["slices"], 1);
+    assert_eq!(s["volumes"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn an_earlier_output_inside_an_input_folder_is_not_read_as_slices() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = one_slice_patient(dir.path());
+    let first = tumorscan(&["predict", p(&input), "--out", p(&input.join("results"))]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let r = tumorscan(&["predict", p(&input), "--out", p(&dir.path().join("x")), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let s: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(s["slices"], 1, "the overlays are not MRI slices");
+    assert_eq!(s["volumes"].as_array().unwrap().len(), 1);
+    assert!(r.stderr.contains("earlier `tumorscan predict`"), "{}", r.stderr);
+    // Named directly, it is refused with the reason.
+    assert_clean_failure(
+        &tumorscan(&["predict", p(&input.join("results")), "--out", p(&dir.path().join("y"))]),
+        "earlier `tumorscan predict`",
+    );
+}
+
+#[test]
+fn empty_shards_merge_and_files_that_are_not_predictions_do_not() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    phantom_dir(data.path(), 1, 2);
+    // One patient in three shards: two shards are empty, yet each writes predict's header.
+    let mut csvs = Vec::new();
+    for i in 0..3 {
+        let o = dir.path().join(format!("sh{i}"));
+        let r = tumorscan(&["predict", p(data.path()), "--out", p(&o), "--shard", &format!("{i}/3")]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let text = std::fs::read_to_string(o.join("predictions.csv")).unwrap();
+        assert!(text.starts_with("file,volume,slice,"), "shard {i}: {text:?}");
+        csvs.push(o.join("predictions.csv"));
+    }
+    let merged = dir.path().join("all.csv");
+    let r = tumorscan(&["merge", p(&csvs[0]), p(&csvs[1]), p(&csvs[2]), "--out", p(&merged)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(csv_rows(&merged).len(), 2);
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello\nworld\n").unwrap();
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    for bad in [&text, &empty] {
+        let r = tumorscan(&["merge", p(&csvs[0]), p(bad), "--out", p(&dir.path().join("m.csv"))]);
+        assert_clean_failure(&r, p(bad));
+        assert!(r.stderr.contains("not a predictions.csv"), "{}", r.stderr);
+    }
+    assert!(!dir.path().join("m.csv").exists());
+    // A folder as --out is named, not "Is a directory (os error 21)".
+    let r = tumorscan(&["merge", p(&csvs[0]), "--out", p(dir.path()), "--force"]);
+    assert_clean_failure(&r, p(dir.path()));
+    assert!(r.stderr.contains("is a folder"), "{}", r.stderr);
+}
+
+#[test]
+fn a_refused_run_leaves_no_out_folder_and_bad_options_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p1/sub");
+    assert_clean_failure(&tumorscan(&["predict", "/nonexistent", "--out", p(&out)]), "/nonexistent");
+    assert!(!dir.path().join("p1").exists(), "nothing created");
+    // The corrected run is not blocked.
+    let sample = "samples/TCGA_CS_5393_19990606/TCGA_CS_5393_19990606_10.tif";
+    assert_eq!(tumorscan(&["predict", sample, "--out", p(&out)]).code, 0);
+    // A failed --force run into an existing output keeps everything there.
+    let before = std::fs::read(out.join("predictions.csv")).unwrap();
+    assert_clean_failure(
+        &tumorscan(&["predict", "/nonexistent", "--out", p(&out), "--force"]),
+        "/nonexistent",
+    );
+    assert_eq!(std::fs::read(out.join("predictions.csv")).unwrap(), before);
+    assert!(out.join("masks/TCGA_CS_5393_19990606_10_mask.png").exists());
+
+    let empty_model = dir.path().join("model");
+    std::fs::create_dir(&empty_model).unwrap();
+    let o2 = dir.path().join("o2");
+    let r = tumorscan(&["predict", sample, "--out", p(&o2), "--model", p(&empty_model)]);
+    assert_clean_failure(&r, "--model must be a model folder (bundle.json, or model.json + model.bpk)");
+    assert!(!o2.exists());
+    let r = tumorscan(&["predict", sample, "--out", p(&o2), "--batch-size", "0"]);
+    assert_clean_failure(&r, "at least 1");
+    assert!(!o2.exists());
 }
 
 #[test]

@@ -52,71 +52,179 @@ fn is_mask(p: &Path) -> bool {
     p.file_stem().map(|s| s.to_string_lossy().ends_with("_mask")).unwrap_or(false)
 }
 
-fn walk(dir: &Path, skip: Option<&Path>, files: &mut Vec<PathBuf>, failures: &mut Vec<Failure>) {
-    // Never read our own output folder back as input (predicting a folder into a subfolder).
-    if skip.is_some_and(|s| dir.canonicalize().ok().as_deref() == Some(s)) {
-        return;
+/// What [`walk`] did with a folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walked {
+    /// Read (its files added, its subfolders walked).
+    Read,
+    /// The output folder of this run.
+    Excluded,
+    /// Already read under another path: a symbolic link loop, or a second link to it.
+    Seen,
+    /// The output of an earlier `tumorscan predict`.
+    PredictOutput,
+    /// Could not be read (a failure was recorded).
+    Unreadable,
+}
+
+/// State of one folder walk over all inputs.
+struct Walk<'a> {
+    /// This run's output folder (canonical), never read back.
+    skip: Option<&'a Path>,
+    /// Canonical paths of the folders read so far: a folder is read once, so symbolic link
+    /// loops (`p/me -> .`) end and a folder linked twice is not counted twice.
+    visited: std::collections::HashSet<PathBuf>,
+    files: Vec<PathBuf>,
+    failures: Vec<Failure>,
+    notes: Vec<String>,
+}
+
+/// Whether `dir` holds what `tumorscan predict` writes (`summary.json` beside a
+/// `predictions.csv` with predict's columns): its overlays and masks are PNGs that would
+/// otherwise be read back as MRI slices.
+pub fn is_predict_output(dir: &Path) -> bool {
+    use std::io::Read;
+    if !dir.join("summary.json").is_file() {
+        return false;
     }
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            return failures.push(Failure {
-                path: dir.display().to_string(),
-                error: format!("cannot read folder: {e}"),
-            })
-        }
+    let Ok(f) = std::fs::File::open(dir.join("predictions.csv")) else {
+        return false;
     };
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.file_name().map(|n| n.to_string_lossy().starts_with('.')).unwrap_or(true))
-        .collect();
-    paths.sort();
-    for p in paths {
-        if p.is_dir() {
-            walk(&p, skip, files, failures);
-        } else {
-            let ext = ext_of(&p);
-            if (SLICE_EXTENSIONS.contains(&ext.as_str()) && !is_mask(&p)) || ext == "nii" || ext == "nii.gz" || ext == "dcm" {
-                files.push(p);
+    let mut head = Vec::new();
+    if f.take(64).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    // Empty: an empty shard of a version that wrote no header.
+    head.is_empty() || head.starts_with(b"file,volume,slice,")
+}
+
+impl Walk<'_> {
+    fn walk(&mut self, dir: &Path) -> Walked {
+        let canon = match dir.canonicalize() {
+            Ok(c) => c,
+            Err(e) => {
+                self.failures.push(Failure {
+                    path: dir.display().to_string(),
+                    error: format!("cannot read folder: {e}"),
+                });
+                return Walked::Unreadable;
+            }
+        };
+        // Never read our own output folder back as input (predicting a folder into a subfolder).
+        if self.skip == Some(canon.as_path()) {
+            return Walked::Excluded;
+        }
+        if self.visited.contains(&canon) {
+            return Walked::Seen;
+        }
+        if is_predict_output(dir) {
+            return Walked::PredictOutput;
+        }
+        self.visited.insert(canon);
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => {
+                self.failures.push(Failure {
+                    path: dir.display().to_string(),
+                    error: format!("cannot read folder: {e}"),
+                });
+                return Walked::Unreadable;
+            }
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| !p.file_name().map(|n| n.to_string_lossy().starts_with('.')).unwrap_or(true))
+            .collect();
+        paths.sort();
+        for p in paths {
+            if p.is_dir() {
+                match self.walk(&p) {
+                    Walked::Seen => self.notes.push(format!(
+                        "skipped {}: folder {} already read (a symbolic link loop, or a second path to it)",
+                        p.display(),
+                        p.canonicalize().map(|c| c.display().to_string()).unwrap_or_default()
+                    )),
+                    Walked::PredictOutput => self.notes.push(format!(
+                        "skipped {}: the output of an earlier `tumorscan predict` (summary.json, predictions.csv), not MRI input",
+                        p.display()
+                    )),
+                    Walked::Read | Walked::Excluded | Walked::Unreadable => {}
+                }
+            } else {
+                let ext = ext_of(&p);
+                if (SLICE_EXTENSIONS.contains(&ext.as_str()) && !is_mask(&p)) || ext == "nii" || ext == "nii.gz" || ext == "dcm" {
+                    self.files.push(p);
+                }
             }
         }
+        Walked::Read
     }
 }
 
-/// Read every input into volumes, skipping the folder `exclude` (the output folder) when
-/// walking folders. Returns the volumes and the inputs that failed.
-pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> (Vec<Volume>, Vec<Failure>) {
+/// The inputs of a run, read into volumes.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    /// Volumes read, with unique ids and unique output stems.
+    pub volumes: Vec<Volume>,
+    /// Inputs that failed, with the reason.
+    pub failures: Vec<Failure>,
+    /// What was skipped on purpose and why (symbolic link loops, files reached twice, earlier
+    /// predict outputs), for the user's information.
+    pub notes: Vec<String>,
+}
+
+/// Read every input into volumes, skipping the folder `exclude` (the output folder), folders
+/// reached twice (symbolic link loops) and earlier predict outputs when walking folders; a
+/// file reached by two paths is read once.
+pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
     let skip = exclude.and_then(|e| e.canonicalize().ok());
-    let skip = skip.as_deref();
-    let mut files = Vec::new();
-    let mut failures = Vec::new();
+    let mut w = Walk {
+        skip: skip.as_deref(),
+        visited: Default::default(),
+        files: Vec::new(),
+        failures: Vec::new(),
+        notes: Vec::new(),
+    };
     for inp in inputs {
         match std::fs::metadata(inp) {
-            Err(e) => failures.push(Failure {
+            Err(e) => w.failures.push(Failure {
                 path: inp.display().to_string(),
                 error: format!("cannot read: {e}"),
             }),
             Ok(m) if m.is_dir() => {
-                let before = files.len();
-                walk(inp, skip, &mut files, &mut failures);
-                if files.len() == before {
-                    failures.push(Failure {
+                let before = w.files.len();
+                let error = match w.walk(inp) {
+                    Walked::Read if w.files.len() == before => {
+                        Some("folder holds no slice images (.tif/.png/.jpg, not _mask), NIfTI volumes or DICOM (.dcm) files")
+                    }
+                    Walked::Excluded => Some("is the --out folder of this run, not input"),
+                    Walked::PredictOutput => Some(
+                        "is the output of an earlier `tumorscan predict` (summary.json, predictions.csv), not MRI input; name one of its subfolders to read it anyway",
+                    ),
+                    Walked::Seen => {
+                        w.notes.push(format!("{} was already read as part of an earlier input", inp.display()));
+                        None
+                    }
+                    Walked::Read | Walked::Unreadable => None,
+                };
+                if let Some(error) = error {
+                    w.failures.push(Failure {
                         path: inp.display().to_string(),
-                        error: "folder holds no slice images (.tif/.png/.jpg, not _mask), NIfTI volumes or DICOM (.dcm) files".into(),
+                        error: error.into(),
                     });
                 }
             }
             Ok(_) => {
                 let ext = ext_of(inp);
                 if is_mask(inp) {
-                    failures.push(Failure {
+                    w.failures.push(Failure {
                         path: inp.display().to_string(),
                         error: "is a ground-truth mask (_mask), not an input slice".into(),
                     });
                 } else if SLICE_EXTENSIONS.contains(&ext.as_str()) || ext == "nii" || ext == "nii.gz" || ext == "dcm" {
-                    files.push(inp.clone());
+                    w.files.push(inp.clone());
                 } else {
-                    failures.push(Failure {
+                    w.failures.push(Failure {
                         path: inp.display().to_string(),
                         error: format!("unsupported file type '.{ext}': expected .tif, .tiff, .png, .jpg, .nii, .nii.gz or .dcm"),
                     });
@@ -124,8 +232,13 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> (Vec<Volume
             }
         }
     }
-    files.sort();
-    files.dedup();
+    let Walk {
+        files,
+        mut failures,
+        mut notes,
+        ..
+    } = w;
+    let files = dedupe_files(files, &mut notes);
     let (dicom_files, files): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|p| ext_of(p) == "dcm");
     let (volume_files, slice_files): (Vec<PathBuf>, Vec<PathBuf>) = files.into_iter().partition(|p| ext_of(p).starts_with("nii"));
     // DICOM: one series per folder.
@@ -197,8 +310,32 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> (Vec<Volume
             slice_thickness_mm: None,
         });
     }
-    unique_stems(&mut volumes);
-    (volumes, failures)
+    unique_names(&mut volumes);
+    Inputs { volumes, failures, notes }
+}
+
+/// Sorted files, each once: a file reached by two paths (a link to it, or given twice) is
+/// read once, under the first path in sorted order; the others are noted.
+fn dedupe_files(mut files: Vec<PathBuf>, notes: &mut Vec<String>) -> Vec<PathBuf> {
+    files.sort();
+    files.dedup();
+    let mut first: std::collections::HashMap<PathBuf, usize> = Default::default();
+    let mut kept = Vec::with_capacity(files.len());
+    for f in files {
+        // Unresolvable (a dangling link): kept, so reading it reports the problem.
+        let Ok(canon) = f.canonicalize() else {
+            kept.push(f);
+            continue;
+        };
+        match first.get(&canon) {
+            Some(&i) => notes.push(format!("skipped {}: the same file as {}", f.display(), kept[i].display())),
+            None => {
+                first.insert(canon, kept.len());
+                kept.push(f);
+            }
+        }
+    }
+    kept
 }
 
 fn mask_beside(p: &Path) -> Option<PathBuf> {
@@ -208,16 +345,28 @@ fn mask_beside(p: &Path) -> Option<PathBuf> {
     m.exists().then_some(m)
 }
 
-/// Make output stems unique across the run (`name`, `name-2`, ...).
-fn unique_stems(volumes: &mut [Volume]) {
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+/// `name`, or the first of `name-2`, `name-3`, ... not in `used`; the result is added to `used`.
+fn unique_name(name: &str, used: &mut std::collections::HashSet<String>) -> String {
+    let mut candidate = name.to_string();
+    let mut n = 1;
+    while used.contains(&candidate) {
+        n += 1;
+        candidate = format!("{name}-{n}");
+    }
+    used.insert(candidate.clone());
+    candidate
+}
+
+/// Make output names unique across the run, so no output file overwrites another: slice
+/// stems (`masks/<stem>_mask.png`) and volume ids (`<id>_mask.nii.gz`, the CSV's `volume`,
+/// `summary.json`) become `name`, `name-2`, ...
+fn unique_names(volumes: &mut [Volume]) {
+    let mut stems = std::collections::HashSet::new();
+    let mut ids = std::collections::HashSet::new();
     for v in volumes.iter_mut() {
+        v.id = unique_name(&v.id, &mut ids);
         for s in v.slices.iter_mut() {
-            let n = seen.entry(s.stem.clone()).or_insert(0);
-            *n += 1;
-            if *n > 1 {
-                s.stem = format!("{}-{}", s.stem, n);
-            }
+            s.stem = unique_name(&s.stem, &mut stems);
         }
     }
 }
@@ -225,4 +374,95 @@ fn unique_stems(volumes: &mut [Volume]) {
 /// Read a NIfTI-1 volume (.nii or .nii.gz) as axial slices; see [`tumorscan_data::nifti`].
 pub fn nifti_volume(path: &Path) -> Result<Volume, String> {
     nifti::read(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slice_png(path: &Path) {
+        image::RgbImage::from_fn(16, 16, |x, y| image::Rgb([x as u8 * 8, y as u8 * 8, 40]))
+            .save(path)
+            .unwrap();
+    }
+
+    fn volume(id: &str, stems: &[&str]) -> Volume {
+        let img = |_| tumorscan_data::image_io::RgbImage {
+            width: 1,
+            height: 1,
+            data: vec![0; 3],
+            notes: Vec::new(),
+        };
+        Volume {
+            id: id.into(),
+            source: PathBuf::from(id),
+            slices: stems
+                .iter()
+                .map(|s| InputSlice::from_image(s.to_string(), s.to_string(), 0, img(s), None))
+                .collect(),
+            nifti: None,
+            slice_thickness_mm: None,
+        }
+    }
+
+    #[test]
+    fn volume_ids_and_stems_are_made_unique() {
+        // Two `flair.nii.gz` from different folders, and a real `flair-2` besides.
+        let mut v = vec![
+            volume("flair", &["flair_z000"]),
+            volume("flair-2", &["x"]),
+            volume("flair", &["flair_z000"]),
+        ];
+        unique_names(&mut v);
+        let ids: Vec<&str> = v.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(ids, ["flair", "flair-2", "flair-3"]);
+        assert_eq!(v[2].slices[0].stem, "flair_z000-2");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symbolic_link_loops_end_and_each_file_counts_once() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("p");
+        std::fs::create_dir(&p).unwrap();
+        slice_png(&p.join("a_1.png"));
+        std::os::unix::fs::symlink(".", p.join("me")).unwrap();
+        std::os::unix::fs::symlink("..", p.join("up")).unwrap();
+        std::os::unix::fs::symlink("../p", p.join("self")).unwrap();
+        std::os::unix::fs::symlink("a_1.png", p.join("b_1.png")).unwrap();
+        let got = collect_inputs(&[d.path().to_path_buf()], None);
+        assert!(got.failures.is_empty(), "{:?}", got.failures);
+        assert_eq!(got.volumes.len(), 1);
+        assert_eq!(got.volumes[0].slices.len(), 1, "one file, read once");
+        let notes = got.notes.join("\n");
+        for link in ["me", "up", "self", "b_1.png"] {
+            assert!(notes.contains(&p.join(link).display().to_string()), "{link} noted: {notes}");
+        }
+    }
+
+    #[test]
+    fn earlier_predict_outputs_are_not_read_as_input() {
+        let d = tempfile::tempdir().unwrap();
+        slice_png(&d.path().join("a_1.png"));
+        let out = d.path().join("results");
+        std::fs::create_dir_all(out.join("overlays")).unwrap();
+        slice_png(&out.join("overlays/a_1.png"));
+        std::fs::write(out.join("summary.json"), "{}").unwrap();
+        std::fs::write(out.join("predictions.csv"), "file,volume,slice,tumor_probability\n").unwrap();
+        let got = collect_inputs(&[d.path().to_path_buf()], None);
+        assert_eq!(got.volumes.len(), 1);
+        assert_eq!(got.volumes[0].slices.len(), 1);
+        assert!(
+            got.notes.iter().any(|n| n.contains("earlier `tumorscan predict`")),
+            "{:?}",
+            got.notes
+        );
+        // Named itself: refused with the reason.
+        let got = collect_inputs(std::slice::from_ref(&out), None);
+        assert!(got.volumes.is_empty());
+        assert!(got.failures[0].error.contains("earlier `tumorscan predict`"));
+        // A CSV of another kind does not make a folder an output.
+        std::fs::write(out.join("predictions.csv"), "id,score\n").unwrap();
+        assert!(!is_predict_output(&out));
+    }
 }

@@ -1,6 +1,7 @@
 //! Writing prediction results: `predictions.csv`, `masks/<stem>_mask.png`,
 //! `overlays/<stem>.png`, `<volume>_mask.nii.gz` for NIfTI inputs, `summary.json` and
-//! `report.html`. Every file is written under a temporary name and renamed, so an
+//! `report.html`. Stems and volume ids are unique over a run (see [`crate::input`]), so no
+//! output overwrites another. Every file is written under a temporary name and renamed, so an
 //! interrupted run never leaves a half-written file that looks complete. Existing output is
 //! never overwritten without `--force`.
 
@@ -12,8 +13,9 @@ use std::path::Path;
 use tumorscan_data::render::overlay;
 use tumorscan_data::table::write_atomic;
 
-/// Refuse a non-empty output folder unless `force`; create it otherwise.
-pub fn prepare_out_dir(out: &Path, force: bool) -> Result<()> {
+/// Refuse an `--out` that is not a folder, or a non-empty one unless `force`; creates nothing,
+/// so a run can check it before its inputs and create it only once there is something to write.
+pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
     if out.exists() {
         if !out.is_dir() {
             bail!("{} exists and is not a folder", out.display());
@@ -29,10 +31,42 @@ pub fn prepare_out_dir(out: &Path, force: bool) -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// The folders [`create_out_dir`] created (those that did not exist before), so a run that
+/// fails before writing anything can leave the disk as it found it.
+#[derive(Debug, Default)]
+pub struct CreatedDirs(Vec<std::path::PathBuf>);
+
+impl CreatedDirs {
+    /// Remove the created folders that are still empty, deepest first. Never removes a file, a
+    /// non-empty folder or a folder that existed before the run.
+    pub fn remove_if_empty(&self) {
+        for d in self.0.iter().rev() {
+            // Fails, harmlessly, on a folder that something was written into.
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// Create `out`, `out/masks` and `out/overlays`; returns the folders that were new.
+pub fn create_out_dir(out: &Path) -> Result<CreatedDirs> {
+    let mut created = Vec::new();
+    // Every missing ancestor too, so nothing the run made is left behind by a failure.
+    let mut missing: Vec<&Path> = out.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).collect();
+    missing.reverse();
+    created.extend(missing.into_iter().map(Path::to_path_buf));
+    for sub in ["masks", "overlays"] {
+        let d = out.join(sub);
+        if !d.exists() {
+            created.push(d);
+        }
+    }
     for sub in ["", "masks", "overlays"] {
         std::fs::create_dir_all(out.join(sub)).with_context(|| format!("creating {}", out.join(sub).display()))?;
     }
-    Ok(())
+    Ok(CreatedDirs(created))
 }
 
 fn png_bytes(img: image::DynamicImage) -> Result<Vec<u8>> {
@@ -54,7 +88,7 @@ pub fn write_volume_images(out: &Path, volume: &Volume, preds: &[SlicePrediction
     let mut overlays = Vec::with_capacity(preds.len());
     for (i, p) in preds.iter().enumerate() {
         let mask = image::GrayImage::from_raw(p.width, p.height, p.mask.iter().map(|&v| v * 255).collect()).context("mask size")?;
-        write_atomic(&out.join("masks").join(format!("{}_mask.png", p.stem)), &png_bytes(mask.into())?)?;
+        write_atomic(&out.join(mask_file(&p.stem)), &png_bytes(mask.into())?)?;
         let overlay = overlay_png(volume, i, p)?;
         write_atomic(&out.join("overlays").join(format!("{}.png", p.stem)), &overlay)?;
         overlays.push(overlay);
@@ -66,9 +100,55 @@ pub fn write_volume_images(out: &Path, volume: &Volume, preds: &[SlicePrediction
     Ok(overlays)
 }
 
-/// Write `predictions.csv` (one row per slice).
+/// The columns of `predictions.csv`, in order: [`SlicePrediction`]'s fields, then `mask_file`.
+/// Written even when there are no rows (an empty shard), so `merge` can check every file.
+pub const PREDICTION_COLUMNS: [&str; 15] = [
+    "file",
+    "volume",
+    "slice",
+    "tumor_probability",
+    "has_tumor",
+    "tumor_pixels",
+    "tumor_area_mm2",
+    "bbox_x",
+    "bbox_y",
+    "bbox_width",
+    "bbox_height",
+    "width",
+    "height",
+    "notes",
+    "mask_file",
+];
+
+/// The mask PNG of a slice, relative to the output folder: the stem is made unique over the
+/// run, so it may differ from the input file's name (`..._1-2_mask.png`).
+pub fn mask_file(stem: &str) -> String {
+    format!("masks/{stem}_mask.png")
+}
+
+/// The extra column after [`SlicePrediction`]'s own (serialized as a tuple with it).
+#[derive(Serialize)]
+struct MaskColumn {
+    mask_file: String,
+}
+
+/// Write `predictions.csv`: the header (always) and one row per slice.
 pub fn write_predictions_csv(path: &Path, preds: &[SlicePrediction]) -> Result<()> {
-    tumorscan_data::table::write_csv(path, preds).with_context(|| format!("writing {}", path.display()))
+    let write = || -> Result<()> {
+        let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
+        w.write_record(PREDICTION_COLUMNS)?;
+        for p in preds {
+            w.serialize((
+                p,
+                MaskColumn {
+                    mask_file: mask_file(&p.stem),
+                },
+            ))?;
+        }
+        write_atomic(path, &w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
+        Ok(())
+    };
+    write().with_context(|| format!("writing {}", path.display()))
 }
 
 /// Per-volume summary.
@@ -131,4 +211,69 @@ pub fn summarize_volume(volume: &Volume, preds: &[SlicePrediction]) -> VolumeSum
 /// Write JSON atomically.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, serde_json::to_string_pretty(value)?.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prediction(stem: &str) -> SlicePrediction {
+        SlicePrediction {
+            file: format!("in/{stem}.tif"),
+            volume: "v".into(),
+            stem: stem.into(),
+            slice: 1,
+            tumor_probability: 0.25,
+            has_tumor: 0,
+            tumor_pixels: 0,
+            tumor_area_mm2: None,
+            bbox_x: None,
+            bbox_y: None,
+            bbox_width: None,
+            bbox_height: None,
+            width: 4,
+            height: 4,
+            notes: String::new(),
+            mask: vec![0; 16],
+        }
+    }
+
+    #[test]
+    fn predictions_csv_has_its_header_even_without_rows_and_names_each_mask() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("predictions.csv");
+        write_predictions_csv(&path, &[]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", PREDICTION_COLUMNS.join(","))
+        );
+        write_predictions_csv(&path, &[prediction("a_1-2")]).unwrap();
+        let mut r = csv::Reader::from_path(&path).unwrap();
+        assert_eq!(r.headers().unwrap(), &csv::StringRecord::from(PREDICTION_COLUMNS.to_vec()));
+        let row = r.records().next().unwrap().unwrap();
+        assert_eq!(row.len(), PREDICTION_COLUMNS.len());
+        assert_eq!(&row[PREDICTION_COLUMNS.len() - 1], "masks/a_1-2_mask.png");
+        // The fixed header names what the rows hold: serde's own header agrees.
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize((prediction("x"), MaskColumn { mask_file: String::new() })).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        assert_eq!(text.lines().next().unwrap(), PREDICTION_COLUMNS.join(","));
+    }
+
+    #[test]
+    fn created_folders_are_removed_only_when_new_and_empty() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("a/b");
+        let created = create_out_dir(&out).unwrap();
+        assert!(out.join("masks").is_dir() && out.join("overlays").is_dir());
+        created.remove_if_empty();
+        assert!(!d.path().join("a").exists(), "everything this run made is gone");
+        // An existing folder, and one with a result in it, stay.
+        std::fs::create_dir(d.path().join("kept")).unwrap();
+        let created = create_out_dir(&d.path().join("kept")).unwrap();
+        std::fs::write(d.path().join("kept/masks/m.png"), b"x").unwrap();
+        created.remove_if_empty();
+        assert!(d.path().join("kept/masks/m.png").exists());
+        assert!(!d.path().join("kept/overlays").exists());
+    }
 }
