@@ -99,16 +99,18 @@ pub fn is_predict_output(dir: &Path) -> bool {
 }
 
 impl Walk<'_> {
+    fn unreadable(&mut self, dir: &Path, e: std::io::Error) -> Walked {
+        self.failures.push(Failure {
+            path: dir.display().to_string(),
+            error: format!("cannot read folder: {e}"),
+        });
+        Walked::Unreadable
+    }
+
     fn walk(&mut self, dir: &Path) -> Walked {
         let canon = match dir.canonicalize() {
             Ok(c) => c,
-            Err(e) => {
-                self.failures.push(Failure {
-                    path: dir.display().to_string(),
-                    error: format!("cannot read folder: {e}"),
-                });
-                return Walked::Unreadable;
-            }
+            Err(e) => return self.unreadable(dir, e),
         };
         // Never read our own output folder back as input (predicting a folder into a subfolder).
         if self.skip == Some(canon.as_path()) {
@@ -123,13 +125,7 @@ impl Walk<'_> {
         self.visited.insert(canon);
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
-            Err(e) => {
-                self.failures.push(Failure {
-                    path: dir.display().to_string(),
-                    error: format!("cannot read folder: {e}"),
-                });
-                return Walked::Unreadable;
-            }
+            Err(e) => return self.unreadable(dir, e),
         };
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
