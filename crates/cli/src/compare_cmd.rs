@@ -6,6 +6,7 @@ use crate::evaluate_cmd::ReportOut;
 use crate::pool_cmd::read_results;
 use anyhow::{bail, Result};
 use clap::Args;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use tumorscan_evaluate::compare::{compare_detection, compare_patients, Figure, FoldCalls};
 use tumorscan_evaluate::pooled::{is_verified, FoldDetection, FoldSegmentation};
@@ -85,8 +86,33 @@ fn side(inputs: &[PathBuf], flag: &str) -> Result<Side> {
     })
 }
 
+/// The result files an input names (the file, or the results in a folder), resolved so that
+/// two spellings of one file compare equal.
+fn result_files(inputs: &[PathBuf]) -> BTreeSet<PathBuf> {
+    inputs
+        .iter()
+        .flat_map(|input| {
+            if input.is_dir() {
+                vec![input.join("segmentation.json"), input.join("detection.json")]
+            } else {
+                vec![input.clone()]
+            }
+        })
+        .filter_map(|f| f.canonicalize().ok())
+        .collect()
+}
+
 /// Compare the two sides and write the report.
 pub fn compare(a: &CompareArgs) -> Result<()> {
+    // A result paired with itself differs by nothing: a mistaken command, not a finding.
+    let (base_files, cand_files) = (result_files(&a.baseline), result_files(&a.candidate));
+    if let Some(f) = base_files.intersection(&cand_files).next() {
+        bail!(
+            "--baseline and --candidate both hold {}: a result compared with itself differs by nothing; \
+             give each side its own model's results",
+            f.display()
+        );
+    }
     let (base, cand) = (side(&a.baseline, "--baseline")?, side(&a.candidate, "--candidate")?);
     let kinds = |s: &Side| (!s.figures.is_empty(), !s.calls.is_empty());
     if kinds(&base) != kinds(&cand) {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use tumorscan_data::augment::MissingSequence;
 use tumorscan_data::normalize::Normalizer;
 use tumorscan_data::render::{grid, label, overlay};
-use tumorscan_data::split::read_folds;
+use tumorscan_data::split::{check_lists_all, name_some, read_folds, FoldRow};
 use tumorscan_data::{LoadedDataset, Patient};
 use tumorscan_evaluate::compare::{compare_patients, Figure, PairedEffect};
 use tumorscan_evaluate::detection::{best_accuracy_threshold, evaluate_detection, DetectionReport, Scored};
@@ -96,7 +96,11 @@ impl ReportOut {
     /// Create the output folder; a non-empty one is refused without --force, so that no
     /// earlier report is overwritten by accident.
     pub fn create(&self) -> Result<()> {
-        if self.out.exists() && std::fs::read_dir(&self.out)?.next().is_some() && !self.force {
+        if self.out.exists() && !self.out.is_dir() {
+            bail!("--out {} exists and is not a folder; choose another --out", self.out.display());
+        }
+        let listing = || std::fs::read_dir(&self.out).with_context(|| format!("reading {}", self.out.display()));
+        if self.out.exists() && listing()?.next().is_some() && !self.force {
             bail!(
                 "{} exists and is not empty; pass --force or choose another --out",
                 self.out.display()
@@ -152,7 +156,31 @@ struct Prepared {
     bundle: ModelBundle,
 }
 
-fn prepare(a: &EvalArgs) -> Result<Prepared> {
+/// Refuse a slice classifier given as `--model` (whose loader would only say "not a
+/// segmentation model"), pointing to where it goes.
+fn refuse_classifier_as_model(model: &Path, detect: bool) -> Result<()> {
+    // Anything unreadable is left to the bundle loader, which names it.
+    let card: Option<serde_json::Value> = std::fs::read(model.join("model.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if card.is_some_and(|c| c["net"]["kind"] == "classifier") {
+        let m = model.display();
+        if detect {
+            bail!(
+                "--model {m} is a slice classifier (train detect), not a segmentation model: pass it as \
+                 --classifier {m}, with --model a segmentation model (a train segment run's best/, or a bundle such as models/)"
+            );
+        }
+        bail!(
+            "--model {m} is a slice classifier (train detect), not a segmentation model: evaluate it with \
+             `evaluate detect --model <segmentation model> --classifier {m}`"
+        );
+    }
+    Ok(())
+}
+
+fn prepare(a: &EvalArgs, detect: bool) -> Result<Prepared> {
+    refuse_classifier_as_model(&a.model, detect)?;
     a.report.create()?;
     let device = ComputeDevice::cpu().inference().map_err(anyhow::Error::msg)?;
     let bundle = ModelBundle::load(&a.model, &device)?;
@@ -166,28 +194,65 @@ fn prepare(a: &EvalArgs) -> Result<Prepared> {
     Ok(Prepared { ds, bundle })
 }
 
-fn fold_patients<'a>(ds: &'a LoadedDataset, folds: &Path, fold: usize) -> Result<Vec<&'a Patient>> {
-    let rows = read_folds(folds)?;
+/// The patients of `fold`; every one of them must be in the dataset. Patients of other folds
+/// may be absent (e.g. --data a copy of one fold's patients, with the full folds file).
+fn fold_patients<'a>(ds: &'a LoadedDataset, rows: &[FoldRow], folds: &Path, fold: usize) -> Result<Vec<&'a Patient>> {
     let ids: BTreeSet<&str> = rows.iter().filter(|r| r.fold == fold).map(|r| r.patient.as_str()).collect();
     if ids.is_empty() {
         bail!("fold {fold} is empty or missing in {}", folds.display());
     }
     let ps: Vec<&Patient> = ds.patients.iter().filter(|p| ids.contains(p.id.as_str())).collect();
     if ps.len() != ids.len() {
-        bail!("{} patients of fold {fold} are not in {}", ids.len() - ps.len(), ds.root.display());
+        let absent: Vec<&str> = ids.iter().copied().filter(|id| ds.patient(id).is_none()).collect();
+        bail!(
+            "{} patient(s) of fold {fold} in {} are not in {}: {}; every patient of an evaluated fold (and of --val-fold) \
+             must be in --data (patients of other folds may be absent)",
+            absent.len(),
+            folds.display(),
+            ds.root.display(),
+            name_some(&absent)
+        );
     }
     Ok(ps)
+}
+
+/// The folds file, checked against the dataset: it must put every patient of --data in a fold
+/// (one left out would silently not be scored). Listed patients absent from --data are
+/// allowed outside the `used` folds ([`fold_patients`] checks those) and noted.
+fn read_checked_folds(ds: &LoadedDataset, folds: &Path, used: &[usize]) -> Result<Vec<FoldRow>> {
+    let rows = read_folds(folds)?;
+    for &f in used {
+        fold_patients(ds, &rows, folds, f)?;
+    }
+    check_lists_all(&rows, folds, ds)?;
+    let absent: Vec<&str> = rows
+        .iter()
+        .filter(|r| ds.patient(&r.patient).is_none())
+        .map(|r| r.patient.as_str())
+        .collect();
+    if !absent.is_empty() {
+        eprintln!(
+            "note: {} patient(s) of other folds in {} are not in {} ({}); the evaluated folds are complete",
+            absent.len(),
+            folds.display(),
+            ds.root.display(),
+            name_some(&absent)
+        );
+    }
+    Ok(rows)
 }
 
 /// Refuse to evaluate on patients the model was trained on, and label a fold used for model
 /// selection as such (when the run's config.json beside the model says so).
 /// Whether `patients` were kept out of the training and selection of every network of the
-/// model (for an ensemble, of each member).
-fn check_held_out(model: &Path, ensemble: &[String], patients: &[&Patient]) -> Result<String> {
-    // A run's best/ has the run's config.json above it; a bundle keeps it in segment/ (and in
-    // each ensemble member's folder).
+/// model (for an ensemble, of each member). `who` names the model and `fold` the patients'
+/// fold in a refusal ("the classifier (--classifier X)", "--val-fold 1"), `advice` says what
+/// to do instead.
+fn check_held_out(model: &Path, ensemble: &[String], patients: &[&Patient], who: &str, fold: &str, advice: &str) -> Result<String> {
+    // The model folder's own config.json first (train writes one into best/, a bundle's segment/
+    // has one), then the run's above a best/ copied before that.
     let mut configs = Vec::new();
-    if let Some(bytes) = ["../config.json", "config.json", "segment/config.json"]
+    if let Some(bytes) = ["config.json", "../config.json", "segment/config.json"]
         .iter()
         .find_map(|c| std::fs::read(model.join(c)).ok())
     {
@@ -222,10 +287,7 @@ fn check_held_out(model: &Path, ensemble: &[String], patients: &[&Patient]) -> R
         val.extend(set("val"));
     }
     if let Some(p) = patients.iter().find(|p| train.contains(&p.id)) {
-        bail!(
-            "patient {} of the evaluated fold was used to train this model; evaluate on its test fold",
-            p.id
-        );
+        bail!("patient {} of {fold} was used to train {who}; {advice}", p.id);
     }
     if patients.iter().any(|p| val.contains(&p.id)) {
         return Ok(
@@ -329,9 +391,17 @@ fn figures(r: &SegmentationReport, fold: usize) -> Vec<Figure> {
 }
 
 fn segment(a: &EvalArgs) -> Result<()> {
-    let Prepared { ds, bundle } = prepare(a)?;
-    let patients = fold_patients(&ds, &a.folds, a.fold)?;
-    let held_out = check_held_out(&a.model, &bundle.manifest.ensemble, &patients)? + &input_note(a);
+    let Prepared { ds, bundle } = prepare(a, false)?;
+    let rows = read_checked_folds(&ds, &a.folds, &[a.fold])?;
+    let patients = fold_patients(&ds, &rows, &a.folds, a.fold)?;
+    let held_out = check_held_out(
+        &a.model,
+        &bundle.manifest.ensemble,
+        &patients,
+        &format!("the model (--model {})", a.model.display()),
+        &format!("the evaluated fold {}", a.fold),
+        "evaluate a fold it held out (its test fold)",
+    )? + &input_note(a);
     eprintln!("{held_out}");
     let t = std::time::Instant::now();
     let plain = probabilities(&bundle, &patients, false);
@@ -742,23 +812,32 @@ fn detect(a: &DetectArgs) -> Result<()> {
     if a.val_fold == Some(c.fold) {
         bail!("--val-fold must differ from --fold: thresholds are never chosen on the evaluated fold");
     }
-    let Prepared { ds, bundle } = prepare(c)?;
-    let test = fold_patients(&ds, &c.folds, c.fold)?;
-    let mut held_out = check_held_out(&c.model, &bundle.manifest.ensemble, &test)?;
+    let Prepared { ds, bundle } = prepare(c, true)?;
+    let used: Vec<usize> = std::iter::once(c.fold).chain(a.val_fold).collect();
+    let rows = read_checked_folds(&ds, &c.folds, &used)?;
+    let test = fold_patients(&ds, &rows, &c.folds, c.fold)?;
+    let model = format!("the segmentation model (--model {})", c.model.display());
+    let classifier = |dir: &Path| format!("the classifier (--classifier {})", dir.display());
+    let evaluated = format!("the evaluated fold {}", c.fold);
+    let test_advice = "evaluate a fold it held out (its test fold)";
+    let mut held_out = check_held_out(&c.model, &bundle.manifest.ensemble, &test, &model, &evaluated, test_advice)?;
     if let Some(dir) = &a.classifier {
         // The classifier has its own training split: a fold it was trained on is refused too.
-        held_out += &format!("\n\nClassifier: {}", check_held_out(dir, &[], &test)?);
+        let note = check_held_out(dir, &[], &test, &classifier(dir), &evaluated, test_advice)?;
+        held_out += &format!("\n\nClassifier: {note}");
     }
     held_out += &input_note(c);
     let val = match a.val_fold {
         Some(v) => {
-            let val = fold_patients(&ds, &c.folds, v)?;
+            let val = fold_patients(&ds, &rows, &c.folds, v)?;
             // Thresholds chosen on patients a model trained on would flatter it (e.g. a final
             // fit on train + validation): refused like a trained test fold.
             let trained = || format!("--val-fold {v}: thresholds cannot be chosen on patients a model was trained on");
-            check_held_out(&c.model, &bundle.manifest.ensemble, &val).with_context(trained)?;
+            let fold = format!("validation fold {v}");
+            let advice = "choose a --val-fold it held out";
+            check_held_out(&c.model, &bundle.manifest.ensemble, &val, &model, &fold, advice).with_context(trained)?;
             if let Some(dir) = &a.classifier {
-                check_held_out(dir, &[], &val).with_context(trained)?;
+                check_held_out(dir, &[], &val, &classifier(dir), &fold, advice).with_context(trained)?;
             }
             val
         }

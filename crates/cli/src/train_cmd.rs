@@ -5,12 +5,13 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use tumorscan_data::augment::AugmentConfig;
-use tumorscan_data::split::read_folds;
+use tumorscan_data::split::{check_lists_all, name_some, read_folds};
 use tumorscan_model::{
     BackendKind, ClassifierArch, ClassifierConfig, ComputeDevice, EfficientNetLite, EfficientUNet, SegmentationNet, SegmenterArch,
     SegmenterConfig, SliceClassifier,
 };
 use tumorscan_train::detect::DetectTask;
+use tumorscan_train::engine::check_out;
 use tumorscan_train::loss::{Reduction, SegLoss};
 use tumorscan_train::segment::SegmentTask;
 use tumorscan_train::split::RunSplit;
@@ -26,10 +27,11 @@ pub enum TrainCommand {
     Segment {
         #[command(flatten)]
         common: CommonArgs,
-        /// Initial features F (unet).
+        /// Initial features F (unet; at least 1; the efficientnet-lite* archs have fixed widths
+        /// and ignore it).
         #[arg(long, default_value_t = 16)]
         features: usize,
-        /// Encoder levels (unet).
+        /// Encoder levels (unet): each halves the input, so --size must be a multiple of 2^depth.
         #[arg(long, default_value_t = 4)]
         depth: usize,
         /// Residual blocks: ResUNet (unet).
@@ -97,10 +99,11 @@ pub enum TrainCommand {
     Detect {
         #[command(flatten)]
         common: CommonArgs,
-        /// Features of the first stage (resnet).
+        /// Features of the first stage (resnet; at least 1; efficientnet-lite0 has fixed widths
+        /// and ignores it).
         #[arg(long, default_value_t = 16)]
         features: usize,
-        /// Residual stages (resnet).
+        /// Residual stages (resnet): each halves the input, so --size must be a multiple of 2^stages.
         #[arg(long, default_value_t = 4)]
         stages: usize,
         /// Network: a compact ResNet, or EfficientNet-Lite0 (fixed widths).
@@ -160,8 +163,8 @@ pub struct CommonArgs {
     /// Batch size.
     #[arg(long, default_value_t = 16)]
     batch_size: usize,
-    /// Initial learning rate (Adam, cosine decay).
-    #[arg(long, default_value_t = 1e-3)]
+    /// Initial learning rate (Adam, cosine decay); a positive number.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     lr: f64,
     /// Decoupled weight decay (AdamW instead of Adam), e.g. 0.01: each step shrinks every weight
     /// by learning rate x this. Default: none.
@@ -182,18 +185,19 @@ pub struct CommonArgs {
     /// weights; its decay warms up over the first steps.
     #[arg(long)]
     ema_decay: Option<f64>,
-    /// Early-stopping patience in epochs.
+    /// Early-stopping patience: stop after this many epochs without a better validation score
+    /// (at least 1; to never stop early, give --epochs or more).
     #[arg(long, default_value_t = 8)]
     patience: usize,
     /// Seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Square input size in pixels: a multiple of 16, at least 32 (EfficientNet U-Nets: of 32);
+    /// Square input size in pixels: a multiple of 16, from 32 to 1024 (EfficientNet U-Nets: of 32);
     /// slices are resized to it. The shipped networks use 192; the scans are 256.
     #[arg(long, default_value_t = 128)]
     size: u32,
-    /// Tumour-free slices per tumour slice in each epoch; 'all' uses every slice.
-    #[arg(long, default_value = "0.5")]
+    /// Tumour-free slices per tumour slice in each epoch (0 or more); 'all' uses every slice.
+    #[arg(long, default_value = "0.5", allow_negative_numbers = true)]
     empty_per_tumor: String,
     /// Small-tumour oversampling (default off): tumour slices with fewer ground-truth pixels
     /// than this (e.g. 1000, at the slice's own 256x256) appear --oversample-copies times per
@@ -207,7 +211,7 @@ pub struct CommonArgs {
     /// EfficientNet U-Net learns at --lr x this (e.g. 0.1, same cosine schedule), the decoder at --lr.
     #[arg(long)]
     encoder_lr_factor: Option<f64>,
-    /// Cap on steps per epoch (quick trials).
+    /// Cap on steps per epoch (quick trials; at least 1).
     #[arg(long)]
     max_steps: Option<usize>,
     /// Disable augmentation.
@@ -261,11 +265,39 @@ impl CommonArgs {
                     .with_context(|| format!("--empty-per-tumor: '{v}' is not a number or 'all'"))?,
             ),
         };
+        if let Some(r) = empty {
+            // NaN would also be saved as null in the checkpoint, which then cannot be resumed.
+            anyhow::ensure!(
+                r.is_finite() && r >= 0.0,
+                "--empty-per-tumor is a count of tumour-free slices per tumour slice: 0 or more, or 'all'; not {r}"
+            );
+        }
         anyhow::ensure!(
             self.size.is_multiple_of(16) && self.size >= 32,
             "--size must be a multiple of 16, at least 32"
         );
+        // Memory grows with the square of the size; the scans themselves are 256x256.
+        anyhow::ensure!(
+            self.size <= MAX_SIZE,
+            "--size is at most {MAX_SIZE} (the scans are 256x256), not {}",
+            self.size
+        );
         anyhow::ensure!(self.batch_size > 0 && self.epochs > 0, "--batch-size and --epochs must be positive");
+        anyhow::ensure!(
+            self.lr.is_finite() && self.lr > 0.0,
+            "--lr must be a positive number, e.g. 1e-3; not {}",
+            self.lr
+        );
+        anyhow::ensure!(
+            self.max_steps != Some(0),
+            "--max-steps must be at least 1 (it caps the steps per epoch; leave it out for no cap)"
+        );
+        // Patience 0 would stop after the first epoch whether or not the next would improve.
+        anyhow::ensure!(
+            self.patience > 0,
+            "--patience must be at least 1 epoch; to never stop early, give --patience {} (--epochs) or more",
+            self.epochs
+        );
         anyhow::ensure!(
             (0.0..=1.0).contains(&self.missing_sequences),
             "--missing-sequences is a probability: between 0 and 1"
@@ -355,6 +387,23 @@ impl CommonArgs {
     }
 }
 
+/// Largest `--size`.
+const MAX_SIZE: u32 = 1024;
+
+/// Refuse a U-Net or ResNet shape that cannot be built or run: no features, or an input that
+/// does not halve evenly at each of its `levels` poolings (`flag`: `--depth` or `--stages`).
+fn check_net_shape(features: usize, size: u32, levels: usize, flag: &str) -> Result<()> {
+    anyhow::ensure!(features >= 1, "--features must be at least 1, not {features}");
+    // Each level max-pools by 2, down to at least one pixel at the bottom.
+    let most = size.trailing_zeros() as usize;
+    anyhow::ensure!(
+        levels <= most,
+        "{flag} {levels} halves the input {levels} times, but --size {size} halves evenly only {most} times: \
+         --size must be a multiple of 2^{flag}; use {flag} {most} or less, or another --size"
+    );
+    Ok(())
+}
+
 /// Run a train subcommand.
 pub fn run(cmd: TrainCommand) -> Result<()> {
     let (common, outcome) = match cmd {
@@ -377,6 +426,11 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             output_prior,
             slice_head,
         } => {
+            // The shared options first, so that e.g. a bad --size is named as such.
+            common.config()?;
+            if arch == SegArchArg::Unet {
+                check_net_shape(features, common.size, depth, "--depth")?;
+            }
             let loss = loss
                 .with_weights(tversky_alpha, tversky_beta, focal_gamma)
                 .map_err(anyhow::Error::msg)?;
@@ -477,6 +531,11 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 "--encoder-lr-factor is for train segment's EfficientNet U-Nets"
             );
             anyhow::ensure!(common.crop.is_none(), "--crop is for train segment");
+            // The shared options first, so that e.g. a bad --size is named as such.
+            common.config()?;
+            if matches!(arch, ArchArg::Resnet) {
+                check_net_shape(features, common.size, stages, "--stages")?;
+            }
             let net = ClassifierConfig {
                 features,
                 stages,
@@ -518,6 +577,8 @@ fn check_pretrained(path: Option<&std::path::Path>) -> Result<()> {
 
 fn run_task<T: tumorscan_train::Task>(task: &T, c: &CommonArgs) -> Result<tumorscan_train::TrainOutcome> {
     let cfg = c.config()?;
+    // Before the data is loaded: a run that cannot start here should say so at once.
+    check_out(&c.out, c.resume)?;
     let folds = read_folds(&c.folds)?;
     let mut split = RunSplit::from_folds(&folds, c.val_fold, c.test_fold).map_err(anyhow::Error::msg)?;
     if c.train_on_val {
@@ -525,14 +586,18 @@ fn run_task<T: tumorscan_train::Task>(task: &T, c: &CommonArgs) -> Result<tumors
         split.train.extend(split.val.iter().cloned());
     }
     let ds = load(&c.data, &c.load)?;
+    // The training and validation folds must be whole in --data; the test fold's patients may
+    // be absent (they are never read here).
     let missing: Vec<&String> = split.train.iter().chain(&split.val).filter(|p| ds.patient(p).is_none()).collect();
     anyhow::ensure!(
         missing.is_empty(),
-        "{} lists patients not in {}: {:?}",
+        "{} lists {} training or validation patient(s) not in {}: {}",
         c.folds.display(),
+        missing.len(),
         c.data.display(),
-        missing
+        name_some(&missing)
     );
+    check_lists_all(&folds, &c.folds, &ds)?;
     eprintln!(
         "train {} patients, validation {}{}, test {} (held out)",
         split.train.len(),

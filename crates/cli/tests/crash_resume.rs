@@ -131,3 +131,54 @@ fn sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run() {
         );
     }
 }
+
+/// A run folder whose checkpoint was deleted is still a run: a new `train` into it is refused and
+/// leaves its best model, metrics and config as they were; `--resume` says there is no
+/// checkpoint (or, for a missing or empty --out, nothing to resume) instead of starting afresh.
+#[test]
+fn a_run_without_its_checkpoint_is_refused_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    phantom_dir(&data, 4, 3);
+    let folds = dir.path().join("folds.csv");
+    let split = ["dataset", "split", p(&data), "--folds", "2", "--out", p(&folds), "--no-cache"];
+    assert_eq!(tumorscan(&split).code, 0);
+    let train = |out: &Path, extra: &[&str]| {
+        let mut args = train_args(p(&data), p(&folds), p(out));
+        // Two folds: validation 1, and no test fold.
+        let test = args.iter().position(|a| *a == "--test-fold").unwrap();
+        args.drain(test..test + 2);
+        let epochs = args.iter().position(|a| *a == "--epochs").unwrap();
+        args[epochs + 1] = "1";
+        args.extend_from_slice(&["--max-steps", "2"]);
+        args.extend_from_slice(extra);
+        tumorscan(&args)
+    };
+    let run = dir.path().join("run");
+    let r = train(&run, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let kept = ["best/model.bpk", "best/model.json", "metrics.csv", "config.json", "curves.png"];
+    let before: Vec<Vec<u8>> = kept.iter().map(|f| std::fs::read(run.join(f)).unwrap()).collect();
+    for gone in ["checkpoint/state.json", "checkpoint"] {
+        let path = run.join(gone);
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+        let r = train(&run, &[]);
+        assert_clean_failure(&r, "already holds (part of) a run");
+        assert!(r.stderr.contains("best/") && r.stderr.contains("metrics.csv"), "{}", r.stderr);
+        assert_clean_failure(&train(&run, &["--resume"]), "no usable checkpoint");
+        for (f, bytes) in kept.iter().zip(&before) {
+            assert_eq!(&std::fs::read(run.join(f)).unwrap(), bytes, "{f} changed");
+        }
+    }
+    let missing = dir.path().join("missing");
+    assert_clean_failure(&train(&missing, &["--resume"]), "nothing to resume in");
+    assert!(!missing.exists());
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    assert_clean_failure(&train(&empty, &["--resume"]), "nothing to resume in");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+}

@@ -711,19 +711,41 @@ fn folds_pool_into_one_cross_validation_figure() {
     // An existing report is not overwritten without --force.
     assert_clean_failure(&tumorscan(&["evaluate", "pool", p(&outs[0]), "--out", p(&pooled)]), "--force");
 
-    // `evaluate compare`: a model against itself differs by nothing on every patient; sides
+    // `evaluate compare`: a model against itself (its results copied, as a rerun would give)
+    // differs by nothing on every patient; the same files on both sides are refused; sides
     // holding different patients, or different kinds of result, are clear errors.
     let cmp = dir.path().join("cmp");
+    let copies: Vec<std::path::PathBuf> = outs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let c = dir.path().join(format!("copy{i}"));
+            std::fs::create_dir(&c).unwrap();
+            for f in ["segmentation.json", "detection.json"] {
+                std::fs::copy(o.join(f), c.join(f)).unwrap();
+            }
+            c
+        })
+        .collect();
     let both = [p(&outs[0]), p(&outs[1])];
-    let args = [
-        &["evaluate", "compare", "--baseline"],
-        &both[..],
-        &["--candidate"],
-        &both[..],
-        &["--out", p(&cmp)],
-    ]
-    .concat();
-    let r = tumorscan(&args);
+    let both_copies = [p(&copies[0]), p(&copies[1])];
+    let compare = |candidate: &[&str]| {
+        let args = [
+            &["evaluate", "compare", "--baseline"],
+            &both[..],
+            &["--candidate"],
+            candidate,
+            &["--out", p(&cmp)],
+        ]
+        .concat();
+        tumorscan(&args)
+    };
+    let seg_only = outs[1].join("segmentation.json");
+    for candidate in [&both[..], &[p(&copies[0]), p(&seg_only)][..]] {
+        assert_clean_failure(&compare(candidate), "a result compared with itself");
+    }
+    assert!(!cmp.exists(), "a refused comparison writes nothing");
+    let r = compare(&both_copies);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let json = read_json(cmp.join("compare.json"));
     let c = &json["comparison"];
@@ -759,7 +781,7 @@ fn folds_pool_into_one_cross_validation_figure() {
             "--baseline",
             det_only,
             "--candidate",
-            p(&outs[0]),
+            p(&copies[0]),
             "--out",
             out2,
         ]),
@@ -789,13 +811,14 @@ fn folds_pool_into_one_cross_validation_figure() {
         "cannot be paired slice by slice",
     );
     // Detection alone pairs slice by slice: against itself nothing is discordant.
+    let det_copy = copies[0].join("detection.json");
     let r = tumorscan(&[
         "evaluate",
         "compare",
         "--baseline",
         det_only,
         "--candidate",
-        det_only,
+        p(&det_copy),
         "--out",
         out2,
     ]);
@@ -814,4 +837,183 @@ fn folds_pool_into_one_cross_validation_figure() {
     // The folders of both evaluations give both comparisons.
     let md = std::fs::read_to_string(cmp.join("compare.md")).unwrap();
     assert!(md.contains("## Paired detection over"), "{md}");
+}
+
+/// A copy of `folds` without `drop`'s row and with `extra` rows appended (`patient,fold` each).
+fn edited_folds(folds: &Path, out: &Path, drop: Option<&str>, extra: &[(&str, usize)]) {
+    let csv = std::fs::read_to_string(folds).unwrap();
+    let mut lines: Vec<String> = csv
+        .lines()
+        .filter(|l| drop.is_none_or(|d| !l.starts_with(&format!("{d},"))))
+        .map(String::from)
+        .collect();
+    lines.extend(extra.iter().map(|(id, f)| format!("{id},{f},ZZ,0,1,10")));
+    std::fs::write(out, lines.join("\n") + "\n").unwrap();
+}
+
+/// The patient ids of `fold` in `folds`.
+fn fold_ids(folds: &Path, fold: usize) -> Vec<String> {
+    tumorscan_data::split::read_folds(folds)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.fold == fold)
+        .map(|r| r.patient)
+        .collect()
+}
+
+/// A folds file must put every patient of --data in a fold (train and evaluate refuse one that
+/// leaves a patient out, naming it); listed patients absent from --data are refused in the
+/// folds a command uses, and only noted in the others (a copied subset of patients).
+#[test]
+fn folds_must_list_every_patient_of_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, folds) = phantom_with_folds(dir.path());
+    let models = repo_root().join("models");
+    let left_out = fold_ids(&folds, 1)[0].clone();
+    let partial = dir.path().join("partial.csv");
+    edited_folds(&folds, &partial, Some(&left_out), &[]);
+    let m = ["--model", p(&models)];
+    for kind in ["segment", "detect"] {
+        let out = dir.path().join(format!("ev-{kind}"));
+        let r = evaluate_quick(kind, &m, &data, &partial, "0", &out);
+        assert_clean_failure(&r, &left_out);
+        assert!(r.stderr.contains("in no fold"), "{}", r.stderr);
+        let r = train_quick(kind, &data, &partial, &dir.path().join(format!("tr-{kind}")), &["--size", "32"]);
+        assert_clean_failure(&r, &left_out);
+        assert!(!dir.path().join(format!("tr-{kind}")).exists(), "a refused run leaves no folder");
+    }
+    // A listed patient that --data lacks: fine in a fold not evaluated (noted), refused in the
+    // evaluated fold or --val-fold, and in a training fold.
+    let ghost = "TCGA_ZZ_9999_20000101";
+    let extra = dir.path().join("extra.csv");
+    edited_folds(&folds, &extra, None, &[(ghost, 1)]);
+    let r = evaluate_quick("segment", &m, &data, &extra, "0", &dir.path().join("ev-ok"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains(ghost) && r.stderr.contains("note:"), "{}", r.stderr);
+    assert_clean_failure(&evaluate_quick("segment", &m, &data, &extra, "1", &dir.path().join("ev-1")), ghost);
+    let val = ["--model", p(&models), "--val-fold", "1"];
+    assert_clean_failure(&evaluate_quick("detect", &val, &data, &extra, "0", &dir.path().join("ev-v")), ghost);
+    assert_clean_failure(
+        &train_quick("segment", &data, &extra, &dir.path().join("tr-x"), &["--size", "32"]),
+        ghost,
+    );
+    // An empty folds file is named as one.
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, b"").unwrap();
+    let r = evaluate_quick("segment", &m, &data, &empty, "0", &dir.path().join("ev-e"));
+    assert_clean_failure(&r, "empty folds CSV");
+    assert!(!r.stderr.contains("image"), "{}", r.stderr);
+    assert_clean_failure(
+        &train_quick("detect", &data, &empty, &dir.path().join("tr-e"), &[]),
+        "empty folds CSV",
+    );
+}
+
+/// Clear messages: --out an existing file, a classifier given as --model.
+#[test]
+fn evaluate_names_a_file_as_out_and_points_a_classifier_to_classifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, folds) = phantom_with_folds(dir.path());
+    let models = repo_root().join("models");
+    let file = dir.path().join("report.txt");
+    std::fs::write(&file, b"mine").unwrap();
+    let r = evaluate_quick("segment", &["--model", p(&models)], &data, &folds, "0", &file);
+    assert_clean_failure(&r, "exists and is not a folder");
+    assert!(r.stderr.contains("report.txt"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+    let classifier = models.join("detect");
+    for kind in ["detect", "segment"] {
+        let r = evaluate_quick(kind, &["--model", p(&classifier)], &data, &folds, "0", &dir.path().join(kind));
+        assert_clean_failure(&r, "--classifier");
+        assert!(r.stderr.contains("slice classifier"), "{}", r.stderr);
+    }
+}
+
+/// best/ carries its run's split: a copy evaluated away from its run folder still refuses the
+/// folds it trained on, for the segmentation model and the classifier, and a refusal names
+/// which model trained on which fold.
+#[test]
+fn a_copied_best_model_still_refuses_its_training_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, folds) = phantom_with_folds(dir.path());
+    let tiny = ["--size", "32", "--features", "4"];
+    let copy_best = |run: &Path, to: &str| {
+        let copy = dir.path().join(to);
+        std::fs::create_dir(&copy).unwrap();
+        for e in std::fs::read_dir(run.join("best")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
+        }
+        copy
+    };
+    // --val-fold 1, no test fold: fold 0 trains.
+    let seg = dir.path().join("seg");
+    let r = train_quick("segment", &data, &folds, &seg, &[&tiny[..], &["--depth", "2"]].concat());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let config = read_json(seg.join("best/config.json"));
+    assert_eq!(config["split"], read_json(seg.join("config.json"))["split"]);
+    let seg_copy = copy_best(&seg, "seg-copy");
+    let r = evaluate_quick("segment", &["--model", p(&seg_copy)], &data, &folds, "0", &dir.path().join("e0"));
+    assert_clean_failure(&r, "used to train the model");
+    let r = evaluate_quick("segment", &["--model", p(&seg_copy)], &data, &folds, "1", &dir.path().join("e1"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("VALIDATION fold"), "{}", r.stderr);
+
+    let det = dir.path().join("det");
+    let r = train_quick("detect", &data, &folds, &det, &[&tiny[..], &["--stages", "2"]].concat());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let det_copy = copy_best(&det, "det-copy");
+    let models = repo_root().join("models");
+    let m = ["--model", p(&models), "--classifier", p(&det_copy)];
+    let r = evaluate_quick("detect", &m, &data, &folds, "0", &dir.path().join("d0"));
+    assert_clean_failure(&r, "of the evaluated fold 0 was used to train the classifier");
+    // Thresholds on the classifier's training fold: the message blames the classifier and the
+    // validation fold, not the evaluated fold.
+    let m = [&m[..], &["--val-fold", "0"]].concat();
+    let r = evaluate_quick("detect", &m, &data, &folds, "1", &dir.path().join("d1"));
+    assert_clean_failure(&r, "--val-fold 0: thresholds cannot be chosen");
+    assert!(
+        r.stderr.contains("of validation fold 0 was used to train the classifier") && !r.stderr.contains("evaluated fold"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Network shapes that cannot be built, and hyper-parameters that make no sense, are refused
+/// before anything is written: no panic, no run folder left behind.
+#[test]
+fn impossible_networks_and_settings_are_refused_before_out_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, folds) = phantom_with_folds(dir.path());
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("segment", &["--features", "0"], "--features must be at least 1"),
+        ("detect", &["--features", "0"], "--features must be at least 1"),
+        ("segment", &["--size", "32", "--depth", "6"], "--depth 6"),
+        (
+            "segment",
+            &["--size", "48", "--depth", "5"],
+            "--size must be a multiple of 2^--depth",
+        ),
+        ("segment", &["--size", "32", "--depth", "99"], "--depth 99"),
+        ("detect", &["--stages", "9"], "--stages 9"),
+        ("detect", &["--size", "32", "--stages", "6"], "use --stages 5 or less"),
+        ("segment", &["--size", "4096"], "--size is at most 1024"),
+        ("segment", &["--lr", "0"], "--lr must be a positive number"),
+        ("segment", &["--lr", "-0.001"], "--lr must be a positive number"),
+        ("detect", &["--lr", "nan"], "--lr must be a positive number"),
+        ("segment", &["--lr", "inf"], "--lr must be a positive number"),
+        ("segment", &["--empty-per-tumor", "-1"], "--empty-per-tumor is a count"),
+        ("detect", &["--empty-per-tumor", "nan"], "--empty-per-tumor is a count"),
+        ("segment", &["--max-steps", "0"], "--max-steps must be at least 1"),
+        ("detect", &["--patience", "0"], "--patience must be at least 1"),
+    ];
+    for (i, (kind, args, message)) in cases.iter().enumerate() {
+        let out = dir.path().join(format!("run{i}"));
+        let mut all = vec!["train", kind, "--data", p(&data), "--folds", p(&folds), "--val-fold", "1"];
+        all.extend_from_slice(&["--out", p(&out), "--epochs", "1", "--no-cache"]);
+        all.extend_from_slice(args);
+        let r = tumorscan(&all);
+        assert_clean_failure(&r, message);
+        assert!(!out.exists(), "{args:?} left {}", out.display());
+    }
 }

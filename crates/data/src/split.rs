@@ -81,10 +81,23 @@ pub fn split_patients(ds: &LoadedDataset, folds: usize, seed: u64) -> Vec<FoldRo
 
 /// Read a `folds.csv` written by `dataset split`.
 pub fn read_folds(path: &Path) -> crate::Result<Vec<FoldRow>> {
+    // read_bytes calls an empty file "not a readable image"; say what was expected instead.
+    if std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0) {
+        return Err(crate::DataError::invalid(
+            path,
+            "empty folds CSV (0 bytes); write one with `tumorscan dataset split`",
+        ));
+    }
     let bytes = crate::image_io::read_bytes(path)?;
     let mut rdr = csv::Reader::from_reader(&bytes[..]);
     let rows: Result<Vec<FoldRow>, _> = rdr.deserialize().collect();
     let rows = rows.map_err(|e| crate::DataError::invalid(path, format!("malformed folds CSV: {e}")))?;
+    if rows.is_empty() {
+        return Err(crate::DataError::invalid(
+            path,
+            "folds CSV lists no patients; write one with `tumorscan dataset split`",
+        ));
+    }
     let mut seen = std::collections::HashSet::new();
     for r in &rows {
         if !seen.insert(&r.patient) {
@@ -92,6 +105,46 @@ pub fn read_folds(path: &Path) -> crate::Result<Vec<FoldRow>> {
         }
     }
     Ok(rows)
+}
+
+/// Patients of `ds` that `rows` puts in no fold, in the dataset's order: a run or an evaluation
+/// would leave them out without a word.
+pub fn unlisted<'a>(rows: &[FoldRow], ds: &'a LoadedDataset) -> Vec<&'a str> {
+    let listed: std::collections::HashSet<&str> = rows.iter().map(|r| r.patient.as_str()).collect();
+    ds.patients
+        .iter()
+        .map(|p| p.id.as_str())
+        .filter(|id| !listed.contains(id))
+        .collect()
+}
+
+/// The first few of `names`, then how many there are in all: "a, b, c and 2 more (5)".
+pub fn name_some<S: AsRef<str>>(names: &[S]) -> String {
+    const SHOWN: usize = 5;
+    let head: Vec<&str> = names.iter().take(SHOWN).map(AsRef::as_ref).collect();
+    match names.len() {
+        n if n <= SHOWN => head.join(", "),
+        n => format!("{} and {} more ({n} in all)", head.join(", "), n - SHOWN),
+    }
+}
+
+/// Refuse a `folds` file that leaves out patients of `ds`, naming them: every patient of a
+/// dataset must be in a fold, or training or evaluation would silently use fewer patients.
+pub fn check_lists_all(rows: &[FoldRow], folds: &Path, ds: &LoadedDataset) -> crate::Result<()> {
+    let missing = unlisted(rows, ds);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(crate::DataError::invalid(
+        folds,
+        format!(
+            "puts {} patient(s) of {} in no fold: {}; every patient of --data must be in a fold \
+             (rerun `tumorscan dataset split`, or use a --data folder without them)",
+            missing.len(),
+            ds.root.display(),
+            name_some(&missing)
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -130,6 +183,40 @@ mod tests {
             content_key: String::new(),
             from_cache: false,
         }
+    }
+
+    #[test]
+    fn a_folds_file_must_list_every_dataset_patient() {
+        let ds = dataset(8);
+        let mut rows = split_patients(&ds, 2, 1);
+        let path = Path::new("folds.csv");
+        assert!(check_lists_all(&rows, path, &ds).is_ok());
+        // More listed than present is not this check's business (a copied subset of patients).
+        let fewer = LoadedDataset {
+            patients: ds.patients[..3].to_vec(),
+            ..dataset(0)
+        };
+        assert!(check_lists_all(&rows, path, &fewer).is_ok());
+        let left_out: Vec<String> = rows.drain(..7).map(|r| r.patient).collect();
+        let err = check_lists_all(&rows, path, &ds).unwrap_err().to_string();
+        assert!(err.contains("7 patient(s)") && err.contains("and 2 more (7 in all)"), "{err}");
+        let mut missing = unlisted(&rows, &ds);
+        assert!(err.contains(missing[0]) && !err.contains(missing[6]), "{err}");
+        missing.sort_unstable();
+        assert_eq!(missing, left_out);
+        assert_eq!(name_some(&["a", "b"]), "a, b");
+    }
+
+    #[test]
+    fn empty_and_header_only_folds_files_say_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.csv");
+        std::fs::write(&empty, b"").unwrap();
+        let err = read_folds(&empty).unwrap_err().to_string();
+        assert!(err.contains("empty folds CSV") && !err.contains("image"), "{err}");
+        let header = dir.path().join("header.csv");
+        std::fs::write(&header, b"patient,fold,institution,burden,tumor_slices,tumor_pixels\n").unwrap();
+        assert!(read_folds(&header).unwrap_err().to_string().contains("lists no patients"));
     }
 
     #[test]

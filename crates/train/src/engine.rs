@@ -334,8 +334,123 @@ pub fn train_until<T: Task>(
     run(task, ds, split, cfg, compute, out, false, stop_after)
 }
 
+/// What makes a folder a run: any of these means a run was (at least) started there.
+const RUN_FILES: [&str; 5] = ["checkpoint", "best", "metrics.csv", "metrics.json", "config.json"];
+
+/// Whether a run may start (`resume` false) or continue (`resume` true) in `out`: a new run
+/// never writes over another run's files (even one whose checkpoint was deleted), and a resume
+/// needs a checkpoint to continue from rather than silently starting afresh.
+pub fn check_out(out: &Path, resume: bool) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!("--out {} exists and is not a folder; choose another --out", out.display());
+    }
+    let found: Vec<String> = RUN_FILES
+        .iter()
+        .map(|f| out.join(f))
+        .filter(|p| p.symlink_metadata().is_ok())
+        .map(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if p.is_dir() {
+                format!("{name}/")
+            } else {
+                name
+            }
+        })
+        .collect();
+    let checkpoint = out.join("checkpoint").join("state.json").is_file();
+    // Killed before its first epoch ended: only the config and an empty checkpoint folder exist,
+    // nothing a restart could lose, so --resume (what a restart script passes) starts it afresh.
+    let unstarted = !found.is_empty()
+        && found.iter().all(|f| f == "config.json" || f == "checkpoint/")
+        && std::fs::read_dir(out.join("checkpoint")).map_or(true, |mut d| d.next().is_none());
+    match (resume, checkpoint) {
+        (true, false) if unstarted => {
+            eprintln!(
+                "note: {} holds a run that ended before its first epoch; starting it from the beginning",
+                out.display()
+            );
+            Ok(())
+        }
+        (false, true) => bail!(
+            "{} already holds a run; pass --resume to continue it or choose another --out",
+            out.display()
+        ),
+        (false, false) if unstarted => bail!(
+            "{} holds a run that ended before its first epoch ({}); pass --resume to start it again, or choose another --out",
+            out.display(),
+            found.join(", ")
+        ),
+        (false, false) if !found.is_empty() => bail!(
+            "{} already holds (part of) a run ({}) with no checkpoint to continue from; choose another --out (nothing in it is overwritten)",
+            out.display(),
+            found.join(", ")
+        ),
+        (true, false) if found.is_empty() => bail!(
+            "--resume: nothing to resume in {} (no run there); drop --resume to start a new run",
+            out.display()
+        ),
+        (true, false) => bail!(
+            "--resume: {} holds part of a run ({}) but no usable checkpoint (checkpoint/state.json is missing), so it cannot be continued; choose another --out to start afresh",
+            out.display(),
+            found.join(", ")
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Remove what a new run that failed before its first checkpoint wrote in `out` (its
+/// `config.json`, `checkpoint/` and `best/`, none of which existed before: [`check_out`]), and
+/// `out` itself where the run created it, so that the same command can simply be run again.
+fn discard_unstarted(out: &Path, created_out: bool) {
+    let _ = std::fs::remove_file(out.join("config.json"));
+    let _ = std::fs::remove_dir_all(out.join("checkpoint"));
+    let _ = std::fs::remove_dir_all(out.join("best"));
+    if created_out {
+        // Only if empty: never anything else that may have appeared there meanwhile.
+        let _ = std::fs::remove_dir(out);
+    }
+}
+
+/// The settings of a saved run that differ from this one's, key by key ("train.learning_rate:
+/// 0.001 in the run, 0.01 now").
+fn differences(key: &str, saved: &serde_json::Value, now: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (saved, now) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let (x, y) = (a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null));
+                differences(&format!("{key}.{k}"), x, y, out);
+            }
+        }
+        (a, b) if a != b => out.push(format!("{key}: {a} in the run, {b} now")),
+        _ => {}
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run<T: Task>(
+    task: &T,
+    ds: &LoadedDataset,
+    split: &RunSplit,
+    cfg: &TrainConfig,
+    compute: &[ComputeDevice],
+    out: &Path,
+    resume: bool,
+    stop_after: usize,
+) -> Result<TrainOutcome> {
+    check_out(out, resume)?;
+    let created_out = !out.exists();
+    let result = run_checked(task, ds, split, cfg, compute, out, resume, stop_after);
+    if result.is_err() && !resume && !out.join("checkpoint").join("state.json").exists() {
+        discard_unstarted(out, created_out);
+    }
+    result
+}
+
+/// [`run`] once [`check_out`] has allowed it.
+#[allow(clippy::too_many_arguments)]
+fn run_checked<T: Task>(
     task: &T,
     ds: &LoadedDataset,
     split: &RunSplit,
@@ -366,12 +481,6 @@ fn run<T: Task>(
     let sample_size = cfg.augment.sample_size(size);
     let ckpt_dir = out.join("checkpoint");
     let state_path = ckpt_dir.join("state.json");
-    if !resume && state_path.exists() {
-        bail!(
-            "{} already holds a run; pass --resume to continue it or choose another --out",
-            out.display()
-        );
-    }
     std::fs::create_dir_all(&ckpt_dir).with_context(|| format!("creating {}", ckpt_dir.display()))?;
 
     let norms = normalizers(ds);
@@ -425,9 +534,31 @@ fn run<T: Task>(
             serde_json::from_slice(&std::fs::read(&state_path)?).with_context(|| format!("reading {}", state_path.display()))?;
         let objective_differs = !saved.objective.is_null() && saved.objective != state.objective;
         if saved.task != state.task || saved.net != state.net || saved.config != state.config || objective_differs {
+            let mut diffs = Vec::new();
+            differences("task", &saved.task.as_str().into(), &state.task.as_str().into(), &mut diffs);
+            differences(
+                "net",
+                &serde_json::to_value(&saved.net)?,
+                &serde_json::to_value(&state.net)?,
+                &mut diffs,
+            );
+            differences(
+                "train",
+                &serde_json::to_value(&saved.config)?,
+                &serde_json::to_value(&state.config)?,
+                &mut diffs,
+            );
+            if objective_differs {
+                differences("objective", &saved.objective, &state.objective, &mut diffs);
+            }
             bail!(
-                "{} was started with a different task, network, loss or config; start a new --out",
-                out.display()
+                "{} was started with a different task, network, loss or config ({}); start a new --out",
+                out.display(),
+                if diffs.is_empty() {
+                    "a value that does not compare equal to itself".to_string()
+                } else {
+                    diffs.join("; ")
+                }
             );
         }
         if saved.content_key != state.content_key {
@@ -461,7 +592,10 @@ fn run<T: Task>(
         },
         None => None,
     };
-    write_atomic(&out.join("config.json"), serde_json::to_string_pretty(&serde_json::json!({"task": task.kind(), "net": task.net_config(), "objective": task.objective(), "train": cfg, "split": split, "content_key": ds.content_key, "devices": compute.iter().map(|c| c.0).collect::<Vec<_>>()}))?.as_bytes())?;
+    let run_config = serde_json::to_string_pretty(
+        &serde_json::json!({"task": task.kind(), "net": task.net_config(), "objective": task.objective(), "train": cfg, "split": split, "content_key": ds.content_key, "devices": compute.iter().map(|c| c.0).collect::<Vec<_>>()}),
+    )?;
+    write_atomic(&out.join("config.json"), run_config.as_bytes())?;
 
     let mut average = cfg
         .ema_decay
@@ -591,6 +725,9 @@ fn run<T: Task>(
                     },
                 });
                 write_atomic(&best.join("model.json"), serde_json::to_string_pretty(&card)?.as_bytes())?;
+                // The run's config (its patient split above all) travels with a copied best/, as
+                // a shipped model folder's does, so `evaluate` can still refuse trained folds.
+                write_atomic(&best.join("config.json"), run_config.as_bytes())?;
                 println!("  new best {}: {score:.4}", task.selection_metric());
             }
             // Checkpoint: weights and optimizer under the epoch's name, then the state that names them.

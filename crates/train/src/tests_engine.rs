@@ -366,6 +366,11 @@ fn a_network_without_a_pretrained_part_refuses_an_encoder_rate() {
             .contains("--encoder-lr-factor needs a network with a pretrained encoder"),
         "{err}"
     );
+    // A run refused before its first checkpoint leaves nothing behind, so it can simply rerun.
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "nothing left in --out");
+    let gone = out.path().join("gone");
+    assert!(train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], &gone, false).is_err());
+    assert!(!gone.exists(), "a folder the failed run created is removed");
 }
 
 #[test]
@@ -406,4 +411,106 @@ fn oversampling_repeats_only_the_small_tumour_slices() {
         let small = sizes.iter().filter(|&&n| n < hi).count();
         assert_eq!(b.len(), a.len() + 2 * small);
     }
+}
+
+/// A folder holding any part of a run is never started over, and `--resume` needs a checkpoint:
+/// without one it says so instead of starting afresh.
+#[test]
+fn an_existing_run_is_never_overwritten_and_resume_needs_a_checkpoint() {
+    use crate::engine::check_out;
+    let err = |out: &std::path::Path, resume: bool| check_out(out, resume).unwrap_err().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    // An empty or missing folder: a new run may start, there is nothing to resume.
+    assert!(check_out(dir.path(), false).is_ok() && check_out(&dir.path().join("new"), false).is_ok());
+    assert!(err(dir.path(), true).contains("nothing to resume in"));
+    assert!(err(&dir.path().join("new"), true).contains("nothing to resume in"));
+    // Killed before its first epoch ended (config.json and an empty checkpoint/ only): a restart
+    // with --resume begins it again; without --resume it is still refused.
+    let unstarted = dir.path().join("unstarted");
+    std::fs::create_dir_all(unstarted.join("checkpoint")).unwrap();
+    std::fs::write(unstarted.join("config.json"), b"{}").unwrap();
+    assert!(check_out(&unstarted, true).is_ok());
+    assert!(err(&unstarted, false).contains("pass --resume to start it again"));
+    // Any other run file makes it a run, checkpoint or not.
+    for part in ["best", "metrics.csv", "metrics.json", "config.json", "checkpoint"] {
+        let out = dir.path().join(format!("run-{part}"));
+        std::fs::create_dir_all(&out).unwrap();
+        if part == "best" || part == "checkpoint" {
+            std::fs::create_dir(out.join(part)).unwrap();
+        } else {
+            std::fs::write(out.join(part), b"{}").unwrap();
+        }
+        if part == "config.json" || part == "checkpoint" {
+            // Alone, these are a run killed in its first epoch (above).
+            std::fs::write(out.join("metrics.csv"), b"epoch\n").unwrap();
+        }
+        let fresh = err(&out, false);
+        assert!(fresh.contains("already holds (part of) a run") && fresh.contains(part), "{fresh}");
+        assert!(err(&out, true).contains("no usable checkpoint"), "{}", err(&out, true));
+    }
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(run.join("checkpoint")).unwrap();
+    std::fs::write(run.join("checkpoint/state.json"), b"{}").unwrap();
+    assert!(err(&run, false).contains("pass --resume"));
+    assert!(check_out(&run, true).is_ok());
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    assert!(err(&file, false).contains("is not a folder"));
+}
+
+/// A run whose checkpoint was deleted keeps its best model: a new start in its folder is refused
+/// before anything is written, and `--resume` says there is nothing to continue from.
+#[test]
+fn a_run_without_its_checkpoint_is_not_overwritten() {
+    let _guard = serial();
+    let (ds, split, task, cfg) = setup();
+    let cfg = TrainConfig { epochs: 1, ..cfg };
+    let out = tempfile::tempdir().unwrap();
+    train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), false).unwrap();
+    std::fs::remove_dir_all(out.path().join("checkpoint")).unwrap();
+    let weights = std::fs::read(out.path().join("best/model.bpk")).unwrap();
+    let err = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), false).unwrap_err();
+    assert!(err.to_string().contains("already holds (part of) a run"), "{err}");
+    let err = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), true).unwrap_err();
+    assert!(err.to_string().contains("no usable checkpoint"), "{err}");
+    assert_eq!(std::fs::read(out.path().join("best/model.bpk")).unwrap(), weights);
+    assert!(!out.path().join("checkpoint").exists());
+}
+
+/// best/ carries the run's config.json (its split above all), the same as the run folder's.
+#[test]
+fn the_best_model_carries_the_runs_split() {
+    let _guard = serial();
+    let (ds, split, task, cfg) = setup();
+    let cfg = TrainConfig { epochs: 1, ..cfg };
+    let out = tempfile::tempdir().unwrap();
+    train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), false).unwrap();
+    let run = std::fs::read(out.path().join("config.json")).unwrap();
+    assert_eq!(std::fs::read(out.path().join("best/config.json")).unwrap(), run);
+    let config: serde_json::Value = serde_json::from_slice(&run).unwrap();
+    let train_ids: Vec<&str> = split.train.iter().map(String::as_str).collect();
+    assert_eq!(config["split"]["train"], serde_json::json!(train_ids));
+}
+
+/// Resuming with other settings names each one that differs.
+#[test]
+fn a_resume_with_other_settings_names_them() {
+    let _guard = serial();
+    let (ds, split, task, cfg) = setup();
+    let cfg = TrainConfig { epochs: 3, ..cfg };
+    let part = tempfile::tempdir().unwrap();
+    crate::engine::train_until(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], part.path(), 1).unwrap();
+    let other = TrainConfig {
+        learning_rate: 0.5,
+        batch_size: 2,
+        ..cfg.clone()
+    };
+    let err = train(&task, &ds, &split, &other, &[ComputeDevice::cpu()], part.path(), true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("train.learning_rate: 0.01 in the run, 0.5 now"), "{err}");
+    assert!(
+        err.contains("train.batch_size: 4 in the run, 2 now") && !err.contains("train.seed"),
+        "{err}"
+    );
 }
