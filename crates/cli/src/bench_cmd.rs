@@ -40,6 +40,25 @@ pub struct BenchArgs {
     device: BackendKind,
 }
 
+/// Refuse what the networks cannot be built or run with (they would panic deep in burn).
+fn check(a: &BenchArgs) -> Result<()> {
+    // Four poolings (U-Nets, classifier) or five strided stages (EfficientNet) halve the input.
+    let multiple = match a.arch.as_str() {
+        "unet" | "resunet" | "classifier" => 16,
+        "effunet" | "effunet-lite1" => 32,
+        other => anyhow::bail!("--arch {other}: use unet, resunet, effunet, effunet-lite1 or classifier"),
+    };
+    anyhow::ensure!(
+        (32..=1024).contains(&a.size) && a.size.is_multiple_of(multiple),
+        "--size for --arch {} must be a multiple of {multiple} from 32 to 1024, not {}",
+        a.arch,
+        a.size
+    );
+    anyhow::ensure!(a.batch >= 1, "--batch must be at least 1");
+    anyhow::ensure!(a.features >= 1, "--features must be at least 1");
+    Ok(())
+}
+
 fn peak_rss_mb() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let kb: f64 = s
@@ -124,6 +143,7 @@ fn seg_loss(logits: Tensor<4>) -> Tensor<1> {
 
 /// Run the benchmark and print JSON.
 pub fn run(a: BenchArgs) -> Result<()> {
+    check(&a)?;
     let compute = ComputeDevice(a.device);
     let (infer_dev, train_dev) = (
         compute.inference().map_err(anyhow::Error::msg)?,
@@ -220,4 +240,41 @@ pub fn run(a: BenchArgs) -> Result<()> {
     });
     println!("{json}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(arch: &str, size: usize, batch: usize, features: usize) -> BenchArgs {
+        BenchArgs {
+            arch: arch.into(),
+            features,
+            size,
+            batch,
+            steps: 1,
+            batches: 1,
+            device: BackendKind::Flex,
+        }
+    }
+
+    /// Shapes that used to panic inside burn are refused with the flag to change.
+    #[test]
+    fn impossible_shapes_are_refused() {
+        assert!(check(&args("unet", 128, 16, 16)).is_ok());
+        assert!(check(&args("effunet", 192, 16, 16)).is_ok());
+        for (a, needle) in [
+            (args("unet", 0, 2, 16), "--size"),
+            (args("unet", 100, 2, 16), "multiple of 16"),
+            (args("effunet", 48, 2, 16), "multiple of 32"),
+            (args("classifier", 8, 2, 16), "--size"),
+            (args("unet", 65536, 2, 16), "1024"),
+            (args("unet", 128, 0, 16), "--batch"),
+            (args("unet", 128, 2, 0), "--features"),
+            (args("vgg", 128, 2, 16), "--arch vgg"),
+        ] {
+            let err = check(&a).unwrap_err().to_string();
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+    }
 }
