@@ -16,6 +16,9 @@ pub const MAX_SIDE: u32 = 8192;
 /// Largest decoder allocation accepted.
 pub const MAX_ALLOC: u64 = 512 * 1024 * 1024;
 
+/// Side of the LGG dataset's slices (and of the field of view the models learned).
+pub const LGG_SIDE: u32 = 256;
+
 /// How strictly to treat images that are not 8-bit RGB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelPolicy {
@@ -93,6 +96,12 @@ pub fn decode_slice(path: &Path, bytes: &[u8], policy: ChannelPolicy) -> Result<
         return Err(DataError::invalid(path, "image has zero width or height"));
     }
     let mut notes = Vec::new();
+    if policy == ChannelPolicy::Lenient && (width, height) != (LGG_SIDE, LGG_SIDE) {
+        // Resizing changes the scale the network learned tumours at; say so beside the result.
+        notes.push(format!(
+            "{width}x{height}, not the {LGG_SIDE}x{LGG_SIDE} of the LGG scans the model learned from: resized, outlines less certain"
+        ));
+    }
     let data = match img {
         DynamicImage::ImageRgb8(b) => b.into_raw(),
         DynamicImage::ImageRgba8(b) => {
@@ -213,7 +222,16 @@ mod tests {
             image::Luma([1000u16]),
         )));
         assert!(decode_slice(p, &w, ChannelPolicy::Strict).is_err());
-        assert_eq!(decode_slice(p, &w, ChannelPolicy::Lenient).unwrap().data, vec![255; 6]);
+        let lenient = decode_slice(p, &w, ChannelPolicy::Lenient).unwrap();
+        assert_eq!(lenient.data, vec![255; 6]);
+        // A size other than the scans' is noted where it is predicted (leniently).
+        assert!(
+            lenient.notes.iter().any(|n| n.starts_with("2x1, not the 256x256")),
+            "{:?}",
+            lenient.notes
+        );
+        let full = png(image::RgbImage::new(256, 256).into());
+        assert!(decode_slice(p, &full, ChannelPolicy::Lenient).unwrap().notes.is_empty());
     }
 
     #[test]
