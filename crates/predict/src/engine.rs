@@ -49,6 +49,29 @@ pub struct SlicePrediction {
     pub mask: Vec<u8>,
 }
 
+/// A tumour-free 4x4 slice's prediction with stem `stem`, for tests.
+#[cfg(test)]
+pub(crate) fn test_prediction(stem: &str) -> SlicePrediction {
+    SlicePrediction {
+        file: format!("in/{stem}.tif"),
+        volume: "v".into(),
+        stem: stem.into(),
+        slice: 1,
+        tumor_probability: 0.25,
+        has_tumor: 0,
+        tumor_pixels: 0,
+        tumor_area_mm2: None,
+        bbox_x: None,
+        bbox_y: None,
+        bbox_width: None,
+        bbox_height: None,
+        width: 4,
+        height: 4,
+        notes: String::new(),
+        mask: vec![0; 16],
+    }
+}
+
 /// Options that override the bundle's.
 #[derive(Debug, Clone, Default)]
 pub struct PredictOptions {

@@ -216,27 +216,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn prediction(stem: &str) -> SlicePrediction {
-        SlicePrediction {
-            file: format!("in/{stem}.tif"),
-            volume: "v".into(),
-            stem: stem.into(),
-            slice: 1,
-            tumor_probability: 0.25,
-            has_tumor: 0,
-            tumor_pixels: 0,
-            tumor_area_mm2: None,
-            bbox_x: None,
-            bbox_y: None,
-            bbox_width: None,
-            bbox_height: None,
-            width: 4,
-            height: 4,
-            notes: String::new(),
-            mask: vec![0; 16],
-        }
-    }
+    use crate::engine::test_prediction;
 
     #[test]
     fn predictions_csv_has_its_header_even_without_rows_and_names_each_mask() {
@@ -247,7 +227,7 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             format!("{}\n", PREDICTION_COLUMNS.join(","))
         );
-        write_predictions_csv(&path, &[prediction("a_1-2")]).unwrap();
+        write_predictions_csv(&path, &[test_prediction("a_1-2")]).unwrap();
         let mut r = csv::Reader::from_path(&path).unwrap();
         assert_eq!(r.headers().unwrap(), &csv::StringRecord::from(PREDICTION_COLUMNS.to_vec()));
         let row = r.records().next().unwrap().unwrap();
@@ -255,7 +235,8 @@ mod tests {
         assert_eq!(&row[PREDICTION_COLUMNS.len() - 1], "masks/a_1-2_mask.png");
         // The fixed header names what the rows hold: serde's own header agrees.
         let mut w = csv::Writer::from_writer(Vec::new());
-        w.serialize((prediction("x"), MaskColumn { mask_file: String::new() })).unwrap();
+        w.serialize((test_prediction("x"), MaskColumn { mask_file: String::new() }))
+            .unwrap();
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
         assert_eq!(text.lines().next().unwrap(), PREDICTION_COLUMNS.join(","));
     }

@@ -150,22 +150,10 @@ mod tests {
 
     fn called(stem: &str, pixels: u64) -> SlicePrediction {
         SlicePrediction {
-            file: format!("in/{stem}.tif"),
-            volume: "v".into(),
-            stem: stem.into(),
-            slice: 1,
             tumor_probability: 0.9,
             has_tumor: 1,
             tumor_pixels: pixels,
-            tumor_area_mm2: None,
-            bbox_x: None,
-            bbox_y: None,
-            bbox_width: None,
-            bbox_height: None,
-            width: 4,
-            height: 4,
-            notes: String::new(),
-            mask: Vec::new(),
+            ..crate::engine::test_prediction(stem)
         }
     }
 
