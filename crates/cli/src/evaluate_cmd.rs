@@ -14,7 +14,7 @@ use tumorscan_data::split::{check_lists_all, name_some, read_folds, FoldRow};
 use tumorscan_data::{LoadedDataset, Patient};
 use tumorscan_evaluate::compare::{compare_patients, Figure, PairedEffect};
 use tumorscan_evaluate::detection::{best_accuracy_threshold, evaluate_detection, DetectionReport, Scored};
-use tumorscan_evaluate::plot::{confusion_png, line_chart, reliability_png, Series};
+use tumorscan_evaluate::plot::{confusion_png, line_chart, reliability_png, LegendAt, Series};
 use tumorscan_evaluate::pooled::VERIFIED_HELD_OUT;
 use tumorscan_evaluate::segmentation::{evaluate_segmentation, SegmentationReport, SlicePair};
 use tumorscan_model::ComputeDevice;
@@ -991,12 +991,14 @@ fn detect(a: &DetectArgs) -> Result<()> {
         };
         let r = evaluate_detection(&test_items, at, c.report.seed);
         test_scores.push(test_items.iter().map(|s| s.score).collect());
+        // No --val-fold: nothing was measured on validation (a dash, not NaN).
+        let val = |v: f64| if v.is_nan() { "-".to_string() } else { format!("{v:.4}") };
         md.push_str(&format!(
-            "| {} | {:.4} | {:.4} | {:.4} | {} | {} | {:.3} | {:.3} | {} of {} |\n",
+            "| {} | {:.4} | {} | {} | {} | {} | {:.3} | {:.3} | {} of {} |\n",
             cand.name,
             thr,
-            val_acc,
-            val_auc,
+            val(val_acc),
+            val(val_auc),
             r.accuracy,
             r.roc_auc,
             r.recall.value,
@@ -1059,20 +1061,30 @@ fn detect(a: &DetectArgs) -> Result<()> {
         &format!("Reliability of the reported score, fold {}", c.fold),
         &r.calibration.bins,
     )?;
+    // Each curve names its area; the rule the bundle ships with is marked.
+    let labels: Vec<String> = reports
+        .iter()
+        .map(|o| {
+            let shipped = if &o.name == name { ", the reported rule" } else { "" };
+            format!("{} (AUC {:.3}{shipped})", o.name, o.report.roc_auc.value)
+        })
+        .collect();
     let series: Vec<Series> = reports
         .iter()
-        .map(|o| Series {
-            label: &o.name,
+        .zip(&labels)
+        .map(|(o, label)| Series {
+            label,
             points: o.report.roc.clone(),
         })
         .collect();
     line_chart(
         &c.report.out.join("roc.png"),
-        "ROC (test fold)",
+        &format!("ROC, fold {} ({} slices)", c.fold, r.slices),
         "false-positive rate",
         "true-positive rate",
         &series,
         Some((0.0, 1.0)),
+        LegendAt::LowerRight,
     )?;
     let cm = r.confusion;
     confusion_png(

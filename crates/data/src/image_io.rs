@@ -130,6 +130,11 @@ pub fn decode_slice(path: &Path, bytes: &[u8], policy: ChannelPolicy) -> Result<
             ))
         }
     };
+    // The model leans on FLAIR above all, and overlays show it: an empty FLAIR plane beside
+    // non-empty others (seen in the dataset at the ends of a volume) deserves a word.
+    if policy == ChannelPolicy::Lenient && data.chunks_exact(3).all(|p| p[1] == 0) && data.iter().any(|&v| v != 0) {
+        notes.push("FLAIR channel (the second) is empty on this slice".to_string());
+    }
     Ok(RgbImage {
         width,
         height,
@@ -232,6 +237,10 @@ mod tests {
         );
         let full = png(image::RgbImage::new(256, 256).into());
         assert!(decode_slice(p, &full, ChannelPolicy::Lenient).unwrap().notes.is_empty());
+        // FLAIR empty where the other sequences are not.
+        let no_flair = png(image::RgbImage::from_pixel(256, 256, image::Rgb([40, 0, 60])).into());
+        let notes = decode_slice(p, &no_flair, ChannelPolicy::Lenient).unwrap().notes;
+        assert_eq!(notes, ["FLAIR channel (the second) is empty on this slice"]);
     }
 
     #[test]

@@ -41,14 +41,23 @@ pub struct Series<'a> {
     pub points: Vec<(f64, f64)>,
 }
 
-const COLORS: [RGBColor; 6] = [
+/// matplotlib's tab10: distinct for up to ten series (ROC plots carry seven candidates).
+const COLORS: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
 ];
+
+/// Where a chart's legend goes: a corner the series leave empty (ROC curves leave the lower
+/// right, training curves the upper right, above the falling loss).
+pub use plotters::chart::SeriesLabelPosition as LegendAt;
 
 /// Draw series as lines in one panel and save a PNG.
 pub fn line_chart(
@@ -58,6 +67,7 @@ pub fn line_chart(
     y_label: &str,
     series: &[Series],
     y_range: Option<(f64, f64)>,
+    legend: LegendAt,
 ) -> Result<(), PlotError> {
     ensure_font();
     let root = BitMapBackend::new(path, (720, 440)).into_drawing_area();
@@ -85,17 +95,23 @@ pub fn line_chart(
         .map_err(|e| err(path, e))?;
     for (i, s) in series.iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
+        let finite: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| p.1.is_finite()).collect();
+        // A series with a single point (e.g. validation metrics of a final fit, measured once)
+        // draws no line: mark it.
+        if finite.len() == 1 {
+            chart
+                .draw_series(finite.iter().map(|&p| Circle::new(p, 4, c.filled())))
+                .map_err(|e| err(path, e))?;
+        }
         chart
-            .draw_series(LineSeries::new(
-                s.points.iter().copied().filter(|p| p.1.is_finite()),
-                c.stroke_width(2),
-            ))
+            .draw_series(LineSeries::new(finite, c.stroke_width(2)))
             .map_err(|e| err(path, e))?
             .label(s.label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
     }
     chart
         .configure_series_labels()
+        .position(legend)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
@@ -195,6 +211,7 @@ mod tests {
                 points: vec![(1.0, 0.5), (2.0, 0.3)],
             }],
             None,
+            LegendAt::UpperRight,
         )
         .unwrap();
         assert_eq!(image::open(&p).unwrap().width(), 720);

@@ -4,7 +4,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-use tumorscan_evaluate::plot::{line_chart, Series};
+use tumorscan_evaluate::plot::{line_chart, LegendAt, Series};
 
 /// What one epoch measured.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -70,6 +70,14 @@ pub fn write_history(dir: &Path, history: &[EpochRecord], selection: &str) -> Re
                 .collect(),
         });
     }
-    line_chart(&dir.join("curves.png"), "training curves", "epoch", "value", &series, None)?;
+    line_chart(
+        &dir.join("curves.png"),
+        "training curves",
+        "epoch",
+        "value",
+        &series,
+        None,
+        LegendAt::UpperRight,
+    )?;
     Ok(())
 }
