@@ -173,18 +173,31 @@ fn predict_into(a: &PredictArgs, bundle: &ModelBundle, volumes: &[Volume], failu
     };
     let mut all = Vec::new();
     let mut summaries = Vec::new();
-    let mut panels = Vec::new();
+    // (pixels, index in `all`, overlay PNG) of the slices called tumour, and of the slices whose
+    // ground truth (a `_mask` file) shows tumour that was not called.
+    let (mut panels, mut missed, mut missed_total) = (Vec::new(), Vec::new(), 0);
     for v in volumes {
         bar.set_message(v.id.clone());
         let preds = predict_volume(bundle, v, &opts);
         let overlays = write_volume_images(&a.out, v, &preds)?;
         summaries.push(summarize_volume(v, &preds));
-        for ((i, p), png) in preds.iter().enumerate().zip(overlays).filter(|((_, p), _)| p.has_tumor == 1) {
-            panels.push((p.tumor_pixels, all.len() + i, png));
+        for ((i, p), png) in preds.iter().enumerate().zip(overlays) {
+            let truth = v.slices[i]
+                .truth
+                .as_deref()
+                .map_or(0, |t| t.iter().filter(|&&x| x != 0).count() as u64);
+            if p.has_tumor == 1 {
+                panels.push((p.tumor_pixels, all.len() + i, png));
+            } else if truth > 0 {
+                missed_total += 1;
+                missed.push((truth, all.len() + i, png));
+            }
         }
         // Keep only the largest tumours' panels in memory.
-        panels.sort_by_key(|p| std::cmp::Reverse(p.0));
-        panels.truncate(tumorscan_predict::report::MAX_PANELS);
+        for list in [&mut panels, &mut missed] {
+            list.sort_by_key(|p| std::cmp::Reverse(p.0));
+            list.truncate(tumorscan_predict::report::MAX_PANELS);
+        }
         bar.inc(v.slices.len() as u64);
         all.extend(preds);
     }
@@ -203,8 +216,13 @@ fn predict_into(a: &PredictArgs, bundle: &ModelBundle, volumes: &[Volume], failu
     write_json(&a.out.join("summary.json"), &summary)?;
     // The largest tumours were kept; show them in volume and slice order.
     panels.sort_by_key(|(_, i, _)| *i);
+    missed.sort_by_key(|(_, i, _)| *i);
     let panel_refs: Vec<_> = panels.iter().map(|(_, i, png)| (&all[*i], png.clone())).collect();
-    let html = tumorscan_predict::report::render(&summary, bundle, &panel_refs);
+    let missed = tumorscan_predict::report::Missed {
+        shown: missed.iter().map(|(px, i, png)| (&all[*i], *px, png.clone())).collect(),
+        total: missed_total,
+    };
+    let html = tumorscan_predict::report::render(&summary, bundle, &panel_refs, &missed);
     tumorscan_data::table::write_atomic(&a.out.join("report.html"), html.as_bytes())?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
