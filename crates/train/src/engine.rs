@@ -746,7 +746,7 @@ fn run_checked<T: Task>(
                     let _ = std::fs::remove_file(ckpt_dir.join(format!("epoch-{:04}.{ext}", epoch - 1)));
                 }
             }
-            write_history(out, &state.history, task.selection_metric())?;
+            write_history(out, &state.history, task.selection_metric(), cfg.train_on_val)?;
         }
         Ok(())
     })?;
