@@ -236,8 +236,24 @@ fn tile(s: &tumorscan_data::Slice) -> image::RgbImage {
 /// A grid of up to `count` random slices, half with tumour where there are enough (the other
 /// kind fills in where one runs short); returns it with the number of slices drawn.
 fn random_grid(ds: &LoadedDataset, count: usize, seed: u64) -> (image::RgbImage, usize) {
+    let chosen = choose_slices(ds, count, seed);
+    let tiles: Vec<_> = chosen.iter().map(|s| tile(s)).collect();
+    (grid(&tiles, (chosen.len() as f64).sqrt().ceil().max(3.0) as usize), chosen.len())
+}
+
+/// Up to `count` random slices for a grid, half with tumour where there are enough.
+fn choose_slices(ds: &LoadedDataset, count: usize, seed: u64) -> Vec<&tumorscan_data::Slice> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let (mut tumor, mut clean): (Vec<_>, Vec<_>) = ds.slices().partition(|s| s.has_tumor());
+    let (mut tumor, clean): (Vec<_>, Vec<_>) = ds.slices().partition(|s| s.has_tumor());
+    // Tumour-free slices above or below the head are black panels that show nothing: draw
+    // from those where FLAIR shows tissue (a tenth of the pixels above a dim level), unless
+    // there are too few of them.
+    let shows_tissue = |s: &&tumorscan_data::Slice| {
+        let lit = s.image.chunks_exact(3).filter(|p| p[1] > 20).count();
+        lit * 10 >= s.image.len() / 3
+    };
+    let tissue: Vec<_> = clean.iter().copied().filter(shows_tissue).collect();
+    let mut clean = if tissue.len() >= count / 2 { tissue } else { clean };
     tumor.shuffle(&mut rng);
     clean.shuffle(&mut rng);
     let want_clean = (count / 2).min(clean.len());
@@ -245,8 +261,7 @@ fn random_grid(ds: &LoadedDataset, count: usize, seed: u64) -> (image::RgbImage,
     let want_clean = (count - want_tumor).min(clean.len());
     let mut chosen: Vec<_> = tumor.into_iter().take(want_tumor).collect();
     chosen.extend(clean.into_iter().take(want_clean));
-    let tiles: Vec<_> = chosen.iter().map(|s| tile(s)).collect();
-    (grid(&tiles, (chosen.len() as f64).sqrt().ceil().max(3.0) as usize), chosen.len())
+    chosen
 }
 
 fn patient_strip(ds: &LoadedDataset, id: &str) -> Result<image::RgbImage> {
@@ -265,4 +280,28 @@ fn patient_strip(ds: &LoadedDataset, id: &str) -> Result<image::RgbImage> {
     };
     let tiles: Vec<_> = keep.iter().map(|&i| tile(&p.slices[i])).collect();
     Ok(grid(&tiles, tiles.len().min(10)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Black tumour-free slices (above or below the head) are not drawn while others remain.
+    #[test]
+    fn grids_draw_tumour_free_slices_that_show_tissue() {
+        let mut ds = tumorscan_data::phantom::phantom_dataset(4, 12, 32);
+        let mut black = 0;
+        for p in &mut ds.patients {
+            for s in p.slices.iter_mut().filter(|s| !s.has_tumor()).step_by(2) {
+                s.image.iter_mut().for_each(|v| *v = 0);
+                black += 1;
+            }
+        }
+        assert!(black > 0);
+        for seed in 0..5 {
+            let chosen = choose_slices(&ds, 6, seed);
+            assert_eq!(chosen.len(), 6);
+            assert!(chosen.iter().all(|s| s.image.iter().any(|&v| v > 20)), "seed {seed}");
+        }
+    }
 }
