@@ -1087,10 +1087,19 @@ fn detect(a: &DetectArgs) -> Result<()> {
         LegendAt::LowerRight,
     )?;
     let cm = r.confusion;
+    let which = if val.is_empty() {
+        "the bundle's rule"
+    } else {
+        "best on validation"
+    };
     confusion_png(
         &c.report.out.join("confusion.png"),
         ["no tumour", "tumour"],
         [[cm.tn, cm.fp], [cm.fn_, cm.tp]],
+        &format!(
+            "{which}, score >= {:.2}; fold {}, {} slices\nsensitivity {:.3}, specificity {:.3}",
+            r.threshold, c.fold, r.slices, r.recall.value, r.specificity.value
+        ),
     )?;
     let json = serde_json::json!({"fold": c.fold, "val_fold": a.val_fold, "model": bundle.identity(), "held_out": held_out, "best_on_validation": name, "bundle_rule": rule,
         "candidates": reports.iter().map(|o| serde_json::json!({"name": o.name, "val_accuracy": o.val_accuracy, "val_roc_auc": o.val_auc, "rule": o.rule, "report": o.report})).collect::<Vec<_>>()});

@@ -119,8 +119,9 @@ pub fn line_chart(
     root.present().map_err(|e| err(path, e))
 }
 
-/// A 2x2 confusion matrix as a PNG (rows: truth, columns: prediction).
-pub fn confusion_png(path: &Path, labels: [&str; 2], m: [[u64; 2]; 2]) -> Result<(), PlotError> {
+/// A 2x2 confusion matrix as a PNG (rows: truth, columns: prediction), with a caption of up to
+/// two lines under it saying whose calls these are (rule, threshold, fold).
+pub fn confusion_png(path: &Path, labels: [&str; 2], m: [[u64; 2]; 2], caption: &str) -> Result<(), PlotError> {
     ensure_font();
     let root = BitMapBackend::new(path, (420, 380)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(path, e))?;
@@ -147,6 +148,10 @@ pub fn confusion_png(path: &Path, labels: [&str; 2], m: [[u64; 2]; 2]) -> Result
         }
     }
     root.draw(&text("truth", 8, 80, 15, &BLACK)).map_err(|e| err(path, e))?;
+    for (i, line) in caption.lines().take(2).enumerate() {
+        root.draw(&text(line, 8, 344 + 16 * i as i32, 12, &BLACK))
+            .map_err(|e| err(path, e))?;
+    }
     root.present().map_err(|e| err(path, e))
 }
 
@@ -216,7 +221,7 @@ mod tests {
         .unwrap();
         assert_eq!(image::open(&p).unwrap().width(), 720);
         let q = dir.path().join("m.png");
-        confusion_png(&q, ["no tumour", "tumour"], [[10, 2], [1, 7]]).unwrap();
+        confusion_png(&q, ["no tumour", "tumour"], [[10, 2], [1, 7]], "rule, fold 0").unwrap();
         assert!(image::open(&q).is_ok());
         let r = dir.path().join("r.png");
         let bin = |low: f64, slices, score_sum, tumor_slices| CalibrationBin {
