@@ -167,7 +167,8 @@ pub fn reliability_png(path: &Path, title: &str, bins: &[CalibrationBin]) -> Res
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(56)
-        .build_cartesian_2d(0.0..1.0, 0.0..1.05)
+        // A little room past 0 and 1: bins sit at the ends (scores of 0.001 and 0.999).
+        .build_cartesian_2d(-0.03..1.08, 0.0..1.1)
         .map_err(|e| err(path, e))?;
     chart
         .configure_mesh()
@@ -192,7 +193,10 @@ pub fn reliability_png(path: &Path, title: &str, bins: &[CalibrationBin]) -> Res
         .draw_series(
             points
                 .iter()
-                .map(|&(x, y, n)| Text::new(n.to_string(), (x, y), ("sans-serif", 13).into_font().color(&BLACK))),
+                // Beside the point, not under it.
+                .map(|&(x, y, n)| {
+                    EmptyElement::at((x, y)) + Text::new(n.to_string(), (7, -18), ("sans-serif", 13).into_font().color(&BLACK))
+                }),
         )
         .map_err(|e| err(path, e))?;
     root.present().map_err(|e| err(path, e))
