@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 use tumorscan_model::{BackendKind, ComputeDevice};
 use tumorscan_predict::engine::PredictOptions;
@@ -79,21 +79,6 @@ fn parse_batch_size(s: &str) -> std::result::Result<usize, String> {
     }
 }
 
-/// Refuse a `--model` folder that holds no model at all with the message every other
-/// non-model path gets, not a missing-file error about one of the files looked for.
-fn check_model_folder(model: Option<&Path>) -> Result<()> {
-    if let Some(dir) = model {
-        let has = |name: &str| dir.join(name).exists();
-        if dir.is_dir() && !has("bundle.json") && !(has("model.json") && has("model.bpk")) {
-            bail!(
-                "{}: --model must be a model folder (bundle.json, or model.json + model.bpk)",
-                dir.display()
-            );
-        }
-    }
-    Ok(())
-}
-
 /// Parse `I/N`.
 pub fn parse_shard(s: &str) -> Result<(u64, u64)> {
     let (i, n) = s
@@ -125,7 +110,6 @@ pub fn run(a: PredictArgs) -> Result<i32> {
     // leaves nothing behind to block the corrected one.
     let shard = a.shard.as_deref().map(parse_shard).transpose()?;
     check_out_dir(&a.out, a.force)?;
-    check_model_folder(a.model.as_deref())?;
     let device = ComputeDevice(a.device).inference().map_err(anyhow::Error::msg)?;
     let bundle = ModelBundle::open(a.model.as_deref(), &device)?;
     let Inputs {

@@ -427,7 +427,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             slice_head,
         } => {
             // The shared options first, so that e.g. a bad --size is named as such.
-            common.config()?;
+            let cfg = common.config()?;
             if arch == SegArchArg::Unet {
                 check_net_shape(features, common.size, depth, "--depth")?;
             }
@@ -500,6 +500,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                         .with_output_prior(output_prior)
                         .with_reduction(loss_reduction),
                     &common,
+                    cfg,
                 )?,
                 SegArchArg::EfficientnetLite0Unet | SegArchArg::EfficientnetLite1Unet => {
                     anyhow::ensure!(
@@ -512,6 +513,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                             .with_reduction(loss_reduction)
                             .with_slice_head(slice_head),
                         &common,
+                        cfg,
                     )?
                 }
             };
@@ -532,7 +534,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
             );
             anyhow::ensure!(common.crop.is_none(), "--crop is for train segment");
             // The shared options first, so that e.g. a bad --size is named as such.
-            common.config()?;
+            let cfg = common.config()?;
             if matches!(arch, ArchArg::Resnet) {
                 check_net_shape(features, common.size, stages, "--stages")?;
             }
@@ -546,8 +548,8 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 },
             };
             let o = match arch {
-                ArchArg::Resnet => run_task(&DetectTask::<SliceClassifier>::new(net, pretrained), &common)?,
-                ArchArg::EfficientnetLite0 => run_task(&DetectTask::<EfficientNetLite>::new(net, pretrained), &common)?,
+                ArchArg::Resnet => run_task(&DetectTask::<SliceClassifier>::new(net, pretrained), &common, cfg)?,
+                ArchArg::EfficientnetLite0 => run_task(&DetectTask::<EfficientNetLite>::new(net, pretrained), &common, cfg)?,
             };
             (common, o)
         }
@@ -575,8 +577,8 @@ fn check_pretrained(path: Option<&std::path::Path>) -> Result<()> {
     Ok(())
 }
 
-fn run_task<T: tumorscan_train::Task>(task: &T, c: &CommonArgs) -> Result<tumorscan_train::TrainOutcome> {
-    let cfg = c.config()?;
+/// Train `task` with `cfg`, the one [`CommonArgs::config`] gave for `c`.
+fn run_task<T: tumorscan_train::Task>(task: &T, c: &CommonArgs, cfg: TrainConfig) -> Result<tumorscan_train::TrainOutcome> {
     // Before the data is loaded: a run that cannot start here should say so at once.
     check_out(&c.out, c.resume)?;
     let folds = read_folds(&c.folds)?;

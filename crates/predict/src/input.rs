@@ -95,7 +95,7 @@ pub fn is_predict_output(dir: &Path) -> bool {
         return false;
     }
     // Empty: an empty shard of a version that wrote no header.
-    head.is_empty() || head.starts_with(b"file,volume,slice,")
+    head.is_empty() || head.starts_with(crate::output::PREDICTION_COLUMNS[..3].join(",").as_bytes())
 }
 
 impl Walk<'_> {

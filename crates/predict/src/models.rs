@@ -377,7 +377,10 @@ impl ModelBundle {
     /// Load a bundle folder (`bundle.json`, `segment/`, optional `detect/`) or a single
     /// segmentation model folder (`model.json` + `model.bpk`, e.g. a training run's `best/`).
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
-        if !dir.is_dir() {
+        let has = |name: &str| dir.join(name).exists();
+        // Anything else (an empty folder included) gets this message, not a missing-file error
+        // about one of the files looked for.
+        if !dir.is_dir() || !(has("bundle.json") || (has("model.json") && has("model.bpk"))) {
             bail!(
                 "{}: --model must be a model folder (bundle.json, or model.json + model.bpk)",
                 dir.display()
