@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 use tumorscan_model::{BackendKind, ComputeDevice};
 use tumorscan_predict::engine::PredictOptions;
-use tumorscan_predict::input::{collect_inputs, Failure, Inputs, Volume};
+use tumorscan_predict::input::{collect_inputs, collect_sequences, Failure, Inputs, Volume};
 use tumorscan_predict::output::{
     check_out_dir, create_out_dir, summarize_volume, write_json, write_predictions_csv, write_volume_images, RunSummary, PREDICTION_COLUMNS,
 };
@@ -23,6 +23,7 @@ pub const PARTIAL_FAILURE: i32 = 2;
   tumorscan predict scan_12.tif scan_13.tif --out r/ --json
   tumorscan predict kaggle_3m/ --out part3/ --shard 3/8   # one of 8 machines
   tumorscan predict flair.nii.gz --out r/             # writes r/flair_mask.nii.gz
+  tumorscan predict flair.nii.gz --pre t1.nii.gz --post t1c.nii.gz --out r/   # sequences stored apart
 
 Outputs: predictions.csv (file, volume, slice, tumor_probability, has_tumor, tumor_pixels,
 tumor_area_mm2, bbox, width, height, notes, mask_file), masks/<stem>_mask.png (0/255, input size),
@@ -37,6 +38,17 @@ pub struct PredictArgs {
     /// Output folder (must be new or empty unless --force).
     #[arg(long)]
     out: PathBuf,
+    /// Pre-contrast T1 of the same patient when it is stored apart from FLAIR (a NIfTI file, a
+    /// DICOM series folder or a folder of slices), on FLAIR's voxel grid (co-registered; nothing
+    /// is resampled). The one input is then the FLAIR volume. A sequence not given gets FLAIR in
+    /// its place, which costs accuracy: the built-in model's mean patient Dice on test fold 0 is
+    /// 0.802 with both, 0.794 with --pre alone, 0.764 on FLAIR alone.
+    #[arg(long)]
+    pre: Option<PathBuf>,
+    /// Post-contrast T1 stored apart from FLAIR, as --pre. Give it with --pre: without it the
+    /// built-in model scored 0.759, no better than FLAIR alone.
+    #[arg(long)]
+    post: Option<PathBuf>,
     /// Model folder (bundle, or a training run's best/); default: the built-in model.
     #[arg(long)]
     model: Option<PathBuf>,
@@ -116,7 +128,27 @@ pub fn run(a: PredictArgs) -> Result<i32> {
         mut volumes,
         failures,
         notes,
-    } = collect_inputs(&a.inputs, Some(&a.out));
+    } = if a.pre.is_some() || a.post.is_some() {
+        let [flair] = a.inputs.as_slice() else {
+            bail!(
+                "--pre / --post complete one FLAIR volume: give exactly one input (got {})",
+                a.inputs.len()
+            );
+        };
+        let volume = collect_sequences(flair, a.pre.as_deref(), a.post.as_deref(), Some(&a.out)).map_err(anyhow::Error::msg)?;
+        if a.pre.is_none() {
+            eprintln!(
+                "note: post-contrast without pre-contrast: training (--missing-sequences) imitates a missing post-contrast or both, never this; on test fold 0 the built-in model scored mean patient Dice 0.759 so, 0.764 on FLAIR alone, 0.794 with --pre alone, 0.802 with both (models/experiments/sequences-apart/)"
+            );
+        }
+        Inputs {
+            volumes: vec![volume],
+            failures: Vec::new(),
+            notes: Vec::new(),
+        }
+    } else {
+        collect_inputs(&a.inputs, Some(&a.out))
+    };
     for n in &notes {
         eprintln!("note: {n}");
     }

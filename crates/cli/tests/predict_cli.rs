@@ -239,11 +239,17 @@ fn nifti_volumes_round_trip_and_nan_is_refused() {
     assert_clean_failure(&tumorscan(&["predict", p(&zero), "--out", p(&dir.path().join("o3"))]), "zero");
 }
 
-fn write_nifti(path: &Path, (nx, ny, nz): (usize, usize, usize), data: &[f32]) {
+fn write_nifti(path: &Path, dims: (usize, usize, usize), data: &[f32]) {
+    write_nifti_4d(path, dims, 1, data)
+}
+
+/// A float32 NIfTI-1 file of `nt` volumes (3D when `nt` is 1).
+fn write_nifti_4d(path: &Path, (nx, ny, nz): (usize, usize, usize), nt: usize, data: &[f32]) {
     use std::io::Write;
     let mut h = vec![0u8; 352];
     h[0..4].copy_from_slice(&348i32.to_le_bytes());
-    for (i, v) in [3i16, nx as i16, ny as i16, nz as i16, 1, 1, 1, 1].iter().enumerate() {
+    let rank = if nt > 1 { 4 } else { 3 };
+    for (i, v) in [rank, nx as i16, ny as i16, nz as i16, nt as i16, 1, 1, 1].iter().enumerate() {
         h[40 + 2 * i..42 + 2 * i].copy_from_slice(&v.to_le_bytes());
     }
     h[70..72].copy_from_slice(&16i16.to_le_bytes()); // float32
@@ -263,6 +269,104 @@ fn write_nifti(path: &Path, (nx, ny, nz): (usize, usize, usize), data: &[f32]) {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&h).unwrap();
     std::fs::write(path, gz.finish().unwrap()).unwrap();
+}
+
+/// The bundled sample patient as three float32 NIfTI volumes, one per sequence (pre-contrast,
+/// FLAIR, post-contrast; display row r at y = ny - 1 - r), plus the three as one 4D file.
+fn sample_as_sequences(dir: &Path) -> [std::path::PathBuf; 4] {
+    let folder = repo_root().join("samples/TCGA_CS_5393_19990606");
+    let slices: Vec<_> = (1..=20)
+        .map(|k| {
+            let path = folder.join(format!("TCGA_CS_5393_19990606_{k}.tif"));
+            tumorscan_data::image_io::read_slice(&path, tumorscan_data::image_io::ChannelPolicy::Strict).unwrap()
+        })
+        .collect();
+    let (nx, ny, nz) = (slices[0].width as usize, slices[0].height as usize, slices.len());
+    let mut seq = vec![vec![0f32; nx * ny * nz]; 3];
+    for (z, s) in slices.iter().enumerate() {
+        for row in 0..ny {
+            for x in 0..nx {
+                for (c, channel) in seq.iter_mut().enumerate() {
+                    channel[x + nx * (ny - 1 - row + ny * z)] = s.data[(row * nx + x) * 3 + c] as f32 * 3.0;
+                }
+            }
+        }
+    }
+    let files = ["pre", "flair", "post", "all"].map(|n| dir.join(format!("{n}.nii.gz")));
+    for (c, channel) in seq.iter().enumerate() {
+        write_nifti(&files[c], (nx, ny, nz), channel);
+    }
+    write_nifti_4d(&files[3], (nx, ny, nz), 3, &seq.concat());
+    files
+}
+
+/// The voxels of a mask volume predict wrote.
+fn mask_voxels(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap())
+        .read_to_end(&mut bytes)
+        .unwrap();
+    bytes.split_off(352)
+}
+
+#[test]
+fn sequences_stored_apart_predict_as_one_four_d_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let [pre, flair, post, all] = sample_as_sequences(dir.path());
+    let (apart, together, alone) = (dir.path().join("apart"), dir.path().join("4d"), dir.path().join("alone"));
+    let r = tumorscan(&["predict", p(&flair), "--pre", p(&pre), "--post", p(&post), "--out", p(&apart)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(tumorscan(&["predict", p(&all), "--out", p(&together)]).code, 0);
+    assert_eq!(tumorscan(&["predict", p(&flair), "--out", p(&alone)]).code, 0);
+    // Named after FLAIR, and voxel for voxel the 4D file's prediction.
+    let combined = mask_voxels(&apart.join("flair_mask.nii.gz"));
+    assert_eq!(combined, mask_voxels(&together.join("all_mask.nii.gz")));
+    let scores = |out: &Path| -> Vec<String> {
+        csv_rows(&out.join("predictions.csv"))
+            .iter()
+            .map(|r| r["tumor_probability"].clone())
+            .collect()
+    };
+    assert_eq!(scores(&apart), scores(&together));
+    let rows = csv_rows(&apart.join("predictions.csv"));
+    assert!(rows.iter().all(|r| !r["notes"].contains("FLAIR in all three")), "{:?}", rows[0]);
+    // The sample patient's tumour is found, and FLAIR alone predicts differently.
+    assert!(combined.iter().filter(|&&v| v != 0).count() > 500);
+    assert_ne!(scores(&apart), scores(&alone));
+    // Only the post-contrast T1: the pre-contrast channel gets FLAIR, and the notes say so.
+    let r = tumorscan(&["predict", p(&flair), "--post", p(&post), "--out", p(&dir.path().join("fp"))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let notes = &csv_rows(&dir.path().join("fp/predictions.csv"))[0]["notes"];
+    assert!(notes.contains("FLAIR in place of pre-contrast"), "{notes}");
+}
+
+#[test]
+fn sequences_that_do_not_fit_flair_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = |nz: usize| -> Vec<f32> { (0..32 * 32 * nz).map(|i| (i % 29) as f32).collect() };
+    let (flair, short, rgb) = (d.join("flair.nii.gz"), d.join("short.nii.gz"), d.join("rgb.nii.gz"));
+    write_nifti(&flair, (32, 32, 3), &data(3));
+    write_nifti(&short, (32, 32, 2), &data(2));
+    let mut three = data(9);
+    three[5] += 7.0;
+    write_nifti_4d(&rgb, (32, 32, 3), 3, &three);
+    let out = d.join("o");
+    for (args, needle) in [
+        (
+            vec![p(&flair), "--pre", p(&short)],
+            "not on FLAIR's voxel grid (2 slices, FLAIR has 3)",
+        ),
+        (vec![p(&flair), "--post", p(&rgb)], "already holds three different channels"),
+        (vec![p(&flair), p(&short), "--pre", p(&short)], "give exactly one input (got 2)"),
+        (vec![p(&flair), "--pre", p(&d.join("missing.nii.gz"))], "--pre"),
+        (vec![p(&d.join("none.nii.gz")), "--post", p(&flair)], "FLAIR input"),
+    ] {
+        let r = tumorscan(&[&["predict"], args.as_slice(), &["--out", p(&out)]].concat());
+        assert_clean_failure(&r, needle);
+        assert!(!out.exists(), "{needle}: --out was created");
+    }
 }
 
 /// The rows of a CSV as maps from column name to value.

@@ -3,7 +3,8 @@
 //! Data flows one way: [`layout`] finds the files, [`image_io`] decodes them, [`load`] checks
 //! and caches whole patients, [`table`] and [`split`] describe them, [`normalize`] and
 //! [`augment`] turn them into model input, and [`render`] draws them for people.
-//! Prediction inputs in other formats are read into [`volume`]s by [`nifti`] and [`dicom`];
+//! Prediction inputs in other formats are read into [`volume`]s by [`nifti`] and [`dicom`]
+//! ([`sequences`] combines sequences stored apart);
 //! every reader has a byte-level entry point (no disk needed), which the fuzz targets in
 //! `fuzz/` call.
 
@@ -18,6 +19,7 @@ pub mod nifti;
 pub mod normalize;
 pub mod phantom;
 pub mod render;
+pub mod sequences;
 pub mod split;
 pub mod table;
 pub mod volume;

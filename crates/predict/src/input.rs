@@ -8,6 +8,8 @@
 //!   comparison in the report.
 //! - NIfTI volumes (.nii, .nii.gz): every axial slice; see [`crate::input::nifti_volume`].
 //! - DICOM series: the `.dcm` files of one folder; see [`crate::input::dicom`].
+//! - Sequences stored apart (`predict FLAIR --pre T1 --post T1C`): one volume each, combined
+//!   into the three channels by [`collect_sequences`].
 //!
 //! Files that cannot be read are returned as failures (with the reason) while the rest go on.
 
@@ -365,6 +367,36 @@ fn unique_names(volumes: &mut [Volume]) {
             s.stem = unique_name(&s.stem, &mut stems);
         }
     }
+}
+
+/// The one volume an input holds, or why there is not exactly one.
+fn one_volume(what: &str, path: &Path, exclude: Option<&Path>) -> Result<Volume, String> {
+    let Inputs { mut volumes, failures, .. } = collect_inputs(&[path.to_path_buf()], exclude);
+    if let Some(f) = failures.first() {
+        return Err(format!("{what} {}: {}", f.path, f.error));
+    }
+    match volumes.len() {
+        1 => Ok(volumes.remove(0)),
+        n => Err(format!(
+            "{what} {} holds {n} volumes; give one NIfTI file, one DICOM series folder or one folder of slices",
+            path.display()
+        )),
+    }
+}
+
+/// Read FLAIR and the sequences stored apart from it, each one volume on FLAIR's voxel grid,
+/// into one three-channel volume (a sequence not given gets FLAIR, see
+/// [`tumorscan_data::sequences::combine`]).
+pub fn collect_sequences(flair: &Path, pre: Option<&Path>, post: Option<&Path>, exclude: Option<&Path>) -> Result<Volume, String> {
+    use tumorscan_data::sequences::{combine, Sequence};
+    let base = one_volume("FLAIR input", flair, exclude)?;
+    let mut others = Vec::new();
+    for (seq, flag, path) in [(Sequence::PreContrast, "--pre", pre), (Sequence::PostContrast, "--post", post)] {
+        if let Some(p) = path {
+            others.push((seq, one_volume(flag, p, exclude)?));
+        }
+    }
+    combine(base, &others)
 }
 
 /// Read a NIfTI-1 volume (.nii or .nii.gz) as axial slices; see [`tumorscan_data::nifti`].

@@ -1,0 +1,273 @@
+//! Sequences stored apart: one volume each for FLAIR, pre-contrast and post-contrast (how
+//! `dcm2niix` or a BraTS-style folder stores a patient), combined into the three channels the
+//! networks were trained on (pre-contrast, FLAIR, post-contrast).
+//!
+//! The volumes must already share one voxel grid (co-registered, as the LGG dataset's are):
+//! the same slice count and sizes, and for NIfTI the same voxel size and orientation. Nothing
+//! is resampled. A sequence that is not given gets FLAIR in its place, as in the ten LGG
+//! patients that lack one (the networks were trained to expect that).
+
+use crate::volume::Volume;
+
+/// Which sequence a channel holds; the channel index is the networks' input order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sequence {
+    /// T1 before contrast (channel 0).
+    PreContrast,
+    /// FLAIR (channel 1).
+    Flair,
+    /// T1 after contrast (channel 2).
+    PostContrast,
+}
+
+impl Sequence {
+    fn channel(self) -> usize {
+        match self {
+            Sequence::PreContrast => 0,
+            Sequence::Flair => 1,
+            Sequence::PostContrast => 2,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Sequence::PreContrast => "pre-contrast",
+            Sequence::Flair => "FLAIR",
+            Sequence::PostContrast => "post-contrast",
+        }
+    }
+}
+
+/// Largest difference in voxel size (mm) or affine entry (mm) still taken as the same grid:
+/// float32 headers written by different tools round differently.
+const GRID_TOLERANCE: f32 = 1e-2;
+
+/// A volume that holds one sequence: its three channels are equal (a 3D NIfTI, a DICOM
+/// series, or grey slice images).
+fn is_single_sequence(v: &Volume) -> bool {
+    v.slices.iter().all(|s| s.rgb.chunks_exact(3).all(|p| p[0] == p[1] && p[1] == p[2]))
+}
+
+/// Why `other` is not on `flair`'s voxel grid, if it is not.
+fn grid_mismatch(flair: &Volume, other: &Volume) -> Option<String> {
+    if flair.slices.len() != other.slices.len() {
+        return Some(format!("{} slices, FLAIR has {}", other.slices.len(), flair.slices.len()));
+    }
+    if let Some((k, (a, b))) = flair
+        .slices
+        .iter()
+        .zip(&other.slices)
+        .enumerate()
+        .find(|(_, (a, b))| (a.width, a.height) != (b.width, b.height))
+    {
+        return Some(format!(
+            "slice {k} is {}x{}, FLAIR's is {}x{}",
+            b.width, b.height, a.width, a.height
+        ));
+    }
+    match (&flair.nifti, &other.nifti) {
+        (Some(f), Some(o)) => {
+            let (hf, ho) = (&f.header, &o.header);
+            let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= GRID_TOLERANCE);
+            if !close(&hf.pixdim[1..4], &ho.pixdim[1..4]) {
+                return Some(format!(
+                    "voxel size {:?} mm, FLAIR's is {:?} mm",
+                    &ho.pixdim[1..4],
+                    &hf.pixdim[1..4]
+                ));
+            }
+            let affine = |h: &::nifti::NiftiHeader| [h.srow_x, h.srow_y, h.srow_z].concat();
+            let quaternion = |h: &::nifti::NiftiHeader| {
+                [
+                    h.quatern_b,
+                    h.quatern_c,
+                    h.quatern_d,
+                    h.quatern_x,
+                    h.quatern_y,
+                    h.quatern_z,
+                    h.pixdim[0],
+                ]
+            };
+            if hf.sform_code > 0 && ho.sform_code > 0 && !close(&affine(hf), &affine(ho)) {
+                return Some("a different position or orientation (sform affine)".into());
+            }
+            if hf.qform_code > 0 && ho.qform_code > 0 && !close(&quaternion(hf), &quaternion(ho)) {
+                return Some("a different position or orientation (qform)".into());
+            }
+            None
+        }
+        (None, None) => None,
+        _ => Some("a different format (one is NIfTI, the other is not)".into()),
+    }
+}
+
+/// Combine separately stored sequences into one three-channel volume on FLAIR's slices: each
+/// given sequence fills its channel, a missing one gets FLAIR. The result keeps FLAIR's names,
+/// slices, ground truth and NIfTI geometry, so its outputs are written as FLAIR's would be.
+/// Errors name the volume that does not fit: one that already holds three sequences, or one
+/// on another voxel grid.
+pub fn combine(flair: Volume, others: &[(Sequence, Volume)]) -> Result<Volume, String> {
+    let describe = |s: Sequence, v: &Volume| format!("{} volume {}", s.name(), v.source.display());
+    for (seq, v) in std::iter::once((Sequence::Flair, &flair)).chain(others.iter().map(|(s, v)| (*s, v))) {
+        if !is_single_sequence(v) {
+            return Err(format!(
+                "{} already holds three different channels; give a volume of that sequence alone",
+                describe(seq, v)
+            ));
+        }
+    }
+    for (i, (seq, v)) in others.iter().enumerate() {
+        if *seq == Sequence::Flair || others[..i].iter().any(|(s, _)| s == seq) {
+            return Err(format!("{} is given twice", seq.name()));
+        }
+        if let Some(why) = grid_mismatch(&flair, v) {
+            return Err(format!(
+                "{} is not on FLAIR's voxel grid ({why}); register it to {} first (nothing is resampled)",
+                describe(*seq, v),
+                flair.source.display()
+            ));
+        }
+    }
+    let mut out = flair;
+    let given: Vec<&str> = others.iter().map(|(s, _)| s.name()).collect();
+    let missing: Vec<&str> = [Sequence::PreContrast, Sequence::PostContrast]
+        .iter()
+        .filter(|s| !others.iter().any(|(o, _)| o == *s))
+        .map(|s| s.name())
+        .collect();
+    for (k, slice) in out.slices.iter_mut().enumerate() {
+        for (seq, v) in others {
+            let src = &v.slices[k].rgb;
+            let c = seq.channel();
+            for (p, q) in slice.rgb.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
+                p[c] = q[0];
+            }
+        }
+        slice.notes.retain(|n| !n.contains("FLAIR in all three channels"));
+        if !missing.is_empty() {
+            slice.notes.push(format!(
+                "FLAIR with {}; FLAIR in place of {}",
+                given.join(" and "),
+                missing.join(" and ")
+            ));
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::volume::InputSlice;
+
+    fn grey(id: &str, values: &[u8], w: u32, h: u32) -> Volume {
+        let slices = values
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| InputSlice {
+                label: format!("{id}#{k}"),
+                stem: format!("{id}_z{k:03}"),
+                number: k as u32,
+                width: w,
+                height: h,
+                rgb: vec![v; (w * h * 3) as usize],
+                spacing_mm: None,
+                truth: None,
+                notes: vec!["single-channel volume used as FLAIR in all three channels".into()],
+            })
+            .collect();
+        Volume {
+            id: id.into(),
+            source: id.into(),
+            slices,
+            nifti: None,
+            slice_thickness_mm: None,
+        }
+    }
+
+    #[test]
+    fn each_sequence_fills_its_channel_and_a_missing_one_gets_flair() {
+        let both = combine(
+            grey("flair", &[10, 20], 2, 2),
+            &[
+                (Sequence::PostContrast, grey("t1c", &[30, 40], 2, 2)),
+                (Sequence::PreContrast, grey("t1", &[1, 2], 2, 2)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(both.id, "flair");
+        assert_eq!(&both.slices[1].rgb[..3], &[2, 20, 40]);
+        assert!(both.slices[0].notes.is_empty(), "{:?}", both.slices[0].notes);
+
+        let post_only = combine(grey("flair", &[10], 2, 2), &[(Sequence::PostContrast, grey("t1c", &[30], 2, 2))]).unwrap();
+        assert_eq!(&post_only.slices[0].rgb[..3], &[10, 10, 30]);
+        assert_eq!(
+            post_only.slices[0].notes,
+            ["FLAIR with post-contrast; FLAIR in place of pre-contrast"]
+        );
+    }
+
+    #[test]
+    fn volumes_off_the_grid_or_already_combined_are_refused() {
+        let fewer = combine(grey("f", &[1, 2], 2, 2), &[(Sequence::PreContrast, grey("t1", &[1], 2, 2))]).unwrap_err();
+        assert!(
+            fewer.contains("pre-contrast volume t1") && fewer.contains("1 slices, FLAIR has 2"),
+            "{fewer}"
+        );
+        let size = combine(grey("f", &[1], 2, 2), &[(Sequence::PreContrast, grey("t1", &[1], 3, 2))]).unwrap_err();
+        assert!(
+            size.contains("slice 0 is 3x2, FLAIR's is 2x2") && size.contains("register it"),
+            "{size}"
+        );
+        let mut rgb = grey("f4d", &[1], 2, 2);
+        rgb.slices[0].rgb[0] = 9;
+        let e = combine(rgb, &[(Sequence::PreContrast, grey("t1", &[1], 2, 2))]).unwrap_err();
+        assert!(e.contains("FLAIR volume f4d already holds three different channels"), "{e}");
+        let twice = combine(
+            grey("f", &[1], 2, 2),
+            &[
+                (Sequence::PreContrast, grey("a", &[1], 2, 2)),
+                (Sequence::PreContrast, grey("b", &[1], 2, 2)),
+            ],
+        )
+        .unwrap_err();
+        assert!(twice.contains("pre-contrast is given twice"), "{twice}");
+    }
+
+    #[test]
+    fn nifti_volumes_must_share_voxel_size_and_position() {
+        let nifti = |id: &str, edit: &dyn Fn(&mut ::nifti::NiftiHeader)| {
+            let mut v = grey(id, &[1], 2, 2);
+            let mut header = ::nifti::NiftiHeader {
+                pixdim: [1.0, 0.9, 0.9, 3.0, 1.0, 1.0, 1.0, 1.0],
+                sform_code: 1,
+                ..Default::default()
+            };
+            edit(&mut header);
+            v.nifti = Some(crate::volume::NiftiGeometry {
+                header: Box::new(header),
+                dims: (2, 2, 1),
+            });
+            v
+        };
+        let same = |h: &mut ::nifti::NiftiHeader| h.srow_x[3] += 0.001;
+        assert!(combine(nifti("f", &|_| ()), &[(Sequence::PreContrast, nifti("t1", &same))]).is_ok());
+        let moved = combine(
+            nifti("f", &|_| ()),
+            &[(Sequence::PreContrast, nifti("t1", &|h| h.srow_z[3] = 12.0))],
+        )
+        .unwrap_err();
+        assert!(moved.contains("different position or orientation (sform affine)"), "{moved}");
+        let thick = combine(
+            nifti("f", &|_| ()),
+            &[(Sequence::PostContrast, nifti("t1c", &|h| h.pixdim[3] = 1.0))],
+        )
+        .unwrap_err();
+        assert!(
+            thick.contains("post-contrast volume t1c") && thick.contains("voxel size"),
+            "{thick}"
+        );
+        let mixed = combine(nifti("f", &|_| ()), &[(Sequence::PreContrast, grey("t1", &[1], 2, 2))]).unwrap_err();
+        assert!(mixed.contains("one is NIfTI"), "{mixed}");
+    }
+}

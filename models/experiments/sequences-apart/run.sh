@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Fold 0 as NIfTI volumes, predicted four ways by the built-in model; per-patient Dice.
+# usage: D=.../kaggle_3m T=tumorscan models/experiments/sequences-apart/run.sh WORK
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+W=${1:?work folder}; T=${T:-tumorscan}; D=${D:?kaggle_3m folder}
+N=$W/nifti
+[ -d "$N" ] || python3 "$here/export_nifti.py" "$D" "$here/../../folds.csv" 0 "$N"
+patients=$(cd "$N" && ls *_truth.nii.gz | sed 's/_truth.nii.gz//')
+start=$(date +%s)
+# Sequences stored apart: FLAIR with both T1s, with the pre-contrast T1 only, and with the
+# post-contrast T1 only.
+for p in $patients; do
+  $T predict "$N/${p}_flair.nii.gz" --pre "$N/${p}_pre.nii.gz" --post "$N/${p}_post.nii.gz" --out "$W/apart/$p" >/dev/null
+  $T predict "$N/${p}_flair.nii.gz" --pre "$N/${p}_pre.nii.gz" --out "$W/flair-pre/$p" >/dev/null
+  $T predict "$N/${p}_flair.nii.gz" --post "$N/${p}_post.nii.gz" --out "$W/flair-post/$p" >/dev/null
+done
+# The same three sequences in one 4D file, and FLAIR alone (what a user without --pre/--post gets).
+$T predict "$N"/*_4d.nii.gz --out "$W/4d" >/dev/null
+$T predict "$N"/*_flair.nii.gz --out "$W/flair" >/dev/null
+echo "predictions: $(( $(date +%s) - start )) s"
+python3 "$here/dice.py" "$N" "three apart=$W/apart" "4D file=$W/4d" "FLAIR + pre=$W/flair-pre" "FLAIR + post=$W/flair-post" "FLAIR alone=$W/flair"
