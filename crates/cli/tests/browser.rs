@@ -48,7 +48,7 @@ fn server_and_browser() -> Option<(Server, u16, &'static str)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let root = repo_root();
     let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_tumorscan"))
+        Command::new(binary())
             .args([
                 "serve",
                 "--addr",

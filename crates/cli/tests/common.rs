@@ -24,9 +24,15 @@ pub fn read_json(path: impl AsRef<Path>) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
+/// The binary under test: this build's, or the one `TUMORSCAN_BIN` names (to run these tests
+/// against another build, e.g. an older one, to check that a test fails without its fix).
+pub fn binary() -> PathBuf {
+    std::env::var_os("TUMORSCAN_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tumorscan")), PathBuf::from)
+}
+
 /// Run `tumorscan` with arguments from the repository root.
 pub fn tumorscan(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_tumorscan"))
+    let out = Command::new(binary())
         .args(args)
         .current_dir(repo_root())
         .env("TUMORSCAN_CACHE", std::env::temp_dir().join("tumorscan-test-cache"))
@@ -65,7 +71,7 @@ pub fn assert_clean_failure(r: &Run, needle: &str) {
 pub fn tumorscan_within(secs: u64, args: &[&str]) -> Run {
     use std::io::Read;
     use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tumorscan"))
+    let mut child = Command::new(binary())
         .args(args)
         .current_dir(repo_root())
         .env("TUMORSCAN_CACHE", std::env::temp_dir().join("tumorscan-test-cache"))

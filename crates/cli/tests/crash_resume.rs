@@ -71,7 +71,7 @@ fn sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run() {
 
     // Start the same run, kill -9 it once epoch 1 is checkpointed (so during epoch 2).
     let killed = dir.path().join("killed");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tumorscan"))
+    let mut child = Command::new(binary())
         .args(train_args(p(&data), p(&folds), p(&killed)))
         .env("TUMORSCAN_SLOW_STEP_MS", "150")
         .stdout(Stdio::null())
