@@ -323,6 +323,7 @@ fn volume_of(p: &Patient) -> Volume {
             height: s.height,
             rgb: s.image.clone(),
             spacing_mm: None,
+            position_mm: None,
             truth: Some(s.mask.clone()),
             notes: vec![],
         })

@@ -598,3 +598,29 @@ fn dicom_series_are_read_and_inconsistent_ones_refused() {
     std::fs::write(series.join("IM4.dcm"), b"DICM? no").unwrap();
     assert_clean_failure(&tumorscan(&["predict", p(&series), "--out", p(&dir.path().join("o3"))]), "IM4.dcm");
 }
+
+#[test]
+fn dicom_series_of_two_sequences_combine_slice_by_slice() {
+    let dir = tempfile::tempdir().unwrap();
+    let (flair, t1, short) = (dir.path().join("flair"), dir.path().join("t1"), dir.path().join("t1-short"));
+    for (folder, series, count) in [(&flair, "1.2.3.1", 3), (&t1, "1.2.3.2", 3), (&short, "1.2.3.3", 2)] {
+        std::fs::create_dir(folder).unwrap();
+        for n in 1..=count {
+            write_dicom(&folder.join(format!("IM{n}.dcm")), n, series, 32);
+        }
+    }
+    let out = dir.path().join("out");
+    let r = tumorscan(&["predict", p(&flair), "--pre", p(&t1), "--out", p(&out)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let rows = csv_rows(&out.join("predictions.csv"));
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter()
+            .all(|r| r["volume"] == "flair" && r["notes"].contains("FLAIR in place of post-contrast")),
+        "{rows:?}"
+    );
+    assert_clean_failure(
+        &tumorscan(&["predict", p(&flair), "--pre", p(&short), "--out", p(&dir.path().join("o2"))]),
+        "2 slices, FLAIR has 3",
+    );
+}

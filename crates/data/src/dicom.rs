@@ -47,6 +47,8 @@ pub struct DicomSlice {
     pub series: String,
     /// Pixel spacing (column, row) in mm.
     pub spacing: Option<(f64, f64)>,
+    /// ImagePositionPatient (mm), when present and finite.
+    pub position: Option<[f64; 3]>,
     /// SliceThickness in mm.
     pub thickness: Option<f64>,
 }
@@ -251,8 +253,15 @@ fn read_one_at(path: &Path, bytes: &[u8]) -> Result<DicomSlice, String> {
         .and_then(|e| e.to_multi_float64().ok())
         .filter(|v| v.len() == 2 && v.iter().all(|s| *s > 0.0 && s.is_finite()))
         .map(|v| (v[1], v[0]));
+    let position = obj
+        .element(tags::IMAGE_POSITION_PATIENT)
+        .ok()
+        .and_then(|e| e.to_multi_float64().ok())
+        .and_then(|v| <[f64; 3]>::try_from(v.as_slice()).ok())
+        .filter(|p| p.iter().all(|c| c.is_finite()));
     Ok(DicomSlice {
         path: path.to_path_buf(),
+        position,
         number: int(&obj, tags::INSTANCE_NUMBER).unwrap_or(0),
         rows,
         cols,
@@ -331,6 +340,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
                 height: r.rows as u32,
                 rgb,
                 spacing_mm: r.spacing,
+                position_mm: r.position,
                 truth: None,
                 notes: vec!["monochrome DICOM used as FLAIR in all three channels".into()],
             }
@@ -365,6 +375,7 @@ mod tests {
         let a = read_one_bytes("s/IM2.dcm", &dicom(2, "1.2.3", 4, EXPLICIT)).unwrap();
         assert_eq!((a.rows, a.cols, a.number, a.series.as_str()), (4, 4, 2, "1.2.3"));
         assert_eq!(a.spacing, Some((0.7, 0.5)));
+        assert_eq!(a.position, Some([0.0, 0.0, 10.0]));
         assert_eq!(a.thickness, Some(5.0));
         assert_eq!(a.values[1], 240.0);
         // Implicit VR, and a file without the 128-byte preamble.

@@ -239,6 +239,7 @@ fn to_volume(path: &Path, header: NiftiHeader, dims: Dims, data: &[f32]) -> Resu
                 height: ny as u32,
                 rgb,
                 spacing_mm: spacing_ok.then_some(spacing),
+                position_mm: None,
                 truth: None,
                 notes: if nc == 1 {
                     vec!["single-channel volume used as FLAIR in all three channels".into()]

@@ -117,6 +117,8 @@ pub fn dicom_slice(number: u32, series: &str, size: u16, transfer_syntax: &str, 
     let spacing = PrimitiveValue::Strs(spacing.iter().map(|s| s.to_string()).collect());
     obj.put(DataElement::new(tags::PIXEL_SPACING, VR::DS, spacing));
     obj.put(DataElement::new(tags::SLICE_THICKNESS, VR::DS, PrimitiveValue::from("5")));
+    let position = PrimitiveValue::Strs(["0".to_string(), "0".to_string(), (5 * number).to_string()].into_iter().collect());
+    obj.put(DataElement::new(tags::IMAGE_POSITION_PATIENT, VR::DS, position));
     let n = size as usize;
     let pixels: Vec<u8> = (0..n * n)
         .flat_map(|i| (((i % n) * 40 + number as usize * 100) as u16).to_le_bytes())

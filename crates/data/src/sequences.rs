@@ -42,6 +42,9 @@ impl Sequence {
 /// float32 headers written by different tools round differently.
 const GRID_TOLERANCE: f32 = 1e-2;
 
+/// Largest distance (mm, per coordinate) between two slices' positions still taken as one place.
+const POSITION_TOLERANCE_MM: f64 = 0.1;
+
 /// A volume that holds one sequence: its three channels are equal (a 3D NIfTI, a DICOM
 /// series, or grey slice images).
 fn is_single_sequence(v: &Volume) -> bool {
@@ -64,6 +67,21 @@ fn grid_mismatch(flair: &Volume, other: &Volume) -> Option<String> {
             "slice {k} is {}x{}, FLAIR's is {}x{}",
             b.width, b.height, a.width, a.height
         ));
+    }
+    // Series ordered by InstanceNumber can run in opposite directions: where both record
+    // where each slice lies, the slices must lie at the same places.
+    if let Some((k, a, b)) =
+        flair
+            .slices
+            .iter()
+            .zip(&other.slices)
+            .enumerate()
+            .find_map(|(k, (a, b))| match (a.position_mm, b.position_mm) {
+                (Some(a), Some(b)) if a.iter().zip(&b).any(|(x, y)| (x - y).abs() > POSITION_TOLERANCE_MM) => Some((k, a, b)),
+                _ => None,
+            })
+    {
+        return Some(format!("its slice {k} lies at {b:?} mm, FLAIR's at {a:?} mm"));
     }
     match (&flair.nifti, &other.nifti) {
         (Some(f), Some(o)) => {
@@ -172,6 +190,7 @@ mod tests {
                 height: h,
                 rgb: vec![v; (w * h * 3) as usize],
                 spacing_mm: None,
+                position_mm: None,
                 truth: None,
                 notes: vec!["single-channel volume used as FLAIR in all three channels".into()],
             })
@@ -232,6 +251,27 @@ mod tests {
         )
         .unwrap_err();
         assert!(twice.contains("pre-contrast is given twice"), "{twice}");
+    }
+
+    #[test]
+    fn slices_must_lie_where_flair_s_do() {
+        let placed = |id: &str, z: [f64; 2]| {
+            let mut v = grey(id, &[1, 2], 2, 2);
+            for (s, z) in v.slices.iter_mut().zip(z) {
+                s.position_mm = Some([0.0, 0.0, z]);
+            }
+            v
+        };
+        let near = combine(placed("f", [0.0, 5.0]), &[(Sequence::PreContrast, placed("t1", [0.05, 5.0]))]);
+        assert!(near.is_ok());
+        // The same slices numbered the other way round.
+        let reversed = combine(placed("f", [0.0, 5.0]), &[(Sequence::PreContrast, placed("t1", [5.0, 0.0]))]).unwrap_err();
+        assert!(
+            reversed.contains("its slice 0 lies at [0.0, 0.0, 5.0] mm, FLAIR's at [0.0, 0.0, 0.0] mm"),
+            "{reversed}"
+        );
+        // Positions recorded on one side only are not compared.
+        assert!(combine(placed("f", [0.0, 5.0]), &[(Sequence::PreContrast, grey("t1", &[1, 2], 2, 2))]).is_ok());
     }
 
     #[test]

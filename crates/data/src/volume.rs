@@ -20,6 +20,9 @@ pub struct InputSlice {
     pub rgb: Vec<u8>,
     /// Pixel spacing (mm) when the format records it.
     pub spacing_mm: Option<(f64, f64)>,
+    /// Where the slice's first pixel lies in the patient's coordinates (mm), when the format
+    /// records it per slice (DICOM ImagePositionPatient).
+    pub position_mm: Option<[f64; 3]>,
     /// Ground truth mask found beside the slice, 0/1.
     pub truth: Option<Vec<u8>>,
     /// Conversions applied while reading.
@@ -37,6 +40,7 @@ impl InputSlice {
             height: img.height,
             rgb: img.data,
             spacing_mm: None,
+            position_mm: None,
             truth,
             notes: img.notes,
         }

@@ -749,6 +749,7 @@ mod tests {
             height: size,
             rgb: (0..(size * size * 3) as usize).map(|i| ((i * 7 + k * 13) % 256) as u8).collect(),
             spacing_mm: None,
+            position_mm: None,
             truth: None,
             notes: Vec::new(),
         }
