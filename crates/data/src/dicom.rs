@@ -1,5 +1,6 @@
 //! DICOM series input (crate `dicom-object`): every `.dcm` file of a folder is one slice of a
-//! series, ordered by InstanceNumber. Uncompressed transfer syntaxes only (explicit or implicit
+//! series, ordered by InstanceNumber (by ImagePositionPatient where the numbers are missing or
+//! repeat, see [`order_slices`]). Uncompressed transfer syntaxes only (explicit or implicit
 //! VR little endian); a compressed series gets a clear error asking for decompression first
 //! (e.g. `gdcmconv --raw`). Monochrome slices are taken as FLAIR in all three channels and
 //! scaled to 8 bits by the series' 0.5..99.5 percentile range (per-volume z-scoring follows).
@@ -35,8 +36,8 @@ const MAX_STRAY_DELIMITERS: usize = 64;
 pub struct DicomSlice {
     /// Where it came from (a file path, or the name given to [`read_one_bytes`]).
     pub path: PathBuf,
-    /// InstanceNumber (0 when absent).
-    pub number: i64,
+    /// InstanceNumber, when present.
+    pub number: Option<i64>,
     /// Rows.
     pub rows: usize,
     /// Columns.
@@ -49,6 +50,8 @@ pub struct DicomSlice {
     pub spacing: Option<(f64, f64)>,
     /// ImagePositionPatient (mm), when present and finite.
     pub position: Option<[f64; 3]>,
+    /// ImageOrientationPatient (row and column direction cosines), when present and finite.
+    pub orientation: Option<[f64; 6]>,
     /// SliceThickness in mm.
     pub thickness: Option<f64>,
 }
@@ -259,10 +262,17 @@ fn read_one_at(path: &Path, bytes: &[u8]) -> Result<DicomSlice, String> {
         .and_then(|e| e.to_multi_float64().ok())
         .and_then(|v| <[f64; 3]>::try_from(v.as_slice()).ok())
         .filter(|p| p.iter().all(|c| c.is_finite()));
+    let orientation = obj
+        .element(tags::IMAGE_ORIENTATION_PATIENT)
+        .ok()
+        .and_then(|e| e.to_multi_float64().ok())
+        .and_then(|v| <[f64; 6]>::try_from(v.as_slice()).ok())
+        .filter(|p| p.iter().all(|c| c.is_finite()));
     Ok(DicomSlice {
         path: path.to_path_buf(),
         position,
-        number: int(&obj, tags::INSTANCE_NUMBER).unwrap_or(0),
+        orientation,
+        number: int(&obj, tags::INSTANCE_NUMBER),
         rows,
         cols,
         values,
@@ -285,8 +295,37 @@ pub fn read_series(dir: &Path, files: &[PathBuf]) -> Result<Volume, String> {
     assemble(dir, slices)
 }
 
-/// Check that slices form one series and turn them into a volume (ordered by InstanceNumber,
-/// then path), scaled to 8 bits by the series' percentile range.
+/// Put a series' slices in order: by InstanceNumber when every slice has its own; otherwise
+/// along the slice normal by ImagePositionPatient when every slice has one (as `dcm2niix`
+/// orders them); otherwise by InstanceNumber and file name. Returns a note for the last two.
+fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
+    let mut numbers: Vec<i64> = raws.iter().filter_map(|r| r.number).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    if numbers.len() == raws.len() {
+        raws.sort_by_key(|r| r.number);
+        return None;
+    }
+    let positions: Option<Vec<[f64; 3]>> = raws.iter().map(|r| r.position).collect();
+    if let Some(positions) = positions {
+        // The normal of the slice plane; without ImageOrientationPatient, an axial stack's.
+        let normal = raws[0].orientation.map_or([0.0, 0.0, 1.0], |o| {
+            [o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]]
+        });
+        let depth = |p: &[f64; 3]| p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2];
+        let mut keyed: Vec<(f64, DicomSlice)> = positions.iter().map(depth).zip(raws.iter().cloned()).collect();
+        keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.path.cmp(&b.1.path)));
+        for (slot, (_, r)) in raws.iter_mut().zip(keyed) {
+            *slot = r;
+        }
+        return Some("slices ordered by ImagePositionPatient (InstanceNumber missing or repeated)".into());
+    }
+    raws.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| a.path.cmp(&b.path)));
+    Some("slices ordered by file name: InstanceNumber missing or repeated and no ImagePositionPatient".into())
+}
+
+/// Check that slices form one series and turn them into a volume (see [`order_slices`]),
+/// scaled to 8 bits by the series' percentile range.
 pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String> {
     let first = raws.first().ok_or("no DICOM files")?;
     if let Some(odd) = raws.iter().find(|r| r.series != first.series) {
@@ -313,7 +352,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
         return Err(format!("{}: pixel values do not match the image size", odd.path.display()));
     }
     let thickness = first.thickness;
-    raws.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| a.path.cmp(&b.path)));
+    let order_note = order_slices(&mut raws);
     let mut all: Vec<f32> = raws.iter().flat_map(|r| r.values.iter().copied().step_by(7)).collect();
     all.sort_by(|a, b| a.total_cmp(b));
     let q = |p: f64| all[((all.len() - 1) as f64 * p).round() as usize];
@@ -335,14 +374,20 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
                     .file_stem()
                     .map(|s| s.to_string_lossy().to_string())
                     .unwrap_or_else(|| format!("slice{i}")),
-                number: r.number.clamp(0, u32::MAX as i64) as u32,
+                // The slice's place in the volume; InstanceNumber where that decided it.
+                number: match (&order_note, r.number) {
+                    (None, Some(n)) => n.clamp(0, u32::MAX as i64) as u32,
+                    _ => i as u32 + 1,
+                },
                 width: r.cols as u32,
                 height: r.rows as u32,
                 rgb,
                 spacing_mm: r.spacing,
                 position_mm: r.position,
                 truth: None,
-                notes: vec!["monochrome DICOM used as FLAIR in all three channels".into()],
+                notes: std::iter::once("monochrome DICOM used as FLAIR in all three channels".to_string())
+                    .chain(order_note.clone())
+                    .collect(),
             }
         })
         .collect();
@@ -373,7 +418,7 @@ mod tests {
     #[test]
     fn slices_read_from_bytes_and_files_and_assemble_in_order() {
         let a = read_one_bytes("s/IM2.dcm", &dicom(2, "1.2.3", 4, EXPLICIT)).unwrap();
-        assert_eq!((a.rows, a.cols, a.number, a.series.as_str()), (4, 4, 2, "1.2.3"));
+        assert_eq!((a.rows, a.cols, a.number, a.series.as_str()), (4, 4, Some(2), "1.2.3"));
         assert_eq!(a.spacing, Some((0.7, 0.5)));
         assert_eq!(a.position, Some([0.0, 0.0, 10.0]));
         assert_eq!(a.thickness, Some(5.0));
@@ -441,6 +486,51 @@ mod tests {
         }
         b.extend_from_slice(&good[at..]);
         assert!(read_one_bytes("n.dcm", &b).unwrap_err().contains("nest deeper"));
+    }
+
+    #[test]
+    fn without_distinct_instance_numbers_slices_follow_their_position() {
+        let slice = |name: &str, number: Option<i64>, z: Option<f64>| {
+            let mut s = read_one_bytes(name, &dicom(1, "1.2.3", 4, EXPLICIT)).unwrap();
+            s.number = number;
+            s.position = z.map(|z| [0.0, 0.0, z]);
+            s.orientation = Some([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+            s
+        };
+        let stems = |v: &Volume| v.slices.iter().map(|s| s.stem.clone()).collect::<Vec<_>>();
+        // Distinct numbers decide, whatever the positions.
+        let v = assemble(
+            Path::new("s"),
+            vec![slice("b.dcm", Some(2), Some(0.0)), slice("a.dcm", Some(1), Some(5.0))],
+        )
+        .unwrap();
+        assert_eq!(stems(&v), ["a", "b"]);
+        assert_eq!(v.slices[0].notes.len(), 1);
+        // Numbers missing or repeated: positions along the normal decide, with a note.
+        let v = assemble(
+            Path::new("s"),
+            vec![
+                slice("a.dcm", None, Some(10.0)),
+                slice("b.dcm", None, Some(-5.0)),
+                slice("c.dcm", Some(1), Some(2.5)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(stems(&v), ["b", "c", "a"]);
+        assert_eq!(v.slices.iter().map(|s| s.number).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(
+            v.slices[0].notes[1].contains("ordered by ImagePositionPatient"),
+            "{:?}",
+            v.slices[0].notes
+        );
+        // Neither: file names, said so.
+        let v = assemble(
+            Path::new("s"),
+            vec![slice("b.dcm", Some(1), None), slice("a.dcm", Some(1), Some(0.0))],
+        )
+        .unwrap();
+        assert_eq!(stems(&v), ["a", "b"]);
+        assert!(v.slices[1].notes[1].contains("ordered by file name"));
     }
 
     #[test]
