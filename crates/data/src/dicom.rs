@@ -1,6 +1,6 @@
 //! DICOM series input (crate `dicom-object`): every `.dcm` file of a folder is one slice of a
 //! series, ordered by InstanceNumber (by ImagePositionPatient where the numbers are missing or
-//! repeat, see [`order_slices`]). Uncompressed transfer syntaxes only (explicit or implicit
+//! repeat, along the slice normal). Uncompressed transfer syntaxes only (explicit or implicit
 //! VR little endian); a compressed series gets a clear error asking for decompression first
 //! (e.g. `gdcmconv --raw`). Monochrome slices are taken as FLAIR in all three channels and
 //! scaled to 8 bits by the series' 0.5..99.5 percentile range (per-volume z-scoring follows).
