@@ -324,9 +324,8 @@ fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
     Some("slices ordered by file name: InstanceNumber missing or repeated and no ImagePositionPatient".into())
 }
 
-/// Check that slices form one series and turn them into a volume (in the order described in
-/// the module docs),
-/// scaled to 8 bits by the series' percentile range.
+/// Check that slices form one series and turn them into a volume (in the order the module docs
+/// describe), scaled to 8 bits by the series' percentile range.
 pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String> {
     let first = raws.first().ok_or("no DICOM files")?;
     if let Some(odd) = raws.iter().find(|r| r.series != first.series) {
