@@ -64,6 +64,14 @@ fn float(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<f64> {
     obj.element(tag).ok()?.to_float64().ok()
 }
 
+/// A multi-valued element of exactly N finite numbers.
+fn floats<const N: usize>(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<[f64; N]> {
+    let values = obj.element(tag).ok()?.to_multi_float64().ok()?;
+    <[f64; N]>::try_from(values.as_slice())
+        .ok()
+        .filter(|v| v.iter().all(|c| c.is_finite()))
+}
+
 /// Read one `.dcm` file.
 pub fn read_one(path: &Path) -> Result<DicomSlice, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
@@ -256,22 +264,10 @@ fn read_one_at(path: &Path, bytes: &[u8]) -> Result<DicomSlice, String> {
         .and_then(|e| e.to_multi_float64().ok())
         .filter(|v| v.len() == 2 && v.iter().all(|s| *s > 0.0 && s.is_finite()))
         .map(|v| (v[1], v[0]));
-    let position = obj
-        .element(tags::IMAGE_POSITION_PATIENT)
-        .ok()
-        .and_then(|e| e.to_multi_float64().ok())
-        .and_then(|v| <[f64; 3]>::try_from(v.as_slice()).ok())
-        .filter(|p| p.iter().all(|c| c.is_finite()));
-    let orientation = obj
-        .element(tags::IMAGE_ORIENTATION_PATIENT)
-        .ok()
-        .and_then(|e| e.to_multi_float64().ok())
-        .and_then(|v| <[f64; 6]>::try_from(v.as_slice()).ok())
-        .filter(|p| p.iter().all(|c| c.is_finite()));
     Ok(DicomSlice {
         path: path.to_path_buf(),
-        position,
-        orientation,
+        position: floats(&obj, tags::IMAGE_POSITION_PATIENT),
+        orientation: floats(&obj, tags::IMAGE_ORIENTATION_PATIENT),
         number: int(&obj, tags::INSTANCE_NUMBER),
         rows,
         cols,
@@ -306,18 +302,13 @@ fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
         raws.sort_by_key(|r| r.number);
         return None;
     }
-    let positions: Option<Vec<[f64; 3]>> = raws.iter().map(|r| r.position).collect();
-    if let Some(positions) = positions {
+    if raws.iter().all(|r| r.position.is_some()) {
         // The normal of the slice plane; without ImageOrientationPatient, an axial stack's.
         let normal = raws[0].orientation.map_or([0.0, 0.0, 1.0], |o| {
             [o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]]
         });
-        let depth = |p: &[f64; 3]| p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2];
-        let mut keyed: Vec<(f64, DicomSlice)> = positions.iter().map(depth).zip(raws.iter().cloned()).collect();
-        keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.path.cmp(&b.1.path)));
-        for (slot, (_, r)) in raws.iter_mut().zip(keyed) {
-            *slot = r;
-        }
+        let depth = |r: &DicomSlice| r.position.map_or(0.0, |p| p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2]);
+        raws.sort_by(|a, b| depth(a).total_cmp(&depth(b)).then_with(|| a.path.cmp(&b.path)));
         return Some("slices ordered by ImagePositionPatient (InstanceNumber missing or repeated)".into());
     }
     raws.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| a.path.cmp(&b.path)));
