@@ -115,7 +115,10 @@ fn grid_mismatch(flair: &Volume, other: &Volume) -> Option<String> {
             None
         }
         (None, None) => None,
-        _ => Some("a different format (one is NIfTI, the other is not)".into()),
+        _ => Some(
+            "a different format (one is NIfTI, the other is not; their rows may run in opposite directions): convert both to one format"
+                .into(),
+        ),
     }
 }
 
