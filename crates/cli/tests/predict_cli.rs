@@ -61,6 +61,14 @@ fn predict_on_the_bundled_samples() {
     if summary["tumor_slices"].as_u64().unwrap() > 0 {
         assert!(html.contains("data:image/png;base64,"), "panels inline");
     }
+    // The sample comes with its masks: the patient is scored as `evaluate segment` scores it
+    // (0.9157 in models/evaluation/eval-seg-test/segmentation.json, the same model and slices).
+    let truth = &summary["volumes"][0]["ground_truth"];
+    assert!((truth["dice"].as_f64().unwrap() - 0.9157).abs() < 5e-4, "{truth}");
+    assert_eq!(truth["truth_tumor_slices"], 8, "{truth}");
+    assert_eq!(truth["missed_tumor_slices"], 1, "slice 5, 253 px: {truth}");
+    assert_eq!(truth["false_tumor_slices"], 2, "{truth}");
+    assert!(html.contains("Dice vs ground truth"), "the report shows the score");
 
     // The output folder is never reused without --force; with --force it is.
     assert_clean_failure(&tumorscan(&["predict", "samples/", "--out", p(&o)]), "--force");

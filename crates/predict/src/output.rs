@@ -168,6 +168,53 @@ pub struct VolumeSummary {
     pub tumor_volume_ml: Option<f64>,
     /// Largest tumour probability.
     pub max_probability: f64,
+    /// The prediction against the ground truth, when every slice came with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ground_truth: Option<TruthScore>,
+}
+
+/// A volume's prediction against its ground truth (`_mask` files beside its slices).
+#[derive(Debug, Clone, Serialize)]
+pub struct TruthScore {
+    /// Volumetric Dice over the volume's slices, as `evaluate segment` counts a patient (1 when
+    /// truth and prediction are both empty).
+    pub dice: f64,
+    /// Tumour pixels in the ground truth.
+    pub truth_tumor_pixels: u64,
+    /// Slices whose ground truth shows tumour.
+    pub truth_tumor_slices: usize,
+    /// Of those, the slices not called tumour.
+    pub missed_tumor_slices: usize,
+    /// Slices called tumour whose ground truth shows none.
+    pub false_tumor_slices: usize,
+}
+
+/// Score a volume's predictions against its ground truth; `None` unless every slice has one.
+fn score_against_truth(volume: &Volume, preds: &[SlicePrediction]) -> Option<TruthScore> {
+    use tumorscan_evaluate::overlap::Counts;
+    let mut counts = Counts::default();
+    let mut score = TruthScore {
+        dice: 0.0,
+        truth_tumor_pixels: 0,
+        truth_tumor_slices: 0,
+        missed_tumor_slices: 0,
+        false_tumor_slices: 0,
+    };
+    for (s, p) in volume.slices.iter().zip(preds) {
+        let truth = s.truth.as_deref().filter(|t| t.len() == p.mask.len())?;
+        let c = Counts::of(&p.mask, truth);
+        let truth_pixels = c.tp + c.fn_;
+        score.truth_tumor_pixels += truth_pixels;
+        match (truth_pixels > 0, p.has_tumor == 1) {
+            (true, false) => score.missed_tumor_slices += 1,
+            (false, true) => score.false_tumor_slices += 1,
+            _ => {}
+        }
+        score.truth_tumor_slices += usize::from(truth_pixels > 0);
+        counts = counts + c;
+    }
+    score.dice = counts.dice().unwrap_or(1.0);
+    Some(score)
 }
 
 /// The run summary (`summary.json`, `--json`).
@@ -205,6 +252,7 @@ pub fn summarize_volume(volume: &Volume, preds: &[SlicePrediction]) -> VolumeSum
             .zip(volume.slice_thickness_mm)
             .map(|(a, t)| (a * t / 1000.0 * 1000.0).round() / 1000.0),
         max_probability: preds.iter().map(|p| p.tumor_probability).fold(0.0, f64::max),
+        ground_truth: (!volume.slices.is_empty()).then(|| score_against_truth(volume, preds)).flatten(),
     }
 }
 
@@ -217,6 +265,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 mod tests {
     use super::*;
     use crate::engine::test_prediction;
+    use crate::input::InputSlice;
 
     #[test]
     fn predictions_csv_has_its_header_even_without_rows_and_names_each_mask() {
@@ -239,6 +288,53 @@ mod tests {
             .unwrap();
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
         assert_eq!(text.lines().next().unwrap(), PREDICTION_COLUMNS.join(","));
+    }
+
+    #[test]
+    fn a_volume_is_scored_against_its_ground_truth_only_when_every_slice_has_one() {
+        let slice = |truth: Option<Vec<u8>>| InputSlice {
+            label: "s".into(),
+            stem: "s".into(),
+            number: 1,
+            width: 2,
+            height: 2,
+            rgb: vec![0; 12],
+            spacing_mm: None,
+            position_mm: None,
+            truth,
+            notes: Vec::new(),
+        };
+        let pred = |mask: [u8; 4]| SlicePrediction {
+            has_tumor: u8::from(mask.iter().any(|&v| v != 0)),
+            mask: mask.to_vec(),
+            ..test_prediction("s")
+        };
+        let volume = |truths: Vec<Option<Vec<u8>>>| Volume {
+            id: "v".into(),
+            source: "v".into(),
+            slices: truths.into_iter().map(slice).collect(),
+            nifti: None,
+            slice_thickness_mm: None,
+        };
+        // Slice 1: TP 1, FN 1; slice 2: a missed tumour (FN 1); slice 3: a false call (FP 1).
+        let v = volume(vec![Some(vec![1, 1, 0, 0]), Some(vec![0, 0, 0, 1]), Some(vec![0; 4])]);
+        let preds = [pred([1, 0, 0, 0]), pred([0; 4]), pred([0, 1, 0, 0])];
+        let t = summarize_volume(&v, &preds).ground_truth.unwrap();
+        assert!((t.dice - 2.0 / 5.0).abs() < 1e-12, "2 TP / (2 TP + FP + FN) = 2 / 5: {}", t.dice);
+        assert_eq!(
+            (
+                t.truth_tumor_pixels,
+                t.truth_tumor_slices,
+                t.missed_tumor_slices,
+                t.false_tumor_slices
+            ),
+            (3, 2, 1, 1)
+        );
+        // Both empty counts as agreement; one slice without truth leaves the volume unscored.
+        let empty = summarize_volume(&volume(vec![Some(vec![0; 4])]), &[pred([0; 4])]);
+        assert_eq!(empty.ground_truth.unwrap().dice, 1.0);
+        let partial = summarize_volume(&volume(vec![Some(vec![0; 4]), None]), &[pred([0; 4]), pred([0; 4])]);
+        assert!(partial.ground_truth.is_none());
     }
 
     #[test]

@@ -66,11 +66,25 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
         summary.tumor_slices
     ));
     h.push_str("<p class=\"warn\">Research software, not a medical device: not for diagnosis.</p>");
-    h.push_str("<h2>Per patient / volume</h2><table><tr><th>volume</th><th>slices</th><th>tumour slices</th><th>tumour pixels</th><th>area mm&sup2;</th><th>volume mL</th><th>max probability</th></tr>");
+    // Ground-truth columns only where some volume came with `_mask` files.
+    let scored = summary.volumes.iter().any(|v| v.ground_truth.is_some());
+    h.push_str("<h2>Per patient / volume</h2><table><tr><th>volume</th><th>slices</th><th>tumour slices</th><th>tumour pixels</th><th>area mm&sup2;</th><th>volume mL</th><th>max probability</th>");
+    if scored {
+        h.push_str("<th>Dice vs ground truth</th><th>tumour slices missed (of the truth's)</th><th>false tumour slices</th>");
+    }
+    h.push_str("</tr>");
     for v in &summary.volumes {
         let opt = |x: Option<f64>| x.map(|v| format!("{v:.2}")).unwrap_or_else(|| "&ndash;".into());
+        let truth = match (&v.ground_truth, scored) {
+            (Some(t), _) => format!(
+                "<td>{:.3}</td><td>{} of {}</td><td>{}</td>",
+                t.dice, t.missed_tumor_slices, t.truth_tumor_slices, t.false_tumor_slices
+            ),
+            (None, true) => "<td>&ndash;</td><td>&ndash;</td><td>&ndash;</td>".into(),
+            (None, false) => String::new(),
+        };
         h.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td>{truth}</tr>",
             esc(&v.volume),
             v.slices,
             v.tumor_slices,
@@ -81,6 +95,9 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
         ));
     }
     h.push_str("</table>");
+    if scored {
+        h.push_str("<p>Dice is volumetric: intersections and sizes summed over the volume's slices, as <code>evaluate segment</code> scores a patient; a volume scores only when every slice came with its <code>_mask</code> file.</p>");
+    }
     if !summary.failures.is_empty() {
         h.push_str("<h2>Inputs that failed</h2><ul>");
         for f in &summary.failures {
