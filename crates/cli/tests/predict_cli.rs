@@ -280,8 +280,9 @@ fn write_nifti_4d(path: &Path, (nx, ny, nz): (usize, usize, usize), nt: usize, d
 }
 
 /// The bundled sample patient as three float32 NIfTI volumes, one per sequence (pre-contrast,
-/// FLAIR, post-contrast; display row r at y = ny - 1 - r), plus the three as one 4D file.
-fn sample_as_sequences(dir: &Path) -> [std::path::PathBuf; 4] {
+/// FLAIR, post-contrast; display row r at y = ny - 1 - r), the three as one 4D file, and its
+/// ground truth as a label map (tumour voxels 2, as BraTS labels one of its regions).
+fn sample_as_sequences(dir: &Path) -> [std::path::PathBuf; 5] {
     let folder = repo_root().join("samples/TCGA_CS_5393_19990606");
     let slices: Vec<_> = (1..=20)
         .map(|k| {
@@ -291,20 +292,25 @@ fn sample_as_sequences(dir: &Path) -> [std::path::PathBuf; 4] {
         .collect();
     let (nx, ny, nz) = (slices[0].width as usize, slices[0].height as usize, slices.len());
     let mut seq = vec![vec![0f32; nx * ny * nz]; 3];
+    let mut truth = vec![0f32; nx * ny * nz];
     for (z, s) in slices.iter().enumerate() {
+        let mask_path = folder.join(format!("TCGA_CS_5393_19990606_{}_mask.tif", z + 1));
+        let mask = tumorscan_data::image_io::read_mask(&mask_path).unwrap();
         for row in 0..ny {
             for x in 0..nx {
+                truth[x + nx * (ny - 1 - row + ny * z)] = 2.0 * mask.data[row * nx + x] as f32;
                 for (c, channel) in seq.iter_mut().enumerate() {
                     channel[x + nx * (ny - 1 - row + ny * z)] = s.data[(row * nx + x) * 3 + c] as f32 * 3.0;
                 }
             }
         }
     }
-    let files = ["pre", "flair", "post", "all"].map(|n| dir.join(format!("{n}.nii.gz")));
+    let files = ["pre", "flair", "post", "all", "truth"].map(|n| dir.join(format!("{n}.nii.gz")));
     for (c, channel) in seq.iter().enumerate() {
         write_nifti(&files[c], (nx, ny, nz), channel);
     }
     write_nifti_4d(&files[3], (nx, ny, nz), 3, &seq.concat());
+    write_nifti(&files[4], (nx, ny, nz), &truth);
     files
 }
 
@@ -321,10 +327,26 @@ fn mask_voxels(path: &Path) -> Vec<u8> {
 #[test]
 fn sequences_stored_apart_predict_as_one_four_d_volume() {
     let dir = tempfile::tempdir().unwrap();
-    let [pre, flair, post, all] = sample_as_sequences(dir.path());
+    let [pre, flair, post, all, truth] = sample_as_sequences(dir.path());
     let (apart, together, alone) = (dir.path().join("apart"), dir.path().join("4d"), dir.path().join("alone"));
-    let r = tumorscan(&["predict", p(&flair), "--pre", p(&pre), "--post", p(&post), "--out", p(&apart)]);
+    let r = tumorscan(&[
+        "predict",
+        p(&flair),
+        "--pre",
+        p(&pre),
+        "--post",
+        p(&post),
+        "--truth",
+        p(&truth),
+        "--out",
+        p(&apart),
+        "--json",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    // Scored against the label map as the slices with their _mask files are (0.9157).
+    let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let dice = summary["volumes"][0]["ground_truth"]["dice"].as_f64().unwrap();
+    assert!((dice - 0.9157).abs() < 0.002, "{dice}");
     assert_eq!(tumorscan(&["predict", p(&all), "--out", p(&together)]).code, 0);
     assert_eq!(tumorscan(&["predict", p(&flair), "--out", p(&alone)]).code, 0);
     // Named after FLAIR, and voxel for voxel the 4D file's prediction.
@@ -361,11 +383,22 @@ fn sequences_that_do_not_fit_flair_are_refused_before_anything_is_written() {
     three[5] += 7.0;
     write_nifti_4d(&rgb, (32, 32, 3), 3, &three);
     let out = d.join("o");
+    let png = d.join("slice.png");
+    image::RgbImage::new(32, 32).save(&png).unwrap();
     for (args, needle) in [
         (
             vec![p(&flair), "--pre", p(&short)],
             "not on FLAIR's voxel grid (2 slices, FLAIR has 3)",
         ),
+        (
+            vec![p(&flair), "--truth", p(&short)],
+            "(32, 32, 2) voxels, the input has (32, 32, 3)",
+        ),
+        (
+            vec![p(&flair), "--truth", p(&rgb)],
+            "a mask volume has one value per voxel, this one 3",
+        ),
+        (vec![p(&png), "--truth", p(&flair)], "needs a NIfTI input"),
         (vec![p(&flair), "--post", p(&rgb)], "already holds three different channels"),
         (vec![p(&flair), p(&short), "--pre", p(&short)], "give exactly one input (got 2)"),
         (vec![p(&flair), "--pre", p(&d.join("missing.nii.gz"))], "--pre"),

@@ -42,7 +42,13 @@ pub fn read_bytes(name: &str, bytes: &[u8]) -> Result<Volume, String> {
     decode(Path::new(name), bytes)
 }
 
-fn decode<R: BufRead>(path: &Path, mut source: R) -> Result<Volume, String> {
+fn decode<R: BufRead>(path: &Path, source: R) -> Result<Volume, String> {
+    let (header, dims, data) = read_plain_or_gzipped(source)?;
+    to_volume(path, header, dims, &data)
+}
+
+/// [`read_raw`] on a plain or gzipped file, told apart by its first bytes.
+fn read_plain_or_gzipped<R: BufRead>(mut source: R) -> Result<(NiftiHeader, Dims, Vec<f32>), String> {
     let gz = source
         .fill_buf()
         .map_err(|e| format!("cannot read: {e}"))?
@@ -52,7 +58,12 @@ fn decode<R: BufRead>(path: &Path, mut source: R) -> Result<Volume, String> {
     } else {
         read_raw(source)?
     };
-    to_volume(path, header, dims, &data)
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        return Err(format!(
+            "NIfTI holds NaN or infinite voxels (first at index {i}); clean the volume first"
+        ));
+    }
+    Ok((header, dims, data))
 }
 
 /// Dimensions accepted from a header: x, y, z and channels (1 or 3).
@@ -195,11 +206,6 @@ fn to_f32(volume: InMemNiftiVolume, slope: f32, inter: f32) -> Result<Vec<f32>, 
 
 fn to_volume(path: &Path, header: NiftiHeader, dims: Dims, data: &[f32]) -> Result<Volume, String> {
     let Dims { nx, ny, nz, nc } = dims;
-    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-        return Err(format!(
-            "NIfTI holds NaN or infinite voxels (first at index {i}); clean the volume first"
-        ));
-    }
     // Map to 8 bits per channel by the volume's 0.5..99.5 percentile range.
     let plane = nx * ny * nz;
     let mut channels: Vec<Vec<u8>> = Vec::new();
@@ -260,6 +266,36 @@ fn to_volume(path: &Path, header: NiftiHeader, dims: Dims, data: &[f32]) -> Resu
         }),
         slice_thickness_mm: (thickness > 0.0 && thickness.is_finite()).then_some(thickness),
     })
+}
+
+/// A ground-truth mask volume: non-zero voxels are tumour (a BraTS label map's labels all count,
+/// its whole tumour being the FLAIR abnormality). Read with the same checks as an image
+/// volume, without its intensity scaling; one 0/1 mask per axial slice, in display
+/// orientation (as [`read`] shows the slices).
+pub fn read_mask(path: &Path) -> Result<(NiftiGeometry, Vec<Vec<u8>>), String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let (header, dims, data) = read_plain_or_gzipped(BufReader::new(file))?;
+    let Dims { nx, ny, nz, nc } = dims;
+    if nc != 1 {
+        return Err(format!("a mask volume has one value per voxel, this one {nc}"));
+    }
+    let masks = (0..nz)
+        .map(|z| {
+            let mut m = vec![0u8; nx * ny];
+            for row in 0..ny {
+                let y = ny - 1 - row;
+                for x in 0..nx {
+                    m[row * nx + x] = u8::from(data[x + nx * (y + ny * z)] != 0.0);
+                }
+            }
+            m
+        })
+        .collect();
+    let geometry = NiftiGeometry {
+        header: Box::new(header),
+        dims: (nx, ny, nz),
+    };
+    Ok((geometry, masks))
 }
 
 /// Write 0/1 masks (one per axial slice, in display orientation) as a gzipped NIfTI-1 uint8
@@ -377,6 +413,20 @@ mod tests {
         let px = |row: usize| a.slices[0].rgb[row * nx * 3];
         assert!(px(0) > px(ny - 1));
         assert_eq!(a.slices[0].rgb[0..3], [px(0); 3], "single channel copied to RGB");
+    }
+
+    #[test]
+    fn label_maps_read_as_masks_in_display_orientation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seg.nii.gz");
+        // 2 x 2 x 1: labels 0, 1 on NIfTI row y = 0 and 4, 2 on y = 1 (BraTS-like labels).
+        std::fs::write(&path, gz(&nii_f32(&[2, 2, 1], &[0.0, 1.0, 4.0, 2.0]))).unwrap();
+        let (geometry, masks) = read_mask(&path).unwrap();
+        assert_eq!(geometry.dims, (2, 2, 1));
+        // Display row 0 is NIfTI row y = 1: every label counts as tumour.
+        assert_eq!(masks, [vec![1, 1, 0, 1]]);
+        std::fs::write(&path, nii_f32(&[2, 2, 1], &[0.0, f32::NAN, 0.0, 0.0])).unwrap();
+        assert!(read_mask(&path).unwrap_err().contains("NaN"));
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! the same slice count and sizes, and for NIfTI the same voxel size and orientation. Nothing
 //! is resampled. A sequence that is not given gets FLAIR in its place, as in the ten LGG
 //! patients that lack one (the networks were trained to expect that).
+//!
+//! A ground-truth mask stored apart (a NIfTI label map) joins its volume the same way
+//! ([`attach_truth`]), so that the prediction is scored against it.
 
 use crate::volume::Volume;
 
@@ -84,42 +87,79 @@ fn grid_mismatch(flair: &Volume, other: &Volume) -> Option<String> {
         return Some(format!("its slice {k} lies at {b:?} mm, FLAIR's at {a:?} mm"));
     }
     match (&flair.nifti, &other.nifti) {
-        (Some(f), Some(o)) => {
-            let (hf, ho) = (&f.header, &o.header);
-            let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= GRID_TOLERANCE);
-            if !close(&hf.pixdim[1..4], &ho.pixdim[1..4]) {
-                return Some(format!(
-                    "voxel size {:?} mm, FLAIR's is {:?} mm",
-                    &ho.pixdim[1..4],
-                    &hf.pixdim[1..4]
-                ));
-            }
-            let affine = |h: &::nifti::NiftiHeader| [h.srow_x, h.srow_y, h.srow_z].concat();
-            let quaternion = |h: &::nifti::NiftiHeader| {
-                [
-                    h.quatern_b,
-                    h.quatern_c,
-                    h.quatern_d,
-                    h.quatern_x,
-                    h.quatern_y,
-                    h.quatern_z,
-                    h.pixdim[0],
-                ]
-            };
-            if hf.sform_code > 0 && ho.sform_code > 0 && !close(&affine(hf), &affine(ho)) {
-                return Some("a different position or orientation (sform affine)".into());
-            }
-            if hf.qform_code > 0 && ho.qform_code > 0 && !close(&quaternion(hf), &quaternion(ho)) {
-                return Some("a different position or orientation (qform)".into());
-            }
-            None
-        }
+        (Some(f), Some(o)) => header_mismatch(&f.header, &o.header, "FLAIR's"),
         (None, None) => None,
         _ => Some(
             "a different format (one is NIfTI, the other is not; their rows may run in opposite directions): convert both to one format"
                 .into(),
         ),
     }
+}
+
+/// Why NIfTI header `ho` does not describe `hf`'s voxel grid (voxel size, sform, qform), if not;
+/// `whose` names `hf` in the reason.
+fn header_mismatch(hf: &::nifti::NiftiHeader, ho: &::nifti::NiftiHeader, whose: &str) -> Option<String> {
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= GRID_TOLERANCE);
+    if !close(&hf.pixdim[1..4], &ho.pixdim[1..4]) {
+        return Some(format!(
+            "voxel size {:?} mm, {whose} is {:?} mm",
+            &ho.pixdim[1..4],
+            &hf.pixdim[1..4]
+        ));
+    }
+    let affine = |h: &::nifti::NiftiHeader| [h.srow_x, h.srow_y, h.srow_z].concat();
+    let quaternion = |h: &::nifti::NiftiHeader| {
+        [
+            h.quatern_b,
+            h.quatern_c,
+            h.quatern_d,
+            h.quatern_x,
+            h.quatern_y,
+            h.quatern_z,
+            h.pixdim[0],
+        ]
+    };
+    if hf.sform_code > 0 && ho.sform_code > 0 && !close(&affine(hf), &affine(ho)) {
+        return Some("a different position or orientation (sform affine)".into());
+    }
+    if hf.qform_code > 0 && ho.qform_code > 0 && !close(&quaternion(hf), &quaternion(ho)) {
+        return Some("a different position or orientation (qform)".into());
+    }
+    None
+}
+
+/// Give a NIfTI volume the ground truth of a mask volume on its voxel grid
+/// ([`crate::nifti::read_mask`]), so that its prediction is scored against it.
+pub fn attach_truth(
+    volume: &mut Volume,
+    mask: &crate::volume::NiftiGeometry,
+    masks: Vec<Vec<u8>>,
+    source: &std::path::Path,
+) -> Result<(), String> {
+    let refuse = |why: String| {
+        format!(
+            "ground truth {} is not on {}'s voxel grid ({why})",
+            source.display(),
+            volume.source.display()
+        )
+    };
+    let Some(geometry) = &volume.nifti else {
+        return Err(format!(
+            "ground truth {} is NIfTI, so it needs a NIfTI input ({} is not)",
+            source.display(),
+            volume.source.display()
+        ));
+    };
+    if geometry.dims != mask.dims {
+        return Err(refuse(format!("{:?} voxels, the input has {:?}", mask.dims, geometry.dims)));
+    }
+    if let Some(why) = header_mismatch(&geometry.header, &mask.header, "the input's") {
+        return Err(refuse(why));
+    }
+    for (slice, truth) in volume.slices.iter_mut().zip(masks) {
+        slice.truth = Some(truth);
+    }
+    Ok(())
 }
 
 /// Combine separately stored sequences into one three-channel volume on FLAIR's slices: each

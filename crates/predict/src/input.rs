@@ -389,6 +389,9 @@ fn one_volume(what: &str, path: &Path, exclude: Option<&Path>) -> Result<Volume,
 /// [`tumorscan_data::sequences::combine`]).
 pub fn collect_sequences(flair: &Path, pre: Option<&Path>, post: Option<&Path>, exclude: Option<&Path>) -> Result<Volume, String> {
     use tumorscan_data::sequences::{combine, Sequence};
+    if pre.is_none() && post.is_none() {
+        return one_volume("input", flair, exclude);
+    }
     let base = one_volume("FLAIR input", flair, exclude)?;
     let mut others = Vec::new();
     for (seq, flag, path) in [(Sequence::PreContrast, "--pre", pre), (Sequence::PostContrast, "--post", post)] {
@@ -397,6 +400,13 @@ pub fn collect_sequences(flair: &Path, pre: Option<&Path>, post: Option<&Path>, 
         }
     }
     combine(base, &others)
+}
+
+/// Give a NIfTI volume the ground truth of the mask volume at `path` (non-zero voxels are
+/// tumour), on its voxel grid; see [`tumorscan_data::sequences::attach_truth`].
+pub fn read_truth(volume: &mut Volume, path: &Path) -> Result<(), String> {
+    let (geometry, masks) = nifti::read_mask(path).map_err(|e| format!("--truth {}: {e}", path.display()))?;
+    tumorscan_data::sequences::attach_truth(volume, &geometry, masks, path)
 }
 
 /// Read a NIfTI-1 volume (.nii or .nii.gz) as axial slices; see [`tumorscan_data::nifti`].

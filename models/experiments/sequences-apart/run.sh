@@ -11,7 +11,8 @@ start=$(date +%s)
 # Sequences stored apart: FLAIR with both T1s, with the pre-contrast T1 only, and with the
 # post-contrast T1 only.
 for p in $patients; do
-  $T predict "$N/${p}_flair.nii.gz" --pre "$N/${p}_pre.nii.gz" --post "$N/${p}_post.nii.gz" --out "$W/apart/$p" >/dev/null
+  $T predict "$N/${p}_flair.nii.gz" --pre "$N/${p}_pre.nii.gz" --post "$N/${p}_post.nii.gz" \
+    --truth "$N/${p}_truth.nii.gz" --out "$W/apart/$p" >/dev/null
   $T predict "$N/${p}_flair.nii.gz" --pre "$N/${p}_pre.nii.gz" --out "$W/flair-pre/$p" >/dev/null
   $T predict "$N/${p}_flair.nii.gz" --post "$N/${p}_post.nii.gz" --out "$W/flair-post/$p" >/dev/null
 done
@@ -20,3 +21,16 @@ $T predict "$N"/*_4d.nii.gz --out "$W/4d" >/dev/null
 $T predict "$N"/*_flair.nii.gz --out "$W/flair" >/dev/null
 echo "predictions: $(( $(date +%s) - start )) s"
 python3 "$here/dice.py" "$N" "three apart=$W/apart" "4D file=$W/4d" "FLAIR + pre=$W/flair-pre" "FLAIR + post=$W/flair-post" "FLAIR alone=$W/flair"
+# predict's own score (--truth) against dice.py's, patient by patient.
+python3 - "$W/apart" "$N" "$here" <<'PY'
+import json, os, sys
+sys.path.insert(0, sys.argv[3])
+import dice
+worst = 0.0
+for p in sorted(os.listdir(sys.argv[1])):
+    own = json.load(open(os.path.join(sys.argv[1], p, "summary.json")))["volumes"][0]["ground_truth"]["dice"]
+    t = dice.voxels(os.path.join(sys.argv[2], p + "_truth.nii.gz"))
+    m = dice.voxels(dice.find(os.path.join(sys.argv[1], p), p))
+    worst = max(worst, abs(own - dice.dice(t, [1 if v else 0 for v in m])))
+print(f"predict --truth against dice.py: largest difference {worst:.2e} over {len(os.listdir(sys.argv[1]))} patients")
+PY
