@@ -9,7 +9,8 @@ use tumorscan_model::{BackendKind, ComputeDevice};
 use tumorscan_predict::engine::PredictOptions;
 use tumorscan_predict::input::{collect_inputs, collect_sequences, read_truth, Failure, Inputs, Volume};
 use tumorscan_predict::output::{
-    check_out_dir, create_out_dir, summarize_volume, write_json, write_predictions_csv, write_volume_images, RunSummary, PREDICTION_COLUMNS,
+    check_out_dir, create_out_dir, summarize_truth, summarize_volume, write_json, write_predictions_csv, write_volume_images, RunSummary,
+    PREDICTION_COLUMNS,
 };
 use tumorscan_predict::{predict_volume, ModelBundle};
 
@@ -230,6 +231,7 @@ fn predict_into(a: &PredictArgs, bundle: &ModelBundle, volumes: &[Volume], failu
     bar.finish_and_clear();
     write_predictions_csv(&a.out.join("predictions.csv"), &all)?;
     let summary = RunSummary {
+        ground_truth: summarize_truth(&summaries),
         model: bundle.identity(),
         slices: all.len(),
         tumor_slices: all.iter().filter(|p| p.has_tumor == 1).count(),

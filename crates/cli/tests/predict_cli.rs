@@ -68,6 +68,11 @@ fn predict_on_the_bundled_samples() {
     assert_eq!(truth["truth_tumor_slices"], 8, "{truth}");
     assert_eq!(truth["missed_tumor_slices"], 1, "slice 5, 253 px: {truth}");
     assert_eq!(truth["false_tumor_slices"], 2, "{truth}");
+    let run = &summary["ground_truth"];
+    assert_eq!((run["volumes"].as_u64(), run["slices"].as_u64()), (Some(1), Some(20)), "{run}");
+    assert_eq!(run["mean_dice"], truth["dice"]);
+    assert_eq!(run["slice_accuracy"].as_f64(), Some(17.0 / 20.0), "{run}");
+    assert!(html.contains("<b>Against the ground truth</b>, over the 1 volume(s) scored"));
     assert!(html.contains("Dice vs ground truth"), "the report shows the score");
 
     // The output folder is never reused without --force; with --force it is.

@@ -189,6 +189,49 @@ pub struct TruthScore {
     pub false_tumor_slices: usize,
 }
 
+/// The volumes scored against their ground truth, together: what `evaluate segment` and
+/// `evaluate detect` would report for them (mean per-volume Dice, slice calls).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunTruth {
+    /// Volumes scored (every slice with its ground truth).
+    pub volumes: usize,
+    /// Mean of their volumetric Dice.
+    pub mean_dice: f64,
+    /// Their slices.
+    pub slices: usize,
+    /// Share of those slices called as their ground truth shows (tumour or not).
+    pub slice_accuracy: f64,
+    /// Slices whose ground truth shows tumour.
+    pub truth_tumor_slices: usize,
+    /// Of those, the slices not called tumour.
+    pub missed_tumor_slices: usize,
+    /// Slices called tumour whose ground truth shows none.
+    pub false_tumor_slices: usize,
+}
+
+/// Pool the scored volumes; `None` when none was scored.
+pub fn summarize_truth(volumes: &[VolumeSummary]) -> Option<RunTruth> {
+    let scored: Vec<(usize, &TruthScore)> = volumes
+        .iter()
+        .filter_map(|v| v.ground_truth.as_ref().map(|t| (v.slices, t)))
+        .collect();
+    if scored.is_empty() {
+        return None;
+    }
+    let sum = |f: fn(&TruthScore) -> usize| scored.iter().map(|(_, t)| f(t)).sum::<usize>();
+    let slices: usize = scored.iter().map(|(n, _)| n).sum();
+    let (missed, false_) = (sum(|t| t.missed_tumor_slices), sum(|t| t.false_tumor_slices));
+    Some(RunTruth {
+        volumes: scored.len(),
+        mean_dice: scored.iter().map(|(_, t)| t.dice).sum::<f64>() / scored.len() as f64,
+        slices,
+        slice_accuracy: (slices - missed - false_) as f64 / slices.max(1) as f64,
+        truth_tumor_slices: sum(|t| t.truth_tumor_slices),
+        missed_tumor_slices: missed,
+        false_tumor_slices: false_,
+    })
+}
+
 /// Score a volume's predictions against its ground truth; `None` unless every slice has one.
 fn score_against_truth(volume: &Volume, preds: &[SlicePrediction]) -> Option<TruthScore> {
     use tumorscan_evaluate::overlap::Counts;
@@ -235,6 +278,9 @@ pub struct RunSummary {
     /// The user's `--threshold` on `tumor_probability`, where it replaced the model's rule.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
+    /// The volumes scored against their ground truth, together ([`summarize_truth`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ground_truth: Option<RunTruth>,
     /// Seconds spent.
     pub seconds: f64,
 }
@@ -332,9 +378,19 @@ mod tests {
         );
         // Both empty counts as agreement; one slice without truth leaves the volume unscored.
         let empty = summarize_volume(&volume(vec![Some(vec![0; 4])]), &[pred([0; 4])]);
-        assert_eq!(empty.ground_truth.unwrap().dice, 1.0);
+        assert_eq!(empty.ground_truth.as_ref().unwrap().dice, 1.0);
         let partial = summarize_volume(&volume(vec![Some(vec![0; 4]), None]), &[pred([0; 4]), pred([0; 4])]);
         assert!(partial.ground_truth.is_none());
+        // Pooled: the mean of the volumes' Dice, and the slices of scored volumes only.
+        let first = summarize_volume(&v, &preds);
+        let run = summarize_truth(&[first, empty, partial]).unwrap();
+        assert_eq!(
+            (run.volumes, run.slices, run.missed_tumor_slices, run.false_tumor_slices),
+            (2, 4, 1, 1)
+        );
+        assert!((run.mean_dice - (0.4 + 1.0) / 2.0).abs() < 1e-12);
+        assert_eq!(run.slice_accuracy, 0.5);
+        assert!(summarize_truth(&[]).is_none());
     }
 
     #[test]

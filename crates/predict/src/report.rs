@@ -95,6 +95,19 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
         ));
     }
     h.push_str("</table>");
+    if let Some(t) = &summary.ground_truth {
+        h.push_str(&format!(
+            "<p><b>Against the ground truth</b>, over the {} volume(s) scored: mean Dice {:.3}; slice accuracy {:.3} ({} of {} slices; {} of {} tumour slices missed, {} false tumour slices).</p>",
+            t.volumes,
+            t.mean_dice,
+            t.slice_accuracy,
+            t.slices - t.missed_tumor_slices - t.false_tumor_slices,
+            t.slices,
+            t.missed_tumor_slices,
+            t.truth_tumor_slices,
+            t.false_tumor_slices
+        ));
+    }
     if scored {
         h.push_str("<p>Dice is volumetric: intersections and sizes summed over the volume's slices, as <code>evaluate segment</code> scores a patient; a volume scores only when every slice came with its <code>_mask</code> file.</p>");
     }
@@ -225,6 +238,7 @@ mod tests {
             failures: Vec::new(),
             shard: None,
             threshold: None,
+            ground_truth: None,
             seconds: 1.0,
         };
         let panels: Vec<_> = preds.iter().map(|p| (p, Vec::new())).collect();
