@@ -263,9 +263,21 @@ fn predict_into(a: &PredictArgs, bundle: &ModelBundle, volumes: &[Volume], failu
             summary.seconds
         );
         for v in &summary.volumes {
+            let truth = v.ground_truth.as_ref().map_or(String::new(), |t| {
+                format!(
+                    "; against its ground truth Dice {:.3}, {} of {} tumour slices missed, {} false",
+                    t.dice, t.missed_tumor_slices, t.truth_tumor_slices, t.false_tumor_slices
+                )
+            });
             println!(
-                "  {:<32} {:>3}/{:<3} slices with tumour, {} px",
+                "  {:<32} {:>3}/{:<3} slices with tumour, {} px{truth}",
                 v.volume, v.tumor_slices, v.slices, v.tumor_pixels
+            );
+        }
+        if let Some(t) = summary.ground_truth.as_ref().filter(|t| t.volumes > 1) {
+            println!(
+                "against the ground truth, {} volumes: mean Dice {:.3}, slice accuracy {:.3}",
+                t.volumes, t.mean_dice, t.slice_accuracy
             );
         }
         println!(
