@@ -377,6 +377,52 @@ fn sequences_stored_apart_predict_as_one_four_d_volume() {
 }
 
 #[test]
+fn a_brats_style_folder_is_read_as_cases_scored_against_their_segmentation() {
+    let dir = tempfile::tempdir().unwrap();
+    let [pre, flair, post, _, truth] = sample_as_sequences(dir.path());
+    let case = dir.path().join("BraTS2021_00001");
+    std::fs::create_dir(&case).unwrap();
+    for (from, suffix) in [(&pre, "t1"), (&flair, "flair"), (&post, "t1ce"), (&flair, "t2"), (&truth, "seg")] {
+        std::fs::copy(from, case.join(format!("BraTS2021_00001_{suffix}.nii.gz"))).unwrap();
+    }
+    // A segmentation alone is not an image; a lone T1 is read as FLAIR, with a note.
+    std::fs::copy(&truth, dir.path().join("other_seg.nii.gz")).unwrap();
+    std::fs::copy(&pre, dir.path().join("lone_t1.nii.gz")).unwrap();
+    let out = dir.path().join("out");
+    let r = tumorscan(&[
+        "predict",
+        p(&case),
+        p(&dir.path().join("other_seg.nii.gz")),
+        p(&dir.path().join("lone_t1.nii.gz")),
+        "--out",
+        p(&out),
+        "--json",
+    ]);
+    assert_eq!(r.code, 2, "one input refused: {}", r.stderr);
+    assert!(r.stderr.contains("other_seg.nii.gz: is a segmentation by its name"), "{}", r.stderr);
+    assert!(r.stderr.contains("lone_t1.nii.gz: its name says it is not FLAIR"), "{}", r.stderr);
+    assert!(r.stderr.contains("BraTS2021_00001_t2.nii.gz: T2 is not used"), "{}", r.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let ids: Vec<&str> = summary["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["volume"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["BraTS2021_00001", "lone_t1"]);
+    let dice = summary["volumes"][0]["ground_truth"]["dice"].as_f64().unwrap();
+    assert!((dice - 0.9157).abs() < 0.002, "{dice}");
+    // The same prediction as the sequences given by hand.
+    let by_hand = dir.path().join("by-hand");
+    let r = tumorscan(&["predict", p(&flair), "--pre", p(&pre), "--post", p(&post), "--out", p(&by_hand)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        mask_voxels(&out.join("BraTS2021_00001_mask.nii.gz")),
+        mask_voxels(&by_hand.join("flair_mask.nii.gz"))
+    );
+}
+
+#[test]
 fn sequences_that_do_not_fit_flair_are_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

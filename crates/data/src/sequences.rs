@@ -41,6 +41,37 @@ impl Sequence {
     }
 }
 
+/// What a NIfTI file holds, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// One of the three sequences the networks read.
+    Sequence(Sequence),
+    /// T2-weighted: not read by the networks.
+    T2,
+    /// A segmentation (label map): ground truth, not an image.
+    Truth,
+}
+
+/// The case and role a NIfTI file's name gives by the BraTS conventions, case-insensitively:
+/// `<case>_<flair|t1|t1ce|t2|seg>.nii[.gz]` (BraTS 2021) or `<case>-<t2f|t1n|t1c|t2w|seg>.nii[.gz]`
+/// (BraTS 2023); `None` for other names (a file called just `flair.nii.gz` included).
+pub fn role_from_name(file_name: &str) -> Option<(String, Role)> {
+    let lower = file_name.to_ascii_lowercase();
+    let stem_len = lower.strip_suffix(".nii.gz").or_else(|| lower.strip_suffix(".nii"))?.len();
+    let stem = &file_name[..stem_len];
+    let cut = stem.rfind(['_', '-'])?;
+    let (case, suffix) = (&stem[..cut], stem[cut + 1..].to_ascii_lowercase());
+    let role = match suffix.as_str() {
+        "flair" | "t2f" => Role::Sequence(Sequence::Flair),
+        "t1" | "t1n" => Role::Sequence(Sequence::PreContrast),
+        "t1ce" | "t1c" | "t1gd" => Role::Sequence(Sequence::PostContrast),
+        "t2" | "t2w" => Role::T2,
+        "seg" => Role::Truth,
+        _ => return None,
+    };
+    (!case.is_empty()).then(|| (case.to_string(), role))
+}
+
 /// Largest difference in voxel size (mm) or affine entry (mm) still taken as the same grid:
 /// float32 headers written by different tools round differently.
 const GRID_TOLERANCE: f32 = 1e-2;
@@ -189,6 +220,9 @@ pub fn combine(flair: Volume, others: &[(Sequence, Volume)]) -> Result<Volume, S
             ));
         }
     }
+    if others.is_empty() {
+        return Ok(flair);
+    }
     let mut out = flair;
     let given: Vec<&str> = others.iter().map(|(s, _)| s.name()).collect();
     let missing: Vec<&str> = [Sequence::PreContrast, Sequence::PostContrast]
@@ -294,6 +328,27 @@ mod tests {
         )
         .unwrap_err();
         assert!(twice.contains("pre-contrast is given twice"), "{twice}");
+    }
+
+    #[test]
+    fn brats_names_give_case_and_role() {
+        let seq = |s| Some(("BraTS2021_00012".to_string(), Role::Sequence(s)));
+        assert_eq!(role_from_name("BraTS2021_00012_flair.nii.gz"), seq(Sequence::Flair));
+        assert_eq!(role_from_name("BraTS2021_00012_t1.nii.gz"), seq(Sequence::PreContrast));
+        assert_eq!(role_from_name("BraTS2021_00012_T1CE.nii"), seq(Sequence::PostContrast));
+        assert_eq!(role_from_name("BraTS2021_00012_seg.nii.gz").map(|r| r.1), Some(Role::Truth));
+        let new = role_from_name("BraTS-GLI-00000-000-t2f.nii.gz").unwrap();
+        assert_eq!(new, ("BraTS-GLI-00000-000".to_string(), Role::Sequence(Sequence::Flair)));
+        assert_eq!(role_from_name("BraTS-GLI-00000-000-t2w.nii.gz").map(|r| r.1), Some(Role::T2));
+        for other in [
+            "flair.nii.gz",
+            "_flair.nii.gz",
+            "case_adc.nii.gz",
+            "case_flair.png",
+            "case_flair.nii.gz.bak",
+        ] {
+            assert_eq!(role_from_name(other), None, "{other}");
+        }
     }
 
     #[test]

@@ -248,15 +248,7 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
             .push(f);
     }
     let mut volumes = Vec::new();
-    for f in volume_files {
-        match crate::input::nifti_volume(&f) {
-            Ok(v) => volumes.push(v),
-            Err(e) => failures.push(Failure {
-                path: f.display().to_string(),
-                error: e,
-            }),
-        }
-    }
+    read_nifti_files(volume_files, &mut volumes, &mut failures, &mut notes);
     for (dir, files) in series {
         match crate::input::dicom::read_series(&dir, &files) {
             Ok(v) => volumes.push(v),
@@ -310,6 +302,100 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
     }
     unique_names(&mut volumes);
     Inputs { volumes, failures, notes }
+}
+
+/// Read NIfTI files into volumes. Files named by the BraTS conventions
+/// ([`tumorscan_data::sequences::role_from_name`]) are grouped by folder and case: a case with a
+/// FLAIR volume and other sequences or a segmentation becomes one volume named after the case
+/// (sequences combined, the segmentation its ground truth, T2 left out with a note). Other
+/// files are volumes of their own; a segmentation without its FLAIR is refused (not an image),
+/// and a T1 or T2 without one is read as FLAIR, with a note.
+fn read_nifti_files(files: Vec<PathBuf>, volumes: &mut Vec<Volume>, failures: &mut Vec<Failure>, notes: &mut Vec<String>) {
+    use tumorscan_data::sequences::{role_from_name, Role, Sequence};
+    let mut cases: BTreeMap<(PathBuf, String), Vec<(Role, PathBuf)>> = BTreeMap::new();
+    let mut alone = Vec::new();
+    for f in files {
+        match f.file_name().and_then(|n| role_from_name(&n.to_string_lossy())) {
+            Some((case, role)) => cases
+                .entry((f.parent().map(Path::to_path_buf).unwrap_or_default(), case))
+                .or_default()
+                .push((role, f)),
+            None => alone.push(f),
+        }
+    }
+    let flair = Role::Sequence(Sequence::Flair);
+    for ((_, case), members) in cases {
+        if members.len() > 1 && members.iter().any(|(r, _)| *r == flair) {
+            match read_case(&case, &members) {
+                Ok((v, t2)) => {
+                    volumes.push(v);
+                    if let Some(t2) = t2 {
+                        notes.push(format!(
+                            "{}: T2 is not used (the networks read pre-contrast, FLAIR and post-contrast)",
+                            t2.display()
+                        ));
+                    }
+                }
+                Err(e) => failures.push(Failure {
+                    path: format!("case {case}"),
+                    error: e,
+                }),
+            }
+            continue;
+        }
+        for (role, f) in members {
+            match role {
+                Role::Truth => failures.push(Failure {
+                    path: f.display().to_string(),
+                    error: format!("is a segmentation by its name, not an image; it scores case {case} when that case's FLAIR is beside it, or give it with --truth"),
+                }),
+                Role::Sequence(Sequence::Flair) => alone.push(f),
+                _ => {
+                    notes.push(format!(
+                        "{}: its name says it is not FLAIR, but no FLAIR of case {case} is beside it; read as FLAIR",
+                        f.display()
+                    ));
+                    alone.push(f);
+                }
+            }
+        }
+    }
+    for f in alone {
+        match nifti_volume(&f) {
+            Ok(v) => volumes.push(v),
+            Err(e) => failures.push(Failure {
+                path: f.display().to_string(),
+                error: e,
+            }),
+        }
+    }
+}
+
+/// One BraTS-style case: its FLAIR combined with its other sequences, scored against its
+/// segmentation when there is one; also returns the T2 volume left out.
+fn read_case(case: &str, members: &[(tumorscan_data::sequences::Role, PathBuf)]) -> Result<(Volume, Option<PathBuf>), String> {
+    use tumorscan_data::sequences::{combine, Role, Sequence};
+    let of = |role: Role| -> Result<Option<&PathBuf>, String> {
+        let mut found = members.iter().filter(|(r, _)| *r == role).map(|(_, p)| p);
+        match (found.next(), found.next()) {
+            (Some(a), Some(b)) => Err(format!("two volumes of one kind: {} and {}", a.display(), b.display())),
+            (a, _) => Ok(a),
+        }
+    };
+    let read = |p: &PathBuf| nifti_volume(p).map_err(|e| format!("{}: {e}", p.display()));
+    let flair = read(of(Role::Sequence(Sequence::Flair))?.ok_or("no FLAIR")?)?;
+    let mut others = Vec::new();
+    for seq in [Sequence::PreContrast, Sequence::PostContrast] {
+        if let Some(p) = of(Role::Sequence(seq))? {
+            others.push((seq, read(p)?));
+        }
+    }
+    let mut volume = combine(flair, &others)?;
+    if let Some(seg) = of(Role::Truth)? {
+        read_truth(&mut volume, seg)?;
+    }
+    volume.id = case.to_string();
+    Ok((volume, of(Role::T2)?.cloned()))
 }
 
 /// Sorted files, each once: a file reached by two paths (a link to it, or given twice) is
@@ -405,7 +491,7 @@ pub fn collect_sequences(flair: &Path, pre: Option<&Path>, post: Option<&Path>, 
 /// Give a NIfTI volume the ground truth of the mask volume at `path` (non-zero voxels are
 /// tumour), on its voxel grid; see [`tumorscan_data::sequences::attach_truth`].
 pub fn read_truth(volume: &mut Volume, path: &Path) -> Result<(), String> {
-    let (geometry, masks) = nifti::read_mask(path).map_err(|e| format!("--truth {}: {e}", path.display()))?;
+    let (geometry, masks) = nifti::read_mask(path).map_err(|e| format!("ground truth {}: {e}", path.display()))?;
     tumorscan_data::sequences::attach_truth(volume, &geometry, masks, path)
 }
 

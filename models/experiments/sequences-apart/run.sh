@@ -16,6 +16,14 @@ for p in $patients; do
   $T predict "$N/${p}_flair.nii.gz" --pre "$N/${p}_pre.nii.gz" --out "$W/flair-pre/$p" >/dev/null
   $T predict "$N/${p}_flair.nii.gz" --post "$N/${p}_post.nii.gz" --out "$W/flair-post/$p" >/dev/null
 done
+# A BraTS-style folder (a folder per case: <case>_flair, _t1, _t1ce, _seg), read as cases in one run.
+for p in $patients; do
+  mkdir -p "$W/brats/$p"
+  for s in pre:t1 flair:flair post:t1ce truth:seg; do
+    ln -sf "$N/${p}_${s%%:*}.nii.gz" "$W/brats/$p/${p}_${s##*:}.nii.gz"
+  done
+done
+$T predict "$W/brats" --out "$W/brats-out" --json > "$W/brats-summary.json"
 # The same three sequences in one 4D file, and FLAIR alone (what a user without --pre/--post gets).
 $T predict "$N"/*_4d.nii.gz --out "$W/4d" >/dev/null
 $T predict "$N"/*_flair.nii.gz --out "$W/flair" >/dev/null
@@ -33,4 +41,9 @@ for p in sorted(os.listdir(sys.argv[1])):
     m = dice.voxels(dice.find(os.path.join(sys.argv[1], p), p))
     worst = max(worst, abs(own - dice.dice(t, [1 if v else 0 for v in m])))
 print(f"predict --truth against dice.py: largest difference {worst:.2e} over {len(os.listdir(sys.argv[1]))} patients")
+PY
+python3 - "$W/brats-summary.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["ground_truth"]
+print(f"BraTS-style folder, one run: {t['volumes']} cases, mean Dice {t['mean_dice']:.4f}, slice accuracy {t['slice_accuracy']:.4f}")
 PY
