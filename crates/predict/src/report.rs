@@ -60,7 +60,7 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
     let mut h = String::from("<!doctype html><html><head><meta charset=\"utf-8\"><title>tumorscan report</title><style>body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}.grid{display:flex;flex-wrap:wrap;gap:10px}.card{width:260px;font-size:12px;overflow-wrap:anywhere}.card img{width:256px;image-rendering:pixelated;border:1px solid #888}.warn{color:#a40}code{background:#f4f4f4;padding:1px 4px}pre{white-space:pre-wrap;overflow-wrap:anywhere}</style></head><body>");
     h.push_str("<h1>tumorscan report</h1>");
     h.push_str(&format!(
-        "<p>{} slices in {} volume(s); <b>{}</b> called tumour. Red: predicted tumour; green outline: ground truth where a <code>_mask</code> file was found.</p>",
+        "<p>{} slices in {} volume(s); <b>{}</b> called tumour. Red: predicted tumour; green outline: ground truth where it was given.</p>",
         summary.slices,
         summary.volumes.len(),
         summary.tumor_slices
@@ -109,7 +109,7 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
         ));
     }
     if scored {
-        h.push_str("<p>Dice is volumetric: intersections and sizes summed over the volume's slices, as <code>evaluate segment</code> scores a patient; a volume scores only when every slice came with its <code>_mask</code> file.</p>");
+        h.push_str("<p>Dice is volumetric: intersections and sizes summed over the volume's slices, as <code>evaluate segment</code> scores a patient; a volume scores only when every slice has its ground truth (a <code>_mask</code> file, a segmentation beside a BraTS-style case, or <code>--truth</code>).</p>");
     }
     if !summary.failures.is_empty() {
         h.push_str("<h2>Inputs that failed</h2><ul>");
