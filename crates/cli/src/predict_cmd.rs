@@ -26,6 +26,7 @@ pub const PARTIAL_FAILURE: i32 = 2;
   tumorscan predict flair.nii.gz --out r/             # writes r/flair_mask.nii.gz
   tumorscan predict flair.nii.gz --pre t1.nii.gz --post t1c.nii.gz --out r/   # sequences stored apart
   tumorscan predict flair.nii.gz --truth seg.nii.gz --out r/   # scored: Dice in r/summary.json
+  tumorscan predict BraTS2021_Training_Data/ --out r/  # each case's sequences combined, scored against its _seg
 
 Outputs: predictions.csv (file, volume, slice, tumor_probability, has_tumor, tumor_pixels,
 tumor_area_mm2, bbox, width, height, notes, mask_file), masks/<stem>_mask.png (0/255, input size),
@@ -34,7 +35,7 @@ that would repeat get -2, -3, ... (two flair.nii.gz: flair_mask.nii.gz, flair-2_
 Folders: symbolic link loops and earlier predict outputs are skipped (noted on stderr).
 Exit status: 0 all inputs done, 1 nothing done (--out is not created), 2 some inputs failed (listed).")]
 pub struct PredictArgs {
-    /// Slice files (.tif/.tiff/.png/.jpg), folders (patient folder, kaggle_3m root, DICOM series of .dcm files), or NIfTI volumes (.nii/.nii.gz).
+    /// Slice files (.tif/.tiff/.png/.jpg), folders (patient folder, kaggle_3m root, DICOM series of .dcm files, BraTS-style cases of <case>_flair|t1|t1ce|seg.nii.gz), or NIfTI volumes (.nii/.nii.gz).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Output folder (must be new or empty unless --force).
