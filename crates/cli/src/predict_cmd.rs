@@ -115,13 +115,18 @@ pub fn parse_shard(s: &str) -> Result<(u64, u64)> {
     Ok((i, n))
 }
 
-/// Stable shard of a volume: FNV-1a of its source path, so every machine agrees.
-pub fn shard_of(v: &Volume, n: u64) -> u64 {
+/// Stable shard of a path: FNV-1a of it, so every machine agrees.
+fn shard_of_path(path: &str, n: u64) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in v.source.to_string_lossy().bytes() {
+    for b in path.bytes() {
         h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
     }
     h % n
+}
+
+/// Stable shard of a volume: by its source path.
+pub fn shard_of(v: &Volume, n: u64) -> u64 {
+    shard_of_path(&v.source.to_string_lossy(), n)
 }
 
 /// Run `predict`; returns the process exit code.
@@ -135,7 +140,7 @@ pub fn run(a: PredictArgs) -> Result<i32> {
     let bundle = ModelBundle::open(a.model.as_deref(), &device)?;
     let Inputs {
         mut volumes,
-        failures,
+        mut failures,
         notes,
     } = if a.pre.is_some() || a.post.is_some() || a.truth.is_some() {
         let [flair] = a.inputs.as_slice() else {
@@ -146,6 +151,9 @@ pub fn run(a: PredictArgs) -> Result<i32> {
         };
         let mut volume = collect_sequences(flair, a.pre.as_deref(), a.post.as_deref(), Some(&a.out)).map_err(anyhow::Error::msg)?;
         if let Some(t) = &a.truth {
+            if volume.slices.iter().any(|s| s.truth.is_some()) {
+                eprintln!("note: --truth {} replaces the ground truth that came with the input", t.display());
+            }
             read_truth(&mut volume, t).map_err(anyhow::Error::msg)?;
         }
         if a.pre.is_none() && a.post.is_some() {
@@ -164,9 +172,13 @@ pub fn run(a: PredictArgs) -> Result<i32> {
     for n in &notes {
         eprintln!("note: {n}");
     }
+    // Decided over all inputs: a shard whose inputs all went to other shards did nothing wrong.
+    let nothing_read = (volumes.is_empty() && !failures.is_empty()).then_some(failures.len());
     if let Some((i, n)) = shard {
         let all = volumes.len();
         volumes.retain(|v| shard_of(v, n) == i);
+        // Each failure is reported by one shard, as each volume is predicted by one.
+        failures.retain(|f| shard_of_path(&f.path, n) == i);
         if volumes.is_empty() && all > 0 {
             eprintln!("note: shard {i}/{n} holds none of the {all} volume(s); predictions.csv will have its header only");
         }
@@ -174,8 +186,8 @@ pub fn run(a: PredictArgs) -> Result<i32> {
     for f in &failures {
         eprintln!("skipped {}: {}", f.path, f.error);
     }
-    if volumes.is_empty() && !failures.is_empty() {
-        bail!("no input could be read ({} failed)", failures.len());
+    if let Some(failed) = nothing_read {
+        bail!("no input could be read ({failed} failed)");
     }
     let created = create_out_dir(&a.out)?;
     let result = predict_into(&a, &bundle, &volumes, failures, t0);

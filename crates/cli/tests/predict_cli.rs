@@ -563,6 +563,83 @@ fn an_earlier_output_inside_an_input_folder_is_not_read_as_slices() {
 }
 
 #[test]
+fn each_failure_is_reported_by_one_shard_and_no_shard_claims_nothing_was_read() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    phantom_dir(data.path(), 1, 2);
+    let bad = dir.path().join("bad.png");
+    std::fs::write(&bad, b"not a png").unwrap();
+    let mut reported = 0;
+    for i in 0..4 {
+        let o = dir.path().join(format!("sh{i}"));
+        let r = tumorscan(&["predict", p(data.path()), p(&bad), "--out", p(&o), "--shard", &format!("{i}/4")]);
+        // 2 where this shard holds the failure, else 0 (predictions.csv may be empty).
+        let has = r.stderr.contains("skipped");
+        assert_eq!(r.code, if has { 2 } else { 0 }, "shard {i}: {}", r.stderr);
+        assert!(o.join("predictions.csv").exists(), "shard {i}");
+        reported += usize::from(has);
+    }
+    assert_eq!(reported, 1);
+}
+
+#[test]
+fn masks_that_cannot_score_a_volume_are_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let patient = dir.path().join("p");
+    std::fs::create_dir(&patient).unwrap();
+    for e in std::fs::read_dir(repo_root().join("samples/TCGA_CS_5393_19990606")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), patient.join(e.file_name())).unwrap();
+    }
+    std::fs::remove_file(patient.join("TCGA_CS_5393_19990606_1_mask.tif")).unwrap();
+    std::fs::write(patient.join("TCGA_CS_5393_19990606_2_mask.tif"), b"broken").unwrap();
+    let r = tumorscan(&["predict", p(&patient), "--out", p(&dir.path().join("o")), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("_2_mask.tif: not used as ground truth"), "{}", r.stderr);
+    assert!(r.stderr.contains("18 of 20 slices have a usable _mask file"), "{}", r.stderr);
+    let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(summary["volumes"][0].get("ground_truth").is_none());
+}
+
+#[test]
+fn sequences_given_by_name_or_number_must_be_the_ones_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Slice folders pair by slice number: `b1, b2, b10` carry none (no `_` before it).
+    let (flair, pre) = (d.join("flair"), d.join("pre"));
+    for (folder, name) in [(&flair, "a_"), (&pre, "b")] {
+        std::fs::create_dir(folder).unwrap();
+        for n in [1, 2, 10] {
+            image::GrayImage::from_pixel(32, 32, image::Luma([n as u8 * 9]))
+                .save(folder.join(format!("{name}{n}.png")))
+                .unwrap();
+        }
+    }
+    let out = d.join("o");
+    let r = tumorscan(&["predict", p(&flair), "--pre", p(&pre), "--out", p(&out)]);
+    assert_clean_failure(&r, "slices pair by number");
+    // A name that says another sequence, and one file given twice.
+    let data: Vec<f32> = (0..32 * 32 * 2).map(|i| (i % 17) as f32).collect();
+    let (f, t1) = (d.join("c_flair.nii.gz"), d.join("c_t1.nii.gz"));
+    write_nifti(&f, (32, 32, 2), &data);
+    write_nifti(&t1, (32, 32, 2), &data);
+    assert_clean_failure(
+        &tumorscan(&["predict", p(&f), "--pre", p(&f), "--out", p(&out)]),
+        "is given as both FLAIR input and --pre",
+    );
+    assert_clean_failure(&tumorscan(&["predict", p(&f), "--post", p(&t1), "--out", p(&out)]), "--post");
+    let r = tumorscan(&["predict", p(&f), "--post", p(&t1), "--out", p(&out)]);
+    assert!(r.stderr.contains("its name says pre-contrast"), "{}", r.stderr);
+    // A mask volume predict wrote is not read back as MRI.
+    std::fs::copy(&f, d.join("x_mask.nii.gz")).unwrap();
+    assert_clean_failure(
+        &tumorscan(&["predict", p(&d.join("x_mask.nii.gz")), "--out", p(&out)]),
+        "ground-truth mask",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
 fn empty_shards_merge_and_files_that_are_not_predictions_do_not() {
     let data = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();

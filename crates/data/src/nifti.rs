@@ -30,6 +30,16 @@ const HEADER_BYTES: usize = 348;
 /// Header plus the 4-byte extender: where the data of a `.nii` starts at the earliest.
 const MIN_VOX_OFFSET: usize = 352;
 
+/// A NIfTI file name without `.nii` / `.nii.gz` (in any letter case).
+pub fn stem_of(file_name: &str) -> String {
+    let lower = file_name.to_ascii_lowercase();
+    let cut = lower
+        .strip_suffix(".nii.gz")
+        .or_else(|| lower.strip_suffix(".nii"))
+        .map_or(file_name.len(), str::len);
+    file_name[..cut].to_string()
+}
+
 /// Read a `.nii` / `.nii.gz` file.
 pub fn read(path: &Path) -> Result<Volume, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
@@ -218,10 +228,7 @@ fn to_volume(path: &Path, header: NiftiHeader, dims: Dims, data: &[f32]) -> Resu
         let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
         channels.push(vals.iter().map(|&v| ((v - lo) * scale).clamp(0.0, 255.0).round() as u8).collect());
     }
-    let stem = path
-        .file_name()
-        .map(|n| n.to_string_lossy().trim_end_matches(".gz").trim_end_matches(".nii").to_string())
-        .unwrap_or_default();
+    let stem = path.file_name().map(|n| stem_of(&n.to_string_lossy())).unwrap_or_default();
     let spacing = (header.pixdim[1] as f64, header.pixdim[2] as f64);
     let spacing_ok = spacing.0 > 0.0 && spacing.1 > 0.0 && spacing.0.is_finite() && spacing.1.is_finite();
     let slices = (0..nz)
@@ -413,6 +420,13 @@ mod tests {
         let px = |row: usize| a.slices[0].rgb[row * nx * 3];
         assert!(px(0) > px(ny - 1));
         assert_eq!(a.slices[0].rgb[0..3], [px(0); 3], "single channel copied to RGB");
+    }
+
+    #[test]
+    fn stems_drop_the_extension_in_any_letter_case() {
+        assert_eq!(stem_of("SCAN.NII.GZ"), "SCAN");
+        assert_eq!(stem_of("a.b.nii"), "a.b");
+        assert_eq!(stem_of("notes.txt"), "notes.txt");
     }
 
     #[test]

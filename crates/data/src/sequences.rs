@@ -32,7 +32,8 @@ impl Sequence {
         }
     }
 
-    fn name(self) -> &'static str {
+    /// What people call it.
+    pub fn name(self) -> &'static str {
         match self {
             Sequence::PreContrast => "pre-contrast",
             Sequence::Flair => "FLAIR",
@@ -56,9 +57,10 @@ pub enum Role {
 /// `<case>_<flair|t1|t1ce|t2|seg>.nii[.gz]` (BraTS 2021) or `<case>-<t2f|t1n|t1c|t2w|seg>.nii[.gz]`
 /// (BraTS 2023); `None` for other names (a file called just `flair.nii.gz` included).
 pub fn role_from_name(file_name: &str) -> Option<(String, Role)> {
-    let lower = file_name.to_ascii_lowercase();
-    let stem_len = lower.strip_suffix(".nii.gz").or_else(|| lower.strip_suffix(".nii"))?.len();
-    let stem = &file_name[..stem_len];
+    let stem = crate::nifti::stem_of(file_name);
+    if stem.len() == file_name.len() {
+        return None;
+    }
     let cut = stem.rfind(['_', '-'])?;
     let (case, suffix) = (&stem[..cut], stem[cut + 1..].to_ascii_lowercase());
     let role = match suffix.as_str() {
@@ -90,32 +92,44 @@ fn grid_mismatch(flair: &Volume, other: &Volume) -> Option<String> {
     if flair.slices.len() != other.slices.len() {
         return Some(format!("{} slices, FLAIR has {}", other.slices.len(), flair.slices.len()));
     }
-    if let Some((k, (a, b))) = flair
+    for (k, (a, b)) in flair.slices.iter().zip(&other.slices).enumerate() {
+        if (a.width, a.height) != (b.width, b.height) {
+            return Some(format!(
+                "slice {k} is {}x{}, FLAIR's is {}x{}",
+                b.width, b.height, a.width, a.height
+            ));
+        }
+        let apart = |p: &(f64, f64), q: &(f64, f64)| (p.0 - q.0).abs().max((p.1 - q.1).abs()) > f64::from(GRID_TOLERANCE);
+        if let (Some(p), Some(q)) = (a.spacing_mm, b.spacing_mm) {
+            if apart(&p, &q) {
+                return Some(format!("its slice {k} has {q:?} mm pixels, FLAIR's {p:?} mm"));
+            }
+        }
+        match (a.position_mm, b.position_mm) {
+            // Series ordered by InstanceNumber can run in opposite directions: where both
+            // record where each slice lies, the slices must lie at the same places.
+            (Some(p), Some(q)) if p.iter().zip(&q).any(|(x, y)| (x - y).abs() > POSITION_TOLERANCE_MM) => {
+                return Some(format!("its slice {k} lies at {q:?} mm, FLAIR's at {p:?} mm"));
+            }
+            // Otherwise slices pair by their numbers (file names of slice images, z of a NIfTI).
+            (None, None) if a.number != b.number => {
+                return Some(format!(
+                    "its slice {k} is numbered {}, FLAIR's {}: slices pair by number",
+                    b.number, a.number
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let Some(w) = flair
         .slices
-        .iter()
-        .zip(&other.slices)
-        .enumerate()
-        .find(|(_, (a, b))| (a.width, a.height) != (b.width, b.height))
+        .windows(2)
+        .find(|w| w[0].number == w[1].number && w[0].position_mm.is_none())
     {
         return Some(format!(
-            "slice {k} is {}x{}, FLAIR's is {}x{}",
-            b.width, b.height, a.width, a.height
+            "FLAIR's slices {} and {} share the number {}, so slices cannot be paired (name slice images <name>_<number>)",
+            w[0].label, w[1].label, w[0].number
         ));
-    }
-    // Series ordered by InstanceNumber can run in opposite directions: where both record
-    // where each slice lies, the slices must lie at the same places.
-    if let Some((k, a, b)) =
-        flair
-            .slices
-            .iter()
-            .zip(&other.slices)
-            .enumerate()
-            .find_map(|(k, (a, b))| match (a.position_mm, b.position_mm) {
-                (Some(a), Some(b)) if a.iter().zip(&b).any(|(x, y)| (x - y).abs() > POSITION_TOLERANCE_MM) => Some((k, a, b)),
-                _ => None,
-            })
-    {
-        return Some(format!("its slice {k} lies at {b:?} mm, FLAIR's at {a:?} mm"));
     }
     match (&flair.nifti, &other.nifti) {
         (Some(f), Some(o)) => header_mismatch(&f.header, &o.header, "FLAIR's"),
@@ -127,36 +141,52 @@ fn grid_mismatch(flair: &Volume, other: &Volume) -> Option<String> {
     }
 }
 
-/// Why NIfTI header `ho` does not describe `hf`'s voxel grid (voxel size, sform, qform), if not;
-/// `whose` names `hf` in the reason.
+/// The voxel-to-world transform a NIfTI header gives (rows of the 3x4 affine, mm): its sform
+/// where set, else its qform, else `None` (voxel sizes only).
+fn world_transform(h: &::nifti::NiftiHeader) -> Option<[f64; 12]> {
+    if h.sform_code > 0 {
+        let r: Vec<f64> = [h.srow_x, h.srow_y, h.srow_z].concat().iter().map(|&v| f64::from(v)).collect();
+        return r.try_into().ok();
+    }
+    if h.qform_code <= 0 {
+        return None;
+    }
+    // NIfTI-1's quaternion: a rotation (b, c, d; a from unit length), a handedness qfac in
+    // pixdim[0], the voxel sizes and an offset.
+    let (b, c, d) = (f64::from(h.quatern_b), f64::from(h.quatern_c), f64::from(h.quatern_d));
+    let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
+    let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
+    let (dx, dy, dz) = (f64::from(h.pixdim[1]), f64::from(h.pixdim[2]), qfac * f64::from(h.pixdim[3]));
+    let r = [
+        [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
+        [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
+        [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - b * b - c * c],
+    ];
+    let offset = [h.quatern_x, h.quatern_y, h.quatern_z].map(f64::from);
+    let mut m = [0.0; 12];
+    for i in 0..3 {
+        m[4 * i..4 * i + 4].copy_from_slice(&[r[i][0] * dx, r[i][1] * dy, r[i][2] * dz, offset[i]]);
+    }
+    Some(m)
+}
+
+/// Why NIfTI header `ho` does not describe `hf`'s voxel grid, if not: voxel sizes, and each
+/// header's own voxel-to-world transform (sform, else qform); `whose` names `hf` in the reason.
 fn header_mismatch(hf: &::nifti::NiftiHeader, ho: &::nifti::NiftiHeader, whose: &str) -> Option<String> {
-    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= GRID_TOLERANCE);
-    if !close(&hf.pixdim[1..4], &ho.pixdim[1..4]) {
+    let tolerance = f64::from(GRID_TOLERANCE);
+    let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tolerance);
+    let sizes = |h: &::nifti::NiftiHeader| h.pixdim[1..4].iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+    if !close(&sizes(hf), &sizes(ho)) {
         return Some(format!(
             "voxel size {:?} mm, {whose} is {:?} mm",
             &ho.pixdim[1..4],
             &hf.pixdim[1..4]
         ));
     }
-    let affine = |h: &::nifti::NiftiHeader| [h.srow_x, h.srow_y, h.srow_z].concat();
-    let quaternion = |h: &::nifti::NiftiHeader| {
-        [
-            h.quatern_b,
-            h.quatern_c,
-            h.quatern_d,
-            h.quatern_x,
-            h.quatern_y,
-            h.quatern_z,
-            h.pixdim[0],
-        ]
-    };
-    if hf.sform_code > 0 && ho.sform_code > 0 && !close(&affine(hf), &affine(ho)) {
-        return Some("a different position or orientation (sform affine)".into());
+    match (world_transform(hf), world_transform(ho)) {
+        (Some(a), Some(b)) if !close(&a, &b) => Some("a different position or orientation in the scanner (its sform / qform)".into()),
+        _ => None,
     }
-    if hf.qform_code > 0 && ho.qform_code > 0 && !close(&quaternion(hf), &quaternion(ho)) {
-        return Some("a different position or orientation (qform)".into());
-    }
-    None
 }
 
 /// Give a NIfTI volume the ground truth of a mask volume on its voxel grid
@@ -203,7 +233,7 @@ pub fn combine(flair: Volume, others: &[(Sequence, Volume)]) -> Result<Volume, S
     for (seq, v) in std::iter::once((Sequence::Flair, &flair)).chain(others.iter().map(|(s, v)| (*s, v))) {
         if !is_single_sequence(v) {
             return Err(format!(
-                "{} already holds three different channels; give a volume of that sequence alone",
+                "{} already holds three different channels (a 4D NIfTI, RGB slices or a BraTS-style case folder); give the volume of that sequence alone",
                 describe(seq, v)
             ));
         }
@@ -352,6 +382,23 @@ mod tests {
     }
 
     #[test]
+    fn slices_without_positions_pair_by_number() {
+        let numbered = |id: &str, numbers: [u32; 3]| {
+            let mut v = grey(id, &[1, 2, 3], 2, 2);
+            for (s, n) in v.slices.iter_mut().zip(numbers) {
+                s.number = n;
+            }
+            v
+        };
+        assert!(combine(numbered("f", [1, 2, 10]), &[(Sequence::PreContrast, numbered("t1", [1, 2, 10]))]).is_ok());
+        // Sorted as text (IM1, IM10, IM2): the same slices in another order.
+        let text = combine(numbered("f", [1, 2, 10]), &[(Sequence::PreContrast, numbered("t1", [1, 10, 2]))]).unwrap_err();
+        assert!(text.contains("its slice 1 is numbered 10, FLAIR's 2"), "{text}");
+        let unnumbered = combine(numbered("f", [0, 0, 0]), &[(Sequence::PreContrast, numbered("t1", [0, 0, 0]))]).unwrap_err();
+        assert!(unnumbered.contains("share the number 0"), "{unnumbered}");
+    }
+
+    #[test]
     fn slices_must_lie_where_flair_s_do() {
         let placed = |id: &str, z: [f64; 2]| {
             let mut v = grey(id, &[1, 2], 2, 2);
@@ -395,7 +442,23 @@ mod tests {
             &[(Sequence::PreContrast, nifti("t1", &|h| h.srow_z[3] = 12.0))],
         )
         .unwrap_err();
-        assert!(moved.contains("different position or orientation (sform affine)"), "{moved}");
+        assert!(moved.contains("different position or orientation"), "{moved}");
+        // A qform-only header is compared with an sform-only one through its own transform.
+        let diagonal = |h: &mut ::nifti::NiftiHeader| {
+            h.srow_x = [0.9, 0.0, 0.0, 0.0];
+            h.srow_y = [0.0, 0.9, 0.0, 0.0];
+            h.srow_z = [0.0, 0.0, 3.0, 0.0];
+        };
+        let qform = |d: f32| {
+            move |h: &mut ::nifti::NiftiHeader| {
+                h.sform_code = 0;
+                h.qform_code = 1;
+                h.quatern_d = d;
+            }
+        };
+        assert!(combine(nifti("f", &diagonal), &[(Sequence::PreContrast, nifti("t1", &qform(0.0)))]).is_ok());
+        let turned = combine(nifti("f", &diagonal), &[(Sequence::PreContrast, nifti("t1", &qform(1.0)))]).unwrap_err();
+        assert!(turned.contains("different position or orientation"), "{turned}");
         let thick = combine(
             nifti("f", &|_| ()),
             &[(Sequence::PostContrast, nifti("t1c", &|h| h.pixdim[3] = 1.0))],

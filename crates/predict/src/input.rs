@@ -50,8 +50,20 @@ fn ext_of(p: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// A ground-truth mask by its name (`<slice>_mask.png`, or a `_mask.nii.gz` volume such as
+/// `predict` writes), never input.
 fn is_mask(p: &Path) -> bool {
-    p.file_stem().map(|s| s.to_string_lossy().ends_with("_mask")).unwrap_or(false)
+    p.file_name()
+        .map(|n| {
+            let n = n.to_string_lossy();
+            let stem = if ext_of(p).starts_with("nii") {
+                tumorscan_data::nifti::stem_of(&n)
+            } else {
+                p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default()
+            };
+            stem.ends_with("_mask")
+        })
+        .unwrap_or(false)
 }
 
 /// What [`walk`] did with a folder.
@@ -258,17 +270,30 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
             }),
         }
     }
-    let decoded: Vec<(PathBuf, Result<InputSlice, String>)> = slice_files
+    let decoded: Vec<(PathBuf, Result<Decoded, String>)> = slice_files
         .par_iter()
         .map(|p| {
             let r = read_slice(p, ChannelPolicy::Lenient).map_err(|e| e.to_string()).map(|img| {
                 let stem = p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
                 let number = parse_slice_stem(&stem).map(|(_, n, _)| n).unwrap_or(0);
-                let truth = mask_beside(p)
-                    .and_then(|m| read_mask(&m).ok())
-                    .filter(|m| (m.width, m.height) == (img.width, img.height))
-                    .map(|m| m.data);
-                InputSlice::from_image(p.display().to_string(), stem, number, img, truth)
+                // A mask that cannot serve as ground truth is said, not silently dropped.
+                let (truth, unused) = match mask_beside(p).map(|m| (read_mask(&m), m)) {
+                    None => (None, None),
+                    Some((Ok(m), _)) if (m.width, m.height) == (img.width, img.height) => (Some(m.data), None),
+                    Some((Ok(m), path)) => (
+                        None,
+                        Some(format!(
+                            "{}: {}x{}, its slice {}x{}; not used as ground truth",
+                            path.display(),
+                            m.width,
+                            m.height,
+                            img.width,
+                            img.height
+                        )),
+                    ),
+                    Some((Err(e), path)) => (None, Some(format!("{}: not used as ground truth: {e}", path.display()))),
+                };
+                (InputSlice::from_image(p.display().to_string(), stem, number, img, truth), unused)
             });
             (p.clone(), r)
         })
@@ -276,10 +301,13 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
     let mut groups: BTreeMap<PathBuf, Vec<InputSlice>> = BTreeMap::new();
     for (p, r) in decoded {
         match r {
-            Ok(s) => groups
-                .entry(p.parent().map(Path::to_path_buf).unwrap_or_default())
-                .or_default()
-                .push(s),
+            Ok((s, unused)) => {
+                notes.extend(unused);
+                groups
+                    .entry(p.parent().map(Path::to_path_buf).unwrap_or_default())
+                    .or_default()
+                    .push(s)
+            }
             Err(e) => failures.push(Failure {
                 path: p.display().to_string(),
                 error: e,
@@ -288,6 +316,14 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
     }
     for (dir, mut slices) in groups {
         slices.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| a.label.cmp(&b.label)));
+        let with_truth = slices.iter().filter(|s| s.truth.is_some()).count();
+        if with_truth > 0 && with_truth < slices.len() {
+            notes.push(format!(
+                "{}: {with_truth} of {} slices have a usable _mask file, so the volume is not scored against ground truth",
+                dir.display(),
+                slices.len()
+            ));
+        }
         let id = dir
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
@@ -316,8 +352,9 @@ fn read_nifti_files(files: Vec<PathBuf>, volumes: &mut Vec<Volume>, failures: &m
     let mut alone = Vec::new();
     for f in files {
         match f.file_name().and_then(|n| role_from_name(&n.to_string_lossy())) {
+            // Grouped as the names are matched: regardless of letter case.
             Some((case, role)) => cases
-                .entry((f.parent().map(Path::to_path_buf).unwrap_or_default(), case))
+                .entry((f.parent().map(Path::to_path_buf).unwrap_or_default(), case.to_ascii_lowercase()))
                 .or_default()
                 .push((role, f)),
             None => alone.push(f),
@@ -326,7 +363,7 @@ fn read_nifti_files(files: Vec<PathBuf>, volumes: &mut Vec<Volume>, failures: &m
     let flair = Role::Sequence(Sequence::Flair);
     for ((_, case), members) in cases {
         if members.len() > 1 && members.iter().any(|(r, _)| *r == flair) {
-            match read_case(&case, &members) {
+            match read_case(&members) {
                 Ok((v, t2)) => {
                     volumes.push(v);
                     if let Some(t2) = t2 {
@@ -372,9 +409,10 @@ fn read_nifti_files(files: Vec<PathBuf>, volumes: &mut Vec<Volume>, failures: &m
 }
 
 /// One BraTS-style case: its FLAIR combined with its other sequences, scored against its
-/// segmentation when there is one; also returns the T2 volume left out.
-fn read_case(case: &str, members: &[(tumorscan_data::sequences::Role, PathBuf)]) -> Result<(Volume, Option<PathBuf>), String> {
-    use tumorscan_data::sequences::{combine, Role, Sequence};
+/// segmentation when there is one, and named after the case as its FLAIR file spells it; also
+/// returns the T2 volume left out.
+fn read_case(members: &[(tumorscan_data::sequences::Role, PathBuf)]) -> Result<(Volume, Option<PathBuf>), String> {
+    use tumorscan_data::sequences::{combine, role_from_name, Role, Sequence};
     let of = |role: Role| -> Result<Option<&PathBuf>, String> {
         let mut found = members.iter().filter(|(r, _)| *r == role).map(|(_, p)| p);
         match (found.next(), found.next()) {
@@ -383,7 +421,13 @@ fn read_case(case: &str, members: &[(tumorscan_data::sequences::Role, PathBuf)])
         }
     };
     let read = |p: &PathBuf| nifti_volume(p).map_err(|e| format!("{}: {e}", p.display()));
-    let flair = read(of(Role::Sequence(Sequence::Flair))?.ok_or("no FLAIR")?)?;
+    let flair_path = of(Role::Sequence(Sequence::Flair))?.ok_or("no FLAIR")?;
+    let case = flair_path
+        .file_name()
+        .and_then(|n| role_from_name(&n.to_string_lossy()))
+        .map(|(case, _)| case)
+        .unwrap_or_default();
+    let flair = read(flair_path)?;
     let mut others = Vec::new();
     for seq in [Sequence::PreContrast, Sequence::PostContrast] {
         if let Some(p) = of(Role::Sequence(seq))? {
@@ -394,9 +438,12 @@ fn read_case(case: &str, members: &[(tumorscan_data::sequences::Role, PathBuf)])
     if let Some(seg) = of(Role::Truth)? {
         read_truth(&mut volume, seg)?;
     }
-    volume.id = case.to_string();
+    volume.id = case;
     Ok((volume, of(Role::T2)?.cloned()))
 }
+
+/// A decoded slice, and why a `_mask` file beside it could not serve as its ground truth.
+type Decoded = (InputSlice, Option<String>);
 
 /// Sorted files, each once: a file reached by two paths (a link to it, or given twice) is
 /// read once, under the first path in sorted order; the others are noted.
@@ -474,15 +521,34 @@ fn one_volume(what: &str, path: &Path, exclude: Option<&Path>) -> Result<Volume,
 /// into one three-channel volume (a sequence not given gets FLAIR, see
 /// [`tumorscan_data::sequences::combine`]).
 pub fn collect_sequences(flair: &Path, pre: Option<&Path>, post: Option<&Path>, exclude: Option<&Path>) -> Result<Volume, String> {
-    use tumorscan_data::sequences::{combine, Sequence};
+    use tumorscan_data::sequences::{combine, role_from_name, Role, Sequence};
     if pre.is_none() && post.is_none() {
         return one_volume("input", flair, exclude);
     }
+    let given = [
+        (Sequence::Flair, "FLAIR input", Some(flair)),
+        (Sequence::PreContrast, "--pre", pre),
+        (Sequence::PostContrast, "--post", post),
+    ];
+    let mut seen: Vec<(PathBuf, &str)> = Vec::new();
+    for (seq, what, path) in given {
+        let Some(path) = path else { continue };
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if let Some((_, first)) = seen.iter().find(|(p, _)| *p == canonical) {
+            return Err(format!("{} is given as both {first} and {what}", path.display()));
+        }
+        seen.push((canonical, what));
+        // A BraTS-style name that says another sequence is almost surely a slip.
+        let named = path.file_name().and_then(|n| role_from_name(&n.to_string_lossy()));
+        if let Some((_, Role::Sequence(other))) = named.filter(|(_, r)| *r != Role::Sequence(seq)) {
+            return Err(format!("{what} {}: its name says {}", path.display(), other.name()));
+        }
+    }
     let base = one_volume("FLAIR input", flair, exclude)?;
     let mut others = Vec::new();
-    for (seq, flag, path) in [(Sequence::PreContrast, "--pre", pre), (Sequence::PostContrast, "--post", post)] {
+    for (seq, flag, path) in &given[1..] {
         if let Some(p) = path {
-            others.push((seq, one_volume(flag, p, exclude)?));
+            others.push((*seq, one_volume(flag, p, exclude)?));
         }
     }
     combine(base, &others)
