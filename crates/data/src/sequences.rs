@@ -3,8 +3,9 @@
 //! networks were trained on (pre-contrast, FLAIR, post-contrast).
 //!
 //! The volumes must already share one voxel grid (co-registered, as the LGG dataset's are):
-//! the same slice count and sizes, and for NIfTI the same voxel size and orientation. Nothing
-//! is resampled. A sequence that is not given gets FLAIR in its place, as in the ten LGG
+//! the same slice count and sizes; for NIfTI the same voxel size, position and orientation
+//! (each file's sform, else its qform); for DICOM slices at the same ImagePositionPatient with
+//! the same pixel spacing; slice images with the same slice numbers. Nothing is resampled. A sequence that is not given gets FLAIR in its place, as in the ten LGG
 //! patients that lack one (the networks were trained to expect that).
 //!
 //! A ground-truth mask stored apart (a NIfTI label map) joins its volume the same way

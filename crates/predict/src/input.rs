@@ -9,7 +9,9 @@
 //! - NIfTI volumes (.nii, .nii.gz): every axial slice; see [`crate::input::nifti_volume`].
 //! - DICOM series: the `.dcm` files of one folder; see [`crate::input::dicom`].
 //! - Sequences stored apart (`predict FLAIR --pre T1 --post T1C`): one volume each, combined
-//!   into the three channels by [`collect_sequences`].
+//!   into the three channels by [`collect_sequences`]; NIfTI files named as a BraTS case's
+//!   (`<case>_flair`, `_t1`, `_t1ce`, `_t2`, `_seg`) are combined by case on their own, the
+//!   segmentation as ground truth.
 //!
 //! Files that cannot be read are returned as failures (with the reason) while the rest go on.
 
