@@ -173,7 +173,8 @@ pub struct VolumeSummary {
     pub ground_truth: Option<TruthScore>,
 }
 
-/// A volume's prediction against its ground truth (`_mask` files beside its slices).
+/// A volume's prediction against its ground truth (`_mask` files beside its slices, a BraTS
+/// case's segmentation, or `--truth`).
 #[derive(Debug, Clone, Serialize)]
 pub struct TruthScore {
     /// Volumetric Dice over the volume's slices, as `evaluate segment` counts a patient (1 when
