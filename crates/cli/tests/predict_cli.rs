@@ -403,13 +403,7 @@ fn a_brats_style_folder_is_read_as_cases_scored_against_their_segmentation() {
     assert!(r.stderr.contains("lone_t1.nii.gz: its name says it is not FLAIR"), "{}", r.stderr);
     assert!(r.stderr.contains("BraTS2021_00001_t2.nii.gz: T2 is not used"), "{}", r.stderr);
     let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let ids: Vec<&str> = summary["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["volume"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["BraTS2021_00001", "lone_t1"]);
+    assert_eq!(volume_ids(&summary), ["BraTS2021_00001", "lone_t1"]);
     let dice = summary["volumes"][0]["ground_truth"]["dice"].as_f64().unwrap();
     assert!((dice - 0.9157).abs() < 0.002, "{dice}");
     // The same prediction as the sequences given by hand.
@@ -461,6 +455,16 @@ fn sequences_that_do_not_fit_flair_are_refused_before_anything_is_written() {
     }
 }
 
+/// The volume names of a summary (`--json`), in order.
+fn volume_ids(summary: &serde_json::Value) -> Vec<&str> {
+    summary["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["volume"].as_str().unwrap())
+        .collect()
+}
+
 /// The rows of a CSV as maps from column name to value.
 fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let mut rdr = csv::Reader::from_path(path).unwrap();
@@ -488,13 +492,7 @@ fn same_named_volumes_from_two_folders_both_keep_their_masks() {
         assert_eq!(&h.dim[..4], &[3, 32, 32, nz], "{name}");
     }
     let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    let ids: Vec<&str> = summary["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["volume"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["flair", "flair-2"]);
+    assert_eq!(volume_ids(&summary), ["flair", "flair-2"]);
     // Every row names its own mask file, which exists, once.
     let rows = csv_rows(&out.join("predictions.csv"));
     assert_eq!(rows.len(), 5);
