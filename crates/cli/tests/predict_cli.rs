@@ -129,10 +129,8 @@ fn threshold_cuts_the_reported_probability() {
     );
     assert!(low.iter().filter(|c| c.1).count() > tumours, "the sample has tumour ends");
     for (a, b) in rule.iter().zip(&low) {
-        // (The CSV rounds scores to 4 decimals.)
-        if (b.0 - 0.2).abs() > 1e-4 {
-            assert_eq!(b.1, b.0 >= 0.2, "{b:?}");
-        }
+        // The cut is on the score as the CSV reports it (4 decimals).
+        assert_eq!(b.1, b.0 >= 0.2, "{b:?}");
         assert_eq!(a.0, b.0);
         if a.1 {
             assert!(b.1 && a.2 == b.2, "{a:?} {b:?}");
@@ -144,6 +142,12 @@ fn threshold_cuts_the_reported_probability() {
     let (high, _) = run("high", &["--threshold", "0.99"]);
     for (a, b) in rule.iter().zip(&high) {
         assert_eq!(b.1, a.1 && a.0 >= 0.99, "{a:?} {b:?}");
+    }
+    // The top: exactly the slices reported at 1.0000 (there are some on the sample).
+    let (top, _) = run("top", &["--threshold", "1"]);
+    assert!(top.iter().any(|c| c.1));
+    for c in &top {
+        assert_eq!(c.1, c.0 == 1.0, "{c:?}");
     }
     for bad in ["1.5", "-0.1", "NaN", "x"] {
         let flag = format!("--threshold={bad}");

@@ -112,8 +112,10 @@ fn grid_mismatch(flair: &Volume, other: &Volume) -> Option<String> {
             (Some(p), Some(q)) if p.iter().zip(&q).any(|(x, y)| (x - y).abs() > POSITION_TOLERANCE_MM) => {
                 return Some(format!("its slice {k} lies at {q:?} mm, FLAIR's at {p:?} mm"));
             }
-            // Otherwise slices pair by their numbers (file names of slice images, z of a NIfTI).
-            (None, None) if a.number != b.number => {
+            (Some(_), Some(_)) => {}
+            // Otherwise slices pair by their numbers (file names of slice images, z of a NIfTI,
+            // DICOM InstanceNumber).
+            _ if a.number != b.number => {
                 return Some(format!(
                     "its slice {k} is numbered {}, FLAIR's {}: slices pair by number",
                     b.number, a.number
@@ -416,8 +418,12 @@ mod tests {
             reversed.contains("its slice 0 lies at [0.0, 0.0, 5.0] mm, FLAIR's at [0.0, 0.0, 0.0] mm"),
             "{reversed}"
         );
-        // Positions recorded on one side only are not compared.
+        // Positions recorded on one side only: the slices pair by number.
         assert!(combine(placed("f", [0.0, 5.0]), &[(Sequence::PreContrast, grey("t1", &[1, 2], 2, 2))]).is_ok());
+        let mut renumbered = grey("t1", &[1, 2], 2, 2);
+        renumbered.slices.reverse();
+        let e = combine(placed("f", [0.0, 5.0]), &[(Sequence::PreContrast, renumbered)]).unwrap_err();
+        assert!(e.contains("its slice 0 is numbered 1, FLAIR's 0"), "{e}");
     }
 
     #[test]
