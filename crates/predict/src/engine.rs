@@ -328,9 +328,10 @@ pub fn predict_volume(bundle: &ModelBundle, volume: &Volume, opts: &PredictOptio
     if let (DetectionRule::Segmentation { .. }, Some(t)) = (&bundle.manifest.detection, opts.threshold) {
         // The user's cut is on the reported score: at or above the pixel threshold that is the
         // rule's own call with a floor on the peak probability; below it, slices without an
-        // outline (a tumour's thin ends first, under slice context) are called too. Compared as
-        // reported (4 decimals), so `--threshold 1` calls the slices that show 1.0000.
-        calls.iter_mut().for_each(|c| c.1 = (c.0 * 1e4).round() / 1e4 >= t);
+        // outline (a tumour's thin ends first, under slice context) are called too. The score is
+        // compared unrounded, as `evaluate detect` lists its operating points (the CSV's 4
+        // decimals can show 0.2500 for 0.24995, and 1.0000 for a score under 1).
+        calls.iter_mut().for_each(|c| c.1 = c.0 >= t);
     }
     volume
         .slices
