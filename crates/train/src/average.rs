@@ -133,6 +133,8 @@ mod tests {
 
     #[test]
     fn averages_every_float_tensor_with_a_warming_decay() {
+        // Builds layers from burn's process-wide random stream: not beside a seeded run.
+        let _guard = crate::tests_engine::serial();
         let device = Device::flex();
         let mut avg = WeightAverage::new(None, 0.9, 0);
         assert!(avg.net().is_none());

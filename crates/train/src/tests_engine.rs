@@ -293,6 +293,8 @@ fn a_validation_fold_that_cannot_select_a_model_is_refused() {
 
 #[test]
 fn weight_decay_shrinks_every_weight_by_lr_times_decay_when_the_gradient_is_zero() {
+    // Builds layers from burn's process-wide random stream: not beside a seeded run.
+    let _guard = serial();
     use burn::prelude::{Device, Tensor};
     let device = Device::flex().autodiff();
     let net = burn::nn::LinearConfig::new(3, 2).init(&device);
@@ -319,6 +321,8 @@ fn weight_decay_shrinks_every_weight_by_lr_times_decay_when_the_gradient_is_zero
 
 #[test]
 fn a_slowed_group_moves_by_the_factor_and_the_rest_by_the_full_rate() {
+    // Builds layers from burn's process-wide random stream: not beside a seeded run.
+    let _guard = serial();
     use burn::module::{Module, ParamGroup};
     use burn::prelude::{Device, Tensor};
     let device = Device::flex().autodiff();
