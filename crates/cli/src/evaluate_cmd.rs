@@ -324,6 +324,7 @@ fn volume_of(p: &Patient) -> Volume {
             rgb: s.image.clone(),
             spacing_mm: None,
             position_mm: None,
+            orientation: None,
             truth: Some(s.mask.clone()),
             notes: vec![],
         })

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 use tumorscan_model::{BackendKind, ComputeDevice};
 use tumorscan_predict::engine::PredictOptions;
-use tumorscan_predict::input::{collect_inputs, collect_sequences, read_truth, Failure, Inputs, Volume};
+use tumorscan_predict::input::{collect_inputs, collect_sequences, Companions, Failure, Inputs, Volume};
 use tumorscan_predict::output::{
     check_out_dir, create_out_dir, summarize_truth, summarize_volume, write_json, write_predictions_csv, write_volume_images, RunSummary,
     PREDICTION_COLUMNS,
@@ -137,13 +137,12 @@ fn one_patient_inputs(a: &PredictArgs) -> Result<Inputs> {
             a.inputs.len()
         );
     };
-    let mut volume = collect_sequences(flair, a.pre.as_deref(), a.post.as_deref(), Some(&a.out)).map_err(anyhow::Error::msg)?;
-    if let Some(t) = &a.truth {
-        if volume.slices.iter().any(|s| s.truth.is_some()) {
-            eprintln!("note: --truth {} replaces the ground truth that came with the input", t.display());
-        }
-        read_truth(&mut volume, t).map_err(anyhow::Error::msg)?;
-    }
+    let with = Companions {
+        pre: a.pre.as_deref(),
+        post: a.post.as_deref(),
+        truth: a.truth.as_deref(),
+    };
+    let (volume, notes) = collect_sequences(flair, with, Some(&a.out)).map_err(anyhow::Error::msg)?;
     if a.pre.is_none() && a.post.is_some() {
         // The figures are the built-in model's; any model trained with --missing-sequences
         // shares the reason.
@@ -157,7 +156,7 @@ fn one_patient_inputs(a: &PredictArgs) -> Result<Inputs> {
     Ok(Inputs {
         volumes: vec![volume],
         failures: Vec::new(),
-        notes: Vec::new(),
+        notes,
     })
 }
 

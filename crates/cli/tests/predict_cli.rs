@@ -410,6 +410,14 @@ fn a_brats_style_folder_is_read_as_cases_scored_against_their_segmentation() {
     assert_eq!(volume_ids(&summary), ["BraTS2021_00001", "lone_t1"]);
     let dice = summary["volumes"][0]["ground_truth"]["dice"].as_f64().unwrap();
     assert!((dice - 0.9157).abs() < 0.002, "{dice}");
+    // Given as one input with --truth: the case's own notes still reach stderr.
+    let r = tumorscan(&["predict", p(&case), "--truth", p(&truth), "--out", p(&dir.path().join("t"))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("T2 is not used") && r.stderr.contains("replaces the ground truth"),
+        "{}",
+        r.stderr
+    );
     // The same prediction as the sequences given by hand.
     let by_hand = dir.path().join("by-hand");
     let r = tumorscan(&["predict", p(&flair), "--pre", p(&pre), "--post", p(&post), "--out", p(&by_hand)]);
@@ -632,6 +640,18 @@ fn sequences_given_by_name_or_number_must_be_the_ones_meant() {
     assert_clean_failure(&tumorscan(&["predict", p(&f), "--post", p(&t1), "--out", p(&out)]), "--post");
     let r = tumorscan(&["predict", p(&f), "--post", p(&t1), "--out", p(&out)]);
     assert!(r.stderr.contains("its name says pre-contrast"), "{}", r.stderr);
+    let t2 = d.join("c_t2.nii.gz");
+    write_nifti(&t2, (32, 32, 2), &data);
+    assert_clean_failure(
+        &tumorscan(&["predict", p(&f), "--pre", p(&t2), "--out", p(&out)]),
+        "its name says T2",
+    );
+    // The image itself is no ground truth, nor is a sequence.
+    assert_clean_failure(
+        &tumorscan(&["predict", p(&f), "--truth", p(&f), "--out", p(&out)]),
+        "given as both input and --truth",
+    );
+    assert_clean_failure(&tumorscan(&["predict", p(&f), "--truth", p(&t1), "--out", p(&out)]), "--truth");
     // A mask volume predict wrote is not read back as MRI.
     std::fs::copy(&f, d.join("x_mask.nii.gz")).unwrap();
     assert_clean_failure(

@@ -375,6 +375,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
                 rgb,
                 spacing_mm: r.spacing,
                 position_mm: r.position,
+                orientation: r.orientation,
                 truth: None,
                 notes: std::iter::once("monochrome DICOM used as FLAIR in all three channels".to_string())
                     .chain(order_note.clone())

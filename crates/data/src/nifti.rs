@@ -253,6 +253,7 @@ fn to_volume(path: &Path, header: NiftiHeader, dims: Dims, data: &[f32]) -> Resu
                 rgb,
                 spacing_mm: spacing_ok.then_some(spacing),
                 position_mm: None,
+                orientation: None,
                 truth: None,
                 notes: if nc == 1 {
                     vec!["single-channel volume used as FLAIR in all three channels".into()]

@@ -106,6 +106,11 @@ fn grid_mismatch(flair: &Volume, other: &Volume) -> Option<String> {
                 return Some(format!("its slice {k} has {q:?} mm pixels, FLAIR's {p:?} mm"));
             }
         }
+        if let (Some(p), Some(q)) = (a.orientation, b.orientation) {
+            if p.iter().zip(&q).any(|(x, y)| (x - y).abs() > 1e-3) {
+                return Some(format!("its slice {k} is oriented {q:?}, FLAIR's {p:?}"));
+            }
+        }
         match (a.position_mm, b.position_mm) {
             // Series ordered by InstanceNumber can run in opposite directions: where both
             // record where each slice lies, the slices must lie at the same places.
@@ -301,6 +306,7 @@ mod tests {
                 rgb: vec![v; (w * h * 3) as usize],
                 spacing_mm: None,
                 position_mm: None,
+                orientation: None,
                 truth: None,
                 notes: vec!["single-channel volume used as FLAIR in all three channels".into()],
             })
@@ -418,6 +424,19 @@ mod tests {
             reversed.contains("its slice 0 lies at [0.0, 0.0, 5.0] mm, FLAIR's at [0.0, 0.0, 0.0] mm"),
             "{reversed}"
         );
+        // The same first pixel, rows and columns swapped (a transposed series).
+        let orient = |mut v: Volume, o: [f64; 6]| {
+            v.slices.iter_mut().for_each(|s| s.orientation = Some(o));
+            v
+        };
+        let axial = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+        let swapped = [0.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+        let e = combine(
+            orient(placed("f", [0.0, 5.0]), axial),
+            &[(Sequence::PreContrast, orient(placed("t1", [0.0, 5.0]), swapped))],
+        )
+        .unwrap_err();
+        assert!(e.contains("its slice 0 is oriented [0.0, 1.0"), "{e}");
         // Positions recorded on one side only: the slices pair by number.
         assert!(combine(placed("f", [0.0, 5.0]), &[(Sequence::PreContrast, grey("t1", &[1, 2], 2, 2))]).is_ok());
         let mut renumbered = grey("t1", &[1, 2], 2, 2);

@@ -23,6 +23,9 @@ pub struct InputSlice {
     /// Where the slice's first pixel lies in the patient's coordinates (mm), when the format
     /// records it per slice (DICOM ImagePositionPatient).
     pub position_mm: Option<[f64; 3]>,
+    /// The directions of its rows and columns in the patient's coordinates, when the format
+    /// records them per slice (DICOM ImageOrientationPatient).
+    pub orientation: Option<[f64; 6]>,
     /// Ground truth mask found beside the slice, 0/1.
     pub truth: Option<Vec<u8>>,
     /// Conversions applied while reading.
@@ -41,6 +44,7 @@ impl InputSlice {
             rgb: img.data,
             spacing_mm: None,
             position_mm: None,
+            orientation: None,
             truth,
             notes: img.notes,
         }

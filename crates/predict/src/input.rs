@@ -63,7 +63,7 @@ fn is_mask(p: &Path) -> bool {
             } else {
                 p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default()
             };
-            stem.ends_with("_mask")
+            stem.to_ascii_lowercase().ends_with("_mask")
         })
         .unwrap_or(false)
 }
@@ -363,7 +363,7 @@ fn read_nifti_files(files: Vec<PathBuf>, volumes: &mut Vec<Volume>, failures: &m
         }
     }
     let flair = Role::Sequence(Sequence::Flair);
-    for ((_, case), members) in cases {
+    for ((dir, case), members) in cases {
         if members.len() > 1 && members.iter().any(|(r, _)| *r == flair) {
             match read_case(&members) {
                 Ok((v, t2)) => {
@@ -376,7 +376,7 @@ fn read_nifti_files(files: Vec<PathBuf>, volumes: &mut Vec<Volume>, failures: &m
                     }
                 }
                 Err(e) => failures.push(Failure {
-                    path: format!("case {case}"),
+                    path: format!("case {case} in {}", dir.display()),
                     error: e,
                 }),
             }
@@ -504,14 +504,19 @@ fn unique_names(volumes: &mut [Volume]) {
     }
 }
 
-/// The one volume an input holds, or why there is not exactly one.
-fn one_volume(what: &str, path: &Path, exclude: Option<&Path>) -> Result<Volume, String> {
-    let Inputs { mut volumes, failures, .. } = collect_inputs(&[path.to_path_buf()], exclude);
+/// The one volume an input holds (with the notes its reading gave), or why there is not
+/// exactly one.
+fn one_volume(what: &str, path: &Path, exclude: Option<&Path>) -> Result<(Volume, Vec<String>), String> {
+    let Inputs {
+        mut volumes,
+        failures,
+        notes,
+    } = collect_inputs(&[path.to_path_buf()], exclude);
     if let Some(f) = failures.first() {
         return Err(format!("{what} {}: {}", f.path, f.error));
     }
     match volumes.len() {
-        1 => Ok(volumes.remove(0)),
+        1 => Ok((volumes.remove(0), notes)),
         n => Err(format!(
             "{what} {} holds {n} volumes; give one NIfTI file, one DICOM series folder or one folder of slices",
             path.display()
@@ -519,41 +524,83 @@ fn one_volume(what: &str, path: &Path, exclude: Option<&Path>) -> Result<Volume,
     }
 }
 
-/// Read FLAIR and the sequences stored apart from it, each one volume on FLAIR's voxel grid,
-/// into one three-channel volume (a sequence not given gets FLAIR, see
-/// [`tumorscan_data::sequences::combine`]).
-pub fn collect_sequences(flair: &Path, pre: Option<&Path>, post: Option<&Path>, exclude: Option<&Path>) -> Result<Volume, String> {
+/// What completes one input into one patient's volume: the sequences stored apart from FLAIR,
+/// and a ground-truth mask volume.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Companions<'a> {
+    /// Pre-contrast T1 (`--pre`).
+    pub pre: Option<&'a Path>,
+    /// Post-contrast T1 (`--post`).
+    pub post: Option<&'a Path>,
+    /// Ground truth, a NIfTI mask volume (`--truth`).
+    pub truth: Option<&'a Path>,
+}
+
+/// Read an input and what completes it into one volume: FLAIR and the sequences stored apart
+/// from it combined into three channels (a sequence not given gets FLAIR, see
+/// [`tumorscan_data::sequences::combine`]), scored against `truth` when given. Refuses a file
+/// given twice, and one whose BraTS-style name says it is something else. Returns the notes
+/// the reading gave.
+pub fn collect_sequences(input: &Path, with: Companions, exclude: Option<&Path>) -> Result<(Volume, Vec<String>), String> {
     use tumorscan_data::sequences::{combine, role_from_name, Role, Sequence};
-    if pre.is_none() && post.is_none() {
-        return one_volume("input", flair, exclude);
-    }
+    let named = |role: Role| match role {
+        Role::Sequence(s) => s.name(),
+        Role::T2 => "T2",
+        Role::Truth => "a segmentation",
+    };
+    let input_is = if with.pre.or(with.post).is_some() { "FLAIR input" } else { "input" };
     let given = [
-        (Sequence::Flair, "FLAIR input", Some(flair)),
-        (Sequence::PreContrast, "--pre", pre),
-        (Sequence::PostContrast, "--post", post),
+        (input_is, Some(input), None),
+        ("--pre", with.pre, Some(Role::Sequence(Sequence::PreContrast))),
+        ("--post", with.post, Some(Role::Sequence(Sequence::PostContrast))),
+        ("--truth", with.truth, Some(Role::Truth)),
     ];
     let mut seen: Vec<(PathBuf, &str)> = Vec::new();
-    for (seq, what, path) in given {
+    for (what, path, expected) in given {
         let Some(path) = path else { continue };
         let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
         if let Some((_, first)) = seen.iter().find(|(p, _)| *p == canonical) {
             return Err(format!("{} is given as both {first} and {what}", path.display()));
         }
         seen.push((canonical, what));
-        // A BraTS-style name that says another sequence is almost surely a slip.
-        let named = path.file_name().and_then(|n| role_from_name(&n.to_string_lossy()));
-        if let Some((_, Role::Sequence(other))) = named.filter(|(_, r)| *r != Role::Sequence(seq)) {
-            return Err(format!("{what} {}: its name says {}", path.display(), other.name()));
+        // A BraTS-style name that says something else is almost surely a slip. The input is
+        // FLAIR when sequences complete it, else anything a volume can be read from.
+        let expected = match (expected, with.pre.or(with.post)) {
+            (None, Some(_)) => Some(Role::Sequence(Sequence::Flair)),
+            (e, _) => e,
+        };
+        let role = path.file_name().and_then(|n| role_from_name(&n.to_string_lossy()));
+        if let (Some((_, role)), Some(expected)) = (role, expected) {
+            if role != expected {
+                return Err(format!("{what} {}: its name says {}", path.display(), named(role)));
+            }
         }
     }
-    let base = one_volume("FLAIR input", flair, exclude)?;
+    let (mut volume, mut notes) = one_volume(input_is, input, exclude)?;
     let mut others = Vec::new();
-    for (seq, flag, path) in &given[1..] {
+    for (seq, flag, path) in [
+        (Sequence::PreContrast, "--pre", with.pre),
+        (Sequence::PostContrast, "--post", with.post),
+    ] {
         if let Some(p) = path {
-            others.push((*seq, one_volume(flag, p, exclude)?));
+            let (v, n) = one_volume(flag, p, exclude)?;
+            others.push((seq, v));
+            notes.extend(n);
         }
     }
-    combine(base, &others)
+    if !others.is_empty() {
+        volume = combine(volume, &others)?;
+    }
+    if let Some(t) = with.truth {
+        if volume.slices.iter().any(|s| s.truth.is_some()) {
+            notes.push(format!(
+                "--truth {} replaces the ground truth that came with the input",
+                t.display()
+            ));
+        }
+        read_truth(&mut volume, t)?;
+    }
+    Ok((volume, notes))
 }
 
 /// Give a NIfTI volume the ground truth of the mask volume at `path` (non-zero voxels are

@@ -750,6 +750,7 @@ mod tests {
             rgb: (0..(size * size * 3) as usize).map(|i| ((i * 7 + k * 13) % 256) as u8).collect(),
             spacing_mm: None,
             position_mm: None,
+            orientation: None,
             truth: None,
             notes: Vec::new(),
         }

@@ -348,6 +348,7 @@ mod tests {
             rgb: vec![0; 12],
             spacing_mm: None,
             position_mm: None,
+            orientation: None,
             truth,
             notes: Vec::new(),
         };
