@@ -40,6 +40,12 @@ pub fn stem_of(file_name: &str) -> String {
     file_name[..cut].to_string()
 }
 
+/// Where pixel (`row`, `x`) of axial slice `z`, as shown, lies in a volume's voxel data: shown
+/// rows run opposite to NIfTI's y (anterior up), in reading, mask reading and mask writing alike.
+fn voxel_of((nx, ny): (usize, usize), z: usize, row: usize, x: usize) -> usize {
+    x + nx * ((ny - 1 - row) + ny * z)
+}
+
 /// Read a `.nii` / `.nii.gz` file.
 pub fn read(path: &Path) -> Result<Volume, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
@@ -235,9 +241,8 @@ fn to_volume(path: &Path, header: NiftiHeader, dims: Dims, data: &[f32]) -> Resu
         .map(|z| {
             let mut rgb = vec![0u8; nx * ny * 3];
             for row in 0..ny {
-                let y = ny - 1 - row; // anterior up
                 for x in 0..nx {
-                    let src = x + nx * (y + ny * z);
+                    let src = voxel_of((nx, ny), z, row, x);
                     for k in 0..3 {
                         let c = if nc == 3 { k } else { 0 };
                         rgb[(row * nx + x) * 3 + k] = channels[c][src];
@@ -291,9 +296,8 @@ pub fn read_mask(path: &Path) -> Result<(NiftiGeometry, Vec<Vec<u8>>), String> {
         .map(|z| {
             let mut m = vec![0u8; nx * ny];
             for row in 0..ny {
-                let y = ny - 1 - row;
                 for x in 0..nx {
-                    m[row * nx + x] = u8::from(data[x + nx * (y + ny * z)] != 0.0);
+                    m[row * nx + x] = u8::from(data[voxel_of((nx, ny), z, row, x)] != 0.0);
                 }
             }
             m
@@ -347,9 +351,8 @@ pub fn write_mask(path: &Path, geom: &NiftiGeometry, masks: &[Vec<u8>]) -> std::
     let mut data = vec![0u8; nx * ny * nz];
     for (z, m) in masks.iter().enumerate().take(nz) {
         for row in 0..ny {
-            let y = ny - 1 - row;
             for x in 0..nx {
-                data[x + nx * (y + ny * z)] = m[row * nx + x];
+                data[voxel_of((nx, ny), z, row, x)] = m[row * nx + x];
             }
         }
     }
