@@ -7,8 +7,8 @@ use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tumorscan_data::render::{grid, label, overlay};
-use tumorscan_data::split::split_patients;
-use tumorscan_data::table::{slice_rows, summarize, write_csv};
+use tumorscan_data::split::{name_some, shared_cases, split_patients};
+use tumorscan_data::table::{slice_rows, summarize, write_atomic, write_csv};
 use tumorscan_data::{load_dataset, LoadOptions, LoadedDataset};
 
 /// Dataset subcommands.
@@ -118,6 +118,17 @@ pub fn load(dir: &Path, args: &LoadArgs) -> Result<LoadedDataset> {
             "decoded, cached"
         }
     );
+    for p in &ds.patients {
+        let gap = p.missing_numbers();
+        if !gap.is_empty() {
+            let gap: Vec<String> = gap.iter().map(u32::to_string).collect();
+            eprintln!(
+                "note: {} lacks slice(s) {} between its first and last; the slices either side are read as neighbours",
+                p.id,
+                name_some(&gap)
+            );
+        }
+    }
     Ok(ds)
 }
 
@@ -130,7 +141,8 @@ fn parse_count(s: &str) -> std::result::Result<usize, String> {
 }
 
 fn refuse_overwrite(path: &Path, force: bool) -> Result<()> {
-    if path.exists() && !force {
+    // symlink_metadata: a link to nothing is there too, and would be replaced.
+    if std::fs::symlink_metadata(path).is_ok() && !force {
         bail!("{} exists; pass --force to overwrite it", path.display());
     }
     Ok(())
@@ -178,7 +190,10 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
                     img
                 }
             };
-            img.save(&out).with_context(|| format!("writing {}", out.display()))?;
+            // Encoded first and renamed into place: an interrupted run leaves the old picture.
+            let mut png = Vec::new();
+            img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+            write_atomic(&out, &png).with_context(|| format!("writing {}", out.display()))?;
             println!("wrote {} ({}x{})", out.display(), img.width(), img.height());
         }
         DatasetCommand::Split {
@@ -194,8 +209,13 @@ pub fn run(cmd: DatasetCommand) -> Result<()> {
             }
             refuse_overwrite(&out, force)?;
             let ds = load(&dir, &l)?;
-            if ds.patients.len() < folds {
-                bail!("{} patients cannot fill {folds} folds", ds.patients.len());
+            let shared = shared_cases(&ds);
+            for (case, ids) in &shared {
+                eprintln!("note: {} are one case ({case}): kept in one fold", name_some(ids));
+            }
+            let patients = ds.patients.len() - shared.iter().map(|(_, ids)| ids.len() - 1).sum::<usize>();
+            if patients < folds {
+                bail!("{patients} patients cannot fill {folds} folds");
             }
             let rows = split_patients(&ds, folds, seed);
             write_csv(&out, &rows).with_context(|| format!("writing {}", out.display()))?;
@@ -252,10 +272,12 @@ fn choose_slices(ds: &LoadedDataset, count: usize, seed: u64) -> Vec<&tumorscan_
         let lit = s.image.chunks_exact(3).filter(|p| p[1] > 20).count();
         lit * 10 >= s.image.len() / 3
     };
-    let tissue: Vec<_> = clean.iter().copied().filter(shows_tissue).collect();
-    let mut clean = if tissue.len() >= count / 2 { tissue } else { clean };
+    let (mut tissue, mut dark): (Vec<_>, Vec<_>) = clean.into_iter().partition(shows_tissue);
     tumor.shuffle(&mut rng);
-    clean.shuffle(&mut rng);
+    tissue.shuffle(&mut rng);
+    dark.shuffle(&mut rng);
+    // Dark slices only after every slice that shows tissue, so a large --count gets them all.
+    let clean: Vec<_> = tissue.into_iter().chain(dark).collect();
     let want_clean = (count / 2).min(clean.len());
     let want_tumor = (count - want_clean).min(tumor.len());
     let want_clean = (count - want_tumor).min(clean.len());
@@ -264,11 +286,30 @@ fn choose_slices(ds: &LoadedDataset, count: usize, seed: u64) -> Vec<&tumorscan_
     chosen
 }
 
+/// The patient named `id`, or the one patient whose name starts with it.
+fn find_patient<'a>(ds: &'a LoadedDataset, id: &str) -> Result<&'a tumorscan_data::Patient> {
+    if id.is_empty() {
+        bail!("--patient is empty; give a patient folder name (or its start)");
+    }
+    if let Some(p) = ds.patient(id) {
+        return Ok(p);
+    }
+    let matches: Vec<&tumorscan_data::Patient> = ds.patients.iter().filter(|p| p.id.starts_with(id)).collect();
+    match matches.as_slice() {
+        [p] => Ok(p),
+        [] => {
+            let ids: Vec<&str> = ds.patients.iter().map(|p| p.id.as_str()).collect();
+            bail!("no patient '{id}' in {} (e.g. {})", ds.root.display(), name_some(&ids))
+        }
+        several => {
+            let ids: Vec<&str> = several.iter().map(|p| p.id.as_str()).collect();
+            bail!("'{id}' names {} patients: {}; give more of the name", ids.len(), name_some(&ids))
+        }
+    }
+}
+
 fn patient_strip(ds: &LoadedDataset, id: &str) -> Result<image::RgbImage> {
-    let p = ds.patients.iter().find(|p| p.id == id || p.id.starts_with(id)).with_context(|| {
-        let ids: Vec<&str> = ds.patients.iter().take(5).map(|p| p.id.as_str()).collect();
-        format!("no patient '{id}' in {} (e.g. {})", ds.root.display(), ids.join(", "))
-    })?;
+    let p = find_patient(ds, id)?;
     // Every slice would be too wide for 88-slice volumes: show tumour slices and one either side.
     let keep: Vec<usize> = (0..p.slices.len())
         .filter(|&i| (i.saturating_sub(1)..=(i + 1).min(p.slices.len() - 1)).any(|j| p.slices[j].has_tumor()))
@@ -285,6 +326,25 @@ fn patient_strip(ds: &LoadedDataset, id: &str) -> Result<image::RgbImage> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--count` as large as the dataset drew only the slices that show tissue (55 of 60), and
+    /// an empty or ambiguous `--patient` drew the first match.
+    #[test]
+    fn large_counts_draw_every_slice_and_patients_are_named_exactly() {
+        let mut ds = tumorscan_data::phantom::phantom_dataset(3, 10, 32);
+        for s in ds.patients[0].slices.iter_mut().filter(|s| !s.has_tumor()) {
+            s.image.iter_mut().for_each(|v| *v = 0);
+        }
+        let all = ds.slices().count();
+        assert_eq!(choose_slices(&ds, all, 1).len(), all);
+        assert_eq!(choose_slices(&ds, all + 5, 1).len(), all);
+        let first = ds.patients[0].id.clone();
+        assert_eq!(find_patient(&ds, &first).unwrap().id, first);
+        assert_eq!(find_patient(&ds, &first[..first.len() - 2]).unwrap().id, first);
+        for bad in ["", "TCGA", "nobody"] {
+            assert!(find_patient(&ds, bad).is_err(), "'{bad}'");
+        }
+    }
 
     /// Black tumour-free slices (above or below the head) are not drawn while others remain.
     #[test]

@@ -103,6 +103,9 @@ fn scan_patient(dir: &Path, problems: &mut Vec<DataError>) -> Result<Option<Pati
     let id = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let mut images: BTreeMap<u32, PathBuf> = BTreeMap::new();
     let mut masks: BTreeMap<u32, PathBuf> = BTreeMap::new();
+    // The patient every file is named for: a slice of another patient dropped into this folder
+    // (or a mask named for another patient) would otherwise be read as this patient's.
+    let mut named_for: Option<(String, PathBuf)> = None;
     for path in read_dir_sorted(dir)? {
         if !is_image(&path) {
             continue;
@@ -114,15 +117,34 @@ fn scan_patient(dir: &Path, problems: &mut Vec<DataError>) -> Result<Option<Pati
             continue;
         }
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-        match parse_slice_stem(&stem) {
-            Some((_, n, true)) => {
-                masks.insert(n, path);
-            }
-            Some((_, n, false)) => {
-                if let Some(prev) = images.insert(n, path.clone()) {
+        if let Some((prefix, _, _)) = parse_slice_stem(&stem) {
+            match &named_for {
+                Some((first, first_path)) if !first.eq_ignore_ascii_case(prefix) => {
                     problems.push(DataError::layout(
                         &path,
-                        format!("slice {n} appears twice (also {})", prev.display()),
+                        format!(
+                            "is named for patient {prefix}, but {} in the same folder is named for {first}: \
+                             one folder per patient",
+                            first_path.display()
+                        ),
+                    ));
+                    continue;
+                }
+                Some(_) => {}
+                None => named_for = Some((prefix.to_string(), path.clone())),
+            }
+        }
+        match parse_slice_stem(&stem) {
+            Some((_, n, is_mask)) => {
+                let (kind, files) = if is_mask {
+                    ("mask of slice", &mut masks)
+                } else {
+                    ("slice", &mut images)
+                };
+                if let Some(prev) = files.insert(n, path.clone()) {
+                    problems.push(DataError::layout(
+                        &path,
+                        format!("{kind} {n} appears twice (also {})", prev.display()),
                     ));
                 }
             }
@@ -160,8 +182,25 @@ pub fn scan(root: &Path) -> Result<DatasetLayout> {
     }
     let mut problems = Vec::new();
     let mut patients = Vec::new();
+    // Two names for one folder (a link beside its target) would be two patients that are one,
+    // and could land in different folds.
+    let mut folders: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
     for path in read_dir_sorted(root)? {
+        let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        if is_link && std::fs::metadata(&path).is_err() {
+            problems.push(DataError::layout(&path, "is a symbolic link to nothing"));
+            continue;
+        }
         if path.is_dir() {
+            if let Ok(real) = std::fs::canonicalize(&path) {
+                if let Some(other) = folders.insert(real, path.clone()) {
+                    problems.push(DataError::layout(
+                        &path,
+                        format!("is the same folder as {} (a link): each patient once", other.display()),
+                    ));
+                    continue;
+                }
+            }
             if let Some(p) = scan_patient(&path, &mut problems)? {
                 patients.push(p);
             }
@@ -179,18 +218,43 @@ pub fn scan(root: &Path) -> Result<DatasetLayout> {
         return Err(err);
     }
     if patients.is_empty() {
+        let hint = nested_dataset(root)
+            .map(|p| format!("; the dataset seems to be in {}: give that folder", p.display()))
+            .unwrap_or_default();
         return Err(DataError::layout(
             root,
-            "no slices found: expected <patient>/<patient>_<n>.tif (or .png) with <patient>_<n>_mask.tif beside it",
+            format!("no slices found: expected <patient>/<patient>_<n>.tif (or .png) with <patient>_<n>_mask.tif beside it{hint}"),
         ));
     }
     let csv = root.join("data.csv");
+    if std::fs::symlink_metadata(&csv).is_ok() && std::fs::metadata(&csv).is_err() {
+        return Err(DataError::layout(&csv, "is a symbolic link to nothing"));
+    }
     let clinical_csv = csv.exists().then_some(csv);
     Ok(DatasetLayout {
         root: root.to_path_buf(),
         patients,
         clinical_csv,
     })
+}
+
+/// A `kaggle_3m` folder one or two levels below `root` (the Kaggle archive unpacks as
+/// `lgg-mri-segmentation/kaggle_3m/`), for the hint when `root` itself holds no slices.
+fn nested_dataset(root: &Path) -> Option<PathBuf> {
+    let below = |dir: &Path| -> Vec<PathBuf> {
+        read_dir_sorted(dir)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.is_dir())
+            .collect()
+    };
+    let level1 = below(root);
+    let level2 = level1.iter().flat_map(|d| below(d));
+    level1
+        .iter()
+        .cloned()
+        .chain(level2)
+        .find(|d| d.file_name().is_some_and(|n| n.eq_ignore_ascii_case("kaggle_3m")))
 }
 
 #[cfg(test)]
@@ -226,6 +290,55 @@ mod tests {
         std::fs::write(p.join("TCGA_XX_0001_20000101_3.png"), b"x").unwrap();
         let err = scan(dir.path()).unwrap_err().to_string();
         assert!(err.contains("_3.png") && err.contains("no mask"), "{err}");
+    }
+
+    /// A second mask for a slice, a slice named for another patient, a link to nothing and a
+    /// second name for one folder were all read without a word.
+    #[cfg(unix)]
+    #[test]
+    fn odd_files_and_links_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = "TCGA_XX_0001_20000101";
+        let p = dir.path().join(id);
+        std::fs::create_dir(&p).unwrap();
+        for n in [1, 2] {
+            std::fs::write(p.join(format!("{id}_{n}.png")), b"x").unwrap();
+            std::fs::write(p.join(format!("{id}_{n}_mask.png")), b"x").unwrap();
+        }
+        assert!(scan(dir.path()).is_ok());
+        let refused = |what: &str, file: &Path, expect: &str| {
+            let err = scan(dir.path()).unwrap_err().to_string();
+            assert!(err.contains(expect), "{what}: {err}");
+            std::fs::remove_file(file).unwrap();
+        };
+        let second_mask = p.join(format!("{id}_2_mask.tif"));
+        std::fs::write(&second_mask, b"x").unwrap();
+        refused("two masks", &second_mask, "mask of slice 2 appears twice");
+        let foreign = p.join("TCGA_YY_0002_20000101_3.png");
+        std::fs::write(&foreign, b"x").unwrap();
+        refused("another patient's slice", &foreign, "named for patient TCGA_YY_0002_20000101");
+        let dangling = dir.path().join("TCGA_ZZ_0003_20000101");
+        std::os::unix::fs::symlink(dir.path().join("gone"), &dangling).unwrap();
+        refused("link to nothing", &dangling, "symbolic link to nothing");
+        let twice = dir.path().join("TCGA_XX_0001_again");
+        std::os::unix::fs::symlink(&p, &twice).unwrap();
+        refused("one folder twice", &twice, "is the same folder as");
+        assert!(scan(dir.path()).is_ok());
+    }
+
+    /// The Kaggle archive unpacks one level above the dataset.
+    #[test]
+    fn a_root_above_the_dataset_gets_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("lgg-mri-segmentation/kaggle_3m/TCGA_XX_0001_20000101");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("TCGA_XX_0001_20000101_1.png"), b"x").unwrap();
+        std::fs::write(p.join("TCGA_XX_0001_20000101_1_mask.png"), b"x").unwrap();
+        let err = scan(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("seems to be in") && err.contains("lgg-mri-segmentation/kaggle_3m"),
+            "{err}"
+        );
     }
 
     #[test]

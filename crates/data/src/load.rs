@@ -10,6 +10,7 @@ use crate::image_io::{decode_mask, decode_slice, read_bytes, ChannelPolicy};
 use crate::layout::{institution_of, scan, DatasetLayout};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -88,6 +89,11 @@ impl Patient {
     pub fn tumor_pixels(&self) -> u64 {
         self.slices.iter().map(Slice::tumor_pixels).sum()
     }
+    /// Slice numbers missing between the first and the last (`1, 2, 4` lacks 3): neighbours
+    /// across a gap are not adjacent, though slice context would treat them so.
+    pub fn missing_numbers(&self) -> Vec<u32> {
+        self.slices.windows(2).flat_map(|w| w[0].number + 1..w[1].number).collect()
+    }
 }
 
 /// A decoded, checked dataset.
@@ -134,12 +140,13 @@ impl LoadOptions {
 
 /// The default cache folder, if a home folder is known. Never inside the dataset.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("TUMORSCAN_CACHE") {
-        return Some(PathBuf::from(dir));
+    // An empty variable is unset (as the XDG spec says), not the current folder.
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var("TUMORSCAN_CACHE") {
+        return Some(dir);
     }
-    std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+    var("XDG_CACHE_HOME")
+        .or_else(|| var("HOME").map(|h| h.join(".cache")))
         .map(|d| d.join("tumorscan"))
 }
 
@@ -230,13 +237,20 @@ pub fn load_dataset(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
         }
     }
     for p in &patients {
-        if let Some(first) = p.slices.first() {
-            if let Some(odd) = p.slices.iter().find(|s| (s.width, s.height) != (first.width, first.height)) {
+        // Blame the slices off the patient's usual size, not whichever differs from the first.
+        let mut sizes: BTreeMap<(u32, u32), usize> = BTreeMap::new();
+        for s in &p.slices {
+            *sizes.entry((s.width, s.height)).or_default() += 1;
+        }
+        if let Some((&(w, h), &n)) = sizes.iter().max_by_key(|(_, &n)| n) {
+            for odd in p.slices.iter().filter(|s| (s.width, s.height) != (w, h)) {
                 errors.push(DataError::invalid(
                     &odd.image_path,
                     format!(
-                        "slice is {}x{} but the patient's first slice is {}x{}",
-                        odd.width, odd.height, first.width, first.height
+                        "slice is {}x{} but {n} of the patient's {} slices are {w}x{h}",
+                        odd.width,
+                        odd.height,
+                        p.slices.len()
                     ),
                 ));
             }
@@ -411,6 +425,24 @@ pub(crate) mod tests {
         image::GrayImage::new(8, 8).save(&m).unwrap();
         let err = load_dataset(dir.path(), &LoadOptions::default()).unwrap_err().to_string();
         assert!(err.contains("_2_mask.png") && err.contains("8x8"), "{err}");
+    }
+
+    /// The error blamed a good slice when the first slice was the odd one, and named one only.
+    #[test]
+    fn slices_off_the_usual_size_are_the_ones_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = "TCGA_AA_0001_20000101";
+        synthetic(dir.path(), &[p], 4);
+        for n in [1, 3] {
+            let f = dir.path().join(format!("{p}/{p}_{n}"));
+            image::RgbImage::new(8, 8).save(f.with_extension("png")).unwrap();
+            image::GrayImage::new(8, 8)
+                .save(dir.path().join(format!("{p}/{p}_{n}_mask.png")))
+                .unwrap();
+        }
+        let err = load_dataset(dir.path(), &LoadOptions::default()).unwrap_err().to_string();
+        assert!(err.contains(&format!("{p}_1.png")) && err.contains(&format!("{p}_3.png")), "{err}");
+        assert!(!err.contains(&format!("{p}_2.png")) && err.contains("are 16x16"), "{err}");
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Patient-level cross-validation folds, stratified by institution and tumour burden.
 //!
 //! Patients are grouped into strata (institution x tercile of total tumour pixels), shuffled
-//! within each stratum with the seed, and dealt out one by one to the fold that currently has
-//! the fewest patients (ties to the lowest fold). No patient is ever in two folds, fold sizes
-//! differ by at most one, and the same seed always gives the same folds.
+//! within each stratum with the seed, and dealt out one by one, stratum after stratum, to one
+//! of the folds that currently have the fewest patients (chosen with the seed). No patient is
+//! ever in two folds (folders of one case, [`case_of`], count as one patient), fold sizes
+//! differ by at most one, and the same seed always gives the same folds. A stratum is spread
+//! only as evenly as the running fold sizes allow: on the 80 development patients (seed 42)
+//! fold 1 holds 8 of the 26 high-burden patients and folds 2-4 hold 4 each.
 
 use crate::load::LoadedDataset;
 use rand::seq::SliceRandom;
@@ -29,10 +32,44 @@ pub struct FoldRow {
     pub tumor_pixels: u64,
 }
 
-/// Split `ds` into `folds` patient-disjoint folds.
+/// The case a patient folder belongs to: `TCGA_CS_4942` for `TCGA_CS_4942_19970222` (and for a
+/// copy or a second scan of it, `TCGA_CS_4942_19970222 (copy)`); other names are their own case.
+pub fn case_of(id: &str) -> &str {
+    let mut ends = id.match_indices('_').map(|(i, _)| i);
+    match (id.starts_with("TCGA_"), ends.nth(2)) {
+        (true, Some(end)) => &id[..end],
+        _ => id,
+    }
+}
+
+/// Patient folders that share a case ([`case_of`]), each group in the dataset's order: split
+/// keeps each group in one fold.
+pub fn shared_cases(ds: &LoadedDataset) -> Vec<(String, Vec<String>)> {
+    let mut cases: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for p in &ds.patients {
+        cases.entry(case_of(&p.id)).or_default().push(p.id.clone());
+    }
+    cases
+        .into_iter()
+        .filter(|(_, ids)| ids.len() > 1)
+        .map(|(case, ids)| (case.to_string(), ids))
+        .collect()
+}
+
+/// Split `ds` into `folds` patient-disjoint folds. Folders of one case ([`case_of`]) are dealt
+/// as one patient, so two scans (or copies) of a patient never sit in two folds.
 pub fn split_patients(ds: &LoadedDataset, folds: usize, seed: u64) -> Vec<FoldRow> {
     let folds = folds.max(1);
-    let mut burdens: Vec<u64> = ds.patients.iter().map(|p| p.tumor_pixels()).collect();
+    // Cases in the order of their first folder (the dataset's, sorted by id).
+    let mut cases: Vec<(&str, Vec<&crate::Patient>)> = Vec::new();
+    for p in &ds.patients {
+        match cases.iter_mut().find(|(c, _)| *c == case_of(&p.id)) {
+            Some((_, members)) => members.push(p),
+            None => cases.push((case_of(&p.id), vec![p])),
+        }
+    }
+    let case_pixels = |members: &[&crate::Patient]| members.iter().map(|p| p.tumor_pixels()).sum::<u64>();
+    let mut burdens: Vec<u64> = cases.iter().map(|(_, m)| case_pixels(m)).collect();
     burdens.sort_unstable();
     let cut = |f: f64| {
         burdens
@@ -41,9 +78,9 @@ pub fn split_patients(ds: &LoadedDataset, folds: usize, seed: u64) -> Vec<FoldRo
             .unwrap_or(0)
     };
     let (t1, t2) = (cut(1.0 / 3.0), cut(2.0 / 3.0));
-    let mut strata: BTreeMap<(String, u8), Vec<FoldRow>> = BTreeMap::new();
-    for p in &ds.patients {
-        let px = p.tumor_pixels();
+    let mut strata: BTreeMap<(String, u8), Vec<Vec<FoldRow>>> = BTreeMap::new();
+    for (_, members) in &cases {
+        let px = case_pixels(members);
         let burden = if px <= t1 {
             0
         } else if px <= t2 {
@@ -51,28 +88,31 @@ pub fn split_patients(ds: &LoadedDataset, folds: usize, seed: u64) -> Vec<FoldRo
         } else {
             2
         };
-        strata.entry((p.institution.clone(), burden)).or_default().push(FoldRow {
-            patient: p.id.clone(),
-            fold: 0,
-            institution: p.institution.clone(),
-            burden,
-            tumor_slices: p.slices.iter().filter(|s| s.has_tumor()).count(),
-            tumor_pixels: px,
-        });
+        let rows = members
+            .iter()
+            .map(|p| FoldRow {
+                patient: p.id.clone(),
+                fold: 0,
+                institution: p.institution.clone(),
+                burden,
+                tumor_slices: p.slices.iter().filter(|s| s.has_tumor()).count(),
+                tumor_pixels: p.tumor_pixels(),
+            })
+            .collect();
+        strata.entry((members[0].institution.clone(), burden)).or_default().push(rows);
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let mut sizes = vec![0usize; folds];
     let mut out = Vec::new();
-    for (_, mut rows) in strata {
-        rows.shuffle(&mut rng);
-        for mut r in rows {
+    for (_, mut stratum) in strata {
+        stratum.shuffle(&mut rng);
+        for case in stratum {
             let min = *sizes.iter().min().unwrap_or(&0);
             // Rotate the starting fold with the seed so small strata do not always land in fold 0.
             let candidates: Vec<usize> = (0..folds).filter(|&f| sizes[f] == min).collect();
             let f = candidates[rand::Rng::random_range(&mut rng, 0..candidates.len())];
             sizes[f] += 1;
-            r.fold = f;
-            out.push(r);
+            out.extend(case.into_iter().map(|r| FoldRow { fold: f, ..r }));
         }
     }
     out.sort_by(|a, b| a.patient.cmp(&b.patient));
@@ -104,6 +144,7 @@ pub fn read_folds(path: &Path) -> crate::Result<Vec<FoldRow>> {
             return Err(crate::DataError::invalid(path, format!("patient {} is listed twice", r.patient)));
         }
     }
+    check_cases_together(&rows, path)?;
     Ok(rows)
 }
 
@@ -147,6 +188,35 @@ pub fn check_lists_all(rows: &[FoldRow], folds: &Path, ds: &LoadedDataset) -> cr
     ))
 }
 
+/// Refuse a `folds` file that puts folders of one case ([`case_of`]) in different folds: the
+/// same patient would be trained on and tested on.
+pub fn check_cases_together(rows: &[FoldRow], folds: &Path) -> crate::Result<()> {
+    let mut fold_of: BTreeMap<&str, &FoldRow> = BTreeMap::new();
+    for r in rows {
+        match fold_of.get(case_of(&r.patient)) {
+            Some(other) if other.fold != r.fold => {
+                return Err(crate::DataError::invalid(
+                    folds,
+                    format!(
+                        "puts {} in fold {} and {} in fold {}: both are case {}, one patient; \
+                         rerun `tumorscan dataset split`, which keeps a case in one fold",
+                        other.patient,
+                        other.fold,
+                        r.patient,
+                        r.fold,
+                        case_of(&r.patient)
+                    ),
+                ))
+            }
+            Some(_) => {}
+            None => {
+                fold_of.insert(case_of(&r.patient), r);
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +253,34 @@ mod tests {
             content_key: String::new(),
             from_cache: false,
         }
+    }
+
+    /// A copy (or a second scan) of a patient was split from it: the same patient trained on
+    /// and tested on.
+    #[test]
+    fn folders_of_one_case_share_a_fold() {
+        assert_eq!(case_of("TCGA_CS_4942_19970222 (copy)"), "TCGA_CS_4942");
+        assert_eq!(case_of("TCGA_CS_4942"), "TCGA_CS_4942");
+        assert_eq!(case_of("patient_7"), "patient_7");
+        let mut ds = dataset(8);
+        let mut copy = ds.patients[3].clone();
+        copy.id = format!("{}_link", copy.id);
+        ds.patients.insert(4, copy);
+        assert_eq!(shared_cases(&ds).len(), 1);
+        for seed in 0..10 {
+            let rows = split_patients(&ds, 4, seed);
+            let fold = |id: &str| rows.iter().find(|r| r.patient == id).unwrap().fold;
+            assert_eq!(fold(&ds.patients[3].id), fold(&ds.patients[4].id), "seed {seed}");
+            let mut sizes = [0; 4];
+            rows.iter().for_each(|r| sizes[r.fold] += 1);
+            assert!(sizes.iter().all(|&n| n == 2 || n == 3), "seed {seed}: {sizes:?}");
+        }
+        let mut rows = split_patients(&ds, 2, 1);
+        assert!(check_cases_together(&rows, Path::new("f.csv")).is_ok());
+        let moved = rows.iter_mut().find(|r| r.patient.ends_with("_link")).unwrap();
+        moved.fold = 1 - moved.fold;
+        let err = check_cases_together(&rows, Path::new("f.csv")).unwrap_err().to_string();
+        assert!(err.contains("one patient"), "{err}");
     }
 
     #[test]

@@ -47,9 +47,25 @@ pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> std::io::Result<()> {
 }
 
 /// Write a file via a temporary name in the same folder and rename, so readers never see a
-/// half-written file.
+/// half-written file. A symbolic link is written through (the link stays); anything else that
+/// is not a regular file (a device, a pipe, a folder, a link to nothing) is refused, since the
+/// rename would replace it with a plain file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    let target;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            target = std::fs::canonicalize(path)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{} is a symbolic link to nothing ({e})", path.display())))?;
+            not_special(&target)?;
+            target.as_path()
+        }
+        Ok(_) => {
+            not_special(path)?;
+            path
+        }
+        Err(_) => path,
+    };
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
@@ -58,6 +74,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, path)
+}
+
+/// Refuse to replace an existing path that is not a regular file.
+fn not_special(path: &Path) -> std::io::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(std::io::Error::other(format!(
+            "{} exists and is not a regular file (a folder, device or pipe); refusing to replace it",
+            path.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Per-institution counts.
@@ -228,5 +255,42 @@ impl std::fmt::Display for Summary {
             None => writeln!(f, "data.csv     not found")?,
         }
         write!(f, "content key  {}", &self.content_key[..16.min(self.content_key.len())])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_atomic;
+
+    /// `--force` once replaced /dev/full, a pipe and a user's symlink with plain files.
+    #[cfg(unix)]
+    #[test]
+    fn atomic_writes_go_through_links_and_never_replace_special_files() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("real.csv");
+        std::fs::write(&real, "old").unwrap();
+        let link = d.path().join("link.csv");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+
+        let dangling = d.path().join("dangling.csv");
+        std::os::unix::fs::symlink(d.path().join("nowhere.csv"), &dangling).unwrap();
+        let err = write_atomic(&dangling, b"x").unwrap_err().to_string();
+        assert!(err.contains("link to nothing"), "{err}");
+        assert!(std::fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+
+        let folder = d.path().join("folder");
+        std::fs::create_dir(&folder).unwrap();
+        let err = write_atomic(&folder, b"x").unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        assert!(folder.is_dir());
+        // A pipe stands for the devices (a test must not risk /dev/null).
+        let pipe = d.path().join("pipe");
+        if std::process::Command::new("mkfifo").arg(&pipe).status().is_ok_and(|s| s.success()) {
+            let err = write_atomic(&pipe, b"x").unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
     }
 }
