@@ -35,10 +35,15 @@ struct Cli {
     command: Command,
 }
 
+/// Most `--threads`.
+const MAX_THREADS: usize = 1024;
+
 /// Size the global rayon pool, which the CPU backend's kernels and the data pipeline share.
 fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
     let Some(n) = threads else { return Ok(()) };
     anyhow::ensure!(n > 0, "--threads must be at least 1");
+    // --threads 100000 spent ten minutes starting threads before it was killed.
+    anyhow::ensure!(n <= MAX_THREADS, "--threads {n}: at most {MAX_THREADS}");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     // Measured: --threads 1000 on 2 cores made a 1.6 s predict take 69 s.
     if n > 4 * cores {

@@ -1,7 +1,7 @@
 //! `tumorscan train segment|detect`.
 
 use crate::dataset_cmd::{load, LoadArgs};
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use tumorscan_data::augment::AugmentConfig;
@@ -387,11 +387,14 @@ impl CommonArgs {
     }
 }
 
+/// Widest layer `--features` and `--depth` / `--stages` may make.
+const MAX_WIDTH: usize = 4096;
+
 /// Largest `--size`.
 const MAX_SIZE: u32 = 1024;
 
-/// Refuse a U-Net or ResNet shape that cannot be built or run: no features, or an input that
-/// does not halve evenly at each of its `levels` poolings (`flag`: `--depth` or `--stages`).
+/// Refuse a U-Net or ResNet shape that cannot be built or run: no features or too many, or an
+/// input that does not halve evenly at each of its `levels` poolings (`flag`: `--depth` or `--stages`).
 fn check_net_shape(features: usize, size: u32, levels: usize, flag: &str) -> Result<()> {
     anyhow::ensure!(features >= 1, "--features must be at least 1, not {features}");
     // Each level max-pools by 2, down to at least one pixel at the bottom.
@@ -400,6 +403,15 @@ fn check_net_shape(features: usize, size: u32, levels: usize, flag: &str) -> Res
         levels <= most,
         "{flag} {levels} halves the input {levels} times, but --size {size} halves evenly only {most} times: \
          --size must be a multiple of 2^{flag}; use {flag} {most} or less, or another --size"
+    );
+    // The widest layer doubles the features at each level; past this the weights alone run to
+    // gigabytes (--features 100000 died asking for 360 GB).
+    let widest = (features as u128) << levels.min(64);
+    anyhow::ensure!(
+        widest <= MAX_WIDTH as u128,
+        "--features {features} with {flag} {levels} makes layers {widest} channels wide; at most {MAX_WIDTH}: \
+         use --features {} or less",
+        MAX_WIDTH >> levels.min(12)
     );
     Ok(())
 }
@@ -580,6 +592,13 @@ fn check_pretrained(path: Option<&std::path::Path>) -> Result<()> {
 /// Train `task` with `cfg`, the one [`CommonArgs::config`] gave for `c`.
 fn run_task<T: tumorscan_train::Task>(task: &T, c: &CommonArgs, cfg: TrainConfig) -> Result<tumorscan_train::TrainOutcome> {
     // Before the data is loaded: a run that cannot start here should say so at once.
+    if tumorscan_data::layout::is_within(&c.out, &c.data) {
+        bail!(
+            "--out {} is inside --data {}: the run's files would become part of the dataset, which then no longer reads; choose an --out outside it",
+            c.out.display(),
+            c.data.display()
+        );
+    }
     check_out(&c.out, c.resume)?;
     let folds = read_folds(&c.folds)?;
     let mut split = RunSplit::from_folds(&folds, c.val_fold, c.test_fold).map_err(anyhow::Error::msg)?;

@@ -238,6 +238,28 @@ pub fn scan(root: &Path) -> Result<DatasetLayout> {
     })
 }
 
+/// Whether `path` (which need not exist yet) is `root` or lies inside it, links resolved: an
+/// output written there would become part of the dataset, which then no longer reads.
+pub fn is_within(path: &Path, root: &Path) -> bool {
+    let Ok(root) = std::fs::canonicalize(root) else { return false };
+    // The nearest part of `path` that exists, resolved, then the rest as written.
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            let full = rest.iter().rev().fold(real, |p: PathBuf, c| p.join(c));
+            return full.starts_with(&root);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            }
+            _ => return false,
+        }
+    }
+}
+
 /// A `kaggle_3m` folder one or two levels below `root` (the Kaggle archive unpacks as
 /// `lgg-mri-segmentation/kaggle_3m/`), for the hint when `root` itself holds no slices.
 fn nested_dataset(root: &Path) -> Option<PathBuf> {
@@ -339,6 +361,18 @@ mod tests {
             err.contains("seems to be in") && err.contains("lgg-mri-segmentation/kaggle_3m"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn outputs_inside_the_dataset_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        assert!(is_within(&data, &data));
+        assert!(is_within(&data.join("runs/new/deeper"), &data));
+        assert!(is_within(&data.join("../data/x"), &data));
+        assert!(!is_within(&dir.path().join("runs"), &data));
+        assert!(!is_within(&dir.path().join("data2/x"), &data));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tumorscan_data::augment::{context_indices, prepare_sample_in_context, AugmentConfig, Sample};
 use tumorscan_data::normalize::Normalizer;
+use tumorscan_data::split::name_some;
 use tumorscan_data::{LoadedDataset, Patient, Slice};
 use tumorscan_model::{ComputeDevice, NetConfig};
 
@@ -190,6 +191,32 @@ struct RunState {
     /// the epoch's).
     #[serde(default)]
     ema_updates: u64,
+    /// The patients of the run; absent in runs saved before it was recorded (their
+    /// `config.json` holds it).
+    #[serde(default)]
+    split: Option<RunSplit>,
+}
+
+/// How `now` moves patients of the run's `saved` split ("test: fold had A, B; now C"), empty
+/// when the two are the same.
+fn split_changes(saved: &RunSplit, now: &RunSplit) -> Vec<String> {
+    let sets = [
+        ("train", &saved.train, &now.train),
+        ("validation", &saved.val, &now.val),
+        ("test", &saved.test, &now.test),
+    ];
+    sets.iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(name, a, b)| {
+            let gone: Vec<&String> = a.difference(b).collect();
+            let new: Vec<&String> = b.difference(a).collect();
+            format!(
+                "{name} patients: {} left, {} added",
+                if gone.is_empty() { "none".into() } else { name_some(&gone) },
+                if new.is_empty() { "none".into() } else { name_some(&new) }
+            )
+        })
+        .collect()
 }
 
 fn null_as_neg_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
@@ -335,12 +362,23 @@ pub fn train_until<T: Task>(
 }
 
 /// What makes a folder a run: any of these means a run was (at least) started there.
-const RUN_FILES: [&str; 5] = ["checkpoint", "best", "metrics.csv", "metrics.json", "config.json"];
+const RUN_FILES: [&str; 6] = ["checkpoint", "best", "metrics.csv", "metrics.json", "config.json", "curves.png"];
+
+/// Whether `out/config.json` is one a run wrote (a user's own file of that name is not).
+fn is_run_config(out: &Path) -> bool {
+    std::fs::read(out.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| ["task", "split", "content_key"].iter().all(|k| v.get(k).is_some()))
+}
 
 /// Whether a run may start (`resume` false) or continue (`resume` true) in `out`: a new run
 /// never writes over another run's files (even one whose checkpoint was deleted), and a resume
 /// needs a checkpoint to continue from rather than silently starting afresh.
 pub fn check_out(out: &Path, resume: bool) -> Result<()> {
+    if out.symlink_metadata().is_ok() && !out.exists() {
+        bail!("--out {} is a symbolic link to nothing; choose another --out", out.display());
+    }
     if out.exists() && !out.is_dir() {
         bail!("--out {} exists and is not a folder; choose another --out", out.display());
     }
@@ -361,6 +399,7 @@ pub fn check_out(out: &Path, resume: bool) -> Result<()> {
     // Killed before its first epoch ended: only the config and an empty checkpoint folder exist,
     // nothing a restart could lose, so --resume (what a restart script passes) starts it afresh.
     let unstarted = !found.is_empty()
+        && is_run_config(out)
         && found.iter().all(|f| f == "config.json" || f == "checkpoint/")
         && std::fs::read_dir(out.join("checkpoint")).map_or(true, |mut d| d.next().is_none());
     match (resume, checkpoint) {
@@ -495,6 +534,14 @@ fn run_checked<T: Task>(
     if train_slices.is_empty() || val_slices.is_empty() {
         bail!("no training or validation slices: check --folds and the fold numbers");
     }
+    // Epochs are drawn around the tumour slices: without any, an epoch is one slice or none, and
+    // an untrained network would be saved as the best.
+    if !train_slices.iter().any(|s| s.has_tumor()) {
+        bail!(
+            "the {} training patients have no tumour slices (no mask shows tumour): nothing to learn; check --data and --folds",
+            split.train.len()
+        );
+    }
     let val_items: Vec<ValItem> = val_slices
         .par_iter()
         .map(|s| ValItem {
@@ -528,6 +575,7 @@ fn run_checked<T: Task>(
         content_key: ds.content_key.clone(),
         objective: task.objective(),
         ema_updates: 0,
+        split: Some(split.clone()),
     };
     if resume && state_path.exists() {
         let saved: RunState =
@@ -561,8 +609,34 @@ fn run_checked<T: Task>(
                 }
             );
         }
+        if saved.best_epoch > 0 && !out.join("best").join("model.bpk").is_file() {
+            bail!(
+                "{}: best/ (the model of epoch {}) is missing; put it back, or start a new --out",
+                out.display(),
+                saved.best_epoch
+            );
+        }
         if saved.content_key != state.content_key {
             bail!("{} was trained on different data (content key differs)", out.display());
+        }
+        // Another --folds / --val-fold / --test-fold would train on, or select by, patients the
+        // run held out, and its config would then say they were held out.
+        let saved_split = match &saved.split {
+            Some(s) => Some(s.clone()),
+            None => std::fs::read(out.join("config.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| serde_json::from_value::<RunSplit>(v.get("split")?.clone()).ok()),
+        };
+        if let Some(saved_split) = saved_split {
+            let changes = split_changes(&saved_split, split);
+            if !changes.is_empty() {
+                bail!(
+                    "{} was started with other patients in training, validation or test ({}); resume with the run's --folds, --val-fold, --test-fold and --train-on-val, or start a new --out",
+                    out.display(),
+                    changes.join("; ")
+                );
+            }
         }
         net = load_module(net, &ckpt_dir.join(format!("epoch-{:04}.model.bpk", saved.epochs_done)))?;
         optim = load_optimizer(optim, &ckpt_dir.join(format!("epoch-{:04}.optim.bpk", saved.epochs_done)))?;
@@ -581,6 +655,7 @@ fn run_checked<T: Task>(
         }
         state = RunState {
             objective: state.objective,
+            split: state.split,
             ..saved
         };
     }

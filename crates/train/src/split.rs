@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use tumorscan_data::split::FoldRow;
 
 /// Patient sets of one run. The test fold is never trained on nor used for selection.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RunSplit {
     /// Training patients.
     pub train: BTreeSet<String>,

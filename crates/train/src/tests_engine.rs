@@ -432,11 +432,26 @@ fn an_existing_run_is_never_overwritten_and_resume_needs_a_checkpoint() {
     // with --resume begins it again; without --resume it is still refused.
     let unstarted = dir.path().join("unstarted");
     std::fs::create_dir_all(unstarted.join("checkpoint")).unwrap();
-    std::fs::write(unstarted.join("config.json"), b"{}").unwrap();
+    std::fs::write(
+        unstarted.join("config.json"),
+        br#"{"task": "segment", "split": {}, "content_key": "k"}"#,
+    )
+    .unwrap();
     assert!(check_out(&unstarted, true).is_ok());
     assert!(err(&unstarted, false).contains("pass --resume to start it again"));
-    // Any other run file makes it a run, checkpoint or not.
-    for part in ["best", "metrics.csv", "metrics.json", "config.json", "checkpoint"] {
+    // A user's own config.json is no run to start again (--resume would have replaced it).
+    let own = dir.path().join("own");
+    std::fs::create_dir_all(&own).unwrap();
+    std::fs::write(own.join("config.json"), br#"{"my": "settings"}"#).unwrap();
+    assert!(!err(&own, false).contains("--resume") && err(&own, true).contains("no usable checkpoint"));
+    #[cfg(unix)]
+    {
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("gone"), &dangling).unwrap();
+        assert!(err(&dangling, false).contains("symbolic link to nothing"));
+    }
+    // Any other run file makes it a run, checkpoint or not (a user's curves.png was replaced).
+    for part in ["best", "metrics.csv", "metrics.json", "config.json", "checkpoint", "curves.png"] {
         let out = dir.path().join(format!("run-{part}"));
         std::fs::create_dir_all(&out).unwrap();
         if part == "best" || part == "checkpoint" {
@@ -517,4 +532,64 @@ fn a_resume_with_other_settings_names_them() {
         err.contains("train.batch_size: 4 in the run, 2 now") && !err.contains("train.seed"),
         "{err}"
     );
+}
+
+/// A resume with another split trained on the run's test patients and then called them held
+/// out; forgetting `--test-fold` did the same.
+#[test]
+fn a_resume_with_other_patients_is_refused() {
+    let _guard = serial();
+    let (ds, split, task, cfg) = setup();
+    let cfg = TrainConfig { epochs: 3, ..cfg };
+    let part = tempfile::tempdir().unwrap();
+    crate::engine::train_until(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], part.path(), 1).unwrap();
+    let swapped = RunSplit {
+        train: split.val.clone(),
+        val: split.train.clone(),
+        test: Default::default(),
+    };
+    let err = train(&task, &ds, &swapped, &cfg, &[ComputeDevice::cpu()], part.path(), true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("other patients") && err.contains("train patients:"), "{err}");
+    // A checkpoint from before the split was recorded is checked against its config.json.
+    let state = part.path().join("checkpoint/state.json");
+    let mut saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    saved.as_object_mut().unwrap().remove("split");
+    std::fs::write(&state, serde_json::to_vec(&saved).unwrap()).unwrap();
+    assert!(train(&task, &ds, &swapped, &cfg, &[ComputeDevice::cpu()], part.path(), true).is_err());
+    let o = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], part.path(), true).unwrap();
+    assert_eq!(o.epochs, 3);
+}
+
+/// A training set without tumour slices ran epochs of one slice or none and saved the untrained
+/// network as the best, exit 0.
+#[test]
+fn training_patients_without_tumour_are_refused() {
+    let _guard = serial();
+    let (mut ds, split, task, cfg) = setup();
+    for p in ds.patients.iter_mut().filter(|p| split.train.contains(&p.id)) {
+        p.slices.iter_mut().for_each(|s| s.mask.iter_mut().for_each(|v| *v = 0));
+    }
+    let out = tempfile::tempdir().unwrap();
+    let err = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], &out.path().join("run"), false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no tumour slices"), "{err}");
+    assert!(!out.path().join("run").exists());
+}
+
+/// A resume whose best/ had been moved away said "model in best/" with no model there.
+#[test]
+fn a_resume_without_its_best_model_is_refused() {
+    let _guard = serial();
+    let (ds, split, task, cfg) = setup();
+    let cfg = TrainConfig { epochs: 3, ..cfg };
+    let part = tempfile::tempdir().unwrap();
+    crate::engine::train_until(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], part.path(), 1).unwrap();
+    std::fs::rename(part.path().join("best"), part.path().join("moved")).unwrap();
+    let err = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], part.path(), true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("best/ (the model of epoch 1) is missing"), "{err}");
 }
