@@ -3,13 +3,13 @@
 //! slice by slice.
 
 use crate::evaluate_cmd::ReportOut;
-use crate::pool_cmd::read_results;
+use crate::pool_cmd::{input_words, read_results};
 use anyhow::{bail, Result};
 use clap::Args;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use tumorscan_evaluate::compare::{compare_detection, compare_patients, Figure, FoldCalls};
-use tumorscan_evaluate::pooled::{is_verified, FoldDetection, FoldSegmentation};
+use tumorscan_evaluate::pooled::{altered_input, is_verified, FoldDetection, FoldSegmentation};
 
 /// `evaluate compare` arguments.
 #[derive(Args)]
@@ -33,6 +33,8 @@ struct Side {
     calls: Vec<FoldCalls>,
     models: String,
     verified: bool,
+    /// How the input was altered (`--missing-sequence`), "" for the scans as they are.
+    input: String,
 }
 
 fn side(inputs: &[PathBuf], flag: &str) -> Result<Side> {
@@ -63,6 +65,7 @@ fn side(inputs: &[PathBuf], flag: &str) -> Result<Side> {
                 slices: c.tp + c.fp + c.tn + c.fn_,
                 tumor_slices: c.tp + c.fn_,
                 wrong: f.wrong.clone(),
+                patients: f.patients.clone(),
             })
         })
         .collect::<Result<_>>()?;
@@ -78,11 +81,19 @@ fn side(inputs: &[PathBuf], flag: &str) -> Result<Side> {
         }
     }
     let verified = seg.iter().all(|f| is_verified(&f.held_out)) && det.iter().all(|f| is_verified(&f.held_out));
+    let input = seg
+        .iter()
+        .map(|f| &f.held_out)
+        .chain(det.iter().map(|f| &f.held_out))
+        .map(|h| altered_input(h).to_string())
+        .next()
+        .unwrap_or_default();
     Ok(Side {
         figures,
         calls,
         models: models.join("; "),
         verified,
+        input,
     })
 }
 
@@ -114,6 +125,14 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
         );
     }
     let (base, cand) = (side(&a.baseline, "--baseline")?, side(&a.candidate, "--candidate")?);
+    if base.input != cand.input {
+        let what = |s: &Side| input_words(&s.input);
+        bail!(
+            "the two sides were evaluated on different inputs: --baseline {}, --candidate {}",
+            what(&base),
+            what(&cand)
+        );
+    }
     let kinds = |s: &Side| (!s.figures.is_empty(), !s.calls.is_empty());
     if kinds(&base) != kinds(&cand) {
         bail!(

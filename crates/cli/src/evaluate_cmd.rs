@@ -93,9 +93,27 @@ pub struct ReportOut {
 }
 
 impl ReportOut {
+    /// Refuse an output folder inside the dataset (a report there would become part of it), and
+    /// check it as [`ReportOut::create`] will, before any work is done.
+    pub fn check(&self, data: &Path) -> Result<()> {
+        if tumorscan_data::layout::is_within(&self.out, data) {
+            bail!(
+                "--out {} is inside --data {}: the report would become part of the dataset; choose an --out outside it",
+                self.out.display(),
+                data.display()
+            );
+        }
+        self.refuse_existing()
+    }
+
     /// Create the output folder; a non-empty one is refused without --force, so that no
     /// earlier report is overwritten by accident.
     pub fn create(&self) -> Result<()> {
+        self.refuse_existing()?;
+        std::fs::create_dir_all(&self.out).with_context(|| format!("creating {}", self.out.display()))
+    }
+
+    fn refuse_existing(&self) -> Result<()> {
         if self.out.exists() && !self.out.is_dir() {
             bail!("--out {} exists and is not a folder; choose another --out", self.out.display());
         }
@@ -106,7 +124,7 @@ impl ReportOut {
                 self.out.display()
             );
         }
-        std::fs::create_dir_all(&self.out).with_context(|| format!("creating {}", self.out.display()))
+        Ok(())
     }
 }
 
@@ -181,7 +199,8 @@ fn refuse_classifier_as_model(model: &Path, detect: bool) -> Result<()> {
 
 fn prepare(a: &EvalArgs, detect: bool) -> Result<Prepared> {
     refuse_classifier_as_model(&a.model, detect)?;
-    a.report.create()?;
+    // Created only when the results are written, so that bad inputs leave no empty folder.
+    a.report.check(&a.data)?;
     let device = ComputeDevice::cpu().inference().map_err(anyhow::Error::msg)?;
     let bundle = ModelBundle::load(&a.model, &device)?;
     let mut ds = load(&a.data, &a.load)?;
@@ -274,6 +293,10 @@ fn check_held_out(model: &Path, ensemble: &[String], patients: &[&Patient], who:
     let (mut train, mut val) = (BTreeSet::new(), BTreeSet::new());
     for bytes in &configs {
         let v: serde_json::Value = serde_json::from_slice(bytes)?;
+        // A config without the lists proves nothing about where the patients were.
+        if !["train", "val"].iter().all(|k| v["split"][k].is_array()) {
+            return Ok("training split not recorded in the config.json beside the model: held-out status not verified".into());
+        }
         let set = |k: &str| -> BTreeSet<String> {
             v["split"][k]
                 .as_array()
@@ -576,23 +599,35 @@ fn segment(a: &EvalArgs) -> Result<()> {
         "fold": a.fold, "model": bundle.identity(), "held_out": held_out, "seconds": secs,
         "report": report, "postprocessing": variant_rows,
     });
+    a.report.create()?;
     std::fs::write(a.report.out.join("segmentation.json"), serde_json::to_string_pretty(&json)?)?;
     std::fs::write(a.report.out.join("segmentation.md"), &md)?;
-    write_panels(&a.report.out.join("panels.png"), &maps, &masks, &report)?;
+    let panels = a.report.out.join("panels.png");
+    let drawn = write_panels(&panels, &maps, &masks, &report)?;
+    if !drawn {
+        // An earlier report's panels (--force) would pass for this one's.
+        let _ = std::fs::remove_file(&panels);
+    }
     println!("{md}");
     println!(
-        "wrote {0}/segmentation.json, {0}/segmentation.md, {0}/panels.png",
-        a.report.out.display()
+        "wrote {0}/segmentation.json, {0}/segmentation.md{1}",
+        a.report.out.display(),
+        if drawn {
+            format!(", {}/panels.png", a.report.out.display())
+        } else {
+            " (no panels.png: the fold has no tumour slices to show)".into()
+        }
     );
     Ok(())
 }
 
-/// FLAIR / truth / prediction / overlay rows for the best, median and worst tumour slices.
-fn write_panels(path: &Path, maps: &[(Volume, Vec<Vec<f32>>)], masks: &[Vec<Vec<u8>>], r: &SegmentationReport) -> Result<()> {
+/// FLAIR / truth / prediction / overlay rows for the best, median and worst tumour slices;
+/// false (nothing written) when there are no tumour slices.
+fn write_panels(path: &Path, maps: &[(Volume, Vec<Vec<f32>>)], masks: &[Vec<Vec<u8>>], r: &SegmentationReport) -> Result<bool> {
     let mut scored: Vec<_> = r.per_slice.iter().collect();
     scored.sort_by(|x, y| y.dice.total_cmp(&x.dice));
     if scored.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let picks = [
         ("best", scored[0]),
@@ -636,7 +671,8 @@ fn write_panels(path: &Path, maps: &[(Volume, Vec<Vec<f32>>)], masks: &[Vec<Vec<
         label(&mut d, &["green truth, red prediction"]);
         tiles.extend([a, b, c, d]);
     }
-    grid(&tiles, 4).save(path).with_context(|| format!("writing {}", path.display()))
+    grid(&tiles, 4).save(path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(true)
 }
 
 /// A candidate's threshold-chosen rule and its results.
@@ -815,6 +851,12 @@ fn detect(a: &DetectArgs) -> Result<()> {
         bail!("--val-fold must differ from --fold: thresholds are never chosen on the evaluated fold");
     }
     let Prepared { ds, bundle } = prepare(c, true)?;
+    // A classifier given on the command line, else the bundle's own (when its rule uses one);
+    // loaded before the fold is segmented, so that a mistyped path fails at once.
+    let loaded = match &a.classifier {
+        Some(dir) => Some(tumorscan_predict::models::load_classifier_dir(dir, &bundle.device)?),
+        None => None,
+    };
     let used: Vec<usize> = std::iter::once(c.fold).chain(a.val_fold).collect();
     let rows = read_checked_folds(&ds, &c.folds, &used)?;
     let test = fold_patients(&ds, &rows, &c.folds, c.fold)?;
@@ -879,11 +921,6 @@ fn detect(a: &DetectArgs) -> Result<()> {
             reported: Reported::Own,
         },
     ];
-    // A classifier given on the command line, else the bundle's own (when its rule uses one).
-    let loaded = match &a.classifier {
-        Some(dir) => Some(tumorscan_predict::models::load_classifier_dir(dir, &bundle.device)?),
-        None => None,
-    };
     if let Some(classifier) = loaded.as_ref().or(bundle.classifier.as_ref()) {
         let (cv, ct) = (
             classifier_scores(classifier, &bundle.device, &val)?,
@@ -1045,6 +1082,19 @@ fn detect(a: &DetectArgs) -> Result<()> {
         serde_json::to_string(rule)?,
         r.text()
     ));
+    let cm = r.confusion;
+    // With one class only, the other class's rates are 0 / 0: printed as 0 (scikit-learn's
+    // zero_division=0), which would read as a measured failure.
+    if cm.tp + cm.fn_ == 0 || cm.tn + cm.fp == 0 {
+        let (none, undefined) = if cm.tp + cm.fn_ == 0 {
+            ("tumour", "sensitivity, precision, F1 and ROC-AUC")
+        } else {
+            ("tumour-free", "specificity and ROC-AUC")
+        };
+        md.push_str(&format!(
+            "\nThis fold has no {none} slices: {undefined} are undefined here (0 / 0, printed as 0 or NaN), not measured.\n"
+        ));
+    }
     md.push_str("\nMisclassified slices (patient, slice, score, truth tumour pixels):\n\n");
     for m in &r.misclassified {
         md.push_str(&format!(
@@ -1058,6 +1108,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
     }
     md.push('\n');
     md.push_str(&r.calibration.markdown());
+    c.report.create()?;
     reliability_png(
         &c.report.out.join("calibration.png"),
         &format!("Reliability of the reported score, fold {}", c.fold),
@@ -1088,7 +1139,6 @@ fn detect(a: &DetectArgs) -> Result<()> {
         Some((0.0, 1.0)),
         LegendAt::LowerRight,
     )?;
-    let cm = r.confusion;
     let which = if val.is_empty() {
         "the bundle's rule"
     } else {
@@ -1103,7 +1153,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
             r.threshold, c.fold, r.slices, r.recall.value, r.specificity.value
         ),
     )?;
-    let json = serde_json::json!({"fold": c.fold, "val_fold": a.val_fold, "model": bundle.identity(), "held_out": held_out, "best_on_validation": name, "bundle_rule": rule,
+    let json = serde_json::json!({"fold": c.fold, "val_fold": a.val_fold, "model": bundle.identity(), "held_out": held_out, "patients": test.iter().map(|p| &p.id).collect::<Vec<_>>(), "best_on_validation": name, "bundle_rule": rule,
         "candidates": reports.iter().map(|o| serde_json::json!({"name": o.name, "val_accuracy": o.val_accuracy, "val_roc_auc": o.val_auc, "rule": o.rule, "report": o.report})).collect::<Vec<_>>()});
     std::fs::write(c.report.out.join("detection.json"), serde_json::to_string_pretty(&json)?)?;
     std::fs::write(c.report.out.join("detection.md"), &md)?;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use tumorscan_evaluate::calibration::{CalibrationBin, PooledCalibration};
 use tumorscan_evaluate::detection::Confusion;
-use tumorscan_evaluate::pooled::{pool_detection, pool_segmentation, FoldDetection, FoldSegmentation};
+use tumorscan_evaluate::pooled::{altered_input, pool_detection, pool_segmentation, FoldDetection, FoldSegmentation};
 
 /// `evaluate pool` arguments.
 #[derive(Args)]
@@ -54,7 +54,33 @@ pub(crate) fn read_results(inputs: &[PathBuf]) -> Result<(Vec<FoldSegmentation>,
             }
         }
     }
+    // A robustness run (--missing-sequence) beside runs on the scans as they are would make one
+    // figure of two inputs.
+    let inputs: Vec<(&str, &str)> = seg
+        .iter()
+        .map(|f| (f.source.as_str(), altered_input(&f.held_out)))
+        .chain(det.iter().map(|f| (f.source.as_str(), altered_input(&f.held_out))))
+        .collect();
+    if let Some((first, other)) = inputs.first().and_then(|a| Some((a, inputs.iter().find(|b| b.1 != a.1)?))) {
+        let what = |note: &str| input_words(note);
+        bail!(
+            "{} was evaluated {}, but {} {}: results on different inputs are not pooled or compared",
+            first.0,
+            what(first.1),
+            other.0,
+            what(other.1)
+        );
+    }
     Ok((seg, det))
+}
+
+/// How a result's input was altered ([`altered_input`]), in words for a refusal.
+pub(crate) fn input_words(note: &str) -> String {
+    if note.is_empty() {
+        "on the scans as they are".into()
+    } else {
+        format!("with \"{}\"", note.trim_end_matches('.'))
+    }
 }
 
 /// Pool the inputs and write the report.
@@ -169,6 +195,10 @@ fn read_detection(file: &Path, v: &Value) -> Result<FoldDetection> {
             .unwrap_or(f64::NAN),
         calibration: fold_calibration(&report["calibration"]),
         operating_points: serde_json::from_value(report["operating_points"].clone()).ok(),
+        patients: v["patients"]
+            .as_array()
+            .map(|ids| ids.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
         tumor_patients: report["tumor_patients"].as_u64().unwrap_or(0),
         tumor_patients_detected: report["tumor_patients_detected"].as_u64().unwrap_or(0),
         wrong: report["misclassified"]

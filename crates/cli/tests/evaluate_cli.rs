@@ -119,6 +119,35 @@ fn malformed_models_and_folds_get_clear_errors() {
         p(&dir.path().join("o8")),
     ]);
     assert_clean_failure(&r, "--val-fold");
+    // None of the failures left an --out behind (they were made before the inputs were read).
+    for o in ["o1", "o2", "o3", "o4", "o5", "o6", "o7", "o8"] {
+        assert!(!dir.path().join(o).exists(), "{o} was created");
+    }
+    // A report inside the dataset would break it.
+    let inside = eval(&models, &folds, "0", "data/report");
+    assert_clean_failure(&inside, "inside --data");
+    assert!(!data.join("report").exists());
+    // A hand-made folds file of two columns is enough; a model whose config.json records no
+    // split (the segment/ member's, edited) cannot be verified held out.
+    let two = dir.path().join("two_columns.csv");
+    let rows: Vec<String> = std::fs::read_to_string(&folds)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","))
+        .collect();
+    std::fs::write(&two, rows.join("\n")).unwrap();
+    let unsplit = dir.path().join("unsplit");
+    std::fs::create_dir(&unsplit).unwrap();
+    for f in ["model.json", "model.bpk"] {
+        std::fs::copy(models.join("segment").join(f), unsplit.join(f)).unwrap();
+    }
+    let mut config = read_json(models.join("segment/config.json"));
+    config.as_object_mut().unwrap().remove("split");
+    std::fs::write(unsplit.join("config.json"), config.to_string()).unwrap();
+    let r = eval(&unsplit, &two, "0", "unsplit-report");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let held_out = read_json(dir.path().join("unsplit-report/segmentation.json"))["held_out"].clone();
+    assert!(held_out.as_str().unwrap().contains("not verified"), "{held_out}");
 }
 
 /// An ensemble bundle is checked member by member: a fold one member was trained on is refused,
@@ -702,6 +731,21 @@ fn folds_pool_into_one_cross_validation_figure() {
         &tumorscan(&["evaluate", "pool", p(&outs[0]), p(&outs[0]), "--out", p(&dir.path().join("cv2"))]),
         "fold 0 is in both",
     );
+    // Detection results list their patients: one fold's file relabelled as another fold is
+    // refused (it was counted twice).
+    let mut relabelled = read_json(outs[0].join("detection.json"));
+    relabelled["fold"] = serde_json::json!(1);
+    let relabelled_file = dir.path().join("relabelled.json");
+    std::fs::write(&relabelled_file, relabelled.to_string()).unwrap();
+    let twice = tumorscan(&[
+        "evaluate",
+        "pool",
+        p(&outs[0].join("detection.json")),
+        p(&relabelled_file),
+        "--out",
+        p(&dir.path().join("cv4")),
+    ]);
+    assert_clean_failure(&twice, "is in both");
     let notes = dir.path().join("notes.json");
     std::fs::write(&notes, b"{\"hello\": 1}").unwrap();
     assert_clean_failure(

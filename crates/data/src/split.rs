@@ -22,13 +22,18 @@ pub struct FoldRow {
     pub patient: String,
     /// Fold index, 0-based.
     pub fold: usize,
-    /// Institution code.
+    /// Institution code (informational, like the columns below: a hand-made file with only
+    /// `patient,fold` is read).
+    #[serde(default)]
     pub institution: String,
     /// Tumour-burden tercile (0 low, 1 mid, 2 high).
+    #[serde(default)]
     pub burden: u8,
     /// Slices with tumour.
+    #[serde(default)]
     pub tumor_slices: usize,
     /// Total tumour pixels.
+    #[serde(default)]
     pub tumor_pixels: u64,
 }
 

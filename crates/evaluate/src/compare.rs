@@ -266,6 +266,8 @@ pub struct FoldCalls {
     pub tumor_slices: u64,
     /// The slices called wrong: (patient, slice number).
     pub wrong: Vec<(String, u32)>,
+    /// The patients evaluated (empty from files written before they were listed).
+    pub patients: Vec<String>,
 }
 
 /// Two models' slice calls on the same slices.
@@ -308,6 +310,22 @@ pub fn compare_detection(baseline: &[FoldCalls], candidate: &[FoldCalls]) -> Res
         return Err(CompareError::DifferentSlices(format!(
             "baseline {bf:?}, candidate {cf:?} (fold: (slices, tumour slices))"
         )));
+    }
+    // Equal counts can be other patients; where both sides list theirs, they must agree.
+    for b in baseline {
+        if let Some(c) = candidate.iter().find(|c| c.fold == b.fold) {
+            let (bp, cp): (BTreeSet<&String>, BTreeSet<&String>) = (b.patients.iter().collect(), c.patients.iter().collect());
+            if !bp.is_empty() && !cp.is_empty() && bp != cp {
+                let only =
+                    |x: &BTreeSet<&String>, y: &BTreeSet<&String>| x.difference(y).map(|p| p.as_str()).collect::<Vec<_>>().join(", ");
+                return Err(CompareError::DifferentSlices(format!(
+                    "fold {}: patients only in the baseline: {}; only in the candidate: {}",
+                    b.fold,
+                    only(&bp, &cp),
+                    only(&cp, &bp)
+                )));
+            }
+        }
     }
     let slices: u64 = bf.values().map(|(n, _)| n).sum();
     if slices == 0 {
@@ -456,6 +474,7 @@ mod tests {
 
     fn calls(fold: usize, slices: u64, wrong: &[(&str, u32)]) -> FoldCalls {
         FoldCalls {
+            patients: vec![],
             fold,
             slices,
             tumor_slices: slices / 2,
@@ -497,5 +516,13 @@ mod tests {
         let twice = [calls(0, 100, &[]), calls(0, 100, &[])];
         assert!(matches!(compare_detection(&twice, &twice), Err(CompareError::DifferentSlices(_))));
         assert_eq!(compare_detection(&[], &[]).unwrap_err(), CompareError::NoPatients);
+        // Same counts, other patients (paired before the patients were listed).
+        let with = |ids: &[&str]| FoldCalls {
+            patients: ids.iter().map(|p| p.to_string()).collect(),
+            ..calls(0, 100, &[])
+        };
+        assert!(compare_detection(&[with(&["a", "b"])], &[with(&["b", "a"])]).is_ok());
+        let err = compare_detection(&[with(&["a", "b"])], &[with(&["a", "z"])]).unwrap_err();
+        assert!(err.to_string().contains("only in the candidate: z"), "{err}");
     }
 }

@@ -12,10 +12,22 @@ use std::collections::BTreeMap;
 /// and model selection.
 pub const VERIFIED_HELD_OUT: &str = "held-out test fold: verified that no evaluated patient was used in training or model selection";
 
-/// Whether a recorded held-out status is a verified test fold; `evaluate` may append how the
-/// input was altered (`--missing-sequence`), which leaves the fold held out.
+/// Whether a recorded held-out status is a verified test fold. `evaluate` may append a
+/// classifier's own status (`Classifier: ...`), which must be verified too, and how the input
+/// was altered (`--missing-sequence`), which leaves the fold held out ([`altered_input`]).
 pub fn is_verified(held_out: &str) -> bool {
-    held_out.starts_with(VERIFIED_HELD_OUT)
+    let mut parts = held_out.split("\n\n");
+    parts.next() == Some(VERIFIED_HELD_OUT)
+        && parts.all(|part| match part.strip_prefix("Classifier: ") {
+            Some(status) => status == VERIFIED_HELD_OUT,
+            None => true,
+        })
+}
+
+/// How a fold's input was altered (the `Input altered ...` note `evaluate` records for
+/// `--missing-sequence`), "" for the scans as they are: results on different inputs do not pool.
+pub fn altered_input(held_out: &str) -> &str {
+    held_out.split("\n\n").find(|p| p.starts_with("Input altered")).unwrap_or("")
 }
 
 /// One evaluated fold's segmentation result.
@@ -65,6 +77,8 @@ pub struct FoldDetection {
     pub calibration: Option<PooledCalibration>,
     /// Its calls at fixed score thresholds (None in files written before they were listed).
     pub operating_points: Option<Vec<OperatingPoint>>,
+    /// The patients evaluated (empty in files written before they were listed).
+    pub patients: Vec<String>,
 }
 
 /// Why results cannot be pooled.
@@ -190,24 +204,31 @@ fn check_folds<'a>(folds: impl Iterator<Item = (usize, &'a str)>) -> Result<(), 
     Ok(())
 }
 
+/// Each patient in one source only: one counted twice would weigh double.
+fn check_patients<'a>(sources: impl Iterator<Item = (&'a str, &'a [String])>) -> Result<(), PoolError> {
+    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
+    for (source, patients) in sources {
+        for p in patients {
+            if let Some(first) = owner.insert(p, source) {
+                return Err(PoolError::DuplicatePatient {
+                    patient: p.clone(),
+                    first: first.to_string(),
+                    second: source.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Pool segmentation results of different folds; each patient must appear once.
 pub fn pool_segmentation(folds: &[FoldSegmentation], seed: u64) -> Result<PooledSegmentation, PoolError> {
     if folds.is_empty() {
         return Err(PoolError::Empty);
     }
     check_folds(folds.iter().map(|f| (f.fold, f.source.as_str())))?;
-    let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
-    for f in folds {
-        for (p, _) in &f.patients {
-            if let Some(first) = owner.insert(p, &f.source) {
-                return Err(PoolError::DuplicatePatient {
-                    patient: p.clone(),
-                    first: first.to_string(),
-                    second: f.source.clone(),
-                });
-            }
-        }
-    }
+    let ids: Vec<Vec<String>> = folds.iter().map(|f| f.patients.iter().map(|p| p.0.clone()).collect()).collect();
+    check_patients(folds.iter().zip(&ids).map(|(f, ids)| (f.source.as_str(), ids.as_slice())))?;
     let dice: Vec<f64> = folds.iter().flat_map(|f| f.patients.iter().map(|p| p.1)).collect();
     let rows: Vec<FoldRow> = folds
         .iter()
@@ -283,6 +304,7 @@ pub fn pool_detection(folds: &[FoldDetection]) -> Result<PooledDetection, PoolEr
         return Err(PoolError::Empty);
     }
     check_folds(folds.iter().map(|f| (f.fold, f.source.as_str())))?;
+    check_patients(folds.iter().map(|f| (f.source.as_str(), f.patients.as_slice())))?;
     let mut c = Confusion::default();
     for f in folds {
         c.tp += f.confusion.tp;
@@ -573,6 +595,7 @@ mod tests {
             wrong: Vec::new(),
             calibration: None,
             operating_points: None,
+            patients: vec![],
         };
         let p = pool_detection(&[det(0, 8, 1, 10, 1, 0.9), det(1, 2, 0, 7, 1, 1.0)]).unwrap();
         assert_eq!(
@@ -613,6 +636,36 @@ mod tests {
             .is_none());
     }
 
+    /// A classifier tuned on the fold, or a patient in two detection results, went unnoticed.
+    #[test]
+    fn verification_covers_the_classifier_and_detection_counts_each_patient_once() {
+        let classifier = |status: &str| format!("{VERIFIED_HELD_OUT}\n\nClassifier: {status}");
+        assert!(is_verified(&classifier(VERIFIED_HELD_OUT)));
+        assert!(!is_verified(&classifier("VALIDATION fold: used for model selection")));
+        assert!(!is_verified(&format!("{VERIFIED_HELD_OUT} and more")));
+        let altered = format!("{VERIFIED_HELD_OUT}\n\nInput altered (robustness check, --missing-sequence both): x");
+        assert!(is_verified(&altered) && altered_input(&altered).contains("both"));
+        assert_eq!(altered_input(VERIFIED_HELD_OUT), "");
+        let det = |fold: usize, patients: &[&str]| FoldDetection {
+            source: format!("f{fold}"),
+            fold,
+            model: "m".into(),
+            held_out: VERIFIED_HELD_OUT.into(),
+            candidate: "c".into(),
+            confusion: Confusion::default(),
+            roc_auc: 1.0,
+            tumor_patients: 0,
+            tumor_patients_detected: 0,
+            wrong: vec![],
+            calibration: None,
+            operating_points: None,
+            patients: patients.iter().map(|p| p.to_string()).collect(),
+        };
+        assert!(pool_detection(&[det(0, &["a", "b"]), det(1, &["c"])]).is_ok());
+        let err = pool_detection(&[det(0, &["a", "b"]), det(1, &["b"])]).unwrap_err();
+        assert!(matches!(err, PoolError::DuplicatePatient { .. }), "{err}");
+    }
+
     #[test]
     fn operating_points_sum_threshold_by_threshold() {
         let point = |threshold, tp, fn_| OperatingPoint {
@@ -632,6 +685,7 @@ mod tests {
             wrong: Vec::new(),
             calibration: None,
             operating_points: points,
+            patients: vec![],
         };
         let a = det(0, Some(vec![point(0.2, 4, 0), point(0.5, 3, 1)]));
         let b = det(1, Some(vec![point(0.2, 2, 1), point(0.5, 1, 2)]));
