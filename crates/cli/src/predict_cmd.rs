@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 use tumorscan_model::{BackendKind, ComputeDevice};
 use tumorscan_predict::engine::PredictOptions;
@@ -323,7 +323,8 @@ pub struct MergeArgs {
     /// predictions.csv files of the shards.
     #[arg(required = true)]
     csvs: Vec<PathBuf>,
-    /// Merged CSV.
+    /// Merged CSV (rows by volume and slice number; mask_file absolute, as it pointed into
+    /// each shard's folder).
     #[arg(long)]
     out: PathBuf,
     /// Overwrite --out.
@@ -331,8 +332,9 @@ pub struct MergeArgs {
     force: bool,
 }
 
-/// Concatenate shard CSVs (predict's header; a shard may have no rows), sorted by file,
-/// refusing duplicates and files that are not predict's `predictions.csv`.
+/// Concatenate shard CSVs (predict's header; a shard may have no rows) in a single run's order
+/// (by volume, then slice number), with each `mask_file` made absolute (it was relative to its
+/// shard's folder); refuses duplicates and files that are not predict's `predictions.csv`.
 pub fn merge(a: MergeArgs) -> Result<i32> {
     if a.out.is_dir() {
         bail!(
@@ -368,14 +370,44 @@ pub fn merge(a: MergeArgs) -> Result<i32> {
             Some(h0) if *h0 != h => bail!("{}: columns differ from {}", p.display(), a.csvs[0].display()),
             _ => {}
         }
+        // mask_file is relative to its shard's folder; from the merged file it must still lead
+        // to the mask, wherever that file goes: made absolute.
+        let mask_col = header.as_ref().and_then(|h| h.iter().position(|c| c == "mask_file"));
+        let shard_dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let shard_dir = shard_dir.canonicalize().unwrap_or_else(|_| shard_dir.to_path_buf());
         for rec in r.records() {
-            rows.push(rec.with_context(|| format!("{}: malformed row", p.display()))?);
+            let rec = rec.with_context(|| format!("{}: malformed row", p.display()))?;
+            let rec = match mask_col.and_then(|i| rec.get(i).map(|m| (i, m))) {
+                Some((i, m)) if !m.is_empty() && Path::new(m).is_relative() => rec
+                    .iter()
+                    .enumerate()
+                    .map(|(k, v)| {
+                        if k == i {
+                            shard_dir.join(m).display().to_string()
+                        } else {
+                            v.to_string()
+                        }
+                    })
+                    .collect(),
+                _ => rec,
+            };
+            rows.push(rec);
         }
     }
-    rows.sort_by(|x, y| x.get(0).cmp(&y.get(0)));
-    if let Some(w) = rows.windows(2).find(|w| w[0].get(0) == w[1].get(0)) {
-        bail!("{} appears in more than one shard", w[0].get(0).unwrap_or_default());
+    let mut files = std::collections::HashSet::new();
+    if let Some(dup) = rows.iter().find(|r| !files.insert(r.get(0).unwrap_or_default().to_string())) {
+        bail!("{} appears in more than one shard", dup.get(0).unwrap_or_default());
     }
+    // As one run lists them: volume by volume, slices in number order (not 1, 10, 11, 2).
+    let key = |r: &csv::StringRecord| {
+        let slice: u64 = r.get(2).and_then(|s| s.parse().ok()).unwrap_or(u64::MAX);
+        (
+            r.get(1).unwrap_or_default().to_string(),
+            slice,
+            r.get(0).unwrap_or_default().to_string(),
+        )
+    };
+    rows.sort_by_cached_key(key);
     let mut w = csv::Writer::from_writer(Vec::new());
     if let Some(h) = &header {
         w.write_record(h)?;

@@ -730,7 +730,7 @@ fn a_refused_run_leaves_no_out_folder_and_bad_options_are_refused() {
 fn shards_partition_by_patient_and_merge_back() {
     let data = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    phantom_dir(data.path(), 4, 2);
+    phantom_dir(data.path(), 4, 11);
     let mut csvs = Vec::new();
     for i in 0..2 {
         let o = dir.path().join(format!("shard{i}"));
@@ -743,9 +743,32 @@ fn shards_partition_by_patient_and_merge_back() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         std::fs::read_to_string(&merged).unwrap().lines().count(),
-        9,
-        "8 slices + header, each once"
+        45,
+        "44 slices + header, each once"
     );
+    // The rows of one run, in its order (slice 2 before 10), and every mask found from the
+    // merged file (mask_file was relative to a shard's folder).
+    let single = dir.path().join("single");
+    assert_eq!(tumorscan(&["predict", p(data.path()), "--out", p(&single)]).code, 0);
+    let (merged_rows, single_rows) = (csv_rows(&merged), csv_rows(&single.join("predictions.csv")));
+    let without_mask = |rows: &[std::collections::HashMap<String, String>]| -> Vec<Vec<(String, String)>> {
+        rows.iter()
+            .map(|r| {
+                let mut kv: Vec<(String, String)> = r
+                    .iter()
+                    .filter(|(k, _)| *k != "mask_file")
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                kv.sort();
+                kv
+            })
+            .collect()
+    };
+    assert_eq!(without_mask(&merged_rows), without_mask(&single_rows));
+    for r in &merged_rows {
+        let m = Path::new(&r["mask_file"]);
+        assert!(m.is_absolute() && m.is_file(), "{}", m.display());
+    }
     assert_clean_failure(
         &tumorscan(&["merge", p(&csvs[0]), p(&csvs[0]), "--out", p(&dir.path().join("dup.csv"))]),
         "more than one shard",

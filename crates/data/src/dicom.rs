@@ -54,6 +54,8 @@ pub struct DicomSlice {
     pub orientation: Option<[f64; 6]>,
     /// SliceThickness in mm.
     pub thickness: Option<f64>,
+    /// Whether the stored values were MONOCHROME1 and are negated in `values`.
+    pub inverted: bool,
 }
 
 fn int(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<i64> {
@@ -257,7 +259,23 @@ fn read_one_at(path: &Path, bytes: &[u8]) -> Result<DicomSlice, String> {
             .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32)
             .collect(),
     };
-    let values = values.into_iter().map(|v| v * slope + intercept).collect();
+    // MONOCHROME1 shows low values white: negated, the percentile scaling below shows it as
+    // MONOCHROME2 (read as stored, the image was a negative and the tumour vanished).
+    let photometric = obj
+        .element(tags::PHOTOMETRIC_INTERPRETATION)
+        .ok()
+        .and_then(|e| e.to_str().ok().map(|s| s.trim_end_matches(['\0', ' ']).to_ascii_uppercase()))
+        .unwrap_or_else(|| "MONOCHROME2".into());
+    let sign = match photometric.as_str() {
+        "MONOCHROME1" => -1.0,
+        "MONOCHROME2" => 1.0,
+        other => {
+            return Err(format!(
+                "unsupported PhotometricInterpretation {other}: expected MONOCHROME1 or MONOCHROME2"
+            ))
+        }
+    };
+    let values = values.into_iter().map(|v| sign * (v * slope + intercept)).collect();
     let spacing = obj
         .element(tags::PIXEL_SPACING)
         .ok()
@@ -279,6 +297,7 @@ fn read_one_at(path: &Path, bytes: &[u8]) -> Result<DicomSlice, String> {
             .unwrap_or_default(),
         spacing,
         thickness: float(&obj, tags::SLICE_THICKNESS).filter(|t| *t > 0.0 && t.is_finite()),
+        inverted: sign < 0.0,
     })
 }
 
@@ -289,6 +308,34 @@ pub fn read_series(dir: &Path, files: &[PathBuf]) -> Result<Volume, String> {
         slices.push(read_one(f).map_err(|e| format!("{}: {e}", f.display()))?);
     }
     assemble(dir, slices)
+}
+
+/// The normal of a slice's plane; without ImageOrientationPatient, an axial stack's.
+fn normal_of(r: &DicomSlice) -> [f64; 3] {
+    r.orientation.map_or([0.0, 0.0, 1.0], |o| {
+        [o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]]
+    })
+}
+
+/// A slice's position along `normal` (mm; 0 without ImagePositionPatient).
+fn depth(normal: [f64; 3], r: &DicomSlice) -> f64 {
+    r.position.map_or(0.0, |p| p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2])
+}
+
+/// The distance between neighbouring slice centres (their median, mm) of slices in order, when
+/// every slice has a position: what a slice's voxels span in depth. SliceThickness is the
+/// excited slab, which series with gaps or overlaps space otherwise.
+fn slice_spacing(raws: &[DicomSlice]) -> Option<f64> {
+    if raws.len() < 2 || raws.iter().any(|r| r.position.is_none()) {
+        return None;
+    }
+    let normal = normal_of(&raws[0]);
+    let mut steps: Vec<f64> = raws
+        .windows(2)
+        .map(|w| (depth(normal, &w[1]) - depth(normal, &w[0])).abs())
+        .collect();
+    steps.sort_by(f64::total_cmp);
+    Some(steps[steps.len() / 2]).filter(|s| *s > 0.0 && s.is_finite())
 }
 
 /// Put a series' slices in order: by InstanceNumber when every slice has its own; otherwise
@@ -303,12 +350,8 @@ fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
         return None;
     }
     if raws.iter().all(|r| r.position.is_some()) {
-        // The normal of the slice plane; without ImageOrientationPatient, an axial stack's.
-        let normal = raws[0].orientation.map_or([0.0, 0.0, 1.0], |o| {
-            [o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]]
-        });
-        let depth = |r: &DicomSlice| r.position.map_or(0.0, |p| p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2]);
-        raws.sort_by(|a, b| depth(a).total_cmp(&depth(b)).then_with(|| a.path.cmp(&b.path)));
+        let normal = normal_of(&raws[0]);
+        raws.sort_by(|a, b| depth(normal, a).total_cmp(&depth(normal, b)).then_with(|| a.path.cmp(&b.path)));
         return Some("slices ordered by ImagePositionPatient (InstanceNumber missing or repeated)".into());
     }
     raws.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| a.path.cmp(&b.path)));
@@ -344,6 +387,17 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
     }
     let thickness = first.thickness;
     let order_note = order_slices(&mut raws);
+    let spacing = slice_spacing(&raws);
+    // Volumes (mL) count each slice as deep as the step to the next, as NIfTI's pixdim[3] does.
+    let spacing_note = match (spacing, thickness) {
+        (Some(step), Some(t)) if (step - t).abs() > 0.05 * t => Some(format!(
+            "slices are {step:.2} mm apart (ImagePositionPatient) but {t:.2} mm thick (SliceThickness): volumes use the spacing"
+        )),
+        _ => None,
+    };
+    let photometric_note = raws[0]
+        .inverted
+        .then(|| "MONOCHROME1 (low values shown white) inverted to read".to_string());
     let mut all: Vec<f32> = raws.iter().flat_map(|r| r.values.iter().copied().step_by(7)).collect();
     all.sort_by(|a, b| a.total_cmp(b));
     let q = |p: f64| all[((all.len() - 1) as f64 * p).round() as usize];
@@ -379,6 +433,8 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
                 truth: None,
                 notes: std::iter::once("monochrome DICOM used as FLAIR in all three channels".to_string())
                     .chain(order_note.clone())
+                    .chain(spacing_note.clone())
+                    .chain(photometric_note.clone())
                     .collect(),
             }
         })
@@ -392,7 +448,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
         source: dir.to_path_buf(),
         slices,
         nifti: None,
-        slice_thickness_mm: thickness,
+        slice_thickness_mm: spacing.or(thickness),
     })
 }
 
@@ -431,6 +487,53 @@ mod tests {
         std::fs::write(&f, &implicit).unwrap();
         let v = read_series(dir.path(), std::slice::from_ref(&f)).unwrap();
         assert_eq!(v.slices[0].label, f.display().to_string());
+    }
+
+    /// A MONOCHROME1 series was read as a negative (the tumour vanished), and volumes counted
+    /// SliceThickness where the slices were spaced otherwise (half the volume with 5 mm gaps).
+    #[test]
+    fn monochrome1_is_inverted_and_volumes_use_the_slice_spacing() {
+        use dicom_core::{DataElement, PrimitiveValue, VR};
+        let with_photometric = |bytes: &[u8], value: &str| {
+            let mut obj = parse(bytes).unwrap();
+            obj.put(DataElement::new(
+                tags::PHOTOMETRIC_INTERPRETATION,
+                VR::CS,
+                PrimitiveValue::from(value),
+            ));
+            let mut out = Vec::new();
+            obj.write_all(&mut out).unwrap();
+            out
+        };
+        let plain = dicom(1, "1.2.3", 4, EXPLICIT);
+        let m2 = read_one_bytes("m2.dcm", &with_photometric(&plain, "MONOCHROME2")).unwrap();
+        let m1 = read_one_bytes("m1.dcm", &with_photometric(&plain, "MONOCHROME1 ")).unwrap();
+        assert!(!m2.inverted && m1.inverted);
+        assert_eq!(m1.values, m2.values.iter().map(|v| -v).collect::<Vec<_>>());
+        let v = assemble(Path::new("s"), vec![m1]).unwrap();
+        assert!(
+            v.slices[0].notes.iter().any(|n| n.contains("MONOCHROME1")),
+            "{:?}",
+            v.slices[0].notes
+        );
+        let err = read_one_bytes("p.dcm", &with_photometric(&plain, "PALETTE COLOR")).unwrap_err();
+        assert!(err.contains("PhotometricInterpretation"), "{err}");
+
+        // Three slices 5 mm apart (the phantom's positions) but 2.5 mm thick.
+        let mut raws: Vec<DicomSlice> = (1..=3)
+            .map(|n| read_one_bytes(&format!("IM{n}.dcm"), &dicom(n, "1.2.3", 4, EXPLICIT)).unwrap())
+            .collect();
+        raws.iter_mut().for_each(|r| r.thickness = Some(2.5));
+        let v = assemble(Path::new("s"), raws.clone()).unwrap();
+        assert_eq!(v.slice_thickness_mm, Some(5.0));
+        assert!(
+            v.slices[0].notes.iter().any(|n| n.contains("5.00 mm apart")),
+            "{:?}",
+            v.slices[0].notes
+        );
+        // Without positions, SliceThickness is all there is.
+        raws.iter_mut().for_each(|r| r.position = None);
+        assert_eq!(assemble(Path::new("s"), raws).unwrap().slice_thickness_mm, Some(2.5));
     }
 
     #[test]

@@ -62,7 +62,8 @@ pub struct Volume {
     pub slices: Vec<InputSlice>,
     /// For NIfTI inputs: what is needed to write the mask back with the same geometry.
     pub nifti: Option<NiftiGeometry>,
-    /// Slice thickness (mm), when known, for volumes in mL.
+    /// Depth of a slice (mm): the spacing between slice centres where known (NIfTI pixdim[3],
+    /// DICOM ImagePositionPatient), else SliceThickness; for volumes in mL.
     pub slice_thickness_mm: Option<f64>,
 }
 

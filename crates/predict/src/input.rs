@@ -95,11 +95,14 @@ struct Walk<'a> {
     notes: Vec<String>,
 }
 
-/// Whether `dir` holds what `tumorscan predict` writes (`summary.json` beside a
-/// `predictions.csv` with predict's columns): its overlays and masks are PNGs that would
-/// otherwise be read back as MRI slices.
+/// Whether `dir` holds what `tumorscan predict` writes (its marker file, or, from versions
+/// before the marker, `summary.json` beside a `predictions.csv` with predict's columns): its
+/// overlays and masks are PNGs that would otherwise be read back as MRI slices.
 pub fn is_predict_output(dir: &Path) -> bool {
     use std::io::Read;
+    if dir.join(crate::output::OUT_MARKER).is_file() {
+        return true;
+    }
     if !dir.join("summary.json").is_file() {
         return false;
     }
@@ -157,14 +160,21 @@ impl Walk<'_> {
                         p.canonicalize().map(|c| c.display().to_string()).unwrap_or_default()
                     )),
                     Walked::PredictOutput => self.notes.push(format!(
-                        "skipped {}: the output of an earlier `tumorscan predict` (summary.json, predictions.csv), not MRI input",
+                        "skipped {}: the output of an earlier `tumorscan predict`, not MRI input",
                         p.display()
                     )),
                     Walked::Read | Walked::Excluded | Walked::Unreadable => {}
                 }
             } else {
                 let ext = ext_of(&p);
-                if (SLICE_EXTENSIONS.contains(&ext.as_str()) && !is_mask(&p)) || ext == "nii" || ext == "nii.gz" || ext == "dcm" {
+                let volume = ext == "nii" || ext == "nii.gz";
+                if volume && is_mask(&p) {
+                    // A slice's _mask.png is its truth beside it; a lone _mask.nii.gz is not.
+                    self.notes.push(format!(
+                        "skipped {}: a ground-truth mask by its name, not MRI input (give it with --truth to score its volume)",
+                        p.display()
+                    ));
+                } else if (SLICE_EXTENSIONS.contains(&ext.as_str()) && !is_mask(&p)) || volume || ext == "dcm" {
                     self.files.push(p);
                 }
             }
@@ -210,11 +220,12 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
                         Some("folder holds no slice images (.tif/.png/.jpg, not _mask), NIfTI volumes or DICOM (.dcm) files")
                     }
                     Walked::Excluded => Some("is the --out folder of this run, not input"),
-                    Walked::PredictOutput => Some(
-                        "is the output of an earlier `tumorscan predict` (summary.json, predictions.csv), not MRI input; name one of its subfolders to read it anyway",
-                    ),
+                    Walked::PredictOutput => {
+                        Some("is the output of an earlier `tumorscan predict`, not MRI input; name one of its subfolders to read it anyway")
+                    }
                     Walked::Seen => {
-                        w.notes.push(format!("{} was already read as part of an earlier input", inp.display()));
+                        w.notes
+                            .push(format!("{} was already read as part of an earlier input", inp.display()));
                         None
                     }
                     Walked::Read | Walked::Unreadable => None,
@@ -301,7 +312,11 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
         })
         .collect();
     let mut groups: BTreeMap<PathBuf, Vec<InputSlice>> = BTreeMap::new();
+    let mut unread: BTreeMap<PathBuf, usize> = BTreeMap::new();
     for (p, r) in decoded {
+        if r.is_err() {
+            *unread.entry(p.parent().map(Path::to_path_buf).unwrap_or_default()).or_default() += 1;
+        }
         match r {
             Ok((s, unused)) => {
                 notes.extend(unused);
@@ -319,7 +334,15 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
     for (dir, mut slices) in groups {
         slices.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| a.label.cmp(&b.label)));
         let with_truth = slices.iter().filter(|s| s.truth.is_some()).count();
-        if with_truth > 0 && with_truth < slices.len() {
+        let failed = unread.get(&dir).copied().unwrap_or(0);
+        if with_truth > 0 && failed > 0 {
+            // Its Dice would leave the unread slices' tumour out of the count, silently.
+            slices.iter_mut().for_each(|s| s.truth = None);
+            notes.push(format!(
+                "{}: {failed} slice(s) could not be read, so the volume is not scored against ground truth",
+                dir.display()
+            ));
+        } else if with_truth > 0 && with_truth < slices.len() {
             notes.push(format!(
                 "{}: {with_truth} of {} slices have a usable _mask file, so the volume is not scored against ground truth",
                 dir.display(),
@@ -703,5 +726,44 @@ mod tests {
         // A CSV of another kind does not make a folder an output.
         std::fs::write(out.join("predictions.csv"), "id,score\n").unwrap();
         assert!(!is_predict_output(&out));
+        // A run killed before its summary.json left only masks/ and overlays/: its marker
+        // still says what the folder is (it was read as a patient called "overlays").
+        std::fs::remove_file(out.join("summary.json")).unwrap();
+        std::fs::remove_file(out.join("predictions.csv")).unwrap();
+        let created = crate::output::create_out_dir(&out).unwrap();
+        assert!(is_predict_output(&out));
+        assert_eq!(collect_inputs(&[d.path().to_path_buf()], None).volumes.len(), 1);
+        // A run that fails before writing takes its marker away with its folders.
+        created.remove_if_empty();
+        assert!(!out.join(crate::output::OUT_MARKER).exists());
+    }
+
+    /// A lone `_mask.nii.gz` in a folder was predicted on as a scan; a slice that could not be
+    /// read left its tumour out of its volume's Dice.
+    #[test]
+    fn masks_in_folders_and_partly_read_volumes_are_not_scored_as_scans() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("flair_mask.nii.gz"), b"not read").unwrap();
+        let got = collect_inputs(&[d.path().to_path_buf()], None);
+        assert!(got.volumes.is_empty(), "{got:?}");
+        assert!(
+            got.notes.iter().any(|n| n.contains("ground-truth mask by its name")),
+            "{:?}",
+            got.notes
+        );
+
+        let p = d.path().join("p");
+        std::fs::create_dir(&p).unwrap();
+        for n in 1..=3 {
+            slice_png(&p.join(format!("p_{n}.png")));
+            image::GrayImage::new(16, 16).save(p.join(format!("p_{n}_mask.png"))).unwrap();
+        }
+        let scored = collect_inputs(std::slice::from_ref(&p), None);
+        assert!(scored.volumes[0].slices.iter().all(|s| s.truth.is_some()));
+        std::fs::write(p.join("p_2.png"), b"truncated").unwrap();
+        let got = collect_inputs(std::slice::from_ref(&p), None);
+        assert_eq!((got.volumes[0].slices.len(), got.failures.len()), (2, 1));
+        assert!(got.volumes[0].slices.iter().all(|s| s.truth.is_none()));
+        assert!(got.notes.iter().any(|n| n.contains("could not be read")), "{:?}", got.notes);
     }
 }

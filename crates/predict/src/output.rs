@@ -37,12 +37,20 @@ pub fn check_out_dir(out: &Path, force: bool) -> Result<()> {
 /// The folders [`create_out_dir`] created (those that did not exist before), so a run that
 /// fails before writing anything can leave the disk as it found it.
 #[derive(Debug, Default)]
-pub struct CreatedDirs(Vec<std::path::PathBuf>);
+pub struct CreatedDirs(Vec<std::path::PathBuf>, Option<std::path::PathBuf>);
+
+/// Written into `--out` before anything else: a run killed before its summary.json still marks
+/// its folder as predict's output, which a later run over the input tree would read as a scan.
+pub const OUT_MARKER: &str = ".tumorscan-predict";
 
 impl CreatedDirs {
-    /// Remove the created folders that are still empty, deepest first. Never removes a file, a
-    /// non-empty folder or a folder that existed before the run.
+    /// Remove the created folders that are still empty, deepest first (and the marker this run
+    /// wrote). Never removes another file, a non-empty folder or a folder that existed before
+    /// the run.
     pub fn remove_if_empty(&self) {
+        if let Some(marker) = &self.1 {
+            let _ = std::fs::remove_file(marker);
+        }
         for d in self.0.iter().rev() {
             // Fails, harmlessly, on a folder that something was written into.
             let _ = std::fs::remove_dir(d);
@@ -66,7 +74,11 @@ pub fn create_out_dir(out: &Path) -> Result<CreatedDirs> {
     for sub in ["", "masks", "overlays"] {
         std::fs::create_dir_all(out.join(sub)).with_context(|| format!("creating {}", out.join(sub).display()))?;
     }
-    Ok(CreatedDirs(created))
+    let marker = out.join(OUT_MARKER);
+    let new_marker = (!marker.exists()).then(|| marker.clone());
+    std::fs::write(&marker, b"written by tumorscan predict: this folder is its output, not MRI input\n")
+        .with_context(|| format!("writing {}", marker.display()))?;
+    Ok(CreatedDirs(created, new_marker))
 }
 
 fn png_bytes(img: image::DynamicImage) -> Result<Vec<u8>> {
