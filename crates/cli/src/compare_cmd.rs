@@ -153,6 +153,12 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
     } else {
         "NOT a test result: some folds were not verified held-out test folds (validation folds, used for model selection)."
     };
+    // Both sides on an altered input (robustness figures) read like a plain comparison otherwise.
+    let folds_note = match base.input.as_str() {
+        "" => folds_note.to_string(),
+        altered => format!("{folds_note} {altered}"),
+    };
+    let folds_note = folds_note.as_str();
     let md = [
         seg.as_ref().map(|c| c.markdown(&base.models, &cand.models, folds_note)),
         det.as_ref().map(|c| c.markdown(&base.models, &cand.models, folds_note)),
@@ -164,7 +170,7 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
     // Created only now, so that bad inputs leave no empty folder behind.
     a.report.create()?;
     let out = &a.report.out;
-    let json = serde_json::json!({"baseline": base.models, "candidate": cand.models, "all_verified_held_out": verified, "comparison": seg, "detection": det});
+    let json = serde_json::json!({"baseline": base.models, "candidate": cand.models, "all_verified_held_out": verified, "input_altered": base.input, "comparison": seg, "detection": det});
     std::fs::write(out.join("compare.md"), &md)?;
     std::fs::write(out.join("compare.json"), serde_json::to_string_pretty(&json)?)?;
     println!("{md}");

@@ -96,7 +96,7 @@ impl ReportOut {
     /// Refuse an output folder inside the dataset (a report there would become part of it), and
     /// check it as [`ReportOut::create`] will, before any work is done.
     pub fn check(&self, data: &Path) -> Result<()> {
-        if tumorscan_data::layout::is_within(&self.out, data) {
+        if tumorscan_data::layout::is_within_dataset(&self.out, data) {
             bail!(
                 "--out {} is inside --data {}: the report would become part of the dataset; choose an --out outside it",
                 self.out.display(),
@@ -114,6 +114,19 @@ impl ReportOut {
     }
 
     fn refuse_existing(&self) -> Result<()> {
+        if self.out.symlink_metadata().is_ok() && !self.out.exists() {
+            bail!("--out {} is a symbolic link to nothing; choose another --out", self.out.display());
+        }
+        // Created only at the end: a parent that is a file would fail after all the work.
+        if let Some(parent) = self.out.ancestors().skip(1).find(|a| !a.as_os_str().is_empty() && a.exists()) {
+            if !parent.is_dir() {
+                bail!(
+                    "--out {}: {} is not a folder; choose another --out",
+                    self.out.display(),
+                    parent.display()
+                );
+            }
+        }
         if self.out.exists() && !self.out.is_dir() {
             bail!("--out {} exists and is not a folder; choose another --out", self.out.display());
         }
@@ -1087,7 +1100,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
     // zero_division=0), which would read as a measured failure.
     if cm.tp + cm.fn_ == 0 || cm.tn + cm.fp == 0 {
         let (none, undefined) = if cm.tp + cm.fn_ == 0 {
-            ("tumour", "sensitivity, precision, F1 and ROC-AUC")
+            ("tumour", "sensitivity and ROC-AUC")
         } else {
             ("tumour-free", "specificity and ROC-AUC")
         };

@@ -40,7 +40,13 @@ const MAX_THREADS: usize = 1024;
 
 /// Size the global rayon pool, which the CPU backend's kernels and the data pipeline share.
 fn set_threads(threads: Option<usize>) -> anyhow::Result<()> {
-    let Some(n) = threads else { return Ok(()) };
+    let Some(n) = threads else {
+        // rayon reads it itself, past --threads' limit.
+        if let Some(n) = std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+            anyhow::ensure!(n <= MAX_THREADS, "RAYON_NUM_THREADS={n}: at most {MAX_THREADS}");
+        }
+        return Ok(());
+    };
     anyhow::ensure!(n > 0, "--threads must be at least 1");
     // --threads 100000 spent ten minutes starting threads before it was killed.
     anyhow::ensure!(n <= MAX_THREADS, "--threads {n}: at most {MAX_THREADS}");

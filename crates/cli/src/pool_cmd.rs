@@ -88,6 +88,19 @@ pub fn pool(a: &PoolArgs) -> Result<()> {
     let (seg, det) = read_results(&a.inputs)?;
     let mut md = String::new();
     let mut json = serde_json::Map::new();
+    // Every fold's input was altered alike (read_results refuses a mix): robustness figures,
+    // said first so they are not read as the plain cross-validation.
+    let altered = seg
+        .iter()
+        .map(|f| altered_input(&f.held_out))
+        .chain(det.iter().map(|f| altered_input(&f.held_out)))
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    if !altered.is_empty() {
+        md.push_str(&format!("{altered} (every pooled fold)\n\n"));
+        json.insert("input_altered".into(), altered.clone().into());
+    }
     if !seg.is_empty() {
         let p = pool_segmentation(&seg, a.report.seed)?;
         md.push_str(&p.markdown());
@@ -95,7 +108,7 @@ pub fn pool(a: &PoolArgs) -> Result<()> {
     }
     if !det.is_empty() {
         let p = pool_detection(&det)?;
-        if !md.is_empty() {
+        if !seg.is_empty() {
             md.push('\n');
         }
         md.push_str(&p.markdown());

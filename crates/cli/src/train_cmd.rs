@@ -592,7 +592,7 @@ fn check_pretrained(path: Option<&std::path::Path>) -> Result<()> {
 /// Train `task` with `cfg`, the one [`CommonArgs::config`] gave for `c`.
 fn run_task<T: tumorscan_train::Task>(task: &T, c: &CommonArgs, cfg: TrainConfig) -> Result<tumorscan_train::TrainOutcome> {
     // Before the data is loaded: a run that cannot start here should say so at once.
-    if tumorscan_data::layout::is_within(&c.out, &c.data) {
+    if tumorscan_data::layout::is_within_dataset(&c.out, &c.data) {
         bail!(
             "--out {} is inside --data {}: the run's files would become part of the dataset, which then no longer reads; choose an --out outside it",
             c.out.display(),

@@ -103,10 +103,18 @@ fn scan_patient(dir: &Path, problems: &mut Vec<DataError>) -> Result<Option<Pati
     let id = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let mut images: BTreeMap<u32, PathBuf> = BTreeMap::new();
     let mut masks: BTreeMap<u32, PathBuf> = BTreeMap::new();
-    // The patient every file is named for: a slice of another patient dropped into this folder
-    // (or a mask named for another patient) would otherwise be read as this patient's.
-    let mut named_for: Option<(String, PathBuf)> = None;
-    for path in read_dir_sorted(dir)? {
+    // The patient most files are named for: a slice of another patient dropped into this
+    // folder (or a mask named for another patient) would otherwise be read as this patient's.
+    let entries = read_dir_sorted(dir)?;
+    let mut prefixes: BTreeMap<String, usize> = BTreeMap::new();
+    for path in entries.iter().filter(|p| is_image(p)) {
+        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        if let Some((prefix, _, _)) = parse_slice_stem(&stem) {
+            *prefixes.entry(prefix.to_ascii_lowercase()).or_default() += 1;
+        }
+    }
+    let named_for = prefixes.iter().max_by_key(|(_, &n)| n).map(|(p, _)| p.clone());
+    for path in entries {
         if !is_image(&path) {
             continue;
         }
@@ -117,21 +125,16 @@ fn scan_patient(dir: &Path, problems: &mut Vec<DataError>) -> Result<Option<Pati
             continue;
         }
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-        if let Some((prefix, _, _)) = parse_slice_stem(&stem) {
-            match &named_for {
-                Some((first, first_path)) if !first.eq_ignore_ascii_case(prefix) => {
-                    problems.push(DataError::layout(
-                        &path,
-                        format!(
-                            "is named for patient {prefix}, but {} in the same folder is named for {first}: \
-                             one folder per patient",
-                            first_path.display()
-                        ),
-                    ));
-                    continue;
-                }
-                Some(_) => {}
-                None => named_for = Some((prefix.to_string(), path.clone())),
+        if let (Some((prefix, _, _)), Some(usual)) = (parse_slice_stem(&stem), &named_for) {
+            if !usual.eq_ignore_ascii_case(prefix) {
+                problems.push(DataError::layout(
+                    &path,
+                    format!(
+                        "is named for patient {prefix}, but the folder's other files are named for {usual}: \
+                         one folder per patient"
+                    ),
+                ));
+                continue;
             }
         }
         match parse_slice_stem(&stem) {
@@ -184,21 +187,34 @@ pub fn scan(root: &Path) -> Result<DatasetLayout> {
     let mut patients = Vec::new();
     // Two names for one folder (a link beside its target) would be two patients that are one,
     // and could land in different folds.
-    let mut folders: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
+    let mut folders: BTreeMap<PathBuf, (PathBuf, bool)> = BTreeMap::new();
     for path in read_dir_sorted(root)? {
         let is_link = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
+        // A link to nothing named like a folder may be a patient's; a README.md link is not.
         if is_link && std::fs::metadata(&path).is_err() {
-            problems.push(DataError::layout(&path, "is a symbolic link to nothing"));
+            if path.extension().is_none() || is_image(&path) {
+                problems.push(DataError::layout(&path, "is a symbolic link to nothing"));
+            }
             continue;
         }
         if path.is_dir() {
             if let Ok(real) = std::fs::canonicalize(&path) {
-                if let Some(other) = folders.insert(real, path.clone()) {
+                if let Some((other, other_link)) = folders.get(&real).cloned() {
+                    // Name the link, never the real folder (someone may delete what is named).
+                    let (link, target) = if is_link || !other_link { (&path, &other) } else { (&other, &path) };
                     problems.push(DataError::layout(
-                        &path,
-                        format!("is the same folder as {} (a link): each patient once", other.display()),
+                        link,
+                        format!("is a link to {}, which is read already: each patient once", target.display()),
                     ));
-                    continue;
+                    if !is_link && other_link {
+                        // The real folder is read in the link's place.
+                        patients.retain(|p: &PatientFiles| p.dir != other);
+                        folders.insert(real, (path.clone(), false));
+                    } else {
+                        continue;
+                    }
+                } else {
+                    folders.insert(real, (path.clone(), is_link));
                 }
             }
             if let Some(p) = scan_patient(&path, &mut problems)? {
@@ -241,23 +257,39 @@ pub fn scan(root: &Path) -> Result<DatasetLayout> {
 /// Whether `path` (which need not exist yet) is `root` or lies inside it, links resolved: an
 /// output written there would become part of the dataset, which then no longer reads.
 pub fn is_within(path: &Path, root: &Path) -> bool {
+    use std::path::Component;
     let Ok(root) = std::fs::canonicalize(root) else { return false };
-    // The nearest part of `path` that exists, resolved, then the rest as written.
-    let mut existing = path;
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(real) = std::fs::canonicalize(existing) {
-            let full = rest.iter().rev().fold(real, |p: PathBuf, c| p.join(c));
+    // The longest leading part of `path` that exists, resolved, then the rest as written, with
+    // `..` taken back a level (`nothere/../data/r` is `data/r`).
+    let parts: Vec<Component> = path.components().collect();
+    for k in (0..=parts.len()).rev() {
+        let head: PathBuf = if k == 0 { PathBuf::from(".") } else { parts[..k].iter().collect() };
+        if let Ok(mut full) = std::fs::canonicalize(&head) {
+            for c in &parts[k..] {
+                match c {
+                    Component::ParentDir => {
+                        full.pop();
+                    }
+                    Component::CurDir => {}
+                    other => full.push(other),
+                }
+            }
             return full.starts_with(&root);
         }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
-            }
-            _ => return false,
-        }
     }
+    false
+}
+
+/// Whether `path` would land inside the dataset at `root`: in it, or in one of its patient
+/// folders where those are links to folders elsewhere (a report written there is written into
+/// the linked data).
+pub fn is_within_dataset(path: &Path, root: &Path) -> bool {
+    is_within(path, root)
+        || read_dir_sorted(root)
+            .unwrap_or_default()
+            .iter()
+            .filter(|p| p.is_dir())
+            .any(|p| is_within(path, p))
 }
 
 /// A `kaggle_3m` folder one or two levels below `root` (the Kaggle archive unpacks as
@@ -339,12 +371,29 @@ mod tests {
         let foreign = p.join("TCGA_YY_0002_20000101_3.png");
         std::fs::write(&foreign, b"x").unwrap();
         refused("another patient's slice", &foreign, "named for patient TCGA_YY_0002_20000101");
+        // Sorting first, the stray file is still the one named (the majority names the patient).
+        let first = p.join("TCGA_AA_0000_20000101_3.png");
+        std::fs::write(&first, b"x").unwrap();
+        let err = scan(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("TCGA_AA_0000_20000101_3.png: is named for patient") && !err.contains("problem(s)"),
+            "{err}"
+        );
+        std::fs::remove_file(&first).unwrap();
         let dangling = dir.path().join("TCGA_ZZ_0003_20000101");
         std::os::unix::fs::symlink(dir.path().join("gone"), &dangling).unwrap();
         refused("link to nothing", &dangling, "symbolic link to nothing");
         let twice = dir.path().join("TCGA_XX_0001_again");
         std::os::unix::fs::symlink(&p, &twice).unwrap();
-        refused("one folder twice", &twice, "is the same folder as");
+        refused("one folder twice", &twice, "is a link to");
+        // The link is named whichever sorts first; the real folder is read.
+        let alias = dir.path().join("AAA_alias");
+        std::os::unix::fs::symlink(&p, &alias).unwrap();
+        let err = scan(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("AAA_alias: is a link to") && err.contains(id), "{err}");
+        std::fs::remove_file(&alias).unwrap();
+        // A link to nothing that is no folder's name (a README) is not a patient.
+        std::os::unix::fs::symlink(dir.path().join("gone.md"), dir.path().join("README.md")).unwrap();
         assert!(scan(dir.path()).is_ok());
     }
 
@@ -373,6 +422,17 @@ mod tests {
         assert!(is_within(&data.join("../data/x"), &data));
         assert!(!is_within(&dir.path().join("runs"), &data));
         assert!(!is_within(&dir.path().join("data2/x"), &data));
+        assert!(is_within(&dir.path().join("nothere/../data/r2"), &data));
+        // A patient folder that is a link to data elsewhere counts as the dataset's.
+        #[cfg(unix)]
+        {
+            let elsewhere = dir.path().join("elsewhere/TCGA_XX_0001_20000101");
+            std::fs::create_dir_all(&elsewhere).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, data.join("TCGA_XX_0001_20000101")).unwrap();
+            let out = data.join("TCGA_XX_0001_20000101/report");
+            assert!(!is_within(&out, &data) && is_within_dataset(&out, &data));
+            assert!(!is_within_dataset(&dir.path().join("elsewhere2"), &data));
+        }
     }
 
     #[test]

@@ -41,18 +41,30 @@ pub struct FoldRow {
 /// copy or a second scan of it, `TCGA_CS_4942_19970222 (copy)`); other names are their own case.
 pub fn case_of(id: &str) -> &str {
     let mut ends = id.match_indices('_').map(|(i, _)| i);
-    match (id.starts_with("TCGA_"), ends.nth(2)) {
+    let tcga = id.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("TCGA_"));
+    match (tcga, ends.nth(2)) {
         (true, Some(end)) => &id[..end],
         _ => id,
     }
 }
 
-/// Patient folders that share a case ([`case_of`]), each group in the dataset's order: split
+/// The case of a patient folder, by the name its slice files give (a copy renamed
+/// `copy_of_7602` still holds `TCGA_HT_7602_19951103_<n>.png`), else its folder name; in
+/// capitals, as names differ in case.
+pub fn case_key(p: &crate::Patient) -> String {
+    let named = p.slices.first().and_then(|s| {
+        let stem = s.image_path.file_stem()?.to_string_lossy().to_string();
+        crate::layout::parse_slice_stem(&stem).map(|(prefix, _, _)| prefix.to_string())
+    });
+    case_of(named.as_deref().unwrap_or(&p.id)).to_ascii_uppercase()
+}
+
+/// Patient folders that share a case ([`case_key`]), each group in the dataset's order: split
 /// keeps each group in one fold.
 pub fn shared_cases(ds: &LoadedDataset) -> Vec<(String, Vec<String>)> {
-    let mut cases: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut cases: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in &ds.patients {
-        cases.entry(case_of(&p.id)).or_default().push(p.id.clone());
+        cases.entry(case_key(p)).or_default().push(p.id.clone());
     }
     cases
         .into_iter()
@@ -66,11 +78,12 @@ pub fn shared_cases(ds: &LoadedDataset) -> Vec<(String, Vec<String>)> {
 pub fn split_patients(ds: &LoadedDataset, folds: usize, seed: u64) -> Vec<FoldRow> {
     let folds = folds.max(1);
     // Cases in the order of their first folder (the dataset's, sorted by id).
-    let mut cases: Vec<(&str, Vec<&crate::Patient>)> = Vec::new();
+    let mut cases: Vec<(String, Vec<&crate::Patient>)> = Vec::new();
     for p in &ds.patients {
-        match cases.iter_mut().find(|(c, _)| *c == case_of(&p.id)) {
+        let key = case_key(p);
+        match cases.iter_mut().find(|(c, _)| *c == key) {
             Some((_, members)) => members.push(p),
-            None => cases.push((case_of(&p.id), vec![p])),
+            None => cases.push((key, vec![p])),
         }
     }
     let case_pixels = |members: &[&crate::Patient]| members.iter().map(|p| p.tumor_pixels()).sum::<u64>();
@@ -177,6 +190,13 @@ pub fn name_some<S: AsRef<str>>(names: &[S]) -> String {
 /// Refuse a `folds` file that leaves out patients of `ds`, naming them: every patient of a
 /// dataset must be in a fold, or training or evaluation would silently use fewer patients.
 pub fn check_lists_all(rows: &[FoldRow], folds: &Path, ds: &LoadedDataset) -> crate::Result<()> {
+    // The same case under folder names that do not show it (by the names of its files).
+    let listed: Vec<(FoldRow, String)> = rows
+        .iter()
+        .filter_map(|r| Some((r.clone(), case_key(ds.patient(&r.patient)?))))
+        .collect();
+    let (listed_rows, listed_cases): (Vec<FoldRow>, Vec<String>) = listed.into_iter().unzip();
+    cases_together(&listed_rows, &listed_cases, folds)?;
     let missing = unlisted(rows, ds);
     if missing.is_empty() {
         return Ok(());
@@ -196,26 +216,28 @@ pub fn check_lists_all(rows: &[FoldRow], folds: &Path, ds: &LoadedDataset) -> cr
 /// Refuse a `folds` file that puts folders of one case ([`case_of`]) in different folds: the
 /// same patient would be trained on and tested on.
 pub fn check_cases_together(rows: &[FoldRow], folds: &Path) -> crate::Result<()> {
+    let cases: Vec<String> = rows.iter().map(|r| case_of(&r.patient).to_ascii_uppercase()).collect();
+    cases_together(rows, &cases, folds)
+}
+
+/// [`check_cases_together`] with each row's case given (`cases[i]` is `rows[i]`'s).
+fn cases_together(rows: &[FoldRow], cases: &[String], folds: &Path) -> crate::Result<()> {
     let mut fold_of: BTreeMap<&str, &FoldRow> = BTreeMap::new();
-    for r in rows {
-        match fold_of.get(case_of(&r.patient)) {
+    for (r, case) in rows.iter().zip(cases) {
+        match fold_of.get(case.as_str()) {
             Some(other) if other.fold != r.fold => {
                 return Err(crate::DataError::invalid(
                     folds,
                     format!(
                         "puts {} in fold {} and {} in fold {}: both are case {}, one patient; \
                          rerun `tumorscan dataset split`, which keeps a case in one fold",
-                        other.patient,
-                        other.fold,
-                        r.patient,
-                        r.fold,
-                        case_of(&r.patient)
+                        other.patient, other.fold, r.patient, r.fold, case
                     ),
                 ))
             }
             Some(_) => {}
             None => {
-                fold_of.insert(case_of(&r.patient), r);
+                fold_of.insert(case, r);
             }
         }
     }
@@ -286,6 +308,23 @@ mod tests {
         moved.fold = 1 - moved.fold;
         let err = check_cases_together(&rows, Path::new("f.csv")).unwrap_err().to_string();
         assert!(err.contains("one patient"), "{err}");
+        // A copy renamed past recognition is known by its files' names, in any case.
+        let mut renamed = ds.patients[2].clone();
+        let files_name = renamed.id.to_ascii_lowercase();
+        renamed.id = "copy_of_it".into();
+        for s in &mut renamed.slices {
+            s.image_path = format!("x/{files_name}_{}.png", s.number).into();
+        }
+        let mut ds = dataset(8);
+        ds.patients.push(renamed);
+        let rows = split_patients(&ds, 4, 3);
+        let fold = |id: &str| rows.iter().find(|r| r.patient == id).unwrap().fold;
+        assert_eq!(fold("copy_of_it"), fold(&ds.patients[2].id));
+        let mut parted = rows.clone();
+        parted.iter_mut().find(|r| r.patient == "copy_of_it").unwrap().fold = (fold("copy_of_it") + 1) % 4;
+        assert!(check_cases_together(&parted, Path::new("f.csv")).is_ok(), "not visible by name");
+        let err = check_lists_all(&parted, Path::new("f.csv"), &ds).unwrap_err().to_string();
+        assert!(err.contains("copy_of_it") && err.contains("one patient"), "{err}");
     }
 
     #[test]

@@ -71,6 +71,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
+    // The file replaced keeps its permissions (a private 600 file stays private).
+    if let Ok(old) = std::fs::metadata(path) {
+        f.set_permissions(old.permissions())?;
+    }
     f.sync_all()?;
     drop(f);
     std::fs::rename(&tmp, path)
@@ -274,6 +278,10 @@ mod tests {
         write_atomic(&link, b"new").unwrap();
         assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert_eq!(std::fs::read_to_string(&real).unwrap(), "new");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+        write_atomic(&link, b"newer").unwrap();
+        assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o600);
 
         let dangling = d.path().join("dangling.csv");
         std::os::unix::fs::symlink(d.path().join("nowhere.csv"), &dangling).unwrap();
