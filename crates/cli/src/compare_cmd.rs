@@ -126,11 +126,10 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
     }
     let (base, cand) = (side(&a.baseline, "--baseline")?, side(&a.candidate, "--candidate")?);
     if base.input != cand.input {
-        let what = |s: &Side| input_words(&s.input);
         bail!(
             "the two sides were evaluated on different inputs: --baseline {}, --candidate {}",
-            what(&base),
-            what(&cand)
+            input_words(&base.input),
+            input_words(&cand.input)
         );
     }
     let kinds = |s: &Side| (!s.figures.is_empty(), !s.calls.is_empty());

@@ -62,13 +62,12 @@ pub(crate) fn read_results(inputs: &[PathBuf]) -> Result<(Vec<FoldSegmentation>,
         .chain(det.iter().map(|f| (f.source.as_str(), altered_input(&f.held_out))))
         .collect();
     if let Some((first, other)) = inputs.first().and_then(|a| Some((a, inputs.iter().find(|b| b.1 != a.1)?))) {
-        let what = |note: &str| input_words(note);
         bail!(
             "{} was evaluated {}, but {} {}: results on different inputs are not pooled or compared",
             first.0,
-            what(first.1),
+            input_words(first.1),
             other.0,
-            what(other.1)
+            input_words(other.1)
         );
     }
     Ok((seg, det))
@@ -99,7 +98,7 @@ pub fn pool(a: &PoolArgs) -> Result<()> {
         .to_string();
     if !altered.is_empty() {
         md.push_str(&format!("{altered} (every pooled fold)\n\n"));
-        json.insert("input_altered".into(), altered.clone().into());
+        json.insert("input_altered".into(), altered.into());
     }
     if !seg.is_empty() {
         let p = pool_segmentation(&seg, a.report.seed)?;
