@@ -3,13 +3,13 @@
 //! slice by slice.
 
 use crate::evaluate_cmd::ReportOut;
-use crate::pool_cmd::{input_words, read_results};
+use crate::pool_cmd::{input_words, read_results, results_input};
 use anyhow::{bail, Result};
 use clap::Args;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use tumorscan_evaluate::compare::{compare_detection, compare_patients, Figure, FoldCalls};
-use tumorscan_evaluate::pooled::{altered_input, is_verified, FoldDetection, FoldSegmentation};
+use tumorscan_evaluate::pooled::{is_verified, FoldDetection, FoldSegmentation};
 
 /// `evaluate compare` arguments.
 #[derive(Args)]
@@ -81,13 +81,7 @@ fn side(inputs: &[PathBuf], flag: &str) -> Result<Side> {
         }
     }
     let verified = seg.iter().all(|f| is_verified(&f.held_out)) && det.iter().all(|f| is_verified(&f.held_out));
-    let input = seg
-        .iter()
-        .map(|f| &f.held_out)
-        .chain(det.iter().map(|f| &f.held_out))
-        .map(|h| altered_input(h).to_string())
-        .next()
-        .unwrap_or_default();
+    let input = results_input(&seg, &det);
     Ok(Side {
         figures,
         calls,

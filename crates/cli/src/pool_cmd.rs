@@ -73,6 +73,13 @@ pub(crate) fn read_results(inputs: &[PathBuf]) -> Result<(Vec<FoldSegmentation>,
     Ok((seg, det))
 }
 
+/// How the input of results that [`read_results`] accepted was altered ([`altered_input`]; the
+/// same for all of them), "" for the scans as they are.
+pub(crate) fn results_input(seg: &[FoldSegmentation], det: &[FoldDetection]) -> String {
+    let held_out = seg.iter().map(|f| &f.held_out).chain(det.iter().map(|f| &f.held_out));
+    held_out.map(|h| altered_input(h)).next().unwrap_or_default().to_string()
+}
+
 /// How a result's input was altered ([`altered_input`]), in words for a refusal.
 pub(crate) fn input_words(note: &str) -> String {
     if note.is_empty() {
@@ -89,13 +96,7 @@ pub fn pool(a: &PoolArgs) -> Result<()> {
     let mut json = serde_json::Map::new();
     // Every fold's input was altered alike (read_results refuses a mix): robustness figures,
     // said first so they are not read as the plain cross-validation.
-    let altered = seg
-        .iter()
-        .map(|f| altered_input(&f.held_out))
-        .chain(det.iter().map(|f| altered_input(&f.held_out)))
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let altered = results_input(&seg, &det);
     if !altered.is_empty() {
         md.push_str(&format!("{altered} (every pooled fold)\n\n"));
         json.insert("input_altered".into(), altered.into());

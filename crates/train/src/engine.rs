@@ -197,8 +197,8 @@ struct RunState {
     split: Option<RunSplit>,
 }
 
-/// How `now` moves patients of the run's `saved` split ("test: fold had A, B; now C"), empty
-/// when the two are the same.
+/// How `now` moves patients of the run's `saved` split ("test patients: A, B left, C added"),
+/// empty when the two are the same.
 fn split_changes(saved: &RunSplit, now: &RunSplit) -> Vec<String> {
     let sets = [
         ("train", &saved.train, &now.train),
@@ -364,12 +364,11 @@ pub fn train_until<T: Task>(
 /// What makes a folder a run: any of these means a run was (at least) started there.
 const RUN_FILES: [&str; 6] = ["checkpoint", "best", "metrics.csv", "metrics.json", "config.json", "curves.png"];
 
-/// Whether `out/config.json` is one a run wrote (a user's own file of that name is not).
-fn is_run_config(out: &Path) -> bool {
-    std::fs::read(out.join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| ["task", "split", "content_key"].iter().all(|k| v.get(k).is_some()))
+/// `out/config.json` when it is one a run wrote (a user's own file of that name is not).
+fn run_config(out: &Path) -> Option<serde_json::Value> {
+    let bytes = std::fs::read(out.join("config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    ["task", "split", "content_key"].iter().all(|k| v.get(k).is_some()).then_some(v)
 }
 
 /// Whether a run may start (`resume` false) or continue (`resume` true) in `out`: a new run
@@ -399,7 +398,7 @@ pub fn check_out(out: &Path, resume: bool) -> Result<()> {
     // Killed before its first epoch ended: only the config and an empty checkpoint folder exist,
     // nothing a restart could lose, so --resume (what a restart script passes) starts it afresh.
     let unstarted = !found.is_empty()
-        && is_run_config(out)
+        && run_config(out).is_some()
         && found.iter().all(|f| f == "config.json" || f == "checkpoint/")
         && std::fs::read_dir(out.join("checkpoint")).map_or(true, |mut d| d.next().is_none());
     match (resume, checkpoint) {
@@ -623,10 +622,7 @@ fn run_checked<T: Task>(
         // run held out, and its config would then say they were held out.
         let saved_split = match &saved.split {
             Some(s) => Some(s.clone()),
-            None => std::fs::read(out.join("config.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .and_then(|v| serde_json::from_value::<RunSplit>(v.get("split")?.clone()).ok()),
+            None => run_config(out).and_then(|v| serde_json::from_value::<RunSplit>(v["split"].clone()).ok()),
         };
         if let Some(saved_split) = saved_split {
             let changes = split_changes(&saved_split, split);
