@@ -371,6 +371,7 @@ fn volume_of(p: &Patient) -> Volume {
         slices,
         nifti: None,
         slice_thickness_mm: None,
+        notes: Vec::new(),
     }
 }
 

@@ -260,8 +260,13 @@ fn write_nifti(path: &Path, dims: (usize, usize, usize), data: &[f32]) {
     write_nifti_4d(path, dims, 1, data)
 }
 
-/// A float32 NIfTI-1 file of `nt` volumes (3D when `nt` is 1).
-fn write_nifti_4d(path: &Path, (nx, ny, nz): (usize, usize, usize), nt: usize, data: &[f32]) {
+/// A float32 NIfTI-1 file of `nt` volumes (3D when `nt` is 1), without orientation.
+fn write_nifti_4d(path: &Path, dims: (usize, usize, usize), nt: usize, data: &[f32]) {
+    write_nifti_stored(path, dims, nt, data, None)
+}
+
+/// A float32 NIfTI-1 file of `nt` volumes, with `sform` (rows of the affine) where given.
+fn write_nifti_stored(path: &Path, (nx, ny, nz): (usize, usize, usize), nt: usize, data: &[f32], sform: Option<[[f32; 4]; 3]>) {
     use std::io::Write;
     let mut h = vec![0u8; 352];
     h[0..4].copy_from_slice(&348i32.to_le_bytes());
@@ -271,10 +276,18 @@ fn write_nifti_4d(path: &Path, (nx, ny, nz): (usize, usize, usize), nt: usize, d
     }
     h[70..72].copy_from_slice(&16i16.to_le_bytes()); // float32
     h[72..74].copy_from_slice(&32i16.to_le_bytes());
-    for (i, v) in [1.0f32, 0.9, 0.9, 3.0].iter().enumerate() {
+    // Voxel sizes: the lengths of the affine's columns where one is given.
+    let size = |v: usize| sform.map_or([0.9, 0.9, 3.0][v], |r| r.iter().map(|row| row[v] * row[v]).sum::<f32>().sqrt());
+    for (i, v) in [1.0f32, size(0), size(1), size(2)].iter().enumerate() {
         h[76 + 4 * i..80 + 4 * i].copy_from_slice(&v.to_le_bytes());
     }
     h[108..112].copy_from_slice(&352f32.to_le_bytes());
+    if let Some(rows) = sform {
+        h[254..256].copy_from_slice(&1i16.to_le_bytes()); // sform_code: scanner
+        for (i, v) in rows.concat().iter().enumerate() {
+            h[280 + 4 * i..284 + 4 * i].copy_from_slice(&v.to_le_bytes());
+        }
+    }
     h[344..348].copy_from_slice(b"n+1\0");
     for v in data {
         h.extend(v.to_le_bytes());
@@ -288,10 +301,58 @@ fn write_nifti_4d(path: &Path, (nx, ny, nz): (usize, usize, usize), nt: usize, d
     std::fs::write(path, gz.finish().unwrap()).unwrap();
 }
 
+/// How a test volume's voxels are stored, as a converter might write the same axial slices.
+#[derive(Clone, Copy, PartialEq)]
+enum Stored {
+    /// No orientation in the header; voxel (x, ny - 1 - row, z).
+    Unoriented,
+    /// Right to left, anterior to posterior (DICOM's order): voxel (x, row, z).
+    Lps,
+    /// Left to right, posterior to anterior: voxel (nx - 1 - x, ny - 1 - row, z).
+    Ras,
+    /// Sagittal slices: voxel i anterior-ward (ny - 1 - row), j the axial slice z, k the column x.
+    Sagittal,
+}
+
+impl Stored {
+    fn dims(self, (nx, ny, nz): (usize, usize, usize)) -> (usize, usize, usize) {
+        if self == Stored::Sagittal {
+            (ny, nz, nx)
+        } else {
+            (nx, ny, nz)
+        }
+    }
+
+    /// Where shown pixel (`row`, `x`) of axial slice `z` is stored.
+    fn index(self, (nx, ny, nz): (usize, usize, usize), z: usize, row: usize, x: usize) -> usize {
+        match self {
+            Stored::Unoriented => x + nx * (ny - 1 - row + ny * z),
+            Stored::Lps => x + nx * (row + ny * z),
+            Stored::Ras => nx - 1 - x + nx * (ny - 1 - row + ny * z),
+            Stored::Sagittal => ny - 1 - row + ny * (z + nz * x),
+        }
+    }
+
+    /// Voxel sizes 0.9 mm in plane, 3 mm between axial slices.
+    fn sform(self) -> Option<[[f32; 4]; 3]> {
+        match self {
+            Stored::Unoriented => None,
+            Stored::Lps => Some([[-0.9, 0.0, 0.0, 0.0], [0.0, -0.9, 0.0, 0.0], [0.0, 0.0, 3.0, 0.0]]),
+            Stored::Ras => Some([[0.9, 0.0, 0.0, 0.0], [0.0, 0.9, 0.0, 0.0], [0.0, 0.0, 3.0, 0.0]]),
+            Stored::Sagittal => Some([[0.0, 0.0, -0.9, 0.0], [0.9, 0.0, 0.0, 0.0], [0.0, 3.0, 0.0, 0.0]]),
+        }
+    }
+}
+
 /// The bundled sample patient as three float32 NIfTI volumes, one per sequence (pre-contrast,
 /// FLAIR, post-contrast; display row r at y = ny - 1 - r), the three as one 4D file, and its
 /// ground truth as a label map (tumour voxels 2, as BraTS labels one of its regions).
 fn sample_as_sequences(dir: &Path) -> [std::path::PathBuf; 5] {
+    sample_stored(dir, Stored::Unoriented)
+}
+
+/// [`sample_as_sequences`] with its voxels stored as `stored` says.
+fn sample_stored(dir: &Path, stored: Stored) -> [std::path::PathBuf; 5] {
     let folder = repo_root().join("samples/TCGA_CS_5393_19990606");
     let slices: Vec<_> = (1..=20)
         .map(|k| {
@@ -307,19 +368,21 @@ fn sample_as_sequences(dir: &Path) -> [std::path::PathBuf; 5] {
         let mask = tumorscan_data::image_io::read_mask(&mask_path).unwrap();
         for row in 0..ny {
             for x in 0..nx {
-                truth[x + nx * (ny - 1 - row + ny * z)] = 2.0 * mask.data[row * nx + x] as f32;
+                let at = stored.index((nx, ny, nz), z, row, x);
+                truth[at] = 2.0 * mask.data[row * nx + x] as f32;
                 for (c, channel) in seq.iter_mut().enumerate() {
-                    channel[x + nx * (ny - 1 - row + ny * z)] = s.data[(row * nx + x) * 3 + c] as f32 * 3.0;
+                    channel[at] = s.data[(row * nx + x) * 3 + c] as f32 * 3.0;
                 }
             }
         }
     }
     let files = ["pre", "flair", "post", "all", "truth"].map(|n| dir.join(format!("{n}.nii.gz")));
+    let dims = stored.dims((nx, ny, nz));
     for (c, channel) in seq.iter().enumerate() {
-        write_nifti(&files[c], (nx, ny, nz), channel);
+        write_nifti_stored(&files[c], dims, 1, channel, stored.sform());
     }
-    write_nifti_4d(&files[3], (nx, ny, nz), 3, &seq.concat());
-    write_nifti(&files[4], (nx, ny, nz), &truth);
+    write_nifti_stored(&files[3], dims, 3, &seq.concat(), stored.sform());
+    write_nifti_stored(&files[4], dims, 1, &truth, stored.sform());
     files
 }
 
@@ -426,6 +489,58 @@ fn a_brats_style_folder_is_read_as_cases_scored_against_their_segmentation() {
         mask_voxels(&out.join("BraTS2021_00001_mask.nii.gz")),
         mask_voxels(&by_hand.join("flair_mask.nii.gz"))
     );
+}
+
+#[test]
+fn volumes_stored_in_any_order_or_plane_are_shown_and_predicted_alike() {
+    // Before the header's orientation was read, the LPS-stored copy was segmented upside down.
+    let dir = tempfile::tempdir().unwrap();
+    let kinds = [Stored::Unoriented, Stored::Lps, Stored::Ras, Stored::Sagittal];
+    let mut inputs = Vec::new();
+    for (n, stored) in kinds.iter().enumerate() {
+        let made = dir.path().join(format!("made{n}"));
+        std::fs::create_dir(&made).unwrap();
+        let [pre, flair, post, _, truth] = sample_stored(&made, *stored);
+        let case = dir.path().join(format!("BraTS2021_0000{n}"));
+        std::fs::create_dir(&case).unwrap();
+        for (from, suffix) in [(&pre, "t1"), (&flair, "flair"), (&post, "t1ce"), (&truth, "seg")] {
+            std::fs::rename(from, case.join(format!("BraTS2021_0000{n}_{suffix}.nii.gz"))).unwrap();
+        }
+        inputs.push(case);
+    }
+    let out = dir.path().join("out");
+    let mut args = vec!["predict"];
+    args.extend(inputs.iter().map(|c| p(c)));
+    args.extend(["--out", p(&out), "--json"]);
+    let r = tumorscan(&args);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("BraTS2021_00003_flair.nii.gz: stored as sagittal slices"),
+        "{}",
+        r.stderr
+    );
+    let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let dice: Vec<f64> = (0..4)
+        .map(|n| summary["volumes"][n]["ground_truth"]["dice"].as_f64().unwrap())
+        .collect();
+    assert!((dice[0] - 0.9157).abs() < 0.002, "{dice:?}");
+    assert!(dice.iter().all(|d| *d == dice[0]), "{dice:?}");
+    // Each mask volume is written in its input's voxel order.
+    let shown = (256, 256, 20);
+    let masks: Vec<Vec<u8>> = (0..4)
+        .map(|n| mask_voxels(&out.join(format!("BraTS2021_0000{n}_mask.nii.gz"))))
+        .collect();
+    assert!(masks[0].iter().filter(|&&v| v == 1).count() > 1000);
+    for (stored, mask) in kinds.iter().zip(&masks) {
+        for z in 0..shown.2 {
+            for row in 0..shown.1 {
+                for x in 0..shown.0 {
+                    let (a, b) = (Stored::Unoriented.index(shown, z, row, x), stored.index(shown, z, row, x));
+                    assert_eq!(masks[0][a], mask[b]);
+                }
+            }
+        }
+    }
 }
 
 #[test]

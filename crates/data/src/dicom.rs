@@ -338,6 +338,28 @@ fn slice_spacing(raws: &[DicomSlice]) -> Option<f64> {
     Some(steps[steps.len() / 2]).filter(|s| *s > 0.0 && s.is_finite())
 }
 
+/// What a series' plane means for the model, trained on axial slices with anterior up: a
+/// series is shown as stored (DICOM viewers do the same), so another plane is said.
+fn plane_note(r: &DicomSlice) -> Option<String> {
+    let o = r.orientation?;
+    let n = normal_of(r);
+    let main = (0..3).max_by(|&a, &b| n[a].abs().total_cmp(&n[b].abs()))?;
+    let plane = match main {
+        0 => "sagittal",
+        1 => "coronal",
+        // Patient coordinates are LPS: rows that run to -y run towards anterior.
+        _ if o[4] < -0.5 => {
+            return Some(
+                "its rows run from posterior to anterior (ImageOrientationPatient), upside down against the axial slices the model was trained on: its masks may be less accurate".into(),
+            )
+        }
+        _ => return None,
+    };
+    Some(format!(
+        "a {plane} series (ImageOrientationPatient): the model was trained on axial slices, so its masks here are not reliable"
+    ))
+}
+
 /// Put a series' slices in order: by InstanceNumber when every slice has its own; otherwise
 /// along the slice normal by ImagePositionPatient when every slice has one (as `dcm2niix`
 /// orders them); otherwise by InstanceNumber and file name. Returns a note for the last two.
@@ -395,6 +417,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
         )),
         _ => None,
     };
+    let plane_note = plane_note(&raws[0]);
     let photometric_note = raws[0]
         .inverted
         .then(|| "MONOCHROME1 (low values shown white) inverted to read".to_string());
@@ -435,6 +458,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
                     .chain(order_note.clone())
                     .chain(spacing_note.clone())
                     .chain(photometric_note.clone())
+                    .chain(plane_note.clone())
                     .collect(),
             }
         })
@@ -449,6 +473,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
         slices,
         nifti: None,
         slice_thickness_mm: spacing.or(thickness),
+        notes: plane_note.into_iter().collect(),
     })
 }
 
@@ -534,6 +559,25 @@ mod tests {
         // Without positions, SliceThickness is all there is.
         raws.iter_mut().for_each(|r| r.position = None);
         assert_eq!(assemble(Path::new("s"), raws).unwrap().slice_thickness_mm, Some(2.5));
+    }
+
+    /// A sagittal series was segmented as if axial, without a word.
+    #[test]
+    fn series_in_other_planes_or_upside_down_are_said() {
+        let oriented = |o: [f64; 6]| {
+            let mut s = read_one_bytes("IM1.dcm", &dicom(1, "1.2.3", 4, EXPLICIT)).unwrap();
+            s.orientation = Some(o);
+            assemble(Path::new("s"), vec![s]).unwrap().notes
+        };
+        assert!(oriented([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).is_empty(), "axial, anterior up");
+        // Slightly oblique axial is still axial.
+        assert!(oriented([1.0, 0.0, 0.0, 0.0, 0.94, -0.34]).is_empty());
+        let sagittal = oriented([0.0, 1.0, 0.0, 0.0, 0.0, -1.0]);
+        assert!(sagittal[0].contains("a sagittal series"), "{sagittal:?}");
+        let coronal = oriented([1.0, 0.0, 0.0, 0.0, 0.0, -1.0]);
+        assert!(coronal[0].contains("a coronal series"), "{coronal:?}");
+        let flipped = oriented([-1.0, 0.0, 0.0, 0.0, -1.0, 0.0]);
+        assert!(flipped[0].contains("upside down"), "{flipped:?}");
     }
 
     #[test]

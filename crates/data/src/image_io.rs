@@ -8,7 +8,8 @@
 //! (0/1 is accepted too).
 
 use crate::error::{DataError, Result};
-use image::{DynamicImage, ImageReader, Limits};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
 use std::path::Path;
 
 /// Largest width or height accepted: guards against decompression bombs.
@@ -67,10 +68,23 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
-    reader.decode().map_err(|e| DataError::Decode {
+    let failed = |e: image::ImageError| DataError::Decode {
         path: path.to_path_buf(),
         reason: e.to_string(),
-    })
+    };
+    let mut decoder = reader.into_decoder().map_err(failed)?;
+    if decoder.total_bytes() > MAX_ALLOC {
+        return Err(DataError::invalid(
+            path,
+            format!("decoding needs {} bytes, more than the {MAX_ALLOC} allowed", decoder.total_bytes()),
+        ));
+    }
+    // A photo's EXIF orientation (a JPEG from a phone or a viewer's export) says how it is
+    // shown; its mask is drawn on it as shown.
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(failed)?;
+    img.apply_orientation(orientation);
+    Ok(img)
 }
 
 /// Read a file's bytes with a clear error (dangling symlinks and directories included).
@@ -212,6 +226,32 @@ mod tests {
         let s = decode_slice(p, &png(rgba.into()), ChannelPolicy::Strict).unwrap();
         assert_eq!(&s.data[..3], &[9, 8, 7]);
         assert_eq!(s.notes.len(), 1);
+    }
+
+    /// A JPEG's EXIF orientation was ignored: a phone photo stored on its side was read so.
+    #[test]
+    fn exif_orientation_is_applied() {
+        // 16 wide, 8 high: the left half dark, the right half bright.
+        let img = image::RgbImage::from_fn(16, 8, |x, _| image::Rgb([if x < 8 { 0 } else { 250 }; 3]));
+        let mut jpeg = std::io::Cursor::new(Vec::new());
+        DynamicImage::from(img).write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+        let jpeg = jpeg.into_inner();
+        // An APP1 EXIF segment after SOI: a little-endian TIFF IFD with Orientation (0x0112) = 6,
+        // "rotate 90 degrees clockwise to show".
+        let mut exif = b"Exif\0\0II*\0\x08\0\0\0\x01\0".to_vec();
+        exif.extend([0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]);
+        let mut rotated = jpeg[..2].to_vec();
+        rotated.extend([0xFF, 0xE1]);
+        rotated.extend(((exif.len() + 2) as u16).to_be_bytes());
+        rotated.extend(&exif);
+        rotated.extend(&jpeg[2..]);
+        let p = Path::new("photo.jpg");
+        let plain = decode_slice(p, &jpeg, ChannelPolicy::Strict).unwrap();
+        assert_eq!((plain.width, plain.height), (16, 8));
+        let shown = decode_slice(p, &rotated, ChannelPolicy::Strict).unwrap();
+        assert_eq!((shown.width, shown.height), (8, 16));
+        // Turned clockwise: the dark left half is now on top.
+        assert!(shown.data[0] < 50 && shown.data[(15 * 8) * 3] > 200, "{:?}", &shown.data[..6]);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! Data flows one way: [`layout`] finds the files, [`image_io`] decodes them, [`load`] checks
 //! and caches whole patients, [`table`] and [`split`] describe them, [`normalize`] and
 //! [`augment`] turn them into model input, and [`render`] draws them for people.
-//! Prediction inputs in other formats are read into [`volume`]s by [`nifti`] and [`dicom`]
-//! ([`sequences`] combines sequences stored apart);
+//! Prediction inputs in other formats are read into [`volume`]s by [`nifti`] (shown as its
+//! header's orientation says, [`nifti_axes`]) and [`dicom`] ([`sequences`] combines sequences
+//! stored apart);
 //! every reader has a byte-level entry point (no disk needed), which the fuzz targets in
 //! `fuzz/` call.
 
@@ -16,6 +17,7 @@ pub mod image_io;
 pub mod layout;
 pub mod load;
 pub mod nifti;
+pub mod nifti_axes;
 pub mod normalize;
 pub mod phantom;
 pub mod render;

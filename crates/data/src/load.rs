@@ -182,6 +182,11 @@ pub fn load_dataset(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
     if let Some(dir) = &opts.cache_dir {
         let path = dir.join(format!("{key}.tscache"));
         if let Ok(patients) = read_cache(&path, &layout) {
+            // Its time stamp says when it was last used, for eviction (best effort).
+            let _ = std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
             return Ok(LoadedDataset {
                 root: root.to_path_buf(),
                 patients,
@@ -295,8 +300,44 @@ fn content_key(layout: &DatasetLayout, files: &[(usize, usize, &Path, &Path)], b
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Dataset versions kept in the cache: the most recently used ones (each is about 570 MB for
+/// the 80 development patients).
+pub const MAX_CACHED_VERSIONS: usize = 4;
+/// Age past which a cache file's temporary copy is a killed writer's leftover (a write takes
+/// seconds and keeps it fresh).
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Remove what a cache folder no longer needs: temporary copies that killed writers left, and
+/// the least recently used versions past [`MAX_CACHED_VERSIONS`]. Only tumorscan's own file
+/// names are touched.
+fn tidy_cache(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let now = std::time::SystemTime::now();
+    let mut versions = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let Ok(modified) = e.metadata().and_then(|m| m.modified()) else {
+            continue;
+        };
+        let age = now.duration_since(modified).unwrap_or_default();
+        let temp = name
+            .split_once(".tscache.tmp")
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if temp && age > STALE_TEMP {
+            let _ = std::fs::remove_file(e.path());
+        } else if name.ends_with(".tscache") {
+            versions.push((modified, e.path()));
+        }
+    }
+    versions.sort_by_key(|v| std::cmp::Reverse(v.0));
+    for (_, path) in versions.into_iter().skip(MAX_CACHED_VERSIONS) {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 fn write_cache(dir: &Path, key: &str, patients: &[Patient]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
+    tidy_cache(dir);
     let tmp = dir.join(format!("{key}.tscache.tmp{}", std::process::id()));
     {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
@@ -320,7 +361,9 @@ fn write_cache(dir: &Path, key: &str, patients: &[Patient]) -> std::io::Result<(
         w.flush()?;
         w.get_ref().sync_all()?;
     }
-    std::fs::rename(tmp, dir.join(format!("{key}.tscache")))
+    std::fs::rename(tmp, dir.join(format!("{key}.tscache")))?;
+    tidy_cache(dir);
+    Ok(())
 }
 
 fn read_cache(path: &Path, layout: &DatasetLayout) -> std::io::Result<Vec<Patient>> {
@@ -415,6 +458,53 @@ pub(crate) mod tests {
         let c = load_dataset(dir.path(), &opts).unwrap();
         assert!(!c.from_cache);
         assert_ne!(a.content_key, c.content_key);
+    }
+
+    /// Caches were never evicted (570 MB per dataset version) and a killed writer's temporary
+    /// copy stayed for good.
+    #[test]
+    fn the_cache_keeps_the_versions_last_used_and_drops_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        synthetic(dir.path(), &["TCGA_AA_0001_20000101"], 2);
+        let ago = |secs: u64| std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+        let old_file = |name: &str, secs: u64| {
+            let path = cache.path().join(name);
+            std::fs::write(&path, b"x").unwrap();
+            std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(ago(secs))
+                .unwrap();
+            path
+        };
+        let versions: Vec<_> = (0..MAX_CACHED_VERSIONS)
+            .map(|k| old_file(&format!("v{k}.tscache"), 100 + k as u64))
+            .collect();
+        let leftover = old_file("v0.tscache.tmp4242", 3600);
+        let writing = old_file("v1.tscache.tmp4243", 5);
+        let mine = old_file("notes.txt", 1_000_000);
+        let opts = LoadOptions {
+            cache_dir: Some(cache.path().to_path_buf()),
+        };
+        let a = load_dataset(dir.path(), &opts).unwrap();
+        assert!(!a.from_cache);
+        // The oldest version goes; the three newer ones and the new one stay.
+        assert!(!versions[MAX_CACHED_VERSIONS - 1].exists());
+        assert!(versions[..MAX_CACHED_VERSIONS - 1].iter().all(|v| v.exists()));
+        assert!(!leftover.exists() && writing.exists() && mine.exists());
+        // A hit counts as a use: it refreshes the time stamp that eviction goes by.
+        let ours = cache.path().join(format!("{}.tscache", a.content_key));
+        std::fs::File::options()
+            .append(true)
+            .open(&ours)
+            .unwrap()
+            .set_modified(ago(1000))
+            .unwrap();
+        assert!(load_dataset(dir.path(), &opts).unwrap().from_cache);
+        let used = std::fs::metadata(&ours).unwrap().modified().unwrap();
+        assert!(used > ago(60), "a hit refreshes the time stamp");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! NIfTI-1 input (crate `nifti`) and output of predicted masks with the input's geometry.
 //!
-//! Axial slices are shown with rows flipped from NIfTI's y order (anterior up, as viewers
-//! draw them); the mask volume is flipped back when written, so it overlays the input in
-//! 3D Slicer or ITK-SNAP. A 4D volume with 3 volumes is read as the three sequences
+//! Axial slices are shown as the header's orientation says ([`crate::nifti_axes`]: anterior
+//! up, the patient's right on the left, whatever order the voxels are stored in); the mask
+//! volume is written back in the input's voxel order, so it overlays the input in 3D Slicer or
+//! ITK-SNAP. A 4D volume with 3 volumes is read as the three sequences
 //! (pre-contrast, FLAIR, post-contrast); a 3D volume is taken as FLAIR in all channels.
 //!
 //! Gzip is recognised by its magic bytes (not the file name). The header is checked before
@@ -14,6 +15,7 @@
 //! z-scoring follows anyway). NaN or infinite voxels are an error, as are zero-sized
 //! dimensions. Header/image pairs (`.hdr`/`.img`) are not supported.
 
+use crate::nifti_axes::Layout;
 use crate::volume::{InputSlice, NiftiGeometry, Volume};
 use ::nifti::{InMemNiftiVolume, NiftiHeader, NiftiType, NiftiVolume};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -38,12 +40,6 @@ pub fn stem_of(file_name: &str) -> String {
         .or_else(|| lower.strip_suffix(".nii"))
         .map_or(file_name.len(), str::len);
     file_name[..cut].to_string()
-}
-
-/// Where pixel (`row`, `x`) of axial slice `z`, as shown, lies in a volume's voxel data: shown
-/// rows run opposite to NIfTI's y (anterior up), in reading, mask reading and mask writing alike.
-fn voxel_of((nx, ny): (usize, usize), z: usize, row: usize, x: usize) -> usize {
-    x + nx * ((ny - 1 - row) + ny * z)
 }
 
 /// Read a `.nii` / `.nii.gz` file.
@@ -222,53 +218,53 @@ fn to_f32(volume: InMemNiftiVolume, slope: f32, inter: f32) -> Result<Vec<f32>, 
 
 fn to_volume(path: &Path, header: NiftiHeader, dims: Dims, data: &[f32]) -> Result<Volume, String> {
     let Dims { nx, ny, nz, nc } = dims;
-    // Map to 8 bits per channel by the volume's 0.5..99.5 percentile range.
+    // Map to 8 bits per channel by the volume's 0.5..99.5 percentile range, taken over every
+    // voxel so that it does not depend on the order the voxels are stored in.
     let plane = nx * ny * nz;
     let mut channels: Vec<Vec<u8>> = Vec::new();
     for c in 0..nc {
         let vals = &data[c * plane..(c + 1) * plane];
-        let mut sorted: Vec<f32> = vals.iter().copied().step_by((plane / 200_000).max(1)).collect();
-        sorted.sort_by(|a, b| a.total_cmp(b));
-        let q = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+        let mut all = vals.to_vec();
+        let mut q = |p: f64| {
+            *all.select_nth_unstable_by(((plane - 1) as f64 * p).round() as usize, f32::total_cmp)
+                .1
+        };
         let (lo, hi) = (q(0.005), q(0.995));
         let scale = if hi > lo { 255.0 / (hi - lo) } else { 0.0 };
         channels.push(vals.iter().map(|&v| ((v - lo) * scale).clamp(0.0, 255.0).round() as u8).collect());
     }
     let stem = path.file_name().map(|n| stem_of(&n.to_string_lossy())).unwrap_or_default();
-    let spacing = (header.pixdim[1] as f64, header.pixdim[2] as f64);
-    let spacing_ok = spacing.0 > 0.0 && spacing.1 > 0.0 && spacing.0.is_finite() && spacing.1.is_finite();
-    let slices = (0..nz)
+    let (layout, orientation_notes) = Layout::of_header(&header, (nx, ny, nz));
+    let mm = mm_per_unit(header.xyzt_units);
+    let [across, down, through] = layout.axes().map(|v| header.pixdim[v + 1] as f64 * mm);
+    let spacing_ok = across > 0.0 && down > 0.0 && across.is_finite() && down.is_finite();
+    let shown: Vec<Vec<Vec<u8>>> = channels.into_iter().map(|c| layout.slices(&c)).collect();
+    let (width, height, _) = layout.shown();
+    let mut notes = orientation_notes.clone();
+    if nc == 1 {
+        notes.push("single-channel volume used as FLAIR in all three channels".into());
+    }
+    let slices = (0..shown[0].len())
         .map(|z| {
-            let mut rgb = vec![0u8; nx * ny * 3];
-            for row in 0..ny {
-                for x in 0..nx {
-                    let src = voxel_of((nx, ny), z, row, x);
-                    for k in 0..3 {
-                        let c = if nc == 3 { k } else { 0 };
-                        rgb[(row * nx + x) * 3 + k] = channels[c][src];
-                    }
-                }
-            }
+            let rgb = (0..width * height)
+                .flat_map(|p| (0..3).map(move |k| (p, if nc == 3 { k } else { 0 })))
+                .map(|(p, c)| shown[c][z][p])
+                .collect();
             InputSlice {
                 label: format!("{}#{}", path.display(), z),
                 stem: format!("{stem}_z{z:03}"),
                 number: z as u32,
-                width: nx as u32,
-                height: ny as u32,
+                width: width as u32,
+                height: height as u32,
                 rgb,
-                spacing_mm: spacing_ok.then_some(spacing),
+                spacing_mm: spacing_ok.then_some((across, down)),
                 position_mm: None,
                 orientation: None,
                 truth: None,
-                notes: if nc == 1 {
-                    vec!["single-channel volume used as FLAIR in all three channels".into()]
-                } else {
-                    vec![]
-                },
+                notes: notes.clone(),
             }
         })
         .collect();
-    let thickness = header.pixdim[3] as f64;
     Ok(Volume {
         id: stem,
         source: path.to_path_buf(),
@@ -276,9 +272,21 @@ fn to_volume(path: &Path, header: NiftiHeader, dims: Dims, data: &[f32]) -> Resu
         nifti: Some(NiftiGeometry {
             header: Box::new(header),
             dims: (nx, ny, nz),
+            layout,
         }),
-        slice_thickness_mm: (thickness > 0.0 && thickness.is_finite()).then_some(thickness),
+        slice_thickness_mm: (through > 0.0 && through.is_finite()).then_some(through),
+        notes: orientation_notes,
     })
+}
+
+/// Millimetres per unit of a header's voxel sizes: its `xyzt_units` says metres, millimetres
+/// or micrometres; unset (0, as many writers leave it) is taken as millimetres.
+fn mm_per_unit(xyzt_units: u8) -> f64 {
+    match xyzt_units & 0x07 {
+        1 => 1000.0,
+        3 => 0.001,
+        _ => 1.0,
+    }
 }
 
 /// A ground-truth mask volume: non-zero voxels are tumour (a BraTS label map's labels all count,
@@ -292,20 +300,13 @@ pub fn read_mask(path: &Path) -> Result<(NiftiGeometry, Vec<Vec<u8>>), String> {
     if nc != 1 {
         return Err(format!("a mask volume has one value per voxel, this one {nc}"));
     }
-    let masks = (0..nz)
-        .map(|z| {
-            let mut m = vec![0u8; nx * ny];
-            for row in 0..ny {
-                for x in 0..nx {
-                    m[row * nx + x] = u8::from(data[voxel_of((nx, ny), z, row, x)] != 0.0);
-                }
-            }
-            m
-        })
-        .collect();
+    let (layout, _) = Layout::of_header(&header, (nx, ny, nz));
+    let tumour: Vec<u8> = data.iter().map(|&v| u8::from(v != 0.0)).collect();
+    let masks = layout.slices(&tumour);
     let geometry = NiftiGeometry {
         header: Box::new(header),
         dims: (nx, ny, nz),
+        layout,
     };
     Ok((geometry, masks))
 }
@@ -348,14 +349,7 @@ pub fn write_mask(path: &Path, geom: &NiftiGeometry, masks: &[Vec<u8>]) -> std::
         }
     }
     hdr[344..348].copy_from_slice(b"n+1\0");
-    let mut data = vec![0u8; nx * ny * nz];
-    for (z, m) in masks.iter().enumerate().take(nz) {
-        for row in 0..ny {
-            for x in 0..nx {
-                data[voxel_of((nx, ny), z, row, x)] = m[row * nx + x];
-            }
-        }
-    }
+    let data = geom.layout.voxels(masks);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&hdr)?;
     gz.write_all(&data)?;
@@ -424,6 +418,25 @@ mod tests {
         let px = |row: usize| a.slices[0].rgb[row * nx * 3];
         assert!(px(0) > px(ny - 1));
         assert_eq!(a.slices[0].rgb[0..3], [px(0); 3], "single channel copied to RGB");
+    }
+
+    /// Voxel sizes in metres were taken as millimetres (areas a million times too small).
+    #[test]
+    fn voxel_sizes_follow_the_header_units() {
+        let mut raw = nii_f32(&[2, 2, 1], &[0.0, 1.0, 2.0, 3.0]);
+        for (i, v) in [1.0f32, 0.0009, 0.0008, 0.003].iter().enumerate() {
+            raw[76 + 4 * i..80 + 4 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        raw[123] = 1 | 8; // metres, seconds
+        let v = read_bytes("m.nii", &raw).unwrap();
+        let (across, down) = v.slices[0].spacing_mm.unwrap();
+        assert!((across - 0.9).abs() < 1e-4 && (down - 0.8).abs() < 1e-4, "{across} {down}");
+        assert!((v.slice_thickness_mm.unwrap() - 3.0).abs() < 1e-4);
+        raw[123] = 2; // millimetres: as given
+        assert_eq!(
+            read_bytes("m.nii", &raw).unwrap().slices[0].spacing_mm,
+            Some((0.0009f32 as f64, 0.0008f32 as f64))
+        );
     }
 
     #[test]

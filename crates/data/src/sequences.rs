@@ -11,6 +11,7 @@
 //! A ground-truth mask stored apart (a NIfTI label map) joins its volume the same way
 //! ([`attach_truth`]), so that the prediction is scored against it.
 
+use crate::nifti_axes::world_transform;
 use crate::volume::Volume;
 
 /// Which sequence a channel holds; the channel index is the networks' input order.
@@ -140,42 +141,17 @@ fn grid_mismatch(flair: &Volume, other: &Volume) -> Option<String> {
         ));
     }
     match (&flair.nifti, &other.nifti) {
-        (Some(f), Some(o)) => header_mismatch(&f.header, &o.header, "FLAIR's"),
+        (Some(f), Some(o)) => header_mismatch(&f.header, &o.header, "FLAIR's").or_else(|| {
+            // One header without orientation: its voxels would be shown another way.
+            (f.layout != o.layout)
+                .then(|| "its voxels are stored in another order (one header has no orientation, sform and qform codes 0)".into())
+        }),
         (None, None) => None,
         _ => Some(
             "a different format (one is NIfTI, the other is not; their rows may run in opposite directions): convert both to one format"
                 .into(),
         ),
     }
-}
-
-/// The voxel-to-world transform a NIfTI header gives (rows of the 3x4 affine, mm): its sform
-/// where set, else its qform, else `None` (voxel sizes only).
-fn world_transform(h: &::nifti::NiftiHeader) -> Option<[f64; 12]> {
-    if h.sform_code > 0 {
-        let r: Vec<f64> = [h.srow_x, h.srow_y, h.srow_z].concat().iter().map(|&v| f64::from(v)).collect();
-        return r.try_into().ok();
-    }
-    if h.qform_code <= 0 {
-        return None;
-    }
-    // NIfTI-1's quaternion: a rotation (b, c, d; a from unit length), a handedness qfac in
-    // pixdim[0], the voxel sizes and an offset.
-    let (b, c, d) = (f64::from(h.quatern_b), f64::from(h.quatern_c), f64::from(h.quatern_d));
-    let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
-    let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
-    let (dx, dy, dz) = (f64::from(h.pixdim[1]), f64::from(h.pixdim[2]), qfac * f64::from(h.pixdim[3]));
-    let r = [
-        [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
-        [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
-        [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - b * b - c * c],
-    ];
-    let offset = [h.quatern_x, h.quatern_y, h.quatern_z].map(f64::from);
-    let mut m = [0.0; 12];
-    for i in 0..3 {
-        m[4 * i..4 * i + 4].copy_from_slice(&[r[i][0] * dx, r[i][1] * dy, r[i][2] * dz, offset[i]]);
-    }
-    Some(m)
 }
 
 /// Why NIfTI header `ho` does not describe `hf`'s voxel grid, if not: voxel sizes, and each
@@ -225,6 +201,13 @@ pub fn attach_truth(
     if let Some(why) = header_mismatch(&geometry.header, &mask.header, "the input's") {
         return Err(refuse(why));
     }
+    // A header without orientation beside one with it is shown another way: lay the truth's
+    // voxels out as the input's.
+    let masks = if mask.layout == geometry.layout {
+        masks
+    } else {
+        geometry.layout.slices(&mask.layout.voxels(&masks))
+    };
     for (slice, truth) in volume.slices.iter_mut().zip(masks) {
         slice.truth = Some(truth);
     }
@@ -317,6 +300,7 @@ mod tests {
             slices,
             nifti: None,
             slice_thickness_mm: None,
+            notes: Vec::new(),
         }
     }
 
@@ -455,9 +439,11 @@ mod tests {
                 ..Default::default()
             };
             edit(&mut header);
+            let (layout, _) = crate::nifti_axes::Layout::of_header(&header, (2, 2, 1));
             v.nifti = Some(crate::volume::NiftiGeometry {
                 header: Box::new(header),
                 dims: (2, 2, 1),
+                layout,
             });
             v
         };

@@ -65,6 +65,9 @@ pub struct Volume {
     /// Depth of a slice (mm): the spacing between slice centres where known (NIfTI pixdim[3],
     /// DICOM ImagePositionPatient), else SliceThickness; for volumes in mL.
     pub slice_thickness_mm: Option<f64>,
+    /// What the user is told once about the whole volume (stored in another plane, oblique);
+    /// each slice's own conversions are in its notes.
+    pub notes: Vec<String>,
 }
 
 impl Volume {
@@ -84,4 +87,6 @@ pub struct NiftiGeometry {
     pub header: Box<::nifti::NiftiHeader>,
     /// Dimensions (x, y, z).
     pub dims: (usize, usize, usize),
+    /// How its voxels are shown as axial slices, from the header's orientation.
+    pub layout: crate::nifti_axes::Layout,
 }

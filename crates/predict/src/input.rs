@@ -359,9 +359,14 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
             slices,
             nifti: None,
             slice_thickness_mm: None,
+            notes: Vec::new(),
         });
     }
     unique_names(&mut volumes);
+    // What concerns a whole volume (another plane, an oblique one) is said once, not per slice.
+    for v in &volumes {
+        notes.extend(v.notes.iter().map(|n| format!("{}: {n}", v.source.display())));
+    }
     Inputs { volumes, failures, notes }
 }
 
@@ -497,8 +502,13 @@ fn dedupe_files(mut files: Vec<PathBuf>, notes: &mut Vec<String>) -> Vec<PathBuf
 fn mask_beside(p: &Path) -> Option<PathBuf> {
     let stem = p.file_stem()?.to_string_lossy();
     let ext = p.extension()?.to_string_lossy();
-    let m = p.with_file_name(format!("{stem}_mask.{ext}"));
-    m.exists().then_some(m)
+    // The slice's own format first; a JPEG slice's mask is stored losslessly (JPEG's would not
+    // stay binary).
+    let found = std::iter::once(ext.as_ref())
+        .chain(["png", "tif", "tiff"])
+        .map(|e| p.with_file_name(format!("{stem}_mask.{e}")))
+        .find(|m| m.exists());
+    found
 }
 
 /// `name`, or the first of `name-2`, `name-3`, ... not in `used`; the result is added to `used`.
@@ -664,6 +674,7 @@ mod tests {
                 .collect(),
             nifti: None,
             slice_thickness_mm: None,
+            notes: Vec::new(),
         }
     }
 
@@ -760,6 +771,13 @@ mod tests {
         }
         let scored = collect_inputs(std::slice::from_ref(&p), None);
         assert!(scored.volumes[0].slices.iter().all(|s| s.truth.is_some()));
+        // A JPEG slice's mask beside it as PNG was not paired.
+        let jpeg = d.path().join("j");
+        std::fs::create_dir(&jpeg).unwrap();
+        image::RgbImage::new(16, 16).save(jpeg.join("j_1.jpg")).unwrap();
+        image::GrayImage::new(16, 16).save(jpeg.join("j_1_mask.png")).unwrap();
+        let got = collect_inputs(std::slice::from_ref(&jpeg), None);
+        assert!(got.volumes[0].slices[0].truth.is_some(), "{got:?}");
         std::fs::write(p.join("p_2.png"), b"truncated").unwrap();
         let got = collect_inputs(std::slice::from_ref(&p), None);
         assert_eq!((got.volumes[0].slices.len(), got.failures.len()), (2, 1));

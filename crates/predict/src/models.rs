@@ -656,6 +656,7 @@ mod tests {
             slices: vec![slice(first), slice(1), slice(2)],
             nifti: None,
             slice_thickness_mm: None,
+            notes: Vec::new(),
         };
         let maps = |v: &crate::input::Volume, tta: bool| {
             let norm = tumorscan_data::normalize::Normalizer::fit(v.slices.iter().map(|s| s.rgb.as_slice()));
@@ -799,6 +800,7 @@ mod tests {
             slices: vec![slice(0), slice(1)],
             nifti: None,
             slice_thickness_mm: None,
+            notes: Vec::new(),
         };
         let norm = tumorscan_data::normalize::Normalizer::fit(volume.slices.iter().map(|s| s.rgb.as_slice()));
         let maps = |b: &ModelBundle| crate::engine::probability_maps(b, &volume, &norm, 2, false);

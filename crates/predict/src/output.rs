@@ -375,6 +375,7 @@ mod tests {
             slices: truths.into_iter().map(slice).collect(),
             nifti: None,
             slice_thickness_mm: None,
+            notes: Vec::new(),
         };
         // Slice 1: TP 1, FN 1; slice 2: a missed tumour (FN 1); slice 3: a false call (FP 1).
         let v = volume(vec![Some(vec![1, 1, 0, 0]), Some(vec![0, 0, 0, 1]), Some(vec![0; 4])]);

@@ -481,6 +481,7 @@ fn infer(s: &AppState, items: Vec<Item>) -> Result<Vec<SliceResult>, ApiError> {
         slices: inputs,
         nifti: None,
         slice_thickness_mm: None,
+        notes: Vec::new(),
     };
     let preds = predict_volume(
         &s.bundle,

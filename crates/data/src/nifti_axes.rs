@@ -1,0 +1,283 @@
+//! How a NIfTI volume's voxel axes are shown as axial slices, from its header's orientation.
+//!
+//! NIfTI's world is RAS+ (x to the patient's right, y anterior, z superior); its header maps
+//! voxels (i, j, k) to it by the sform where set, else the qform. Each voxel axis is matched
+//! to the world axis it runs nearest to, and slices are shown as the training data (TCIA's
+//! DICOM slices) are: rows from anterior at the top to posterior, columns from the patient's
+//! right to their left (radiological), one slice per step of the voxel axis nearest
+//! superior-inferior, in voxel order. So a volume stored posterior-to-anterior, left-to-right,
+//! or as sagittal or coronal slices is shown and predicted as the same axial slices, and its
+//! mask is written back voxel for voxel on the input's grid. Nothing is resampled: an oblique
+//! volume is shown along the voxel axes nearest the patient's, as a viewer's "voxel" view does.
+//!
+//! A header without an orientation (sform and qform codes 0, as ANALYZE-era files) is taken
+//! as stored i to the left, j anterior, k superior, which is how earlier versions read every
+//! file.
+
+use ::nifti::NiftiHeader;
+
+/// Obliquity (degrees) past which a volume's axes are said to be far from the patient's.
+const OBLIQUE_NOTE_DEG: f64 = 30.0;
+/// In-plane pixel aspect ratio past which a note says the pixels are far from square.
+const ASPECT_NOTE: f64 = 1.5;
+
+/// The voxel-to-world transform a NIfTI header gives (rows of the 3x4 affine, mm): its sform
+/// where set, else its qform, else `None` (voxel sizes only).
+pub(crate) fn world_transform(h: &NiftiHeader) -> Option<[f64; 12]> {
+    if h.sform_code > 0 {
+        let r: Vec<f64> = [h.srow_x, h.srow_y, h.srow_z].concat().iter().map(|&v| f64::from(v)).collect();
+        return r.try_into().ok();
+    }
+    if h.qform_code <= 0 {
+        return None;
+    }
+    // NIfTI-1's quaternion: a rotation (b, c, d; a from unit length), a handedness qfac in
+    // pixdim[0], the voxel sizes and an offset.
+    let (b, c, d) = (f64::from(h.quatern_b), f64::from(h.quatern_c), f64::from(h.quatern_d));
+    let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
+    let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
+    let (dx, dy, dz) = (f64::from(h.pixdim[1]), f64::from(h.pixdim[2]), qfac * f64::from(h.pixdim[3]));
+    let r = [
+        [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
+        [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
+        [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - b * b - c * c],
+    ];
+    let offset = [h.quatern_x, h.quatern_y, h.quatern_z].map(f64::from);
+    let mut m = [0.0; 12];
+    for i in 0..3 {
+        m[4 * i..4 * i + 4].copy_from_slice(&[r[i][0] * dx, r[i][1] * dy, r[i][2] * dz, offset[i]]);
+    }
+    Some(m)
+}
+
+/// Which voxel axis runs along shown columns, rows and slices, and which way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Voxel axis (0 = i, 1 = j, 2 = k) of columns, rows and slices.
+    axes: [usize; 3],
+    /// Whether columns / rows count down their voxel axis.
+    reversed: [bool; 2],
+    /// Voxel dimensions (i, j, k).
+    dims: [usize; 3],
+}
+
+impl Layout {
+    /// The layout of a header without orientation: i along columns, j up the rows (anterior at
+    /// the top), k the slices.
+    pub fn unoriented((nx, ny, nz): (usize, usize, usize)) -> Self {
+        Self {
+            axes: [0, 1, 2],
+            reversed: [false, true],
+            dims: [nx, ny, nz],
+        }
+    }
+
+    /// The layout `header`'s orientation gives a volume of `dims` voxels, with what the user
+    /// should be told about it (another plane, strong obliquity, a degenerate orientation).
+    pub fn of_header(header: &NiftiHeader, dims: (usize, usize, usize)) -> (Self, Vec<String>) {
+        let unoriented = Self::unoriented(dims);
+        let Some(m) = world_transform(header) else {
+            return (unoriented, Vec::new());
+        };
+        // Unit direction of each voxel axis in the world: n[w][v].
+        let norm = |v: usize| (0..3).map(|w| m[4 * w + v].powi(2)).sum::<f64>().sqrt();
+        let norms = [norm(0), norm(1), norm(2)];
+        if norms.iter().any(|n| !n.is_finite() || *n < 1e-9) {
+            return (
+                unoriented,
+                vec!["its orientation (sform/qform) is degenerate, so it is read as a file without one (i to the left, j anterior, k superior)".into()],
+            );
+        }
+        let n = |w: usize, v: usize| m[4 * w + v] / norms[v];
+        // Greedily pair world and voxel axes, closest first.
+        let mut voxel_of_world = [usize::MAX; 3];
+        for _ in 0..3 {
+            let mut best = (0, 0, -1.0);
+            for w in (0..3).filter(|&w| voxel_of_world[w] == usize::MAX) {
+                for v in (0..3).filter(|v| !voxel_of_world.contains(v)) {
+                    if n(w, v).abs() > best.2 {
+                        best = (w, v, n(w, v).abs());
+                    }
+                }
+            }
+            voxel_of_world[best.0] = best.1;
+        }
+        let layout = Self {
+            axes: voxel_of_world,
+            // Column 0 is the patient's right (+x), row 0 the most anterior (+y).
+            reversed: [n(0, voxel_of_world[0]) > 0.0, n(1, voxel_of_world[1]) > 0.0],
+            dims: [dims.0, dims.1, dims.2],
+        };
+        let mut notes = Vec::new();
+        if voxel_of_world[2] != 2 {
+            let plane = if voxel_of_world[0] == 2 { "sagittal" } else { "coronal" };
+            notes.push(format!(
+                "stored as {plane} slices: shown and predicted as axial slices along voxel axis {} (its mask is written on the input's grid)",
+                ["i", "j", "k"][voxel_of_world[2]]
+            ));
+        }
+        let worst = (0..3).map(|w| n(w, voxel_of_world[w]).abs()).fold(1.0, f64::min);
+        let degrees = worst.clamp(0.0, 1.0).acos().to_degrees();
+        if degrees > OBLIQUE_NOTE_DEG {
+            notes.push(format!(
+                "oblique: its voxel axes lie up to {degrees:.0} degrees from the patient's, and its slices are shown along the nearest ones without resampling"
+            ));
+        }
+        let spacing = |v: usize| f64::from(header.pixdim[v + 1]);
+        let (across, down) = (spacing(layout.axes[0]), spacing(layout.axes[1]));
+        if across > 0.0 && down > 0.0 && (across / down).max(down / across) > ASPECT_NOTE {
+            notes.push(format!(
+                "its pixels are {across:.2} x {down:.2} mm, far from square; the model was trained on square pixels"
+            ));
+        }
+        (layout, notes)
+    }
+
+    /// Width, height and number of the shown slices.
+    pub fn shown(&self) -> (usize, usize, usize) {
+        let [c, r, s] = self.axes;
+        (self.dims[c], self.dims[r], self.dims[s])
+    }
+
+    /// Voxel axis (0 = i, 1 = j, 2 = k) along shown columns, rows and slices: where a shown
+    /// size or spacing comes from in the header.
+    pub fn axes(&self) -> [usize; 3] {
+        self.axes
+    }
+
+    /// Index in the voxel data (i fastest) of column `x`, row `row` of shown slice `z`.
+    pub fn voxel(&self, z: usize, row: usize, x: usize) -> usize {
+        let (w, h, _) = self.shown();
+        let mut v = [0; 3];
+        v[self.axes[0]] = if self.reversed[0] { w - 1 - x } else { x };
+        v[self.axes[1]] = if self.reversed[1] { h - 1 - row } else { row };
+        v[self.axes[2]] = z;
+        v[0] + self.dims[0] * (v[1] + self.dims[1] * v[2])
+    }
+
+    /// Shown slices (row-major) of one value per voxel.
+    pub fn slices<T: Copy>(&self, voxels: &[T]) -> Vec<Vec<T>> {
+        let (w, h, n) = self.shown();
+        (0..n)
+            .map(|z| {
+                (0..h)
+                    .flat_map(|row| (0..w).map(move |x| (row, x)))
+                    .map(|(row, x)| voxels[self.voxel(z, row, x)])
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Voxel data (i fastest) from shown slices (row-major), the inverse of [`Self::slices`];
+    /// voxels of missing slices are `T::default()`.
+    pub fn voxels<T: Copy + Default>(&self, slices: &[Vec<T>]) -> Vec<T> {
+        let (w, h, _) = self.shown();
+        let mut out = vec![T::default(); self.dims.iter().product()];
+        for (z, s) in slices.iter().enumerate().take(self.shown().2) {
+            for row in 0..h {
+                for x in 0..w {
+                    out[self.voxel(z, row, x)] = s[row * w + x];
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sform(rows: [[f32; 3]; 3]) -> NiftiHeader {
+        let row = |r: [f32; 3]| [r[0], r[1], r[2], 0.0];
+        NiftiHeader {
+            pixdim: [1.0; 8],
+            sform_code: 1,
+            srow_x: row(rows[0]),
+            srow_y: row(rows[1]),
+            srow_z: row(rows[2]),
+            ..Default::default()
+        }
+    }
+
+    /// A header without orientation (the crate's default has an identity sform).
+    fn unoriented() -> NiftiHeader {
+        NiftiHeader {
+            sform_code: 0,
+            qform_code: 0,
+            ..Default::default()
+        }
+    }
+
+    /// A 2x3x4 volume whose voxel value is its index.
+    fn shown_as(header: &NiftiHeader) -> (Vec<Vec<usize>>, Vec<String>) {
+        let (layout, notes) = Layout::of_header(header, (2, 3, 4));
+        let voxels: Vec<usize> = (0..24).collect();
+        let slices = layout.slices(&voxels);
+        assert_eq!(layout.voxels(&slices), voxels, "shown slices map back voxel for voxel");
+        (slices, notes)
+    }
+
+    #[test]
+    fn stored_left_anterior_superior_reads_as_files_without_orientation() {
+        let unoriented = shown_as(&unoriented());
+        let las = shown_as(&sform([[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]));
+        assert_eq!(unoriented, las);
+        // Anterior (high j) at the top, i along the columns.
+        assert_eq!(las.0[0], vec![4, 5, 2, 3, 0, 1]);
+        assert!(las.1.is_empty());
+    }
+
+    #[test]
+    fn rows_and_columns_follow_the_orientation() {
+        let las = shown_as(&sform([[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])).0;
+        // Stored posterior to anterior and right to left (DICOM's LPS order), by sform...
+        let lps = shown_as(&sform([[-1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0]])).0;
+        assert_eq!(lps[0], vec![0, 1, 2, 3, 4, 5]);
+        // ...or by qform: 180 degrees about z.
+        let qform = NiftiHeader {
+            sform_code: 0,
+            qform_code: 1,
+            quatern_d: 1.0,
+            pixdim: [1.0; 8],
+            ..Default::default()
+        };
+        assert_eq!(shown_as(&qform).0, lps);
+        // RAS: both in-plane axes run the other way from LPS.
+        let ras = shown_as(&sform([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])).0;
+        assert_eq!(ras[0], vec![5, 4, 3, 2, 1, 0]);
+        assert_ne!(las, lps);
+    }
+
+    #[test]
+    fn sagittal_and_coronal_volumes_are_shown_axially_and_said() {
+        // i anterior, j superior, k to the left: sagittal slices.
+        let (slices, notes) = shown_as(&sform([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]));
+        // Shown: 4 columns (k), 2 rows (i, anterior first), 3 slices (j).
+        assert_eq!(slices.len(), 3);
+        assert_eq!(slices[0], vec![1, 7, 13, 19, 0, 6, 12, 18]);
+        assert!(notes[0].contains("stored as sagittal slices"), "{notes:?}");
+        let (_, notes) = shown_as(&sform([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]));
+        assert!(notes[0].contains("stored as coronal slices"), "{notes:?}");
+    }
+
+    #[test]
+    fn oblique_degenerate_and_anisotropic_volumes_are_said() {
+        let tilted = |deg: f32| {
+            let (s, c) = deg.to_radians().sin_cos();
+            sform([[-1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+        };
+        assert!(shown_as(&tilted(20.0)).1.is_empty(), "an ordinary tilt is not worth a note");
+        let (slices, notes) = shown_as(&tilted(40.0));
+        assert!(notes[0].contains("up to 40 degrees"), "{notes:?}");
+        assert_eq!(slices, shown_as(&unoriented()).0);
+        let (slices, notes) = shown_as(&sform([[0.0; 3]; 3]));
+        assert!(notes[0].contains("degenerate"), "{notes:?}");
+        assert_eq!(slices, shown_as(&unoriented()).0);
+        // Sagittal slices 5 mm apart become 5 mm wide columns.
+        let mut thick = sform([[0.0, 0.0, -5.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
+        thick.pixdim[3] = 5.0;
+        let (_, notes) = shown_as(&thick);
+        assert!(notes.iter().any(|n| n.contains("5.00 x 1.00 mm")), "{notes:?}");
+    }
+}
