@@ -5,8 +5,10 @@ For every patient of fold FOLD in FOLDS (kaggle_3m layout under DATA) it writes,
   PATIENT_pre.nii.gz, PATIENT_flair.nii.gz, PATIENT_post.nii.gz  one 3D volume per sequence
   PATIENT_4d.nii.gz                                             the three as one 4D volume
   PATIENT_truth.nii.gz                                          the hand-drawn mask (0/1)
-uint8 voxels, 1 mm voxels, identity sform. Display row r is stored at NIfTI y = ny - 1 - r,
-as tumorscan reads it (anterior up), so masks compare voxel for voxel.
+uint8 voxels, 1 mm voxels. Display row r is stored at NIfTI y = ny - 1 - r and column c at
+x = c, with an sform that says so: x = -i (the slices are taken to show the patient's right on
+the left, as DICOM viewers show axial slices), y = j (anterior up), z = k. (Until session 55 the
+sform was the identity, which says the opposite left and right; tumorscan did not read it then.)
 Python standard library only (PNG decoded here: 8-bit RGB or grey, non-interlaced).
 
 usage: export_nifti.py DATA FOLDS FOLD OUT
@@ -64,7 +66,7 @@ def write_nifti(path, nx, ny, nz, nt, data):
     struct.pack_into("<8f", h, 76, 1, 1, 1, 1, 1, 1, 1, 1)
     struct.pack_into("<f", h, 108, 352.0)
     struct.pack_into("<hh", h, 252, 0, 1)  # qform_code 0, sform_code 1
-    struct.pack_into("<12f", h, 280, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0)
+    struct.pack_into("<12f", h, 280, -1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0)
     h[344:348] = b"n+1\0"
     with gzip.open(path, "wb", compresslevel=1) as f:
         f.write(bytes(h) + bytes(data))
