@@ -114,8 +114,10 @@ pub fn load(dir: &Path, args: &LoadArgs) -> Result<LoadedDataset> {
             "cache hit"
         } else if args.no_cache {
             "no cache"
-        } else {
+        } else if ds.cached {
             "decoded, cached"
+        } else {
+            "decoded; the cache could not be written"
         }
     );
     for p in &ds.patients {

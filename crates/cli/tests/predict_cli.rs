@@ -720,7 +720,11 @@ fn masks_that_cannot_score_a_volume_are_said() {
     std::fs::write(patient.join("TCGA_CS_5393_19990606_2_mask.tif"), b"broken").unwrap();
     let r = tumorscan(&["predict", p(&patient), "--out", p(&dir.path().join("o")), "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("_2_mask.tif: not used as ground truth"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("_2_mask.tif: not a readable image") && r.stderr.contains("; not used as ground truth"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("18 of 20 slices have a usable _mask file"), "{}", r.stderr);
     let summary: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert!(summary["volumes"][0].get("ground_truth").is_none());

@@ -338,8 +338,9 @@ fn slice_spacing(raws: &[DicomSlice]) -> Option<f64> {
     Some(steps[steps.len() / 2]).filter(|s| *s > 0.0 && s.is_finite())
 }
 
-/// What a series' plane means for the model, trained on axial slices with anterior up: a
-/// series is shown as stored (DICOM viewers do the same), so another plane is said.
+/// What a series' plane means for the model, trained on axial slices shown anterior up with
+/// the patient's right on the left: a series is shown as stored (DICOM viewers do the same), so
+/// another plane, or axial rows and columns that run otherwise, is said.
 fn plane_note(r: &DicomSlice) -> Option<String> {
     let o = r.orientation?;
     let n = normal_of(r);
@@ -347,13 +348,20 @@ fn plane_note(r: &DicomSlice) -> Option<String> {
     let plane = match main {
         0 => "sagittal",
         1 => "coronal",
-        // Patient coordinates are LPS: rows that run to -y run towards anterior.
-        _ if o[4] < -0.5 => {
-            return Some(
-                "its rows run from posterior to anterior (ImageOrientationPatient), upside down against the axial slices the model was trained on: its masks may be less accurate".into(),
-            )
+        // Patient coordinates are LPS: along a row x should grow (to the patient's left), down
+        // a column y (to posterior).
+        _ => {
+            let turned = match (o[0] > 0.5, o[4] > 0.5, o[0] < -0.5, o[4] < -0.5) {
+                (true, true, ..) => return None,
+                (_, _, true, true) => "upside down (rotated 180 degrees)",
+                (true, false, _, true) => "upside down (flipped top to bottom)",
+                (false, true, true, _) => "mirrored left to right",
+                _ => "turned 90 degrees (rows and columns swapped)",
+            };
+            return Some(format!(
+                "its axial slices are {turned} against the slices the model was trained on (ImageOrientationPatient): its masks may be less accurate"
+            ));
         }
-        _ => return None,
     };
     Some(format!(
         "a {plane} series (ImageOrientationPatient): the model was trained on axial slices, so its masks here are not reliable"
@@ -577,7 +585,13 @@ mod tests {
         let coronal = oriented([1.0, 0.0, 0.0, 0.0, 0.0, -1.0]);
         assert!(coronal[0].contains("a coronal series"), "{coronal:?}");
         let flipped = oriented([-1.0, 0.0, 0.0, 0.0, -1.0, 0.0]);
-        assert!(flipped[0].contains("upside down"), "{flipped:?}");
+        assert!(flipped[0].contains("upside down (rotated 180"), "{flipped:?}");
+        // Rows and columns swapped, or turned 90 degrees, were not said.
+        for o in [[0.0, 1.0, 0.0, 1.0, 0.0, 0.0], [0.0, -1.0, 0.0, 1.0, 0.0, 0.0]] {
+            assert!(oriented(o)[0].contains("turned 90 degrees"), "{o:?}");
+        }
+        assert!(oriented([-1.0, 0.0, 0.0, 0.0, 1.0, 0.0])[0].contains("mirrored left to right"));
+        assert!(oriented([1.0, 0.0, 0.0, 0.0, -1.0, 0.0])[0].contains("flipped top to bottom"));
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct RgbImage {
     pub height: u32,
     /// `width * height * 3` bytes.
     pub data: Vec<u8>,
+    /// Whether a JPEG's EXIF orientation turned or mirrored it while decoding (a mask beside
+    /// it may have been drawn either way).
+    pub turned: bool,
     /// Conversions applied while reading (empty when the file was 8-bit RGB).
     pub notes: Vec<String>,
 }
@@ -53,7 +56,13 @@ pub struct Mask {
     pub data: Vec<u8>,
 }
 
-fn decode(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
+/// Start of the note on a slice that a JPEG's EXIF orientation turned.
+pub const EXIF_TURNED: &str = "turned as its EXIF orientation says";
+
+/// Decode an image; for a JPEG, also apply its EXIF orientation and return it (`None` when
+/// nothing was turned). Other formats are read as stored: a TIFF or PNG orientation tag is rare
+/// in scans, and a slice and its mask must be read alike.
+fn decode(path: &Path, bytes: &[u8]) -> Result<(DynamicImage, Option<Orientation>)> {
     let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| DataError::io(path, e))?;
@@ -68,6 +77,7 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
+    let reader_format = reader.format();
     let failed = |e: image::ImageError| DataError::Decode {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -80,11 +90,14 @@ fn decode(path: &Path, bytes: &[u8]) -> Result<DynamicImage> {
         ));
     }
     // A photo's EXIF orientation (a JPEG from a phone or a viewer's export) says how it is
-    // shown; its mask is drawn on it as shown.
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    // shown.
+    let jpeg = reader_format == Some(image::ImageFormat::Jpeg);
+    let orientation = decoder.orientation().ok().filter(|o| jpeg && *o != Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(failed)?;
-    img.apply_orientation(orientation);
-    Ok(img)
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    Ok((img, orientation))
 }
 
 /// Read a file's bytes with a clear error (dangling symlinks and directories included).
@@ -104,12 +117,12 @@ pub fn read_bytes(path: &Path) -> Result<Vec<u8>> {
 
 /// Decode a slice image from bytes (`path` is only used in messages and to guess the format).
 pub fn decode_slice(path: &Path, bytes: &[u8], policy: ChannelPolicy) -> Result<RgbImage> {
-    let img = decode(path, bytes)?;
+    let (img, turned) = decode(path, bytes)?;
     let (width, height) = (img.width(), img.height());
     if width == 0 || height == 0 {
         return Err(DataError::invalid(path, "image has zero width or height"));
     }
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = turned.map(|o| format!("{EXIF_TURNED}: {o:?}")).into_iter().collect();
     if policy == ChannelPolicy::Lenient && (width, height) != (LGG_SIDE, LGG_SIDE) {
         // Resizing changes the scale the network learned tumours at; say so beside the result.
         notes.push(format!(
@@ -153,6 +166,7 @@ pub fn decode_slice(path: &Path, bytes: &[u8], policy: ChannelPolicy) -> Result<
         width,
         height,
         data,
+        turned: turned.is_some(),
         notes,
     })
 }
@@ -164,7 +178,7 @@ pub fn read_slice(path: &Path, policy: ChannelPolicy) -> Result<RgbImage> {
 
 /// Decode a ground-truth mask from bytes; rejects non-binary masks.
 pub fn decode_mask(path: &Path, bytes: &[u8]) -> Result<Mask> {
-    let img = decode(path, bytes)?;
+    let (img, _) = decode(path, bytes)?;
     let (width, height) = (img.width(), img.height());
     let gray: Vec<u8> = match img {
         DynamicImage::ImageLuma8(b) => b.into_raw(),
@@ -229,6 +243,7 @@ mod tests {
     }
 
     /// A JPEG's EXIF orientation was ignored: a phone photo stored on its side was read so.
+    /// (Only JPEG's: a TIFF or PNG tag on a slice but not its mask misaligned the pair.)
     #[test]
     fn exif_orientation_is_applied() {
         // 16 wide, 8 high: the left half dark, the right half bright.
@@ -250,6 +265,8 @@ mod tests {
         assert_eq!((plain.width, plain.height), (16, 8));
         let shown = decode_slice(p, &rotated, ChannelPolicy::Strict).unwrap();
         assert_eq!((shown.width, shown.height), (8, 16));
+        assert!(shown.turned && !plain.turned);
+        assert!(shown.notes[0].starts_with(EXIF_TURNED), "{:?}", shown.notes);
         // Turned clockwise: the dark left half is now on top.
         assert!(shown.data[0] < 50 && shown.data[(15 * 8) * 3] > 200, "{:?}", &shown.data[..6]);
     }

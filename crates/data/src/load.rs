@@ -109,6 +109,9 @@ pub struct LoadedDataset {
     pub content_key: String,
     /// Whether this load was served from the cache.
     pub from_cache: bool,
+    /// Whether its decoded slices are in the cache now (served from it, or written by this
+    /// load).
+    pub cached: bool,
 }
 
 impl LoadedDataset {
@@ -182,17 +185,16 @@ pub fn load_dataset(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
     if let Some(dir) = &opts.cache_dir {
         let path = dir.join(format!("{key}.tscache"));
         if let Ok(patients) = read_cache(&path, &layout) {
-            // Its time stamp says when it was last used, for eviction (best effort).
-            let _ = std::fs::File::options()
-                .append(true)
-                .open(&path)
-                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            // Its time stamp says when it was last used, for eviction (best effort: the file's
+            // owner can set it on a read-only file too).
+            let _ = std::fs::File::open(&path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
             return Ok(LoadedDataset {
                 root: root.to_path_buf(),
                 patients,
                 clinical,
                 content_key: key,
                 from_cache: true,
+                cached: true,
             });
         }
     }
@@ -264,16 +266,15 @@ pub fn load_dataset(root: &Path, opts: &LoadOptions) -> Result<LoadedDataset> {
     if let Some(e) = DataError::from_many(errors) {
         return Err(e);
     }
-    if let Some(dir) = &opts.cache_dir {
-        // A cache that cannot be written only costs speed next time; never fail the load.
-        let _ = write_cache(dir, &key, &patients);
-    }
+    // A cache that cannot be written only costs speed next time; never fail the load.
+    let cached = opts.cache_dir.as_ref().is_some_and(|dir| write_cache(dir, &key, &patients).is_ok());
     Ok(LoadedDataset {
         root: root.to_path_buf(),
         patients,
         clinical,
         content_key: key,
         from_cache: false,
+        cached,
     })
 }
 
@@ -307,63 +308,85 @@ pub const MAX_CACHED_VERSIONS: usize = 4;
 /// seconds and keeps it fresh).
 const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// Whether `name` is one of tumorscan's cache files: `<64 hex digits>.tscache`, or its
+/// temporary copy `<...>.tscache.tmp<pid>` (`Some(true)`).
+fn cache_file_kind(name: &str) -> Option<bool> {
+    let (key, rest) = name.split_once(".tscache")?;
+    if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    match rest.strip_prefix(".tmp") {
+        None if rest.is_empty() => Some(false),
+        Some(pid) if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) => Some(true),
+        _ => None,
+    }
+}
+
 /// Remove what a cache folder no longer needs: temporary copies that killed writers left, and
-/// the least recently used versions past [`MAX_CACHED_VERSIONS`]. Only tumorscan's own file
-/// names are touched.
-fn tidy_cache(dir: &Path) {
+/// the least recently used versions past [`MAX_CACHED_VERSIONS`], `keep` (the version just
+/// written) never among them. Only tumorscan's own file names are touched; a time stamp in the
+/// future counts as now (a clock that jumped back must not pin old versions).
+fn tidy_cache(dir: &Path, keep: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     let now = std::time::SystemTime::now();
     let mut versions = Vec::new();
     for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        let Ok(modified) = e.metadata().and_then(|m| m.modified()) else {
+        let Some(temp) = cache_file_kind(&e.file_name().to_string_lossy()) else {
             continue;
         };
-        let age = now.duration_since(modified).unwrap_or_default();
-        let temp = name
-            .split_once(".tscache.tmp")
-            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
-        if temp && age > STALE_TEMP {
-            let _ = std::fs::remove_file(e.path());
-        } else if name.ends_with(".tscache") {
+        // Through a link, its target's time: the one a hit refreshes.
+        let Ok(modified) = std::fs::metadata(e.path()).and_then(|m| m.modified()) else {
+            continue;
+        };
+        let modified = modified.min(now);
+        if temp {
+            if now.duration_since(modified).unwrap_or_default() > STALE_TEMP {
+                let _ = std::fs::remove_file(e.path());
+            }
+        } else if e.path() != keep {
             versions.push((modified, e.path()));
         }
     }
     versions.sort_by_key(|v| std::cmp::Reverse(v.0));
-    for (_, path) in versions.into_iter().skip(MAX_CACHED_VERSIONS) {
+    for (_, path) in versions.into_iter().skip(MAX_CACHED_VERSIONS - 1) {
         let _ = std::fs::remove_file(path);
     }
 }
 
 fn write_cache(dir: &Path, key: &str, patients: &[Patient]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    tidy_cache(dir);
     let tmp = dir.join(format!("{key}.tscache.tmp{}", std::process::id()));
-    {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        w.write_all(MAGIC)?;
-        w.write_all(&(patients.len() as u32).to_le_bytes())?;
-        for p in patients {
-            w.write_all(&(p.slices.len() as u32).to_le_bytes())?;
-            for s in &p.slices {
-                w.write_all(&s.width.to_le_bytes())?;
-                w.write_all(&s.height.to_le_bytes())?;
-                w.write_all(&s.image)?;
-                // Masks are 0/1: pack 8 pixels per byte.
-                let packed: Vec<u8> = s
-                    .mask
-                    .chunks(8)
-                    .map(|c| c.iter().enumerate().fold(0u8, |a, (i, &v)| a | (v << i)))
-                    .collect();
-                w.write_all(&packed)?;
-            }
-        }
-        w.flush()?;
-        w.get_ref().sync_all()?;
+    let path = dir.join(format!("{key}.tscache"));
+    let written = write_cache_file(&tmp, patients).and_then(|()| std::fs::rename(&tmp, &path));
+    if written.is_err() {
+        // A full disk or a folder in the way: no 570 MB copy left behind.
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(tmp, dir.join(format!("{key}.tscache")))?;
-    tidy_cache(dir);
-    Ok(())
+    tidy_cache(dir, &path);
+    written
+}
+
+fn write_cache_file(tmp: &Path, patients: &[Patient]) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(tmp)?);
+    w.write_all(MAGIC)?;
+    w.write_all(&(patients.len() as u32).to_le_bytes())?;
+    for p in patients {
+        w.write_all(&(p.slices.len() as u32).to_le_bytes())?;
+        for s in &p.slices {
+            w.write_all(&s.width.to_le_bytes())?;
+            w.write_all(&s.height.to_le_bytes())?;
+            w.write_all(&s.image)?;
+            // Masks are 0/1: pack 8 pixels per byte.
+            let packed: Vec<u8> = s
+                .mask
+                .chunks(8)
+                .map(|c| c.iter().enumerate().fold(0u8, |a, (i, &v)| a | (v << i)))
+                .collect();
+            w.write_all(&packed)?;
+        }
+    }
+    w.flush()?;
+    w.get_ref().sync_all()
 }
 
 fn read_cache(path: &Path, layout: &DatasetLayout) -> std::io::Result<Vec<Patient>> {
@@ -479,12 +502,14 @@ pub(crate) mod tests {
                 .unwrap();
             path
         };
+        let key = |k: usize| format!("{k}").repeat(64);
         let versions: Vec<_> = (0..MAX_CACHED_VERSIONS)
-            .map(|k| old_file(&format!("v{k}.tscache"), 100 + k as u64))
+            .map(|k| old_file(&format!("{}.tscache", key(k)), 100 + k as u64))
             .collect();
-        let leftover = old_file("v0.tscache.tmp4242", 3600);
-        let writing = old_file("v1.tscache.tmp4243", 5);
-        let mine = old_file("notes.txt", 1_000_000);
+        let leftover = old_file(&format!("{}.tscache.tmp4242", key(0)), 3600);
+        let writing = old_file(&format!("{}.tscache.tmp4243", key(1)), 5);
+        // The user's own files, even with names like the cache's, are never touched.
+        let mine = ["notes.txt", "my-backup.tscache", "results.tscache.tmp2024"].map(|n| old_file(n, 1_000_000));
         let opts = LoadOptions {
             cache_dir: Some(cache.path().to_path_buf()),
         };
@@ -493,7 +518,8 @@ pub(crate) mod tests {
         // The oldest version goes; the three newer ones and the new one stay.
         assert!(!versions[MAX_CACHED_VERSIONS - 1].exists());
         assert!(versions[..MAX_CACHED_VERSIONS - 1].iter().all(|v| v.exists()));
-        assert!(!leftover.exists() && writing.exists() && mine.exists());
+        assert!(!leftover.exists() && writing.exists() && mine.iter().all(|m| m.exists()));
+        assert!(a.cached);
         // A hit counts as a use: it refreshes the time stamp that eviction goes by.
         let ours = cache.path().join(format!("{}.tscache", a.content_key));
         std::fs::File::options()
@@ -505,6 +531,44 @@ pub(crate) mod tests {
         assert!(load_dataset(dir.path(), &opts).unwrap().from_cache);
         let used = std::fs::metadata(&ours).unwrap().modified().unwrap();
         assert!(used > ago(60), "a hit refreshes the time stamp");
+    }
+
+    /// With time stamps in the future (a clock set back), the version just written was evicted
+    /// at once, every run; a failed write left its temporary copy and still said "cached".
+    #[test]
+    fn the_version_just_written_stays_and_a_failed_write_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        synthetic(dir.path(), &["TCGA_AA_0001_20000101"], 2);
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(86_400);
+        for k in 0..MAX_CACHED_VERSIONS {
+            let path = cache.path().join(format!("{}.tscache", format!("{k}").repeat(64)));
+            std::fs::write(&path, b"x").unwrap();
+            std::fs::File::options()
+                .append(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(later)
+                .unwrap();
+        }
+        let opts = LoadOptions {
+            cache_dir: Some(cache.path().to_path_buf()),
+        };
+        let a = load_dataset(dir.path(), &opts).unwrap();
+        assert!(a.cached && load_dataset(dir.path(), &opts).unwrap().from_cache);
+        let count = || std::fs::read_dir(cache.path()).unwrap().count();
+        assert_eq!(count(), MAX_CACHED_VERSIONS);
+        // A folder where the cache file would go: the write fails, and says so.
+        let ours = cache.path().join(format!("{}.tscache", a.content_key));
+        std::fs::remove_file(&ours).unwrap();
+        std::fs::create_dir(&ours).unwrap();
+        let b = load_dataset(dir.path(), &opts).unwrap();
+        assert!(!b.from_cache && !b.cached);
+        let names: Vec<String> = std::fs::read_dir(cache.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert!(!names.iter().any(|n| n.contains(".tmp")), "{names:?}");
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! z-scoring follows anyway). NaN or infinite voxels are an error, as are zero-sized
 //! dimensions. Header/image pairs (`.hdr`/`.img`) are not supported.
 
-use crate::nifti_axes::Layout;
+use crate::nifti_axes::{mm_per_unit, Layout};
 use crate::volume::{InputSlice, NiftiGeometry, Volume};
 use ::nifti::{InMemNiftiVolume, NiftiHeader, NiftiType, NiftiVolume};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -101,6 +101,10 @@ fn check_header(header: &NiftiHeader) -> Result<(Dims, usize), String> {
         return Err(format!(
             "unsupported NIfTI rank {rank}: expected a 3D volume (or 4D with 3 sequences)"
         ));
+    }
+    // The crate reads the signed 16-bit dimensions unsigned: -5 would pass as 65531.
+    if let Some(&v) = d[1..=rank].iter().find(|&&v| (v as i16) < 0) {
+        return Err(format!("NIfTI has a negative dimension ({})", v as i16));
     }
     let (nx, ny) = (d[1] as usize, d[2] as usize);
     let nz = if rank >= 3 { d[3] as usize } else { 1 };
@@ -235,11 +239,16 @@ fn to_volume(path: &Path, header: NiftiHeader, dims: Dims, data: &[f32]) -> Resu
     }
     let stem = path.file_name().map(|n| stem_of(&n.to_string_lossy())).unwrap_or_default();
     let (layout, orientation_notes) = Layout::of_header(&header, (nx, ny, nz));
+    let (width, height, _) = layout.shown();
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(format!(
+            "its slices, shown axially, would be {width}x{height} pixels, more than tumorscan accepts ({MAX_SIDE} a side)"
+        ));
+    }
     let mm = mm_per_unit(header.xyzt_units);
     let [across, down, through] = layout.axes().map(|v| header.pixdim[v + 1] as f64 * mm);
     let spacing_ok = across > 0.0 && down > 0.0 && across.is_finite() && down.is_finite();
     let shown: Vec<Vec<Vec<u8>>> = channels.into_iter().map(|c| layout.slices(&c)).collect();
-    let (width, height, _) = layout.shown();
     let mut notes = orientation_notes.clone();
     if nc == 1 {
         notes.push("single-channel volume used as FLAIR in all three channels".into());
@@ -277,16 +286,6 @@ fn to_volume(path: &Path, header: NiftiHeader, dims: Dims, data: &[f32]) -> Resu
         slice_thickness_mm: (through > 0.0 && through.is_finite()).then_some(through),
         notes: orientation_notes,
     })
-}
-
-/// Millimetres per unit of a header's voxel sizes: its `xyzt_units` says metres, millimetres
-/// or micrometres; unset (0, as many writers leave it) is taken as millimetres.
-fn mm_per_unit(xyzt_units: u8) -> f64 {
-    match xyzt_units & 0x07 {
-        1 => 1000.0,
-        3 => 0.001,
-        _ => 1.0,
-    }
 }
 
 /// A ground-truth mask volume: non-zero voxels are tumour (a BraTS label map's labels all count,
@@ -510,6 +509,17 @@ mod tests {
         assert!(read_bytes("s.nii", b"short").unwrap_err().contains("shorter than"));
         assert!(read_bytes("e.nii", b"").is_err());
         assert!(read_bytes("g.nii.gz", &[0x1f, 0x8b, 8, 0, 0]).is_err());
+        // -5 was read as 65531 and blamed as too large.
+        let negative = header(&[4, 4, -5], 16, 32);
+        assert!(read_bytes("n.nii", &negative).unwrap_err().contains("negative dimension (-5)"));
+        // Slices that reorientation would make wider than the side limit (9000 sagittal
+        // slices of 40 x 40 become 9000 x 40 axial ones).
+        let mut long = nii_f32(&[40, 40, 9000], &vec![0.0; 40 * 40 * 9000]);
+        long[254..256].copy_from_slice(&1i16.to_le_bytes());
+        for (i, v) in [0.0f32, 0.0, -1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0].iter().enumerate() {
+            long[280 + 4 * i..284 + 4 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        assert!(read_bytes("l.nii", &long).unwrap_err().contains("9000x40"));
     }
 
     #[test]

@@ -20,23 +20,43 @@ use ::nifti::NiftiHeader;
 const OBLIQUE_NOTE_DEG: f64 = 30.0;
 /// In-plane pixel aspect ratio past which a note says the pixels are far from square.
 const ASPECT_NOTE: f64 = 1.5;
+/// Smallest width and height of axial slices made from a volume stored in another plane;
+/// fewer stored slices than this are predicted as stored.
+const MIN_RESLICED_SIDE: usize = 32;
 
-/// The voxel-to-world transform a NIfTI header gives (rows of the 3x4 affine, mm): its sform
-/// where set, else its qform, else `None` (voxel sizes only).
+/// Millimetres per unit of a header's voxel sizes and positions: its `xyzt_units` says metres,
+/// millimetres or micrometres; unset (0, as many writers leave it) is taken as millimetres.
+pub(crate) fn mm_per_unit(xyzt_units: u8) -> f64 {
+    match xyzt_units & 0x07 {
+        1 => 1000.0,
+        3 => 0.001,
+        _ => 1.0,
+    }
+}
+
+/// The voxel-to-world transform a NIfTI header gives (rows of the 3x4 affine, in mm): its sform
+/// where set and usable, else its qform where set and usable, else `None` (voxel sizes only).
+/// Usable: finite, and its three columns span space (no NaN, no zero or parallel axes).
 pub(crate) fn world_transform(h: &NiftiHeader) -> Option<[f64; 12]> {
+    let mm = mm_per_unit(h.xyzt_units);
+    let scaled = |m: [f64; 12]| m.map(|v| v * mm);
     if h.sform_code > 0 {
         let r: Vec<f64> = [h.srow_x, h.srow_y, h.srow_z].concat().iter().map(|&v| f64::from(v)).collect();
-        return r.try_into().ok();
+        if let Some(m) = r.try_into().ok().filter(usable) {
+            return Some(scaled(m));
+        }
     }
     if h.qform_code <= 0 {
         return None;
     }
     // NIfTI-1's quaternion: a rotation (b, c, d; a from unit length), a handedness qfac in
-    // pixdim[0], the voxel sizes and an offset.
+    // pixdim[0], the voxel sizes (one where not positive, as the reference library does) and an
+    // offset.
     let (b, c, d) = (f64::from(h.quatern_b), f64::from(h.quatern_c), f64::from(h.quatern_d));
     let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
     let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
-    let (dx, dy, dz) = (f64::from(h.pixdim[1]), f64::from(h.pixdim[2]), qfac * f64::from(h.pixdim[3]));
+    let size = |v: f32| if v > 0.0 { f64::from(v) } else { 1.0 };
+    let (dx, dy, dz) = (size(h.pixdim[1]), size(h.pixdim[2]), qfac * size(h.pixdim[3]));
     let r = [
         [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
         [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
@@ -47,7 +67,17 @@ pub(crate) fn world_transform(h: &NiftiHeader) -> Option<[f64; 12]> {
     for i in 0..3 {
         m[4 * i..4 * i + 4].copy_from_slice(&[r[i][0] * dx, r[i][1] * dy, r[i][2] * dz, offset[i]]);
     }
-    Some(m)
+    Some(scaled(m)).filter(usable)
+}
+
+/// Whether an affine's entries are finite and its columns span space (a determinant not
+/// negligible against the columns' lengths).
+fn usable(m: &[f64; 12]) -> bool {
+    let col = |v: usize| [m[v], m[4 + v], m[8 + v]];
+    let norm = |c: [f64; 3]| (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt();
+    let [a, b, c] = [col(0), col(1), col(2)];
+    let det = a[0] * (b[1] * c[2] - b[2] * c[1]) - b[0] * (a[1] * c[2] - a[2] * c[1]) + c[0] * (a[1] * b[2] - a[2] * b[1]);
+    m.iter().all(|v| v.is_finite()) && det.abs() > 1e-6 * norm(a) * norm(b) * norm(c)
 }
 
 /// Which voxel axis runs along shown columns, rows and slices, and which way.
@@ -77,17 +107,13 @@ impl Layout {
     pub fn of_header(header: &NiftiHeader, dims: (usize, usize, usize)) -> (Self, Vec<String>) {
         let unoriented = Self::unoriented(dims);
         let Some(m) = world_transform(header) else {
-            return (unoriented, Vec::new());
+            let set = header.sform_code > 0 || header.qform_code > 0;
+            let note = "its orientation (sform and qform) is unusable (not finite, or axes that are zero or parallel), so it is read as a file without one (i to the left, j anterior, k superior)";
+            return (unoriented, set.then(|| note.to_string()).into_iter().collect());
         };
         // Unit direction of each voxel axis in the world: n[w][v].
         let norm = |v: usize| (0..3).map(|w| m[4 * w + v].powi(2)).sum::<f64>().sqrt();
         let norms = [norm(0), norm(1), norm(2)];
-        if norms.iter().any(|n| !n.is_finite() || *n < 1e-9) {
-            return (
-                unoriented,
-                vec!["its orientation (sform/qform) is degenerate, so it is read as a file without one (i to the left, j anterior, k superior)".into()],
-            );
-        }
         let n = |w: usize, v: usize| m[4 * w + v] / norms[v];
         // Greedily pair world and voxel axes, closest first.
         let mut voxel_of_world = [usize::MAX; 3];
@@ -111,6 +137,17 @@ impl Layout {
         let mut notes = Vec::new();
         if voxel_of_world[2] != 2 {
             let plane = if voxel_of_world[0] == 2 { "sagittal" } else { "coronal" };
+            let (w, h, _) = layout.shown();
+            if w.min(h) < MIN_RESLICED_SIDE {
+                // A few sagittal slices (or one) make axial slices a few pixels wide: useless.
+                return (
+                    unoriented,
+                    vec![format!(
+                        "stored as {} {plane} slice(s), too few to show as axial ones: predicted slice by slice as stored; the model was trained on axial slices, so its masks here are not reliable",
+                        dims.2
+                    )],
+                );
+            }
             notes.push(format!(
                 "stored as {plane} slices: shown and predicted as axial slices along voxel axis {} (its mask is written on the input's grid)",
                 ["i", "j", "k"][voxel_of_world[2]]
@@ -123,7 +160,7 @@ impl Layout {
                 "oblique: its voxel axes lie up to {degrees:.0} degrees from the patient's, and its slices are shown along the nearest ones without resampling"
             ));
         }
-        let spacing = |v: usize| f64::from(header.pixdim[v + 1]);
+        let spacing = |v: usize| f64::from(header.pixdim[v + 1]) * mm_per_unit(header.xyzt_units);
         let (across, down) = (spacing(layout.axes[0]), spacing(layout.axes[1]));
         if across > 0.0 && down > 0.0 && (across / down).max(down / across) > ASPECT_NOTE {
             notes.push(format!(
@@ -193,6 +230,7 @@ mod tests {
         NiftiHeader {
             pixdim: [1.0; 8],
             sform_code: 1,
+            qform_code: 0,
             srow_x: row(rows[0]),
             srow_y: row(rows[1]),
             srow_z: row(rows[2]),
@@ -211,8 +249,13 @@ mod tests {
 
     /// A 2x3x4 volume whose voxel value is its index.
     fn shown_as(header: &NiftiHeader) -> (Vec<Vec<usize>>, Vec<String>) {
-        let (layout, notes) = Layout::of_header(header, (2, 3, 4));
-        let voxels: Vec<usize> = (0..24).collect();
+        shown_in(header, (2, 3, 4))
+    }
+
+    /// A volume of `dims` whose voxel value is its index, as shown; checks the way back.
+    fn shown_in(header: &NiftiHeader, dims: (usize, usize, usize)) -> (Vec<Vec<usize>>, Vec<String>) {
+        let (layout, notes) = Layout::of_header(header, dims);
+        let voxels: Vec<usize> = (0..dims.0 * dims.1 * dims.2).collect();
         let slices = layout.slices(&voxels);
         assert_eq!(layout.voxels(&slices), voxels, "shown slices map back voxel for voxel");
         (slices, notes)
@@ -251,14 +294,21 @@ mod tests {
 
     #[test]
     fn sagittal_and_coronal_volumes_are_shown_axially_and_said() {
-        // i anterior, j superior, k to the left: sagittal slices.
-        let (slices, notes) = shown_as(&sform([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]));
-        // Shown: 4 columns (k), 2 rows (i, anterior first), 3 slices (j).
-        assert_eq!(slices.len(), 3);
-        assert_eq!(slices[0], vec![1, 7, 13, 19, 0, 6, 12, 18]);
+        // i anterior, j superior, k to the left: 33 sagittal slices of 32 x 2.
+        let sagittal = sform([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
+        let (slices, notes) = shown_in(&sagittal, (32, 2, 33));
+        // Shown: 33 columns (k), 32 rows (i, anterior first), 2 slices (j).
+        assert_eq!((slices.len(), slices[0].len()), (2, 33 * 32));
+        // Voxel (i, j, k) holds i + 32 * (j + 2 * k).
+        assert_eq!([slices[0][0], slices[0][1], slices[0][33]], [31, 31 + 64, 30]);
         assert!(notes[0].contains("stored as sagittal slices"), "{notes:?}");
-        let (_, notes) = shown_as(&sform([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]));
+        let coronal = sform([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]);
+        let (_, notes) = shown_in(&coronal, (32, 2, 33));
         assert!(notes[0].contains("stored as coronal slices"), "{notes:?}");
+        // Four sagittal slices would make axial slices 4 pixels wide: predicted as stored.
+        let (slices, notes) = shown_as(&sagittal);
+        assert_eq!(slices, shown_as(&unoriented()).0);
+        assert!(notes[0].contains("4 sagittal slice(s), too few"), "{notes:?}");
     }
 
     #[test]
@@ -271,13 +321,29 @@ mod tests {
         let (slices, notes) = shown_as(&tilted(40.0));
         assert!(notes[0].contains("up to 40 degrees"), "{notes:?}");
         assert_eq!(slices, shown_as(&unoriented()).0);
-        let (slices, notes) = shown_as(&sform([[0.0; 3]; 3]));
-        assert!(notes[0].contains("degenerate"), "{notes:?}");
-        assert_eq!(slices, shown_as(&unoriented()).0);
-        // Sagittal slices 5 mm apart become 5 mm wide columns.
-        let mut thick = sform([[0.0, 0.0, -5.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]);
-        thick.pixdim[3] = 5.0;
-        let (_, notes) = shown_as(&thick);
+        // Zero, parallel or NaN axes: unusable, said (a usable qform would have been taken).
+        let parallel = sform([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 1.0]]);
+        let nan = sform([[f32::NAN, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]);
+        for bad in [sform([[0.0; 3]; 3]), parallel, nan.clone()] {
+            let (slices, notes) = shown_as(&bad);
+            assert!(notes[0].contains("unusable"), "{notes:?}");
+            assert_eq!(slices, shown_as(&unoriented()).0);
+        }
+        let lps_qform = NiftiHeader {
+            qform_code: 1,
+            quatern_d: 1.0,
+            ..nan
+        };
+        assert_eq!(
+            shown_as(&lps_qform).0[0],
+            vec![0, 1, 2, 3, 4, 5],
+            "an unusable sform falls back to the qform"
+        );
+        // Sagittal slices 5 mm apart become 5 mm wide columns, in mm whatever the file's unit.
+        let mut thick = sform([[0.0, 0.0, -0.005], [0.001, 0.0, 0.0], [0.0, 0.001, 0.0]]);
+        thick.pixdim = [1.0, 0.001, 0.001, 0.005, 1.0, 1.0, 1.0, 1.0];
+        thick.xyzt_units = 1;
+        let (_, notes) = shown_in(&thick, (32, 2, 33));
         assert!(notes.iter().any(|n| n.contains("5.00 x 1.00 mm")), "{notes:?}");
     }
 }

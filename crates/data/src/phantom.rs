@@ -69,6 +69,7 @@ pub fn phantom_dataset(patients: usize, slices: u32, size: u32) -> LoadedDataset
         clinical: None,
         content_key: "phantom".into(),
         from_cache: false,
+        cached: false,
     }
 }
 

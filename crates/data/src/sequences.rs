@@ -11,7 +11,7 @@
 //! A ground-truth mask stored apart (a NIfTI label map) joins its volume the same way
 //! ([`attach_truth`]), so that the prediction is scored against it.
 
-use crate::nifti_axes::world_transform;
+use crate::nifti_axes::{mm_per_unit, world_transform};
 use crate::volume::Volume;
 
 /// Which sequence a channel holds; the channel index is the networks' input order.
@@ -159,13 +159,15 @@ fn grid_mismatch(flair: &Volume, other: &Volume) -> Option<String> {
 fn header_mismatch(hf: &::nifti::NiftiHeader, ho: &::nifti::NiftiHeader, whose: &str) -> Option<String> {
     let tolerance = f64::from(GRID_TOLERANCE);
     let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tolerance);
-    let sizes = |h: &::nifti::NiftiHeader| h.pixdim[1..4].iter().map(|&v| f64::from(v)).collect::<Vec<_>>();
+    // In mm, whatever unit each header uses.
+    let sizes = |h: &::nifti::NiftiHeader| {
+        h.pixdim[1..4]
+            .iter()
+            .map(|&v| f64::from(v) * mm_per_unit(h.xyzt_units))
+            .collect::<Vec<_>>()
+    };
     if !close(&sizes(hf), &sizes(ho)) {
-        return Some(format!(
-            "voxel size {:?} mm, {whose} is {:?} mm",
-            &ho.pixdim[1..4],
-            &hf.pixdim[1..4]
-        ));
+        return Some(format!("voxel size {:?} mm, {whose} is {:?} mm", sizes(ho), sizes(hf)));
     }
     match (world_transform(hf), world_transform(ho)) {
         (Some(a), Some(b)) if !close(&a, &b) => Some("a different position or orientation in the scanner (its sform / qform)".into()),
@@ -480,6 +482,27 @@ mod tests {
             thick.contains("post-contrast volume t1c") && thick.contains("voxel size"),
             "{thick}"
         );
+        // Headers in metres are compared in mm: the same grid passes, 8 mm off does not.
+        let metres = |h: &mut ::nifti::NiftiHeader| {
+            h.xyzt_units = 1;
+            h.pixdim = [1.0, 0.0009, 0.0009, 0.003, 1.0, 1.0, 1.0, 1.0];
+            h.srow_x = [0.001, 0.0, 0.0, 0.0];
+            h.srow_y = [0.0, 0.001, 0.0, 0.0];
+            h.srow_z = [0.0, 0.0, 0.001, 0.0];
+        };
+        assert!(combine(nifti("f", &|_| ()), &[(Sequence::PreContrast, nifti("t1", &metres))]).is_ok());
+        let off = combine(
+            nifti("f", &|_| ()),
+            &[(
+                Sequence::PreContrast,
+                nifti("t1", &|h| {
+                    metres(h);
+                    h.srow_z[3] = 0.008;
+                }),
+            )],
+        )
+        .unwrap_err();
+        assert!(off.contains("different position"), "{off}");
         let mixed = combine(nifti("f", &|_| ()), &[(Sequence::PreContrast, grey("t1", &[1], 2, 2))]).unwrap_err();
         assert!(mixed.contains("one is NIfTI"), "{mixed}");
     }

@@ -279,6 +279,7 @@ mod tests {
             clinical: None,
             content_key: String::new(),
             from_cache: false,
+            cached: false,
         }
     }
 

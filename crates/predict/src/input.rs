@@ -290,10 +290,19 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
                 let stem = p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
                 let number = parse_slice_stem(&stem).map(|(_, n, _)| n).unwrap_or(0);
                 // A mask that cannot serve as ground truth is said, not silently dropped.
-                let (truth, unused) = match mask_beside(p).map(|m| (read_mask(&m), m)) {
+                let (truth, unused) = match mask_beside(p).map(|m| m.map(|m| (read_mask(&m), m))) {
                     None => (None, None),
-                    Some((Ok(m), _)) if (m.width, m.height) == (img.width, img.height) => (Some(m.data), None),
-                    Some((Ok(m), path)) => (
+                    Some(Err(two)) => (None, Some(two)),
+                    // Drawn on the photo as shown or as stored: no way to tell.
+                    Some(Ok((_, path))) if img.turned => (
+                        None,
+                        Some(format!(
+                            "{}: its slice is turned by its EXIF orientation, and whether the mask was drawn on it turned is unknown; not used as ground truth",
+                            path.display()
+                        )),
+                    ),
+                    Some(Ok((Ok(m), _))) if (m.width, m.height) == (img.width, img.height) => (Some(m.data), None),
+                    Some(Ok((Ok(m), path))) => (
                         None,
                         Some(format!(
                             "{}: {}x{}, its slice {}x{}; not used as ground truth",
@@ -304,7 +313,7 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
                             img.height
                         )),
                     ),
-                    Some((Err(e), path)) => (None, Some(format!("{}: not used as ground truth: {e}", path.display()))),
+                    Some(Ok((Err(e), _))) => (None, Some(format!("{e}; not used as ground truth"))),
                 };
                 (InputSlice::from_image(p.display().to_string(), stem, number, img, truth), unused)
             });
@@ -499,16 +508,29 @@ fn dedupe_files(mut files: Vec<PathBuf>, notes: &mut Vec<String>) -> Vec<PathBuf
     kept
 }
 
-fn mask_beside(p: &Path) -> Option<PathBuf> {
-    let stem = p.file_stem()?.to_string_lossy();
-    let ext = p.extension()?.to_string_lossy();
-    // The slice's own format first; a JPEG slice's mask is stored losslessly (JPEG's would not
-    // stay binary).
-    let found = std::iter::once(ext.as_ref())
-        .chain(["png", "tif", "tiff"])
-        .map(|e| p.with_file_name(format!("{stem}_mask.{e}")))
-        .find(|m| m.exists());
-    found
+/// The ground-truth mask beside slice `p` (`<stem>_mask.<ext>` in any slice format and letter
+/// case), or why none can serve: two of them.
+fn mask_beside(p: &Path) -> Option<std::result::Result<PathBuf, String>> {
+    let stem = p.file_stem()?.to_string_lossy().to_ascii_lowercase();
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    // In any letter case and any slice format (a JPEG slice's mask is usually a PNG).
+    let wanted: Vec<String> = SLICE_EXTENSIONS.iter().map(|e| format!("{stem}_mask.{e}")).collect();
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| wanted.contains(&e.file_name().to_string_lossy().to_ascii_lowercase()))
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    match found.len() {
+        0 => None,
+        1 => found.pop().map(Ok),
+        _ => Some(Err(format!(
+            "{}: {} masks for one slice; none used as ground truth",
+            found.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" and "),
+            found.len()
+        ))),
+    }
 }
 
 /// `name`, or the first of `name-2`, `name-3`, ... not in `used`; the result is added to `used`.
@@ -663,6 +685,7 @@ mod tests {
             width: 1,
             height: 1,
             data: vec![0; 3],
+            turned: false,
             notes: Vec::new(),
         };
         Volume {
@@ -771,13 +794,21 @@ mod tests {
         }
         let scored = collect_inputs(std::slice::from_ref(&p), None);
         assert!(scored.volumes[0].slices.iter().all(|s| s.truth.is_some()));
-        // A JPEG slice's mask beside it as PNG was not paired.
+        // A JPEG slice's mask beside it as PNG, and masks in capitals, were not paired.
         let jpeg = d.path().join("j");
         std::fs::create_dir(&jpeg).unwrap();
         image::RgbImage::new(16, 16).save(jpeg.join("j_1.jpg")).unwrap();
         image::GrayImage::new(16, 16).save(jpeg.join("j_1_mask.png")).unwrap();
+        slice_png(&jpeg.join("j_2.png"));
+        image::GrayImage::new(16, 16).save(jpeg.join("j_2_MASK.png")).unwrap();
+        std::fs::rename(jpeg.join("j_2_MASK.png"), jpeg.join("j_2_MASK.PNG")).unwrap();
         let got = collect_inputs(std::slice::from_ref(&jpeg), None);
-        assert!(got.volumes[0].slices[0].truth.is_some(), "{got:?}");
+        assert!(got.volumes[0].slices.iter().all(|s| s.truth.is_some()), "{got:?}");
+        // Two masks for one slice: neither is guessed.
+        image::GrayImage::new(16, 16).save(jpeg.join("j_1_mask.tif")).unwrap();
+        let got = collect_inputs(std::slice::from_ref(&jpeg), None);
+        assert!(got.volumes[0].slices[0].truth.is_none());
+        assert!(got.notes.iter().any(|n| n.contains("2 masks for one slice")), "{:?}", got.notes);
         std::fs::write(p.join("p_2.png"), b"truncated").unwrap();
         let got = collect_inputs(std::slice::from_ref(&p), None);
         assert_eq!((got.volumes[0].slices.len(), got.failures.len()), (2, 1));
