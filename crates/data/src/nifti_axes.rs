@@ -21,7 +21,7 @@ const OBLIQUE_NOTE_DEG: f64 = 30.0;
 /// In-plane pixel aspect ratio past which a note says the pixels are far from square.
 const ASPECT_NOTE: f64 = 1.5;
 /// Smallest width and height of axial slices made from a volume stored in another plane;
-/// fewer stored slices than this are predicted as stored.
+/// a volume that would make smaller ones is predicted as stored.
 const MIN_RESLICED_SIDE: usize = 32;
 
 /// Millimetres per unit of a header's voxel sizes and positions: its `xyzt_units` says metres,
@@ -143,8 +143,7 @@ impl Layout {
                 return (
                     unoriented,
                     vec![format!(
-                        "stored as {} {plane} slice(s), too few to show as axial ones: predicted slice by slice as stored; the model was trained on axial slices, so its masks here are not reliable",
-                        dims.2
+                        "stored as {plane} slices that would make axial slices of only {w}x{h} pixels: predicted slice by slice as stored; the model was trained on axial slices, so its masks here are not reliable"
                     )],
                 );
             }
@@ -305,10 +304,14 @@ mod tests {
         let coronal = sform([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]);
         let (_, notes) = shown_in(&coronal, (32, 2, 33));
         assert!(notes[0].contains("stored as coronal slices"), "{notes:?}");
-        // Four sagittal slices would make axial slices 4 pixels wide: predicted as stored.
+        // Four sagittal slices of 2 x 3 would make axial slices of 4 x 2 pixels: predicted as
+        // stored.
         let (slices, notes) = shown_as(&sagittal);
         assert_eq!(slices, shown_as(&unoriented()).0);
-        assert!(notes[0].contains("4 sagittal slice(s), too few"), "{notes:?}");
+        assert!(
+            notes[0].contains("sagittal slices that would make axial slices of only 4x2 pixels"),
+            "{notes:?}"
+        );
     }
 
     #[test]
