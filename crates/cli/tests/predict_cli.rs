@@ -525,6 +525,11 @@ fn volumes_stored_in_any_order_or_plane_are_shown_and_predicted_alike() {
         .collect();
     assert!((dice[0] - 0.9157).abs() < 0.002, "{dice:?}");
     assert!(dice.iter().all(|d| *d == dice[0]), "{dice:?}");
+    // The reslicing is said in summary.json and the report too, for that volume only.
+    let said = |n: usize| summary["volumes"][n]["notes"].to_string();
+    assert!(said(3).contains("stored as sagittal slices") && said(0) == "null", "{}", said(3));
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(report.contains("BraTS2021_00003: stored as sagittal slices"));
     // Each mask volume is written in its input's voxel order.
     let shown = (256, 256, 20);
     let masks: Vec<Vec<u8>> = (0..4)

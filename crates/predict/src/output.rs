@@ -183,6 +183,9 @@ pub struct VolumeSummary {
     /// The prediction against the ground truth, when every slice came with one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ground_truth: Option<TruthScore>,
+    /// What concerns the whole volume (stored in another plane, turned, oblique), as on stderr.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A volume's prediction against its ground truth (`_mask` files beside its slices, a BraTS
@@ -312,6 +315,7 @@ pub fn summarize_volume(volume: &Volume, preds: &[SlicePrediction]) -> VolumeSum
             .map(|(a, t)| (a * t / 1000.0 * 1000.0).round() / 1000.0),
         max_probability: preds.iter().map(|p| p.tumor_probability).fold(0.0, f64::max),
         ground_truth: (!volume.slices.is_empty()).then(|| score_against_truth(volume, preds)).flatten(),
+        notes: volume.notes.clone(),
     }
 }
 

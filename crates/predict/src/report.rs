@@ -95,6 +95,12 @@ pub fn render(summary: &RunSummary, bundle: &ModelBundle, panels: &[(&SlicePredi
         ));
     }
     h.push_str("</table>");
+    // How a volume was read when that may cost accuracy (another plane, turned): said here too.
+    for v in &summary.volumes {
+        for n in &v.notes {
+            h.push_str(&format!("<p class=\"warn\">{}: {}</p>", esc(&v.volume), esc(n)));
+        }
+    }
     if let Some(t) = &summary.ground_truth {
         h.push_str(&format!(
             "<p><b>Against the ground truth</b>, over the {} volume(s) scored: mean Dice {:.3}; slice accuracy {:.3} ({} of {} slices; {} of {} tumour slices missed, {} false tumour slices).</p>",
