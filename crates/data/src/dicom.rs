@@ -351,12 +351,15 @@ fn plane_note(r: &DicomSlice) -> Option<String> {
         // Patient coordinates are LPS: along a row x should grow (to the patient's left), down
         // a column y (to posterior).
         _ => {
-            let turned = match (o[0] > 0.5, o[4] > 0.5, o[0] < -0.5, o[4] < -0.5) {
-                (true, true, ..) => return None,
-                (_, _, true, true) => "upside down (rotated 180 degrees)",
-                (true, false, _, true) => "upside down (flipped top to bottom)",
-                (false, true, true, _) => "mirrored left to right",
-                _ => "turned 90 degrees (rows and columns swapped)",
+            let turned = if o[0].abs() < 0.5 || o[4].abs() < 0.5 {
+                "turned 90 degrees (rows and columns swapped)"
+            } else {
+                match (o[0] > 0.0, o[4] > 0.0) {
+                    (true, true) => return None,
+                    (false, false) => "upside down (rotated 180 degrees)",
+                    (true, false) => "upside down (flipped top to bottom)",
+                    (false, true) => "mirrored left to right",
+                }
             };
             return Some(format!(
                 "its axial slices are {turned} against the slices the model was trained on (ImageOrientationPatient): its masks may be less accurate"

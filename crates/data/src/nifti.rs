@@ -117,8 +117,7 @@ fn check_header(header: &NiftiHeader) -> Result<(Dims, usize), String> {
             "4D NIfTI with {nc} volumes: expected 3 (pre-contrast, FLAIR, post-contrast)"
         ));
     }
-    // NIfTI-1 dimensions are signed 16-bit; the crate reads them unsigned.
-    if nx > MAX_SIDE || ny > MAX_SIDE || nz > i16::MAX as usize || nx * ny * nz * nc > MAX_VOXELS {
+    if nx > MAX_SIDE || ny > MAX_SIDE || nx * ny * nz * nc > MAX_VOXELS {
         return Err(format!("NIfTI declares {nx}x{ny}x{nz}x{nc} voxels, more than tumorscan accepts"));
     }
     let datatype = header

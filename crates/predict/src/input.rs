@@ -16,7 +16,7 @@
 //! Files that cannot be read are returned as failures (with the reason) while the rest go on.
 
 use rayon::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use tumorscan_data::image_io::{read_mask, read_slice, ChannelPolicy};
 use tumorscan_data::layout::parse_slice_stem;
@@ -283,6 +283,7 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
             }),
         }
     }
+    let masks = MasksByFolder::list(&slice_files);
     let decoded: Vec<(PathBuf, Result<Decoded, String>)> = slice_files
         .par_iter()
         .map(|p| {
@@ -290,19 +291,20 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
                 let stem = p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
                 let number = parse_slice_stem(&stem).map(|(_, n, _)| n).unwrap_or(0);
                 // A mask that cannot serve as ground truth is said, not silently dropped.
-                let (truth, unused) = match mask_beside(p).map(|m| m.map(|m| (read_mask(&m), m))) {
+                let beside = masks.beside(p).map(|m| m.map(|m| (if img.turned { None } else { Some(read_mask(&m)) }, m)));
+                let (truth, unused) = match beside {
                     None => (None, None),
                     Some(Err(two)) => (None, Some(two)),
                     // Drawn on the photo as shown or as stored: no way to tell.
-                    Some(Ok((_, path))) if img.turned => (
+                    Some(Ok((None, path))) => (
                         None,
                         Some(format!(
                             "{}: its slice is turned by its EXIF orientation, and whether the mask was drawn on it turned is unknown; not used as ground truth",
                             path.display()
                         )),
                     ),
-                    Some(Ok((Ok(m), _))) if (m.width, m.height) == (img.width, img.height) => (Some(m.data), None),
-                    Some(Ok((Ok(m), path))) => (
+                    Some(Ok((Some(Ok(m)), _))) if (m.width, m.height) == (img.width, img.height) => (Some(m.data), None),
+                    Some(Ok((Some(Ok(m)), path))) => (
                         None,
                         Some(format!(
                             "{}: {}x{}, its slice {}x{}; not used as ground truth",
@@ -313,7 +315,7 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
                             img.height
                         )),
                     ),
-                    Some(Ok((Err(e), _))) => (None, Some(format!("{e}; not used as ground truth"))),
+                    Some(Ok((Some(Err(e)), _))) => (None, Some(format!("{e}; not used as ground truth"))),
                 };
                 (InputSlice::from_image(p.display().to_string(), stem, number, img, truth), unused)
             });
@@ -508,29 +510,55 @@ fn dedupe_files(mut files: Vec<PathBuf>, notes: &mut Vec<String>) -> Vec<PathBuf
     kept
 }
 
-/// The ground-truth mask beside slice `p` (`<stem>_mask.<ext>` in any slice format and letter
-/// case), or why none can serve: two of them.
-fn mask_beside(p: &Path) -> Option<std::result::Result<PathBuf, String>> {
-    let stem = p.file_stem()?.to_string_lossy().to_ascii_lowercase();
-    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    // In any letter case and any slice format (a JPEG slice's mask is usually a PNG).
-    let wanted: Vec<String> = SLICE_EXTENSIONS.iter().map(|e| format!("{stem}_mask.{e}")).collect();
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter(|e| wanted.contains(&e.file_name().to_string_lossy().to_ascii_lowercase()))
-        .map(|e| e.path())
-        .collect();
-    found.sort();
-    match found.len() {
-        0 => None,
-        1 => found.pop().map(Ok),
-        _ => Some(Err(format!(
-            "{}: {} masks for one slice; none used as ground truth",
-            found.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" and "),
-            found.len()
-        ))),
+/// The `_mask` files of the slices' folders, each folder listed once (not once per slice),
+/// by lower-case name.
+struct MasksByFolder(HashMap<PathBuf, HashMap<String, Vec<PathBuf>>>);
+
+impl MasksByFolder {
+    fn list(slices: &[PathBuf]) -> Self {
+        let mut folders = HashMap::new();
+        for dir in slices.iter().map(|p| folder_of(p)) {
+            folders.entry(dir.to_path_buf()).or_insert_with(|| {
+                let mut names: HashMap<String, Vec<PathBuf>> = HashMap::new();
+                for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                    names
+                        .entry(e.file_name().to_string_lossy().to_ascii_lowercase())
+                        .or_default()
+                        .push(e.path());
+                }
+                names
+            });
+        }
+        Self(folders)
     }
+
+    /// The ground-truth mask beside slice `p` (`<stem>_mask.<ext>` in any slice format and
+    /// letter case), or why none can serve: two of them.
+    fn beside(&self, p: &Path) -> Option<std::result::Result<PathBuf, String>> {
+        let stem = p.file_stem()?.to_string_lossy().to_ascii_lowercase();
+        let names = self.0.get(folder_of(p))?;
+        // Any slice format: a JPEG slice's mask is usually a PNG.
+        let mut found: Vec<&PathBuf> = SLICE_EXTENSIONS
+            .iter()
+            .filter_map(|e| names.get(&format!("{stem}_mask.{e}")))
+            .flatten()
+            .collect();
+        found.sort();
+        match found.as_slice() {
+            [] => None,
+            [one] => Some(Ok(one.to_path_buf())),
+            many => Some(Err(format!(
+                "{}: {} masks for one slice; none used as ground truth",
+                many.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" and "),
+                many.len()
+            ))),
+        }
+    }
+}
+
+/// The folder a file is in ("." for a bare name).
+fn folder_of(p: &Path) -> &Path {
+    p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 /// `name`, or the first of `name-2`, `name-3`, ... not in `used`; the result is added to `used`.
