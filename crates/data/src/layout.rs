@@ -85,6 +85,41 @@ pub fn parse_slice_stem(stem: &str) -> Option<(&str, u32, bool)> {
     Some((prefix, n.parse().ok()?, is_mask))
 }
 
+/// Names in the order people number them: runs of digits compare by value (`slice2` before
+/// `slice10`, `07` level with `7` until the end), everything else byte by byte; names equal
+/// that way fall back to plain order, so the order is total.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
+                let run = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+                let (nx, ny) = (run(x), run(y));
+                let value = |digits: &[u8]| {
+                    let start = digits.iter().position(|&c| c != b'0').unwrap_or(digits.len());
+                    digits[start..].to_vec()
+                };
+                let (vx, vy) = (value(&x[..nx]), value(&y[..ny]));
+                let by_value = vx.len().cmp(&vy.len()).then_with(|| vx.cmp(&vy));
+                if by_value != Ordering::Equal {
+                    return by_value;
+                }
+                (x, y) = (&x[nx..], &y[ny..]);
+            }
+            (Some(c), Some(d)) => {
+                if c != d {
+                    return c.cmp(d);
+                }
+                (x, y) = (&x[1..], &y[1..]);
+            }
+        }
+    }
+}
+
 fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
@@ -314,6 +349,16 @@ fn nested_dataset(root: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn natural_order_counts_digit_runs_by_value() {
+        let mut names = vec!["slice10", "slice2", "slice1", "Slice3", "slice02", "a", "slice1b", "slice"];
+        names.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(names, ["Slice3", "a", "slice", "slice1", "slice1b", "slice02", "slice2", "slice10"]);
+        // Digit runs longer than any integer type.
+        assert!(natural_cmp("x99999999999999999999999", "x100000000000000000000000").is_lt());
+        assert!(natural_cmp("p_9_mask", "p_10_mask").is_lt());
+    }
 
     #[test]
     fn stems_parse_numerically() {
