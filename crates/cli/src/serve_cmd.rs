@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Seconds a client may take to send a request body before 408.
     #[arg(long, default_value_t = Limits::default().body_timeout.as_secs(), value_parser = at_least_one::<u64>)]
     body_timeout: u64,
+    /// Seconds a reply may wait for the client to read any of it before the connection is
+    /// closed (a client that never reads would hold the reply in memory).
+    #[arg(long, default_value_t = Limits::default().write_timeout.as_secs(), value_parser = at_least_one::<u64>)]
+    write_timeout: u64,
     /// Serve the images of this folder under /samples/ (demos and browser tests).
     #[arg(long)]
     samples: Option<PathBuf>,
@@ -81,6 +85,7 @@ pub fn run(a: ServeArgs) -> Result<()> {
         queue_timeout: Duration::from_secs(a.queue_timeout),
         header_timeout: Duration::from_secs(a.header_timeout),
         body_timeout: Duration::from_secs(a.body_timeout),
+        write_timeout: Duration::from_secs(a.write_timeout),
         ..Limits::default()
     };
     limits.validate()?;
@@ -115,11 +120,26 @@ mod tests {
             "--concurrency",
             "--header-timeout",
             "--body-timeout",
+            "--write-timeout",
         ] {
             let err = parse(&[flag, "0"]).err().unwrap_or_else(|| panic!("{flag} 0 accepted"));
             assert!(err.to_string().contains("must be at least 1"), "{flag}: {err}");
         }
         assert_eq!(parse(&[]).unwrap().max_body_mb, 64);
+    }
+
+    /// Timeouts so large that the timers overflow left every connection unanswered; a huge
+    /// --concurrency would overflow the semaphores.
+    #[test]
+    fn timeouts_over_a_day_and_huge_concurrency_are_refused_before_serving() {
+        for flag in ["--header-timeout", "--body-timeout", "--write-timeout", "--queue-timeout"] {
+            let a = parse(&[flag, "9300000000000000000", "--addr", "127.0.0.1:1"]).unwrap();
+            let err = run(a).unwrap_err().to_string();
+            assert!(err.contains(flag) && err.contains("at most 86400 s"), "{flag}: {err}");
+        }
+        let a = parse(&["--concurrency", "18446744073709551615", "--addr", "127.0.0.1:1"]).unwrap();
+        let err = run(a).unwrap_err().to_string();
+        assert!(err.contains("--concurrency") && err.contains("at most 1024"), "{err}");
     }
 
     #[test]

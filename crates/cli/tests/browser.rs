@@ -124,4 +124,11 @@ fn viewer_reports_a_demo_it_cannot_fetch() {
         "failure not shown: {}",
         &dom[..dom.len().min(2000)]
     );
+    // A link naming another site's file is refused before anything is fetched or uploaded.
+    let dom = page_dom(browser, &format!("http://127.0.0.1:{port}/?demo=http://127.0.0.1:9/x.tif"));
+    assert!(
+        dom.contains("data-state=\"error\"") && dom.contains("not a path on this server"),
+        "foreign demo URL not refused: {}",
+        &dom[..dom.len().min(2000)]
+    );
 }

@@ -4,18 +4,24 @@
 //!   a raw body with an image content type) -> JSON with `tumor_probability`, `has_tumor`,
 //!   `tumor_pixels`, bounding box and the mask as a base64 PNG. A lone slice is normalised on
 //!   itself (documented fallback).
-//! - `POST /v1/predict/volume`: several slices of one patient (multipart fields `file`),
-//!   normalised together; `_mask` files among them are taken as ground truth and scored.
+//! - `POST /v1/predict/volume`: several slices (multipart fields `file`). Slices named
+//!   `<patient>_<n>` are grouped by patient, and each patient's slices are normalised and
+//!   cleaned up together in the order of `n` (as `predict` does a patient folder); other names
+//!   form one group in their names' natural order (`slice2` before `slice10`). `_mask` files
+//!   among them (any letter case) are taken as ground truth and scored.
 //! - `GET /health`, `GET /openapi.json`, `GET /` (the viewer page), `GET /samples/{name}`.
 //!
 //! Limits ([`Limits`]): request bodies over `max_body_bytes` get 413, and so do requests with
 //! more than `max_files` images or more than `max_request_pixels` pixels in all; an image over
 //! `max_image_pixels` gets 422. Sizes are read from the image headers before anything is
-//! decoded (decompression bombs). At most `max_concurrent` inferences run at once and a request
-//! that waits longer than `queue_timeout` gets 503, so memory stays bounded under load. Clients
-//! that are slow to send their headers are disconnected after `header_timeout`, and bodies not
-//! received within `body_timeout` get 408. Every error is a 4xx/5xx JSON `{"error": ...}`
-//! without internals, unknown paths and methods included.
+//! decoded (decompression bombs). At most `max_concurrent` inferences run at once, and at most
+//! twice that many requests hold their bodies in memory (read, queued or running); a request
+//! that waits longer than `queue_timeout` for either gets 503 (with `Retry-After`), so memory
+//! stays bounded under load. Clients that are slow to send their headers are disconnected after
+//! `header_timeout`, bodies not received within `body_timeout` get 408, and a connection whose
+//! reply the client stops reading for `write_timeout` is closed. Every error the application
+//! gives is a 4xx/5xx JSON `{"error": ...}` without internals, unknown paths and methods
+//! included (malformed HTTP itself is answered by the HTTP library, without a body).
 
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{header, StatusCode};
@@ -24,16 +30,20 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tumorscan_data::image_io::{decode_mask, decode_slice, ChannelPolicy};
+use tumorscan_data::layout::{natural_cmp, parse_slice_stem};
 use tumorscan_evaluate::overlap::Counts;
 use tumorscan_predict::engine::PredictOptions;
 use tumorscan_predict::input::{InputSlice, Volume};
 use tumorscan_predict::{predict_volume, ModelBundle};
+
+mod write_timeout;
+use write_timeout::WriteTimeout;
 
 /// Server limits. Error messages name the `tumorscan serve` flag that raises each one.
 #[derive(Debug, Clone)]
@@ -57,6 +67,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// Longest time a client may take to send a request body (`--body-timeout`).
     pub body_timeout: Duration,
+    /// Longest time a reply may wait for the client to read any of it (`--write-timeout`).
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -74,14 +86,40 @@ impl Default for Limits {
             inference_timeout: Duration::from_secs(120),
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(60),
         }
     }
 }
 
 impl Limits {
+    /// Longest timeout accepted: a day (far larger ones overflow the timers and leave every
+    /// connection unanswered).
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
+
+    /// Most inferences at once accepted.
+    pub const MAX_CONCURRENT: usize = 1024;
+
     /// Refuse limits under which the server could not answer any request (a zero size, count or
-    /// timeout).
+    /// timeout, or a timeout over [`Self::MAX_TIMEOUT`]).
     pub fn validate(&self) -> anyhow::Result<()> {
+        let timeouts = [
+            ("queue_timeout (--queue-timeout)", self.queue_timeout),
+            ("inference_timeout", self.inference_timeout),
+            ("header_timeout (--header-timeout)", self.header_timeout),
+            ("body_timeout (--body-timeout)", self.body_timeout),
+            ("write_timeout (--write-timeout)", self.write_timeout),
+        ];
+        if let Some((name, _)) = timeouts.iter().find(|(_, t)| *t > Self::MAX_TIMEOUT) {
+            anyhow::bail!("server limit {name} must be at most {} s (a day)", Self::MAX_TIMEOUT.as_secs());
+        }
+        // Each slot holds a model's activations; far more would only exhaust memory (and the
+        // semaphores have a ceiling).
+        if self.max_concurrent > Self::MAX_CONCURRENT {
+            anyhow::bail!(
+                "server limit max_concurrent (--concurrency) must be at most {}",
+                Self::MAX_CONCURRENT
+            );
+        }
         let zero = [
             ("max_body_bytes", self.max_body_bytes == 0),
             ("max_files", self.max_files == 0),
@@ -91,6 +129,7 @@ impl Limits {
             ("inference_timeout", self.inference_timeout.is_zero()),
             ("header_timeout", self.header_timeout.is_zero()),
             ("body_timeout", self.body_timeout.is_zero()),
+            ("write_timeout", self.write_timeout.is_zero()),
         ];
         match zero.iter().find(|(_, is_zero)| *is_zero) {
             Some((name, _)) => anyhow::bail!("server limit {name} must be above zero"),
@@ -102,6 +141,8 @@ impl Limits {
 struct AppState {
     bundle: ModelBundle,
     permits: Arc<Semaphore>,
+    /// Requests holding their bodies in memory (being read, queued or running).
+    uploads: Arc<Semaphore>,
     limits: Limits,
     samples: Option<std::path::PathBuf>,
 }
@@ -111,8 +152,19 @@ struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        let mut response = (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            // Busy or timed out: a slot usually frees within seconds.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        response
     }
+}
+
+fn busy() -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, "server busy: try again shortly".into())
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {
@@ -157,7 +209,8 @@ pub struct SliceResult {
 pub fn router(bundle: ModelBundle, limits: Limits, samples: Option<std::path::PathBuf>) -> Router {
     let state = Arc::new(AppState {
         bundle,
-        permits: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
+        permits: Arc::new(Semaphore::new(limits.max_concurrent.clamp(1, Limits::MAX_CONCURRENT))),
+        uploads: Arc::new(Semaphore::new(limits.max_concurrent.clamp(1, Limits::MAX_CONCURRENT) * 2)),
         limits: limits.clone(),
         samples,
     });
@@ -243,9 +296,15 @@ async fn read_uploads(limits: &Limits, req: Request, raw: bool) -> Result<Vec<Up
                 .map_err(|e| bad(format!("malformed multipart body: {}", e.body_text())))?;
             read_multipart(mp, limits.max_files).await
         } else if raw && (mtype.starts_with("image/") || mtype == "application/octet-stream") {
-            let bytes = axum::body::to_bytes(req.into_body(), limits.max_body_bytes)
-                .await
-                .map_err(|_| body_too_large(limits))?;
+            let bytes = axum::body::to_bytes(req.into_body(), limits.max_body_bytes).await.map_err(|e| {
+                let over = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                    .any(|e| e.is::<http_body_util::LengthLimitError>());
+                if over {
+                    body_too_large(limits)
+                } else {
+                    bad(format!("request body could not be read: {e}"))
+                }
+            })?;
             Ok(vec![Upload {
                 name: "upload".into(),
                 bytes: bytes.to_vec(),
@@ -292,8 +351,12 @@ async fn read_multipart(mut mp: Multipart, max_files: usize) -> Result<Vec<Uploa
         if out.len() == max_files {
             return Err(too_large(format!("more than {max_files} files in one request (--max-files)")));
         }
-        let name = field.file_name().unwrap_or("upload").to_string();
+        // Some clients send the whole path (`C:\scans\x.tif`): the name is its last part.
+        let name = field.file_name().map(base_name).unwrap_or("upload").to_string();
         let bytes = field.bytes().await.map_err(|e| multipart_error(&e.body_text(), e.status()))?;
+        if bytes.is_empty() {
+            return Err(bad(format!("{name}: empty file")));
+        }
         out.push(Upload {
             name,
             bytes: bytes.to_vec(),
@@ -313,50 +376,94 @@ fn multipart_error(text: &str, status: StatusCode) -> ApiError {
     }
 }
 
+/// The last part of a path-like file name, with `/` or `\\` as separators.
+fn base_name(name: &str) -> &str {
+    name.rsplit(['/', '\\']).next().unwrap_or(name)
+}
+
 fn file_stem(name: &str) -> String {
-    std::path::Path::new(name)
+    std::path::Path::new(base_name(name))
         .file_stem()
         .map(|x| x.to_string_lossy().to_string())
         .unwrap_or_default()
 }
 
-fn is_mask_name(name: &str) -> bool {
-    file_stem(name).ends_with("_mask")
+/// The name a slice and its mask are matched by: the stem, lower-cased (as `predict` pairs
+/// `X_10.TIF` with `x_10_mask.png`).
+fn pairing_key(name: &str) -> String {
+    file_stem(name).to_lowercase()
 }
 
-/// Pair each `_mask` file with the slice of the same stem. A mask without its slice, or a
-/// second mask for one slice, is refused (400) rather than silently ignored.
+fn is_mask_name(name: &str) -> bool {
+    pairing_key(name).ends_with("_mask")
+}
+
+/// Pair each `_mask` file with the slice of the same stem (in any letter case or format). A
+/// mask without its slice, a second mask for one slice, or two slices of one name (whose
+/// results could not be told apart) are refused (400) rather than silently ignored.
 fn pair_up(uploads: Vec<Upload>) -> Result<Vec<Item>, ApiError> {
     let (masks, slices): (Vec<Upload>, Vec<Upload>) = uploads.into_iter().partition(|u| is_mask_name(&u.name));
     if slices.is_empty() {
         return Err(bad("only _mask files were sent; send the slices too"));
     }
+    let mut names = HashSet::new();
+    for slice in &slices {
+        if !names.insert(pairing_key(&slice.name)) {
+            return Err(bad(format!(
+                "{}: a second slice named {} (whatever the letter case or format); send each slice once",
+                slice.name,
+                file_stem(&slice.name)
+            )));
+        }
+    }
     let mut by_stem: HashMap<String, Upload> = HashMap::new();
     for m in masks {
-        let stem = file_stem(&m.name);
-        let slice_stem = stem.strip_suffix("_mask").unwrap_or(&stem).to_string();
-        if !slices.iter().any(|s| file_stem(&s.name) == slice_stem) {
+        let key = pairing_key(&m.name);
+        let slice_key = key.strip_suffix("_mask").unwrap_or(&key).to_string();
+        if !names.contains(&slice_key) {
+            let stem = file_stem(&m.name);
+            let slice_stem = stem.get(..stem.len().saturating_sub("_mask".len())).unwrap_or(&slice_key);
             return Err(bad(format!(
                 "{}: ground-truth mask without its slice (no {slice_stem}.* was sent)",
                 m.name
             )));
         }
-        if by_stem.contains_key(&slice_stem) {
-            return Err(bad(format!("{}: a second ground-truth mask for {slice_stem}", m.name)));
+        if by_stem.contains_key(&slice_key) {
+            return Err(bad(format!("{}: a second ground-truth mask for {slice_key}", m.name)));
         }
-        by_stem.insert(slice_stem, m);
+        by_stem.insert(slice_key, m);
     }
     Ok(slices
         .into_iter()
         .map(|slice| {
-            let mask = by_stem.remove(&file_stem(&slice.name));
+            let mask = by_stem.remove(&pairing_key(&slice.name));
             Item { slice, mask }
         })
         .collect())
 }
 
+/// The volume format `name` / `bytes` are in (NIfTI, DICOM, gzip), which the server does not read.
+fn volume_format(name: &str, bytes: &[u8]) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".nii") || lower.ends_with(".nii.gz") || bytes.get(344..347) == Some(b"n+1".as_slice()) {
+        Some("NIfTI")
+    } else if lower.ends_with(".dcm") || bytes.get(128..132) == Some(b"DICM".as_slice()) {
+        Some("DICOM")
+    } else if bytes.starts_with(&[0x1f, 0x8b]) {
+        Some("gzip-compressed (a .nii.gz?)")
+    } else {
+        None
+    }
+}
+
 /// Width and height from an image's header, without decoding its pixels.
 fn header_dimensions(name: &str, bytes: &[u8]) -> Result<(u32, u32), ApiError> {
+    if let Some(format) = volume_format(name, bytes) {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{name}: a {format} file; the server reads 2D slices (TIFF, PNG, JPEG): run `tumorscan predict` on NIfTI volumes and DICOM series"),
+        ));
+    }
     let unreadable = |e: &dyn std::fmt::Display| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("{name}: not a readable image: {e}"));
     let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
@@ -397,7 +504,16 @@ fn check_sizes(limits: &Limits, items: &[Item]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Wait (at most `queue_timeout`) for the right to hold a request body in memory.
+async fn upload_slot(s: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    tokio::time::timeout(s.limits.queue_timeout, s.uploads.clone().acquire_owned())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())
+}
+
 async fn predict_one(State(s): State<Arc<AppState>>, req: Request) -> Result<Json<SliceResult>, ApiError> {
+    let _slot = upload_slot(&s).await?;
     let items = pair_up(read_uploads(&s.limits, req, true).await?)?;
     if items.len() != 1 {
         return Err(bad(
@@ -409,6 +525,7 @@ async fn predict_one(State(s): State<Arc<AppState>>, req: Request) -> Result<Jso
 }
 
 async fn predict_many(State(s): State<Arc<AppState>>, req: Request) -> Result<Json<Vec<SliceResult>>, ApiError> {
+    let _slot = upload_slot(&s).await?;
     let items = pair_up(read_uploads(&s.limits, req, false).await?)?;
     Ok(Json(run(&s, items).await?))
 }
@@ -436,7 +553,7 @@ async fn run_limited<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let permit = tokio::time::timeout(limits.queue_timeout, permits.clone().acquire_owned())
         .await
-        .map_err(|_| ApiError(StatusCode::SERVICE_UNAVAILABLE, "server busy: try again shortly".into()))?
+        .map_err(|_| busy())?
         .map_err(|_| ApiError(StatusCode::SERVICE_UNAVAILABLE, "server shutting down".into()))?;
     let job = tokio::task::spawn_blocking(move || {
         let _permit = permit;
@@ -448,81 +565,100 @@ async fn run_limited<T: Send + 'static>(
         .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "inference failed".into()))
 }
 
+/// Decode the slices, group them by patient and predict each patient's slices together.
 fn infer(s: &AppState, items: Vec<Item>) -> Result<Vec<SliceResult>, ApiError> {
-    let mut inputs = Vec::new();
-    for (i, Item { slice: u, mask }) in items.into_iter().enumerate() {
-        let path = std::path::Path::new(&u.name);
+    let unprocessable = |e: String| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e);
+    // By the `<patient>` of `<patient>_<n>` names (in sent letter case); other names form one group.
+    let mut patients: BTreeMap<String, Vec<InputSlice>> = BTreeMap::new();
+    for Item { slice: u, mask } in items {
         let img =
-            decode_slice(path, &u.bytes, ChannelPolicy::Lenient).map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-        let stem = file_stem(&u.name);
+            decode_slice(std::path::Path::new(&u.name), &u.bytes, ChannelPolicy::Lenient).map_err(|e| unprocessable(e.to_string()))?;
         let truth = match mask {
+            None => None,
+            Some(m) if img.turned => {
+                return Err(unprocessable(format!(
+                    "{}: its slice {} is turned by its EXIF orientation, and whether the mask was drawn on it turned is unknown; send the slice without the orientation tag, or without its mask",
+                    m.name, u.name
+                )))
+            }
             Some(m) => {
-                let mk = decode_mask(std::path::Path::new(&m.name), &m.bytes)
-                    .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+                let mk = decode_mask(std::path::Path::new(&m.name), &m.bytes).map_err(|e| unprocessable(e.to_string()))?;
                 if (mk.width, mk.height) != (img.width, img.height) {
-                    return Err(ApiError(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        format!("{}: mask size differs from its slice", m.name),
-                    ));
+                    return Err(unprocessable(format!("{}: mask size differs from its slice", m.name)));
                 }
                 Some(mk.data)
             }
-            None => None,
         };
-        let number = tumorscan_data::layout::parse_slice_stem(&stem)
-            .map(|(_, n, _)| n)
-            .unwrap_or(i as u32);
-        inputs.push(InputSlice::from_image(u.name, stem, number, img, truth));
+        let stem = file_stem(&u.name);
+        let (patient, number) = parse_slice_stem(&stem)
+            .map(|(patient, n, _)| (patient.to_string(), n))
+            .unwrap_or_default();
+        patients
+            .entry(patient)
+            .or_default()
+            .push(InputSlice::from_image(u.name, stem, number, img, truth));
     }
-    inputs.sort_by_key(|x| x.number);
-    let volume = Volume {
-        id: "upload".into(),
-        source: "upload".into(),
-        slices: inputs,
-        nifti: None,
-        slice_thickness_mm: None,
-        notes: Vec::new(),
-    };
-    let preds = predict_volume(
-        &s.bundle,
-        &volume,
-        &PredictOptions {
+    let several = patients.len();
+    let mut results = Vec::new();
+    for (patient, mut slices) in patients {
+        slices.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| natural_cmp(&a.label, &b.label)));
+        if several > 1 {
+            let who = if patient.is_empty() {
+                "slices not named <patient>_<n>".to_string()
+            } else {
+                patient
+            };
+            for slice in &mut slices {
+                slice.notes.push(format!(
+                    "one of {several} patients in this request by file name ({who}): normalised and cleaned up apart from the others"
+                ));
+            }
+        }
+        let volume = Volume {
+            id: "upload".into(),
+            source: "upload".into(),
+            slices,
+            nifti: None,
+            slice_thickness_mm: None,
+            notes: Vec::new(),
+        };
+        let options = PredictOptions {
             batch_size: 16,
             ..Default::default()
-        },
-    );
-    Ok(volume
-        .slices
-        .iter()
-        .zip(preds)
-        .map(|(inp, p)| {
-            let mask = image::GrayImage::from_raw(p.width, p.height, p.mask.iter().map(|&v| v * 255).collect()).unwrap_or_default();
-            let flair = tumorscan_data::render::flair_gray(&inp.rgb, inp.width, inp.height);
-            let dice = inp.truth.as_ref().map(|t| Counts::of(&p.mask, t).dice().unwrap_or(1.0));
-            SliceResult {
-                name: inp.label.clone(),
-                tumor_probability: p.tumor_probability,
-                has_tumor: p.has_tumor == 1,
-                tumor_pixels: p.tumor_pixels,
-                bbox: p
-                    .bbox_x
-                    .zip(p.bbox_y)
-                    .zip(p.bbox_width.zip(p.bbox_height))
-                    .map(|((x, y), (w, h))| [x, y, w, h]),
-                width: p.width,
-                height: p.height,
-                mask_png: png_b64(mask.into()),
-                image_png: png_b64(flair.into()),
-                truth_png: inp
-                    .truth
-                    .as_ref()
-                    .and_then(|t| image::GrayImage::from_raw(inp.width, inp.height, t.iter().map(|&v| v * 255).collect()))
-                    .map(|m| png_b64(m.into())),
-                dice,
-                notes: inp.notes.clone(),
-            }
-        })
-        .collect())
+        };
+        let preds = predict_volume(&s.bundle, &volume, &options);
+        results.extend(volume.slices.iter().zip(preds).map(|(inp, p)| slice_result(inp, &p)));
+    }
+    Ok(results)
+}
+
+/// One slice's prediction as the API reports it.
+fn slice_result(inp: &InputSlice, p: &tumorscan_predict::SlicePrediction) -> SliceResult {
+    let mask = image::GrayImage::from_raw(p.width, p.height, p.mask.iter().map(|&v| v * 255).collect()).unwrap_or_default();
+    let flair = tumorscan_data::render::flair_gray(&inp.rgb, inp.width, inp.height);
+    let dice = inp.truth.as_ref().map(|t| Counts::of(&p.mask, t).dice().unwrap_or(1.0));
+    SliceResult {
+        name: inp.label.clone(),
+        tumor_probability: p.tumor_probability,
+        has_tumor: p.has_tumor == 1,
+        tumor_pixels: p.tumor_pixels,
+        bbox: p
+            .bbox_x
+            .zip(p.bbox_y)
+            .zip(p.bbox_width.zip(p.bbox_height))
+            .map(|((x, y), (w, h))| [x, y, w, h]),
+        width: p.width,
+        height: p.height,
+        mask_png: png_b64(mask.into()),
+        image_png: png_b64(flair.into()),
+        truth_png: inp
+            .truth
+            .as_ref()
+            .and_then(|t| image::GrayImage::from_raw(inp.width, inp.height, t.iter().map(|&v| v * 255).collect()))
+            .map(|m| png_b64(m.into())),
+        dice,
+        notes: inp.notes.clone(),
+    }
 }
 
 /// Serve until Ctrl-C.
@@ -555,7 +691,7 @@ pub async fn serve_until(
     use hyper_util::service::TowerToHyperService;
 
     limits.validate()?;
-    let header_timeout = limits.header_timeout;
+    let (header_timeout, write_timeout) = (limits.header_timeout, limits.write_timeout);
     let app = router(bundle, limits, samples);
     let (stop_tx, _) = tokio::sync::watch::channel(());
     let mut conns = tokio::task::JoinSet::new();
@@ -579,7 +715,7 @@ pub async fn serve_until(
         conns.spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder.timer(TokioTimer::new()).header_read_timeout(header_timeout);
-            let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(stream), service));
+            let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(WriteTimeout::new(stream, write_timeout)), service));
             tokio::select! {
                 _ = conn.as_mut() => {}
                 _ = stop.changed() => {

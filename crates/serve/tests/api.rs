@@ -387,3 +387,175 @@ async fn slow_clients_are_cut_off() {
         .unwrap()
         .unwrap();
 }
+
+/// The results of `files` sent to /v1/predict/volume, by name.
+async fn volume(files: &[(String, Vec<u8>)]) -> (StatusCode, serde_json::Value) {
+    let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let (ct, body) = multipart(&refs);
+    call(app(Limits::default()), post("/v1/predict/volume", &ct, body)).await
+}
+
+fn by_name(v: &serde_json::Value) -> std::collections::BTreeMap<String, serde_json::Value> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap().to_string(), r.clone()))
+        .collect()
+}
+
+/// Two patients in one request were sorted into one volume by slice number alone (interleaved),
+/// normalised together, and the largest-3D-component clean-up erased one patient's tumour.
+/// Now each patient is predicted as if sent alone, with a note.
+#[tokio::test]
+async fn two_patients_in_one_request_are_predicted_apart() {
+    // Two "patients" cut from the sample: A = its slices 8-10, B = its slices 15-17 numbered 8-10.
+    let patient = |name: &str, from: u32| -> Vec<(String, Vec<u8>)> {
+        (0..3)
+            .flat_map(|i| {
+                [
+                    (format!("{name}_{}.tif", 8 + i), sample(from + i, false)),
+                    (format!("{name}_{}_mask.tif", 8 + i), sample(from + i, true)),
+                ]
+            })
+            .collect()
+    };
+    let (a, b) = (patient("PATIENT_A", 8), patient("PATIENT_B", 15));
+    let (s, alone_a) = volume(&a).await;
+    assert_eq!(s, StatusCode::OK, "{alone_a}");
+    let (_, alone_b) = volume(&b).await;
+    let both: Vec<(String, Vec<u8>)> = a.iter().zip(&b).flat_map(|(x, y)| [x.clone(), y.clone()]).collect();
+    let (s, together) = volume(&both).await;
+    assert_eq!(s, StatusCode::OK, "{together}");
+    let together = by_name(&together);
+    assert_eq!(together.len(), 6);
+    let mut tumour = 0;
+    for (name, alone) in by_name(&alone_a).into_iter().chain(by_name(&alone_b)) {
+        let got = &together[&name];
+        for key in ["mask_png", "tumor_probability", "has_tumor", "dice"] {
+            assert_eq!(got[key], alone[key], "{name} {key}");
+        }
+        let notes = got["notes"].to_string();
+        assert!(notes.contains("one of 2 patients"), "{name}: {notes}");
+        tumour += usize::from(alone["has_tumor"] == true);
+    }
+    assert!(tumour >= 2, "the comparison needs tumour slices: {tumour}");
+}
+
+/// Masks pair in any letter case and format, as `predict` pairs them; an upper-case `_MASK`
+/// was taken as a slice and predicted.
+#[tokio::test]
+async fn masks_pair_in_any_letter_case_and_format() {
+    let files = vec![
+        ("TCGA_CS_5393_19990606_9.tif".to_string(), sample(9, false)),
+        ("TCGA_CS_5393_19990606_9_MASK.tif".to_string(), sample(9, true)),
+        ("TCGA_CS_5393_19990606_10.TIF".to_string(), sample(10, false)),
+        ("tcga_cs_5393_19990606_10_mask.tif".to_string(), sample(10, true)),
+    ];
+    let (s, v) = volume(&files).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let arr = v.as_array().unwrap();
+    assert_eq!(arr.len(), 2, "{v}");
+    assert!(arr.iter().all(|r| r["dice"].as_f64().is_some_and(|d| d > 0.5)), "{v}");
+}
+
+/// Two slices of one name (whatever the case or format) could not be told apart in the reply,
+/// and a mask would score whichever came first: refused, as is an empty file.
+#[tokio::test]
+async fn slices_sent_twice_and_empty_files_are_refused() {
+    for second in ["TCGA_CS_5393_19990606_9.tif", "tcga_cs_5393_19990606_9.png"] {
+        let files = vec![
+            ("TCGA_CS_5393_19990606_9.tif".to_string(), sample(9, false)),
+            (second.to_string(), sample(10, false)),
+        ];
+        let (s, v) = volume(&files).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(error_text(&v).contains("a second slice named"), "{v}");
+    }
+    let (s, v) = volume(&[("TCGA_CS_5393_19990606_9.tif".to_string(), Vec::new())]).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(error_text(&v).contains("empty file"), "{v}");
+    // A client's full path is reduced to the file name, so the mask still pairs.
+    let files = vec![
+        (r"C:\scans\TCGA_CS_5393_19990606_9.tif".to_string(), sample(9, false)),
+        (r"C:\scans\TCGA_CS_5393_19990606_9_mask.tif".to_string(), sample(9, true)),
+    ];
+    let (s, v) = volume(&files).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v[0]["name"], "TCGA_CS_5393_19990606_9.tif");
+    assert!(v[0]["dice"].is_number(), "{v}");
+}
+
+/// A raw body that breaks off was reported as over the size limit (413).
+#[tokio::test]
+async fn a_broken_raw_body_is_a_bad_request_not_too_large() {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(sample(9, false)[..100].to_vec()), Err(std::io::Error::other("connection reset"))];
+    let body = Body::from_stream(futures_util::stream::iter(chunks));
+    let req = Request::post("/v1/predict")
+        .header("content-type", "image/tiff")
+        .body(body)
+        .unwrap();
+    let (s, v) = call(app(Limits::default()), req).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(error_text(&v).contains("could not be read"), "{v}");
+}
+
+/// Request bodies in memory are bounded: with one inference slot, two requests may hold their
+/// bodies; a third waits and gets 503 with Retry-After, and is served once one ends.
+#[tokio::test]
+async fn bodies_held_in_memory_are_bounded() {
+    use std::time::Duration;
+    let limits = Limits {
+        max_concurrent: 1,
+        queue_timeout: Duration::from_millis(300),
+        body_timeout: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let app = app(limits);
+    // Two uploads that never finish sending.
+    let stalled = || {
+        let body = Body::from_stream(futures_util::stream::pending::<Result<Vec<u8>, std::io::Error>>());
+        Request::post("/v1/predict")
+            .header("content-type", "image/tiff")
+            .body(body)
+            .unwrap()
+    };
+    let first = tokio::spawn(app.clone().oneshot(stalled()));
+    let second = tokio::spawn(app.clone().oneshot(stalled()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let resp = app
+        .clone()
+        .oneshot(post("/v1/predict", "image/tiff", sample(9, false)))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(resp.headers().contains_key("retry-after"));
+    first.abort();
+    second.abort();
+    let _ = (first.await, second.await);
+    let (s, v) = call(app, post("/v1/predict", "image/tiff", sample(9, false))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
+/// NIfTI and DICOM files got "not a readable image: The image format could not be
+/// determined"; now the reply says what they are and what reads them.
+#[tokio::test]
+async fn volume_formats_are_named_and_sent_to_predict() {
+    let mut nifti = vec![0u8; 352];
+    nifti[344..348].copy_from_slice(b"n+1\0");
+    let mut dicom = vec![0u8; 132];
+    dicom[128..132].copy_from_slice(b"DICM");
+    for (name, bytes, format) in [
+        ("scan.nii", nifti.clone(), "NIfTI"),
+        ("upload.bin", nifti, "NIfTI"),
+        ("slice.dcm", dicom, "DICOM"),
+        ("scan.nii.gz", vec![0x1f, 0x8b, 8, 0], "NIfTI"),
+    ] {
+        let (s, v) = volume(&[(name.to_string(), bytes)]).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {v}");
+        assert!(
+            error_text(&v).contains(format) && error_text(&v).contains("tumorscan predict"),
+            "{name}: {v}"
+        );
+    }
+}
