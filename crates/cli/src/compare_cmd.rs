@@ -127,11 +127,17 @@ pub fn compare(a: &CompareArgs) -> Result<()> {
         );
     }
     let kinds = |s: &Side| (!s.figures.is_empty(), !s.calls.is_empty());
+    let words = |s: &Side| match kinds(s) {
+        (true, true) => "segmentation and detection",
+        (true, false) => "segmentation only",
+        (false, true) => "detection only",
+        (false, false) => "neither",
+    };
     if kinds(&base) != kinds(&cand) {
         bail!(
-            "the two sides hold different kinds of result (segmentation, detection): --baseline {:?}, --candidate {:?}",
-            kinds(&base),
-            kinds(&cand)
+            "the two sides hold different kinds of result: --baseline {}, --candidate {}; compare an `evaluate segment` result with another, or an `evaluate detect` one with another",
+            words(&base),
+            words(&cand)
         );
     }
     let seg = (!base.figures.is_empty())

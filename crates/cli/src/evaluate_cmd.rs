@@ -859,6 +859,12 @@ fn bundle_candidate(rule: &DetectionRule) -> (usize, f64) {
     }
 }
 
+/// The decision threshold stored in a trained classifier's `model.json`, if any.
+fn stored_threshold(dir: &Path) -> Option<f64> {
+    let card: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("model.json")).ok()?).ok()?;
+    card["threshold"].as_f64().filter(|t| t.is_finite())
+}
+
 fn detect(a: &DetectArgs) -> Result<()> {
     let c = &a.common;
     if a.val_fold == Some(c.fold) {
@@ -936,6 +942,9 @@ fn detect(a: &DetectArgs) -> Result<()> {
         },
     ];
     if let Some(classifier) = loaded.as_ref().or(bundle.classifier.as_ref()) {
+        // Without --val-fold the classifier alone is scored at the threshold it was stored with
+        // (chosen on its own validation fold by `train detect`), not at 0.5.
+        let stored = a.classifier.as_deref().and_then(stored_threshold).unwrap_or(0.5);
         let (cv, ct) = (
             classifier_scores(classifier, &bundle.device, &val)?,
             classifier_scores(classifier, &bundle.device, &test)?,
@@ -953,7 +962,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
             name: "classifier".into(),
             val: scored(&vv, &cls(&cv, true)),
             test: scored(&tv, &cls(&ct, true)),
-            default_threshold: 0.5,
+            default_threshold: stored,
             min_threshold: 0.0,
             rule: |t| DetectionRule::Classifier {
                 threshold: t,
@@ -977,7 +986,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
             name: "classifier, no mask needed".into(),
             val: scored(&vv, &cls(&cv, false)),
             test: scored(&tv, &cls(&ct, false)),
-            default_threshold: 0.5,
+            default_threshold: stored,
             min_threshold: 0.0,
             rule: |t| DetectionRule::Classifier {
                 threshold: t,
@@ -1004,7 +1013,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
         test.len(),
         bundle.identity(),
         if val.is_empty() {
-            "the bundle's rule for its own candidate, defaults for the others (no --val-fold)".to_string()
+            "no --val-fold: the bundle's rule for its own candidate, the classifier's stored threshold for the classifier alone, 0.5 for the others".to_string()
         } else {
             format!("chosen on validation fold {} to maximise slice accuracy", a.val_fold.unwrap_or(0))
         }

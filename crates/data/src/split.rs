@@ -147,9 +147,29 @@ pub fn read_folds(path: &Path) -> crate::Result<Vec<FoldRow>> {
         ));
     }
     let bytes = crate::image_io::read_bytes(path)?;
-    let mut rdr = csv::Reader::from_reader(&bytes[..]);
+    // Spaces around a name or number (hand-edited files) are not part of it.
+    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(&bytes[..]);
+    let header = rdr
+        .headers()
+        .map_err(|e| crate::DataError::invalid(path, format!("malformed folds CSV: {e}")))?;
+    if !(header.iter().any(|h| h == "patient") && header.iter().any(|h| h == "fold")) {
+        return Err(crate::DataError::invalid(
+            path,
+            format!(
+                "the first line must be the header line `patient,fold` (found `{}`); `tumorscan dataset split` writes one",
+                header.iter().collect::<Vec<_>>().join(",")
+            ),
+        ));
+    }
     let rows: Result<Vec<FoldRow>, _> = rdr.deserialize().collect();
-    let rows = rows.map_err(|e| crate::DataError::invalid(path, format!("malformed folds CSV: {e}")))?;
+    let rows = rows.map_err(|e| {
+        crate::DataError::invalid(
+            path,
+            format!(
+                "malformed folds CSV: {e} (expected a header line `patient,fold`, then one line per patient with its fold: 0, 1, 2, ...)"
+            ),
+        )
+    })?;
     if rows.is_empty() {
         return Err(crate::DataError::invalid(
             path,
@@ -360,6 +380,25 @@ mod tests {
         let header = dir.path().join("header.csv");
         std::fs::write(&header, b"patient,fold,institution,burden,tumor_slices,tumor_pixels\n").unwrap();
         assert!(read_folds(&header).unwrap_err().to_string().contains("lists no patients"));
+    }
+
+    /// Hand-edited files: spaces around a name were kept (the patient then "not in the data",
+    /// with the space invisible); a missing header or a negative fold gave the parser's words
+    /// alone.
+    #[test]
+    fn hand_edited_folds_files_are_read_or_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let spaced = dir.path().join("spaced.csv");
+        std::fs::write(&spaced, b"patient , fold\nTCGA_A_1 , 2\n  TCGA_B_2,0\n").unwrap();
+        let rows = read_folds(&spaced).unwrap();
+        assert_eq!((rows[0].patient.as_str(), rows[0].fold), ("TCGA_A_1", 2));
+        assert_eq!(rows[1].patient, "TCGA_B_2");
+        for (name, text) in [("noheader.csv", "TCGA_A_1,2\n"), ("negative.csv", "patient,fold\nTCGA_A_1,-1\n")] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let err = read_folds(&path).unwrap_err().to_string();
+            assert!(err.contains("header line `patient,fold`"), "{name}: {err}");
+        }
     }
 
     #[test]

@@ -314,14 +314,23 @@ pub fn evaluate_detection(items: &[Scored], threshold: f64, seed: u64) -> Detect
     }
 }
 
-/// Choose the threshold that maximises accuracy on (validation) scores; ties go to the
-/// threshold closest to 0.5. This is the rule stored with a detection model.
+/// Choose the threshold that maximises accuracy on (validation) scores, placed midway between
+/// the scores it separates (any threshold in that gap calls the validation slices alike; its
+/// lowest end, the lowest score called tumour, would miss a new slice scoring a hair under it);
+/// ties between gaps go to the threshold closest to 0.5, and 0.5 itself is kept when it lies in
+/// a best gap. This is the rule stored with a detection model.
 pub fn best_accuracy_threshold(items: &[Scored]) -> f64 {
     let all: Vec<&Scored> = items.iter().collect();
-    let mut cands: Vec<f64> = items.iter().map(|s| s.score).collect();
+    let mut scores: Vec<f64> = items.iter().map(|s| s.score).collect();
+    scores.sort_by(|a, b| a.total_cmp(b));
+    scores.dedup();
+    // Each gap's threshold: midway below each score (the lowest score stands for itself).
+    let mut cands: Vec<f64> = scores
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| if i == 0 { t } else { scores[i - 1] + (t - scores[i - 1]) / 2.0 })
+        .collect();
     cands.push(0.5);
-    cands.sort_by(|a, b| a.total_cmp(b));
-    cands.dedup();
     let mut best: (f64, f64) = (f64::NEG_INFINITY, 0.5);
     for t in cands {
         let acc = Confusion::at(&all, t).accuracy();
@@ -467,5 +476,23 @@ mod tests {
         let v = vec![s("a", 0.2, false), s("a", 0.3, false), s("b", 0.35, true), s("b", 0.9, true)];
         let t = best_accuracy_threshold(&v);
         assert!(t > 0.3 && t <= 0.35, "{t}");
+        // Midway in the gap, not on the lowest tumour score (which a new tumour slice scoring
+        // a hair under it would miss).
+        assert!((t - 0.325).abs() < 1e-12, "{t}");
+        // Pixel counts: midway between 1550 (tumour-free) and 1814 (tumour).
+        let px = vec![
+            s("a", 0.0, false),
+            s("a", 1550.0, false),
+            s("b", 1814.0, true),
+            s("b", 4000.0, true),
+        ];
+        assert_eq!(best_accuracy_threshold(&px), 1682.0);
+        // 0.5 stays where it lies in a best gap; the lowest score stands for itself.
+        let p = vec![s("a", 0.1, false), s("b", 0.8, true)];
+        assert_eq!(best_accuracy_threshold(&p), 0.5);
+        let all = vec![s("b", 0.7, true), s("b", 0.8, true)];
+        assert_eq!(best_accuracy_threshold(&all), 0.5);
+        let low = vec![s("b", 0.1, true), s("b", 0.2, true)];
+        assert_eq!(best_accuracy_threshold(&low), 0.1);
     }
 }

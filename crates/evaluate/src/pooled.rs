@@ -175,8 +175,11 @@ pub struct PooledDetection {
     pub specificity: f64,
     /// Precision of the summed counts.
     pub precision: f64,
-    /// Mean of the folds' ROC-AUCs (scores of different models are not ranked together).
+    /// Mean of the folds' ROC-AUCs (scores of different models are not ranked together), over
+    /// the folds where it is defined (both classes present).
     pub mean_fold_roc_auc: f64,
+    /// How many folds that mean is over.
+    pub roc_auc_folds: usize,
     /// Tumour patients, and how many were flagged.
     pub tumor_patients: u64,
     /// See `tumor_patients`.
@@ -327,13 +330,16 @@ pub fn pool_detection(folds: &[FoldDetection]) -> Result<PooledDetection, PoolEr
             }
         })
         .collect();
+    // A fold of one class only has no ROC-AUC; it would make the mean NaN.
+    let defined_aucs: Vec<f64> = folds.iter().map(|f| f.roc_auc).filter(|a| a.is_finite()).collect();
     Ok(PooledDetection {
         confusion: c,
         accuracy: c.accuracy(),
         sensitivity: c.recall(),
         specificity: c.specificity(),
         precision: c.precision(),
-        mean_fold_roc_auc: mean(&folds.iter().map(|f| f.roc_auc).collect::<Vec<_>>()),
+        mean_fold_roc_auc: mean(&defined_aucs),
+        roc_auc_folds: defined_aucs.len(),
         tumor_patients: folds.iter().map(|f| f.tumor_patients).sum(),
         tumor_patients_detected: folds.iter().map(|f| f.tumor_patients_detected).sum(),
         calibration: folds
@@ -449,7 +455,7 @@ impl PooledDetection {
     pub fn markdown(&self) -> String {
         let c = self.confusion;
         let mut s = format!(
-            "## Detection pooled over {} ({} slices)\n\n{}\n| metric | value |\n| --- | --- |\n| accuracy | {:.3} |\n| sensitivity | {:.3} |\n| specificity | {:.3} |\n| precision | {:.3} |\n| confusion (tp / fp / tn / fn) | {} / {} / {} / {} |\n| mean of the folds' ROC-AUC | {:.3} |\n| tumour patients detected | {} of {} |\n\n",
+            "## Detection pooled over {} ({} slices)\n\n{}\n| metric | value |\n| --- | --- |\n| accuracy | {:.3} |\n| sensitivity | {:.3} |\n| specificity | {:.3} |\n| precision | {:.3} |\n| confusion (tp / fp / tn / fn) | {} / {} / {} / {} |\n| mean of the folds' ROC-AUC{} | {:.3} |\n| tumour patients detected | {} of {} |\n\n",
             folds(self.folds.len()),
             c.tp + c.fp + c.tn + c.fn_,
             status_line(self.all_verified_held_out, &self.folds),
@@ -461,6 +467,11 @@ impl PooledDetection {
             c.fp,
             c.tn,
             c.fn_,
+            if self.roc_auc_folds < self.folds.len() {
+                format!(" ({} of {} folds: the others hold one class only)", self.roc_auc_folds, self.folds.len())
+            } else {
+                String::new()
+            },
             self.mean_fold_roc_auc,
             self.tumor_patients_detected,
             self.tumor_patients,
@@ -611,7 +622,17 @@ mod tests {
         assert!((p.sensitivity - 10.0 / 12.0).abs() < 1e-12);
         assert!((p.specificity - 17.0 / 18.0).abs() < 1e-12);
         assert!((p.mean_fold_roc_auc - 0.95).abs() < 1e-12);
+        assert_eq!(p.roc_auc_folds, 2);
         assert_eq!((p.tumor_patients, p.tumor_patients_detected), (4, 2));
+        // A fold of one class has no ROC-AUC: the mean is over the others, and says so.
+        let p = pool_detection(&[det(0, 8, 1, 10, 1, 0.9), det(1, 0, 0, 7, 0, f64::NAN)]).unwrap();
+        assert!((p.mean_fold_roc_auc - 0.9).abs() < 1e-12 && p.roc_auc_folds == 1);
+        assert!(
+            p.markdown()
+                .contains("ROC-AUC (1 of 2 folds: the others hold one class only) | 0.900"),
+            "{}",
+            p.markdown()
+        );
         assert!(p.markdown().contains("| 10 / 1 / 17 / 2 |"));
         // Files written before calibration was measured pool without it, and so does a mix.
         assert!(p.calibration.is_none());

@@ -381,8 +381,15 @@ impl ModelBundle {
         // Anything else (an empty folder included) gets this message, not a missing-file error
         // about one of the files looked for.
         if !dir.is_dir() || !(has("bundle.json") || (has("model.json") && has("model.bpk"))) {
+            // A training run's folder holds its chosen network in best/.
+            let best = dir.join("best");
+            let hint = if best.join("model.json").exists() && best.join("model.bpk").exists() {
+                format!("; this looks like a training run: its chosen network is {}", best.display())
+            } else {
+                String::new()
+            };
             bail!(
-                "{}: --model must be a model folder (bundle.json, or model.json + model.bpk)",
+                "{}: --model must be a model folder (bundle.json, or model.json + model.bpk){hint}",
                 dir.display()
             );
         }
@@ -557,6 +564,20 @@ mod tests {
         net.save_file(dir.join("model.bpk")).unwrap();
         let card = serde_json::json!({ "net": NetConfig::Segmenter(cfg) });
         std::fs::write(dir.join("model.json"), card.to_string()).unwrap();
+    }
+
+    /// A training run's folder given as --model points at its best/ network.
+    #[test]
+    fn a_run_folder_as_model_names_its_best_network() {
+        let dir = tempfile::tempdir().unwrap();
+        write_net(&dir.path().join("best"), 32, 1);
+        let device = tumorscan_model::ComputeDevice::cpu().inference().expect("cpu device");
+        let err = ModelBundle::load(dir.path(), &device).err().expect("refused").to_string();
+        assert!(
+            err.contains("must be a model folder") && err.contains("its chosen network is") && err.contains("best"),
+            "{err}"
+        );
+        assert!(ModelBundle::load(&dir.path().join("best"), &device).is_ok());
     }
 
     fn write_bundle(dir: &Path, ensemble: &[&str]) {

@@ -89,6 +89,6 @@ impl<N: ClassifierNet> Task for DetectTask<N> {
     }
     fn model_extras(&self, net: &N, items: &[ValItem], device: &Device) -> serde_json::Value {
         let scored = self.scores(net, items, device, 16);
-        serde_json::json!({ "threshold": best_accuracy_threshold(&scored), "threshold_rule": "maximises validation slice accuracy; ties nearest 0.5" })
+        serde_json::json!({ "threshold": best_accuracy_threshold(&scored), "threshold_rule": "maximises validation slice accuracy, midway between the validation scores on either side; ties nearest 0.5" })
     }
 }

@@ -373,8 +373,10 @@ fn run_config(out: &Path) -> Option<serde_json::Value> {
 
 /// Whether a run may start (`resume` false) or continue (`resume` true) in `out`: a new run
 /// never writes over another run's files (even one whose checkpoint was deleted), and a resume
-/// needs a checkpoint to continue from rather than silently starting afresh.
-pub fn check_out(out: &Path, resume: bool) -> Result<()> {
+/// needs a checkpoint to continue from rather than silently starting afresh. Gives the note to
+/// show when a resume starts afresh (a run killed before its first epoch ended), for the
+/// caller to show once.
+pub fn check_out(out: &Path, resume: bool) -> Result<Option<String>> {
     if out.symlink_metadata().is_ok() && !out.exists() {
         bail!("--out {} is a symbolic link to nothing; choose another --out", out.display());
     }
@@ -402,13 +404,10 @@ pub fn check_out(out: &Path, resume: bool) -> Result<()> {
         && found.iter().all(|f| f == "config.json" || f == "checkpoint/")
         && std::fs::read_dir(out.join("checkpoint")).map_or(true, |mut d| d.next().is_none());
     match (resume, checkpoint) {
-        (true, false) if unstarted => {
-            eprintln!(
-                "note: {} holds a run that ended before its first epoch; starting it from the beginning",
-                out.display()
-            );
-            Ok(())
-        }
+        (true, false) if unstarted => Ok(Some(format!(
+            "{} holds a run that ended before its first epoch; starting it from the beginning",
+            out.display()
+        ))),
         (false, true) => bail!(
             "{} already holds a run; pass --resume to continue it or choose another --out",
             out.display()
@@ -432,7 +431,7 @@ pub fn check_out(out: &Path, resume: bool) -> Result<()> {
             out.display(),
             found.join(", ")
         ),
-        _ => Ok(()),
+        _ => Ok(None),
     }
 }
 
@@ -477,7 +476,9 @@ fn run<T: Task>(
     resume: bool,
     stop_after: usize,
 ) -> Result<TrainOutcome> {
-    check_out(out, resume)?;
+    if let Some(note) = check_out(out, resume)? {
+        eprintln!("note: {note}");
+    }
     let created_out = !out.exists();
     let result = run_checked(task, ds, split, cfg, compute, out, resume, stop_after);
     if result.is_err() && !resume && !out.join("checkpoint").join("state.json").exists() {

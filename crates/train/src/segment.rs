@@ -144,14 +144,21 @@ impl<N: SegmenterNet> Task for SegmentTask<N> {
         }
         let dices: Vec<f64> = per_patient.values().map(|c| c.dice().unwrap_or(1.0)).collect();
         let mut metrics = self.slice_head_metrics(net, items, device, batch_size);
-        metrics.extend([
-            (
-                "val_patient_dice".to_string(),
-                dices.iter().sum::<f64>() / dices.len().max(1) as f64,
-            ),
-            ("val_slice_dice".to_string(), slice_dice / tumor.max(1) as f64),
-            ("val_fp_slice_rate".to_string(), fp_slices as f64 / empty.max(1) as f64),
-        ]);
+        // What cannot be measured is left out, not written as 0: without a tumour slice, every
+        // patient's Dice is 1 for an empty outline, so selecting on it would reward a network
+        // that finds nothing (the engine refuses to select without the metric).
+        if tumor > 0 {
+            metrics.extend([
+                (
+                    "val_patient_dice".to_string(),
+                    dices.iter().sum::<f64>() / dices.len().max(1) as f64,
+                ),
+                ("val_slice_dice".to_string(), slice_dice / tumor as f64),
+            ]);
+        }
+        if empty > 0 {
+            metrics.insert("val_fp_slice_rate".to_string(), fp_slices as f64 / empty as f64);
+        }
         metrics
     }
 }
@@ -188,6 +195,52 @@ mod tests {
             input_size: 32,
             ..Default::default()
         }
+    }
+
+    /// Validation slices of `tumour` phantoms (a disc on each) or tumour-free ones.
+    fn validate_on(tumour: bool, empty: bool) -> BTreeMap<String, f64> {
+        use tumorscan_data::phantom::phantom_slice;
+        let mut slices = Vec::new();
+        if tumour {
+            slices.push(phantom_slice("P", 1, 32, Some((0.5, 0.5, 5.0))));
+        }
+        if empty {
+            slices.push(phantom_slice("P", 2, 32, None));
+        }
+        let norm = tumorscan_data::normalize::Normalizer::fit(slices.iter().map(|s| s.image.as_slice()));
+        let items: Vec<ValItem> = slices
+            .iter()
+            .map(|s| ValItem {
+                slice: s,
+                sample: tumorscan_data::augment::prepare_sample_in_context::<rand_chacha::ChaCha8Rng>(s, &[], &norm, 32, None),
+            })
+            .collect();
+        let task = SegmentTask::<SegmentationNet>::new(tiny(), SegLoss::Bce, None);
+        let device = Device::flex();
+        task.validate(&task.build(&device), &items, &device, 2)
+    }
+
+    /// What validation cannot measure is left out, never written as 0 (or as a Dice of 1 for
+    /// patients without tumour): so a validation fold without tumour slices cannot select a
+    /// network, and the engine refuses it.
+    #[test]
+    fn validation_leaves_out_what_it_cannot_measure() {
+        let _guard = crate::tests_engine::serial();
+        let both = validate_on(true, true);
+        for key in ["val_patient_dice", "val_slice_dice", "val_fp_slice_rate"] {
+            assert!(both.get(key).is_some_and(|v| v.is_finite()), "{key}: {both:?}");
+        }
+        let clean = validate_on(false, true);
+        assert!(
+            !clean.contains_key("val_patient_dice") && !clean.contains_key("val_slice_dice"),
+            "{clean:?}"
+        );
+        assert!(clean.contains_key("val_fp_slice_rate"), "{clean:?}");
+        let all_tumour = validate_on(true, false);
+        assert!(
+            !all_tumour.contains_key("val_fp_slice_rate") && all_tumour.contains_key("val_patient_dice"),
+            "{all_tumour:?}"
+        );
     }
 
     #[test]

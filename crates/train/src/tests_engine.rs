@@ -437,7 +437,9 @@ fn an_existing_run_is_never_overwritten_and_resume_needs_a_checkpoint() {
         br#"{"task": "segment", "split": {}, "content_key": "k"}"#,
     )
     .unwrap();
-    assert!(check_out(&unstarted, true).is_ok());
+    assert!(check_out(&unstarted, true)
+        .unwrap()
+        .is_some_and(|note| note.contains("before its first epoch")));
     assert!(err(&unstarted, false).contains("pass --resume to start it again"));
     // A user's own config.json is no run to start again (--resume would have replaced it).
     let own = dir.path().join("own");
