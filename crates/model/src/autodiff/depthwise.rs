@@ -154,42 +154,90 @@ impl Backward<Flex, 2> for Depthwise {
 /// The input gradient `[batch, c, h, w]` from the output gradient `dy` and the kernels `w`.
 fn input_grad(g: Geometry, batch: usize, c: usize, dy: &[f32], w: &[f32]) -> Vec<f32> {
     let (cols, plane_in, plane_out, kk) = (columns(g), g.h * g.w, g.oh * g.ow, g.k * g.k);
-    let mut dx = vec![0.0; batch * c * plane_in];
-    // One image per task; its channels LANES at a time.
-    dx.par_chunks_mut(c * plane_in).enumerate().for_each(|(n, dx)| {
-        BLOCKS.with_borrow_mut(|[dyt, dxt, wt]| {
-            for first in (0..c).step_by(LANES) {
-                interleave(dy, c, n, first, plane_out, dyt);
-                interleave(w, c, 0, first, kk, wt);
-                dxt.clear();
-                dxt.resize(plane_in, [0.0; LANES]);
-                input_grad_block(g, &cols, dyt, wt, dxt);
-                deinterleave(dxt, &mut dx[first * plane_in..], plane_in);
-            }
+    let weights: Vec<Vec<Lanes>> = (0..c)
+        .step_by(LANES)
+        .map(|first| {
+            let mut wt = Vec::new();
+            interleave(w, c, 0, first, kk, &mut wt);
+            wt
         })
+        .collect();
+    let mut dx = vec![0.0; batch * c * plane_in];
+    // One task per image and block of LANES channels.
+    dx.par_chunks_mut(c * plane_in).enumerate().for_each(|(n, dx)| {
+        dx.par_chunks_mut(LANES * plane_in)
+            .zip(&weights)
+            .enumerate()
+            .for_each(|(block, (dx, wt))| {
+                BLOCKS.with_borrow_mut(|[dyt, dxt]| {
+                    interleave(dy, c, n, block * LANES, plane_out, dyt);
+                    dxt.clear();
+                    dxt.resize(plane_in, [0.0; LANES]);
+                    input_grad_block(g, &cols, dyt, wt, dxt);
+                    deinterleave(dxt, dx, plane_in);
+                })
+            })
     });
     dx
 }
 
 /// The kernel gradient `[c, 1, k, k]` from the input `x` and the output gradient `dy`.
 fn weight_grad(g: Geometry, batch: usize, c: usize, x: &[f32], dy: &[f32]) -> Vec<f32> {
+    weight_grad_with(g, batch, c, x, dy, c.div_ceil(LANES) < rayon::current_num_threads())
+}
+
+/// [`weight_grad`] one task per block of channels, or with `spread` one per block and image
+/// (layers of few channels on many cores), at the cost of keeping every row sum: the same
+/// bits either way.
+fn weight_grad_with(g: Geometry, batch: usize, c: usize, x: &[f32], dy: &[f32], spread: bool) -> Vec<f32> {
     let (cols, plane_in, plane_out, kk) = (columns(g), g.h * g.w, g.oh * g.ow, g.k * g.k);
-    let mut dw = vec![0.0; c * kk];
-    // One block of LANES channels per task, images in order (deterministic sums).
-    dw.par_chunks_mut(LANES * kk).enumerate().for_each(|(block, dw)| {
-        let first = block * LANES;
-        BLOCKS.with_borrow_mut(|[xt, dyt, acc]| {
-            acc.clear();
-            acc.resize(kk, [0.0; LANES]);
-            for n in 0..batch {
-                interleave(x, c, n, first, plane_in, xt);
-                interleave(dy, c, n, first, plane_out, dyt);
-                weight_grad_block(g, &cols, xt, dyt, acc);
-            }
-            deinterleave(acc, dw, kk);
+    let per_image = g.oh * kk;
+    // One image's row sums for the block of channels from `first`.
+    let row_sums = |n: usize, first: usize, sums: &mut [Lanes]| {
+        BLOCKS.with_borrow_mut(|[xt, dyt]| {
+            interleave(x, c, n, first, plane_in, xt);
+            interleave(dy, c, n, first, plane_out, dyt);
+            row_sums_block(g, &cols, xt, dyt, sums);
         })
+    };
+    let all: Vec<Lanes> = if spread {
+        let mut all = vec![[0.0; LANES]; c.div_ceil(LANES) * batch * per_image];
+        all.par_chunks_mut(per_image)
+            .enumerate()
+            .for_each(|(task, sums)| row_sums(task % batch, task / batch * LANES, sums));
+        all
+    } else {
+        Vec::new()
+    };
+    let mut dw = vec![0.0; c * kk];
+    dw.par_chunks_mut(LANES * kk).enumerate().for_each(|(block, dw)| {
+        let mut acc = vec![[0.0; LANES]; kk];
+        let mut sums = vec![[0.0; LANES]; if spread { 0 } else { per_image }];
+        for n in 0..batch {
+            let image = if spread {
+                &all[(block * batch + n) * per_image..][..per_image]
+            } else {
+                row_sums(n, block * LANES, &mut sums);
+                &sums
+            };
+            add_row_sums(g, image, &mut acc);
+        }
+        deinterleave(&acc, dw, kk);
     });
     dw
+}
+
+/// Adds one image's row sums ([`row_sums_block`]) to the kernel gradients `acc` in the
+/// per-channel kernel's order: output rows, then taps.
+fn add_row_sums(g: Geometry, sums: &[Lanes], acc: &mut [Lanes]) {
+    let kk = g.k * g.k;
+    for (oy, row) in sums.chunks_exact(kk).enumerate() {
+        for ky in (0..g.k).filter(|&ky| input_row(g, oy, ky).is_some()) {
+            for (a, s) in acc[ky * g.k..][..g.k].iter_mut().zip(&row[ky * g.k..][..g.k]) {
+                a.iter_mut().zip(s).for_each(|(a, &s)| *a += s);
+            }
+        }
+    }
 }
 
 fn forward(x: &FlexTensor, w: &FlexTensor, g: Geometry) -> FlexTensor {
@@ -328,7 +376,7 @@ type Lanes = [f32; LANES];
 thread_local! {
     /// Scratch planes of the blocked gradients, kept between layers (fresh ones per layer and
     /// task are page-faulted and zeroed by the kernel each time).
-    static BLOCKS: std::cell::RefCell<[Vec<Lanes>; 3]> = Default::default();
+    static BLOCKS: std::cell::RefCell<[Vec<Lanes>; 2]> = Default::default();
 }
 
 /// The value `Iterator::sum` starts from for `f32` (-0.0), so that the blocked weight-gradient
@@ -404,37 +452,39 @@ fn input_grad_block_impl(g: Geometry, cols: &Columns, dy: &[Lanes], w: &[Lanes],
     }
 }
 
-/// Adds one image's contribution to a block of channels' kernel gradients, each tap's row sum
-/// formed as [`weight_grad_plane`] forms it.
-fn weight_grad_block(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], dw: &mut [Lanes]) {
+/// One image's row sums for a block of channels: `sums[oy * k * k + ky * k + kx]` is the sum
+/// over output row `oy` of `dy * x` at tap `(ky, kx)`, formed as [`weight_grad_plane`] forms it
+/// (rows whose tap falls outside the image are left as they are, and never read).
+fn row_sums_block(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], sums: &mut [Lanes]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { weight_grad_block_avx512(g, cols, x, dy, dw) };
+            return unsafe { row_sums_block_avx512(g, cols, x, dy, sums) };
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { weight_grad_block_avx2(g, cols, x, dy, dw) };
+            return unsafe { row_sums_block_avx2(g, cols, x, dy, sums) };
         }
     }
-    weight_grad_block_impl(g, cols, x, dy, dw)
+    row_sums_block_impl(g, cols, x, dy, sums)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-fn weight_grad_block_avx512(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], dw: &mut [Lanes]) {
-    weight_grad_block_impl(g, cols, x, dy, dw)
+fn row_sums_block_avx512(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], sums: &mut [Lanes]) {
+    row_sums_block_impl(g, cols, x, dy, sums)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn weight_grad_block_avx2(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], dw: &mut [Lanes]) {
-    weight_grad_block_impl(g, cols, x, dy, dw)
+fn row_sums_block_avx2(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], sums: &mut [Lanes]) {
+    row_sums_block_impl(g, cols, x, dy, sums)
 }
 
 #[inline(always)]
-fn weight_grad_block_impl(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], dw: &mut [Lanes]) {
+fn row_sums_block_impl(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], sums: &mut [Lanes]) {
+    let kk = g.k * g.k;
     for oy in 0..g.oh {
         let dyrow = &dy[oy * g.ow..][..g.ow];
         for ky in 0..g.k {
@@ -446,14 +496,14 @@ fn weight_grad_block_impl(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes]
                 for (d, v) in dyrow[outs].iter().zip(xrow[first..].iter().step_by(g.stride)) {
                     sum.iter_mut().zip(d).zip(v).for_each(|((s, &d), &v)| *s += d * v);
                 }
-                dw[ky * g.k + kx].iter_mut().zip(&sum).for_each(|(a, &s)| *a += s);
+                sums[oy * kk + ky * g.k + kx] = sum;
             }
         }
     }
 }
 
 /// One channel's input gradient (the forward sums scattered back), row by row: the definition
-/// [`input_grad_block`] is checked against.
+/// [`input_grad_block`] and [`input_grad`] are checked against.
 #[cfg(test)]
 fn input_grad_plane(g: Geometry, cols: &Columns, dy: &[f32], w: &[f32], dx: &mut [f32]) {
     for oy in 0..g.oh {
@@ -480,7 +530,7 @@ fn input_grad_plane(g: Geometry, cols: &Columns, dy: &[f32], w: &[f32], dx: &mut
 }
 
 /// Adds one image's contribution to one channel's kernel gradient, row by row: the definition
-/// [`weight_grad_block`] is checked against.
+/// [`row_sums_block`] and [`weight_grad`] are checked against.
 #[cfg(test)]
 fn weight_grad_plane(g: Geometry, cols: &Columns, x: &[f32], dy: &[f32], dw: &mut [f32]) {
     for oy in 0..g.oh {
@@ -591,8 +641,9 @@ mod tests {
     }
 
     /// The channel-blocked gradients sum the same products in the same order as the per-channel
-    /// row kernels: bit-equal outputs (to the sign of zero) for full and partial blocks of
-    /// channels, strides 1-3, the paddings above, even and odd planes.
+    /// row kernels: bit-equal outputs (the sign of zero included) for full and partial blocks of
+    /// channels, strides 1-3, the paddings above, even and odd planes; and the AVX-512, AVX2 and
+    /// plain builds of the block kernels agree, whichever this CPU runs.
     #[test]
     fn blocked_gradients_equal_the_per_channel_kernels() {
         let pseudo = |n: usize, seed: u32| -> Vec<f32> {
@@ -629,14 +680,61 @@ mod tests {
                         }
                     }
                     let what = format!("k {k} s {stride} {h}x{w} c {c} {padding:?}");
-                    assert_eq!(input_grad(g, batch, c, &dy, &wt), want_dx, "dx {what}");
-                    assert_eq!(weight_grad(g, batch, c, &x, &dy), want_dw, "dw {what}");
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&input_grad(g, batch, c, &dy, &wt)), bits(&want_dx), "dx {what}");
+                    for spread in [false, true] {
+                        let dw = weight_grad_with(g, batch, c, &x, &dy, spread);
+                        assert_eq!(bits(&dw), bits(&want_dw), "dw {what}, spread {spread}");
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    variants_agree(g, &x[..c.min(LANES) * h * w], &dy[..c.min(LANES) * g.oh * g.ow], &wt, c.min(LANES));
                     assert!(want_dx.iter().any(|&v| v != 0.0) && want_dw.iter().any(|&v| v != 0.0));
                     checked += 1;
                 }
             }
         }
         assert!(checked >= 40, "{checked}");
+    }
+
+    /// The block kernels' builds for each instruction set this CPU has give the plain build's
+    /// bits, on the first image's first `channels` channels.
+    #[cfg(target_arch = "x86_64")]
+    fn variants_agree(g: Geometry, x: &[f32], dy: &[f32], w: &[f32], channels: usize) {
+        let cols = columns(g);
+        let (mut xt, mut dyt, mut wt) = (Vec::new(), Vec::new(), Vec::new());
+        interleave(x, channels, 0, 0, g.h * g.w, &mut xt);
+        interleave(dy, channels, 0, 0, g.oh * g.ow, &mut dyt);
+        interleave(w, channels, 0, 0, g.k * g.k, &mut wt);
+        let bits = |v: &[Lanes]| v.iter().flatten().map(|f| f.to_bits()).collect::<Vec<_>>();
+        let run = |variant: usize| {
+            let mut dx = vec![[0.0; LANES]; g.h * g.w];
+            let mut sums = vec![[0.0; LANES]; g.oh * g.k * g.k];
+            // SAFETY: each variant runs only where the CPU has its instruction set.
+            unsafe {
+                match variant {
+                    0 => {
+                        input_grad_block_impl(g, &cols, &dyt, &wt, &mut dx);
+                        row_sums_block_impl(g, &cols, &xt, &dyt, &mut sums);
+                    }
+                    1 => {
+                        input_grad_block_avx2(g, &cols, &dyt, &wt, &mut dx);
+                        row_sums_block_avx2(g, &cols, &xt, &dyt, &mut sums);
+                    }
+                    _ => {
+                        input_grad_block_avx512(g, &cols, &dyt, &wt, &mut dx);
+                        row_sums_block_avx512(g, &cols, &xt, &dyt, &mut sums);
+                    }
+                }
+            }
+            (bits(&dx), bits(&sums))
+        };
+        let plain = run(0);
+        if std::arch::is_x86_feature_detected!("avx2") {
+            assert_eq!(run(1), plain, "AVX2 build");
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            assert_eq!(run(2), plain, "AVX-512 build");
+        }
     }
 
     #[test]
