@@ -387,7 +387,12 @@ fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
         raws.sort_by(|a, b| depth(normal, a).total_cmp(&depth(normal, b)).then_with(|| a.path.cmp(&b.path)));
         return Some("slices ordered by ImagePositionPatient (InstanceNumber missing or repeated)".into());
     }
-    raws.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| a.path.cmp(&b.path)));
+    // In natural order (IM2 before IM10), as `predict` orders 2D slices.
+    raws.sort_by(|a, b| {
+        a.number
+            .cmp(&b.number)
+            .then_with(|| crate::layout::natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy()))
+    });
     Some("slices ordered by file name: InstanceNumber missing or repeated and no ImagePositionPatient".into())
 }
 
@@ -687,6 +692,17 @@ mod tests {
         .unwrap();
         assert_eq!(stems(&v), ["a", "b"]);
         assert!(v.slices[1].notes[1].contains("ordered by file name"));
+        // File names in natural order: IM2 before IM10 (as text, IM10 came first).
+        let v = assemble(
+            Path::new("s"),
+            vec![
+                slice("IM10.dcm", None, None),
+                slice("IM2.dcm", None, None),
+                slice("IM1.dcm", None, None),
+            ],
+        )
+        .unwrap();
+        assert_eq!(stems(&v), ["IM1", "IM2", "IM10"]);
     }
 
     #[test]

@@ -153,8 +153,8 @@ struct ApiError(StatusCode, String);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response();
-        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
-            // Busy or timed out: a slot usually frees within seconds.
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE && self.1 == BUSY {
+            // A slot usually frees within seconds.
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
@@ -163,8 +163,10 @@ impl IntoResponse for ApiError {
     }
 }
 
+const BUSY: &str = "server busy: try again shortly";
+
 fn busy() -> ApiError {
-    ApiError(StatusCode::SERVICE_UNAVAILABLE, "server busy: try again shortly".into())
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, BUSY.into())
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {
@@ -305,6 +307,9 @@ async fn read_uploads(limits: &Limits, req: Request, raw: bool) -> Result<Vec<Up
                     bad(format!("request body could not be read: {e}"))
                 }
             })?;
+            if bytes.is_empty() {
+                return Err(bad("empty request body: send the image's bytes"));
+            }
             Ok(vec![Upload {
                 name: "upload".into(),
                 bytes: bytes.to_vec(),
@@ -391,7 +396,7 @@ fn file_stem(name: &str) -> String {
 /// The name a slice and its mask are matched by: the stem, lower-cased (as `predict` pairs
 /// `X_10.TIF` with `x_10_mask.png`).
 fn pairing_key(name: &str) -> String {
-    file_stem(name).to_lowercase()
+    file_stem(name).to_ascii_lowercase()
 }
 
 fn is_mask_name(name: &str) -> bool {
@@ -513,21 +518,21 @@ async fn upload_slot(s: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit, 
 }
 
 async fn predict_one(State(s): State<Arc<AppState>>, req: Request) -> Result<Json<SliceResult>, ApiError> {
-    let _slot = upload_slot(&s).await?;
+    let slot = upload_slot(&s).await?;
     let items = pair_up(read_uploads(&s.limits, req, true).await?)?;
     if items.len() != 1 {
         return Err(bad(
             "send exactly one slice (and optionally its _mask file) to /v1/predict; use /v1/predict/volume for several",
         ));
     }
-    let mut results = run(&s, items).await?;
+    let mut results = run(&s, items, slot).await?;
     Ok(Json(results.remove(0)))
 }
 
 async fn predict_many(State(s): State<Arc<AppState>>, req: Request) -> Result<Json<Vec<SliceResult>>, ApiError> {
-    let _slot = upload_slot(&s).await?;
+    let slot = upload_slot(&s).await?;
     let items = pair_up(read_uploads(&s.limits, req, false).await?)?;
-    Ok(Json(run(&s, items).await?))
+    Ok(Json(run(&s, items, slot).await?))
 }
 
 fn png_b64(img: image::DynamicImage) -> String {
@@ -537,10 +542,16 @@ fn png_b64(img: image::DynamicImage) -> String {
     base64::engine::general_purpose::STANDARD.encode(buf.into_inner())
 }
 
-async fn run(s: &Arc<AppState>, items: Vec<Item>) -> Result<Vec<SliceResult>, ApiError> {
+/// Predict `items`; `slot` (the right to hold their bodies) goes with them into the job, so it
+/// is freed when the bodies are, not when a timed-out or abandoned request returns.
+async fn run(s: &Arc<AppState>, items: Vec<Item>, slot: tokio::sync::OwnedSemaphorePermit) -> Result<Vec<SliceResult>, ApiError> {
     check_sizes(&s.limits, &items)?;
     let state = s.clone();
-    run_limited(&s.permits, &s.limits, move || infer(&state, items)).await?
+    run_limited(&s.permits, &s.limits, move || {
+        let _slot = slot;
+        infer(&state, items)
+    })
+    .await?
 }
 
 /// Run `job` on the blocking pool once one of `permits` is free (503 after `queue_timeout`),
@@ -568,7 +579,7 @@ async fn run_limited<T: Send + 'static>(
 /// Decode the slices, group them by patient and predict each patient's slices together.
 fn infer(s: &AppState, items: Vec<Item>) -> Result<Vec<SliceResult>, ApiError> {
     let unprocessable = |e: String| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e);
-    // By the `<patient>` of `<patient>_<n>` names (in sent letter case); other names form one group.
+    // By the `<patient>` of `<patient>_<n>` names; other names form one group.
     let mut patients: BTreeMap<String, Vec<InputSlice>> = BTreeMap::new();
     for Item { slice: u, mask } in items {
         let img =
@@ -590,8 +601,9 @@ fn infer(s: &AppState, items: Vec<Item>) -> Result<Vec<SliceResult>, ApiError> {
             }
         };
         let stem = file_stem(&u.name);
+        // Told apart in any letter case, as the slices' names are.
         let (patient, number) = parse_slice_stem(&stem)
-            .map(|(patient, n, _)| (patient.to_string(), n))
+            .map(|(patient, n, _)| (patient.to_ascii_lowercase(), n))
             .unwrap_or_default();
         patients
             .entry(patient)

@@ -1,4 +1,6 @@
-//! A connection whose writes give up when the client stops reading.
+//! A connection whose writes give up when the client stops reading. A client that reads a
+//! little at least once per limit keeps its connection: the limit is on a stall, not on the
+//! whole reply.
 //!
 //! Why: hyper has timeouts for reading a request but none for writing the reply, so a client
 //! that never reads a large reply (60 slices are about 7 MB of JSON) would hold the socket and
@@ -42,7 +44,7 @@ impl<S> WriteTimeout<S> {
         match timer.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "the client read none of the reply within the write timeout",
+                "the client read nothing more of the reply within the write timeout",
             ))),
             Poll::Pending => Poll::Pending,
         }
