@@ -859,10 +859,11 @@ fn bundle_candidate(rule: &DetectionRule) -> (usize, f64) {
     }
 }
 
-/// The decision threshold stored in a trained classifier's `model.json`, if any.
+/// The decision threshold `train detect` stored in a classifier's `model.json` (under
+/// `extras`), if any.
 fn stored_threshold(dir: &Path) -> Option<f64> {
     let card: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("model.json")).ok()?).ok()?;
-    card["threshold"].as_f64().filter(|t| t.is_finite())
+    card["extras"]["threshold"].as_f64().filter(|t| t.is_finite())
 }
 
 fn detect(a: &DetectArgs) -> Result<()> {
@@ -944,7 +945,8 @@ fn detect(a: &DetectArgs) -> Result<()> {
     if let Some(classifier) = loaded.as_ref().or(bundle.classifier.as_ref()) {
         // Without --val-fold the classifier alone is scored at the threshold it was stored with
         // (chosen on its own validation fold by `train detect`), not at 0.5.
-        let stored = a.classifier.as_deref().and_then(stored_threshold).unwrap_or(0.5);
+        let dir = a.classifier.clone().unwrap_or_else(|| c.model.join("detect"));
+        let stored = stored_threshold(&dir).unwrap_or(0.5);
         let (cv, ct) = (
             classifier_scores(classifier, &bundle.device, &val)?,
             classifier_scores(classifier, &bundle.device, &test)?,
@@ -1187,4 +1189,18 @@ fn detect(a: &DetectArgs) -> Result<()> {
         c.report.out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `train detect` stores its threshold under `extras` (the shipped classifier's: 0.7435).
+    #[test]
+    fn a_classifier_is_scored_at_its_stored_threshold() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/detect");
+        let t = stored_threshold(&shipped).expect("models/detect/model.json has a threshold");
+        assert!((t - 0.7435).abs() < 1e-4, "{t}");
+        assert_eq!(stored_threshold(Path::new("/nonexistent")), None);
+    }
 }

@@ -625,13 +625,12 @@ mod tests {
         assert_eq!(p.roc_auc_folds, 2);
         assert_eq!((p.tumor_patients, p.tumor_patients_detected), (4, 2));
         // A fold of one class has no ROC-AUC: the mean is over the others, and says so.
-        let p = pool_detection(&[det(0, 8, 1, 10, 1, 0.9), det(1, 0, 0, 7, 0, f64::NAN)]).unwrap();
-        assert!((p.mean_fold_roc_auc - 0.9).abs() < 1e-12 && p.roc_auc_folds == 1);
+        let one_class = pool_detection(&[det(0, 8, 1, 10, 1, 0.9), det(1, 0, 0, 7, 0, f64::NAN)]).unwrap();
+        assert!((one_class.mean_fold_roc_auc - 0.9).abs() < 1e-12 && one_class.roc_auc_folds == 1);
+        let md = one_class.markdown();
         assert!(
-            p.markdown()
-                .contains("ROC-AUC (1 of 2 folds: the others hold one class only) | 0.900"),
-            "{}",
-            p.markdown()
+            md.contains("ROC-AUC (1 of 2 folds: the others hold one class only) | 0.900"),
+            "{md}"
         );
         assert!(p.markdown().contains("| 10 / 1 / 17 / 2 |"));
         // Files written before calibration was measured pool without it, and so does a mix.

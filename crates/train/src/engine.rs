@@ -754,7 +754,7 @@ fn run_checked<T: Task>(
             if validated && !cfg.train_on_val && score.is_nan() {
                 // No model could ever be selected (e.g. a ROC-AUC over one class only).
                 bail!(
-                    "validation gave no {} at epoch {epoch} (do the validation patients have both tumour and tumour-free slices?); choose another --val-fold",
+                    "validation gave no {} at epoch {epoch} (do the validation patients have tumour slices, and for detection tumour-free ones too?); choose another --val-fold",
                     task.selection_metric()
                 );
             }
