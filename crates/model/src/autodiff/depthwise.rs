@@ -403,36 +403,48 @@ fn deinterleave(src: &[Lanes], dst: &mut [f32], plane: usize) {
     }
 }
 
-/// A block of channels' input gradients (the forward sums scattered back): `dx` (zero on
-/// entry) += `w` times `dy` at every tap, in the order of [`input_grad_plane`].
-fn input_grad_block(g: Geometry, cols: &Columns, dy: &[Lanes], w: &[Lanes], dx: &mut [Lanes]) {
-    // The lane loops are plain loops: compiled once more for AVX-512 and AVX2 and chosen at
-    // run time, so the binary still runs on any x86-64 (the products and sums are the same).
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { input_grad_block_avx512(g, cols, dy, w, dx) };
+/// Defines `$name`, which runs `$imp` (an `#[inline(always)]` function of plain loops over
+/// lanes) compiled for AVX-512 (`$avx512`) or AVX2 (`$avx2`) where the CPU has them, chosen at
+/// run time, so the binary still runs on any x86-64; the products and sums are the same in
+/// every build.
+macro_rules! lane_kernel {
+    ($(#[$doc:meta])* $name:ident, $avx512:ident, $avx2:ident => $imp:ident($($arg:ident: $ty:ty),*)) => {
+        $(#[$doc])*
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    return unsafe { $avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2, checked just above.
+                    return unsafe { $avx2($($arg),*) };
+                }
+            }
+            $imp($($arg),*)
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { input_grad_block_avx2(g, cols, dy, w, dx) };
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        fn $avx512($($arg: $ty),*) {
+            $imp($($arg),*)
         }
-    }
-    input_grad_block_impl(g, cols, dy, w, dx)
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn $avx2($($arg: $ty),*) {
+            $imp($($arg),*)
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn input_grad_block_avx512(g: Geometry, cols: &Columns, dy: &[Lanes], w: &[Lanes], dx: &mut [Lanes]) {
-    input_grad_block_impl(g, cols, dy, w, dx)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn input_grad_block_avx2(g: Geometry, cols: &Columns, dy: &[Lanes], w: &[Lanes], dx: &mut [Lanes]) {
-    input_grad_block_impl(g, cols, dy, w, dx)
-}
+lane_kernel!(
+    /// A block of channels' input gradients (the forward sums scattered back): `dx` (zero on
+    /// entry) += `w` times `dy` at every tap, in the order of [`input_grad_plane`].
+    input_grad_block, input_grad_block_avx512, input_grad_block_avx2 =>
+    input_grad_block_impl(g: Geometry, cols: &Columns, dy: &[Lanes], w: &[Lanes], dx: &mut [Lanes])
+);
 
 #[inline(always)]
 fn input_grad_block_impl(g: Geometry, cols: &Columns, dy: &[Lanes], w: &[Lanes], dx: &mut [Lanes]) {
@@ -452,35 +464,13 @@ fn input_grad_block_impl(g: Geometry, cols: &Columns, dy: &[Lanes], w: &[Lanes],
     }
 }
 
-/// One image's row sums for a block of channels: `sums[oy * k * k + ky * k + kx]` is the sum
-/// over output row `oy` of `dy * x` at tap `(ky, kx)`, formed as [`weight_grad_plane`] forms it
-/// (rows whose tap falls outside the image are left as they are, and never read).
-fn row_sums_block(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], sums: &mut [Lanes]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F, checked just above.
-            return unsafe { row_sums_block_avx512(g, cols, x, dy, sums) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { row_sums_block_avx2(g, cols, x, dy, sums) };
-        }
-    }
-    row_sums_block_impl(g, cols, x, dy, sums)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn row_sums_block_avx512(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], sums: &mut [Lanes]) {
-    row_sums_block_impl(g, cols, x, dy, sums)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn row_sums_block_avx2(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], sums: &mut [Lanes]) {
-    row_sums_block_impl(g, cols, x, dy, sums)
-}
+lane_kernel!(
+    /// One image's row sums for a block of channels: `sums[oy * k * k + ky * k + kx]` is the sum
+    /// over output row `oy` of `dy * x` at tap `(ky, kx)`, formed as [`weight_grad_plane`] forms
+    /// it (rows whose tap falls outside the image are left as they are, and never read).
+    row_sums_block, row_sums_block_avx512, row_sums_block_avx2 =>
+    row_sums_block_impl(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], sums: &mut [Lanes])
+);
 
 #[inline(always)]
 fn row_sums_block_impl(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], sums: &mut [Lanes]) {
