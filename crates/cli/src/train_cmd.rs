@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use tumorscan_data::augment::AugmentConfig;
-use tumorscan_data::split::{check_lists_all, name_some, read_folds};
+use tumorscan_data::split::{check_lists_all, fold_numbering_note, name_some, read_folds};
 use tumorscan_model::{
     BackendKind, ClassifierArch, ClassifierConfig, ComputeDevice, EfficientNetLite, EfficientUNet, SegmentationNet, SegmenterArch,
     SegmenterConfig, SliceClassifier,
@@ -601,6 +601,9 @@ fn run_task<T: tumorscan_train::Task>(task: &T, c: &CommonArgs, cfg: TrainConfig
     }
     check_out(&c.out, c.resume)?;
     let folds = read_folds(&c.folds)?;
+    if let Some(note) = fold_numbering_note(&folds, &c.folds) {
+        eprintln!("note: {note}");
+    }
     let mut split = RunSplit::from_folds(&folds, c.val_fold, c.test_fold).map_err(anyhow::Error::msg)?;
     if c.train_on_val {
         // Listed as trained on, so that `evaluate` refuses the fold.

@@ -186,6 +186,30 @@ pub fn read_folds(path: &Path) -> crate::Result<Vec<FoldRow>> {
     Ok(rows)
 }
 
+/// A note when the fold numbers of `rows` are not 0, 1, ..., k-1 (as `dataset split` writes
+/// them): a mistyped fold (99 among 0-4) would otherwise be trained on without a word, since
+/// every fold other than the validation and test folds is training data.
+pub fn fold_numbering_note(rows: &[FoldRow], path: &Path) -> Option<String> {
+    let numbers: std::collections::BTreeSet<usize> = rows.iter().map(|r| r.fold).collect();
+    if numbers.iter().copied().eq(0..numbers.len()) {
+        return None;
+    }
+    let per_fold = |f: usize| rows.iter().filter(|r| r.fold == f).count();
+    let listed: Vec<String> = numbers
+        .iter()
+        .map(|&f| match per_fold(f) {
+            1 => format!("{f} (1 patient)"),
+            n => format!("{f} ({n} patients)"),
+        })
+        .collect();
+    Some(format!(
+        "{} numbers its folds {}, not 0 to {}: check for a mistyped fold (every fold but the validation and test folds is trained on)",
+        path.display(),
+        listed.join(", "),
+        numbers.len() - 1
+    ))
+}
+
 /// Patients of `ds` that `rows` puts in no fold, in the dataset's order: a run or an evaluation
 /// would leave them out without a word.
 pub fn unlisted<'a>(rows: &[FoldRow], ds: &'a LoadedDataset) -> Vec<&'a str> {
@@ -399,6 +423,23 @@ mod tests {
             let err = read_folds(&path).unwrap_err().to_string();
             assert!(err.contains("header line `patient,fold`"), "{name}: {err}");
         }
+    }
+
+    /// Folds numbered 0..k-1 need no word; a stray number is named with its patient count.
+    #[test]
+    fn fold_numbers_out_of_sequence_are_noted() {
+        let row = |p: &str, fold| FoldRow {
+            patient: p.into(),
+            fold,
+            institution: String::new(),
+            burden: 0,
+            tumor_slices: 0,
+            tumor_pixels: 0,
+        };
+        let path = Path::new("folds.csv");
+        assert_eq!(fold_numbering_note(&[row("a", 0), row("b", 1), row("c", 1)], path), None);
+        let note = fold_numbering_note(&[row("a", 0), row("b", 1), row("c", 99)], path).expect("a note");
+        assert!(note.contains("0 (1 patient), 1 (1 patient), 99 (1 patient), not 0 to 2"), "{note}");
     }
 
     #[test]
