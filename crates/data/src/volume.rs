@@ -32,6 +32,13 @@ pub struct InputSlice {
     pub notes: Vec<String>,
 }
 
+/// Puts a volume's 2D slices in order: by their `<patient>_<n>` number, then their labels in
+/// natural order (`slice2` before `slice10`). One rule for `predict` and `serve`, which ordered
+/// unnumbered slices differently before.
+pub fn order_slices(slices: &mut [InputSlice]) {
+    slices.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| crate::layout::natural_cmp(&a.label, &b.label)));
+}
+
 impl InputSlice {
     /// A slice decoded from a file (or an upload) named `label`, with optional ground truth.
     pub fn from_image(label: String, stem: String, number: u32, img: crate::image_io::RgbImage, truth: Option<Vec<u8>>) -> Self {

@@ -19,7 +19,8 @@ use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use tumorscan_data::image_io::{read_mask, read_slice, ChannelPolicy};
-use tumorscan_data::layout::{natural_cmp, parse_slice_stem};
+use tumorscan_data::layout::parse_slice_stem;
+use tumorscan_data::volume::order_slices;
 
 /// Extensions taken as 2D slices.
 pub const SLICE_EXTENSIONS: [&str; 5] = ["tif", "tiff", "png", "jpg", "jpeg"];
@@ -343,7 +344,7 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
         }
     }
     for (dir, mut slices) in groups {
-        slices.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| natural_cmp(&a.label, &b.label)));
+        order_slices(&mut slices);
         let with_truth = slices.iter().filter(|s| s.truth.is_some()).count();
         let failed = unread.get(&dir).copied().unwrap_or(0);
         if with_truth > 0 && failed > 0 {

@@ -36,7 +36,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tumorscan_data::image_io::{decode_mask, decode_slice, ChannelPolicy};
-use tumorscan_data::layout::{natural_cmp, parse_slice_stem};
+use tumorscan_data::layout::parse_slice_stem;
+use tumorscan_data::volume::order_slices;
 use tumorscan_evaluate::overlap::Counts;
 use tumorscan_predict::engine::PredictOptions;
 use tumorscan_predict::input::{InputSlice, Volume};
@@ -613,7 +614,7 @@ fn infer(s: &AppState, items: Vec<Item>) -> Result<Vec<SliceResult>, ApiError> {
     let several = patients.len();
     let mut results = Vec::new();
     for (patient, mut slices) in patients {
-        slices.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| natural_cmp(&a.label, &b.label)));
+        order_slices(&mut slices);
         if several > 1 {
             let who = if patient.is_empty() {
                 "slices not named <patient>_<n>".to_string()
