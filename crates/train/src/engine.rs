@@ -397,15 +397,10 @@ pub fn check_out(out: &Path, resume: bool) -> Result<Option<String>> {
         })
         .collect();
     let checkpoint = out.join("checkpoint").join("state.json").is_file();
-    // Killed before its first epoch ended: only the config and an empty checkpoint folder exist,
-    // nothing a restart could lose, so --resume (what a restart script passes) starts it afresh.
-    let unstarted = !found.is_empty()
-        && run_config(out).is_some()
-        && found.iter().all(|f| f == "config.json" || f == "checkpoint/")
-        && std::fs::read_dir(out.join("checkpoint")).map_or(true, |mut d| d.next().is_none());
+    let unstarted = !checkpoint && killed_before_first_checkpoint(out, &found);
     match (resume, checkpoint) {
         (true, false) if unstarted => Ok(Some(format!(
-            "{} holds a run that ended before its first epoch; starting it from the beginning",
+            "{} holds a run that ended before its first epoch was saved; starting it from the beginning",
             out.display()
         ))),
         (false, true) => bail!(
@@ -433,6 +428,37 @@ pub fn check_out(out: &Path, resume: bool) -> Result<Option<String>> {
         ),
         _ => Ok(None),
     }
+}
+
+/// A run killed before its first `checkpoint/state.json`: its own `config.json`, its
+/// `checkpoint/` folder and at most what the first epoch writes before the state that names it
+/// (`epoch-0001.*` weights, the first `best/`, their temporary names). Nothing there a restart
+/// could lose but part of one epoch, so `--resume` (what a restart script passes) starts afresh;
+/// a kill while the first epoch was being saved must not leave a folder that neither resumes
+/// nor restarts.
+fn killed_before_first_checkpoint(out: &Path, found: &[String]) -> bool {
+    let temporary = |n: &str| n.starts_with('.') && n.contains(".tmp");
+    // Every entry of `dir` a plain file that `allowed` names (a missing folder holds none).
+    let holds_only = |dir: &Path, allowed: &dyn Fn(&str) -> bool| match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .into_iter()
+            .all(|e| e.is_ok_and(|e| e.file_type().is_ok_and(|t| t.is_file()) && allowed(&e.file_name().to_string_lossy()))),
+        Err(_) => !dir.exists(),
+    };
+    let first_best = || {
+        let Ok(bytes) = std::fs::read(out.join("best").join("model.json")) else {
+            return true;
+        };
+        serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|v| v["epoch"] == 1)
+    };
+    found.iter().any(|f| f == "checkpoint/")
+        && found.iter().all(|f| matches!(f.as_str(), "config.json" | "checkpoint/" | "best/"))
+        && run_config(out).is_some()
+        && holds_only(&out.join("checkpoint"), &|n| n.starts_with("epoch-0001.") || temporary(n))
+        && holds_only(&out.join("best"), &|n| {
+            matches!(n, "model.bpk" | "model.json" | "config.json") || temporary(n)
+        })
+        && first_best()
 }
 
 /// Remove what a new run that failed before its first checkpoint wrote in `out` (its
@@ -478,6 +504,8 @@ fn run<T: Task>(
 ) -> Result<TrainOutcome> {
     if let Some(note) = check_out(out, resume)? {
         eprintln!("note: {note}");
+        // Its first epoch's files, if the kill came while they were written, go with it.
+        discard_unstarted(out, false);
     }
     let created_out = !out.exists();
     let result = run_checked(task, ds, split, cfg, compute, out, resume, stop_after);

@@ -441,6 +441,42 @@ fn an_existing_run_is_never_overwritten_and_resume_needs_a_checkpoint() {
         .unwrap()
         .is_some_and(|note| note.contains("before its first epoch")));
     assert!(err(&unstarted, false).contains("pass --resume to start it again"));
+    // Killed while its first epoch was being saved: best/ and part of the checkpoint written, not
+    // yet the state that names them. A restart begins it again too (it could neither resume nor
+    // restart before); a best/ of a later epoch, or anything else in it, is not the first epoch's.
+    let saving = dir.path().join("saving");
+    std::fs::create_dir_all(saving.join("checkpoint")).unwrap();
+    std::fs::create_dir_all(saving.join("best")).unwrap();
+    std::fs::copy(unstarted.join("config.json"), saving.join("config.json")).unwrap();
+    for f in [
+        "checkpoint/epoch-0001.model.bpk",
+        "checkpoint/.epoch-0001.optim.bpk.tmp77",
+        "best/model.bpk",
+        "best/config.json",
+    ] {
+        std::fs::write(saving.join(f), b"x").unwrap();
+    }
+    std::fs::write(saving.join("best/model.json"), br#"{"epoch": 1}"#).unwrap();
+    assert!(check_out(&saving, true)
+        .unwrap()
+        .is_some_and(|note| note.contains("before its first epoch was saved")));
+    let refused = err(&saving, false);
+    assert!(
+        refused.contains("pass --resume to start it again") && refused.contains("best/"),
+        "{refused}"
+    );
+    for (file, text) in [
+        ("best/model.json", r#"{"epoch": 3}"#),
+        ("best/notes.txt", "mine"),
+        ("checkpoint/epoch-0002.model.bpk", "x"),
+    ] {
+        let other = dir.path().join(format!("other-{}", file.replace('/', "-")));
+        std::fs::create_dir_all(other.join("best")).unwrap();
+        std::fs::create_dir_all(other.join("checkpoint")).unwrap();
+        std::fs::copy(unstarted.join("config.json"), other.join("config.json")).unwrap();
+        std::fs::write(other.join(file), text).unwrap();
+        assert!(err(&other, true).contains("no usable checkpoint"), "{file}: {}", err(&other, true));
+    }
     // A user's own config.json is no run to start again (--resume would have replaced it).
     let own = dir.path().join("own");
     std::fs::create_dir_all(&own).unwrap();
@@ -477,6 +513,30 @@ fn an_existing_run_is_never_overwritten_and_resume_needs_a_checkpoint() {
     let file = dir.path().join("file");
     std::fs::write(&file, b"x").unwrap();
     assert!(err(&file, false).contains("is not a folder"));
+}
+
+/// A kill between writing the first `best/` and the first `checkpoint/state.json` (reproduced by
+/// removing what comes after) left a folder that `--resume` refused; now it starts again and
+/// trains the same first epoch.
+#[test]
+fn a_run_killed_while_saving_its_first_epoch_restarts() {
+    let _guard = serial();
+    let (ds, split, task, cfg) = setup();
+    let cfg = TrainConfig { epochs: 1, ..cfg };
+    let out = tempfile::tempdir().unwrap();
+    let first = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), false).unwrap();
+    for f in ["checkpoint/state.json", "metrics.csv", "metrics.json", "curves.png"] {
+        let _ = std::fs::remove_file(out.path().join(f));
+    }
+    std::fs::write(out.path().join("checkpoint/.epoch-0001.optim.bpk.tmp99"), b"partial").unwrap();
+    let again = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), true).unwrap();
+    // Same seed, same data: the restarted epoch validates as the first run's did.
+    assert_eq!(
+        (again.epochs, again.best_epoch, again.best_score),
+        (first.epochs, first.best_epoch, first.best_score)
+    );
+    assert!(out.path().join("checkpoint/state.json").is_file() && out.path().join("metrics.csv").is_file());
+    assert!(!out.path().join("checkpoint/.epoch-0001.optim.bpk.tmp99").exists());
 }
 
 /// A run whose checkpoint was deleted keeps its best model: a new start in its folder is refused
