@@ -8,6 +8,8 @@ EffUNet: tumorscan's U-Net on an EfficientNet-Lite0 encoder.
 """
 import argparse, json, resource, statistics, time
 import torch
+# What loading PyTorch itself costs in memory, before any network: part of peak_rss_mb.
+IMPORT_RSS_MB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -118,18 +120,50 @@ def bce_dice(logits, target):
     return F.binary_cross_entropy_with_logits(logits, target) + dice
 
 
+def build(arch, features):
+    if arch == "effunet":
+        return EffUNet()
+    if arch in ("unet", "resunet"):
+        return UNet(features, residual=arch == "resunet")
+    return Classifier(features)
+
+
+def timed_batches(net, a, dev, sync):
+    """Median seconds per inference batch of a.batches (after one warm-up), None for none."""
+    if not a.batches:
+        return None
+    infer = []
+    with torch.inference_mode():
+        for i in range(a.batches + 1):
+            x = torch.randn(a.batch, 3, a.size, a.size, device=dev)
+            sync()
+            t = time.perf_counter()
+            torch.sigmoid(net(x)).cpu()
+            if i > 0:
+                infer.append(time.perf_counter() - t)
+    return statistics.median(infer)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--arch", default="unet")
-    ap.add_argument("--features", type=int, default=16)
+    ap.add_argument("--arch", default="unet", choices=["unet", "resunet", "effunet", "classifier"])
+    ap.add_argument("--features", type=int, default=None, help="initial features of the U-Nets and the classifier (default 16); not for effunet")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--batches", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
-    ap.add_argument("--predict-slices", type=int, default=0, help="time inference over this many slices (U-Net of Buda et al.: F=32, 256x256)")
+    ap.add_argument("--predict-slices", type=int, default=0, help="time inference over this many slices: the built-in model's two EfficientNet U-Nets at 192x192, and Buda et al.'s U-Net F=32 at 256x256")
     a = ap.parse_args()
+    if a.arch == "effunet" and a.features is not None:
+        ap.error("--features: the EfficientNet U-Net's widths are fixed by its encoder")
+    features = 16 if a.features is None else a.features
+    multiple = 32 if a.arch == "effunet" else 16
+    if a.size < 32 or a.size % multiple:
+        ap.error(f"--size for --arch {a.arch} must be a multiple of {multiple}, at least 32")
+    if a.steps < 0 or a.batches < 0 or a.steps + a.batches == 0:
+        ap.error("--steps and --batches: at least one above 0, neither negative")
     if a.predict_slices:
         return predict(a)
     torch.set_num_threads(a.threads)
@@ -137,13 +171,7 @@ def main():
     dev = torch.device(a.device)
     # Waits for queued GPU work so that wall-clock times are complete (no-op on CPU).
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    if a.arch == "effunet":
-        net = EffUNet()
-    elif a.arch in SEGMENTERS:
-        net = UNet(a.features, residual=a.arch == "resunet")
-    else:
-        net = Classifier(a.features)
-    net = net.to(dev)
+    net = build(a.arch, features).to(dev)
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     steps = []
     net.train()
@@ -160,38 +188,49 @@ def main():
         if i > 0:
             steps.append(time.perf_counter() - t)
     net.eval()
-    infer = []
-    with torch.inference_mode():
-        for i in range(a.batches + 1):
-            x = torch.randn(a.batch, 3, a.size, a.size, device=dev)
-            sync()
-            t = time.perf_counter()
-            torch.sigmoid(net(x)).cpu()
-            if i > 0:
-                infer.append(time.perf_counter() - t)
-    step = statistics.median(steps) if steps else float("nan")
-    inf = statistics.median(infer)
+    inf = timed_batches(net, a, dev, sync)
+    # Batch norm folded into the convolutions (torch.fx), as tumorscan's CPU inference runs.
+    fused, fused_error = None, None
+    if a.batches:
+        try:
+            from torch.fx.experimental.optimization import fuse
+            fused = timed_batches(fuse(net), a, dev, sync)
+        except Exception as e:  # reported, not fatal: the unfused figure stands
+            fused_error = f"{type(e).__name__}: {e}"
+    step = statistics.median(steps) if steps else None
+    per_s = lambda s: a.batch / s if s else None
     print(json.dumps({
-        "framework": f"pytorch {torch.__version__}", "backend": a.device, "arch": a.arch, "features": a.features, "size": a.size, "batch": a.batch,
-        "threads": torch.get_num_threads(), "train_step_s": step, "train_slices_per_s": a.batch / step if steps else None,
-        "infer_batch_s": inf, "infer_slices_per_s": a.batch / inf,
+        "framework": f"pytorch {torch.__version__}", "backend": a.device, "arch": a.arch,
+        "features": None if a.arch == "effunet" else features, "size": a.size, "batch": a.batch,
+        "threads": torch.get_num_threads(), "params": sum(p.numel() for p in net.parameters()),
+        "train_step_s": step, "train_slices_per_s": per_s(step),
+        "infer_batch_s": inf, "infer_slices_per_s": per_s(inf),
+        "infer_fused_batch_s": fused, "infer_fused_slices_per_s": per_s(fused), "fused_error": fused_error,
+        "import_rss_mb": IMPORT_RSS_MB,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
 
 
 def predict(a):
-    """Inference of brain-segmentation-pytorch's U-Net (F=32, 256x256) over N slices, batch 16,
-    model construction included, as a user of that repository would run it."""
+    """Inference over N slices in batches of 16, model construction included, on random input:
+    the built-in model's two EfficientNet U-Nets at 192x192 (its networks; tumorscan's
+    predict also reads the files, normalises and writes masks, overlays and a report), and
+    brain-segmentation-pytorch's U-Net (F=32, 256x256), as a user of that repository runs it."""
     torch.set_num_threads(a.threads)
-    t0 = time.perf_counter()
-    net = UNet(32).eval()
-    with torch.inference_mode():
-        for i in range(0, a.predict_slices, 16):
-            n = min(16, a.predict_slices - i)
-            torch.sigmoid(net(torch.randn(n, 3, 256, 256)))
-    wall = time.perf_counter() - t0
-    print(json.dumps({"framework": f"pytorch {torch.__version__}", "job": "U-Net F=32 256x256 inference", "slices": a.predict_slices, "seconds": wall,
-                      "slices_per_s": a.predict_slices / wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    jobs = {}
+    for job, nets, size in (("EfficientNet U-Net pair 192x192 inference", lambda: [EffUNet().eval(), EffUNet().eval()], 192),
+                            ("U-Net F=32 256x256 inference", lambda: [UNet(32).eval()], 256)):
+        t0 = time.perf_counter()
+        models = nets()
+        with torch.inference_mode():
+            for i in range(0, a.predict_slices, 16):
+                n = min(16, a.predict_slices - i)
+                x = torch.randn(n, 3, size, size)
+                sum(torch.sigmoid(m(x)) for m in models) / len(models)
+        wall = time.perf_counter() - t0
+        jobs[job] = {"seconds": wall, "slices_per_s": a.predict_slices / wall}
+    print(json.dumps({"framework": f"pytorch {torch.__version__}", "slices": a.predict_slices, "jobs": jobs,
+                      "import_rss_mb": IMPORT_RSS_MB, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
 if __name__ == "__main__":

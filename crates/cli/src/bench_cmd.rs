@@ -9,8 +9,8 @@ use burn::prelude::*;
 use clap::Args;
 use std::time::Instant;
 use tumorscan_model::{
-    BackendKind, ClassifierConfig, ComputeDevice, EfficientUNet, LiteVariant, SegmentationNet, SegmenterConfig, SegmenterNet,
-    SliceClassifier,
+    BackendKind, ClassifierConfig, ComputeDevice, EfficientUNet, FoldedClassifier, FoldedEfficientUNet, FoldedSegmenter, LiteVariant,
+    SegmentationNet, SegmenterConfig, SegmenterNet, SliceClassifier,
 };
 use tumorscan_train::loss::{bce_with_logits, SegLoss};
 
@@ -20,9 +20,10 @@ pub struct BenchArgs {
     /// Architecture: unet, resunet, effunet (U-Net on EfficientNet-Lite0), effunet-lite1 or classifier.
     #[arg(long, default_value = "unet")]
     arch: String,
-    /// Initial features.
-    #[arg(long, default_value_t = 16)]
-    features: usize,
+    /// Initial features of the U-Nets and the classifier [default: 16]; the EfficientNet
+    /// U-Nets' widths are fixed by their encoder.
+    #[arg(long)]
+    features: Option<usize>,
     /// Input size.
     #[arg(long, default_value_t = 128)]
     size: usize,
@@ -32,7 +33,7 @@ pub struct BenchArgs {
     /// Timed training steps (after one warm-up step); 0 skips training.
     #[arg(long, default_value_t = 5)]
     steps: usize,
-    /// Timed inference batches (after one warm-up batch).
+    /// Timed inference batches (after one warm-up batch); 0 skips inference.
     #[arg(long, default_value_t = 5)]
     batches: usize,
     /// Compute device: cpu, cuda, cuda:N.
@@ -55,8 +56,21 @@ fn check(a: &BenchArgs) -> Result<()> {
         a.size
     );
     anyhow::ensure!(a.batch >= 1, "--batch must be at least 1");
-    anyhow::ensure!(a.features >= 1, "--features must be at least 1");
+    anyhow::ensure!(a.features != Some(0), "--features must be at least 1");
+    anyhow::ensure!(
+        multiple == 16 || a.features.is_none(),
+        "--features: the widths of --arch {} are fixed by its encoder; leave --features out",
+        a.arch
+    );
+    anyhow::ensure!(a.steps + a.batches > 0, "--steps 0 and --batches 0: nothing to time");
     Ok(())
+}
+
+impl BenchArgs {
+    /// Initial features of the U-Nets and the classifier.
+    fn features(&self) -> usize {
+        self.features.unwrap_or(16)
+    }
 }
 
 fn peak_rss_mb() -> Option<f64> {
@@ -93,6 +107,11 @@ fn sync<const D: usize>(t: Tensor<D>) {
 /// Timings of one architecture, seconds per step or batch.
 #[derive(Default)]
 struct Times {
+    /// Trainable parameters of the network (the EfficientNet encoder's unused ImageNet head
+    /// included: it gets no gradient, so Adam skips it).
+    params: usize,
+    /// Folding the network for CPU inference (once, as `predict` does when it loads a model).
+    fold: Option<f64>,
     step: Vec<f64>,
     // Forward + loss on the training (autodiff) device, waited for: splits a step into its
     // forward part and the rest (backward + optimizer).
@@ -102,27 +121,43 @@ struct Times {
 }
 
 /// `a.steps` timed Adam steps of `net` (after one warm-up step), `loss` giving a batch's loss.
+/// Timed as PyTorch's side is: from the forward pass of a batch made beforehand to the end of
+/// the optimizer's update.
 fn train_steps<M: Module + 'static>(mut net: M, a: &BenchArgs, dev: &Device, loss: impl Fn(&M, Tensor<4>) -> Tensor<1>, t: &mut Times) {
+    t.params = net.num_params();
     let mut optim = AdamConfig::new().init();
+    // Flex computes each operation as it is called; a GPU queues them, so waits are needed there.
+    let gpu = !matches!(a.device, BackendKind::Flex);
     for i in 0..a.steps + usize::from(a.steps > 0) {
+        let x = input(a.batch, a.size, dev);
+        if gpu {
+            sync(x.clone());
+        }
         let start = Instant::now();
-        let l = loss(&net, input(a.batch, a.size, dev));
+        let l = loss(&net, x);
         if i > 0 {
             let _ = l.clone().into_data();
             t.fwd.push(start.elapsed().as_secs_f64());
         }
         let grads = GradientsParams::from_grads(l.backward(), &net);
         net = optim.step(1e-4, net, grads);
-        sync(loss(&net, input(1, a.size.min(32), dev)));
+        if gpu {
+            // Waits for the queued update: a tiny forward pass through the updated weights.
+            sync(loss(&net, input(1, a.size.min(32), dev)));
+        }
         if i > 0 {
             t.step.push(start.elapsed().as_secs_f64());
         }
     }
 }
 
-/// `a.batches` timed inference batches (after one warm-up): `fast` is what predict runs,
-/// `burn` burn's own forward pass.
+/// `a.batches` timed inference batches (after one warm-up; none when `a.batches` is 0):
+/// `fast` is what predict runs (the network folded beforehand on the CPU), `burn` burn's own
+/// forward pass.
 fn infer_batches<R>(a: &BenchArgs, dev: &Device, fast: impl Fn(&[&[f32]]) -> R, burn: impl Fn(&[&[f32]]) -> R, t: &mut Times) {
+    if a.batches == 0 {
+        return;
+    }
     for i in 0..=a.batches {
         let x = images(a.batch, a.size, dev);
         let refs: Vec<&[f32]> = x.iter().map(Vec::as_slice).collect();
@@ -141,6 +176,26 @@ fn seg_loss(logits: Tensor<4>) -> Tensor<1> {
     SegLoss::BceDice.compute(logits.clone(), logits.zeros_like())
 }
 
+/// `fold()`, its time recorded in `t`.
+fn folding<F>(t: &mut Times, fold: impl FnOnce() -> F) -> F {
+    let start = Instant::now();
+    let folded = fold();
+    t.fold = Some(start.elapsed().as_secs_f64());
+    folded
+}
+
+/// The median of `v` (the mean of the middle two for an even count, as Python's
+/// `statistics.median` on the PyTorch side), `None` for no values.
+fn median(v: &mut [f64]) -> Option<f64> {
+    v.sort_by(|x, y| x.total_cmp(y));
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
 /// Run the benchmark and print JSON.
 pub fn run(a: BenchArgs) -> Result<()> {
     check(&a)?;
@@ -152,10 +207,12 @@ pub fn run(a: BenchArgs) -> Result<()> {
     infer_dev.seed(0);
     let mut t = Times::default();
     let size = a.size as u32;
+    // The CPU's inference path is the folded network, folded once as `predict` does at load.
+    let cpu = matches!(a.device, BackendKind::Flex);
     match a.arch.as_str() {
         "unet" | "resunet" => {
             let cfg = SegmenterConfig {
-                features: a.features,
+                features: a.features(),
                 depth: 4,
                 residual: a.arch == "resunet",
                 input_size: size,
@@ -169,10 +226,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 &mut t,
             );
             let valid = SegmentationNet::new(&cfg, &infer_dev).valid();
+            let folded = (cpu && a.batches > 0).then(|| folding(&mut t, || FoldedSegmenter::new(&valid)));
             infer_batches(
                 &a,
                 &infer_dev,
-                |x| valid.probabilities(x, size, &infer_dev, a.batch),
+                |x| match &folded {
+                    Some(f) => f.probabilities(x, size, a.batch),
+                    None => valid.probabilities(x, size, &infer_dev, a.batch),
+                },
                 |x| valid.probabilities_burn(x, size, &infer_dev, a.batch),
                 &mut t,
             );
@@ -191,17 +252,21 @@ pub fn run(a: BenchArgs) -> Result<()> {
                 &mut t,
             );
             let valid = EfficientUNet::build(encoder, 3, &infer_dev).valid();
+            let folded = (cpu && a.batches > 0).then(|| folding(&mut t, || FoldedEfficientUNet::new(&valid)));
             infer_batches(
                 &a,
                 &infer_dev,
-                |x| SegmenterNet::probabilities(&valid, x, size, &infer_dev, a.batch),
+                |x| match &folded {
+                    Some(f) => f.probabilities(x, size, a.batch),
+                    None => SegmenterNet::probabilities(&valid, x, size, &infer_dev, a.batch),
+                },
                 |x| valid.probabilities_burn(x, size, &infer_dev, a.batch),
                 &mut t,
             );
         }
         "classifier" => {
             let cfg = ClassifierConfig {
-                features: a.features,
+                features: a.features(),
                 stages: 4,
                 input_size: size,
                 ..Default::default()
@@ -212,28 +277,32 @@ pub fn run(a: BenchArgs) -> Result<()> {
             };
             train_steps(SliceClassifier::new(&cfg, &train_dev), &a, &train_dev, loss, &mut t);
             let valid = SliceClassifier::new(&cfg, &infer_dev).valid();
+            let folded = (cpu && a.batches > 0).then(|| folding(&mut t, || FoldedClassifier::new(&valid)));
             infer_batches(
                 &a,
                 &infer_dev,
-                |x| valid.probabilities(x, size, &infer_dev, a.batch),
+                |x| match &folded {
+                    Some(f) => f.probabilities(x, size, a.batch),
+                    None => valid.probabilities(x, size, &infer_dev, a.batch),
+                },
                 |x| valid.probabilities_burn(x, size, &infer_dev, a.batch),
                 &mut t,
             );
         }
         other => anyhow::bail!("--arch {other}: use unet, resunet, effunet, effunet-lite1 or classifier"),
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(|x, y| x.total_cmp(y));
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-    };
     let (step, inf, burn_inf) = (median(&mut t.step), median(&mut t.infer), median(&mut t.burn));
     let fwd = median(&mut t.fwd);
+    let per_s = |s: Option<f64>| s.map(|s| a.batch as f64 / s);
+    let features = (a.arch != "effunet" && a.arch != "effunet-lite1").then(|| a.features());
     let json = serde_json::json!({
-        "framework": "tumorscan (burn 0.22)", "backend": format!("{:?}", a.device), "arch": a.arch, "features": a.features, "size": a.size, "batch": a.batch,
-        "threads": rayon::current_num_threads(),
-        "train_step_s": step, "train_slices_per_s": a.batch as f64 / step, "infer_batch_s": inf, "infer_slices_per_s": a.batch as f64 / inf,
-        // The path above is what predict runs (folded on the CPU); this is burn's own forward pass.
+        "framework": "tumorscan (burn 0.22)", "version": env!("CARGO_PKG_VERSION"), "backend": format!("{:?}", a.device), "arch": a.arch, "features": features, "size": a.size, "batch": a.batch,
+        "threads": rayon::current_num_threads(), "params": t.params,
+        "train_step_s": step, "train_slices_per_s": per_s(step), "infer_batch_s": inf, "infer_slices_per_s": per_s(inf),
+        // The path above is what predict runs (folded on the CPU, once: "fold_s"); this is burn's
+        // own forward pass, unfolded, as PyTorch's eval mode runs.
         "infer_burn_forward_batch_s": burn_inf,
+        "fold_s": t.fold,
         // Part of train_step_s spent in forward + loss (the step waits for it before backward).
         "train_forward_s": fwd,
         "peak_rss_mb": peak_rss_mb(),
@@ -249,7 +318,7 @@ mod tests {
     fn args(arch: &str, size: usize, batch: usize, features: usize) -> BenchArgs {
         BenchArgs {
             arch: arch.into(),
-            features,
+            features: (!arch.starts_with("effunet")).then_some(features),
             size,
             batch,
             steps: 1,
@@ -272,9 +341,32 @@ mod tests {
             (args("unet", 128, 0, 16), "--batch"),
             (args("unet", 128, 2, 0), "--features"),
             (args("vgg", 128, 2, 16), "--arch vgg"),
+            (
+                BenchArgs {
+                    features: Some(16),
+                    ..args("effunet", 192, 2, 16)
+                },
+                "fixed by its encoder",
+            ),
+            (
+                BenchArgs {
+                    steps: 0,
+                    batches: 0,
+                    ..args("unet", 128, 2, 16)
+                },
+                "nothing to time",
+            ),
         ] {
             let err = check(&a).unwrap_err().to_string();
             assert!(err.contains(needle), "{needle}: {err}");
         }
+    }
+
+    /// Medians as Python's `statistics.median` takes them on the PyTorch side.
+    #[test]
+    fn medians_match_python() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
     }
 }
