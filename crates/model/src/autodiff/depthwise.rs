@@ -159,12 +159,15 @@ impl Backward<Flex, 2> for Depthwise {
 /// interleaved once for each gradient); the kernel gradient adds the images' row sums in order,
 /// so both equal the per-channel kernels to the bit.
 fn gradients(g: Geometry, batch: usize, c: usize, x: &[f32], dy: &[f32], w: &[f32]) -> (Vec<f32>, Vec<f32>) {
-    gradients_with(g, batch, c, x, dy, w, c.div_ceil(LANES) < rayon::current_num_threads())
+    // Several threads take one task per image and block, which balances them whatever the
+    // channel count (one task per block left threads idle when the blocks did not divide
+    // evenly); one thread needs no task split and keeps no row sums.
+    gradients_with(g, batch, c, x, dy, w, rayon::current_num_threads() > 1)
 }
 
 /// [`gradients`] one task per block of channels, its images in order, or with `spread` one
-/// task per image and block (layers of few channels on many cores), keeping every image's row
-/// sums until all are done: the same bits either way.
+/// task per image and block, keeping every image's row sums until all are done (a few MB):
+/// the same bits either way.
 fn gradients_with(g: Geometry, batch: usize, c: usize, x: &[f32], dy: &[f32], w: &[f32], spread: bool) -> (Vec<f32>, Vec<f32>) {
     let (cols, plane_in, plane_out, kk) = (columns(g), g.h * g.w, g.oh * g.ow, g.k * g.k);
     let (blocks, per_image) = (c.div_ceil(LANES), g.oh * kk);
@@ -310,9 +313,12 @@ fn forward_plane(g: Geometry, cols: &Columns, x: &[f32], w: &[f32], y: &mut [f32
     }
 }
 
+/// Each tap of a kernel: where its pass starts in the phases, and its weight.
+type Taps = Vec<(usize, f32)>;
+
 thread_local! {
     /// Scratch planes of [`forward_plane_phased`], kept between layers.
-    static PLANES: std::cell::RefCell<(Vec<f32>, Vec<f32>, Vec<(usize, f32)>)> = Default::default();
+    static PLANES: std::cell::RefCell<(Vec<f32>, Vec<f32>, Taps)> = Default::default();
 }
 
 /// One channel's output plane (`y` zero on entry): [`forward_plane_phased`] with per-worker
@@ -329,15 +335,7 @@ pub(crate) fn output_plane(g: Geometry, x: &[f32], w: &[f32], y: &mut [f32]) {
 /// one short pass per output row: it vectorises where rows are short (the deep layers' planes
 /// are 3-24 pixels wide) and drops the strided reads. `y` must be zero; `phases`, `acc` and
 /// `taps` are scratch space.
-fn forward_plane_phased(
-    g: Geometry,
-    x: &[f32],
-    w: &[f32],
-    y: &mut [f32],
-    phases: &mut Vec<f32>,
-    acc: &mut Vec<f32>,
-    taps: &mut Vec<(usize, f32)>,
-) {
+fn forward_plane_phased(g: Geometry, x: &[f32], w: &[f32], y: &mut [f32], phases: &mut Vec<f32>, acc: &mut Vec<f32>, taps: &mut Taps) {
     let s = g.stride;
     let reach = (g.k - 1) / s;
     let (ph, pw) = (g.oh + reach, g.ow + reach);
@@ -549,7 +547,7 @@ fn row_sums_block_impl(g: Geometry, cols: &Columns, x: &[Lanes], dy: &[Lanes], s
 }
 
 /// One channel's input gradient (the forward sums scattered back), row by row: the definition
-/// [`input_grad_block`] and [`input_grad`] are checked against.
+/// [`input_grad_block`] and [`gradients`] are checked against.
 #[cfg(test)]
 fn input_grad_plane(g: Geometry, cols: &Columns, dy: &[f32], w: &[f32], dx: &mut [f32]) {
     for oy in 0..g.oh {
@@ -576,7 +574,7 @@ fn input_grad_plane(g: Geometry, cols: &Columns, dy: &[f32], w: &[f32], dx: &mut
 }
 
 /// Adds one image's contribution to one channel's kernel gradient, row by row: the definition
-/// [`row_sums_block`] and [`weight_grad`] are checked against.
+/// [`row_sums_block`] and [`gradients`] are checked against.
 #[cfg(test)]
 fn weight_grad_plane(g: Geometry, cols: &Columns, x: &[f32], dy: &[f32], dw: &mut [f32]) {
     for oy in 0..g.oh {
@@ -650,7 +648,8 @@ mod tests {
     }
 
     /// The whole-plane kernel sums the same products in the same order as the row kernel:
-    /// equal outputs (to the sign of zero), at strides 1-3, for "same", valid and lopsided
+    /// equal outputs (as values: the whole-plane passes add zeros where a tap falls outside the
+    /// image, which may turn a -0.0 into 0.0), at strides 1-3, for "same", valid and lopsided
     /// explicit paddings, even and odd planes.
     #[test]
     fn phased_plane_kernel_equals_the_row_kernel() {
