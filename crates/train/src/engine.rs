@@ -4,6 +4,7 @@ use crate::average::WeightAverage;
 use crate::checkpoint::{load_module, load_optimizer, save_module, save_optimizer, write_atomic};
 use crate::history::{write_history, EpochRecord};
 use crate::parallel::Replicas;
+use crate::run_lock::RunLock;
 use crate::split::RunSplit;
 use anyhow::{bail, Context, Result};
 use burn::lr_scheduler::module_lr_scheduler::{ModuleLearningRate, ModuleLrScheduler};
@@ -502,13 +503,17 @@ fn run<T: Task>(
     resume: bool,
     stop_after: usize,
 ) -> Result<TrainOutcome> {
-    if let Some(note) = check_out(out, resume)? {
+    let note = check_out(out, resume)?;
+    let created_out = !out.exists();
+    // Before anything in `out` is removed or written: one training per folder.
+    let lock = RunLock::acquire(out)?;
+    if let Some(note) = note {
         eprintln!("note: {note}");
         // Its first epoch's files, if the kill came while they were written, go with it.
         discard_unstarted(out, false);
     }
-    let created_out = !out.exists();
     let result = run_checked(task, ds, split, cfg, compute, out, resume, stop_after);
+    drop(lock);
     if result.is_err() && !resume && !out.join("checkpoint").join("state.json").exists() {
         discard_unstarted(out, created_out);
     }
@@ -850,6 +855,11 @@ fn run_checked<T: Task>(
         }
         Ok(())
     })?;
+    if state.epochs_done > 0 {
+        // Again, for a run killed between its last checkpoint and its history: resumed with no
+        // epoch left, it would otherwise never write metrics.csv and curves.png.
+        write_history(out, &state.history, task.selection_metric(), cfg.train_on_val)?;
+    }
     Ok(TrainOutcome {
         epochs: state.epochs_done,
         best_epoch: state.best_epoch,

@@ -12,6 +12,7 @@ pub mod history;
 pub mod init;
 pub mod loss;
 pub mod parallel;
+pub mod run_lock;
 pub mod segment;
 pub mod split;
 

@@ -517,7 +517,8 @@ fn an_existing_run_is_never_overwritten_and_resume_needs_a_checkpoint() {
 
 /// A kill between writing the first `best/` and the first `checkpoint/state.json` (reproduced by
 /// removing what comes after) left a folder that `--resume` refused; now it starts again and
-/// trains the same first epoch.
+/// trains the same first epoch. A kill after the last checkpoint, before the history, left a
+/// run whose resume wrote no metrics.
 #[test]
 fn a_run_killed_while_saving_its_first_epoch_restarts() {
     let _guard = serial();
@@ -537,6 +538,12 @@ fn a_run_killed_while_saving_its_first_epoch_restarts() {
     );
     assert!(out.path().join("checkpoint/state.json").is_file() && out.path().join("metrics.csv").is_file());
     assert!(!out.path().join("checkpoint/.epoch-0001.optim.bpk.tmp99").exists());
+    // Killed after its last checkpoint, before its history: a resume with no epoch left writes it.
+    std::fs::remove_file(out.path().join("metrics.csv")).unwrap();
+    std::fs::remove_file(out.path().join("curves.png")).unwrap();
+    let done = train(&task, &ds, &split, &cfg, &[ComputeDevice::cpu()], out.path(), true).unwrap();
+    assert_eq!(done.epochs, 1);
+    assert!(out.path().join("metrics.csv").is_file() && out.path().join("curves.png").is_file());
 }
 
 /// A run whose checkpoint was deleted keeps its best model: a new start in its folder is refused
