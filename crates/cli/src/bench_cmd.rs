@@ -107,8 +107,8 @@ fn sync<const D: usize>(t: Tensor<D>) {
 /// Timings of one architecture, seconds per step or batch.
 #[derive(Default)]
 struct Times {
-    /// Trainable parameters of the network (the EfficientNet encoder's unused ImageNet head
-    /// included: it gets no gradient, so Adam skips it).
+    /// Parameters as burn counts them (`num_params`): batch norm's running statistics and the
+    /// EfficientNet encoder's unused ImageNet head included, which no gradient reaches.
     params: usize,
     /// Folding the network for CPU inference (once, as `predict` does when it loads a model).
     fold: Option<f64>,
