@@ -6,7 +6,9 @@ transposed-conv upsampling, skip concatenation, 1x1 head. Classifier: tumorscan'
 ResNet (residual double-conv blocks with 1x1 projections, max-pool, global average, linear).
 EffUNet: tumorscan's U-Net on an EfficientNet-Lite0 encoder.
 """
-import argparse, json, resource, statistics, time
+import argparse, json, resource, statistics, time, warnings
+# NumPy is not needed (random input is made by torch); PyTorch warns on every import without it.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 import torch
 # What loading PyTorch itself costs in memory, before any network: part of peak_rss_mb.
 IMPORT_RSS_MB = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
