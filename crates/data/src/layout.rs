@@ -99,12 +99,13 @@ pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
             (Some(c), Some(d)) if c.is_ascii_digit() && d.is_ascii_digit() => {
                 let run = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
                 let (nx, ny) = (run(x), run(y));
-                let value = |digits: &[u8]| {
+                // The digits without leading zeros: longer is larger, equal lengths compare as text.
+                fn value(digits: &[u8]) -> &[u8] {
                     let start = digits.iter().position(|&c| c != b'0').unwrap_or(digits.len());
-                    digits[start..].to_vec()
-                };
+                    &digits[start..]
+                }
                 let (vx, vy) = (value(&x[..nx]), value(&y[..ny]));
-                let by_value = vx.len().cmp(&vy.len()).then_with(|| vx.cmp(&vy));
+                let by_value = vx.len().cmp(&vy.len()).then_with(|| vx.cmp(vy));
                 if by_value != Ordering::Equal {
                     return by_value;
                 }

@@ -707,6 +707,7 @@ fn run_checked<T: Task>(
         .map(|decay| WeightAverage::new(average_start.take(), decay, state.ema_updates));
     let slow_step: Option<u64> = std::env::var("TUMORSCAN_SLOW_STEP_MS").ok().and_then(|v| v.parse().ok());
     let mut stopped_early = false;
+    let resumed_at = state.epochs_done;
     std::thread::scope(|scope| -> Result<()> {
         // One long-lived thread per device when there are several; none for one device.
         let replicas = (devices.len() > 1).then(|| Replicas::spawn(scope, task, &devices, sample_size));
@@ -855,9 +856,9 @@ fn run_checked<T: Task>(
         }
         Ok(())
     })?;
-    if state.epochs_done > 0 {
-        // Again, for a run killed between its last checkpoint and its history: resumed with no
-        // epoch left, it would otherwise never write metrics.csv and curves.png.
+    if state.epochs_done > 0 && state.epochs_done == resumed_at {
+        // No epoch ran (each writes the history): a run killed between its last checkpoint and
+        // its history would otherwise never write metrics.csv and curves.png.
         write_history(out, &state.history, task.selection_metric(), cfg.train_on_val)?;
     }
     Ok(TrainOutcome {
