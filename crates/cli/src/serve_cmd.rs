@@ -31,7 +31,8 @@ pub struct ServeArgs {
     /// Most pixels in one image (1048576 = 1024x1024; the LGG scans are 256x256).
     #[arg(long, default_value_t = Limits::default().max_image_pixels, value_parser = at_least_one::<u64>)]
     max_image_pixels: u64,
-    /// Most pixels of all the images of one request together.
+    /// Most pixels of all the images of one request together (every voxel of a NIfTI volume
+    /// counts; 50331648 = 48 x 1024x1024).
     #[arg(long, default_value_t = Limits::default().max_request_pixels, value_parser = at_least_one::<u64>)]
     max_request_pixels: u64,
     /// Inferences at once (memory stays bounded under load).

@@ -139,11 +139,22 @@ fn check_header(header: &NiftiHeader) -> Result<(Dims, usize), String> {
     Ok((Dims { nx, ny, nz, nc }, bytes_per_voxel))
 }
 
-/// Read and check the header, then exactly the voxel bytes it declares (no more).
-fn read_raw<R: Read>(mut source: R) -> Result<(NiftiHeader, Dims, Vec<f32>), String> {
+/// The dimensions a NIfTI file (plain or gzipped, in memory) declares: x, y, z and channels,
+/// from its header alone and with the same checks as [`read_bytes`], so that a caller can
+/// refuse a volume too large for it before anything sized by the header is decompressed.
+pub fn declared_dims(bytes: &[u8]) -> Result<[usize; 4], String> {
+    let header = |source: &mut dyn Read| read_header(source).map(|(_, _, d, _)| [d.nx, d.ny, d.nz, d.nc]);
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        header(&mut flate2::bufread::MultiGzDecoder::new(bytes))
+    } else {
+        header(&mut &bytes[..])
+    }
+}
+
+/// Read and check the header: the header bytes read, the header, its dimensions and bytes per voxel.
+fn read_header<R: Read + ?Sized>(source: &mut R) -> Result<(Vec<u8>, NiftiHeader, Dims, usize), String> {
     let mut head = Vec::with_capacity(MIN_VOX_OFFSET);
-    source
-        .by_ref()
+    (&mut *source)
         .take(HEADER_BYTES as u64)
         .read_to_end(&mut head)
         .map_err(|e| format!("not a readable NIfTI-1 file: {e}"))?;
@@ -153,11 +164,17 @@ fn read_raw<R: Read>(mut source: R) -> Result<(NiftiHeader, Dims, Vec<f32>), Str
             head.len()
         ));
     }
-    let mut header = NiftiHeader::from_reader(&head[..]).map_err(|e| format!("not a readable NIfTI-1 file: {e}"))?;
+    let header = NiftiHeader::from_reader(&head[..]).map_err(|e| format!("not a readable NIfTI-1 file: {e}"))?;
     if &header.magic == b"ni1\0" {
         return Err("NIfTI header without image data (.hdr/.img pair): convert it to a single .nii or .nii.gz file".into());
     }
     let (dims, bytes_per_voxel) = check_header(&header)?;
+    Ok((head, header, dims, bytes_per_voxel))
+}
+
+/// Read and check the header, then exactly the voxel bytes it declares (no more).
+fn read_raw<R: Read>(mut source: R) -> Result<(NiftiHeader, Dims, Vec<f32>), String> {
+    let (head, mut header, dims, bytes_per_voxel) = read_header(&mut source)?;
     // `vox_offset` below 352 (some writers leave 0) means "right after the header".
     if header.vox_offset.is_nan() || header.vox_offset > MAX_VOX_OFFSET as f32 {
         return Err(format!(
@@ -293,7 +310,16 @@ fn to_volume(path: &Path, header: NiftiHeader, dims: Dims, data: &[f32]) -> Resu
 /// orientation (as [`read`] shows the slices).
 pub fn read_mask(path: &Path) -> Result<(NiftiGeometry, Vec<Vec<u8>>), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let (header, dims, data) = read_plain_or_gzipped(BufReader::new(file))?;
+    mask_from(BufReader::new(file))
+}
+
+/// [`read_mask`] of a file held in memory.
+pub fn read_mask_bytes(bytes: &[u8]) -> Result<(NiftiGeometry, Vec<Vec<u8>>), String> {
+    mask_from(bytes)
+}
+
+fn mask_from<R: BufRead>(source: R) -> Result<(NiftiGeometry, Vec<Vec<u8>>), String> {
+    let (header, dims, data) = read_plain_or_gzipped(source)?;
     let Dims { nx, ny, nz, nc } = dims;
     if nc != 1 {
         return Err(format!("a mask volume has one value per voxel, this one {nc}"));
@@ -312,6 +338,11 @@ pub fn read_mask(path: &Path) -> Result<(NiftiGeometry, Vec<Vec<u8>>), String> {
 /// Write 0/1 masks (one per axial slice, in display orientation) as a gzipped NIfTI-1 uint8
 /// volume with the input's voxel size and orientation.
 pub fn write_mask(path: &Path, geom: &NiftiGeometry, masks: &[Vec<u8>]) -> std::io::Result<()> {
+    crate::table::write_atomic(path, &mask_file_bytes(geom, masks)?)
+}
+
+/// The bytes of the `.nii.gz` file [`write_mask`] writes.
+pub fn mask_file_bytes(geom: &NiftiGeometry, masks: &[Vec<u8>]) -> std::io::Result<Vec<u8>> {
     let h = &geom.header;
     let (nx, ny, nz) = geom.dims;
     let mut hdr = vec![0u8; 352];
@@ -351,8 +382,7 @@ pub fn write_mask(path: &Path, geom: &NiftiGeometry, masks: &[Vec<u8>]) -> std::
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(&hdr)?;
     gz.write_all(&data)?;
-    let bytes = gz.finish()?;
-    crate::table::write_atomic(path, &bytes)
+    gz.finish()
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //!   `<patient>_<n>` are grouped by patient, and each patient's slices are normalised and
 //!   cleaned up together in the order of `n` (as `predict` does a patient folder); other names
 //!   form one group in their names' natural order (`slice2` before `slice10`). `_mask` files
-//!   among them (any letter case) are taken as ground truth and scored.
+//!   among them (any letter case) are taken as ground truth and scored. Or one NIfTI volume
+//!   (one file, or a BraTS-style case's files) or one DICOM series ([`volume_upload`]); with
+//!   `?format=nifti` a NIfTI volume's mask comes back as a `.nii.gz` on its voxel grid.
 //! - `GET /health`, `GET /openapi.json`, `GET /` (the viewer page), `GET /samples/{name}`.
 //!
 //! Limits ([`Limits`]): request bodies over `max_body_bytes` get 413, and so do requests with
@@ -43,6 +45,7 @@ use tumorscan_predict::engine::PredictOptions;
 use tumorscan_predict::input::{InputSlice, Volume};
 use tumorscan_predict::{predict_volume, ModelBundle};
 
+mod volume_upload;
 mod write_timeout;
 use write_timeout::WriteTimeout;
 
@@ -55,7 +58,8 @@ pub struct Limits {
     pub max_files: usize,
     /// Most pixels (width x height) in one image (`--max-image-pixels`).
     pub max_image_pixels: u64,
-    /// Most pixels of all the images of one request together (`--max-request-pixels`).
+    /// Most pixels of all the images of one request together, every voxel of every NIfTI
+    /// volume counted (`--max-request-pixels`).
     pub max_request_pixels: u64,
     /// Inferences at once (`--concurrency`).
     pub max_concurrent: usize,
@@ -80,8 +84,9 @@ impl Default for Limits {
             max_files: 200,
             // The scans are 256x256; this leaves room for larger ones.
             max_image_pixels: 1024 * 1024,
-            // 200 files of 256x256 fit, or 16 of 1024x1024: a few hundred MB at most to decode.
-            max_request_pixels: 16 * 1024 * 1024,
+            // A BraTS-sized case (240x240x155 voxels, three sequences and a segmentation: 36 M)
+            // fits, or 48 slices of 1024x1024.
+            max_request_pixels: 48 * 1024 * 1024,
             max_concurrent: 2,
             queue_timeout: Duration::from_secs(30),
             inference_timeout: Duration::from_secs(120),
@@ -149,6 +154,7 @@ struct AppState {
 }
 
 /// A JSON error response.
+#[derive(Debug)]
 struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
@@ -203,6 +209,11 @@ pub struct SliceResult {
     pub truth_png: Option<String>,
     /// Dice against the ground truth, when sent.
     pub dice: Option<f64>,
+    /// Tumour pixels of the ground truth, when sent.
+    pub truth_pixels: Option<u64>,
+    /// Pixels both the mask and the ground truth call tumour, when sent: with `tumor_pixels` and
+    /// `truth_pixels` summed over a patient's slices, its volumetric Dice.
+    pub overlap_pixels: Option<u64>,
     /// Conversions applied to the input.
     pub notes: Vec<String>,
 }
@@ -448,7 +459,7 @@ fn pair_up(uploads: Vec<Upload>) -> Result<Vec<Item>, ApiError> {
         .collect())
 }
 
-/// The volume format `name` / `bytes` are in (NIfTI, DICOM, gzip), which the server does not read.
+/// The volume format `name` / `bytes` are in (NIfTI, DICOM, gzip), which `/v1/predict` does not read.
 fn volume_format(name: &str, bytes: &[u8]) -> Option<&'static str> {
     let lower = name.to_ascii_lowercase();
     if lower.ends_with(".nii") || lower.ends_with(".nii.gz") || bytes.get(344..347) == Some(b"n+1".as_slice()) {
@@ -467,7 +478,7 @@ fn header_dimensions(name: &str, bytes: &[u8]) -> Result<(u32, u32), ApiError> {
     if let Some(format) = volume_format(name, bytes) {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!("{name}: a {format} file; the server reads 2D slices (TIFF, PNG, JPEG): run `tumorscan predict` on NIfTI volumes and DICOM series"),
+            format!("{name}: a {format} file; /v1/predict reads one 2D slice (TIFF, PNG, JPEG): send NIfTI volumes and DICOM series to /v1/predict/volume"),
         ));
     }
     let unreadable = |e: &dyn std::fmt::Display| ApiError(StatusCode::UNPROCESSABLE_ENTITY, format!("{name}: not a readable image: {e}"));
@@ -530,10 +541,78 @@ async fn predict_one(State(s): State<Arc<AppState>>, req: Request) -> Result<Jso
     Ok(Json(results.remove(0)))
 }
 
-async fn predict_many(State(s): State<Arc<AppState>>, req: Request) -> Result<Json<Vec<SliceResult>>, ApiError> {
+async fn predict_many(State(s): State<Arc<AppState>>, req: Request) -> Result<Response, ApiError> {
+    let nifti_reply = wants_nifti(req.uri().query())?;
     let slot = upload_slot(&s).await?;
-    let items = pair_up(read_uploads(&s.limits, req, false).await?)?;
-    Ok(Json(run(&s, items, slot).await?))
+    let uploads = read_uploads(&s.limits, req, false).await?;
+    let kind = volume_upload::kind_of_request(&uploads)?;
+    if kind == volume_upload::Kind::Slices {
+        if nifti_reply {
+            return Err(bad("format=nifti needs a NIfTI volume; slice images get JSON"));
+        }
+        let items = pair_up(uploads)?;
+        return Ok(Json(run(&s, items, slot).await?).into_response());
+    }
+    let plan = volume_upload::plan(kind, uploads)?;
+    if nifti_reply && !plan.is_nifti() {
+        return Err(bad("format=nifti needs a NIfTI volume; a DICOM series gets JSON"));
+    }
+    volume_upload::check_sizes(&s.limits, &plan)?;
+    let state = s.clone();
+    let reply = run_limited(&s.permits, &s.limits, move || {
+        let _slot = slot;
+        let volume = volume_upload::read(&state.limits, plan)?;
+        let preds = predict_volume(&state.bundle, &volume, &predict_options());
+        match &volume.nifti {
+            Some(geometry) if nifti_reply => nifti_mask_reply(&volume.id, geometry, &preds),
+            _ => Ok(Json(slice_results(&volume, &preds)).into_response()),
+        }
+    })
+    .await??;
+    Ok(reply)
+}
+
+/// Whether the query asks for the mask as NIfTI (`format=nifti`) rather than JSON (`format=json`,
+/// the default); any other query parameter is refused, so that a typo is not silently ignored.
+fn wants_nifti(query: Option<&str>) -> Result<bool, ApiError> {
+    let mut nifti = false;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        match pair {
+            "format=nifti" => nifti = true,
+            "format=json" => nifti = false,
+            _ => return Err(bad(format!("unknown query parameter '{pair}': the one known is format=json|nifti"))),
+        }
+    }
+    Ok(nifti)
+}
+
+/// The predicted mask as a gzipped NIfTI file on the input's voxel grid (as `predict` writes
+/// `<volume>_mask.nii.gz`).
+fn nifti_mask_reply(
+    id: &str,
+    geometry: &tumorscan_data::volume::NiftiGeometry,
+    preds: &[tumorscan_predict::SlicePrediction],
+) -> Result<Response, ApiError> {
+    let masks: Vec<Vec<u8>> = preds.iter().map(|p| p.mask.clone()).collect();
+    let bytes = tumorscan_data::nifti::mask_file_bytes(geometry, &masks)
+        .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "could not write the NIfTI mask".into()))?;
+    // Only plain characters in the header's file name.
+    let safe: String = id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+        .collect();
+    let disposition = format!("attachment; filename=\"{safe}_mask.nii.gz\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, header::HeaderValue::from_static("application/gzip")),
+            (
+                header::CONTENT_DISPOSITION,
+                header::HeaderValue::from_str(&disposition).unwrap_or(header::HeaderValue::from_static("attachment")),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 fn png_b64(img: image::DynamicImage) -> String {
@@ -635,21 +714,29 @@ fn infer(s: &AppState, items: Vec<Item>) -> Result<Vec<SliceResult>, ApiError> {
             slice_thickness_mm: None,
             notes: Vec::new(),
         };
-        let options = PredictOptions {
-            batch_size: 16,
-            ..Default::default()
-        };
-        let preds = predict_volume(&s.bundle, &volume, &options);
-        results.extend(volume.slices.iter().zip(preds).map(|(inp, p)| slice_result(inp, &p)));
+        let preds = predict_volume(&s.bundle, &volume, &predict_options());
+        results.extend(slice_results(&volume, &preds));
     }
     Ok(results)
+}
+
+fn predict_options() -> PredictOptions {
+    PredictOptions {
+        batch_size: 16,
+        ..Default::default()
+    }
+}
+
+/// A volume's predictions as the API reports them.
+fn slice_results(volume: &Volume, preds: &[tumorscan_predict::SlicePrediction]) -> Vec<SliceResult> {
+    volume.slices.iter().zip(preds).map(|(inp, p)| slice_result(inp, p)).collect()
 }
 
 /// One slice's prediction as the API reports it.
 fn slice_result(inp: &InputSlice, p: &tumorscan_predict::SlicePrediction) -> SliceResult {
     let mask = image::GrayImage::from_raw(p.width, p.height, p.mask.iter().map(|&v| v * 255).collect()).unwrap_or_default();
     let flair = tumorscan_data::render::flair_gray(&inp.rgb, inp.width, inp.height);
-    let dice = inp.truth.as_ref().map(|t| Counts::of(&p.mask, t).dice().unwrap_or(1.0));
+    let counts = inp.truth.as_ref().map(|t| Counts::of(&p.mask, t));
     SliceResult {
         name: inp.label.clone(),
         tumor_probability: p.tumor_probability,
@@ -669,7 +756,9 @@ fn slice_result(inp: &InputSlice, p: &tumorscan_predict::SlicePrediction) -> Sli
             .as_ref()
             .and_then(|t| image::GrayImage::from_raw(inp.width, inp.height, t.iter().map(|&v| v * 255).collect()))
             .map(|m| png_b64(m.into())),
-        dice,
+        dice: counts.map(|c| c.dice().unwrap_or(1.0)),
+        truth_pixels: counts.map(|c| c.tp + c.fn_),
+        overlap_pixels: counts.map(|c| c.tp),
         notes: inp.notes.clone(),
     }
 }
