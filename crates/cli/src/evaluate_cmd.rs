@@ -608,7 +608,7 @@ fn segment(a: &EvalArgs) -> Result<()> {
     let Some((report, masks)) = main else { bail!("no variants") };
     md.push('\n');
     md.push_str(&report.markdown("Shipped configuration"));
-    md.push_str(&format!("\nEmpty cases: a patient or slice whose truth and prediction are both empty scores Dice 1; empty truth with a non-empty prediction scores 0. Per-slice metrics are over tumour slices only. Inference: {secs:.1} s for {slices} slices on this machine.\n"));
+    md.push_str(&format!("\nEmpty cases: a patient whose truth and prediction are both empty scores Dice 1; a patient with an empty truth and a non-empty prediction scores 0. Per-slice metrics are over tumour slices only: a missed one (empty prediction) scores Dice 0 and has no HD95. HD95: boundary pixels (4-neighbour) of both masks, distances to the other's nearest boundary pooled over both directions, 95th percentile by nearest rank. Inference: {secs:.1} s for {slices} slices on this machine.\n"));
     let json = serde_json::json!({
         "fold": a.fold, "model": bundle.identity(), "held_out": held_out, "seconds": secs,
         "report": report, "postprocessing": variant_rows,
@@ -1020,7 +1020,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
             format!("chosen on validation fold {} to maximise slice accuracy", a.val_fold.unwrap_or(0))
         }
     );
-    md.push_str("| candidate | threshold | val accuracy | val ROC-AUC | test accuracy [95% CI] | test ROC-AUC [95% CI] | sensitivity | specificity | tumour patients detected |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+    md.push_str("| candidate | threshold | val accuracy | val ROC-AUC | test accuracy [95% CI] | test ROC-AUC [95% CI] | sensitivity | specificity | tumour patients found (flagged) |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
     let mut reports: Vec<Outcome> = Vec::new();
     let mut test_scores: Vec<Vec<f64>> = Vec::new();
     let (own, own_threshold) = bundle_candidate(&bundle.manifest.detection);
@@ -1058,7 +1058,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
         // No --val-fold: nothing was measured on validation (a dash, not NaN).
         let val = |v: f64| if v.is_nan() { "-".to_string() } else { format!("{v:.4}") };
         md.push_str(&format!(
-            "| {} | {:.4} | {} | {} | {} | {} | {:.3} | {:.3} | {} of {} |\n",
+            "| {} | {:.4} | {} | {} | {} | {} | {:.3} | {:.3} | {} ({}) of {} |\n",
             cand.name,
             thr,
             val(val_acc),
@@ -1067,6 +1067,7 @@ fn detect(a: &DetectArgs) -> Result<()> {
             r.roc_auc,
             r.recall.value,
             r.specificity.value,
+            r.tumor_patients_found,
             r.tumor_patients_detected,
             r.tumor_patients
         ));

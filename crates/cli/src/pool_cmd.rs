@@ -214,6 +214,7 @@ fn read_detection(file: &Path, v: &Value) -> Result<FoldDetection> {
             .unwrap_or_default(),
         tumor_patients: report["tumor_patients"].as_u64().unwrap_or(0),
         tumor_patients_detected: report["tumor_patients_detected"].as_u64().unwrap_or(0),
+        tumor_patients_found: report["tumor_patients_found"].as_u64(),
         wrong: report["misclassified"]
             .as_array()
             .map(|m| {

@@ -219,8 +219,12 @@ pub struct DetectionReport {
     pub report: Vec<ClassLine>,
     /// Tumour patients.
     pub tumor_patients: usize,
-    /// Tumour patients with at least one slice called tumour.
+    /// Tumour patients with at least one slice called tumour ("flagged"): a patient whose tumour
+    /// slices are all missed counts when a tumour-free slice of theirs is called tumour.
     pub tumor_patients_detected: usize,
+    /// Tumour patients with at least one of their tumour slices called tumour: the tumour
+    /// itself was found (a patient flagged only by false positives does not count).
+    pub tumor_patients_found: usize,
     /// Tumour-free patients with a slice called tumour.
     pub clean_patients_flagged: usize,
     /// Misclassified slices.
@@ -303,6 +307,10 @@ pub fn evaluate_detection(items: &[Scored], threshold: f64, seed: u64) -> Detect
         report,
         tumor_patients: tumor_groups.len(),
         tumor_patients_detected: tumor_groups.iter().filter(|g| g.iter().any(|s| s.score >= threshold)).count(),
+        tumor_patients_found: tumor_groups
+            .iter()
+            .filter(|g| g.iter().any(|s| s.truth && s.score >= threshold))
+            .count(),
         clean_patients_flagged: groups
             .iter()
             .filter(|g| !g.iter().any(|s| s.truth) && g.iter().any(|s| s.score >= threshold))
@@ -345,30 +353,31 @@ impl DetectionReport {
     /// The classification report in scikit-learn's layout, followed by headline metrics.
     pub fn text(&self) -> String {
         let mut s = format!(
-            "{:>14} {:>9} {:>9} {:>9} {:>9}\n\n",
+            // scikit-learn's layout: names right-aligned to the longest ("weighted avg"), two spaces.
+            "{:>12}  {:>9} {:>9} {:>9} {:>9}\n\n",
             "", "precision", "recall", "f1-score", "support"
         );
         for (i, l) in self.report.iter().enumerate() {
             if i == 2 {
                 s.push_str(&format!(
-                    "\n{:>14} {:>9} {:>9} {:>9.2} {:>9}\n",
+                    "\n{:>12}  {:>9} {:>9} {:>9.2} {:>9}\n",
                     "accuracy", "", "", self.accuracy.value, self.slices
                 ));
             }
             s.push_str(&format!(
-                "{:>14} {:>9.2} {:>9.2} {:>9.2} {:>9}\n",
+                "{:>12}  {:>9.2} {:>9.2} {:>9.2} {:>9}\n",
                 l.class, l.precision, l.recall, l.f1, l.support
             ));
         }
         let c = &self.confusion;
         s.push_str(&format!(
-            "\nconfusion (rows truth, cols prediction)\n{:>14} {:>9} {:>9}\n{:>14} {:>9} {:>9}\n{:>14} {:>9} {:>9}\n",
+            "\nconfusion (rows truth, cols prediction)\n{:>12}  {:>9} {:>9}\n{:>12}  {:>9} {:>9}\n{:>12}  {:>9} {:>9}\n",
             "", "no tumour", "tumour", "no tumour", c.tn, c.fp, "tumour", c.fn_, c.tp
         ));
         s.push_str(&format!(
-            "\nthreshold {:.4}\naccuracy {}\nprecision {}\nrecall {}\nspecificity {}\nF1 {}\nROC-AUC {}\nBrier score {}\nexpected calibration error {}\nall-negative accuracy {:.3}\ntumour patients detected {} of {}; tumour-free patients flagged {}\n",
+            "\nthreshold {:.4}\naccuracy {}\nprecision {}\nrecall {}\nspecificity {}\nF1 {}\nROC-AUC {}\nBrier score {}\nexpected calibration error {}\nall-negative accuracy {:.3}\ntumour patients found (a tumour slice called tumour) {} of {}, flagged (any slice called tumour) {}; tumour-free patients flagged {}\n",
             self.threshold, self.accuracy, self.precision, self.recall, self.specificity, self.f1, self.roc_auc, self.calibration.brier, self.calibration.ece, self.all_negative_accuracy,
-            self.tumor_patients_detected, self.tumor_patients, self.clean_patients_flagged
+            self.tumor_patients_found, self.tumor_patients, self.tumor_patients_detected, self.clean_patients_flagged
         ));
         s.push_str("\ncalls at other thresholds of the score (score >= threshold is tumour)\n");
         s.push_str(&operating_points_text(&self.operating_points));
@@ -413,9 +422,40 @@ mod tests {
         let rep = evaluate_detection(&v, 0.5, 1);
         assert_eq!(rep.report[1].support, 2);
         assert_eq!(rep.tumor_patients_detected, 2);
+        assert_eq!(rep.tumor_patients_found, 2);
         assert_eq!(rep.misclassified.len(), 1);
         assert!(rep.text().contains("macro avg"));
         assert_eq!(roc_curve(&r).last(), Some(&(1.0, 1.0)));
+    }
+
+    /// The classification report is laid out as scikit-learn's `classification_report` prints
+    /// the same calls (its output pasted here), column for column.
+    #[test]
+    fn classification_report_as_scikit_learn_prints_it() {
+        let v = vec![s("a", 0.9, true), s("a", 0.8, false), s("b", 0.7, true), s("b", 0.1, false)];
+        let sklearn = "              precision    recall  f1-score   support
+
+   no tumour       1.00      0.50      0.67         2
+      tumour       0.67      1.00      0.80         2
+
+    accuracy                           0.75         4
+   macro avg       0.83      0.75      0.73         4
+weighted avg       0.83      0.75      0.73         4
+";
+        let text = evaluate_detection(&v, 0.5, 1).text();
+        assert!(text.starts_with(sklearn), "{text}");
+    }
+
+    /// A tumour patient whose tumour slices are all missed is flagged by a false positive, but
+    /// its tumour is not found.
+    #[test]
+    fn a_patient_flagged_only_by_false_positives_is_not_found() {
+        let v = vec![s("a", 0.9, true), s("b", 0.2, true), s("b", 0.8, false), s("c", 0.1, true)];
+        let rep = evaluate_detection(&v, 0.5, 1);
+        assert_eq!(
+            (rep.tumor_patients, rep.tumor_patients_detected, rep.tumor_patients_found),
+            (3, 2, 1)
+        );
     }
 
     #[test]

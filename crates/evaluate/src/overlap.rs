@@ -67,7 +67,12 @@ fn directed(a: &[(i64, i64)], b: &[(i64, i64)]) -> Vec<f64> {
         .collect()
 }
 
-/// 95th-percentile symmetric Hausdorff distance between mask boundaries, in pixels.
+/// 95th-percentile symmetric Hausdorff distance between mask boundaries, in pixels: the
+/// boundary pixels of each mask (those with a 4-neighbour outside it), the distance from each
+/// to the nearest boundary pixel of the other, both directions pooled into one list, and its
+/// 95th percentile by nearest rank. That is MedPy's `hd95` but for the percentile method
+/// (MedPy interpolates; an audit measured 0 to +0.82 px per slice, mean +0.07 px on fold 0);
+/// MONAI takes the larger of the two one-way 95th percentiles instead (+15 % there).
 /// `None` when either mask is empty (undefined).
 pub fn hd95(pred: &[u8], truth: &[u8], w: usize, h: usize) -> Option<f64> {
     let (bp, bt) = (boundary(pred, w, h), boundary(truth, w, h));

@@ -71,6 +71,9 @@ pub struct FoldDetection {
     pub tumor_patients: u64,
     /// See `tumor_patients`.
     pub tumor_patients_detected: u64,
+    /// Tumour patients with one of their tumour slices called tumour (None in files written
+    /// before it was counted).
+    pub tumor_patients_found: Option<u64>,
     /// The slices the rule called wrong: (patient, slice number).
     pub wrong: Vec<(String, u32)>,
     /// Calibration of its score (None in files written before it was measured).
@@ -180,10 +183,12 @@ pub struct PooledDetection {
     pub mean_fold_roc_auc: f64,
     /// How many folds that mean is over.
     pub roc_auc_folds: usize,
-    /// Tumour patients, and how many were flagged.
+    /// Tumour patients, and how many were flagged (a slice called tumour).
     pub tumor_patients: u64,
     /// See `tumor_patients`.
     pub tumor_patients_detected: u64,
+    /// How many had one of their tumour slices called tumour (None unless every fold counted it).
+    pub tumor_patients_found: Option<u64>,
     /// Calibration of the pooled slices' scores (None unless every fold has it).
     pub calibration: Option<PooledCalibration>,
     /// The folds' calls at fixed score thresholds, summed (None unless every fold lists the same
@@ -342,6 +347,7 @@ pub fn pool_detection(folds: &[FoldDetection]) -> Result<PooledDetection, PoolEr
         roc_auc_folds: defined_aucs.len(),
         tumor_patients: folds.iter().map(|f| f.tumor_patients).sum(),
         tumor_patients_detected: folds.iter().map(|f| f.tumor_patients_detected).sum(),
+        tumor_patients_found: folds.iter().map(|f| f.tumor_patients_found).sum(),
         calibration: folds
             .iter()
             .map(|f| f.calibration.as_ref())
@@ -455,7 +461,7 @@ impl PooledDetection {
     pub fn markdown(&self) -> String {
         let c = self.confusion;
         let mut s = format!(
-            "## Detection pooled over {} ({} slices)\n\n{}\n| metric | value |\n| --- | --- |\n| accuracy | {:.3} |\n| sensitivity | {:.3} |\n| specificity | {:.3} |\n| precision | {:.3} |\n| confusion (tp / fp / tn / fn) | {} / {} / {} / {} |\n| mean of the folds' ROC-AUC{} | {:.3} |\n| tumour patients detected | {} of {} |\n\n",
+            "## Detection pooled over {} ({} slices)\n\n{}\n| metric | value |\n| --- | --- |\n| accuracy | {:.3} |\n| sensitivity | {:.3} |\n| specificity | {:.3} |\n| precision | {:.3} |\n| confusion (tp / fp / tn / fn) | {} / {} / {} / {} |\n| mean of the folds' ROC-AUC{} | {:.3} |\n| tumour patients found (a tumour slice called tumour) | {} of {} |\n| tumour patients flagged (any slice called tumour) | {} of {} |\n\n",
             folds(self.folds.len()),
             c.tp + c.fp + c.tn + c.fn_,
             status_line(self.all_verified_held_out, &self.folds),
@@ -473,6 +479,8 @@ impl PooledDetection {
                 String::new()
             },
             self.mean_fold_roc_auc,
+            self.tumor_patients_found.map_or("not counted".to_string(), |n| n.to_string()),
+            self.tumor_patients,
             self.tumor_patients_detected,
             self.tumor_patients,
         );
@@ -603,6 +611,7 @@ mod tests {
             roc_auc: auc,
             tumor_patients: 2,
             tumor_patients_detected: 1,
+            tumor_patients_found: Some(1),
             wrong: Vec::new(),
             calibration: None,
             operating_points: None,
@@ -623,7 +632,10 @@ mod tests {
         assert!((p.specificity - 17.0 / 18.0).abs() < 1e-12);
         assert!((p.mean_fold_roc_auc - 0.95).abs() < 1e-12);
         assert_eq!(p.roc_auc_folds, 2);
-        assert_eq!((p.tumor_patients, p.tumor_patients_detected), (4, 2));
+        assert_eq!(
+            (p.tumor_patients, p.tumor_patients_detected, p.tumor_patients_found),
+            (4, 2, Some(2))
+        );
         // A fold of one class has no ROC-AUC: the mean is over the others, and says so.
         let one_class = pool_detection(&[det(0, 8, 1, 10, 1, 0.9), det(1, 0, 0, 7, 0, f64::NAN)]).unwrap();
         assert!((one_class.mean_fold_roc_auc - 0.9).abs() < 1e-12 && one_class.roc_auc_folds == 1);
@@ -676,6 +688,7 @@ mod tests {
             roc_auc: 1.0,
             tumor_patients: 0,
             tumor_patients_detected: 0,
+            tumor_patients_found: Some(0),
             wrong: vec![],
             calibration: None,
             operating_points: None,
@@ -702,6 +715,7 @@ mod tests {
             roc_auc: 1.0,
             tumor_patients: 1,
             tumor_patients_detected: 1,
+            tumor_patients_found: Some(1),
             wrong: Vec::new(),
             calibration: None,
             operating_points: points,

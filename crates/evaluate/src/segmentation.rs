@@ -1,10 +1,11 @@
 //! Segmentation evaluation as in Buda et al.: per-patient volumetric Dice (intersections and
 //! sizes summed over all of a patient's slices), with per-slice metrics beside it.
 //!
-//! Empty cases: a patient (or slice) whose truth and prediction are both empty scores Dice 1;
-//! an empty truth with a non-empty prediction scores 0. Per-slice Dice, IoU, Tversky and HD95
-//! are reported on tumour slices only; tumour-free slices are reported as false-positive slices
-//! and pixels.
+//! Empty cases: a patient whose truth and prediction are both empty scores Dice 1; a patient
+//! with an empty truth and a non-empty prediction scores 0. Per-slice Dice, IoU, Tversky and
+//! HD95 are reported on tumour slices only (so never both empty): a missed tumour slice (empty
+//! prediction) scores Dice, IoU and Tversky 0 and has no HD95, so the HD95 mean is over the
+//! slices with a prediction. Tumour-free slices are reported as false-positive slices and pixels.
 
 use crate::bootstrap::{mean, mean_ci, median, Interval};
 use crate::overlap::{hd95, Counts};
@@ -41,7 +42,8 @@ pub struct SliceScore {
     pub dice: f64,
     /// IoU.
     pub iou: f64,
-    /// Tversky (alpha 0.7 on FN, 0.3 on FP as in Abraham & Khan).
+    /// Tversky index TP / (TP + 0.3 FP + 0.7 FN) (alpha 0.3 on FP, beta 0.7 on FN, as in
+    /// Abraham & Khan).
     pub tversky: f64,
     /// HD95 in pixels; `None` when the prediction is empty.
     pub hd95: Option<f64>,
@@ -170,10 +172,13 @@ impl SegmentationReport {
         row("tumour slices: mean Dice", format!("{:.3}", self.slice_dice_mean));
         row("tumour slices: mean IoU", format!("{:.3}", self.slice_iou_mean));
         row(
-            "tumour slices: mean Tversky (a=0.3, b=0.7)",
+            "tumour slices: mean Tversky, TP / (TP + 0.3 FP + 0.7 FN)",
             format!("{:.3}", self.slice_tversky_mean),
         );
-        row("tumour slices: mean HD95 (px)", format!("{:.2}", self.slice_hd95_mean));
+        row(
+            "tumour slices: mean HD95 (px; over those with a prediction, the missed ones excluded)",
+            format!("{:.2}", self.slice_hd95_mean),
+        );
         row(
             "tumour slices missed (empty prediction)",
             format!("{} of {}", self.missed_tumor_slices, self.tumor_slices),
