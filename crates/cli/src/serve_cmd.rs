@@ -25,7 +25,8 @@ pub struct ServeArgs {
     /// Largest request body in MiB (a patient of 88 slices with their masks is about 23 MiB).
     #[arg(long, default_value_t = Limits::default().max_body_bytes / (1024 * 1024), value_parser = at_least_one::<usize>)]
     max_body_mb: usize,
-    /// Most image files (slices and _mask files) in one request.
+    /// Most image files (slices and _mask files, DICOM files) in one request, and most slices of
+    /// one NIfTI volume.
     #[arg(long, default_value_t = Limits::default().max_files, value_parser = at_least_one::<usize>)]
     max_files: usize,
     /// Most pixels in one image (1048576 = 1024x1024; the LGG scans are 256x256).

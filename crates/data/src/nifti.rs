@@ -139,11 +139,17 @@ fn check_header(header: &NiftiHeader) -> Result<(Dims, usize), String> {
     Ok((Dims { nx, ny, nz, nc }, bytes_per_voxel))
 }
 
-/// The dimensions a NIfTI file (plain or gzipped, in memory) declares: x, y, z and channels,
-/// from its header alone and with the same checks as [`read_bytes`], so that a caller can
-/// refuse a volume too large for it before anything sized by the header is decompressed.
+/// How a NIfTI file (plain or gzipped, in memory) will be read, from its header alone and with
+/// the same checks as [`read_bytes`]: `[width, height, slices, channels]` of its axial slices as
+/// shown, so that a caller can refuse a volume too large for it before anything sized by the
+/// header is decompressed.
 pub fn declared_dims(bytes: &[u8]) -> Result<[usize; 4], String> {
-    let header = |source: &mut dyn Read| read_header(source).map(|(_, _, d, _)| [d.nx, d.ny, d.nz, d.nc]);
+    let header = |source: &mut dyn Read| {
+        read_header(source).map(|(_, h, d, _)| {
+            let (width, height, slices) = Layout::of_header(&h, (d.nx, d.ny, d.nz)).0.shown();
+            [width, height, slices, d.nc]
+        })
+    };
     if bytes.starts_with(&[0x1f, 0x8b]) {
         header(&mut flate2::bufread::MultiGzDecoder::new(bytes))
     } else {

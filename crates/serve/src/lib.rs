@@ -54,7 +54,8 @@ use write_timeout::WriteTimeout;
 pub struct Limits {
     /// Largest request body (`--max-body-mb`).
     pub max_body_bytes: usize,
-    /// Most image files (slices and their `_mask` files) in one request (`--max-files`).
+    /// Most image files (slices and their `_mask` files, DICOM files) in one request, and most
+    /// slices of one NIfTI volume (`--max-files`).
     pub max_files: usize,
     /// Most pixels (width x height) in one image (`--max-image-pixels`).
     pub max_image_pixels: u64,
@@ -544,14 +545,18 @@ async fn predict_one(State(s): State<Arc<AppState>>, req: Request) -> Result<Jso
 async fn predict_many(State(s): State<Arc<AppState>>, req: Request) -> Result<Response, ApiError> {
     let nifti_reply = wants_nifti(req.uri().query())?;
     let slot = upload_slot(&s).await?;
-    let uploads = read_uploads(&s.limits, req, false).await?;
+    let (uploads, skipped) = volume_upload::without_sidecars(read_uploads(&s.limits, req, false).await?)?;
     let kind = volume_upload::kind_of_request(&uploads)?;
     if kind == volume_upload::Kind::Slices {
         if nifti_reply {
             return Err(bad("format=nifti needs a NIfTI volume; slice images get JSON"));
         }
         let items = pair_up(uploads)?;
-        return Ok(Json(run(&s, items, slot).await?).into_response());
+        let mut results = run(&s, items, slot).await?;
+        for r in &mut results {
+            r.notes.extend(skipped.iter().cloned());
+        }
+        return Ok(Json(results).into_response());
     }
     let plan = volume_upload::plan(kind, uploads)?;
     if nifti_reply && !plan.is_nifti() {
@@ -561,7 +566,10 @@ async fn predict_many(State(s): State<Arc<AppState>>, req: Request) -> Result<Re
     let state = s.clone();
     let reply = run_limited(&s.permits, &s.limits, move || {
         let _slot = slot;
-        let volume = volume_upload::read(&state.limits, plan)?;
+        let mut volume = volume_upload::read(&state.limits, plan)?;
+        for slice in &mut volume.slices {
+            slice.notes.extend(skipped.iter().cloned());
+        }
         let preds = predict_volume(&state.bundle, &volume, &predict_options());
         match &volume.nifti {
             Some(geometry) if nifti_reply => nifti_mask_reply(&volume.id, geometry, &preds),
@@ -573,17 +581,21 @@ async fn predict_many(State(s): State<Arc<AppState>>, req: Request) -> Result<Re
 }
 
 /// Whether the query asks for the mask as NIfTI (`format=nifti`) rather than JSON (`format=json`,
-/// the default); any other query parameter is refused, so that a typo is not silently ignored.
+/// the default); any other query parameter, or `format` given twice, is refused, so that a typo
+/// is not silently ignored.
 fn wants_nifti(query: Option<&str>) -> Result<bool, ApiError> {
-    let mut nifti = false;
+    let mut format = None;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        match pair {
-            "format=nifti" => nifti = true,
-            "format=json" => nifti = false,
+        let nifti = match pair {
+            "format=nifti" => true,
+            "format=json" => false,
             _ => return Err(bad(format!("unknown query parameter '{pair}': the one known is format=json|nifti"))),
+        };
+        if format.replace(nifti).is_some() {
+            return Err(bad("format given twice: give format=json or format=nifti once"));
         }
     }
-    Ok(nifti)
+    Ok(format.unwrap_or(false))
 }
 
 /// The predicted mask as a gzipped NIfTI file on the input's voxel grid (as `predict` writes

@@ -3,12 +3,15 @@
 //! predict` reads them from disk.
 //!
 //! A NIfTI request's files take their roles from their names, as `predict` does in a folder:
-//! `<case>_<flair|t1|t1ce|t2|seg>.nii[.gz]` (BraTS 2021) or `<case>-<t2f|t1n|t1c|t2w|seg>`
-//! (BraTS 2023) are the case's sequences and segmentation (T2 is not read), and
+//! `<case>_<flair|t1|t1ce|t1gd|t2|seg>.nii[.gz]` (BraTS 2021) or
+//! `<case>-<t2f|t1n|t1c|t2w|seg>` (BraTS 2023) are the case's sequences and segmentation (T2 is
+//! not read beside FLAIR; a lone T1, T1ce or T2 is read as FLAIR, with a note), and
 //! `<name>_mask.nii[.gz]` is the ground truth of `<name>.nii[.gz]`. One volume per request:
 //! files of another case, or two files of one role, are refused. Sizes come from the NIfTI
-//! headers before anything is decompressed; a DICOM series (uncompressed transfer syntaxes
-//! only, so its pixels are no larger than its bytes) is checked once its headers are parsed.
+//! headers before anything is decompressed, slice count included (every slice costs a network
+//! pass however small it is); a DICOM series (uncompressed transfer syntaxes only, so its pixels
+//! are no larger than its bytes, and at most `--max-files` files) is checked as its files are
+//! parsed.
 
 use crate::{bad, too_large, ApiError, Limits, Upload};
 use axum::http::StatusCode;
@@ -51,6 +54,27 @@ pub(crate) fn kind_of(u: &Upload) -> Kind {
     } else {
         Kind::Slices
     }
+}
+
+/// A request's files without the ones a scan folder holds beside its images (dcm2niix's `.json`
+/// sidecars, a `DICOMDIR`, text, hidden files), which `predict` passes over in a folder too;
+/// returns the notes that say what was skipped. 400 when nothing else is left.
+pub(crate) fn without_sidecars(uploads: Vec<Upload>) -> Result<(Vec<Upload>, Vec<String>), ApiError> {
+    const SIDECARS: [&str; 9] = [".json", ".txt", ".csv", ".md", ".xml", ".html", ".bval", ".bvec", ".db"];
+    let (sidecars, images): (Vec<Upload>, Vec<Upload>) = uploads.into_iter().partition(|u| {
+        let lower = u.name.to_ascii_lowercase();
+        lower == "dicomdir" || lower.starts_with('.') || SIDECARS.iter().any(|x| lower.ends_with(x))
+    });
+    if images.is_empty() {
+        return Err(bad(
+            "no image or volume among the files (only sidecars such as .json, .txt or DICOMDIR)",
+        ));
+    }
+    let notes = sidecars
+        .iter()
+        .map(|u| format!("skipped {}: not an image (a sidecar file)", u.name))
+        .collect();
+    Ok((images, notes))
 }
 
 /// The one kind all of a request's files are; a mix is refused (400).
@@ -118,7 +142,7 @@ fn put(slot: &mut Option<(String, Upload)>, key: String, u: Upload, what: &str) 
 }
 
 fn plan_nifti(uploads: Vec<Upload>) -> Result<VolumeUpload, ApiError> {
-    let (mut image, mut pre, mut post, mut truth) = (None, None, None, None);
+    let (mut image, mut pre, mut post, mut t2, mut truth) = (None, None, None, None, None);
     let mut notes = Vec::new();
     for u in uploads {
         let stem = nifti::stem_of(&u.name);
@@ -133,46 +157,53 @@ fn plan_nifti(uploads: Vec<Upload>) -> Result<VolumeUpload, ApiError> {
             Some((case, Role::Sequence(Sequence::PreContrast))) => put(&mut pre, case, u, "pre-contrast (T1)")?,
             Some((case, Role::Sequence(Sequence::PostContrast))) => put(&mut post, case, u, "post-contrast (T1ce)")?,
             Some((case, Role::Truth)) => put(&mut truth, case, u, "segmentation")?,
-            Some((_, Role::T2)) => notes.push(format!(
-                "{}: T2 is not used (the networks read pre-contrast, FLAIR and post-contrast)",
-                u.name
-            )),
+            Some((case, Role::T2)) => put(&mut t2, case, u, "T2")?,
             None => put(&mut image, stem, u, "image volume")?,
         }
     }
-    // A lone T1 or T1ce is read as FLAIR, as `predict` reads it.
-    let image = match (image, pre.take(), post.take()) {
-        (Some(i), p, q) => {
-            (pre, post) = (p, q);
-            i
-        }
-        (None, Some(only), None) | (None, None, Some(only)) => {
+    // Without FLAIR, a lone T1, T1ce or T2 is read as FLAIR, as `predict` reads it.
+    let image = match (image, pre.is_some() as u8 + post.is_some() as u8 + t2.is_some() as u8) {
+        (Some(i), _) => i,
+        (None, 1) => {
+            let only = pre.take().or(post.take()).or(t2.take()).expect("one of three");
             notes.push(format!(
                 "{}: its name says it is not FLAIR, but no FLAIR was sent; read as FLAIR",
                 only.1.name
             ));
             only
         }
-        (None, Some(_), Some(_)) => {
-            return Err(bad(
-                "no FLAIR volume among the pre- and post-contrast volumes: send the case's FLAIR too",
-            ))
-        }
-        (None, None, None) => {
+        (None, 0) => {
             return Err(bad(match &truth {
                 Some((_, t)) => format!("{}: only a ground truth was sent; send its image volume too", t.name),
-                None => "no image volume was sent (only T2, which the networks do not read)".into(),
+                None => "no image volume was sent".into(),
             }))
         }
+        (None, _) => return Err(bad("no FLAIR volume among the other sequences: send the case's FLAIR too")),
     };
     let (id, image) = image;
-    for (key, u) in [&pre, &post, &truth].into_iter().flatten() {
+    let image_stem = nifti::stem_of(&image.name);
+    for (key, u) in [&pre, &post, &t2].into_iter().flatten() {
         if !key.eq_ignore_ascii_case(&id) {
             return Err(bad(format!(
                 "{} belongs to {key} by its name, not to {id} ({}): send one volume (one case's files) per request",
                 u.name, image.name
             )));
         }
+    }
+    // A mask names its case (`<case>_seg`) or its image file (`<file stem>_mask`).
+    if let Some((key, u)) = &truth {
+        if !key.eq_ignore_ascii_case(&id) && !key.eq_ignore_ascii_case(&image_stem) {
+            return Err(bad(format!(
+                "{} belongs to {key} by its name, not to {image_stem} ({}): send one volume (one case's files) per request",
+                u.name, image.name
+            )));
+        }
+    }
+    if let Some((_, u)) = &t2 {
+        notes.push(format!(
+            "{}: T2 is not used (the networks read pre-contrast, FLAIR and post-contrast)",
+            u.name
+        ));
     }
     Ok(VolumeUpload {
         id,
@@ -186,9 +217,9 @@ fn plan_nifti(uploads: Vec<Upload>) -> Result<VolumeUpload, ApiError> {
     })
 }
 
-/// Refuse a NIfTI request too large to read, from its headers alone: 422 for a slice plane
-/// over `max_image_pixels` (the largest plane of the volume, before its orientation is known),
-/// 413 for more voxels in all than `max_request_pixels`. A DICOM series is checked in [`read`].
+/// Refuse a NIfTI request too large to read, from its headers alone: 422 for slices over
+/// `max_image_pixels`, 413 for more slices than `max_files` or more voxels in all than
+/// `max_request_pixels`. A DICOM series is checked in [`read`].
 pub(crate) fn check_sizes(limits: &Limits, v: &VolumeUpload) -> Result<(), ApiError> {
     let Source::Nifti {
         image, pre, post, truth, ..
@@ -198,10 +229,16 @@ pub(crate) fn check_sizes(limits: &Limits, v: &VolumeUpload) -> Result<(), ApiEr
     };
     let mut total = 0u64;
     for u in std::iter::once(image).chain(pre).chain(post).chain(truth) {
-        let [nx, ny, nz, nc] = nifti::declared_dims(&u.bytes).map_err(|e| unprocessable(format!("{}: {e}", u.name)))?;
-        let [nx, ny, nz] = [nx, ny, nz].map(|d| d as u64);
-        check_plane(limits, &u.name, (nx * ny).max(nx * nz).max(ny * nz))?;
-        total += nx * ny * nz * nc as u64;
+        let [width, height, slices, channels] = nifti::declared_dims(&u.bytes).map_err(|e| unprocessable(format!("{}: {e}", u.name)))?;
+        if slices > limits.max_files {
+            return Err(too_large(format!(
+                "{}: {slices} slices, over the limit of {} per request (--max-files)",
+                u.name, limits.max_files
+            )));
+        }
+        let plane = (width * height) as u64;
+        check_plane(limits, &u.name, plane)?;
+        total += plane * (slices * channels) as u64;
     }
     check_total(limits, total)
 }
@@ -209,7 +246,7 @@ pub(crate) fn check_sizes(limits: &Limits, v: &VolumeUpload) -> Result<(), ApiEr
 fn check_plane(limits: &Limits, name: &str, pixels: u64) -> Result<(), ApiError> {
     if pixels > limits.max_image_pixels {
         return Err(unprocessable(format!(
-            "{name}: its slices hold up to {pixels} pixels, over the limit of {} per image (--max-image-pixels)",
+            "{name}: its slices hold {pixels} pixels each, over the limit of {} per image (--max-image-pixels)",
             limits.max_image_pixels
         )));
     }
@@ -325,9 +362,13 @@ mod tests {
             (v.id.as_str(), roles(&v)),
             ("scan", [Some("scan.nii"), None, None, Some("scan_MASK.nii.gz")])
         );
-        // A lone T1 is read as FLAIR.
+        // A lone T1 or T2 is read as FLAIR, and a `_mask` may name the image file's stem.
         let v = plan_nifti(vec![up("c1_t1.nii.gz")]).unwrap();
         assert_eq!(roles(&v)[0], Some("c1_t1.nii.gz"));
+        let v = plan_nifti(["x_t2.nii.gz", "x_t2_mask.nii.gz"].map(up).into()).unwrap();
+        assert_eq!(roles(&v), [Some("x_t2.nii.gz"), None, None, Some("x_t2_mask.nii.gz")]);
+        let v = plan_nifti(["C1_flair.nii.gz", "C1_flair_mask.nii.gz"].map(up).into()).unwrap();
+        assert_eq!(roles(&v)[3], Some("C1_flair_mask.nii.gz"));
     }
 
     #[test]
@@ -341,8 +382,8 @@ mod tests {
         assert!(refused(&["a_flair.nii.gz", "b_t1.nii.gz"]).contains("belongs to b"));
         assert!(refused(&["a.nii.gz", "b_mask.nii.gz"]).contains("belongs to b"));
         assert!(refused(&["a_seg.nii.gz"]).contains("only a ground truth"));
-        assert!(refused(&["a_t2.nii.gz"]).contains("only T2"));
         assert!(refused(&["a_t1.nii.gz", "a_t1ce.nii.gz"]).contains("no FLAIR"));
+        assert!(refused(&["a_flair.nii.gz", "b_t2.nii.gz"]).contains("belongs to b"));
     }
 
     #[test]
@@ -359,5 +400,13 @@ mod tests {
         };
         assert_eq!(kind_of(&dcm), Kind::Dicom);
         assert!(kind_of_request(&[tif, up("a.nii.gz")]).is_err());
+    }
+
+    #[test]
+    fn sidecars_are_skipped_with_a_note() {
+        let (kept, notes) = without_sidecars(["a.nii.gz", "a.json", "DICOMDIR", ".DS_Store"].map(up).into()).unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(notes.len(), 3);
+        assert!(without_sidecars(vec![up("a.json")]).is_err());
     }
 }

@@ -683,6 +683,22 @@ async fn volumes_are_sized_from_their_headers() {
     let (s, v) = volume(&[("wide.nii".to_string(), header(2048, 1024, 1))]).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert!(error_text(&v).contains("--max-image-pixels"), "{v}");
+    // Every slice costs a network pass however small: a volume of more slices than --max-files
+    // is refused (a 203-byte file of 8x8x2000 voxels held a slot for minutes).
+    let (s, v) = volume(&[("thin.nii".to_string(), header(8, 8, 2000))]).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert!(
+        error_text(&v).contains("2000 slices") && error_text(&v).contains("--max-files"),
+        "{v}"
+    );
+    // `format` twice is refused rather than one of them silently winning.
+    let (ct, body) = multipart(&[("short.nii", header(64, 64, 4))]);
+    let (s, v) = call(
+        app(Limits::default()),
+        post("/v1/predict/volume?format=nifti&format=json", &ct, body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     // Within the limits, the missing data is what is wrong.
     let (s, v) = volume(&[("short.nii".to_string(), header(64, 64, 4))]).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
