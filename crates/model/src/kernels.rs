@@ -175,16 +175,38 @@ pub(crate) fn conv_bands(
     out: &mut [f32],
     epilogue: impl Fn(BandOut) + Sync,
 ) {
+    assert_eq!(out.len(), s.batch * s.cout * s.plane(), "conv output size");
+    // SAFETY: `out` holds the whole output.
+    unsafe { conv_bands_into(s, x, weight, winograd, Out(out.as_mut_ptr()), epilogue) }
+}
+
+/// [`conv_bands`] into a new vector, without zeroing it first: every value is written (by the
+/// GEMM or the Winograd rows, which do not read their destination).
+pub(crate) fn conv_bands_new(s: ConvShape, x: &[f32], weight: &[f32], winograd: Option<&[f32]>) -> Vec<f32> {
+    let len = s.batch * s.cout * s.plane();
+    let mut out: Vec<f32> = Vec::with_capacity(len);
+    // SAFETY: the capacity holds the whole output; every value of it is written before
+    // `set_len`, and nothing reads it before.
+    unsafe {
+        conv_bands_into(s, x, weight, winograd, Out(out.as_mut_ptr()), |_| {});
+        out.set_len(len);
+    }
+    out
+}
+
+/// [`conv_bands`] with the output given as a pointer.
+///
+/// # Safety
+/// `out` must point to `batch * cout * h * w` writable values.
+unsafe fn conv_bands_into(s: ConvShape, x: &[f32], weight: &[f32], winograd: Option<&[f32]>, ptr: Out, epilogue: impl Fn(BandOut) + Sync) {
     let (h, w, plane) = (s.h, s.w, s.plane());
     assert_eq!(x.len(), s.batch * s.cin * plane, "conv input size");
-    assert_eq!(out.len(), s.batch * s.cout * plane, "conv output size");
     let wino = winograd.filter(|_| s.k == 3 && h % 2 == 0 && w % 2 == 0);
     let mut rows = rows_per_tile(w, s.cin * s.k * s.k);
     if wino.is_some() {
         rows = (rows + 1) & !1; // whole 2x2 tiles
     }
     let tiles = h.div_ceil(rows);
-    let ptr = Out(out.as_mut_ptr());
     (0..s.batch * tiles).into_par_iter().for_each(|task| {
         SCRATCH.with_borrow_mut(
             |Scratch {

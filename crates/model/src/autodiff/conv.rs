@@ -12,7 +12,7 @@
 //! Any other backend (CUDA), dtype or layer shape goes through burn's own `conv2d`.
 
 use super::{contiguous, flex, graph, plain, values, AutodiffTensor, FlexAd};
-use crate::kernels::{conv_bands, conv_weight_grad, flip_transpose, ConvShape};
+use crate::kernels::{conv_bands_new, conv_weight_grad, flip_transpose, ConvShape};
 use crate::winograd;
 use burn::backend::Flex;
 use burn::nn::conv::Conv2d;
@@ -97,8 +97,7 @@ impl Backward<Flex, 2> for ConvSame {
             };
             let flipped = flip_transpose(ws, s.cout, s.cin, s.k);
             let wino = winograd_weights(t, &flipped);
-            let mut dx = vec![0.0; xs.len()];
-            conv_bands(t, dys, &flipped, wino.as_deref(), &mut dx, |_| {});
+            let dx = conv_bands_new(t, dys, &flipped, wino.as_deref());
             grads.register::<Flex>(node.id, flex(dx, &[s.batch, s.cin, s.h, s.w]));
         }
         if let Some(node) = node_w {
@@ -113,8 +112,7 @@ fn forward(x: &FlexTensor, w: &FlexTensor) -> FlexTensor {
     let s = shape(&x, &w);
     let ws = values(&w);
     let wino = winograd_weights(s, ws);
-    let mut y = vec![0.0; s.batch * s.cout * s.h * s.w];
-    conv_bands(s, values(&x), ws, wino.as_deref(), &mut y, |_| {});
+    let y = conv_bands_new(s, values(&x), ws, wino.as_deref());
     flex(y, &[s.batch, s.cout, s.h, s.w])
 }
 

@@ -59,6 +59,13 @@ fn values(t: &FlexTensor) -> &[f32] {
     t.as_slice::<f32>().expect("contiguous f32 tensor")
 }
 
+/// The values of a contiguous f32 tensor, to write over: its own buffer when no other tensor
+/// shares it, else a copy (copy on write).
+fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
+    let (start, end) = t.layout().contiguous_offsets().expect("contiguous f32 tensor");
+    &mut t.storage_mut::<f32>()[start..end]
+}
+
 /// A flex tensor owning `values`.
 fn flex(values: Vec<f32>, shape: &[usize]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.to_vec()))

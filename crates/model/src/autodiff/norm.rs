@@ -6,7 +6,7 @@
 //! a fresh buffer, forward and backward (`bench/PROFILE.md`). Here the statistics are two passes
 //! over each channel's planes in place, the output one pass, and the backward pass two.
 
-use super::{contiguous, flex, graph, plain, values, FlexAd};
+use super::{contiguous, flex, graph, plain, values, values_mut, FlexAd};
 use crate::kernels::Out;
 use burn::backend::Flex;
 use burn::nn::BatchNorm;
@@ -156,10 +156,12 @@ impl Stats {
     /// `[batch, channels, plane]`.
     fn normalise(&self, x: &[f32], plane: usize, gamma: &[f32], beta: &[f32], cap: Option<f32>) -> Vec<f32> {
         let channels = self.mean.len();
-        let mut y = vec![0.0; x.len()];
+        // Every value is written below: no zeroing first (it cost about 1 % of a training step).
+        let mut y: Vec<f32> = Vec::with_capacity(x.len());
         // One task per plane, grouped so that small planes (deep layers) are not one task each.
         let group = (4096 / plane.max(1)).max(1);
-        y.par_chunks_mut(plane)
+        y.spare_capacity_mut()[..x.len()]
+            .par_chunks_mut(plane)
             .zip(x.par_chunks(plane))
             .enumerate()
             .with_min_len(group)
@@ -168,11 +170,17 @@ impl Stats {
                 let scale = gamma[c] * self.inv_std[c];
                 let shift = beta[c] - self.mean[c] * scale;
                 if let Some(cap) = cap {
-                    yp.iter_mut().zip(xp).for_each(|(y, &x)| *y = (x * scale + shift).max(0.0).min(cap));
+                    yp.iter_mut().zip(xp).for_each(|(y, &x)| {
+                        y.write((x * scale + shift).max(0.0).min(cap));
+                    });
                 } else {
-                    yp.iter_mut().zip(xp).for_each(|(y, &x)| *y = x * scale + shift);
+                    yp.iter_mut().zip(xp).for_each(|(y, &x)| {
+                        y.write(x * scale + shift);
+                    });
                 }
             });
+        // SAFETY: the planes above cover all x.len() values, each written once.
+        unsafe { y.set_len(x.len()) };
         y
     }
 }
@@ -199,12 +207,13 @@ impl Backward<Flex, 3> for NormOp {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, checkpointer: &mut Checkpointer) {
         let [node_x, node_gamma, node_beta] = ops.parents;
-        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let mut dy = contiguous(grads.consume::<Flex>(&ops.node));
         let (x_state, s) = ops.state;
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
-        let (dx, dgamma, dbeta) = s.gradients(values(&x), values(&dy), node_x.is_some());
+        // dx takes dy's place (in its own buffer when no other gradient shares it).
+        let (dgamma, dbeta) = s.gradients(values(&x), values_mut(&mut dy), node_x.is_some());
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, flex(dx, &x.layout().shape().to_vec()));
+            grads.register::<Flex>(node.id, dy);
         }
         if let Some(node) = node_gamma {
             grads.register::<Flex>(node.id, flex(dgamma, &[s.channels]));
@@ -216,16 +225,18 @@ impl Backward<Flex, 3> for NormOp {
 }
 
 impl State {
-    /// `(dx, dgamma, dbeta)` from the input `x` and the output gradient `dy`:
+    /// `(dgamma, dbeta)` from the input `x` and the output gradient `dy`, and with `want_dx`
+    /// the input gradient `dx` written over `dy`:
     /// with `xh = (x - mean) * inv_std` and `g = dy` where the clamp (if any) let the value
     /// through (`0 < y < cap`),
     /// `dbeta = sum g`, `dgamma = sum g * xh`, and
     /// `dx = gamma * inv_std * (g - dbeta / n - xh * dgamma / n)` per channel.
-    fn gradients(&self, x: &[f32], dy: &[f32], want_dx: bool) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    fn gradients(&self, x: &[f32], dy: &mut [f32], want_dx: bool) -> (Vec<f32>, Vec<f32>) {
         let (batch, channels, plane) = (self.batch, self.channels, self.plane);
         let n = (batch * plane) as f32;
-        let mut dx = if want_dx { vec![0.0; x.len()] } else { Vec::new() };
-        let out = Out(dx.as_mut_ptr());
+        assert_eq!(dy.len(), x.len(), "batch norm: gradient and input sizes");
+        // Each task reads and writes only its channel's planes, through this pointer.
+        let dy = Out(dy.as_mut_ptr());
         let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = (0..channels)
             .into_par_iter()
             .map(|c| {
@@ -245,10 +256,12 @@ impl State {
                         0.0
                     }
                 };
+                // SAFETY: channel c's planes belong to this task alone, and lie inside `dy`.
+                let plane_of = |b: usize| unsafe { std::slice::from_raw_parts_mut(dy.at((b * channels + c) * plane), plane) };
                 let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
                 for b in 0..batch {
                     let at = (b * channels + c) * plane;
-                    let (sg, sgx) = lane_sum(&x[at..at + plane], &dy[at..at + plane], |xv, d| {
+                    let (sg, sgx) = lane_sum(&x[at..at + plane], plane_of(b), |xv, d| {
                         let gv = g(xv, d);
                         (gv, gv * ((xv - mean) * inv_std))
                     });
@@ -259,18 +272,16 @@ impl State {
                     let (mg, mgx) = ((sum_g / n as f64) as f32, (sum_gx / n as f64) as f32);
                     for b in 0..batch {
                         let at = (b * channels + c) * plane;
-                        // SAFETY: channel c's planes belong to this task alone.
-                        let d = unsafe { std::slice::from_raw_parts_mut(out.at(at), plane) };
-                        for ((o, &xv), &dv) in d.iter_mut().zip(&x[at..at + plane]).zip(&dy[at..at + plane]) {
+                        for (o, &xv) in plane_of(b).iter_mut().zip(&x[at..at + plane]) {
                             let xh = (xv - mean) * inv_std;
-                            *o = scale * (g(xv, dv) - mg - xh * mgx);
+                            *o = scale * (g(xv, *o) - mg - xh * mgx);
                         }
                     }
                 }
                 (sum_gx as f32, sum_g as f32)
             })
             .unzip();
-        (dx, dgamma, dbeta)
+        (dgamma, dbeta)
     }
 }
 
