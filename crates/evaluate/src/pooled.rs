@@ -636,6 +636,16 @@ mod tests {
             (p.tumor_patients, p.tumor_patients_detected, p.tumor_patients_found),
             (4, 2, Some(2))
         );
+        // A fold file written before patients were counted as found: the total is not counted.
+        let old = FoldDetection {
+            tumor_patients_found: None,
+            ..det(1, 2, 0, 7, 1, 1.0)
+        };
+        let p = pool_detection(&[det(0, 8, 1, 10, 1, 0.9), old]).unwrap();
+        assert_eq!(p.tumor_patients_found, None);
+        assert!(p
+            .markdown()
+            .contains("| tumour patients found (a tumour slice called tumour) | not counted of 4 |"));
         // A fold of one class has no ROC-AUC: the mean is over the others, and says so.
         let one_class = pool_detection(&[det(0, 8, 1, 10, 1, 0.9), det(1, 0, 0, 7, 0, f64::NAN)]).unwrap();
         assert!((one_class.mean_fold_roc_auc - 0.9).abs() < 1e-12 && one_class.roc_auc_folds == 1);

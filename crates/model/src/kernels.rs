@@ -194,13 +194,20 @@ pub(crate) fn conv_bands_new(s: ConvShape, x: &[f32], weight: &[f32], winograd: 
     out
 }
 
-/// [`conv_bands`] with the output given as a pointer.
+/// [`conv_bands`] with the output given as a pointer; every output value is written (through
+/// the pointer: the GEMM and the Winograd rows never read or reference it before).
 ///
 /// # Safety
 /// `out` must point to `batch * cout * h * w` writable values.
 unsafe fn conv_bands_into(s: ConvShape, x: &[f32], weight: &[f32], winograd: Option<&[f32]>, ptr: Out, epilogue: impl Fn(BandOut) + Sync) {
     let (h, w, plane) = (s.h, s.w, s.plane());
     assert_eq!(x.len(), s.batch * s.cin * plane, "conv input size");
+    // The GEMMs read the weights through pointers: their sizes are checked here.
+    assert!(s.k == 1 || s.k == 3, "conv kernels are 1x1 or 3x3, not {0}x{0}", s.k);
+    assert_eq!(weight.len(), s.cout * s.cin * s.k * s.k, "conv weight size");
+    if let Some(u) = winograd {
+        assert_eq!(u.len(), 16 * s.cout * s.cin, "Winograd weight size");
+    }
     let wino = winograd.filter(|_| s.k == 3 && h % 2 == 0 && w % 2 == 0);
     let mut rows = rows_per_tile(w, s.cin * s.k * s.k);
     if wino.is_some() {

@@ -176,10 +176,12 @@ unsafe fn conv_rows_impl(band: &Band, s: &mut Scratch) {
                     even[tx] = c0[tx] + c1[tx] + c2[tx];
                     odd[tx] = c1[tx] - c2[tx] - c3[tx];
                 }
-                let out = std::slice::from_raw_parts_mut(dst.add(o * dst_rs + (2 * ty + dy) * w), w);
-                for (pair, (e, od)) in out.chunks_exact_mut(2).zip(even.iter().zip(odd.iter())) {
-                    pair[0] = *e;
-                    pair[1] = *od;
+                // Written through the pointer, not a slice: the destination may be uninitialised
+                // (`conv_bands_new`), and `w` is even here (a whole number of tiles).
+                let out = dst.add(o * dst_rs + (2 * ty + dy) * w);
+                for (t, (e, od)) in even.iter().zip(odd.iter()).enumerate().take(w / 2) {
+                    out.add(2 * t).write(*e);
+                    out.add(2 * t + 1).write(*od);
                 }
             }
         }

@@ -16,7 +16,8 @@
 //! Limits ([`Limits`]): request bodies over `max_body_bytes` get 413, and so do requests with
 //! more than `max_files` images or more than `max_request_pixels` pixels in all; an image over
 //! `max_image_pixels` gets 422. Sizes are read from the image headers before anything is
-//! decoded (decompression bombs). At most `max_concurrent` inferences run at once, and at most
+//! decoded (decompression bombs), a NIfTI volume's before it is decompressed; a DICOM series
+//! (uncompressed only, so no larger than its bytes) is checked as its files are parsed. At most `max_concurrent` inferences run at once, and at most
 //! twice that many requests hold their bodies in memory (read, queued or running); a request
 //! that waits longer than `queue_timeout` for either gets 503 (with `Retry-After`), so memory
 //! stays bounded under load. Clients that are slow to send their headers are disconnected after
@@ -463,15 +464,18 @@ fn pair_up(uploads: Vec<Upload>) -> Result<Vec<Item>, ApiError> {
 /// The volume format `name` / `bytes` are in (NIfTI, DICOM, gzip), which `/v1/predict` does not read.
 fn volume_format(name: &str, bytes: &[u8]) -> Option<&'static str> {
     let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".nii") || lower.ends_with(".nii.gz") || bytes.get(344..347) == Some(b"n+1".as_slice()) {
-        Some("NIfTI")
-    } else if lower.ends_with(".dcm") || bytes.get(128..132) == Some(b"DICM".as_slice()) {
-        Some("DICOM")
-    } else if bytes.starts_with(&[0x1f, 0x8b]) {
-        Some("gzip-compressed (a .nii.gz?)")
-    } else {
-        None
+    match volume_upload::kind_of(name, bytes) {
+        volume_upload::Kind::Slices => None,
+        volume_upload::Kind::Dicom => Some("DICOM"),
+        volume_upload::Kind::Nifti if bytes.starts_with(&[0x1f, 0x8b]) && !lower.ends_with(".nii.gz") => {
+            Some("gzip-compressed (a .nii.gz?)")
+        }
+        volume_upload::Kind::Nifti => Some("NIfTI"),
     }
+}
+
+fn unprocessable(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::UNPROCESSABLE_ENTITY, msg.into())
 }
 
 /// Width and height from an image's header, without decoding its pixels.
@@ -670,7 +674,6 @@ async fn run_limited<T: Send + 'static>(
 
 /// Decode the slices, group them by patient and predict each patient's slices together.
 fn infer(s: &AppState, items: Vec<Item>) -> Result<Vec<SliceResult>, ApiError> {
-    let unprocessable = |e: String| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e);
     // By the `<patient>` of `<patient>_<n>` names; other names form one group.
     let mut patients: BTreeMap<String, Vec<InputSlice>> = BTreeMap::new();
     for Item { slice: u, mask } in items {

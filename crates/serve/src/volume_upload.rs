@@ -13,8 +13,7 @@
 //! are no larger than its bytes, and at most `--max-files` files) is checked as its files are
 //! parsed.
 
-use crate::{bad, too_large, ApiError, Limits, Upload};
-use axum::http::StatusCode;
+use crate::{bad, too_large, unprocessable, ApiError, Limits, Upload};
 use tumorscan_data::sequences::{attach_truth, combine, role_from_name, Role, Sequence};
 use tumorscan_data::volume::Volume;
 use tumorscan_data::{dicom, nifti};
@@ -40,16 +39,16 @@ impl Kind {
     }
 }
 
-/// The kind of one file, by its name and first bytes (a gzip file is taken for a `.nii.gz`).
-pub(crate) fn kind_of(u: &Upload) -> Kind {
-    let lower = u.name.to_ascii_lowercase();
+/// The kind of a file, by its name and first bytes (a gzip file is taken for a `.nii.gz`).
+pub(crate) fn kind_of(name: &str, bytes: &[u8]) -> Kind {
+    let lower = name.to_ascii_lowercase();
     if lower.ends_with(".nii")
         || lower.ends_with(".nii.gz")
-        || u.bytes.get(344..347) == Some(b"n+1".as_slice())
-        || u.bytes.starts_with(&[0x1f, 0x8b])
+        || bytes.get(344..347) == Some(b"n+1".as_slice())
+        || bytes.starts_with(&[0x1f, 0x8b])
     {
         Kind::Nifti
-    } else if lower.ends_with(".dcm") || u.bytes.get(128..132) == Some(b"DICM".as_slice()) {
+    } else if lower.ends_with(".dcm") || bytes.get(128..132) == Some(b"DICM".as_slice()) {
         Kind::Dicom
     } else {
         Kind::Slices
@@ -79,12 +78,13 @@ pub(crate) fn without_sidecars(uploads: Vec<Upload>) -> Result<(Vec<Upload>, Vec
 
 /// The one kind all of a request's files are; a mix is refused (400).
 pub(crate) fn kind_of_request(uploads: &[Upload]) -> Result<Kind, ApiError> {
-    let first = uploads.first().map_or(Kind::Slices, kind_of);
-    match uploads.iter().find(|u| kind_of(u) != first) {
+    let kind = |u: &Upload| kind_of(&u.name, &u.bytes);
+    let first = uploads.first().map_or(Kind::Slices, kind);
+    match uploads.iter().find(|u| kind(u) != first) {
         Some(odd) => Err(bad(format!(
             "{} is {} but {} is {}: send one kind of input per request (slice images, one NIfTI volume, or one DICOM series)",
             odd.name,
-            kind_of(odd).name(),
+            kind(odd).name(),
             uploads[0].name,
             first.name()
         ))),
@@ -263,10 +263,6 @@ fn check_total(limits: &Limits, total: u64) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn unprocessable(msg: String) -> ApiError {
-    ApiError(StatusCode::UNPROCESSABLE_ENTITY, msg)
-}
-
 /// Read the volume (422 when a file cannot be read or the files do not fit together).
 pub(crate) fn read(limits: &Limits, v: VolumeUpload) -> Result<Volume, ApiError> {
     let mut volume = match v.source {
@@ -305,9 +301,9 @@ pub(crate) fn read(limits: &Limits, v: VolumeUpload) -> Result<Volume, ApiError>
                 let pixels = raw.rows as u64 * raw.cols as u64;
                 check_plane(limits, &u.name, pixels)?;
                 total += pixels;
+                check_total(limits, total)?;
                 raws.push(raw);
             }
-            check_total(limits, total)?;
             dicom::assemble(std::path::Path::new("upload"), raws).map_err(unprocessable)?
         }
     };
@@ -318,6 +314,7 @@ pub(crate) fn read(limits: &Limits, v: VolumeUpload) -> Result<Volume, ApiError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     fn up(name: &str) -> Upload {
         Upload {
@@ -393,12 +390,12 @@ mod tests {
             bytes: b"II*\0".to_vec(),
         };
         assert_eq!(kind_of_request(&[up("a.nii.gz")]).unwrap(), Kind::Nifti);
-        assert_eq!(kind_of(&up("scan")), Kind::Nifti, "gzip bytes without a .nii.gz name");
+        assert_eq!(kind_of("scan", &[0x1f, 0x8b]), Kind::Nifti, "gzip bytes without a .nii.gz name");
         let dcm = Upload {
             name: "IM0001".into(),
             bytes: [vec![0; 128], b"DICM".to_vec()].concat(),
         };
-        assert_eq!(kind_of(&dcm), Kind::Dicom);
+        assert_eq!(kind_of(&dcm.name, &dcm.bytes), Kind::Dicom);
         assert!(kind_of_request(&[tif, up("a.nii.gz")]).is_err());
     }
 

@@ -558,6 +558,12 @@ async fn volume_formats_sent_to_the_slice_route_are_named() {
 /// The sample patient's 20 slices as NIfTI-1 files without orientation (row r of slice z is
 /// voxel row 255 - r): a 4D uint8 volume of the three sequences, and its uint8 mask volume.
 fn sample_as_nifti() -> (Vec<u8>, Vec<u8>) {
+    let (image, mask, _) = sample_as_nifti_files();
+    (image, mask)
+}
+
+/// [`sample_as_nifti`], and each sequence alone as a 3D volume (pre-contrast, FLAIR, post-contrast).
+fn sample_as_nifti_files() -> (Vec<u8>, Vec<u8>, [Vec<u8>; 3]) {
     let (n, z) = (256usize, 20usize);
     let header = |channels: usize| {
         let mut h = vec![0u8; 352];
@@ -589,7 +595,9 @@ fn sample_as_nifti() -> (Vec<u8>, Vec<u8>) {
             mask[352 + voxel] = u8::from(truth.get_pixel(x, row)[0] > 127);
         }
     }
-    (image, mask)
+    let sequence = |c: usize| [header(1), image[352 + c * n * n * z..352 + (c + 1) * n * n * z].to_vec()].concat();
+    let sequences = [sequence(0), sequence(1), sequence(2)];
+    (image, mask, sequences)
 }
 
 /// A NIfTI volume with its `_mask` volume is predicted as one patient and scored; with
@@ -660,6 +668,34 @@ async fn nifti_volumes_and_dicom_series_are_predicted() {
     }
 }
 
+/// A BraTS-style case sent as its files (three sequences apart, the segmentation, and a
+/// sidecar from the scan folder) is the 4D volume of the same sequences: the same calls on
+/// every slice, scored against the segmentation, with the sidecar skipped and noted.
+#[tokio::test]
+async fn a_brats_case_sent_as_its_files_is_one_volume() {
+    let (image, mask, [pre, flair, post]) = sample_as_nifti_files();
+    let (s, four_d) = volume(&[("case.nii".to_string(), image)]).await;
+    assert_eq!(s, StatusCode::OK, "{four_d}");
+    let files = [
+        ("C1_t1.nii".to_string(), pre),
+        ("C1_flair.nii".to_string(), flair),
+        ("C1_t1ce.nii".to_string(), post),
+        ("C1_seg.nii".to_string(), mask),
+        ("C1_flair.json".to_string(), b"{}".to_vec()),
+    ];
+    let (s, case) = volume(&files).await;
+    assert_eq!(s, StatusCode::OK, "{case}");
+    let (a, b) = (four_d.as_array().unwrap(), case.as_array().unwrap());
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!((&x["tumor_pixels"], &x["has_tumor"]), (&y["tumor_pixels"], &y["has_tumor"]));
+        assert!(y["truth_pixels"].is_u64(), "{y}");
+        let notes = y["notes"].to_string();
+        assert!(notes.contains("skipped C1_flair.json"), "{notes}");
+    }
+    assert_eq!(b[3]["name"], "C1_flair.nii#3");
+}
+
 /// A NIfTI volume is sized from its header before its data is decompressed: a header declaring
 /// more voxels than a request may hold gets 413 (not "truncated"), one with slices over the
 /// per-image limit 422, without the data ever being sent.
@@ -699,6 +735,7 @@ async fn volumes_are_sized_from_their_headers() {
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(error_text(&v).contains("format given twice"), "{v}");
     // Within the limits, the missing data is what is wrong.
     let (s, v) = volume(&[("short.nii".to_string(), header(64, 64, 4))]).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");

@@ -1,7 +1,7 @@
 """Tumour patients found on a tumour slice (at least one tumour slice called tumour) over the
 five test folds of a cross-validation results folder: the shipped rule's missed tumour slices
 (detection.json, misclassified with truth true) against each patient's tumour slices
-(`tumorscan dataset index`). Usage: found.py INDEX.csv RESULTS_DIR"""
+(`tumorscan dataset index`). Usage: patients_found.py INDEX.csv RESULTS_DIR"""
 import csv, json, sys, collections
 index, results = sys.argv[1], sys.argv[2]
 tumour = collections.Counter()

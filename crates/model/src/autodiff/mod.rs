@@ -60,8 +60,11 @@ fn values(t: &FlexTensor) -> &[f32] {
 }
 
 /// The values of a contiguous f32 tensor, to write over: its own buffer when no other tensor
-/// shares it, else a copy (copy on write).
+/// shares it, else a copy of its own values only (not of a larger buffer it is a view of).
 fn values_mut(t: &mut FlexTensor) -> &mut [f32] {
+    if !t.is_unique() {
+        *t = flex(values(t).to_vec(), &t.layout().shape().to_vec());
+    }
     let (start, end) = t.layout().contiguous_offsets().expect("contiguous f32 tensor");
     &mut t.storage_mut::<f32>()[start..end]
 }

@@ -210,8 +210,18 @@ impl Backward<Flex, 3> for NormOp {
         let mut dy = contiguous(grads.consume::<Flex>(&ops.node));
         let (x_state, s) = ops.state;
         let x = contiguous(checkpointer.retrieve_node_output::<FlexTensor>(x_state));
-        // dx takes dy's place (in its own buffer when no other gradient shares it).
-        let (dgamma, dbeta) = s.gradients(values(&x), values_mut(&mut dy), node_x.is_some());
+        // dx takes dy's place (in its own buffer when no other gradient shares it); dy is only
+        // read when no dx is wanted.
+        let want_dx = node_x.is_some();
+        let len = values(&dy).len();
+        let dy_values = if want_dx {
+            values_mut(&mut dy).as_mut_ptr()
+        } else {
+            values(&dy).as_ptr().cast_mut()
+        };
+        // SAFETY: `dy_values` points to `len` values of `dy`, alive until the end of this
+        // function; they are written only when `want_dx`, and then `dy` owns them alone.
+        let (dgamma, dbeta) = unsafe { s.gradients(values(&x), Out(dy_values), len, want_dx) };
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, dy);
         }
@@ -225,18 +235,21 @@ impl Backward<Flex, 3> for NormOp {
 }
 
 impl State {
-    /// `(dgamma, dbeta)` from the input `x` and the output gradient `dy`, and with `want_dx`
-    /// the input gradient `dx` written over `dy`:
+    /// `(dgamma, dbeta)` from the input `x` and the output gradient `dy` (`len` values at the
+    /// pointer), and with `want_dx` the input gradient `dx` written over `dy`:
     /// with `xh = (x - mean) * inv_std` and `g = dy` where the clamp (if any) let the value
     /// through (`0 < y < cap`),
     /// `dbeta = sum g`, `dgamma = sum g * xh`, and
     /// `dx = gamma * inv_std * (g - dbeta / n - xh * dgamma / n)` per channel.
-    fn gradients(&self, x: &[f32], dy: &mut [f32], want_dx: bool) -> (Vec<f32>, Vec<f32>) {
+    ///
+    /// # Safety
+    /// `dy` must point to `len` values that nothing else reads or writes meanwhile, writable
+    /// when `want_dx`.
+    unsafe fn gradients(&self, x: &[f32], dy: Out, len: usize, want_dx: bool) -> (Vec<f32>, Vec<f32>) {
         let (batch, channels, plane) = (self.batch, self.channels, self.plane);
         let n = (batch * plane) as f32;
-        assert_eq!(dy.len(), x.len(), "batch norm: gradient and input sizes");
-        // Each task reads and writes only its channel's planes, through this pointer.
-        let dy = Out(dy.as_mut_ptr());
+        assert_eq!(len, x.len(), "batch norm: gradient and input sizes");
+        // Each task reads (and writes) only its channel's planes, through the pointer.
         let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = (0..channels)
             .into_par_iter()
             .map(|c| {
@@ -256,12 +269,14 @@ impl State {
                         0.0
                     }
                 };
-                // SAFETY: channel c's planes belong to this task alone, and lie inside `dy`.
-                let plane_of = |b: usize| unsafe { std::slice::from_raw_parts_mut(dy.at((b * channels + c) * plane), plane) };
+                // Channel c's planes belong to this task alone, and lie inside `dy`'s `len` values.
+                let at = |b: usize| dy.at((b * channels + c) * plane);
                 let (mut sum_g, mut sum_gx) = (0.0f64, 0.0f64);
                 for b in 0..batch {
-                    let at = (b * channels + c) * plane;
-                    let (sg, sgx) = lane_sum(&x[at..at + plane], plane_of(b), |xv, d| {
+                    let i = (b * channels + c) * plane;
+                    // SAFETY: see `at`; only read here.
+                    let dyp = unsafe { std::slice::from_raw_parts(at(b).cast_const(), plane) };
+                    let (sg, sgx) = lane_sum(&x[i..i + plane], dyp, |xv, d| {
                         let gv = g(xv, d);
                         (gv, gv * ((xv - mean) * inv_std))
                     });
@@ -271,8 +286,10 @@ impl State {
                 if want_dx {
                     let (mg, mgx) = ((sum_g / n as f64) as f32, (sum_gx / n as f64) as f32);
                     for b in 0..batch {
-                        let at = (b * channels + c) * plane;
-                        for (o, &xv) in plane_of(b).iter_mut().zip(&x[at..at + plane]) {
+                        let i = (b * channels + c) * plane;
+                        // SAFETY: see `at`; `dy` is writable when `want_dx`.
+                        let dxp = unsafe { std::slice::from_raw_parts_mut(at(b), plane) };
+                        for (o, &xv) in dxp.iter_mut().zip(&x[i..i + plane]) {
                             let xh = (xv - mean) * inv_std;
                             *o = scale * (g(xv, *o) - mg - xh * mgx);
                         }
