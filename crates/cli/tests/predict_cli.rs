@@ -268,27 +268,20 @@ fn write_nifti_4d(path: &Path, dims: (usize, usize, usize), nt: usize, data: &[f
 /// A float32 NIfTI-1 file of `nt` volumes, with `sform` (rows of the affine) where given.
 fn write_nifti_stored(path: &Path, (nx, ny, nz): (usize, usize, usize), nt: usize, data: &[f32], sform: Option<[[f32; 4]; 3]>) {
     use std::io::Write;
-    let mut h = vec![0u8; 352];
-    h[0..4].copy_from_slice(&348i32.to_le_bytes());
-    let rank = if nt > 1 { 4 } else { 3 };
-    for (i, v) in [rank, nx as i16, ny as i16, nz as i16, nt as i16, 1, 1, 1].iter().enumerate() {
-        h[40 + 2 * i..42 + 2 * i].copy_from_slice(&v.to_le_bytes());
-    }
-    h[70..72].copy_from_slice(&16i16.to_le_bytes()); // float32
-    h[72..74].copy_from_slice(&32i16.to_le_bytes());
-    // Voxel sizes: the lengths of the affine's columns where one is given.
-    let size = |v: usize| sform.map_or([0.9, 0.9, 3.0][v], |r| r.iter().map(|row| row[v] * row[v]).sum::<f32>().sqrt());
-    for (i, v) in [1.0f32, size(0), size(1), size(2)].iter().enumerate() {
-        h[76 + 4 * i..80 + 4 * i].copy_from_slice(&v.to_le_bytes());
-    }
-    h[108..112].copy_from_slice(&352f32.to_le_bytes());
+    let (x, y, z) = (nx as i16, ny as i16, nz as i16);
+    let dims: &[i16] = if nt > 1 { &[x, y, z, nt as i16] } else { &[x, y, z] };
+    let mut h = tumorscan_data::phantom::nifti_header(dims, 16, 32); // float32
     if let Some(rows) = sform {
+        // Voxel sizes: the lengths of the affine's columns.
+        for v in 0..3 {
+            let size = rows.iter().map(|row| row[v] * row[v]).sum::<f32>().sqrt();
+            h[80 + 4 * v..84 + 4 * v].copy_from_slice(&size.to_le_bytes());
+        }
         h[254..256].copy_from_slice(&1i16.to_le_bytes()); // sform_code: scanner
         for (i, v) in rows.concat().iter().enumerate() {
             h[280 + 4 * i..284 + 4 * i].copy_from_slice(&v.to_le_bytes());
         }
     }
-    h[344..348].copy_from_slice(b"n+1\0");
     for v in data {
         h.extend(v.to_le_bytes());
     }

@@ -395,25 +395,7 @@ pub fn mask_file_bytes(geom: &NiftiGeometry, masks: &[Vec<u8>]) -> std::io::Resu
 mod tests {
     use super::*;
 
-    /// A NIfTI-1 header for a float32 volume of the given dims (rank from their count).
-    pub(crate) fn header(dims: &[i16], datatype: i16, bitpix: i16) -> Vec<u8> {
-        let mut h = vec![0u8; 352];
-        h[0..4].copy_from_slice(&348i32.to_le_bytes());
-        let mut d = [1i16; 8];
-        d[0] = dims.len() as i16;
-        d[1..=dims.len()].copy_from_slice(dims);
-        for (i, v) in d.iter().enumerate() {
-            h[40 + 2 * i..42 + 2 * i].copy_from_slice(&v.to_le_bytes());
-        }
-        h[70..72].copy_from_slice(&datatype.to_le_bytes());
-        h[72..74].copy_from_slice(&bitpix.to_le_bytes());
-        for (i, v) in [1.0f32, 0.9, 0.9, 3.0].iter().enumerate() {
-            h[76 + 4 * i..80 + 4 * i].copy_from_slice(&v.to_le_bytes());
-        }
-        h[108..112].copy_from_slice(&352f32.to_le_bytes());
-        h[344..348].copy_from_slice(b"n+1\0");
-        h
-    }
+    use crate::phantom::nifti_header as header;
 
     fn nii_f32(dims: &[i16], data: &[f32]) -> Vec<u8> {
         let mut b = header(dims, 16, 32);

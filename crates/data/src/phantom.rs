@@ -91,6 +91,28 @@ pub fn write_dataset(ds: &LoadedDataset, root: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A NIfTI-1 header (352 bytes, the data to follow) for a volume of `dims` (the rank is their
+/// count), `datatype` and `bitpix` as the format codes them, voxels of 0.9 x 0.9 x 3 mm and no
+/// orientation: what tests build their NIfTI files on.
+pub fn nifti_header(dims: &[i16], datatype: i16, bitpix: i16) -> Vec<u8> {
+    let mut h = vec![0u8; 352];
+    h[0..4].copy_from_slice(&348i32.to_le_bytes());
+    let mut d = [1i16; 8];
+    d[0] = dims.len() as i16;
+    d[1..=dims.len()].copy_from_slice(dims);
+    for (i, v) in d.iter().enumerate() {
+        h[40 + 2 * i..42 + 2 * i].copy_from_slice(&v.to_le_bytes());
+    }
+    h[70..72].copy_from_slice(&datatype.to_le_bytes());
+    h[72..74].copy_from_slice(&bitpix.to_le_bytes());
+    for (i, v) in [1.0f32, 0.9, 0.9, 3.0].iter().enumerate() {
+        h[76 + 4 * i..80 + 4 * i].copy_from_slice(&v.to_le_bytes());
+    }
+    h[108..112].copy_from_slice(&352f32.to_le_bytes());
+    h[344..348].copy_from_slice(b"n+1\0");
+    h
+}
+
 /// A synthetic 16-bit monochrome DICOM slice (`size x size`, a horizontal ramp offset by
 /// `number`), as a file's bytes: instance `number` of series `series`, encoded with
 /// `transfer_syntax`, pixel spacing `spacing` (row, column; mm) and 5 mm slices.

@@ -565,21 +565,11 @@ fn sample_as_nifti() -> (Vec<u8>, Vec<u8>) {
 /// [`sample_as_nifti`], and each sequence alone as a 3D volume (pre-contrast, FLAIR, post-contrast).
 fn sample_as_nifti_files() -> (Vec<u8>, Vec<u8>, [Vec<u8>; 3]) {
     let (n, z) = (256usize, 20usize);
+    // uint8 voxels; 4D when it holds the three sequences.
     let header = |channels: usize| {
-        let mut h = vec![0u8; 352];
-        h[0..4].copy_from_slice(&348i32.to_le_bytes());
-        let rank = if channels > 1 { 4 } else { 3 };
-        for (i, v) in [rank, n as i16, n as i16, z as i16, channels as i16, 1, 1, 1].iter().enumerate() {
-            h[40 + 2 * i..42 + 2 * i].copy_from_slice(&v.to_le_bytes());
-        }
-        h[70..72].copy_from_slice(&2i16.to_le_bytes()); // uint8
-        h[72..74].copy_from_slice(&8i16.to_le_bytes());
-        for (i, v) in [1.0f32, 1.0, 1.0, 3.0].iter().enumerate() {
-            h[76 + 4 * i..80 + 4 * i].copy_from_slice(&v.to_le_bytes());
-        }
-        h[108..112].copy_from_slice(&352f32.to_le_bytes());
-        h[344..348].copy_from_slice(b"n+1\0");
-        h
+        let (n, z) = (n as i16, z as i16);
+        let dims: &[i16] = if channels > 1 { &[n, n, z, channels as i16] } else { &[n, n, z] };
+        tumorscan_data::phantom::nifti_header(dims, 2, 8)
     };
     let (mut image, mut mask) = (header(3), header(1));
     image.resize(352 + 3 * n * n * z, 0);
@@ -701,18 +691,7 @@ async fn a_brats_case_sent_as_its_files_is_one_volume() {
 /// per-image limit 422, without the data ever being sent.
 #[tokio::test]
 async fn volumes_are_sized_from_their_headers() {
-    let header = |nx: i16, ny: i16, nz: i16| {
-        let mut h = vec![0u8; 352];
-        h[0..4].copy_from_slice(&348i32.to_le_bytes());
-        for (i, v) in [3, nx, ny, nz, 1, 1, 1, 1].iter().enumerate() {
-            h[40 + 2 * i..42 + 2 * i].copy_from_slice(&v.to_le_bytes());
-        }
-        h[70..72].copy_from_slice(&2i16.to_le_bytes());
-        h[72..74].copy_from_slice(&8i16.to_le_bytes());
-        h[108..112].copy_from_slice(&352f32.to_le_bytes());
-        h[344..348].copy_from_slice(b"n+1\0");
-        h
-    };
+    let header = |nx: i16, ny: i16, nz: i16| tumorscan_data::phantom::nifti_header(&[nx, ny, nz], 2, 8);
     let (s, v) = volume(&[("big.nii".to_string(), header(1024, 1024, 100))]).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert!(error_text(&v).contains("--max-request-pixels"), "{v}");
