@@ -370,6 +370,7 @@ fn volume_of(p: &Patient) -> Volume {
         source: p.id.clone().into(),
         slices,
         nifti: None,
+        dicom: None,
         slice_thickness_mm: None,
         notes: Vec::new(),
     }

@@ -27,10 +27,12 @@ pub const PARTIAL_FAILURE: i32 = 2;
   tumorscan predict flair.nii.gz --pre t1.nii.gz --post t1c.nii.gz --out r/   # sequences stored apart
   tumorscan predict flair.nii.gz --truth seg.nii.gz --out r/   # scored: Dice in r/summary.json
   tumorscan predict BraTS2021_Training_Data/ --out r/  # each case's sequences combined, scored against its _seg
+  tumorscan predict MR_FLAIR/ --out r/                # a DICOM series: writes r/MR_FLAIR_seg.dcm
 
 Outputs: predictions.csv (file, volume, slice, tumor_probability, has_tumor, tumor_pixels,
 tumor_area_mm2, bbox, width, height, notes, mask_file), masks/<stem>_mask.png (0/255, input size),
-overlays/<stem>.png, <volume>_mask.nii.gz for NIfTI inputs, report.html, summary.json. Names
+overlays/<stem>.png, <volume>_mask.nii.gz for NIfTI inputs, <volume>_seg.dcm (DICOM Segmentation
+over the series, for viewers and PACS) for DICOM series, report.html, summary.json. Names
 that would repeat get -2, -3, ... (two flair.nii.gz: flair_mask.nii.gz, flair-2_mask.nii.gz).
 Folders: symbolic link loops and earlier predict outputs are skipped (noted on stderr).
 Exit status: 0 all inputs done, 1 nothing done (--out is not created), 2 some inputs failed (listed).")]
@@ -220,6 +222,7 @@ fn predict_into(a: &PredictArgs, bundle: &ModelBundle, volumes: &[Volume], failu
         keep_masks_of_negatives: false,
         batch_size: a.batch_size,
     };
+    let seg_source = bundle.segmentation_source();
     let mut all = Vec::new();
     let mut summaries = Vec::new();
     // (pixels, index in `all`, overlay PNG) of the slices called tumour, and of the slices whose
@@ -228,9 +231,14 @@ fn predict_into(a: &PredictArgs, bundle: &ModelBundle, volumes: &[Volume], failu
     for v in volumes {
         bar.set_message(v.id.clone());
         let preds = predict_volume(bundle, v, &opts);
-        let overlays = write_volume_images(&a.out, v, &preds)?;
-        summaries.push(summarize_volume(v, &preds));
-        for ((i, p), png) in preds.iter().enumerate().zip(overlays) {
+        let written = write_volume_images(&a.out, v, &preds, &seg_source)?;
+        let mut summary = summarize_volume(v, &preds);
+        for n in written.notes {
+            bar.suspend(|| eprintln!("note: {}: {n}", v.id));
+            summary.notes.push(n);
+        }
+        summaries.push(summary);
+        for ((i, p), png) in preds.iter().enumerate().zip(written.overlays) {
             let truth = v.slices[i]
                 .truth
                 .as_deref()

@@ -920,6 +920,8 @@ fn dicom_series_are_read_and_inconsistent_ones_refused() {
     // Area in mm2 is known from PixelSpacing: the column is filled (0.00 when no tumour).
     let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert!(rows.iter().all(|l| !l.split(',').nth(6).unwrap().is_empty()), "{csv}");
+    // Its mask as a DICOM Segmentation over the series.
+    assert!(out.join("series_seg.dcm").exists());
 
     write_dicom(&series.join("IM4.dcm"), 4, "9.9.9", 64);
     assert_clean_failure(
@@ -928,6 +930,52 @@ fn dicom_series_are_read_and_inconsistent_ones_refused() {
     );
     std::fs::write(series.join("IM4.dcm"), b"DICM? no").unwrap();
     assert_clean_failure(&tumorscan(&["predict", p(&series), "--out", p(&dir.path().join("o3"))]), "IM4.dcm");
+}
+
+/// The sample patient's FLAIR as a DICOM series (as a scanner would send it): `predict` writes
+/// its mask as a DICOM Segmentation whose frames are the mask PNGs, each referring to its slice.
+#[test]
+fn a_dicom_series_mask_is_written_as_a_dicom_segmentation() {
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("MR_FLAIR");
+    std::fs::create_dir(&series).unwrap();
+    let folder = repo_root().join("samples/TCGA_CS_5393_19990606");
+    for k in 1..=20u32 {
+        let tif = folder.join(format!("TCGA_CS_5393_19990606_{k}.tif"));
+        let flair: Vec<u16> = image::open(&tif).unwrap().to_rgb8().pixels().map(|p| u16::from(p[1])).collect();
+        let bytes = tumorscan_data::phantom::dicom_slice_of(k, "1.2.3.4", 256, "1.2.840.10008.1.2.1", ["0.94", "0.94"], &flair);
+        std::fs::write(series.join(format!("IM{k}.dcm")), bytes).unwrap();
+    }
+    let out = dir.path().join("out");
+    let r = tumorscan(&["predict", p(&series), "--out", p(&out)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let seg = tumorscan_data::dicom_seg::read_seg_bytes(&std::fs::read(out.join("MR_FLAIR_seg.dcm")).unwrap()).unwrap();
+    assert_eq!((seg.rows, seg.cols, seg.masks.len()), (256, 256, 20));
+    let uids: Vec<String> = (1..=20).map(|k| format!("1.2.826.0.1.{k}")).collect();
+    assert_eq!(seg.sources, uids);
+    let mut tumour = 0;
+    for (k, frame) in (1..=20).zip(&seg.masks) {
+        let png = image::open(out.join(format!("masks/IM{k}_mask.png"))).unwrap().to_luma8();
+        assert!(png.pixels().map(|p| u8::from(p[0] > 0)).eq(frame.iter().copied()), "slice {k}");
+        tumour += frame.iter().map(|&v| v as usize).sum::<usize>();
+    }
+    assert!(tumour > 1000, "{tumour} tumour pixels");
+    // Saved into the series' folder, as a viewer keeps it, the SEG is passed over next time.
+    std::fs::copy(out.join("MR_FLAIR_seg.dcm"), series.join("MR_FLAIR_seg.dcm")).unwrap();
+    let r = tumorscan(&["predict", p(&series), "--out", p(&dir.path().join("again")), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(
+        (v["slices"].as_u64(), v["tumor_slices"].as_u64()),
+        (Some(20), Some(9)),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("MR_FLAIR_seg.dcm: a DICOM Segmentation, not an image"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -950,6 +998,9 @@ fn dicom_series_of_two_sequences_combine_slice_by_slice() {
             .all(|r| r["volume"] == "flair" && r["notes"].contains("FLAIR in place of post-contrast")),
         "{rows:?}"
     );
+    // The mask refers to the FLAIR series, the input.
+    let seg = tumorscan_data::dicom_seg::read_seg_bytes(&std::fs::read(out.join("flair_seg.dcm")).unwrap()).unwrap();
+    assert_eq!(seg.sources.len(), 3);
     assert_clean_failure(
         &tumorscan(&["predict", p(&flair), "--pre", p(&short), "--out", p(&dir.path().join("o2"))]),
         "2 slices, FLAIR has 3",

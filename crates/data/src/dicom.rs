@@ -12,7 +12,7 @@
 //! bytes than the whole file holds, or sequences nest deeper than [`MAX_NESTING`]; the
 //! transfer syntax is checked before the data set is parsed at all.
 
-use crate::volume::{InputSlice, Volume};
+use crate::volume::{DicomSeries, InputSlice, Volume};
 use dicom_dictionary_std::tags;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::file::ReadPreamble;
@@ -56,10 +56,34 @@ pub struct DicomSlice {
     pub thickness: Option<f64>,
     /// Whether the stored values were MONOCHROME1 and are negated in `values`.
     pub inverted: bool,
+    /// What a derived object (a DICOM Segmentation) needs to refer to this slice.
+    pub reference: SliceReference,
+}
+
+/// A slice's identifiers and the patient and study attributes a derived object copies (empty
+/// strings where absent).
+#[derive(Debug, Clone, Default)]
+pub struct SliceReference {
+    /// SOPClassUID (else the file meta's MediaStorageSOPClassUID).
+    pub sop_class: String,
+    /// SOPInstanceUID (else the file meta's MediaStorageSOPInstanceUID).
+    pub sop_instance: String,
+    /// StudyInstanceUID.
+    pub study: String,
+    /// FrameOfReferenceUID.
+    pub frame_of_reference: String,
+    /// The values of [`crate::dicom_seg::COPIED`]'s attributes, in order.
+    pub copied: Vec<String>,
 }
 
 fn int(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<i64> {
     obj.element(tag).ok()?.to_int::<i64>().ok()
+}
+
+/// A text element's value without DICOM's padding.
+fn text(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
+    let value = obj.element(tag).ok()?.to_str().ok()?;
+    Some(value.trim_end_matches(['\0', ' ']).to_string())
 }
 
 fn float(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<f64> {
@@ -290,24 +314,79 @@ fn read_one_at(path: &Path, bytes: &[u8]) -> Result<DicomSlice, String> {
         rows,
         cols,
         values,
-        series: obj
-            .element(tags::SERIES_INSTANCE_UID)
-            .ok()
-            .and_then(|e| e.to_str().ok().map(|s| s.trim_end_matches('\0').to_string()))
-            .unwrap_or_default(),
+        series: text(&obj, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
         spacing,
         thickness: float(&obj, tags::SLICE_THICKNESS).filter(|t| *t > 0.0 && t.is_finite()),
         inverted: sign < 0.0,
+        reference: SliceReference {
+            sop_class: text(&obj, tags::SOP_CLASS_UID)
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| obj.meta().media_storage_sop_class_uid().trim_end_matches('\0').to_string()),
+            sop_instance: text(&obj, tags::SOP_INSTANCE_UID)
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| obj.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_string()),
+            study: text(&obj, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
+            frame_of_reference: text(&obj, tags::FRAME_OF_REFERENCE_UID).unwrap_or_default(),
+            copied: crate::dicom_seg::COPIED
+                .iter()
+                .map(|(tag, _)| text(&obj, *tag).unwrap_or_default())
+                .collect(),
+        },
     })
 }
 
-/// Read the `.dcm` files of one folder as a series.
+/// DICOM objects that are not images, by SOP class (the class or a class under it): a series
+/// folder, as PACS and viewers export it, may hold them beside its slices (a segmentation such
+/// as `predict`'s own `<volume>_seg.dcm`, a report, a presentation state).
+const NOT_IMAGES: [(&str, &str); 6] = [
+    (crate::dicom_seg::SEG_SOP_CLASS, "a DICOM Segmentation"),
+    (
+        "1.2.840.10008.5.1.4.1.1.66",
+        "a DICOM segmentation, registration or raw data object",
+    ),
+    ("1.2.840.10008.5.1.4.1.1.88", "a DICOM structured report"),
+    ("1.2.840.10008.5.1.4.1.1.11", "a DICOM presentation state"),
+    ("1.2.840.10008.5.1.4.1.1.481", "a DICOM radiotherapy object"),
+    ("1.2.840.10008.5.1.4.1.1.104", "an encapsulated document"),
+];
+
+/// What a DICOM file is when its SOP class (from the file meta) says it is not an image, so
+/// that it can be passed over with a note; None for images and for files whose meta cannot be
+/// read (the full reader then says what is wrong).
+pub fn not_an_image(bytes: &[u8]) -> Option<&'static str> {
+    let file = if bytes.get(128..132) == Some(b"DICM") {
+        &bytes[128..]
+    } else {
+        bytes
+    };
+    check_meta(file).ok()?;
+    let meta = FileMetaTable::from_reader(&mut &file[..]).ok()?;
+    let class = meta.media_storage_sop_class_uid().trim_end_matches(['\0', ' ']);
+    NOT_IMAGES
+        .iter()
+        .find(|(uid, _)| class == *uid || class.strip_prefix(uid).is_some_and(|rest| rest.starts_with('.')))
+        .map(|(_, what)| *what)
+}
+
+/// Read the `.dcm` files of one folder as a series; files that are not images
+/// ([`not_an_image`]) are passed over, said in the volume's notes.
 pub fn read_series(dir: &Path, files: &[PathBuf]) -> Result<Volume, String> {
     let mut slices = Vec::new();
+    let mut skipped = Vec::new();
     for f in files {
-        slices.push(read_one(f).map_err(|e| format!("{}: {e}", f.display()))?);
+        let bytes = std::fs::read(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
+        if let Some(what) = not_an_image(&bytes) {
+            skipped.push(format!("skipped {}: {what}, not an image", f.display()));
+            continue;
+        }
+        slices.push(read_one_at(f, &bytes).map_err(|e| format!("{}: {e}", f.display()))?);
     }
-    assemble(dir, slices)
+    if slices.is_empty() && !skipped.is_empty() {
+        return Err(format!("no DICOM images ({})", skipped.join("; ")));
+    }
+    let mut volume = assemble(dir, slices)?;
+    volume.notes.extend(skipped);
+    Ok(volume)
 }
 
 /// The normal of a slice's plane; without ImageOrientationPatient, an axial stack's.
@@ -434,6 +513,18 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
         _ => None,
     };
     let plane_note = plane_note(&raws[0]);
+    let series = DicomSeries {
+        study_uid: raws[0].reference.study.clone(),
+        series_uid: raws[0].series.clone(),
+        frame_of_reference_uid: raws[0].reference.frame_of_reference.clone(),
+        copied: raws[0].reference.copied.clone(),
+        instances: raws
+            .iter()
+            .map(|r| (r.reference.sop_class.clone(), r.reference.sop_instance.clone()))
+            .collect(),
+        thickness_mm: thickness,
+        spacing_mm: spacing,
+    };
     let photometric_note = raws[0]
         .inverted
         .then(|| "MONOCHROME1 (low values shown white) inverted to read".to_string());
@@ -488,6 +579,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
         source: dir.to_path_buf(),
         slices,
         nifti: None,
+        dicom: Some(Box::new(series)),
         slice_thickness_mm: spacing.or(thickness),
         notes: plane_note.into_iter().collect(),
     })

@@ -5,13 +5,14 @@
 //! [`augment`] turn them into model input, and [`render`] draws them for people.
 //! Prediction inputs in other formats are read into [`volume`]s by [`nifti`] (shown as its
 //! header's orientation says, [`nifti_axes`]) and [`dicom`] ([`sequences`] combines sequences
-//! stored apart);
+//! stored apart; [`dicom_seg`] writes a series' mask back as a DICOM Segmentation);
 //! every reader has a byte-level entry point (no disk needed), which the fuzz targets in
 //! `fuzz/` call.
 
 pub mod augment;
 pub mod clinical;
 pub mod dicom;
+pub mod dicom_seg;
 pub mod error;
 pub mod image_io;
 pub mod layout;

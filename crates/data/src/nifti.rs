@@ -305,6 +305,7 @@ fn to_volume(path: &Path, header: NiftiHeader, dims: Dims, data: &[f32]) -> Resu
             dims: (nx, ny, nz),
             layout,
         }),
+        dicom: None,
         slice_thickness_mm: (through > 0.0 && through.is_finite()).then_some(through),
         notes: orientation_notes,
     })

@@ -115,8 +115,17 @@ pub fn nifti_header(dims: &[i16], datatype: i16, bitpix: i16) -> Vec<u8> {
 
 /// A synthetic 16-bit monochrome DICOM slice (`size x size`, a horizontal ramp offset by
 /// `number`), as a file's bytes: instance `number` of series `series`, encoded with
-/// `transfer_syntax`, pixel spacing `spacing` (row, column; mm) and 5 mm slices.
+/// `transfer_syntax`, pixel spacing `spacing` (row, column; mm) and 5 mm axial slices, with the
+/// identifiers a real MR slice carries (study, SOP instance `1.2.826.0.1.<number>`, frame of
+/// reference) and a patient named `Phantom^Test`.
 pub fn dicom_slice(number: u32, series: &str, size: u16, transfer_syntax: &str, spacing: [&str; 2]) -> Vec<u8> {
+    let n = size as usize;
+    let ramp: Vec<u16> = (0..n * n).map(|i| ((i % n) * 40 + number as usize * 100) as u16).collect();
+    dicom_slice_of(number, series, size, transfer_syntax, spacing, &ramp)
+}
+
+/// [`dicom_slice`] holding `pixels` (`size x size`, row-major) instead of its ramp.
+pub fn dicom_slice_of(number: u32, series: &str, size: u16, transfer_syntax: &str, spacing: [&str; 2], pixels: &[u16]) -> Vec<u8> {
     use dicom_core::{DataElement, PrimitiveValue, VR};
     use dicom_dictionary_std::tags;
     use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
@@ -137,15 +146,24 @@ pub fn dicom_slice(number: u32, series: &str, size: u16, transfer_syntax: &str, 
         PrimitiveValue::from(number.to_string()),
     ));
     obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from(series)));
+    for (tag, uid) in [
+        (tags::SOP_CLASS_UID, "1.2.840.10008.5.1.4.1.1.4".to_string()),
+        (tags::SOP_INSTANCE_UID, format!("1.2.826.0.1.{number}")),
+        (tags::STUDY_INSTANCE_UID, "1.2.826.0.7".to_string()),
+        (tags::FRAME_OF_REFERENCE_UID, "1.2.826.0.9".to_string()),
+    ] {
+        obj.put(DataElement::new(tag, VR::UI, PrimitiveValue::from(uid)));
+    }
+    obj.put(DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from("Phantom^Test")));
+    obj.put(DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from("PH1")));
+    let axial = PrimitiveValue::Strs(["1", "0", "0", "0", "1", "0"].iter().map(|s| s.to_string()).collect());
+    obj.put(DataElement::new(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, axial));
     let spacing = PrimitiveValue::Strs(spacing.iter().map(|s| s.to_string()).collect());
     obj.put(DataElement::new(tags::PIXEL_SPACING, VR::DS, spacing));
     obj.put(DataElement::new(tags::SLICE_THICKNESS, VR::DS, PrimitiveValue::from("5")));
     let position = PrimitiveValue::Strs(["0".to_string(), "0".to_string(), (5 * number).to_string()].into_iter().collect());
     obj.put(DataElement::new(tags::IMAGE_POSITION_PATIENT, VR::DS, position));
-    let n = size as usize;
-    let pixels: Vec<u8> = (0..n * n)
-        .flat_map(|i| (((i % n) * 40 + number as usize * 100) as u16).to_le_bytes())
-        .collect();
+    let pixels: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
     obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(pixels)));
     let meta = FileMetaTableBuilder::new()
         .transfer_syntax(transfer_syntax)

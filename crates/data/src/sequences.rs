@@ -301,6 +301,7 @@ mod tests {
             source: id.into(),
             slices,
             nifti: None,
+            dicom: None,
             slice_thickness_mm: None,
             notes: Vec::new(),
         }

@@ -69,6 +69,9 @@ pub struct Volume {
     pub slices: Vec<InputSlice>,
     /// For NIfTI inputs: what is needed to write the mask back with the same geometry.
     pub nifti: Option<NiftiGeometry>,
+    /// For DICOM series inputs: what a DICOM Segmentation of the mask refers to
+    /// ([`crate::dicom_seg`]).
+    pub dicom: Option<Box<DicomSeries>>,
     /// Depth of a slice (mm): the spacing between slice centres where known (NIfTI pixdim[3],
     /// DICOM ImagePositionPatient), else SliceThickness; for volumes in mL.
     pub slice_thickness_mm: Option<f64>,
@@ -85,6 +88,27 @@ impl Volume {
             .windows(2)
             .all(|w| (w[0].width, w[0].height) == (w[1].width, w[1].height))
     }
+}
+
+/// The identity of a DICOM series input, to write the predicted mask as a DICOM Segmentation
+/// that viewers show over it (the slices' geometry is in each [`InputSlice`]).
+#[derive(Debug, Clone, Default)]
+pub struct DicomSeries {
+    /// StudyInstanceUID.
+    pub study_uid: String,
+    /// SeriesInstanceUID.
+    pub series_uid: String,
+    /// FrameOfReferenceUID (empty when absent).
+    pub frame_of_reference_uid: String,
+    /// The first slice's patient and study attributes a derived object copies
+    /// ([`crate::dicom_seg::COPIED`], in that order; empty when absent).
+    pub copied: Vec<String>,
+    /// Each slice's (SOPClassUID, SOPInstanceUID), in the volume's order.
+    pub instances: Vec<(String, String)>,
+    /// SliceThickness (mm).
+    pub thickness_mm: Option<f64>,
+    /// Distance between neighbouring slice centres (mm).
+    pub spacing_mm: Option<f64>,
 }
 
 /// Geometry of a NIfTI input, to write the predicted mask volume back.

@@ -370,6 +370,7 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
             source: dir,
             slices,
             nifti: None,
+            dicom: None,
             slice_thickness_mm: None,
             notes: Vec::new(),
         });
@@ -725,6 +726,7 @@ mod tests {
                 .map(|s| InputSlice::from_image(s.to_string(), s.to_string(), 0, img(s), None))
                 .collect(),
             nifti: None,
+            dicom: None,
             slice_thickness_mm: None,
             notes: Vec::new(),
         }

@@ -536,6 +536,15 @@ impl ModelBundle {
         }
     }
 
+    /// Who draws a DICOM Segmentation: this program and the model's name up to its first
+    /// parenthesis ("tumorscan built-in v0.10").
+    pub fn segmentation_source(&self) -> tumorscan_data::dicom_seg::SegmentationSource {
+        tumorscan_data::dicom_seg::SegmentationSource {
+            software: format!("tumorscan {}", env!("CARGO_PKG_VERSION")),
+            algorithm: self.manifest.name.split(" (").next().unwrap_or_default().trim().to_string(),
+        }
+    }
+
     /// Short identity for reports and CSVs.
     pub fn identity(&self) -> String {
         let shas: Vec<&str> = self.segmenters.iter().map(|s| &s.weights_sha256[..12]).collect();
@@ -676,6 +685,7 @@ mod tests {
             source: Default::default(),
             slices: vec![slice(first), slice(1), slice(2)],
             nifti: None,
+            dicom: None,
             slice_thickness_mm: None,
             notes: Vec::new(),
         };
@@ -820,6 +830,7 @@ mod tests {
             source: Default::default(),
             slices: vec![slice(0), slice(1)],
             nifti: None,
+            dicom: None,
             slice_thickness_mm: None,
             notes: Vec::new(),
         };

@@ -1,5 +1,6 @@
 //! Writing prediction results: `predictions.csv`, `masks/<stem>_mask.png`,
-//! `overlays/<stem>.png`, `<volume>_mask.nii.gz` for NIfTI inputs, `summary.json` and
+//! `overlays/<stem>.png`, `<volume>_mask.nii.gz` for NIfTI inputs, `<volume>_seg.dcm` (DICOM
+//! Segmentation) for DICOM series, `summary.json` and
 //! `report.html`. Stems and volume ids are unique over a run (see [`crate::input`]), so no
 //! output overwrites another. Every file is written under a temporary name and renamed, so an
 //! interrupted run never leaves a half-written file that looks complete. Existing output is
@@ -10,6 +11,7 @@ use crate::input::{Failure, Volume};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::Path;
+use tumorscan_data::dicom_seg::SegmentationSource;
 use tumorscan_data::render::overlay;
 use tumorscan_data::table::write_atomic;
 
@@ -94,9 +96,18 @@ fn overlay_png(volume: &Volume, index: usize, pred: &SlicePrediction) -> Result<
     png_bytes(img.into())
 }
 
-/// Write the mask and overlay PNGs of one volume's predictions; returns the encoded overlays
-/// (one per slice) so the report can reuse them instead of encoding them again.
-pub fn write_volume_images(out: &Path, volume: &Volume, preds: &[SlicePrediction]) -> Result<Vec<Vec<u8>>> {
+/// What [`write_volume_images`] wrote beside the slices' own files.
+pub struct VolumeImages {
+    /// The encoded overlays, one per slice, for the report to reuse instead of encoding them again.
+    pub overlays: Vec<Vec<u8>>,
+    /// What the user is told about the volume's outputs (a DICOM series' SEG not written, and why).
+    pub notes: Vec<String>,
+}
+
+/// Write the mask and overlay PNGs of one volume's predictions, and its mask as a volume in the
+/// input's own format: `<volume>_mask.nii.gz` for NIfTI, `<volume>_seg.dcm` (a DICOM
+/// Segmentation referring to the series) for a DICOM series.
+pub fn write_volume_images(out: &Path, volume: &Volume, preds: &[SlicePrediction], seg: &SegmentationSource) -> Result<VolumeImages> {
     let mut overlays = Vec::with_capacity(preds.len());
     for (i, p) in preds.iter().enumerate() {
         let mask = image::GrayImage::from_raw(p.width, p.height, p.mask.iter().map(|&v| v * 255).collect()).context("mask size")?;
@@ -105,11 +116,18 @@ pub fn write_volume_images(out: &Path, volume: &Volume, preds: &[SlicePrediction
         write_atomic(&out.join("overlays").join(format!("{}.png", p.stem)), &overlay)?;
         overlays.push(overlay);
     }
+    let masks = || preds.iter().map(|p| p.mask.clone()).collect::<Vec<_>>();
     if let Some(geom) = &volume.nifti {
-        let masks: Vec<Vec<u8>> = preds.iter().map(|p| p.mask.clone()).collect();
-        crate::input::nifti::write_mask(&out.join(format!("{}_mask.nii.gz", volume.id)), geom, &masks)?;
+        crate::input::nifti::write_mask(&out.join(format!("{}_mask.nii.gz", volume.id)), geom, &masks())?;
     }
-    Ok(overlays)
+    let mut notes = Vec::new();
+    if let Some(series) = &volume.dicom {
+        match tumorscan_data::dicom_seg::seg_file_bytes(series, &volume.slices, &masks(), seg) {
+            Ok(bytes) => write_atomic(&out.join(format!("{}_seg.dcm", volume.id)), &bytes)?,
+            Err(why) => notes.push(format!("no DICOM Segmentation written: {why}")),
+        }
+    }
+    Ok(VolumeImages { overlays, notes })
 }
 
 /// The columns of `predictions.csv`, in order: [`SlicePrediction`]'s fields, then `mask_file`.
@@ -378,6 +396,7 @@ mod tests {
             source: "v".into(),
             slices: truths.into_iter().map(slice).collect(),
             nifti: None,
+            dicom: None,
             slice_thickness_mm: None,
             notes: Vec::new(),
         };

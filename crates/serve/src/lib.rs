@@ -10,7 +10,9 @@
 //!   form one group in their names' natural order (`slice2` before `slice10`). `_mask` files
 //!   among them (any letter case) are taken as ground truth and scored. Or one NIfTI volume
 //!   (one file, or a BraTS-style case's files) or one DICOM series ([`volume_upload`]); with
-//!   `?format=nifti` a NIfTI volume's mask comes back as a `.nii.gz` on its voxel grid.
+//!   `?format=nifti` a NIfTI volume's mask comes back as a `.nii.gz` on its voxel grid, with
+//!   `?format=dicom-seg` a DICOM series' as a DICOM Segmentation referring to it (as `predict`
+//!   writes `<volume>_seg.dcm`).
 //! - `GET /health`, `GET /openapi.json`, `GET /` (the viewer page), `GET /samples/{name}`.
 //!
 //! Limits ([`Limits`]): request bodies over `max_body_bytes` get 413, and so do requests with
@@ -547,13 +549,13 @@ async fn predict_one(State(s): State<Arc<AppState>>, req: Request) -> Result<Jso
 }
 
 async fn predict_many(State(s): State<Arc<AppState>>, req: Request) -> Result<Response, ApiError> {
-    let nifti_reply = wants_nifti(req.uri().query())?;
+    let format = reply_format(req.uri().query())?;
     let slot = upload_slot(&s).await?;
     let (uploads, skipped) = volume_upload::without_sidecars(read_uploads(&s.limits, req, false).await?)?;
     let kind = volume_upload::kind_of_request(&uploads)?;
     if kind == volume_upload::Kind::Slices {
-        if nifti_reply {
-            return Err(bad("format=nifti needs a NIfTI volume; slice images get JSON"));
+        if let Some(needs) = format.needs() {
+            return Err(bad(format!("{} needs {needs}; slice images get JSON", format.query())));
         }
         let items = pair_up(uploads)?;
         let mut results = run(&s, items, slot).await?;
@@ -563,8 +565,18 @@ async fn predict_many(State(s): State<Arc<AppState>>, req: Request) -> Result<Re
         return Ok(Json(results).into_response());
     }
     let plan = volume_upload::plan(kind, uploads)?;
-    if nifti_reply && !plan.is_nifti() {
-        return Err(bad("format=nifti needs a NIfTI volume; a DICOM series gets JSON"));
+    match (format, plan.is_nifti()) {
+        (ReplyFormat::Nifti, false) => {
+            return Err(bad(
+                "format=nifti needs a NIfTI volume; a DICOM series gets JSON or format=dicom-seg",
+            ))
+        }
+        (ReplyFormat::DicomSeg, true) => {
+            return Err(bad(
+                "format=dicom-seg needs a DICOM series; a NIfTI volume gets JSON or format=nifti",
+            ))
+        }
+        _ => {}
     }
     volume_upload::check_sizes(&s.limits, &plan)?;
     let state = s.clone();
@@ -575,8 +587,19 @@ async fn predict_many(State(s): State<Arc<AppState>>, req: Request) -> Result<Re
             slice.notes.extend(skipped.iter().cloned());
         }
         let preds = predict_volume(&state.bundle, &volume, &predict_options());
-        match &volume.nifti {
-            Some(geometry) if nifti_reply => nifti_mask_reply(&volume.id, geometry, &preds),
+        let masks = || preds.iter().map(|p| p.mask.clone()).collect::<Vec<_>>();
+        match (format, &volume.nifti, &volume.dicom) {
+            (ReplyFormat::Nifti, Some(geometry), _) => {
+                let bytes = tumorscan_data::nifti::mask_file_bytes(geometry, &masks())
+                    .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "could not write the NIfTI mask".into()))?;
+                Ok(file_reply(bytes, "application/gzip", &format!("{}_mask.nii.gz", volume.id)))
+            }
+            (ReplyFormat::DicomSeg, _, Some(series)) => {
+                let source = state.bundle.segmentation_source();
+                let bytes = tumorscan_data::dicom_seg::seg_file_bytes(series, &volume.slices, &masks(), &source)
+                    .map_err(|why| unprocessable(format!("no DICOM Segmentation can refer to this series: {why}")))?;
+                Ok(file_reply(bytes, "application/dicom", &format!("{}_seg.dcm", volume.id)))
+            }
             _ => Ok(Json(slice_results(&volume, &preds)).into_response()),
         }
     })
@@ -584,43 +607,66 @@ async fn predict_many(State(s): State<Arc<AppState>>, req: Request) -> Result<Re
     Ok(reply)
 }
 
-/// Whether the query asks for the mask as NIfTI (`format=nifti`) rather than JSON (`format=json`,
-/// the default); any other query parameter, or `format` given twice, is refused, so that a typo
-/// is not silently ignored.
-fn wants_nifti(query: Option<&str>) -> Result<bool, ApiError> {
-    let mut format = None;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let nifti = match pair {
-            "format=nifti" => true,
-            "format=json" => false,
-            _ => return Err(bad(format!("unknown query parameter '{pair}': the one known is format=json|nifti"))),
-        };
-        if format.replace(nifti).is_some() {
-            return Err(bad("format given twice: give format=json or format=nifti once"));
-        }
-    }
-    Ok(format.unwrap_or(false))
+/// What `/v1/predict/volume` replies with: JSON (the default), the mask as NIfTI
+/// (`format=nifti`, for a NIfTI volume) or as a DICOM Segmentation (`format=dicom-seg`, for a
+/// DICOM series).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReplyFormat {
+    Json,
+    Nifti,
+    DicomSeg,
 }
 
-/// The predicted mask as a gzipped NIfTI file on the input's voxel grid (as `predict` writes
-/// `<volume>_mask.nii.gz`).
-fn nifti_mask_reply(
-    id: &str,
-    geometry: &tumorscan_data::volume::NiftiGeometry,
-    preds: &[tumorscan_predict::SlicePrediction],
-) -> Result<Response, ApiError> {
-    let masks: Vec<Vec<u8>> = preds.iter().map(|p| p.mask.clone()).collect();
-    let bytes = tumorscan_data::nifti::mask_file_bytes(geometry, &masks)
-        .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "could not write the NIfTI mask".into()))?;
-    // Only plain characters in the header's file name.
-    let safe: String = id
+impl ReplyFormat {
+    fn query(self) -> &'static str {
+        match self {
+            Self::Json => "format=json",
+            Self::Nifti => "format=nifti",
+            Self::DicomSeg => "format=dicom-seg",
+        }
+    }
+
+    /// The input a file reply needs (None for JSON).
+    fn needs(self) -> Option<&'static str> {
+        match self {
+            Self::Json => None,
+            Self::Nifti => Some("a NIfTI volume"),
+            Self::DicomSeg => Some("a DICOM series"),
+        }
+    }
+}
+
+/// The reply format a query asks for; any other query parameter, or `format` given twice, is
+/// refused, so that a typo is not silently ignored.
+fn reply_format(query: Option<&str>) -> Result<ReplyFormat, ApiError> {
+    let mut format = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let asked = [ReplyFormat::Json, ReplyFormat::Nifti, ReplyFormat::DicomSeg]
+            .into_iter()
+            .find(|f| f.query() == pair)
+            .ok_or_else(|| {
+                bad(format!(
+                    "unknown query parameter '{pair}': the one known is format=json|nifti|dicom-seg"
+                ))
+            })?;
+        if format.replace(asked).is_some() {
+            return Err(bad("format given twice: give format=json, format=nifti or format=dicom-seg once"));
+        }
+    }
+    Ok(format.unwrap_or(ReplyFormat::Json))
+}
+
+/// A file as the reply, named `name` for saving (as `predict` names it; plain characters only in
+/// the header).
+fn file_reply(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Response {
+    let safe: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
         .collect();
-    let disposition = format!("attachment; filename=\"{safe}_mask.nii.gz\"");
-    Ok((
+    let disposition = format!("attachment; filename=\"{safe}\"");
+    (
         [
-            (header::CONTENT_TYPE, header::HeaderValue::from_static("application/gzip")),
+            (header::CONTENT_TYPE, header::HeaderValue::from_static(content_type)),
             (
                 header::CONTENT_DISPOSITION,
                 header::HeaderValue::from_str(&disposition).unwrap_or(header::HeaderValue::from_static("attachment")),
@@ -628,7 +674,7 @@ fn nifti_mask_reply(
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 fn png_b64(img: image::DynamicImage) -> String {
@@ -726,6 +772,7 @@ fn infer(s: &AppState, items: Vec<Item>) -> Result<Vec<SliceResult>, ApiError> {
             source: "upload".into(),
             slices,
             nifti: None,
+            dicom: None,
             slice_thickness_mm: None,
             notes: Vec::new(),
         };

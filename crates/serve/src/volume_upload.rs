@@ -296,7 +296,13 @@ pub(crate) fn read(limits: &Limits, v: VolumeUpload) -> Result<Volume, ApiError>
         Source::Dicom(uploads) => {
             let mut total = 0u64;
             let mut raws = Vec::with_capacity(uploads.len());
+            let mut skipped = Vec::new();
             for u in &uploads {
+                // A segmentation or report exported beside the slices is passed over, as by predict.
+                if let Some(what) = dicom::not_an_image(&u.bytes) {
+                    skipped.push(format!("skipped {}: {what}, not an image", u.name));
+                    continue;
+                }
                 let raw = dicom::read_one_bytes(&u.name, &u.bytes).map_err(|e| unprocessable(format!("{}: {e}", u.name)))?;
                 let pixels = raw.rows as u64 * raw.cols as u64;
                 check_plane(limits, &u.name, pixels)?;
@@ -304,7 +310,14 @@ pub(crate) fn read(limits: &Limits, v: VolumeUpload) -> Result<Volume, ApiError>
                 check_total(limits, total)?;
                 raws.push(raw);
             }
-            dicom::assemble(std::path::Path::new("upload"), raws).map_err(unprocessable)?
+            if raws.is_empty() {
+                return Err(unprocessable(format!("no DICOM images ({})", skipped.join("; "))));
+            }
+            let mut volume = dicom::assemble(std::path::Path::new("upload"), raws).map_err(unprocessable)?;
+            for s in &mut volume.slices {
+                s.notes.extend(skipped.iter().cloned());
+            }
+            volume
         }
     };
     volume.id = v.id;

@@ -592,7 +592,8 @@ fn sample_as_nifti_files() -> (Vec<u8>, Vec<u8>, [Vec<u8>; 3]) {
 
 /// A NIfTI volume with its `_mask` volume is predicted as one patient and scored; with
 /// `format=nifti` the reply is the mask as a .nii.gz on the input's grid. A DICOM series is
-/// predicted as one volume; a mix of kinds, or two volumes, is refused.
+/// predicted as one volume, with `format=dicom-seg` replied as a DICOM Segmentation; a mix of
+/// kinds, or two volumes, is refused.
 #[tokio::test]
 async fn nifti_volumes_and_dicom_series_are_predicted() {
     let (image, mask) = sample_as_nifti();
@@ -646,6 +647,46 @@ async fn nifti_volumes_and_dicom_series_are_predicted() {
     assert_eq!(s, StatusCode::OK, "{v}");
     let names: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["IM1.dcm", "IM2.dcm", "IM3.dcm"]);
+    // With format=dicom-seg its mask comes back as a DICOM Segmentation referring to each
+    // slice in order, the same pixels as the JSON reply's.
+    let parts: Vec<(&str, Vec<u8>)> = dicom.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+    let (ct, body) = multipart(&parts);
+    let resp = app(Limits::default())
+        .oneshot(post("/v1/predict/volume?format=dicom-seg", &ct, body))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/dicom");
+    assert!(resp.headers()["content-disposition"].to_str().unwrap().contains("_seg.dcm"));
+    let seg = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let frames = tumorscan_data::dicom_seg::read_seg_bytes(&seg).unwrap();
+    assert_eq!(frames.sources, ["1.2.826.0.1.1", "1.2.826.0.1.2", "1.2.826.0.1.3"]);
+    for (frame, r) in frames.masks.iter().zip(v.as_array().unwrap()) {
+        assert_eq!(
+            frame.iter().map(|&p| u64::from(p)).sum::<u64>(),
+            r["tumor_pixels"].as_u64().unwrap()
+        );
+    }
+    // Sent back with the series (a folder exported with its SEG), it is passed over and noted.
+    let mut with_seg = dicom.clone();
+    with_seg.push(("IM_seg.dcm".to_string(), seg.to_vec()));
+    let (s, again) = volume(&with_seg).await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(again.as_array().unwrap().len(), 3);
+    assert!(
+        again[0]["notes"]
+            .to_string()
+            .contains("IM_seg.dcm: a DICOM Segmentation, not an image"),
+        "{again}"
+    );
+    // Each file format for its own input only.
+    let nifti = vec![("case.nii", files[0].1.clone())];
+    for (query, input) in [("format=dicom-seg", nifti), ("format=nifti", parts)] {
+        let (ct, body) = multipart(&input);
+        let (s, v) = call(app(Limits::default()), post(&format!("/v1/predict/volume?{query}"), &ct, body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(error_text(&v).contains("needs a"), "{v}");
+    }
 
     let refused = [
         vec![files[0].clone(), ("x_1.tif".to_string(), sample(1, false))],
