@@ -1,6 +1,9 @@
-//! DICOM series input (crate `dicom-object`): every `.dcm` file of a folder is one slice of a
-//! series, ordered by InstanceNumber (by ImagePositionPatient where the numbers are missing or
-//! repeat, along the slice normal). Uncompressed transfer syntaxes only (explicit or implicit
+//! DICOM series input (crate `dicom-object`): every `.dcm` image file of a folder is one slice of
+//! a series, ordered by InstanceNumber (by ImagePositionPatient along the slice normal where the
+//! numbers are missing, repeat or do not run along the positions). Files that are not images
+//! (segmentations, reports, ...; [`DicomFile::NotImage`]) and copies of a file (the same
+//! SOPInstanceUID) are passed over with a note; slices sharing a position and multi-frame files
+//! are refused. Uncompressed transfer syntaxes only (explicit or implicit
 //! VR little endian); a compressed series gets a clear error asking for decompression first
 //! (e.g. `gdcmconv --raw`). Monochrome slices are taken as FLAIR in all three channels and
 //! scaled to 8 bits by the series' 0.5..99.5 percentile range (per-volume z-scoring follows).
@@ -74,6 +77,8 @@ pub struct SliceReference {
     pub frame_of_reference: String,
     /// The values of [`crate::dicom_seg::COPIED`]'s attributes, in order.
     pub copied: Vec<String>,
+    /// Which of them could not be copied faithfully (their character set), when any.
+    pub uncopied: Option<String>,
 }
 
 fn int(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<i64> {
@@ -98,15 +103,28 @@ fn floats<const N: usize>(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Opt
         .filter(|v| v.iter().all(|c| c.is_finite()))
 }
 
-/// Read one `.dcm` file.
-pub fn read_one(path: &Path) -> Result<DicomSlice, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    read_one_at(path, &bytes)
+/// One DICOM file: an image slice, or another kind of object that series readers pass over.
+#[derive(Debug, Clone)]
+pub enum DicomFile {
+    /// An image slice.
+    Slice(Box<DicomSlice>),
+    /// Not an image (a segmentation, report, spectroscopy or private data object): what it is.
+    NotImage(String),
 }
 
-/// Read one DICOM file from memory; `name` stands for the file path in labels and messages.
+/// Read one DICOM file from memory, telling image slices from other objects; `name` stands for
+/// the file path in labels and messages.
+pub fn read_file_bytes(name: &str, bytes: &[u8]) -> Result<DicomFile, String> {
+    read_file_at(Path::new(name), bytes)
+}
+
+/// Read one DICOM image slice from memory (another kind of object is an error); `name` stands
+/// for the file path in labels and messages.
 pub fn read_one_bytes(name: &str, bytes: &[u8]) -> Result<DicomSlice, String> {
-    read_one_at(Path::new(name), bytes)
+    match read_file_at(Path::new(name), bytes)? {
+        DicomFile::Slice(slice) => Ok(*slice),
+        DicomFile::NotImage(what) => Err(format!("{what}, not an image")),
+    }
 }
 
 /// Explicit VR little endian element header at the start of `b`: (tag, length, header size).
@@ -215,8 +233,9 @@ fn check_stray_delimiters(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// Parse the file (with its guards) into an object.
-fn parse(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
+/// Parse the file (with its guards) into an object; Ok(Err(what)) for a known non-image SOP class
+/// (from the file meta, before the data set is parsed).
+fn parse(bytes: &[u8]) -> Result<Result<DefaultDicomObject, &'static str>, String> {
     let start = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
         128
     } else {
@@ -226,6 +245,9 @@ fn parse(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
     check_meta(file)?;
     let mut rest = file;
     let meta = FileMetaTable::from_reader(&mut rest).map_err(|e| format!("not a readable DICOM file: {e}"))?;
+    if let Some(what) = non_image_class(meta.media_storage_sop_class_uid().trim_end_matches(['\0', ' '])) {
+        return Ok(Err(what));
+    }
     let ts = meta.transfer_syntax().to_string();
     if !NATIVE.contains(&ts.as_str()) {
         return Err(format!(
@@ -237,11 +259,24 @@ fn parse(bytes: &[u8]) -> Result<DefaultDicomObject, String> {
     OpenFileOptions::new()
         .read_preamble(ReadPreamble::Never)
         .from_reader(file)
+        .map(Ok)
         .map_err(|e| format!("not a readable DICOM file: {e}"))
 }
 
-fn read_one_at(path: &Path, bytes: &[u8]) -> Result<DicomSlice, String> {
-    let obj = parse(bytes)?;
+fn read_file_at(path: &Path, bytes: &[u8]) -> Result<DicomFile, String> {
+    let obj = match parse(bytes)? {
+        Ok(obj) => obj,
+        Err(what) => return Ok(DicomFile::NotImage(what.to_string())),
+    };
+    if obj.element(tags::PIXEL_DATA).is_err() && obj.element(tags::ROWS).is_err() {
+        return Ok(DicomFile::NotImage("a DICOM object without pixel data".to_string()));
+    }
+    let frames = int(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
+    if frames > 1 {
+        return Err(format!(
+            "a multi-frame DICOM image ({frames} frames in one file): only single-frame slices are read; convert it to one file per slice first (e.g. dcm2niix to NIfTI, or emf2sf)"
+        ));
+    }
     let rows = int(&obj, tags::ROWS).ok_or("no Rows")?;
     let cols = int(&obj, tags::COLUMNS).ok_or("no Columns")?;
     let bits = int(&obj, tags::BITS_ALLOCATED).unwrap_or(16);
@@ -306,7 +341,8 @@ fn read_one_at(path: &Path, bytes: &[u8]) -> Result<DicomSlice, String> {
         .and_then(|e| e.to_multi_float64().ok())
         .filter(|v| v.len() == 2 && v.iter().all(|s| *s > 0.0 && s.is_finite()))
         .map(|v| (v[1], v[0]));
-    Ok(DicomSlice {
+    let (copied, uncopied) = copied_attributes(&obj);
+    Ok(DicomFile::Slice(Box::new(DicomSlice {
         path: path.to_path_buf(),
         position: floats(&obj, tags::IMAGE_POSITION_PATIENT),
         orientation: floats(&obj, tags::IMAGE_ORIENTATION_PATIENT),
@@ -327,18 +363,54 @@ fn read_one_at(path: &Path, bytes: &[u8]) -> Result<DicomSlice, String> {
                 .unwrap_or_else(|| obj.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_string()),
             study: text(&obj, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
             frame_of_reference: text(&obj, tags::FRAME_OF_REFERENCE_UID).unwrap_or_default(),
-            copied: crate::dicom_seg::COPIED
-                .iter()
-                .map(|(tag, _)| text(&obj, *tag).unwrap_or_default())
-                .collect(),
+            copied,
+            uncopied,
         },
-    })
+    })))
+}
+
+/// The values of [`crate::dicom_seg::COPIED`]'s attributes as a derived object can carry them
+/// (written as UTF-8), and the note when some could not be. Text in a character set that
+/// `dicom-rs` decodes (one of the single-byte sets, UTF-8, GB18030) is copied as read; under
+/// ISO 2022 code extensions (several character sets) or one it does not know (GBK), only values
+/// in plain ASCII are, and of a person's name its alphabetic group (before '='), so that no
+/// garbled name goes out under the patient's ID.
+fn copied_attributes(obj: &DefaultDicomObject) -> (Vec<String>, Option<String>) {
+    let charset = text(obj, tags::SPECIFIC_CHARACTER_SET).unwrap_or_default();
+    let decoded =
+        !charset.contains('\\') && (charset.is_empty() || dicom_encoding::text::SpecificCharacterSet::from_code(&charset).is_some());
+    let plain = |v: &str| v.is_ascii() && !v.contains('\u{1b}');
+    let mut dropped = Vec::new();
+    let values = crate::dicom_seg::COPIED
+        .iter()
+        .map(|(tag, vr, name)| {
+            let value = text(obj, *tag).unwrap_or_default();
+            if decoded || plain(&value) {
+                return value;
+            }
+            let alphabetic = value.split('=').next().unwrap_or_default();
+            if *vr == dicom_core::VR::PN && !alphabetic.is_empty() && plain(alphabetic) {
+                dropped.push(format!("{name} as its alphabetic group only"));
+                return alphabetic.to_string();
+            }
+            dropped.push(format!("{name} left empty"));
+            String::new()
+        })
+        .collect();
+    let note = (!dropped.is_empty()).then(|| {
+        format!(
+            "in the DICOM Segmentation {}: the series' character set \"{charset}\" is not one this reader decodes",
+            dropped.join(", ")
+        )
+    });
+    (values, note)
 }
 
 /// DICOM objects that are not images, by SOP class (the class or a class under it): a series
 /// folder, as PACS and viewers export it, may hold them beside its slices (a segmentation such
-/// as `predict`'s own `<volume>_seg.dcm`, a report, a presentation state).
-const NOT_IMAGES: [(&str, &str); 6] = [
+/// as `predict`'s own `<volume>_seg.dcm`, a report, a presentation state). Objects of other
+/// classes without pixel data (spectroscopy, vendors' private data) are told by that.
+const NOT_IMAGES: [(&str, &str); 9] = [
     (crate::dicom_seg::SEG_SOP_CLASS, "a DICOM Segmentation"),
     (
         "1.2.840.10008.5.1.4.1.1.66",
@@ -348,45 +420,38 @@ const NOT_IMAGES: [(&str, &str); 6] = [
     ("1.2.840.10008.5.1.4.1.1.11", "a DICOM presentation state"),
     ("1.2.840.10008.5.1.4.1.1.481", "a DICOM radiotherapy object"),
     ("1.2.840.10008.5.1.4.1.1.104", "an encapsulated document"),
+    ("1.2.840.10008.5.1.4.1.1.9", "a DICOM waveform"),
+    ("1.2.840.10008.5.1.4.1.1.4.2", "an MR spectroscopy object"),
+    ("1.2.840.10008.5.1.4.38", "a hanging protocol"),
 ];
 
-/// What a DICOM file is when its SOP class (from the file meta) says it is not an image, so
-/// that it can be passed over with a note; None for images and for files whose meta cannot be
-/// read (the full reader then says what is wrong).
-pub fn not_an_image(bytes: &[u8]) -> Option<&'static str> {
-    let file = if bytes.get(128..132) == Some(b"DICM") {
-        &bytes[128..]
-    } else {
-        bytes
-    };
-    check_meta(file).ok()?;
-    let meta = FileMetaTable::from_reader(&mut &file[..]).ok()?;
-    let class = meta.media_storage_sop_class_uid().trim_end_matches(['\0', ' ']);
+/// What a SOP class is when it is a known kind of non-image object.
+fn non_image_class(class: &str) -> Option<&'static str> {
     NOT_IMAGES
         .iter()
         .find(|(uid, _)| class == *uid || class.strip_prefix(uid).is_some_and(|rest| rest.starts_with('.')))
         .map(|(_, what)| *what)
 }
 
-/// Read the `.dcm` files of one folder as a series; files that are not images
-/// ([`not_an_image`]) are passed over, said in the volume's notes.
-pub fn read_series(dir: &Path, files: &[PathBuf]) -> Result<Volume, String> {
+/// Read the `.dcm` files of one folder as a series. Files that are not images are passed over,
+/// said in the volume's notes; a folder of only such files (a study's SEG or report series) is
+/// no volume: `Ok(None)` with what was passed over.
+pub fn read_series(dir: &Path, files: &[PathBuf]) -> Result<(Option<Volume>, Vec<String>), String> {
     let mut slices = Vec::new();
     let mut skipped = Vec::new();
     for f in files {
         let bytes = std::fs::read(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
-        if let Some(what) = not_an_image(&bytes) {
-            skipped.push(format!("skipped {}: {what}, not an image", f.display()));
-            continue;
+        match read_file_at(f, &bytes).map_err(|e| format!("{}: {e}", f.display()))? {
+            DicomFile::Slice(slice) => slices.push(*slice),
+            DicomFile::NotImage(what) => skipped.push(format!("skipped {}: {what}, not an image", f.display())),
         }
-        slices.push(read_one_at(f, &bytes).map_err(|e| format!("{}: {e}", f.display()))?);
     }
     if slices.is_empty() && !skipped.is_empty() {
-        return Err(format!("no DICOM images ({})", skipped.join("; ")));
+        return Ok((None, skipped));
     }
     let mut volume = assemble(dir, slices)?;
     volume.notes.extend(skipped);
-    Ok(volume)
+    Ok((Some(volume), Vec::new()))
 }
 
 /// The normal of a slice's plane; without ImageOrientationPatient, an axial stack's.
@@ -457,11 +522,23 @@ fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
     let mut numbers: Vec<i64> = raws.iter().filter_map(|r| r.number).collect();
     numbers.sort_unstable();
     numbers.dedup();
+    let positioned = raws.iter().all(|r| r.position.is_some());
     if numbers.len() == raws.len() {
         raws.sort_by_key(|r| r.number);
+        // Numbers that do not run along the positions (interleaved or shuffled numbering) would
+        // scramble the volume: its neighbours, 3D clean-up and spacing.
+        if positioned {
+            let normal = normal_of(&raws[0]);
+            let d: Vec<f64> = raws.iter().map(|r| depth(normal, r)).collect();
+            let monotonic = d.windows(2).all(|w| w[1] >= w[0]) || d.windows(2).all(|w| w[1] <= w[0]);
+            if !monotonic {
+                raws.sort_by(|a, b| depth(normal, a).total_cmp(&depth(normal, b)));
+                return Some("slices ordered by ImagePositionPatient: their InstanceNumbers do not follow their positions".into());
+            }
+        }
         return None;
     }
-    if raws.iter().all(|r| r.position.is_some()) {
+    if positioned {
         let normal = normal_of(&raws[0]);
         raws.sort_by(|a, b| depth(normal, a).total_cmp(&depth(normal, b)).then_with(|| a.path.cmp(&b.path)));
         return Some("slices ordered by ImagePositionPatient (InstanceNumber missing or repeated)".into());
@@ -473,6 +550,26 @@ fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
             .then_with(|| crate::layout::natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy()))
     });
     Some("slices ordered by file name: InstanceNumber missing or repeated and no ImagePositionPatient".into())
+}
+
+/// Refuse a series whose slices share positions (several echoes, b-values or time points in
+/// one series): its volume would hold two images in one place.
+fn check_distinct_positions(raws: &[DicomSlice]) -> Result<(), String> {
+    if raws.len() < 2 || raws.iter().any(|r| r.position.is_none()) {
+        return Ok(());
+    }
+    let normal = normal_of(&raws[0]);
+    let mut at: Vec<(f64, &DicomSlice)> = raws.iter().map(|r| (depth(normal, r), r)).collect();
+    at.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let shared = at.windows(2).filter(|w| (w[1].0 - w[0].0).abs() < 1e-3).count();
+    match at.windows(2).find(|w| (w[1].0 - w[0].0).abs() < 1e-3) {
+        Some(w) => Err(format!(
+            "{} and {} lie at the same position ({shared} such pairs): one series of several volumes (echoes, b-values, time points)? Put each volume's slices in a folder of their own",
+            w[0].1.path.display(),
+            w[1].1.path.display()
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Check that slices form one series and turn them into a volume (in the order the module docs
@@ -502,6 +599,31 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
     if let Some(odd) = raws.iter().find(|r| r.values.is_empty() || r.values.len() != r.rows * r.cols) {
         return Err(format!("{}: pixel values do not match the image size", odd.path.display()));
     }
+    // A copy of a file (the same SOPInstanceUID) is one slice, not two.
+    let mut seen: std::collections::HashMap<String, PathBuf> = std::collections::HashMap::new();
+    let mut copies = Vec::new();
+    raws.retain(|r| {
+        let uid = &r.reference.sop_instance;
+        if uid.is_empty() {
+            return true;
+        }
+        match seen.get(uid) {
+            Some(kept) => {
+                copies.push(format!(
+                    "skipped {}: the same SOP instance as {} (a copy)",
+                    r.path.display(),
+                    kept.display()
+                ));
+                false
+            }
+            None => {
+                seen.insert(uid.clone(), r.path.clone());
+                true
+            }
+        }
+    });
+    check_distinct_positions(&raws)?;
+    let first = &raws[0];
     let thickness = first.thickness;
     let order_note = order_slices(&mut raws);
     let spacing = slice_spacing(&raws);
@@ -513,6 +635,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
         _ => None,
     };
     let plane_note = plane_note(&raws[0]);
+    let charset_note = raws[0].reference.uncopied.clone();
     let series = DicomSeries {
         study_uid: raws[0].reference.study.clone(),
         series_uid: raws[0].series.clone(),
@@ -581,7 +704,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
         nifti: None,
         dicom: Some(Box::new(series)),
         slice_thickness_mm: spacing.or(thickness),
-        notes: plane_note.into_iter().collect(),
+        notes: plane_note.into_iter().chain(charset_note).chain(copies).collect(),
     })
 }
 
@@ -618,7 +741,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("IM9.dcm");
         std::fs::write(&f, &implicit).unwrap();
-        let v = read_series(dir.path(), std::slice::from_ref(&f)).unwrap();
+        let v = read_series(dir.path(), std::slice::from_ref(&f)).unwrap().0.unwrap();
         assert_eq!(v.slices[0].label, f.display().to_string());
     }
 
@@ -628,7 +751,7 @@ mod tests {
     fn monochrome1_is_inverted_and_volumes_use_the_slice_spacing() {
         use dicom_core::{DataElement, PrimitiveValue, VR};
         let with_photometric = |bytes: &[u8], value: &str| {
-            let mut obj = parse(bytes).unwrap();
+            let mut obj = parse(bytes).unwrap().unwrap();
             obj.put(DataElement::new(
                 tags::PHOTOMETRIC_INTERPRETATION,
                 VR::CS,
@@ -746,6 +869,7 @@ mod tests {
         let slice = |name: &str, number: Option<i64>, z: Option<f64>| {
             let mut s = read_one_bytes(name, &dicom(1, "1.2.3", 4, EXPLICIT)).unwrap();
             s.number = number;
+            s.reference.sop_instance = name.to_string();
             s.position = z.map(|z| [0.0, 0.0, z]);
             s.orientation = Some([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
             s
@@ -815,5 +939,114 @@ mod tests {
         assert!(read_one_bytes("b.dcm", &with(200_000))
             .unwrap_err()
             .contains("consecutive item delimiters"));
+    }
+
+    /// `bytes` with `elements` put in (replacing any of the same tag) and `remove` taken out.
+    fn edited(bytes: &[u8], elements: Vec<dicom_core::DataElement<dicom_object::InMemDicomObject>>, remove: &[dicom_core::Tag]) -> Vec<u8> {
+        let mut obj = parse(bytes).unwrap().unwrap();
+        for e in elements {
+            obj.put(e);
+        }
+        for tag in remove {
+            obj.remove_element(*tag);
+        }
+        let mut out = Vec::new();
+        obj.write_all(&mut out).unwrap();
+        out
+    }
+
+    fn text_element(tag: dicom_core::Tag, vr: dicom_core::VR, value: &str) -> dicom_core::DataElement<dicom_object::InMemDicomObject> {
+        dicom_core::DataElement::new(tag, vr, dicom_core::PrimitiveValue::from(value))
+    }
+
+    /// Found by the session-59 audit: numbers that do not run along the positions scrambled the
+    /// volume (and the SEG's spacing); a copy of a file became a second slice; two images at one
+    /// place (echoes) were merged; a multi-frame file was read as one slice; objects without
+    /// pixel data failed the whole series.
+    #[test]
+    fn series_are_put_in_place_copies_dropped_and_odd_files_told() {
+        let at = |n: u32, z: &str| {
+            let position = dicom_core::PrimitiveValue::Strs(["0", "0", z].iter().map(|s| s.to_string()).collect());
+            let bytes = edited(
+                &dicom(n, "1.2.3", 4, EXPLICIT),
+                vec![dicom_core::DataElement::new(
+                    tags::IMAGE_POSITION_PATIENT,
+                    dicom_core::VR::DS,
+                    position,
+                )],
+                &[],
+            );
+            read_one_bytes(&format!("IM{n}.dcm"), &bytes).unwrap()
+        };
+        // Interleaved numbering: 1 at 0 mm, 2 at 10, 3 at 5.
+        let v = assemble(Path::new("s"), vec![at(1, "0"), at(2, "10"), at(3, "5")]).unwrap();
+        let stems: Vec<&str> = v.slices.iter().map(|s| s.stem.as_str()).collect();
+        assert_eq!(stems, ["IM1", "IM3", "IM2"]);
+        assert!(
+            v.slices[0].notes.iter().any(|n| n.contains("do not follow their positions")),
+            "{:?}",
+            v.slices[0].notes
+        );
+        assert_eq!(v.slice_thickness_mm, Some(5.0));
+        // A copy under another name is passed over.
+        let v = assemble(Path::new("s"), vec![at(1, "0"), at(2, "5"), at(2, "5")]).unwrap();
+        assert_eq!(v.slices.len(), 2);
+        assert!(v.notes.iter().any(|n| n.contains("the same SOP instance")), "{:?}", v.notes);
+        // Two images at one place (another echo: its own instance) are refused.
+        let mut echo = at(3, "5");
+        echo.reference.sop_instance = "1.2.826.0.1.99".into();
+        let err = assemble(Path::new("s"), vec![at(1, "0"), at(2, "5"), echo]).unwrap_err();
+        assert!(err.contains("same position"), "{err}");
+        // A multi-frame file is refused; an object without pixel data is not an image.
+        let frames = edited(
+            &dicom(1, "1.2.3", 4, EXPLICIT),
+            vec![text_element(tags::NUMBER_OF_FRAMES, dicom_core::VR::IS, "20")],
+            &[],
+        );
+        assert!(read_one_bytes("mf.dcm", &frames).unwrap_err().contains("multi-frame"));
+        let spectrum = edited(
+            &dicom(1, "1.2.3", 4, EXPLICIT),
+            vec![],
+            &[tags::PIXEL_DATA, tags::ROWS, tags::COLUMNS],
+        );
+        assert!(matches!(read_file_bytes("mrs.dcm", &spectrum).unwrap(), DicomFile::NotImage(w) if w.contains("without pixel data")));
+    }
+
+    /// Names in a character set dicom-rs does not decode (ISO 2022 code extensions, GBK) are
+    /// not copied garbled into a derived object: a person name keeps its plain alphabetic group,
+    /// other values are left empty, with a note.
+    #[test]
+    fn names_in_undecoded_character_sets_are_not_copied_garbled() {
+        let name = |charset: &str, value: &[u8]| {
+            let mut obj = parse(&dicom(1, "1.2.3", 4, EXPLICIT)).unwrap().unwrap();
+            obj.put(text_element(tags::SPECIFIC_CHARACTER_SET, dicom_core::VR::CS, charset));
+            let mut out = Vec::new();
+            obj.write_all(&mut out).unwrap();
+            // Patch the name's raw bytes in (dicom-rs would encode a Rust string its own way).
+            let at = out.windows(9).position(|w| w == b"Phantom^T").unwrap();
+            let len_at = at - 2;
+            let mut value = value.to_vec();
+            if value.len() % 2 == 1 {
+                value.push(b' ');
+            }
+            let mut patched = out[..len_at].to_vec();
+            patched.extend_from_slice(&(value.len() as u16).to_le_bytes());
+            patched.extend_from_slice(&value);
+            patched.extend_from_slice(&out[at + "Phantom^Test".len()..]);
+            let slice = read_one_bytes("n.dcm", &patched).unwrap();
+            let v = assemble(Path::new("s"), vec![slice]).unwrap();
+            (v.dicom.unwrap().copied[0].clone(), v.notes)
+        };
+        let (jis, notes) = name("ISO 2022 IR 6\\ISO 2022 IR 87", b"Yamada^Tarou=\x1b$B;3ED\x1b(B^\x1b$BB@O:\x1b(B");
+        assert_eq!(jis, "Yamada^Tarou");
+        assert!(
+            notes.iter().any(|n| n.contains("PatientName as its alphabetic group only")),
+            "{notes:?}"
+        );
+        let (gbk, notes) = name("GBK", b"\xcd\xf5^\xd0\xa1\xb6\xab");
+        assert_eq!(gbk, "");
+        assert!(notes.iter().any(|n| n.contains("PatientName left empty")), "{notes:?}");
+        let (latin1, _) = name("ISO_IR 100", b"M\xfcller^Zo\xeb");
+        assert_eq!(latin1, "Müller^Zoë");
     }
 }

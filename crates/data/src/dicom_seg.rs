@@ -19,17 +19,18 @@ pub const SEG_SOP_CLASS: &str = "1.2.840.10008.5.1.4.1.1.66.4";
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 
 /// The Patient and General Study attributes a derived object copies from its source, with
-/// their VRs (all are type 2 in a SEG, so each is written, empty when the source lacks it).
-pub const COPIED: [(Tag, VR); 9] = [
-    (tags::PATIENT_NAME, VR::PN),
-    (tags::PATIENT_ID, VR::LO),
-    (tags::PATIENT_BIRTH_DATE, VR::DA),
-    (tags::PATIENT_SEX, VR::CS),
-    (tags::STUDY_DATE, VR::DA),
-    (tags::STUDY_TIME, VR::TM),
-    (tags::REFERRING_PHYSICIAN_NAME, VR::PN),
-    (tags::STUDY_ID, VR::SH),
-    (tags::ACCESSION_NUMBER, VR::SH),
+/// their VRs and names (all are type 2 in a SEG, so each is written, empty when the source lacks
+/// it).
+pub const COPIED: [(Tag, VR, &str); 9] = [
+    (tags::PATIENT_NAME, VR::PN, "PatientName"),
+    (tags::PATIENT_ID, VR::LO, "PatientID"),
+    (tags::PATIENT_BIRTH_DATE, VR::DA, "PatientBirthDate"),
+    (tags::PATIENT_SEX, VR::CS, "PatientSex"),
+    (tags::STUDY_DATE, VR::DA, "StudyDate"),
+    (tags::STUDY_TIME, VR::TM, "StudyTime"),
+    (tags::REFERRING_PHYSICIAN_NAME, VR::PN, "ReferringPhysicianName"),
+    (tags::STUDY_ID, VR::SH, "StudyID"),
+    (tags::ACCESSION_NUMBER, VR::SH, "AccessionNumber"),
 ];
 
 /// Who made the segmentation, for the SEG's equipment and algorithm attributes.
@@ -144,6 +145,23 @@ fn check(series: &DicomSeries, slices: &[InputSlice], masks: &[Vec<u8>]) -> Resu
     Ok(orientation)
 }
 
+/// The distance between neighbouring slices when it is the same everywhere (within 0.01 mm) and
+/// not 0; None for a single slice, gaps or repeats.
+fn regular_step(slices: &[InputSlice], orientation: &[f64; 6]) -> Option<f64> {
+    let o = orientation;
+    let normal = [o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]];
+    let depths: Vec<f64> = slices
+        .iter()
+        .map(|s| {
+            s.position_mm
+                .map_or(0.0, |p| p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2])
+        })
+        .collect();
+    let steps: Vec<f64> = depths.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+    let first = *steps.first()?;
+    (first > 0.0 && steps.iter().all(|s| (s - first).abs() <= 0.01)).then_some(first)
+}
+
 /// The bytes of a DICOM Segmentation file of `masks` (0/1, one per slice of the series, in the
 /// volume's order) over the DICOM series `series` / `slices`; Err says why none can be made.
 pub fn seg_file_bytes(
@@ -168,7 +186,7 @@ pub fn seg_file_bytes(
     }
     put(element(tags::SOP_CLASS_UID, VR::UI, SEG_SOP_CLASS));
     put(element(tags::SOP_INSTANCE_UID, VR::UI, sop_instance.as_str()));
-    for ((tag, vr), value) in COPIED.iter().zip(&series.copied) {
+    for ((tag, vr, _), value) in COPIED.iter().zip(&series.copied) {
         put(element(*tag, *vr, value.as_str()));
     }
     put(element(tags::STUDY_INSTANCE_UID, VR::UI, series.study_uid.as_str()));
@@ -288,15 +306,12 @@ pub fn seg_file_bytes(
         ],
     ));
     put(element(tags::NUMBER_OF_FRAMES, VR::IS, slices.len().to_string()));
-    let mut measures = vec![
-        element(tags::PIXEL_SPACING, VR::DS, decimals(&[row_spacing, col_spacing])),
-        element(
-            tags::SLICE_THICKNESS,
-            VR::DS,
-            ds(series.thickness_mm.or(series.spacing_mm).unwrap_or(1.0)),
-        ),
-    ];
-    if let Some(step) = series.spacing_mm {
+    let mut measures = vec![element(tags::PIXEL_SPACING, VR::DS, decimals(&[row_spacing, col_spacing]))];
+    if let Some(t) = series.thickness_mm.or(series.spacing_mm) {
+        measures.push(element(tags::SLICE_THICKNESS, VR::DS, ds(t)));
+    }
+    // Only a regular grid has one spacing: readers that trust it place every frame by it.
+    if let Some(step) = regular_step(slices, &orientation) {
         measures.push(element(tags::SPACING_BETWEEN_SLICES, VR::DS, ds(step)));
     }
     put(sequence(
@@ -571,7 +586,7 @@ mod tests {
     }
 
     /// A SEG saved into its series' folder (as viewers and PACS exports keep them) is passed
-    /// over when the folder is read again, with a note; a folder of only that is refused.
+    /// over when the folder is read again, with a note; a folder of only that is no volume.
     #[test]
     fn a_seg_beside_its_series_is_not_read_as_a_slice() {
         let dir = tempfile::tempdir().unwrap();
@@ -583,12 +598,16 @@ mod tests {
         }
         let v = series();
         let seg = seg_file_bytes(v.dicom.as_ref().unwrap(), &v.slices, &vec![vec![0u8; 64]; 3], &source()).unwrap();
-        assert_eq!(crate::dicom::not_an_image(&seg), Some("a DICOM Segmentation"));
-        assert_eq!(crate::dicom::not_an_image(&std::fs::read(&files[0]).unwrap()), None);
+        let read = |b: &[u8]| crate::dicom::read_file_bytes("x.dcm", b).unwrap();
+        assert!(matches!(read(&seg), crate::dicom::DicomFile::NotImage(w) if w == "a DICOM Segmentation"));
+        assert!(matches!(
+            read(&std::fs::read(&files[0]).unwrap()),
+            crate::dicom::DicomFile::Slice(_)
+        ));
         let seg_path = dir.path().join("s_seg.dcm");
         std::fs::write(&seg_path, &seg).unwrap();
         files.push(seg_path.clone());
-        let again = crate::dicom::read_series(dir.path(), &files).unwrap();
+        let again = crate::dicom::read_series(dir.path(), &files).unwrap().0.unwrap();
         assert_eq!(again.slices.len(), 3);
         assert!(
             again
@@ -598,8 +617,24 @@ mod tests {
             "{:?}",
             again.notes
         );
-        let err = crate::dicom::read_series(dir.path(), &[seg_path]).unwrap_err();
-        assert!(err.contains("no DICOM images"), "{err}");
+        let (none, skipped) = crate::dicom::read_series(dir.path(), &[seg_path]).unwrap();
+        assert!(none.is_none());
+        assert!(skipped[0].contains("s_seg.dcm: a DICOM Segmentation, not an image"), "{skipped:?}");
+    }
+
+    /// SpacingBetweenSlices only for a regular grid: readers that trust it misplaced the frames
+    /// of a series with a gap (session-59 audit).
+    #[test]
+    fn a_series_with_a_gap_has_no_single_spacing() {
+        let v = series();
+        let mut slices = v.slices.clone();
+        slices[2].position_mm = Some([0.0, 0.0, 25.0]);
+        let bytes = seg_file_bytes(v.dicom.as_ref().unwrap(), &slices, &vec![vec![0u8; 64]; 3], &source()).unwrap();
+        let obj = parse(&bytes);
+        let shared = &items(&obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)[0];
+        let measures = &items(shared, tags::PIXEL_MEASURES_SEQUENCE)[0];
+        assert!(measures.element(tags::SPACING_BETWEEN_SLICES).is_err());
+        assert_eq!(text(measures, tags::SLICE_THICKNESS), "5");
     }
 
     #[test]

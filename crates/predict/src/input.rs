@@ -277,7 +277,9 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
     read_nifti_files(volume_files, &mut volumes, &mut failures, &mut notes);
     for (dir, files) in series {
         match crate::input::dicom::read_series(&dir, &files) {
-            Ok(v) => volumes.push(v),
+            Ok((Some(v), _)) => volumes.push(v),
+            // A study's segmentation or report series beside its image series.
+            Ok((None, skipped)) => notes.extend(skipped),
             Err(e) => failures.push(Failure {
                 path: dir.display().to_string(),
                 error: e,

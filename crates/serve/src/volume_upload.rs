@@ -299,23 +299,29 @@ pub(crate) fn read(limits: &Limits, v: VolumeUpload) -> Result<Volume, ApiError>
             let mut skipped = Vec::new();
             for u in &uploads {
                 // A segmentation or report exported beside the slices is passed over, as by predict.
-                if let Some(what) = dicom::not_an_image(&u.bytes) {
-                    skipped.push(format!("skipped {}: {what}, not an image", u.name));
-                    continue;
-                }
-                let raw = dicom::read_one_bytes(&u.name, &u.bytes).map_err(|e| unprocessable(format!("{}: {e}", u.name)))?;
+                let raw = match dicom::read_file_bytes(&u.name, &u.bytes).map_err(|e| unprocessable(format!("{}: {e}", u.name)))? {
+                    dicom::DicomFile::Slice(raw) => raw,
+                    dicom::DicomFile::NotImage(what) => {
+                        skipped.push(format!("skipped {}: {what}, not an image", u.name));
+                        continue;
+                    }
+                };
                 let pixels = raw.rows as u64 * raw.cols as u64;
                 check_plane(limits, &u.name, pixels)?;
                 total += pixels;
                 check_total(limits, total)?;
-                raws.push(raw);
+                raws.push(*raw);
             }
             if raws.is_empty() {
                 return Err(unprocessable(format!("no DICOM images ({})", skipped.join("; "))));
             }
             let mut volume = dicom::assemble(std::path::Path::new("upload"), raws).map_err(unprocessable)?;
+            // The volume's own notes (copies passed over, names not copied) go with each slice, as
+            // the files passed over do.
+            let whole: Vec<String> = volume.notes.iter().chain(&skipped).cloned().collect();
             for s in &mut volume.slices {
-                s.notes.extend(skipped.iter().cloned());
+                let new: Vec<String> = whole.iter().filter(|n| !s.notes.contains(n)).cloned().collect();
+                s.notes.extend(new);
             }
             volume
         }
