@@ -42,7 +42,7 @@ print("ref dims", [(d.DimensionIndexPointer, d.FunctionalGroupPointer) for d in 
 print("our dims", [(d.DimensionIndexPointer, d.FunctionalGroupPointer) for d in ours.DimensionIndexSequence])
 print("ref measures", ref.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0])
 print("our measures", ours.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0])
-# highdicom orders its frames by position, tumorscan by the series' InstanceNumber: compare by source image.
+# highdicom orders its frames by position, tumorscan in its volume's slice order: compare by source image.
 ours_hd = hd.seg.segread(out / (series_dir.name + "_seg.dcm"))
 ref_hd = hd.seg.Segmentation.from_dataset(ref)
 same = all(

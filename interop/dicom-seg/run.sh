@@ -8,7 +8,9 @@
 # under pydicom's strict validation. Needs Python 3 and network access for pip on first use.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
-work=${1:-$(mktemp -d)}
+# Everything goes into a folder of its own under WORK_DIR, so nothing else there is touched.
+work=${1:-$(mktemp -d)}/tumorscan-seg-check
+mkdir -p "$work"
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/tumorscan-dicom-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q pydicom==3.0.2 highdicom==0.28.2 numpy pillow

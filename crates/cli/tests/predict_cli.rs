@@ -949,7 +949,7 @@ fn a_dicom_series_mask_is_written_as_a_dicom_segmentation() {
     let out = dir.path().join("out");
     let r = tumorscan(&["predict", p(&series), "--out", p(&out)]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let seg = tumorscan_data::dicom_seg::read_seg_bytes(&std::fs::read(out.join("MR_FLAIR_seg.dcm")).unwrap()).unwrap();
+    let seg = tumorscan_data::phantom::read_seg(&std::fs::read(out.join("MR_FLAIR_seg.dcm")).unwrap()).unwrap();
     assert_eq!((seg.rows, seg.cols, seg.masks.len()), (256, 256, 20));
     let uids: Vec<String> = (1..=20).map(|k| format!("1.2.826.0.1.{k}")).collect();
     assert_eq!(seg.sources, uids);
@@ -999,7 +999,7 @@ fn dicom_series_of_two_sequences_combine_slice_by_slice() {
         "{rows:?}"
     );
     // The mask refers to the FLAIR series, the input.
-    let seg = tumorscan_data::dicom_seg::read_seg_bytes(&std::fs::read(out.join("flair_seg.dcm")).unwrap()).unwrap();
+    let seg = tumorscan_data::phantom::read_seg(&std::fs::read(out.join("flair_seg.dcm")).unwrap()).unwrap();
     assert_eq!(seg.sources.len(), 3);
     assert_clean_failure(
         &tumorscan(&["predict", p(&flair), "--pre", p(&short), "--out", p(&dir.path().join("o2"))]),

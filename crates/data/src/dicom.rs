@@ -77,8 +77,8 @@ pub struct SliceReference {
     pub frame_of_reference: String,
     /// The values of [`crate::dicom_seg::COPIED`]'s attributes, in order.
     pub copied: Vec<String>,
-    /// Which of them could not be copied faithfully (their character set), when any.
-    pub uncopied: Option<String>,
+    /// What could not be copied faithfully (their character set), when anything.
+    pub charset_note: Option<String>,
 }
 
 fn int(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<i64> {
@@ -110,6 +110,13 @@ pub enum DicomFile {
     Slice(Box<DicomSlice>),
     /// Not an image (a segmentation, report, spectroscopy or private data object): what it is.
     NotImage(String),
+}
+
+impl DicomFile {
+    /// The note for a file passed over as not an image.
+    pub fn skipped_note(name: &str, what: &str) -> String {
+        format!("skipped {name}: {what}, not an image")
+    }
 }
 
 /// Read one DICOM file from memory, telling image slices from other objects; `name` stands for
@@ -320,10 +327,8 @@ fn read_file_at(path: &Path, bytes: &[u8]) -> Result<DicomFile, String> {
     };
     // MONOCHROME1 shows low values white: negated, the percentile scaling below shows it as
     // MONOCHROME2 (read as stored, the image was a negative and the tumour vanished).
-    let photometric = obj
-        .element(tags::PHOTOMETRIC_INTERPRETATION)
-        .ok()
-        .and_then(|e| e.to_str().ok().map(|s| s.trim_end_matches(['\0', ' ']).to_ascii_uppercase()))
+    let photometric = text(&obj, tags::PHOTOMETRIC_INTERPRETATION)
+        .map(|s| s.to_ascii_uppercase())
         .unwrap_or_else(|| "MONOCHROME2".into());
     let sign = match photometric.as_str() {
         "MONOCHROME1" => -1.0,
@@ -341,7 +346,7 @@ fn read_file_at(path: &Path, bytes: &[u8]) -> Result<DicomFile, String> {
         .and_then(|e| e.to_multi_float64().ok())
         .filter(|v| v.len() == 2 && v.iter().all(|s| *s > 0.0 && s.is_finite()))
         .map(|v| (v[1], v[0]));
-    let (copied, uncopied) = copied_attributes(&obj);
+    let (copied, charset_note) = copied_attributes(&obj);
     Ok(DicomFile::Slice(Box::new(DicomSlice {
         path: path.to_path_buf(),
         position: floats(&obj, tags::IMAGE_POSITION_PATIENT),
@@ -364,7 +369,7 @@ fn read_file_at(path: &Path, bytes: &[u8]) -> Result<DicomFile, String> {
             study: text(&obj, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
             frame_of_reference: text(&obj, tags::FRAME_OF_REFERENCE_UID).unwrap_or_default(),
             copied,
-            uncopied,
+            charset_note,
         },
     })))
 }
@@ -433,37 +438,61 @@ fn non_image_class(class: &str) -> Option<&'static str> {
         .map(|(_, what)| *what)
 }
 
-/// Read the `.dcm` files of one folder as a series. Files that are not images are passed over,
-/// said in the volume's notes; a folder of only such files (a study's SEG or report series) is
-/// no volume: `Ok(None)` with what was passed over.
-pub fn read_series(dir: &Path, files: &[PathBuf]) -> Result<(Option<Volume>, Vec<String>), String> {
+/// What a folder of `.dcm` files holds.
+#[derive(Debug)]
+pub enum SeriesRead {
+    /// One series (files that are not images passed over, said in its notes).
+    Volume(Box<Volume>),
+    /// No images at all (a study's SEG or report series): the notes of what was passed over.
+    NoImages(Vec<String>),
+}
+
+/// Read the `.dcm` files of one folder as a series; files that are not images are passed over.
+pub fn read_series(dir: &Path, files: &[PathBuf]) -> Result<SeriesRead, String> {
     let mut slices = Vec::new();
     let mut skipped = Vec::new();
     for f in files {
         let bytes = std::fs::read(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
         match read_file_at(f, &bytes).map_err(|e| format!("{}: {e}", f.display()))? {
             DicomFile::Slice(slice) => slices.push(*slice),
-            DicomFile::NotImage(what) => skipped.push(format!("skipped {}: {what}, not an image", f.display())),
+            DicomFile::NotImage(what) => skipped.push((f, what)),
         }
     }
     if slices.is_empty() && !skipped.is_empty() {
-        return Ok((None, skipped));
+        let notes = skipped
+            .iter()
+            .map(|(f, what)| DicomFile::skipped_note(&f.display().to_string(), what));
+        return Ok(SeriesRead::NoImages(notes.collect()));
     }
     let mut volume = assemble(dir, slices)?;
-    volume.notes.extend(skipped);
-    Ok((Some(volume), Vec::new()))
+    // The volume's notes are told with its folder: the file's own name is enough.
+    volume.notes.extend(skipped.iter().map(|(f, what)| {
+        let name = f
+            .file_name()
+            .map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().to_string());
+        DicomFile::skipped_note(&name, what)
+    }));
+    Ok(SeriesRead::Volume(Box::new(volume)))
+}
+
+/// The normal of the plane whose rows and columns run along ImageOrientationPatient `o`.
+pub(crate) fn plane_normal(o: &[f64; 6]) -> [f64; 3] {
+    [o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]]
+}
+
+/// How far position `p` lies along `normal` (mm).
+pub(crate) fn along(normal: [f64; 3], p: [f64; 3]) -> f64 {
+    p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2]
 }
 
 /// The normal of a slice's plane; without ImageOrientationPatient, an axial stack's.
 fn normal_of(r: &DicomSlice) -> [f64; 3] {
-    r.orientation.map_or([0.0, 0.0, 1.0], |o| {
-        [o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]]
-    })
+    r.orientation.as_ref().map_or([0.0, 0.0, 1.0], plane_normal)
 }
 
 /// A slice's position along `normal` (mm; 0 without ImagePositionPatient).
 fn depth(normal: [f64; 3], r: &DicomSlice) -> f64 {
-    r.position.map_or(0.0, |p| p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2])
+    r.position.map_or(0.0, |p| along(normal, p))
 }
 
 /// The distance between neighbouring slice centres (their median, mm) of slices in order, when
@@ -515,9 +544,10 @@ fn plane_note(r: &DicomSlice) -> Option<String> {
     ))
 }
 
-/// Put a series' slices in order: by InstanceNumber when every slice has its own; otherwise
-/// along the slice normal by ImagePositionPatient when every slice has one (as `dcm2niix`
-/// orders them); otherwise by InstanceNumber and file name. Returns a note for the last two.
+/// Put a series' slices in order: by InstanceNumber when every slice has its own and the
+/// numbers run along the positions (either way); otherwise along the slice normal by
+/// ImagePositionPatient when every slice has one (as `dcm2niix` orders them); otherwise by
+/// InstanceNumber and file name. Returns a note when the numbers did not decide.
 fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
     let mut numbers: Vec<i64> = raws.iter().filter_map(|r| r.number).collect();
     numbers.sort_unstable();
@@ -552,8 +582,9 @@ fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
     Some("slices ordered by file name: InstanceNumber missing or repeated and no ImagePositionPatient".into())
 }
 
-/// Refuse a series whose slices share positions (several echoes, b-values or time points in
-/// one series): its volume would hold two images in one place.
+/// Refuse a series in which some slices share a position (several echoes, b-values or time
+/// points in one series): its volume would hold two images in one place. Slices all at one
+/// position carry no usable positions (a converter's placeholder) and are left to their numbers.
 fn check_distinct_positions(raws: &[DicomSlice]) -> Result<(), String> {
     if raws.len() < 2 || raws.iter().any(|r| r.position.is_none()) {
         return Ok(());
@@ -561,15 +592,18 @@ fn check_distinct_positions(raws: &[DicomSlice]) -> Result<(), String> {
     let normal = normal_of(&raws[0]);
     let mut at: Vec<(f64, &DicomSlice)> = raws.iter().map(|r| (depth(normal, r), r)).collect();
     at.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let shared = at.windows(2).filter(|w| (w[1].0 - w[0].0).abs() < 1e-3).count();
-    match at.windows(2).find(|w| (w[1].0 - w[0].0).abs() < 1e-3) {
-        Some(w) => Err(format!(
-            "{} and {} lie at the same position ({shared} such pairs): one series of several volumes (echoes, b-values, time points)? Put each volume's slices in a folder of their own",
-            w[0].1.path.display(),
-            w[1].1.path.display()
-        )),
-        None => Ok(()),
+    let same = |w: &[(f64, &DicomSlice)]| (w[1].0 - w[0].0).abs() < 1e-3;
+    let shared = at.windows(2).filter(|w| same(w)).count();
+    if shared == 0 || shared == raws.len() - 1 {
+        return Ok(());
     }
+    let w = at.windows(2).find(|w| same(w)).unwrap_or(&at[..2]);
+    Err(format!(
+        "{} and {} lie at the same position ({shared} pair{} of slices do): a series of several volumes (echoes, b-values, time points)? Split it into one volume each, e.g. with dcm2niix (which writes one NIfTI file per echo), and predict those",
+        w[0].1.path.display(),
+        w[1].1.path.display(),
+        if shared == 1 { "" } else { "s" }
+    ))
 }
 
 /// Check that slices form one series and turn them into a volume (in the order the module docs
@@ -599,29 +633,26 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
     if let Some(odd) = raws.iter().find(|r| r.values.is_empty() || r.values.len() != r.rows * r.cols) {
         return Err(format!("{}: pixel values do not match the image size", odd.path.display()));
     }
-    // A copy of a file (the same SOPInstanceUID) is one slice, not two.
-    let mut seen: std::collections::HashMap<String, PathBuf> = std::collections::HashMap::new();
+    // A copy of a file (the same SOPInstanceUID, position and pixels) is one slice, not two.
+    // Different images under one UID (some converters give every slice one) stay slices; the
+    // SEG, which refers to slices by UID, then refuses them.
+    let mut keep = Vec::with_capacity(raws.len());
     let mut copies = Vec::new();
-    raws.retain(|r| {
-        let uid = &r.reference.sop_instance;
-        if uid.is_empty() {
-            return true;
+    for (i, r) in raws.iter().enumerate() {
+        let copy_of = raws[..i].iter().zip(&keep).find(|(k, kept)| {
+            **kept
+                && !r.reference.sop_instance.is_empty()
+                && k.reference.sop_instance == r.reference.sop_instance
+                && k.position == r.position
+                && k.values == r.values
+        });
+        if let Some((k, _)) = copy_of {
+            copies.push(format!("skipped {}: a copy of {}", r.path.display(), k.path.display()));
         }
-        match seen.get(uid) {
-            Some(kept) => {
-                copies.push(format!(
-                    "skipped {}: the same SOP instance as {} (a copy)",
-                    r.path.display(),
-                    kept.display()
-                ));
-                false
-            }
-            None => {
-                seen.insert(uid.clone(), r.path.clone());
-                true
-            }
-        }
-    });
+        keep.push(copy_of.is_none());
+    }
+    let mut keep = keep.into_iter();
+    raws.retain(|_| keep.next().unwrap_or(true));
     check_distinct_positions(&raws)?;
     let first = &raws[0];
     let thickness = first.thickness;
@@ -635,7 +666,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
         _ => None,
     };
     let plane_note = plane_note(&raws[0]);
-    let charset_note = raws[0].reference.uncopied.clone();
+    let charset_note = raws[0].reference.charset_note.clone();
     let series = DicomSeries {
         study_uid: raws[0].reference.study.clone(),
         series_uid: raws[0].series.clone(),
@@ -741,7 +772,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("IM9.dcm");
         std::fs::write(&f, &implicit).unwrap();
-        let v = read_series(dir.path(), std::slice::from_ref(&f)).unwrap().0.unwrap();
+        let SeriesRead::Volume(v) = read_series(dir.path(), std::slice::from_ref(&f)).unwrap() else {
+            panic!("no volume")
+        };
         assert_eq!(v.slices[0].label, f.display().to_string());
     }
 
@@ -991,7 +1024,20 @@ mod tests {
         // A copy under another name is passed over.
         let v = assemble(Path::new("s"), vec![at(1, "0"), at(2, "5"), at(2, "5")]).unwrap();
         assert_eq!(v.slices.len(), 2);
-        assert!(v.notes.iter().any(|n| n.contains("the same SOP instance")), "{:?}", v.notes);
+        assert!(v.notes.iter().any(|n| n.contains("a copy of")), "{:?}", v.notes);
+        // Different images under one UID (a converter's habit) stay slices; the SEG refuses them.
+        let mut other = at(3, "10");
+        other.reference.sop_instance = "1.2.826.0.1.2".into();
+        let v = assemble(Path::new("s"), vec![at(1, "0"), at(2, "5"), other]).unwrap();
+        assert_eq!(v.slices.len(), 3);
+        let why = crate::dicom_seg::check_series(v.dicom.as_ref().unwrap(), &v.slices).unwrap_err();
+        assert!(why.contains("different images with one SOPInstanceUID"), "{why}");
+        // All at one placeholder position: ordered by number, no SEG.
+        let v = assemble(Path::new("s"), vec![at(2, "0"), at(1, "0"), at(3, "0")]).unwrap();
+        let stems: Vec<&str> = v.slices.iter().map(|s| s.stem.as_str()).collect();
+        assert_eq!(stems, ["IM1", "IM2", "IM3"]);
+        let why = crate::dicom_seg::check_series(v.dicom.as_ref().unwrap(), &v.slices).unwrap_err();
+        assert!(why.contains("share a position"), "{why}");
         // Two images at one place (another echo: its own instance) are refused.
         let mut echo = at(3, "5");
         echo.reference.sop_instance = "1.2.826.0.1.99".into();

@@ -63,9 +63,10 @@ fn code(value: &str, scheme: &str, meaning: &str) -> InMemDicomObject {
     ])
 }
 
-/// `s` cut to DICOM's 64-character limit for a long string (LO).
+/// `s` as one value of a long string (LO): no backslash (DICOM's value separator), at most 64
+/// characters.
 fn long_string(s: &str) -> String {
-    s.chars().take(64).collect()
+    s.chars().map(|c| if c == '\\' { '/' } else { c }).take(64).collect()
 }
 
 /// A decimal string of at most 16 characters (DICOM's DS limit) for `v`.
@@ -94,20 +95,17 @@ fn decimals(values: &[f64]) -> PrimitiveValue {
 }
 
 /// A new globally unique identifier under the UUID root 2.25 (from 128 random bits).
-pub fn new_uid() -> String {
+fn new_uid() -> String {
     format!("2.25.{}", rand::random::<u128>())
 }
 
-/// What stops a SEG from referring to this series, if anything.
-fn check(series: &DicomSeries, slices: &[InputSlice], masks: &[Vec<u8>]) -> Result<[f64; 6], String> {
-    let n = slices.len();
-    if n == 0 || masks.len() != n || series.instances.len() != n {
-        return Err(format!(
-            "{} slices, {} masks and {} source instances do not match",
-            n,
-            masks.len(),
-            series.instances.len()
-        ));
+/// What stops a SEG from referring to the DICOM series `series` / `slices`, if anything (the
+/// check [`seg_file_bytes`] makes first, which needs no masks: a server can refuse before
+/// running the networks). Ok gives the slices' ImageOrientationPatient.
+pub fn check_series(series: &DicomSeries, slices: &[InputSlice]) -> Result<[f64; 6], String> {
+    let first = slices.first().ok_or("no slices")?;
+    if series.instances.len() != slices.len() {
+        return Err(format!("{} slices but {} source instances", slices.len(), series.instances.len()));
     }
     for (what, uid) in [
         ("StudyInstanceUID", &series.study_uid),
@@ -118,29 +116,40 @@ fn check(series: &DicomSeries, slices: &[InputSlice], masks: &[Vec<u8>]) -> Resu
             return Err(format!("the series has no {what}"));
         }
     }
-    if series
-        .instances
-        .iter()
-        .any(|(class, instance)| class.is_empty() || instance.is_empty())
-    {
-        return Err("a slice has no SOPClassUID or SOPInstanceUID".into());
+    let mut uids = std::collections::HashMap::new();
+    for (s, (class, instance)) in slices.iter().zip(&series.instances) {
+        if class.is_empty() || instance.is_empty() {
+            return Err(format!("{} has no SOPClassUID or SOPInstanceUID", s.label));
+        }
+        if let Some(other) = uids.insert(instance, &s.label) {
+            return Err(format!("{other} and {} are different images with one SOPInstanceUID", s.label));
+        }
     }
-    let first = &slices[0];
-    let orientation = first.orientation.ok_or("a slice has no ImageOrientationPatient")?;
-    for (s, m) in slices.iter().zip(masks) {
-        if s.position_mm.is_none() {
-            return Err("a slice has no ImagePositionPatient".into());
-        }
+    if series.thickness_mm.or(series.spacing_mm).is_none() {
+        return Err("neither SliceThickness nor the spacing between slices is known".into());
+    }
+    let orientation = first
+        .orientation
+        .ok_or_else(|| format!("{} has no ImageOrientationPatient", first.label))?;
+    let normal = crate::dicom::plane_normal(&orientation);
+    let mut depths = Vec::with_capacity(slices.len());
+    for s in slices {
+        let position = s.position_mm.ok_or_else(|| format!("{} has no ImagePositionPatient", s.label))?;
         if s.spacing_mm.is_none() {
-            return Err("a slice has no PixelSpacing".into());
+            return Err(format!("{} has no PixelSpacing", s.label));
         }
-        if (s.width, s.height) != (first.width, first.height) || m.len() != (s.width * s.height) as usize {
+        if (s.width, s.height) != (first.width, first.height) {
             return Err("the slices are not all of one size".into());
         }
-        let o = s.orientation.ok_or("a slice has no ImageOrientationPatient")?;
+        let o = s.orientation.ok_or_else(|| format!("{} has no ImageOrientationPatient", s.label))?;
         if o.iter().zip(&orientation).any(|(a, b)| (a - b).abs() > 1e-4) || s.spacing_mm != first.spacing_mm {
             return Err("the slices are not all parallel with one pixel spacing".into());
         }
+        depths.push(crate::dicom::along(normal, position));
+    }
+    depths.sort_by(f64::total_cmp);
+    if depths.windows(2).any(|w| w[1] - w[0] < 1e-3) {
+        return Err("slices share a position, so frames could not be told apart by it".into());
     }
     Ok(orientation)
 }
@@ -148,14 +157,10 @@ fn check(series: &DicomSeries, slices: &[InputSlice], masks: &[Vec<u8>]) -> Resu
 /// The distance between neighbouring slices when it is the same everywhere (within 0.01 mm) and
 /// not 0; None for a single slice, gaps or repeats.
 fn regular_step(slices: &[InputSlice], orientation: &[f64; 6]) -> Option<f64> {
-    let o = orientation;
-    let normal = [o[1] * o[5] - o[2] * o[4], o[2] * o[3] - o[0] * o[5], o[0] * o[4] - o[1] * o[3]];
+    let normal = crate::dicom::plane_normal(orientation);
     let depths: Vec<f64> = slices
         .iter()
-        .map(|s| {
-            s.position_mm
-                .map_or(0.0, |p| p[0] * normal[0] + p[1] * normal[1] + p[2] * normal[2])
-        })
+        .map(|s| s.position_mm.map_or(0.0, |p| crate::dicom::along(normal, p)))
         .collect();
     let steps: Vec<f64> = depths.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
     let first = *steps.first()?;
@@ -170,8 +175,17 @@ pub fn seg_file_bytes(
     masks: &[Vec<u8>],
     source: &SegmentationSource,
 ) -> Result<Vec<u8>, String> {
-    let orientation = check(series, slices, masks)?;
-    let (rows, cols) = (slices[0].height, slices[0].width);
+    let orientation = check_series(series, slices)?;
+    let (rows, cols) = (slices[0].height as usize, slices[0].width as usize);
+    if masks.len() != slices.len() || masks.iter().any(|m| m.len() != rows * cols) {
+        return Err(format!(
+            "{} masks do not match the {} slices of {cols}x{rows}",
+            masks.len(),
+            slices.len()
+        ));
+    }
+    let side = |v: usize| u16::try_from(v).map_err(|_| format!("slices of {cols}x{rows} are too large for DICOM"));
+    let (rows16, cols16) = (side(rows)?, side(cols)?);
     let (col_spacing, row_spacing) = slices[0].spacing_mm.unwrap_or((1.0, 1.0));
     let sop_instance = new_uid();
     let now = chrono::Local::now();
@@ -180,8 +194,10 @@ pub fn seg_file_bytes(
     let mut put = |e: DataElement<InMemDicomObject>| {
         obj.put(e);
     };
-    // dicom-object writes text in the declared character set; the copied names may not be ASCII.
-    if series.copied.iter().any(|v| !v.is_ascii()) {
+    // dicom-object writes text in the declared character set; the copied names, or a model's
+    // name given with --model, may not be ASCII.
+    let texts = [&source.software, &source.algorithm];
+    if series.copied.iter().chain(texts).any(|v| !v.is_ascii()) {
         put(element(tags::SPECIFIC_CHARACTER_SET, VR::CS, "ISO_IR 192"));
     }
     put(element(tags::SOP_CLASS_UID, VR::UI, SEG_SOP_CLASS));
@@ -227,8 +243,8 @@ pub fn seg_file_bytes(
     put(element(tags::CONTENT_CREATOR_NAME, VR::PN, ""));
     put(element(tags::SAMPLES_PER_PIXEL, VR::US, PrimitiveValue::from(1u16)));
     put(element(tags::PHOTOMETRIC_INTERPRETATION, VR::CS, "MONOCHROME2"));
-    put(element(tags::ROWS, VR::US, PrimitiveValue::from(rows as u16)));
-    put(element(tags::COLUMNS, VR::US, PrimitiveValue::from(cols as u16)));
+    put(element(tags::ROWS, VR::US, PrimitiveValue::from(rows16)));
+    put(element(tags::COLUMNS, VR::US, PrimitiveValue::from(cols16)));
     for tag in [tags::BITS_ALLOCATED, tags::BITS_STORED] {
         put(element(tag, VR::US, PrimitiveValue::from(1u16)));
     }
@@ -244,7 +260,7 @@ pub fn seg_file_bytes(
             element(tags::SEGMENT_LABEL, VR::LO, "Tumour"),
             sequence(
                 tags::SEGMENTED_PROPERTY_CATEGORY_CODE_SEQUENCE,
-                vec![code("49755003", "SCT", "Morphologically Altered Structure")],
+                vec![code("49755003", "SCT", "Morphologically Abnormal Structure")],
             ),
             sequence(
                 tags::SEGMENTED_PROPERTY_TYPE_CODE_SEQUENCE,
@@ -406,83 +422,6 @@ pub fn seg_file_bytes(
     Ok(out)
 }
 
-/// A binary SEG's frames read back (as [`seg_file_bytes`] writes them): the SOP instance each
-/// frame's source image is, and each frame as 0/1 pixels, row-major.
-#[derive(Debug, Clone)]
-pub struct SegFrames {
-    /// Rows and columns of a frame.
-    pub rows: usize,
-    /// Columns.
-    pub cols: usize,
-    /// Each frame's ReferencedSOPInstanceUID (its source image).
-    pub sources: Vec<String>,
-    /// Each frame's pixels, 0/1.
-    pub masks: Vec<Vec<u8>>,
-}
-
-/// Read a binary DICOM Segmentation's frames and their source images (checks and tests; not a
-/// general SEG reader: one segment, uncompressed).
-pub fn read_seg_bytes(bytes: &[u8]) -> Result<SegFrames, String> {
-    let start = if bytes.get(128..132) == Some(b"DICM") { 128 } else { 0 };
-    let obj = dicom_object::OpenFileOptions::new()
-        .read_preamble(dicom_object::file::ReadPreamble::Never)
-        .from_reader(&bytes[start..])
-        .map_err(|e| format!("not a readable DICOM file: {e}"))?;
-    let number = |tag: Tag| -> Result<usize, String> {
-        obj.element(tag)
-            .map_err(|_| format!("no {tag}"))?
-            .to_int::<u32>()
-            .map(|v| v as usize)
-            .map_err(|e| format!("{tag}: {e}"))
-    };
-    let (rows, cols, frames) = (number(tags::ROWS)?, number(tags::COLUMNS)?, number(tags::NUMBER_OF_FRAMES)?);
-    if number(tags::BITS_ALLOCATED)? != 1 {
-        return Err("not a binary segmentation".into());
-    }
-    let items = |o: &InMemDicomObject, tag: Tag| -> Result<Vec<InMemDicomObject>, String> {
-        Ok(o.element(tag)
-            .map_err(|_| format!("no {tag}"))?
-            .items()
-            .ok_or(format!("{tag} is not a sequence"))?
-            .to_vec())
-    };
-    let mut sources = Vec::with_capacity(frames);
-    for frame in items(&obj, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)? {
-        let derivation = items(&frame, tags::DERIVATION_IMAGE_SEQUENCE)?;
-        let source = items(derivation.first().ok_or("empty derivation")?, tags::SOURCE_IMAGE_SEQUENCE)?;
-        let uid = source
-            .first()
-            .ok_or("empty source image sequence")?
-            .element(tags::REFERENCED_SOP_INSTANCE_UID)
-            .map_err(|_| "no ReferencedSOPInstanceUID")?
-            .to_str()
-            .map_err(|e| e.to_string())?;
-        sources.push(uid.trim_end_matches(['\0', ' ']).to_string());
-    }
-    let pixels = obj
-        .element(tags::PIXEL_DATA)
-        .map_err(|_| "no pixel data")?
-        .to_bytes()
-        .map_err(|e| e.to_string())?;
-    let n = rows * cols;
-    if sources.len() != frames || pixels.len() * 8 < frames * n {
-        return Err(format!(
-            "{frames} frames declared, {} described, {} bytes of pixels",
-            sources.len(),
-            pixels.len()
-        ));
-    }
-    let masks = (0..frames)
-        .map(|f| (0..n).map(|i| (pixels[(f * n + i) / 8] >> ((f * n + i) % 8)) & 1).collect())
-        .collect();
-    Ok(SegFrames {
-        rows,
-        cols,
-        sources,
-        masks,
-    })
-}
-
 /// Frames one bit per pixel, the first pixel in the lowest bit, frame after frame with no gap
 /// (DICOM's rule for BitsAllocated 1), padded to an even length.
 fn pack_bits(masks: &[Vec<u8>]) -> Vec<u8> {
@@ -580,7 +519,7 @@ mod tests {
         assert_eq!(pixels.len(), 24);
         let set: Vec<usize> = (0..192).filter(|i| pixels[i / 8] >> (i % 8) & 1 == 1).collect();
         assert_eq!(set, vec![64, 73]);
-        let back = read_seg_bytes(&bytes).unwrap();
+        let back = crate::phantom::read_seg(&bytes).unwrap();
         assert_eq!((back.rows, back.cols, back.masks), (8, 8, masks));
         assert_eq!(back.sources, ["1.2.826.0.1.1", "1.2.826.0.1.2", "1.2.826.0.1.3"]);
     }
@@ -607,7 +546,9 @@ mod tests {
         let seg_path = dir.path().join("s_seg.dcm");
         std::fs::write(&seg_path, &seg).unwrap();
         files.push(seg_path.clone());
-        let again = crate::dicom::read_series(dir.path(), &files).unwrap().0.unwrap();
+        let crate::dicom::SeriesRead::Volume(again) = crate::dicom::read_series(dir.path(), &files).unwrap() else {
+            panic!("no volume")
+        };
         assert_eq!(again.slices.len(), 3);
         assert!(
             again
@@ -617,8 +558,9 @@ mod tests {
             "{:?}",
             again.notes
         );
-        let (none, skipped) = crate::dicom::read_series(dir.path(), &[seg_path]).unwrap();
-        assert!(none.is_none());
+        let crate::dicom::SeriesRead::NoImages(skipped) = crate::dicom::read_series(dir.path(), &[seg_path]).unwrap() else {
+            panic!("a volume of no images")
+        };
         assert!(skipped[0].contains("s_seg.dcm: a DICOM Segmentation, not an image"), "{skipped:?}");
     }
 

@@ -178,6 +178,90 @@ pub fn dicom_slice_of(number: u32, series: &str, size: u16, transfer_syntax: &st
     out
 }
 
+/// A binary SEG's frames read back (as [`crate::dicom_seg::seg_file_bytes`] writes them): the SOP
+/// instance each frame's source image is, and each frame as 0/1 pixels, row-major.
+#[derive(Debug, Clone)]
+pub struct SegFrames {
+    /// Rows of a frame.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// Each frame's ReferencedSOPInstanceUID (its source image).
+    pub sources: Vec<String>,
+    /// Each frame's pixels, 0/1.
+    pub masks: Vec<Vec<u8>>,
+}
+
+/// Read a binary DICOM Segmentation's frames and their source images, for tests (not a general
+/// or hardened SEG reader: one segment, uncompressed, trusted input).
+pub fn read_seg(bytes: &[u8]) -> Result<SegFrames, String> {
+    let start = if bytes.get(128..132) == Some(b"DICM") { 128 } else { 0 };
+    let obj = dicom_object::OpenFileOptions::new()
+        .read_preamble(dicom_object::file::ReadPreamble::Never)
+        .from_reader(&bytes[start..])
+        .map_err(|e| format!("not a readable DICOM file: {e}"))?;
+    let number = |tag: dicom_core::Tag| -> Result<usize, String> {
+        obj.element(tag)
+            .map_err(|_| format!("no {tag}"))?
+            .to_int::<u32>()
+            .map(|v| v as usize)
+            .map_err(|e| format!("{tag}: {e}"))
+    };
+    let (rows, cols, frames) = (
+        number(dicom_dictionary_std::tags::ROWS)?,
+        number(dicom_dictionary_std::tags::COLUMNS)?,
+        number(dicom_dictionary_std::tags::NUMBER_OF_FRAMES)?,
+    );
+    if number(dicom_dictionary_std::tags::BITS_ALLOCATED)? != 1 {
+        return Err("not a binary segmentation".into());
+    }
+    let items = |o: &dicom_object::InMemDicomObject, tag: dicom_core::Tag| -> Result<Vec<dicom_object::InMemDicomObject>, String> {
+        Ok(o.element(tag)
+            .map_err(|_| format!("no {tag}"))?
+            .items()
+            .ok_or(format!("{tag} is not a sequence"))?
+            .to_vec())
+    };
+    let mut sources = Vec::new();
+    for frame in items(&obj, dicom_dictionary_std::tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)? {
+        let derivation = items(&frame, dicom_dictionary_std::tags::DERIVATION_IMAGE_SEQUENCE)?;
+        let source = items(
+            derivation.first().ok_or("empty derivation")?,
+            dicom_dictionary_std::tags::SOURCE_IMAGE_SEQUENCE,
+        )?;
+        let uid = source
+            .first()
+            .ok_or("empty source image sequence")?
+            .element(dicom_dictionary_std::tags::REFERENCED_SOP_INSTANCE_UID)
+            .map_err(|_| "no ReferencedSOPInstanceUID")?
+            .to_str()
+            .map_err(|e| e.to_string())?;
+        sources.push(uid.trim_end_matches(['\0', ' ']).to_string());
+    }
+    let pixels = obj
+        .element(dicom_dictionary_std::tags::PIXEL_DATA)
+        .map_err(|_| "no pixel data")?
+        .to_bytes()
+        .map_err(|e| e.to_string())?;
+    let n = rows * cols;
+    if sources.len() != frames || pixels.len() * 8 < frames * n {
+        return Err(format!(
+            "{frames} frames declared, {} described, {} bytes of pixels",
+            sources.len(),
+            pixels.len()
+        ));
+    }
+    let masks = (0..frames)
+        .map(|f| (0..n).map(|i| (pixels[(f * n + i) / 8] >> ((f * n + i) % 8)) & 1).collect())
+        .collect();
+    Ok(SegFrames {
+        rows,
+        cols,
+        sources,
+        masks,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,8 @@ pub struct InputSlice {
     pub height: u32,
     /// RGB (pre-contrast, FLAIR, post-contrast) bytes, HWC.
     pub rgb: Vec<u8>,
-    /// Pixel spacing (mm) when the format records it.
+    /// Pixel spacing (mm) when the format records it: (along a row, between rows), i.e. (x, y);
+    /// DICOM's PixelSpacing holds them the other way round.
     pub spacing_mm: Option<(f64, f64)>,
     /// Where the slice's first pixel lies in the patient's coordinates (mm), when the format
     /// records it per slice (DICOM ImagePositionPatient).
@@ -92,7 +93,7 @@ impl Volume {
 
 /// The identity of a DICOM series input, to write the predicted mask as a DICOM Segmentation
 /// that viewers show over it (the slices' geometry is in each [`InputSlice`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DicomSeries {
     /// StudyInstanceUID.
     pub study_uid: String,

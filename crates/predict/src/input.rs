@@ -276,10 +276,10 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
     let mut volumes = Vec::new();
     read_nifti_files(volume_files, &mut volumes, &mut failures, &mut notes);
     for (dir, files) in series {
-        match crate::input::dicom::read_series(&dir, &files) {
-            Ok((Some(v), _)) => volumes.push(v),
+        match dicom::read_series(&dir, &files) {
+            Ok(dicom::SeriesRead::Volume(v)) => volumes.push(*v),
             // A study's segmentation or report series beside its image series.
-            Ok((None, skipped)) => notes.extend(skipped),
+            Ok(dicom::SeriesRead::NoImages(skipped)) => notes.extend(skipped),
             Err(e) => failures.push(Failure {
                 path: dir.display().to_string(),
                 error: e,

@@ -586,6 +586,11 @@ async fn predict_many(State(s): State<Arc<AppState>>, req: Request) -> Result<Re
         for slice in &mut volume.slices {
             slice.notes.extend(skipped.iter().cloned());
         }
+        // A series no SEG can refer to is refused before the networks run.
+        if let (ReplyFormat::DicomSeg, Some(series)) = (format, &volume.dicom) {
+            tumorscan_data::dicom_seg::check_series(series, &volume.slices)
+                .map_err(|why| unprocessable(format!("no DICOM Segmentation can refer to this series: {why}")))?;
+        }
         let preds = predict_volume(&state.bundle, &volume, &predict_options());
         let masks = || preds.iter().map(|p| p.mask.clone()).collect::<Vec<_>>();
         match (format, &volume.nifti, &volume.dicom) {
@@ -596,8 +601,12 @@ async fn predict_many(State(s): State<Arc<AppState>>, req: Request) -> Result<Re
             }
             (ReplyFormat::DicomSeg, _, Some(series)) => {
                 let source = state.bundle.segmentation_source();
-                let bytes = tumorscan_data::dicom_seg::seg_file_bytes(series, &volume.slices, &masks(), &source)
-                    .map_err(|why| unprocessable(format!("no DICOM Segmentation can refer to this series: {why}")))?;
+                let bytes = tumorscan_data::dicom_seg::seg_file_bytes(series, &volume.slices, &masks(), &source).map_err(|why| {
+                    ApiError(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("could not write the DICOM Segmentation: {why}"),
+                    )
+                })?;
                 Ok(file_reply(bytes, "application/dicom", &format!("{}_seg.dcm", volume.id)))
             }
             _ => Ok(Json(slice_results(&volume, &preds)).into_response()),

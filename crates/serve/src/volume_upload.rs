@@ -302,7 +302,7 @@ pub(crate) fn read(limits: &Limits, v: VolumeUpload) -> Result<Volume, ApiError>
                 let raw = match dicom::read_file_bytes(&u.name, &u.bytes).map_err(|e| unprocessable(format!("{}: {e}", u.name)))? {
                     dicom::DicomFile::Slice(raw) => raw,
                     dicom::DicomFile::NotImage(what) => {
-                        skipped.push(format!("skipped {}: {what}, not an image", u.name));
+                        skipped.push(dicom::DicomFile::skipped_note(&u.name, &what));
                         continue;
                     }
                 };

@@ -590,6 +590,21 @@ fn sample_as_nifti_files() -> (Vec<u8>, Vec<u8>, [Vec<u8>; 3]) {
     (image, mask, sequences)
 }
 
+/// The file `/v1/predict/volume?<query>` replies with for `files`, checked to be 200 with
+/// `content_type` and named `name` for saving.
+async fn volume_file(query: &str, files: &[(&str, Vec<u8>)], content_type: &str, name: &str) -> axum::body::Bytes {
+    let (ct, body) = multipart(files);
+    let resp = app(Limits::default())
+        .oneshot(post(&format!("/v1/predict/volume?{query}"), &ct, body))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], content_type);
+    let disposition = resp.headers()["content-disposition"].to_str().unwrap().to_string();
+    assert!(disposition.contains(&format!("filename=\"{name}\"")), "{disposition}");
+    axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap()
+}
+
 /// A NIfTI volume with its `_mask` volume is predicted as one patient and scored; with
 /// `format=nifti` the reply is the mask as a .nii.gz on the input's grid. A DICOM series is
 /// predicted as one volume, with `format=dicom-seg` replied as a DICOM Segmentation; a mix of
@@ -620,15 +635,13 @@ async fn nifti_volumes_and_dicom_series_are_predicted() {
     let dice = 2.0 * overlap as f64 / (predicted + truth) as f64;
     assert!(dice > 0.85, "volumetric Dice {dice}");
 
-    let (ct, body) = multipart(&[("case.nii", image.clone())]);
-    let resp = app(Limits::default())
-        .oneshot(post("/v1/predict/volume?format=nifti", &ct, body))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.headers()["content-type"], "application/gzip");
-    assert!(resp.headers()["content-disposition"].to_str().unwrap().contains("case_mask.nii.gz"));
-    let gz = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let gz = volume_file(
+        "format=nifti",
+        &[("case.nii", image.clone())],
+        "application/gzip",
+        "case_mask.nii.gz",
+    )
+    .await;
     let (geometry, masks) = tumorscan_data::nifti::read_mask_bytes(&gz).unwrap();
     assert_eq!(geometry.dims, (256, 256, 20));
     assert_eq!(masks.iter().flatten().map(|&v| u64::from(v)).sum::<u64>(), predicted);
@@ -650,16 +663,8 @@ async fn nifti_volumes_and_dicom_series_are_predicted() {
     // With format=dicom-seg its mask comes back as a DICOM Segmentation referring to each
     // slice in order, the same pixels as the JSON reply's.
     let parts: Vec<(&str, Vec<u8>)> = dicom.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
-    let (ct, body) = multipart(&parts);
-    let resp = app(Limits::default())
-        .oneshot(post("/v1/predict/volume?format=dicom-seg", &ct, body))
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.headers()["content-type"], "application/dicom");
-    assert!(resp.headers()["content-disposition"].to_str().unwrap().contains("_seg.dcm"));
-    let seg = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    let frames = tumorscan_data::dicom_seg::read_seg_bytes(&seg).unwrap();
+    let seg = volume_file("format=dicom-seg", &parts, "application/dicom", "dicom-series_seg.dcm").await;
+    let frames = tumorscan_data::phantom::read_seg(&seg).unwrap();
     assert_eq!(frames.sources, ["1.2.826.0.1.1", "1.2.826.0.1.2", "1.2.826.0.1.3"]);
     for (frame, r) in frames.masks.iter().zip(v.as_array().unwrap()) {
         assert_eq!(
