@@ -976,6 +976,15 @@ fn a_dicom_series_mask_is_written_as_a_dicom_segmentation() {
         "{}",
         r.stderr
     );
+    // A folder of only that, given alone, is nothing to predict: exit 1, no --out.
+    let seg_only = dir.path().join("SEG");
+    std::fs::create_dir(&seg_only).unwrap();
+    std::fs::copy(out.join("MR_FLAIR_seg.dcm"), seg_only.join("seg.dcm")).unwrap();
+    let nothing = dir.path().join("nothing");
+    let r = tumorscan(&["predict", p(&seg_only), "--out", p(&nothing)]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("no DICOM images"), "{}", r.stderr);
+    assert!(!nothing.exists());
 }
 
 #[test]

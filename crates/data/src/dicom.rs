@@ -382,8 +382,11 @@ fn read_file_at(path: &Path, bytes: &[u8]) -> Result<DicomFile, String> {
 /// garbled name goes out under the patient's ID.
 fn copied_attributes(obj: &DefaultDicomObject) -> (Vec<String>, Option<String>) {
     let charset = text(obj, tags::SPECIFIC_CHARACTER_SET).unwrap_or_default();
-    let decoded =
-        !charset.contains('\\') && (charset.is_empty() || dicom_encoding::text::SpecificCharacterSet::from_code(&charset).is_some());
+    // Japanese multi-byte sets are code extensions: alone (not valid DICOM) they decode wrongly.
+    let decoded = !charset.contains('\\')
+        && !charset.contains("IR 87")
+        && !charset.contains("IR 159")
+        && (charset.is_empty() || dicom_encoding::text::SpecificCharacterSet::from_code(&charset).is_some());
     let plain = |v: &str| v.is_ascii() && !v.contains('\u{1b}');
     let mut dropped = Vec::new();
     let values = crate::dicom_seg::COPIED
@@ -466,13 +469,16 @@ pub fn read_series(dir: &Path, files: &[PathBuf]) -> Result<SeriesRead, String> 
     }
     let mut volume = assemble(dir, slices)?;
     // The volume's notes are told with its folder: the file's own name is enough.
-    volume.notes.extend(skipped.iter().map(|(f, what)| {
-        let name = f
-            .file_name()
-            .map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().to_string());
-        DicomFile::skipped_note(&name, what)
-    }));
+    volume
+        .notes
+        .extend(skipped.iter().map(|(f, what)| DicomFile::skipped_note(&file_name(f), what)));
     Ok(SeriesRead::Volume(Box::new(volume)))
+}
+
+/// A path's file name, for notes told with their folder.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().to_string())
 }
 
 /// The normal of the plane whose rows and columns run along ImageOrientationPatient `o`.
@@ -552,7 +558,11 @@ fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
     let mut numbers: Vec<i64> = raws.iter().filter_map(|r| r.number).collect();
     numbers.sort_unstable();
     numbers.dedup();
-    let positioned = raws.iter().all(|r| r.position.is_some());
+    // Positions order the slices only when they differ (not a converter's placeholder).
+    let positioned = raws.iter().all(|r| r.position.is_some()) && {
+        let normal = normal_of(&raws[0]);
+        raws.iter().any(|r| (depth(normal, r) - depth(normal, &raws[0])).abs() >= 1e-3)
+    };
     if numbers.len() == raws.len() {
         raws.sort_by_key(|r| r.number);
         // Numbers that do not run along the positions (interleaved or shuffled numbering) would
@@ -570,7 +580,11 @@ fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
     }
     if positioned {
         let normal = normal_of(&raws[0]);
-        raws.sort_by(|a, b| depth(normal, a).total_cmp(&depth(normal, b)).then_with(|| a.path.cmp(&b.path)));
+        raws.sort_by(|a, b| {
+            depth(normal, a)
+                .total_cmp(&depth(normal, b))
+                .then_with(|| crate::layout::natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy()))
+        });
         return Some("slices ordered by ImagePositionPatient (InstanceNumber missing or repeated)".into());
     }
     // In natural order (IM2 before IM10), as `predict` orders 2D slices.
@@ -647,7 +661,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
                 && k.values == r.values
         });
         if let Some((k, _)) = copy_of {
-            copies.push(format!("skipped {}: a copy of {}", r.path.display(), k.path.display()));
+            copies.push(format!("skipped {}: a copy of {}", file_name(&r.path), file_name(&k.path)));
         }
         keep.push(copy_of.is_none());
     }
@@ -666,6 +680,9 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
         _ => None,
     };
     let plane_note = plane_note(&raws[0]);
+    let placeholder_note = (raws.len() > 1 && raws.iter().all(|r| r.position.is_some() && r.position == raws[0].position)).then(|| {
+        "every slice has the same ImagePositionPatient: ordered by InstanceNumber; if they are echoes or time points of one slice rather than a stack, predict them apart".to_string()
+    });
     let charset_note = raws[0].reference.charset_note.clone();
     let series = DicomSeries {
         study_uid: raws[0].reference.study.clone(),
@@ -735,7 +752,12 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
         nifti: None,
         dicom: Some(Box::new(series)),
         slice_thickness_mm: spacing.or(thickness),
-        notes: plane_note.into_iter().chain(charset_note).chain(copies).collect(),
+        notes: plane_note
+            .into_iter()
+            .chain(placeholder_note)
+            .chain(charset_note)
+            .chain(copies)
+            .collect(),
     })
 }
 
@@ -1032,10 +1054,25 @@ mod tests {
         assert_eq!(v.slices.len(), 3);
         let why = crate::dicom_seg::check_series(v.dicom.as_ref().unwrap(), &v.slices).unwrap_err();
         assert!(why.contains("different images with one SOPInstanceUID"), "{why}");
+        // Without numbers, placeholder positions leave the order to the names, IM2 before IM10.
+        let unnumbered = |n: u32| {
+            let mut s = at(n, "0");
+            s.number = None;
+            s
+        };
+        let v = assemble(Path::new("s"), vec![unnumbered(10), unnumbered(2), unnumbered(1)]).unwrap();
+        let stems: Vec<&str> = v.slices.iter().map(|s| s.stem.as_str()).collect();
+        assert_eq!(stems, ["IM1", "IM2", "IM10"]);
+        assert!(
+            v.slices[0].notes.iter().any(|n| n.contains("ordered by file name")),
+            "{:?}",
+            v.slices[0].notes
+        );
         // All at one placeholder position: ordered by number, no SEG.
         let v = assemble(Path::new("s"), vec![at(2, "0"), at(1, "0"), at(3, "0")]).unwrap();
         let stems: Vec<&str> = v.slices.iter().map(|s| s.stem.as_str()).collect();
         assert_eq!(stems, ["IM1", "IM2", "IM3"]);
+        assert!(v.notes.iter().any(|n| n.contains("the same ImagePositionPatient")), "{:?}", v.notes);
         let why = crate::dicom_seg::check_series(v.dicom.as_ref().unwrap(), &v.slices).unwrap_err();
         assert!(why.contains("share a position"), "{why}");
         // Two images at one place (another echo: its own instance) are refused.

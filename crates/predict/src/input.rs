@@ -275,11 +275,14 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
     }
     let mut volumes = Vec::new();
     read_nifti_files(volume_files, &mut volumes, &mut failures, &mut notes);
+    // Folders of only non-image DICOM files: a note beside other volumes, a failure when they are
+    // all there is (nothing would be predicted).
+    let mut no_images = Vec::new();
     for (dir, files) in series {
         match dicom::read_series(&dir, &files) {
             Ok(dicom::SeriesRead::Volume(v)) => volumes.push(*v),
             // A study's segmentation or report series beside its image series.
-            Ok(dicom::SeriesRead::NoImages(skipped)) => notes.extend(skipped),
+            Ok(dicom::SeriesRead::NoImages(skipped)) => no_images.push((dir, skipped)),
             Err(e) => failures.push(Failure {
                 path: dir.display().to_string(),
                 error: e,
@@ -376,6 +379,14 @@ pub fn collect_inputs(inputs: &[PathBuf], exclude: Option<&Path>) -> Inputs {
             slice_thickness_mm: None,
             notes: Vec::new(),
         });
+    }
+    if volumes.is_empty() && failures.is_empty() {
+        failures.extend(no_images.into_iter().map(|(dir, skipped)| Failure {
+            path: dir.display().to_string(),
+            error: format!("no DICOM images ({})", skipped.join("; ")),
+        }));
+    } else {
+        notes.extend(no_images.into_iter().flat_map(|(_, skipped)| skipped));
     }
     unique_names(&mut volumes);
     // What concerns a whole volume (another plane, an oblique one) is said once, not per slice.
