@@ -681,7 +681,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
     };
     let plane_note = plane_note(&raws[0]);
     let placeholder_note = (raws.len() > 1 && raws.iter().all(|r| r.position.is_some() && r.position == raws[0].position)).then(|| {
-        "every slice has the same ImagePositionPatient: ordered by InstanceNumber; if they are echoes or time points of one slice rather than a stack, predict them apart".to_string()
+        "every slice has the same ImagePositionPatient, so positions cannot order them (InstanceNumbers, or names, do); if they are echoes or time points of one slice rather than a stack, predict them apart".to_string()
     });
     let charset_note = raws[0].reference.charset_note.clone();
     let series = DicomSeries {
