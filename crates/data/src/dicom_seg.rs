@@ -3,10 +3,11 @@
 //! frame per source slice, each at its slice's ImagePositionPatient and naming its source image,
 //! in the source's study and frame of reference, the patient and study attributes copied
 //! ([`COPIED`]). Written uncompressed (explicit VR little endian), frames packed one bit per
-//! pixel. The series must carry its identifiers (Study, Series and SOP Instance UIDs,
-//! FrameOfReferenceUID) and geometry (ImagePositionPatient, ImageOrientationPatient,
-//! PixelSpacing on every slice, all slices parallel and of one size); otherwise no SEG is
-//! written and the reason is given.
+//! pixel. The series must carry its identifiers (Study and Series UIDs, FrameOfReferenceUID, a
+//! distinct SOP Instance UID per slice) and geometry (ImagePositionPatient,
+//! ImageOrientationPatient, PixelSpacing on every slice, all slices parallel, of one size and at
+//! distinct positions, a slice thickness or spacing); otherwise no SEG is written and
+//! [`check_series`] says why.
 
 use crate::volume::{DicomSeries, InputSlice};
 use dicom_core::value::DataSetSequence;
