@@ -2,8 +2,9 @@
 //! a series, ordered by InstanceNumber (by ImagePositionPatient along the slice normal where the
 //! numbers are missing, repeat or do not run along the positions). Files that are not images
 //! (segmentations, reports, ...; [`DicomFile::NotImage`]) and copies of a file (the same
-//! SOPInstanceUID) are passed over with a note; slices sharing a position and multi-frame files
-//! are refused. Uncompressed transfer syntaxes only (explicit or implicit
+//! SOPInstanceUID, position and pixels) are passed over with a note; some slices sharing a
+//! position (echoes) and multi-frame files are refused, slices all at one placeholder position
+//! left to their numbers. Uncompressed transfer syntaxes only (explicit or implicit
 //! VR little endian); a compressed series gets a clear error asking for decompression first
 //! (e.g. `gdcmconv --raw`). Monochrome slices are taken as FLAIR in all three channels and
 //! scaled to 8 bits by the series' 0.5..99.5 percentile range (per-volume z-scoring follows).
