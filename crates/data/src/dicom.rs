@@ -559,17 +559,17 @@ fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
     let mut numbers: Vec<i64> = raws.iter().filter_map(|r| r.number).collect();
     numbers.sort_unstable();
     numbers.dedup();
+    let normal = normal_of(&raws[0]);
     // Positions order the slices only when they differ (not a converter's placeholder).
-    let positioned = raws.iter().all(|r| r.position.is_some()) && {
-        let normal = normal_of(&raws[0]);
-        raws.iter().any(|r| (depth(normal, r) - depth(normal, &raws[0])).abs() >= 1e-3)
-    };
+    let positioned =
+        raws.iter().all(|r| r.position.is_some()) && raws.iter().any(|r| (depth(normal, r) - depth(normal, &raws[0])).abs() >= 1e-3);
+    // File names in natural order (IM2 before IM10), as `predict` orders 2D slices.
+    let by_name = |a: &DicomSlice, b: &DicomSlice| crate::layout::natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy());
     if numbers.len() == raws.len() {
         raws.sort_by_key(|r| r.number);
         // Numbers that do not run along the positions (interleaved or shuffled numbering) would
         // scramble the volume: its neighbours, 3D clean-up and spacing.
         if positioned {
-            let normal = normal_of(&raws[0]);
             let d: Vec<f64> = raws.iter().map(|r| depth(normal, r)).collect();
             let monotonic = d.windows(2).all(|w| w[1] >= w[0]) || d.windows(2).all(|w| w[1] <= w[0]);
             if !monotonic {
@@ -580,20 +580,10 @@ fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
         return None;
     }
     if positioned {
-        let normal = normal_of(&raws[0]);
-        raws.sort_by(|a, b| {
-            depth(normal, a)
-                .total_cmp(&depth(normal, b))
-                .then_with(|| crate::layout::natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy()))
-        });
+        raws.sort_by(|a, b| depth(normal, a).total_cmp(&depth(normal, b)).then_with(|| by_name(a, b)));
         return Some("slices ordered by ImagePositionPatient (InstanceNumber missing or repeated)".into());
     }
-    // In natural order (IM2 before IM10), as `predict` orders 2D slices.
-    raws.sort_by(|a, b| {
-        a.number
-            .cmp(&b.number)
-            .then_with(|| crate::layout::natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy()))
-    });
+    raws.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| by_name(a, b)));
     Some("slices ordered by file name: InstanceNumber missing or repeated and no ImagePositionPatient".into())
 }
 

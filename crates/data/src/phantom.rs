@@ -195,27 +195,26 @@ pub struct SegFrames {
 /// Read a binary DICOM Segmentation's frames and their source images, for tests (not a general
 /// or hardened SEG reader: one segment, uncompressed, trusted input).
 pub fn read_seg(bytes: &[u8]) -> Result<SegFrames, String> {
+    use dicom_core::Tag;
+    use dicom_dictionary_std::tags;
+    use dicom_object::InMemDicomObject;
     let start = if bytes.get(128..132) == Some(b"DICM") { 128 } else { 0 };
     let obj = dicom_object::OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Never)
         .from_reader(&bytes[start..])
         .map_err(|e| format!("not a readable DICOM file: {e}"))?;
-    let number = |tag: dicom_core::Tag| -> Result<usize, String> {
+    let number = |tag: Tag| -> Result<usize, String> {
         obj.element(tag)
             .map_err(|_| format!("no {tag}"))?
             .to_int::<u32>()
             .map(|v| v as usize)
             .map_err(|e| format!("{tag}: {e}"))
     };
-    let (rows, cols, frames) = (
-        number(dicom_dictionary_std::tags::ROWS)?,
-        number(dicom_dictionary_std::tags::COLUMNS)?,
-        number(dicom_dictionary_std::tags::NUMBER_OF_FRAMES)?,
-    );
-    if number(dicom_dictionary_std::tags::BITS_ALLOCATED)? != 1 {
+    let (rows, cols, frames) = (number(tags::ROWS)?, number(tags::COLUMNS)?, number(tags::NUMBER_OF_FRAMES)?);
+    if number(tags::BITS_ALLOCATED)? != 1 {
         return Err("not a binary segmentation".into());
     }
-    let items = |o: &dicom_object::InMemDicomObject, tag: dicom_core::Tag| -> Result<Vec<dicom_object::InMemDicomObject>, String> {
+    let items = |o: &InMemDicomObject, tag: Tag| -> Result<Vec<InMemDicomObject>, String> {
         Ok(o.element(tag)
             .map_err(|_| format!("no {tag}"))?
             .items()
@@ -223,23 +222,20 @@ pub fn read_seg(bytes: &[u8]) -> Result<SegFrames, String> {
             .to_vec())
     };
     let mut sources = Vec::new();
-    for frame in items(&obj, dicom_dictionary_std::tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)? {
-        let derivation = items(&frame, dicom_dictionary_std::tags::DERIVATION_IMAGE_SEQUENCE)?;
-        let source = items(
-            derivation.first().ok_or("empty derivation")?,
-            dicom_dictionary_std::tags::SOURCE_IMAGE_SEQUENCE,
-        )?;
+    for frame in items(&obj, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)? {
+        let derivation = items(&frame, tags::DERIVATION_IMAGE_SEQUENCE)?;
+        let source = items(derivation.first().ok_or("empty derivation")?, tags::SOURCE_IMAGE_SEQUENCE)?;
         let uid = source
             .first()
             .ok_or("empty source image sequence")?
-            .element(dicom_dictionary_std::tags::REFERENCED_SOP_INSTANCE_UID)
+            .element(tags::REFERENCED_SOP_INSTANCE_UID)
             .map_err(|_| "no ReferencedSOPInstanceUID")?
             .to_str()
             .map_err(|e| e.to_string())?;
         sources.push(uid.trim_end_matches(['\0', ' ']).to_string());
     }
     let pixels = obj
-        .element(dicom_dictionary_std::tags::PIXEL_DATA)
+        .element(tags::PIXEL_DATA)
         .map_err(|_| "no pixel data")?
         .to_bytes()
         .map_err(|e| e.to_string())?;
