@@ -932,6 +932,37 @@ fn dicom_series_are_read_and_inconsistent_ones_refused() {
     assert_clean_failure(&tumorscan(&["predict", p(&series), "--out", p(&dir.path().join("o3"))]), "IM4.dcm");
 }
 
+/// Compressed DICOM as a user's folder holds it: a JPEG 2000 slice is predicted (its lossy
+/// compression noted in the CSV and the summary) and its SEG written; a JPEG-LS one is refused
+/// by name, with the way to decompress it, and nothing is written.
+#[test]
+fn compressed_dicom_is_predicted_and_unread_syntaxes_named() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tests/fixtures/dicom-compressed");
+    let dir = tempfile::tempdir().unwrap();
+    let series = dir.path().join("series");
+    std::fs::create_dir(&series).unwrap();
+    std::fs::copy(fixtures.join("jpeg2000-u12.dcm"), series.join("IM1.dcm")).unwrap();
+    let out = dir.path().join("out");
+    let r = tumorscan(&["predict", p(&series), "--out", p(&out), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["slices"], 1);
+    let csv = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
+    assert!(csv.contains("stored with lossy JPEG 2000 compression"), "{csv}");
+    assert!(r.stderr.contains("1 of 1 slices stored with lossy JPEG 2000"), "{}", r.stderr);
+    assert!(out.join("series_seg.dcm").exists());
+
+    let ls = dir.path().join("ls");
+    std::fs::create_dir(&ls).unwrap();
+    std::fs::copy(fixtures.join("jpeg-ls-lossless-u12.dcm"), ls.join("IM1.dcm")).unwrap();
+    let refused = dir.path().join("o2");
+    assert_clean_failure(
+        &tumorscan(&["predict", p(&ls), "--out", p(&refused)]),
+        "JPEG-LS Lossless (1.2.840.10008.1.2.4.80) is not read: decompress the series first",
+    );
+    assert!(!refused.exists());
+}
+
 /// The sample patient's FLAIR as a DICOM series (as a scanner would send it): `predict` writes
 /// its mask as a DICOM Segmentation whose frames are the mask PNGs, each referring to its slice.
 #[test]

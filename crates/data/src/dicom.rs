@@ -4,9 +4,10 @@
 //! (segmentations, reports, ...; [`DicomFile::NotImage`]) and copies of a file (the same
 //! SOPInstanceUID, position and pixels) are passed over with a note; some slices sharing a
 //! position (echoes) and multi-frame files are refused, slices all at one placeholder position
-//! left to their numbers. Uncompressed transfer syntaxes only (explicit or implicit
-//! VR little endian); a compressed series gets a clear error asking for decompression first
-//! (e.g. `gdcmconv --raw`). Monochrome slices are taken as FLAIR in all three channels and
+//! left to their numbers. Pixel data uncompressed (explicit or implicit VR little endian) or
+//! compressed as RLE Lossless, JPEG Baseline / Lossless or JPEG 2000 ([`crate::dicom_pixels`]);
+//! other transfer syntaxes (JPEG-LS, ...) get a clear error asking for decompression first
+//! (e.g. `gdcmconv --raw`), and lossily compressed slices a note. Monochrome slices are taken as FLAIR in all three channels and
 //! scaled to 8 bits by the series' 0.5..99.5 percentile range (per-volume z-scoring follows).
 //! Mixed series, sizes or pixel formats in one folder are an error.
 //!
@@ -25,7 +26,6 @@ use dicom_parser::dataset::{DataSetReader, DataToken};
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use std::path::{Path, PathBuf};
 
-const NATIVE: [&str; 2] = ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"];
 /// Largest Rows / Columns accepted, as for slice images.
 pub const MAX_SIDE: usize = crate::image_io::MAX_SIDE as usize;
 /// Deepest nesting of sequences and items accepted (each sequence level counts twice: the
@@ -60,6 +60,9 @@ pub struct DicomSlice {
     pub thickness: Option<f64>,
     /// Whether the stored values were MONOCHROME1 and are negated in `values`.
     pub inverted: bool,
+    /// How the pixels lost information to compression, when they did (this file's lossy
+    /// transfer syntax, or LossyImageCompression "01" for an earlier one).
+    pub lossy: Option<String>,
     /// What a derived object (a DICOM Segmentation) needs to refer to this slice.
     pub reference: SliceReference,
 }
@@ -123,13 +126,29 @@ impl DicomFile {
 /// Read one DICOM file from memory, telling image slices from other objects; `name` stands for
 /// the file path in labels and messages.
 pub fn read_file_bytes(name: &str, bytes: &[u8]) -> Result<DicomFile, String> {
-    read_file_at(Path::new(name), bytes)
+    read_file(Path::new(name), bytes)
+}
+
+/// Read a file of any image size.
+fn read_file(path: &Path, bytes: &[u8]) -> Result<DicomFile, String> {
+    read_file_at(path, bytes, |_, _| Ok::<(), std::convert::Infallible>(())).unwrap_or_else(|never| match never {})
+}
+
+/// [`read_file_bytes`], asking `admit(rows, cols)` before the pixel data is decoded: a
+/// compressed frame can hold far more pixels than its bytes, so a server sizes it first.
+/// The outer error is `admit`'s refusal, the inner one the file's.
+pub fn read_file_bytes_admitting<E>(
+    name: &str,
+    bytes: &[u8],
+    admit: impl FnOnce(usize, usize) -> Result<(), E>,
+) -> Result<Result<DicomFile, String>, E> {
+    read_file_at(Path::new(name), bytes, admit)
 }
 
 /// Read one DICOM image slice from memory (another kind of object is an error); `name` stands
 /// for the file path in labels and messages.
 pub fn read_one_bytes(name: &str, bytes: &[u8]) -> Result<DicomSlice, String> {
-    match read_file_at(Path::new(name), bytes)? {
+    match read_file_bytes(name, bytes)? {
         DicomFile::Slice(slice) => Ok(*slice),
         DicomFile::NotImage(what) => Err(format!("{what}, not an image")),
     }
@@ -243,7 +262,7 @@ fn check_stray_delimiters(data: &[u8]) -> Result<(), String> {
 
 /// Parse the file (with its guards) into an object; Ok(Err(what)) for a known non-image SOP class
 /// (from the file meta, before the data set is parsed).
-fn parse(bytes: &[u8]) -> Result<Result<DefaultDicomObject, &'static str>, String> {
+fn parse(bytes: &[u8]) -> Result<Result<(DefaultDicomObject, String), &'static str>, String> {
     let start = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
         128
     } else {
@@ -256,26 +275,38 @@ fn parse(bytes: &[u8]) -> Result<Result<DefaultDicomObject, &'static str>, Strin
     if let Some(what) = non_image_class(meta.media_storage_sop_class_uid().trim_end_matches(['\0', ' '])) {
         return Ok(Err(what));
     }
-    let ts = meta.transfer_syntax().to_string();
-    if !NATIVE.contains(&ts.as_str()) {
-        return Err(format!(
-            "compressed or unsupported transfer syntax {ts}: decompress the series first (e.g. gdcmconv --raw)"
-        ));
-    }
+    let ts = meta.transfer_syntax().trim_end_matches(['\0', ' ']).to_string();
+    crate::dicom_pixels::encoding(&ts)?;
     check_stray_delimiters(rest)?;
     check_dataset(rest, &ts, bytes.len())?;
     OpenFileOptions::new()
         .read_preamble(ReadPreamble::Never)
         .from_reader(file)
-        .map(Ok)
+        .map(|obj| Ok((obj, ts)))
         .map_err(|e| format!("not a readable DICOM file: {e}"))
 }
 
-fn read_file_at(path: &Path, bytes: &[u8]) -> Result<DicomFile, String> {
-    let obj = match parse(bytes)? {
-        Ok(obj) => obj,
-        Err(what) => return Ok(DicomFile::NotImage(what.to_string())),
+fn read_file_at<E>(path: &Path, bytes: &[u8], admit: impl FnOnce(usize, usize) -> Result<(), E>) -> Result<Result<DicomFile, String>, E> {
+    let (obj, ts) = match parse(bytes) {
+        Ok(Ok(parsed)) => parsed,
+        Ok(Err(what)) => return Ok(Ok(DicomFile::NotImage(what.to_string()))),
+        Err(e) => return Ok(Err(e)),
     };
+    let Some((rows, cols)) = image_size(&obj) else {
+        return Ok(read_image(path, obj, &ts));
+    };
+    admit(rows, cols)?;
+    Ok(read_image(path, obj, &ts))
+}
+
+/// Rows and Columns as sizes, when both are present and positive.
+fn image_size(obj: &DefaultDicomObject) -> Option<(usize, usize)> {
+    let rows = usize::try_from(int(obj, tags::ROWS)?).ok().filter(|r| *r > 0)?;
+    let cols = usize::try_from(int(obj, tags::COLUMNS)?).ok().filter(|c| *c > 0)?;
+    Some((rows, cols))
+}
+
+fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str) -> Result<DicomFile, String> {
     if obj.element(tags::PIXEL_DATA).is_err() && obj.element(tags::ROWS).is_err() {
         return Ok(DicomFile::NotImage("a DICOM object without pixel data".to_string()));
     }
@@ -288,6 +319,7 @@ fn read_file_at(path: &Path, bytes: &[u8]) -> Result<DicomFile, String> {
     let rows = int(&obj, tags::ROWS).ok_or("no Rows")?;
     let cols = int(&obj, tags::COLUMNS).ok_or("no Columns")?;
     let bits = int(&obj, tags::BITS_ALLOCATED).unwrap_or(16);
+    let stored = int(&obj, tags::BITS_STORED).filter(|b| (1..=bits).contains(b)).unwrap_or(bits);
     let samples = int(&obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
     let signed = int(&obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1;
     if rows <= 0 || cols <= 0 || rows as usize > MAX_SIDE || cols as usize > MAX_SIDE {
@@ -299,33 +331,27 @@ fn read_file_at(path: &Path, bytes: &[u8]) -> Result<DicomFile, String> {
             "unsupported pixel format ({samples} samples, {bits} bits): expected monochrome 8 or 16 bit"
         ));
     }
-    let data = obj
-        .element(tags::PIXEL_DATA)
-        .map_err(|_| "no pixel data".to_string())?
-        .to_bytes()
-        .map_err(|e| format!("unreadable pixel data: {e}"))?;
-    let n = rows * cols;
-    let need = n * (bits as usize / 8);
-    if data.len() < need {
-        return Err(format!("pixel data holds {} bytes, {need} expected (truncated?)", data.len()));
-    }
+    let (encoding, ts_name, ts_lossy) = crate::dicom_pixels::encoding(ts)?;
+    let format = crate::dicom_pixels::Format {
+        rows,
+        cols,
+        bits: bits as u16,
+        stored: stored as u16,
+        signed,
+    };
+    let values = crate::dicom_pixels::stored_values(&obj, encoding, format)?;
+    let lossy = if ts_lossy {
+        Some(format!("stored with lossy {ts_name} compression"))
+    } else {
+        (text(&obj, tags::LOSSY_IMAGE_COMPRESSION).as_deref() == Some("01"))
+            .then(|| "marked as lossily compressed before (LossyImageCompression 01)".to_string())
+    };
     let slope = float(&obj, tags::RESCALE_SLOPE).unwrap_or(1.0);
     let intercept = float(&obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0);
     if !slope.is_finite() || !intercept.is_finite() {
         return Err(format!("unusable RescaleSlope {slope} / RescaleIntercept {intercept}"));
     }
     let (slope, intercept) = (slope as f32, intercept as f32);
-    let values: Vec<f32> = match (bits, signed) {
-        (8, _) => data[..n].iter().map(|&v| v as f32).collect(),
-        (_, false) => data[..need]
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]) as f32)
-            .collect(),
-        (_, true) => data[..need]
-            .chunks_exact(2)
-            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32)
-            .collect(),
-    };
     // MONOCHROME1 shows low values white: negated, the percentile scaling below shows it as
     // MONOCHROME2 (read as stored, the image was a negative and the tumour vanished).
     let photometric = text(&obj, tags::PHOTOMETRIC_INTERPRETATION)
@@ -360,6 +386,7 @@ fn read_file_at(path: &Path, bytes: &[u8]) -> Result<DicomFile, String> {
         spacing,
         thickness: float(&obj, tags::SLICE_THICKNESS).filter(|t| *t > 0.0 && t.is_finite()),
         inverted: sign < 0.0,
+        lossy,
         reference: SliceReference {
             sop_class: text(&obj, tags::SOP_CLASS_UID)
                 .filter(|u| !u.is_empty())
@@ -457,7 +484,7 @@ pub fn read_series(dir: &Path, files: &[PathBuf]) -> Result<SeriesRead, String> 
     let mut skipped = Vec::new();
     for f in files {
         let bytes = std::fs::read(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
-        match read_file_at(f, &bytes).map_err(|e| format!("{}: {e}", f.display()))? {
+        match read_file(f, &bytes).map_err(|e| format!("{}: {e}", f.display()))? {
             DicomFile::Slice(slice) => slices.push(*slice),
             DicomFile::NotImage(what) => skipped.push((f, what)),
         }
@@ -675,6 +702,14 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
         "every slice has the same ImagePositionPatient, so positions cannot order them (InstanceNumbers, or names, do); if they are echoes or time points of one slice rather than a stack, predict them apart".to_string()
     });
     let charset_note = raws[0].reference.charset_note.clone();
+    // The networks learnt from losslessly stored slices; lossy compression can move the mask.
+    let lossy_note = raws.iter().find_map(|r| r.lossy.clone()).map(|how| {
+        let n = raws.iter().filter(|r| r.lossy.is_some()).count();
+        format!(
+            "{n} of {} slices {how}: the built-in model learnt from losslessly stored images, so masks may differ from the original's",
+            raws.len()
+        )
+    });
     let series = DicomSeries {
         study_uid: raws[0].reference.study.clone(),
         series_uid: raws[0].series.clone(),
@@ -728,6 +763,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
                     .chain(spacing_note.clone())
                     .chain(photometric_note.clone())
                     .chain(plane_note.clone())
+                    .chain(r.lossy.clone())
                     .collect(),
             }
         })
@@ -747,6 +783,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
             .into_iter()
             .chain(placeholder_note)
             .chain(charset_note)
+            .chain(lossy_note)
             .chain(copies)
             .collect(),
     })
@@ -797,7 +834,7 @@ mod tests {
     fn monochrome1_is_inverted_and_volumes_use_the_slice_spacing() {
         use dicom_core::{DataElement, PrimitiveValue, VR};
         let with_photometric = |bytes: &[u8], value: &str| {
-            let mut obj = parse(bytes).unwrap().unwrap();
+            let mut obj = parse(bytes).unwrap().unwrap().0;
             obj.put(DataElement::new(
                 tags::PHOTOMETRIC_INTERPRETATION,
                 VR::CS,
@@ -877,8 +914,11 @@ mod tests {
 
     #[test]
     fn compressed_truncated_and_lying_files_are_refused() {
+        let jpeg_ls = dicom(1, "1.2.3", 4, "1.2.840.10008.1.2.4.80");
+        assert!(read_one_bytes("j.dcm", &jpeg_ls).unwrap_err().contains("decompress"));
+        // A compressed transfer syntax over native pixel data (no fragments) is an error.
         let jpeg = dicom(1, "1.2.3", 4, "1.2.840.10008.1.2.4.50");
-        assert!(read_one_bytes("j.dcm", &jpeg).unwrap_err().contains("decompress"));
+        assert!(read_one_bytes("j.dcm", &jpeg).is_err());
         let good = dicom(1, "1.2.3", 4, EXPLICIT);
         assert!(read_one_bytes("t.dcm", &good[..good.len() - 3]).is_err());
         assert!(read_one_bytes("x.dcm", b"DICM? no").is_err());
@@ -989,7 +1029,7 @@ mod tests {
 
     /// `bytes` with `elements` put in (replacing any of the same tag) and `remove` taken out.
     fn edited(bytes: &[u8], elements: Vec<dicom_core::DataElement<dicom_object::InMemDicomObject>>, remove: &[dicom_core::Tag]) -> Vec<u8> {
-        let mut obj = parse(bytes).unwrap().unwrap();
+        let mut obj = parse(bytes).unwrap().unwrap().0;
         for e in elements {
             obj.put(e);
         }
@@ -1092,7 +1132,7 @@ mod tests {
     #[test]
     fn names_in_undecoded_character_sets_are_not_copied_garbled() {
         let name = |charset: &str, value: &[u8]| {
-            let mut obj = parse(&dicom(1, "1.2.3", 4, EXPLICIT)).unwrap().unwrap();
+            let mut obj = parse(&dicom(1, "1.2.3", 4, EXPLICIT)).unwrap().unwrap().0;
             obj.put(text_element(tags::SPECIFIC_CHARACTER_SET, dicom_core::VR::CS, charset));
             let mut out = Vec::new();
             obj.write_all(&mut out).unwrap();

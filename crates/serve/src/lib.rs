@@ -19,7 +19,7 @@
 //! more than `max_files` images or more than `max_request_pixels` pixels in all; an image over
 //! `max_image_pixels` gets 422. Sizes are read from the image headers before anything is
 //! decoded (decompression bombs), a NIfTI volume's before it is decompressed; a DICOM series
-//! (uncompressed only, so no larger than its bytes) is checked as its files are parsed. At most `max_concurrent` inferences run at once, and at most
+//! from each file's Rows and Columns before its pixel data is decoded. At most `max_concurrent` inferences run at once, and at most
 //! twice that many requests hold their bodies in memory (read, queued or running); a request
 //! that waits longer than `queue_timeout` for either gets 503 (with `Retry-After`), so memory
 //! stays bounded under load. Clients that are slow to send their headers are disconnected after

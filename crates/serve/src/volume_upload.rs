@@ -9,9 +9,9 @@
 //! `<name>_mask.nii[.gz]` is the ground truth of `<name>.nii[.gz]`. One volume per request:
 //! files of another case, or two files of one role, are refused. Sizes come from the NIfTI
 //! headers before anything is decompressed, slice count included (every slice costs a network
-//! pass however small it is); a DICOM series (uncompressed transfer syntaxes only, so its pixels
-//! are no larger than its bytes, and at most `--max-files` files) is checked as its files are
-//! parsed.
+//! pass however small it is); a DICOM series (at most `--max-files` files) is sized from each
+//! file's Rows and Columns before its pixel data is decoded (a compressed frame can hold far
+//! more pixels than its bytes).
 
 use crate::{bad, too_large, unprocessable, ApiError, Limits, Upload};
 use tumorscan_data::sequences::{attach_truth, combine, role_from_name, Role, Sequence};
@@ -298,18 +298,22 @@ pub(crate) fn read(limits: &Limits, v: VolumeUpload) -> Result<Volume, ApiError>
             let mut raws = Vec::with_capacity(uploads.len());
             let mut skipped = Vec::new();
             for u in &uploads {
+                // Sized before its pixels are decoded: a compressed frame can hold far more
+                // pixels than its bytes.
+                let read = dicom::read_file_bytes_admitting(&u.name, &u.bytes, |rows, cols| {
+                    let pixels = rows as u64 * cols as u64;
+                    check_plane(limits, &u.name, pixels)?;
+                    check_total(limits, total + pixels)
+                })?;
                 // A segmentation or report exported beside the slices is passed over, as by predict.
-                let raw = match dicom::read_file_bytes(&u.name, &u.bytes).map_err(|e| unprocessable(format!("{}: {e}", u.name)))? {
+                let raw = match read.map_err(|e| unprocessable(format!("{}: {e}", u.name)))? {
                     dicom::DicomFile::Slice(raw) => raw,
                     dicom::DicomFile::NotImage(what) => {
                         skipped.push(dicom::DicomFile::skipped_note(&u.name, &what));
                         continue;
                     }
                 };
-                let pixels = raw.rows as u64 * raw.cols as u64;
-                check_plane(limits, &u.name, pixels)?;
-                total += pixels;
-                check_total(limits, total)?;
+                total += raw.rows as u64 * raw.cols as u64;
                 raws.push(*raw);
             }
             if raws.is_empty() {

@@ -732,6 +732,50 @@ async fn a_brats_case_sent_as_its_files_is_one_volume() {
     assert_eq!(b[3]["name"], "C1_flair.nii#3");
 }
 
+/// A compressed DICOM slice (JPEG 2000 here) is read as the uncompressed one is, and sized from
+/// its Rows and Columns before its frame is decoded: a 4 kB file can claim any size, so one
+/// over the per-image limit gets 422 naming the limit, not the frame's size (which decoding
+/// would have found not to match), and slices past the request's pixels 413.
+#[tokio::test]
+async fn compressed_dicom_is_read_and_sized_before_decoding() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tests/fixtures/dicom-compressed");
+    let j2k = std::fs::read(fixtures.join("jpeg2000-lossless-u12.dcm")).unwrap();
+    let (s, v) = volume(&[("IM1.dcm".to_string(), j2k.clone())]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v[0]["width"].as_u64(), v[0]["height"].as_u64()), (Some(56), Some(40)), "{v}");
+    let claiming = |rows: u16, cols: u16, number: u32| {
+        let mut obj = dicom_object::OpenFileOptions::new().from_reader(&j2k[128..]).unwrap();
+        obj.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(rows)));
+        obj.put(DataElement::new(tags::COLUMNS, VR::US, PrimitiveValue::from(cols)));
+        obj.put(DataElement::new(
+            tags::INSTANCE_NUMBER,
+            VR::IS,
+            PrimitiveValue::from(number.to_string()),
+        ));
+        let mut bytes = Vec::new();
+        obj.write_all(&mut bytes).unwrap();
+        (format!("IM{number}.dcm"), bytes)
+    };
+    let (s, v) = volume(&[claiming(1024, 2048, 1)]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(error_text(&v).contains("--max-image-pixels"), "{v}");
+    // Two slices of 2,240 pixels where a request may hold 3,000: the second is refused unread.
+    let limits = Limits {
+        max_request_pixels: 3000,
+        ..Limits::default()
+    };
+    let (ct, body) = multipart(&[("IM1.dcm", j2k.clone()), ("IM2.dcm", claiming(40, 56, 2).1)]);
+    let (s, v) = call(app(limits), post("/v1/predict/volume", &ct, body)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert!(error_text(&v).contains("--max-request-pixels"), "{v}");
+    // Within the limits, the frame itself is checked against them.
+    let (s, v) = volume(&[claiming(40, 57, 1)]).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(error_text(&v).contains("56x40"), "{v}");
+}
+
 /// A NIfTI volume is sized from its header before its data is decompressed: a header declaring
 /// more voxels than a request may hold gets 413 (not "truncated"), one with slices over the
 /// per-image limit 422, without the data ever being sent.

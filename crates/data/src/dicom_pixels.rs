@@ -1,0 +1,335 @@
+//! The stored values of a single-frame monochrome DICOM image, from native (uncompressed)
+//! pixel data or from the compressed transfer syntaxes PACS exports use: RLE Lossless, JPEG
+//! (baseline 8-bit, lossless process 14 and its first-order predictor SV1; crate
+//! `jpeg-decoder`) and JPEG 2000 (lossless and lossy; crate `jpeg2k` over `openjp2`, a pure Rust
+//! port of OpenJPEG). JPEG-LS, 12-bit lossy JPEG, HTJ2K, deflate and big endian are refused by
+//! name, with the way to decompress them.
+//!
+//! Every encoded frame is checked against the data set before it is decoded (its width, height
+//! and component count, and for JPEG 2000 before any sample is allocated), so that a stream
+//! that disagrees with Rows / Columns is an error rather than a misread or a buffer sized by the
+//! stream; what a decoder might still panic on is caught and reported as an unreadable frame.
+
+use dicom_dictionary_std::tags;
+use dicom_object::DefaultDicomObject;
+
+/// How a transfer syntax stores pixel data, as far as this reader is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    /// Implicit or explicit VR little endian: the samples as they are.
+    Native,
+    /// RLE Lossless (PS3.5 Annex G).
+    Rle,
+    /// JPEG (ISO 10918-1): baseline 8-bit and lossless (process 14, SV1).
+    Jpeg,
+    /// JPEG 2000 (ISO 15444-1), lossless or lossy.
+    Jpeg2000,
+}
+
+/// Transfer syntaxes read: UID, encoding, name, whether its compression loses information.
+const READ: [(&str, Encoding, &str, bool); 8] = [
+    ("1.2.840.10008.1.2", Encoding::Native, "implicit VR little endian", false),
+    ("1.2.840.10008.1.2.1", Encoding::Native, "explicit VR little endian", false),
+    ("1.2.840.10008.1.2.5", Encoding::Rle, "RLE Lossless", false),
+    ("1.2.840.10008.1.2.4.50", Encoding::Jpeg, "JPEG Baseline", true),
+    ("1.2.840.10008.1.2.4.57", Encoding::Jpeg, "JPEG Lossless", false),
+    ("1.2.840.10008.1.2.4.70", Encoding::Jpeg, "JPEG Lossless SV1", false),
+    ("1.2.840.10008.1.2.4.90", Encoding::Jpeg2000, "JPEG 2000 Lossless", false),
+    ("1.2.840.10008.1.2.4.91", Encoding::Jpeg2000, "JPEG 2000", true),
+];
+
+/// Transfer syntaxes known but not read, with their names for the message.
+const REFUSED: [(&str, &str); 9] = [
+    ("1.2.840.10008.1.2.4.51", "JPEG Extended (12-bit lossy)"),
+    ("1.2.840.10008.1.2.4.80", "JPEG-LS Lossless"),
+    ("1.2.840.10008.1.2.4.81", "JPEG-LS Near-Lossless"),
+    ("1.2.840.10008.1.2.4.201", "HTJ2K Lossless"),
+    ("1.2.840.10008.1.2.4.202", "HTJ2K Lossless RPCL"),
+    ("1.2.840.10008.1.2.4.203", "HTJ2K"),
+    ("1.2.840.10008.1.2.1.99", "deflated explicit VR little endian"),
+    ("1.2.840.10008.1.2.2", "explicit VR big endian (retired)"),
+    ("1.2.840.10008.1.2.4.100", "MPEG-2 video"),
+];
+
+/// The transfer syntax named by `uid` as this reader reads it: (encoding, name, lossy), or the
+/// message for one it does not read.
+pub(crate) fn encoding(uid: &str) -> Result<(Encoding, &'static str, bool), String> {
+    if let Some((_, enc, name, lossy)) = READ.iter().find(|(u, ..)| *u == uid) {
+        return Ok((*enc, name, *lossy));
+    }
+    let name = REFUSED
+        .iter()
+        .find(|(u, _)| *u == uid)
+        .map(|(_, n)| format!("{n} ({uid})"))
+        .unwrap_or_else(|| uid.to_string());
+    Err(format!(
+        "transfer syntax {name} is not read: decompress the series first (e.g. gdcmconv --raw, or dcmdjpls / dcmdjpeg); read are uncompressed, RLE Lossless, JPEG Baseline, JPEG Lossless and JPEG 2000"
+    ))
+}
+
+/// The image's pixel format, from the data set.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Format {
+    pub rows: usize,
+    pub cols: usize,
+    /// BitsAllocated: 8 or 16.
+    pub bits: u16,
+    /// BitsStored (at most `bits`).
+    pub stored: u16,
+    /// PixelRepresentation 1: two's complement samples.
+    pub signed: bool,
+}
+
+/// The stored sample values, row-major, `rows * cols` of them (before rescaling).
+pub(crate) fn stored_values(obj: &DefaultDicomObject, encoding: Encoding, f: Format) -> Result<Vec<f32>, String> {
+    let element = obj.element(tags::PIXEL_DATA).map_err(|_| "no pixel data".to_string())?;
+    if encoding == Encoding::Native {
+        let data = element.to_bytes().map_err(|e| format!("unreadable pixel data: {e}"))?;
+        return native(&data, f);
+    }
+    // One frame: all fragments are its (a frame may span several).
+    let fragments = element
+        .value()
+        .fragments()
+        .ok_or("compressed pixel data without fragments (stored as native data?)")?;
+    let data: Vec<u8> = fragments.iter().flatten().copied().collect();
+    if data.is_empty() {
+        return Err("compressed pixel data is empty".into());
+    }
+    let decoded = std::panic::catch_unwind(|| match encoding {
+        Encoding::Rle => rle(&data, f).and_then(|bytes| native(&bytes, f)),
+        Encoding::Jpeg => jpeg(&data, f),
+        Encoding::Jpeg2000 => jpeg2000(&data, f),
+        Encoding::Native => unreachable!("handled above"),
+    });
+    decoded.unwrap_or_else(|_| Err("the compressed frame could not be decoded (the decoder failed on it)".into()))
+}
+
+/// Native little-endian samples.
+fn native(data: &[u8], f: Format) -> Result<Vec<f32>, String> {
+    let n = f.rows * f.cols;
+    let need = n * (f.bits as usize / 8);
+    if data.len() < need {
+        return Err(format!("pixel data holds {} bytes, {need} expected (truncated?)", data.len()));
+    }
+    Ok(match (f.bits, f.signed) {
+        (8, _) => data[..n].iter().map(|&v| v as f32).collect(),
+        (_, false) => data[..need]
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]) as f32)
+            .collect(),
+        (_, true) => data[..need]
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32)
+            .collect(),
+    })
+}
+
+/// A value of `bits` bits read as two's complement (JPEG codes signed samples as their bits).
+fn sign_extend(v: u32, bits: u16) -> f32 {
+    let bits = bits.clamp(1, 32) as u32;
+    let v = v & (u32::MAX >> (32 - bits));
+    if bits < 32 && v >> (bits - 1) == 1 {
+        (v as i64 - (1i64 << bits)) as f32
+    } else {
+        v as f32
+    }
+}
+
+/// RLE Lossless (PS3.5 Annex G) to native little-endian bytes. Written out here because
+/// `dicom-transfer-syntax-registry`'s adapter indexes past the end of a short segment (a panic
+/// on a truncated file); this one checks every offset and length.
+fn rle(data: &[u8], f: Format) -> Result<Vec<u8>, String> {
+    let word = |i: usize| {
+        data.get(4 * i..4 * i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let bytes = f.bits as usize / 8;
+    let segments = word(0).ok_or("RLE data shorter than its header")?;
+    if segments != bytes {
+        return Err(format!(
+            "RLE data has {segments} segments, {bytes} expected for monochrome {}-bit samples",
+            f.bits
+        ));
+    }
+    let n = f.rows * f.cols;
+    let mut out = vec![0u8; n * bytes];
+    for s in 0..segments {
+        let start = word(1 + s).ok_or("RLE data shorter than its header")?;
+        let end = if s + 1 < segments {
+            word(2 + s).ok_or("RLE data shorter than its header")?
+        } else {
+            data.len()
+        };
+        let segment = data
+            .get(start..end)
+            .filter(|_| start >= 64)
+            .ok_or_else(|| format!("RLE segment {s} lies outside the data ({start}..{end} of {})", data.len()))?;
+        // A segment holds the plane and at most a padding byte (its length is even).
+        let plane = packbits(segment, n + 2);
+        if plane.len() < n || plane.len() > n + 1 {
+            return Err(format!(
+                "RLE segment {s} decodes to {}{} samples but Rows x Columns are {n}",
+                plane.len(),
+                if plane.len() > n { " or more" } else { "" }
+            ));
+        }
+        // Segments run from the most significant byte; native order is little endian.
+        let byte = bytes - 1 - s;
+        for (i, v) in plane.into_iter().take(n).enumerate() {
+            out[i * bytes + byte] = v;
+        }
+    }
+    Ok(out)
+}
+
+/// PackBits: what a segment decodes to, up to `limit` bytes (a cut-off last run counts as far
+/// as it goes).
+fn packbits(segment: &[u8], limit: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(limit);
+    let mut i = 0;
+    while out.len() < limit {
+        let Some(&header) = segment.get(i) else { break };
+        i += 1;
+        match header as i8 {
+            h @ 0..=127 => {
+                let end = (i + h as usize + 1).min(segment.len());
+                out.extend_from_slice(&segment[i..end]);
+                i = end;
+            }
+            h @ -127..=-1 => {
+                let Some(&v) = segment.get(i) else { break };
+                i += 1;
+                out.extend(std::iter::repeat_n(v, (1 - h as isize) as usize));
+            }
+            -128 => {}
+        }
+    }
+    out.truncate(limit);
+    out
+}
+
+fn jpeg(data: &[u8], f: Format) -> Result<Vec<f32>, String> {
+    use jpeg_decoder::PixelFormat;
+    let mut decoder = jpeg_decoder::Decoder::new(data);
+    decoder.read_info().map_err(|e| format!("unreadable JPEG frame: {e}"))?;
+    let info = decoder.info().ok_or("unreadable JPEG frame: no frame header")?;
+    if (info.width as usize, info.height as usize) != (f.cols, f.rows) {
+        return Err(format!(
+            "the JPEG frame is {}x{} but Columns x Rows say {}x{}",
+            info.width, info.height, f.cols, f.rows
+        ));
+    }
+    let sample = match info.pixel_format {
+        PixelFormat::L8 => 1,
+        PixelFormat::L16 => 2,
+        other => return Err(format!("the JPEG frame is {other:?}, not monochrome")),
+    };
+    decoder.set_max_decoding_buffer_size(f.rows * f.cols * sample);
+    let pixels = decoder.decode().map_err(|e| format!("unreadable JPEG frame: {e}"))?;
+    if pixels.len() != f.rows * f.cols * sample {
+        return Err("the JPEG frame decoded to the wrong number of samples".into());
+    }
+    // jpeg-decoder gives 16-bit samples in native byte order.
+    let raw: Vec<u32> = match sample {
+        1 => pixels.iter().map(|&v| v as u32).collect(),
+        _ => pixels.chunks_exact(2).map(|c| u16::from_ne_bytes([c[0], c[1]]) as u32).collect(),
+    };
+    Ok(match f.signed {
+        true => raw.into_iter().map(|v| sign_extend(v, f.stored)).collect(),
+        false => raw.into_iter().map(|v| v as f32).collect(),
+    })
+}
+
+fn jpeg2000(data: &[u8], f: Format) -> Result<Vec<f32>, String> {
+    // The header first: the decoder allocates what the stream's header says.
+    let image = jpeg2k::DumpImage::from_bytes(data).map_err(|e| format!("unreadable JPEG 2000 frame: {e}"))?;
+    let img = &image.img;
+    if (img.width() as usize, img.height() as usize) != (f.cols, f.rows) || img.num_components() != 1 {
+        return Err(format!(
+            "the JPEG 2000 frame is {}x{} with {} components but the data set says {}x{} monochrome",
+            img.width(),
+            img.height(),
+            img.num_components(),
+            f.cols,
+            f.rows
+        ));
+    }
+    image.decode().map_err(|e| format!("unreadable JPEG 2000 frame: {e}"))?;
+    let component = image.img.components().first().ok_or("the JPEG 2000 frame has no component")?;
+    let samples = component.data();
+    if samples.len() != f.rows * f.cols {
+        return Err("the JPEG 2000 frame decoded to the wrong number of samples".into());
+    }
+    // A stream coded unsigned for signed data (some encoders) holds the two's complement bits.
+    Ok(match (f.signed, component.is_signed()) {
+        (true, false) => samples.iter().map(|&v| sign_extend(v as u32, f.stored)).collect(),
+        _ => samples.iter().map(|&v| v as f32).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packbits_runs_literals_and_short_data() {
+        // A literal of 3, a run of 4, a no-op, a literal of 1.
+        let seg = [2, 1, 2, 3, (-3i8) as u8, 9, 0x80, 0, 7];
+        assert_eq!(packbits(&seg, 100), vec![1, 2, 3, 9, 9, 9, 9, 7]);
+        // Decoding stops at the limit, and at the end of the data.
+        assert_eq!(packbits(&seg, 5), vec![1, 2, 3, 9, 9]);
+        assert_eq!(packbits(&[5, 1], 10), vec![1]);
+        assert_eq!(packbits(&[(-5i8) as u8], 10), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn rle_header_and_segments_are_checked() {
+        let f = Format {
+            rows: 1,
+            cols: 2,
+            bits: 16,
+            stored: 16,
+            signed: false,
+        };
+        // Two segments: high bytes [0x01, 0x02], low bytes [0x03, 0x04].
+        let mut data = vec![0u8; 64];
+        data[0] = 2;
+        data[4] = 64;
+        data[8] = 67;
+        data.extend_from_slice(&[1, 0x01, 0x02, 1, 0x03, 0x04]);
+        assert_eq!(native(&rle(&data, f).unwrap(), f).unwrap(), vec![0x0103 as f32, 0x0204 as f32]);
+        let mut wrong = data.clone();
+        wrong[0] = 3;
+        assert!(rle(&wrong, f).unwrap_err().contains("3 segments"));
+        let mut outside = data.clone();
+        outside[8] = 200;
+        assert!(rle(&outside, f).unwrap_err().contains("outside"));
+        assert!(rle(&data[..68], f).unwrap_err().contains("segment 1 decodes to 0 samples"));
+        // A plane longer than Rows x Columns (by more than a padding byte) is not this image's.
+        let g = Format { bits: 8, stored: 8, ..f };
+        let mut long = vec![0u8; 64];
+        long[0] = 1;
+        long[4] = 64;
+        long.extend_from_slice(&[3, 1, 2, 3, 4]);
+        assert!(rle(&long, g).unwrap_err().contains("decodes to 4 or more samples"));
+        assert_eq!(rle(&long[..67], g).unwrap(), vec![1, 2]);
+        assert!(rle(&data[..10], f).is_err());
+    }
+
+    #[test]
+    fn signed_samples_are_sign_extended_from_bits_stored() {
+        assert_eq!(sign_extend(0xFFF, 12), -1.0);
+        assert_eq!(sign_extend(0x7FF, 12), 2047.0);
+        assert_eq!(sign_extend(0xFFFF, 16), -1.0);
+        assert_eq!(sign_extend(0x1FFFF, 16), -1.0);
+    }
+
+    #[test]
+    fn unread_syntaxes_are_named() {
+        assert_eq!(encoding("1.2.840.10008.1.2.4.70").unwrap().0, Encoding::Jpeg);
+        let e = encoding("1.2.840.10008.1.2.4.80").unwrap_err();
+        assert!(e.contains("JPEG-LS Lossless") && e.contains("decompress"), "{e}");
+        assert!(encoding("1.2.3.4").unwrap_err().contains("1.2.3.4"));
+    }
+}

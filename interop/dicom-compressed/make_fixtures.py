@@ -1,0 +1,98 @@
+"""Write the compressed DICOM test fixtures of crates/data/tests/dicom_compressed.rs: a small
+synthetic phantom (no patient data) in each transfer syntax, encoded by GDCM or pydicom, and
+beside each file the read ones are the pixels pydicom decodes it to (int32 little endian,
+row-major), which the Rust test compares with tumorscan's own decoding.
+    make_fixtures.py OUT_DIR
+"""
+import sys, pathlib
+import numpy as np
+import pydicom
+from pydicom import uid
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from compress import gdcm_compress  # noqa: E402
+out = pathlib.Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
+ROWS, COLS = 40, 56  # not square, so rows and columns cannot be swapped unnoticed
+
+
+def phantom(bits, signed):
+    """A bright disc on a ramp with noise, in `bits` stored bits."""
+    rng = np.random.default_rng(bits + 100 * signed)
+    y, x = np.mgrid[:ROWS, :COLS]
+    hi = 2 ** bits - 1
+    img = 0.3 * hi * x / COLS + 0.5 * hi * (((y - 22) ** 2 + (x - 30) ** 2) < 100) + rng.normal(0, hi * 0.02, (ROWS, COLS))
+    img = np.clip(img, 0, hi)
+    if signed:
+        img = img - hi / 2
+    return np.round(img).astype(np.int16 if signed else (np.uint8 if bits <= 8 else np.uint16))
+
+
+def dataset(px, bits_stored):
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = uid.MRImageStorage
+    meta.MediaStorageSOPInstanceUID = uid.generate_uid(entropy_srcs=["tumorscan fixture", str(px.dtype), str(bits_stored)])
+    meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
+    ds = Dataset(); ds.file_meta = meta
+    ds.SOPClassUID = uid.MRImageStorage; ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.10.1"; ds.SeriesInstanceUID = "1.2.826.0.1.3680043.10.2"
+    ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.10.3"; ds.PatientName = "Phantom^Compressed"; ds.PatientID = "PH2"
+    ds.Modality = "MR"; ds.InstanceNumber = 1
+    ds.ImagePositionPatient = [0, 0, 0]; ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]; ds.PixelSpacing = [1, 1]
+    ds.SliceThickness = 3
+    ds.SamplesPerPixel = 1; ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows, ds.Columns = px.shape
+    ds.BitsAllocated = px.dtype.itemsize * 8; ds.BitsStored = bits_stored; ds.HighBit = bits_stored - 1
+    ds.PixelRepresentation = int(px.dtype.kind == "i")
+    ds.PixelData = px.tobytes()
+    return ds
+
+
+# name: (pixels, bits stored, transfer syntax, encoder, extra)
+CASES = {
+    "rle-u12": (phantom(12, False), 12, uid.RLELossless, "pydicom", {}),
+    "rle-u8": (phantom(8, False), 8, uid.RLELossless, "pydicom", {}),
+    "rle-s16": (phantom(12, True), 16, uid.RLELossless, "pydicom", {}),
+    "jpeg-lossless-sv1-u12": (phantom(12, False), 12, uid.JPEGLosslessSV1, "gdcm", {}),
+    "jpeg-lossless-sv1-s16": (phantom(12, True), 16, uid.JPEGLosslessSV1, "gdcm", {}),
+    "jpeg-lossless-u16": (phantom(16, False), 16, uid.JPEGLossless, "gdcm", {}),
+    "jpeg-baseline-u8": (phantom(8, False), 8, uid.JPEGBaseline8Bit, "gdcm", {}),
+    "jpeg2000-lossless-u12": (phantom(12, False), 12, uid.JPEG2000Lossless, "pydicom", {}),
+    "jpeg2000-lossless-s16": (phantom(12, True), 16, uid.JPEG2000Lossless, "pydicom", {}),
+    "jpeg2000-u12": (phantom(12, False), 12, uid.JPEG2000, "pydicom", {"j2k_cr": [10]}),
+    "jpeg-ls-lossless-u12": (phantom(12, False), 12, uid.JPEGLSLossless, "pydicom", {}),
+    "jpeg-extended-u12": (phantom(12, False), 12, uid.JPEGExtended12Bit, "gdcm", {}),
+}
+# Transfer syntaxes tumorscan refuses by name: only the file is written.
+REFUSED = {"jpeg-ls-lossless-u12", "jpeg-extended-u12"}
+for name, (px, stored, ts, encoder, extra) in CASES.items():
+    path = out / f"{name}.dcm"
+    ds = dataset(px, stored)
+    if encoder == "gdcm":
+        ds.save_as(path, enforce_file_format=True)
+        gdcm_compress(path, path, ts)
+    else:
+        ds.compress(ts, **extra)
+        ds.save_as(path, enforce_file_format=True)
+    back = pydicom.dcmread(path)
+    assert back.file_meta.TransferSyntaxUID == ts, name
+    if name in REFUSED:
+        print(f"{name}: {path.stat().st_size} bytes, {ts} (tumorscan refuses it)")
+        continue
+    decoded = back.pixel_array.astype(np.int32)
+    if ts in (uid.RLELossless, uid.JPEGLosslessSV1, uid.JPEGLossless, uid.JPEG2000Lossless, uid.JPEGLSLossless):
+        assert np.array_equal(decoded, px.astype(np.int32)), f"{name} is not lossless"
+    decoded.astype("<i4").tofile(out / f"{name}.pixels")
+    print(f"{name}: {path.stat().st_size} bytes, {ts}, max |decoded - original| {np.abs(decoded - px.astype(np.int32)).max()}")
+
+# One JPEG 2000 frame split over two fragments (encoders may cut a frame anywhere).
+ds = pydicom.dcmread(out / "jpeg2000-lossless-u12.dcm")
+frame = next(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=1))
+ds.PixelData = encapsulate([frame], fragments_per_frame=2)
+ds.save_as(out / "jpeg2000-lossless-u12-two-fragments.dcm", enforce_file_format=True)
+back = pydicom.dcmread(out / "jpeg2000-lossless-u12-two-fragments.dcm")
+assert len(list(pydicom.encaps.generate_fragments(back.PixelData))) == 3  # the offset table and two fragments
+assert np.array_equal(back.pixel_array, CASES["jpeg2000-lossless-u12"][0])
+(out / "jpeg2000-lossless-u12-two-fragments.pixels").write_bytes((out / "jpeg2000-lossless-u12.pixels").read_bytes())
+print("jpeg2000-lossless-u12-two-fragments: one frame in 2 fragments")
