@@ -3,8 +3,9 @@
 //! numbers are missing, repeat or do not run along the positions). Files that are not images
 //! (segmentations, reports, ...; [`DicomFile::NotImage`]) and copies of a file (the same
 //! SOPInstanceUID, position and pixels) are passed over with a note; some slices sharing a
-//! position (echoes) and multi-frame files are refused, slices all at one placeholder position
-//! left to their numbers. Pixel data uncompressed (explicit or implicit VR little endian) or
+//! position (echoes) are refused, slices all at one placeholder position left to their numbers.
+//! A multi-frame file (Enhanced MR, Legacy Converted Enhanced MR) gives one slice per frame,
+//! placed and rescaled by its functional groups ([`crate::dicom_frames`]). Pixel data uncompressed (explicit or implicit VR little endian) or
 //! compressed as RLE Lossless, JPEG Baseline / Lossless or JPEG 2000 ([`crate::dicom_pixels`]);
 //! other transfer syntaxes (JPEG-LS, ...) get a clear error asking for decompression first
 //! (e.g. `gdcmconv --raw`), and lossily compressed slices a note. Monochrome slices are taken as FLAIR in all three channels and
@@ -17,7 +18,8 @@
 //! bytes than the whole file holds, or sequences nest deeper than [`MAX_NESTING`]; the
 //! transfer syntax is checked before the data set is parsed at all.
 
-use crate::volume::{DicomSeries, InputSlice, Volume};
+use crate::dicom_frames::{int, text};
+use crate::volume::{DicomSeries, InputSlice, SourceImage, Volume};
 use dicom_dictionary_std::tags;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::file::ReadPreamble;
@@ -83,35 +85,15 @@ pub struct SliceReference {
     pub copied: Vec<String>,
     /// What could not be copied faithfully (their character set), when anything.
     pub charset_note: Option<String>,
+    /// The frame's number (from 1) in a multi-frame image; None for a single-frame image.
+    pub frame: Option<u32>,
 }
 
-fn int(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<i64> {
-    obj.element(tag).ok()?.to_int::<i64>().ok()
-}
-
-/// A text element's value without DICOM's padding.
-fn text(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<String> {
-    let value = obj.element(tag).ok()?.to_str().ok()?;
-    Some(value.trim_end_matches(['\0', ' ']).to_string())
-}
-
-fn float(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<f64> {
-    obj.element(tag).ok()?.to_float64().ok()
-}
-
-/// A multi-valued element of exactly N finite numbers.
-fn floats<const N: usize>(obj: &DefaultDicomObject, tag: dicom_core::Tag) -> Option<[f64; N]> {
-    let values = obj.element(tag).ok()?.to_multi_float64().ok()?;
-    <[f64; N]>::try_from(values.as_slice())
-        .ok()
-        .filter(|v| v.iter().all(|c| c.is_finite()))
-}
-
-/// One DICOM file: an image slice, or another kind of object that series readers pass over.
+/// One DICOM file: an image, or another kind of object that series readers pass over.
 #[derive(Debug, Clone)]
 pub enum DicomFile {
-    /// An image slice.
-    Slice(Box<DicomSlice>),
+    /// An image: its slice, or the slices of a multi-frame image, one per frame in frame order.
+    Image(Vec<DicomSlice>),
     /// Not an image (a segmentation, report, spectroscopy or private data object): what it is.
     NotImage(String),
 }
@@ -131,25 +113,37 @@ pub fn read_file_bytes(name: &str, bytes: &[u8]) -> Result<DicomFile, String> {
 
 /// Read a file of any image size.
 fn read_file(path: &Path, bytes: &[u8]) -> Result<DicomFile, String> {
-    read_file_at(path, bytes, |_, _| Ok::<(), std::convert::Infallible>(())).unwrap_or_else(|never| match never {})
+    read_file_at(path, bytes, |_| Ok::<(), std::convert::Infallible>(())).unwrap_or_else(|never| match never {})
 }
 
-/// [`read_file_bytes`], asking `admit(rows, cols)` before the pixel data is decoded: a
-/// compressed frame can hold far more pixels than its bytes, so a server sizes it first.
-/// The outer error is `admit`'s refusal, the inner one the file's.
+/// An image's size as its data set states it, before any pixel is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageSize {
+    /// Rows.
+    pub rows: usize,
+    /// Columns.
+    pub cols: usize,
+    /// NumberOfFrames (1 for a single-frame image).
+    pub frames: usize,
+}
+
+/// [`read_file_bytes`], asking `admit(size)` before the pixel data is decoded: a compressed
+/// frame can hold far more pixels than its bytes, and a multi-frame file many slices, so a
+/// server sizes it first. The outer error is `admit`'s refusal, the inner one the file's.
 pub fn read_file_bytes_admitting<E>(
     name: &str,
     bytes: &[u8],
-    admit: impl FnOnce(usize, usize) -> Result<(), E>,
+    admit: impl FnOnce(ImageSize) -> Result<(), E>,
 ) -> Result<Result<DicomFile, String>, E> {
     read_file_at(Path::new(name), bytes, admit)
 }
 
-/// Read one DICOM image slice from memory (another kind of object is an error); `name` stands
-/// for the file path in labels and messages.
+/// Read one single-frame DICOM image slice from memory (a multi-frame image or another kind of
+/// object is an error); `name` stands for the file path in labels and messages.
 pub fn read_one_bytes(name: &str, bytes: &[u8]) -> Result<DicomSlice, String> {
     match read_file_bytes(name, bytes)? {
-        DicomFile::Slice(slice) => Ok(*slice),
+        DicomFile::Image(mut slices) if slices.len() == 1 => Ok(slices.remove(0)),
+        DicomFile::Image(slices) => Err(format!("a multi-frame image of {} frames, not one slice", slices.len())),
         DicomFile::NotImage(what) => Err(format!("{what}, not an image")),
     }
 }
@@ -286,36 +280,46 @@ fn parse(bytes: &[u8]) -> Result<Result<(DefaultDicomObject, String), &'static s
         .map_err(|e| format!("not a readable DICOM file: {e}"))
 }
 
-fn read_file_at<E>(path: &Path, bytes: &[u8], admit: impl FnOnce(usize, usize) -> Result<(), E>) -> Result<Result<DicomFile, String>, E> {
+fn read_file_at<E>(path: &Path, bytes: &[u8], admit: impl FnOnce(ImageSize) -> Result<(), E>) -> Result<Result<DicomFile, String>, E> {
     let (obj, ts) = match parse(bytes) {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(what)) => return Ok(Ok(DicomFile::NotImage(what.to_string()))),
         Err(e) => return Ok(Err(e)),
     };
-    let Some((rows, cols)) = image_size(&obj) else {
-        return Ok(read_image(path, obj, &ts));
-    };
-    admit(rows, cols)?;
+    if let Some(size) = image_size(&obj) {
+        admit(size)?;
+    }
     Ok(read_image(path, obj, &ts))
 }
 
-/// Rows and Columns as sizes, when both are present and positive.
-fn image_size(obj: &DefaultDicomObject) -> Option<(usize, usize)> {
-    let rows = usize::try_from(int(obj, tags::ROWS)?).ok().filter(|r| *r > 0)?;
-    let cols = usize::try_from(int(obj, tags::COLUMNS)?).ok().filter(|c| *c > 0)?;
-    Some((rows, cols))
+/// Rows, Columns and NumberOfFrames, when present and positive (frames 1 when absent).
+fn image_size(obj: &DefaultDicomObject) -> Option<ImageSize> {
+    let positive = |tag| usize::try_from(int(obj, tag)?).ok().filter(|n| *n > 0);
+    let frames = match obj.element(tags::NUMBER_OF_FRAMES) {
+        Ok(_) => positive(tags::NUMBER_OF_FRAMES)?,
+        Err(_) => 1,
+    };
+    Some(ImageSize {
+        rows: positive(tags::ROWS)?,
+        cols: positive(tags::COLUMNS)?,
+        frames,
+    })
 }
+
+/// Most frames read from one multi-frame file (a whole-brain stack is a few hundred).
+pub const MAX_FRAMES: usize = 4096;
 
 fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str) -> Result<DicomFile, String> {
     if obj.element(tags::PIXEL_DATA).is_err() && obj.element(tags::ROWS).is_err() {
         return Ok(DicomFile::NotImage("a DICOM object without pixel data".to_string()));
     }
+    // A multi-frame IOD (Enhanced MR, legacy-converted, ...) has NumberOfFrames, even for one frame.
+    let multi_frame = obj.element(tags::NUMBER_OF_FRAMES).is_ok();
     let frames = int(&obj, tags::NUMBER_OF_FRAMES).unwrap_or(1);
-    if frames > 1 {
-        return Err(format!(
-            "a multi-frame DICOM image ({frames} frames in one file): only single-frame slices are read; convert it to one file per slice first (e.g. dcm2niix to NIfTI, or emf2sf)"
-        ));
+    if !(1..=MAX_FRAMES as i64).contains(&frames) {
+        return Err(format!("unsupported NumberOfFrames {frames} (1 to {MAX_FRAMES} are read)"));
     }
+    let frames = frames as usize;
     let rows = int(&obj, tags::ROWS).ok_or("no Rows")?;
     let cols = int(&obj, tags::COLUMNS).ok_or("no Columns")?;
     let bits = int(&obj, tags::BITS_ALLOCATED).unwrap_or(16);
@@ -331,27 +335,6 @@ fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str) -> Result<DicomFil
             "unsupported pixel format ({samples} samples, {bits} bits): expected monochrome 8 or 16 bit"
         ));
     }
-    let (encoding, ts_name, ts_lossy) = crate::dicom_pixels::encoding(ts)?;
-    let format = crate::dicom_pixels::Format {
-        rows,
-        cols,
-        bits: bits as u16,
-        stored: stored as u16,
-        signed,
-    };
-    let values = crate::dicom_pixels::stored_values(&obj, encoding, format)?;
-    let lossy = if ts_lossy {
-        Some(format!("stored with lossy {ts_name} compression"))
-    } else {
-        (text(&obj, tags::LOSSY_IMAGE_COMPRESSION).as_deref() == Some("01"))
-            .then(|| "marked as lossily compressed before (LossyImageCompression 01)".to_string())
-    };
-    let slope = float(&obj, tags::RESCALE_SLOPE).unwrap_or(1.0);
-    let intercept = float(&obj, tags::RESCALE_INTERCEPT).unwrap_or(0.0);
-    if !slope.is_finite() || !intercept.is_finite() {
-        return Err(format!("unusable RescaleSlope {slope} / RescaleIntercept {intercept}"));
-    }
-    let (slope, intercept) = (slope as f32, intercept as f32);
     // MONOCHROME1 shows low values white: negated, the percentile scaling below shows it as
     // MONOCHROME2 (read as stored, the image was a negative and the tumour vanished).
     let photometric = text(&obj, tags::PHOTOMETRIC_INTERPRETATION)
@@ -366,40 +349,66 @@ fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str) -> Result<DicomFil
             ))
         }
     };
-    let values = values.into_iter().map(|v| sign * (v * slope + intercept)).collect();
-    let spacing = obj
-        .element(tags::PIXEL_SPACING)
-        .ok()
-        .and_then(|e| e.to_multi_float64().ok())
-        .filter(|v| v.len() == 2 && v.iter().all(|s| *s > 0.0 && s.is_finite()))
-        .map(|v| (v[1], v[0]));
-    let (copied, charset_note) = copied_attributes(&obj);
-    Ok(DicomFile::Slice(Box::new(DicomSlice {
-        path: path.to_path_buf(),
-        position: floats(&obj, tags::IMAGE_POSITION_PATIENT),
-        orientation: floats(&obj, tags::IMAGE_ORIENTATION_PATIENT),
-        number: int(&obj, tags::INSTANCE_NUMBER),
+    let geometry = crate::dicom_frames::geometry(&obj, frames, multi_frame)?;
+    let (encoding, ts_name, ts_lossy) = crate::dicom_pixels::encoding(ts)?;
+    let format = crate::dicom_pixels::Format {
         rows,
         cols,
-        values,
-        series: text(&obj, tags::SERIES_INSTANCE_UID).unwrap_or_default(),
-        spacing,
-        thickness: float(&obj, tags::SLICE_THICKNESS).filter(|t| *t > 0.0 && t.is_finite()),
-        inverted: sign < 0.0,
-        lossy,
-        reference: SliceReference {
-            sop_class: text(&obj, tags::SOP_CLASS_UID)
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| obj.meta().media_storage_sop_class_uid().trim_end_matches('\0').to_string()),
-            sop_instance: text(&obj, tags::SOP_INSTANCE_UID)
-                .filter(|u| !u.is_empty())
-                .unwrap_or_else(|| obj.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_string()),
-            study: text(&obj, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
-            frame_of_reference: text(&obj, tags::FRAME_OF_REFERENCE_UID).unwrap_or_default(),
-            copied,
-            charset_note,
-        },
-    })))
+        bits: bits as u16,
+        stored: stored as u16,
+        signed,
+    };
+    let stored_frames = crate::dicom_pixels::stored_frames(&obj, encoding, format, frames)?;
+    let lossy = if ts_lossy {
+        Some(format!("stored with lossy {ts_name} compression"))
+    } else {
+        (text(&obj, tags::LOSSY_IMAGE_COMPRESSION).as_deref() == Some("01"))
+            .then(|| "marked as lossily compressed before (LossyImageCompression 01)".to_string())
+    };
+    let (copied, charset_note) = copied_attributes(&obj);
+    let reference = SliceReference {
+        sop_class: text(&obj, tags::SOP_CLASS_UID)
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| obj.meta().media_storage_sop_class_uid().trim_end_matches('\0').to_string()),
+        sop_instance: text(&obj, tags::SOP_INSTANCE_UID)
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| obj.meta().media_storage_sop_instance_uid().trim_end_matches('\0').to_string()),
+        study: text(&obj, tags::STUDY_INSTANCE_UID).unwrap_or_default(),
+        frame_of_reference: text(&obj, tags::FRAME_OF_REFERENCE_UID).unwrap_or_default(),
+        copied,
+        charset_note,
+        frame: None,
+    };
+    let series = text(&obj, tags::SERIES_INSTANCE_UID).unwrap_or_default();
+    let number = int(&obj, tags::INSTANCE_NUMBER);
+    let slices = stored_frames
+        .into_iter()
+        .zip(geometry)
+        .enumerate()
+        .map(|(k, (values, g))| {
+            let (slope, intercept) = (g.rescale.0 as f32, g.rescale.1 as f32);
+            DicomSlice {
+                path: path.to_path_buf(),
+                position: g.position,
+                orientation: g.orientation,
+                // Frames are numbered within their file.
+                number: if multi_frame { Some(k as i64 + 1) } else { number },
+                rows,
+                cols,
+                values: values.into_iter().map(|v| sign * (v * slope + intercept)).collect(),
+                series: series.clone(),
+                spacing: g.spacing,
+                thickness: g.thickness,
+                inverted: sign < 0.0,
+                lossy: lossy.clone(),
+                reference: SliceReference {
+                    frame: multi_frame.then_some(k as u32 + 1),
+                    ..reference.clone()
+                },
+            }
+        })
+        .collect();
+    Ok(DicomFile::Image(slices))
 }
 
 /// The values of [`crate::dicom_seg::COPIED`]'s attributes as a derived object can carry them
@@ -485,7 +494,7 @@ pub fn read_series(dir: &Path, files: &[PathBuf]) -> Result<SeriesRead, String> 
     for f in files {
         let bytes = std::fs::read(f).map_err(|e| format!("{}: cannot read: {e}", f.display()))?;
         match read_file(f, &bytes).map_err(|e| format!("{}: {e}", f.display()))? {
-            DicomFile::Slice(slice) => slices.push(*slice),
+            DicomFile::Image(image) => slices.extend(image),
             DicomFile::NotImage(what) => skipped.push((f, what)),
         }
     }
@@ -507,6 +516,14 @@ pub fn read_series(dir: &Path, files: &[PathBuf]) -> Result<SeriesRead, String> 
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().to_string())
+}
+
+/// A slice's file name, with `#frame` for a frame of a multi-frame file.
+fn slice_name(r: &DicomSlice) -> String {
+    match r.reference.frame {
+        Some(k) => format!("{}#{k}", file_name(&r.path)),
+        None => file_name(&r.path),
+    }
 }
 
 /// The normal of the plane whose rows and columns run along ImageOrientationPatient `o`.
@@ -601,7 +618,9 @@ fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
             let monotonic = d.windows(2).all(|w| w[1] >= w[0]) || d.windows(2).all(|w| w[1] <= w[0]);
             if !monotonic {
                 raws.sort_by(|a, b| depth(normal, a).total_cmp(&depth(normal, b)));
-                return Some("slices ordered by ImagePositionPatient: their InstanceNumbers do not follow their positions".into());
+                return Some(
+                    "slices ordered by ImagePositionPatient: their InstanceNumbers (or frame numbers) do not follow their positions".into(),
+                );
             }
         }
         return None;
@@ -679,7 +698,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
                 && k.values == r.values
         });
         if let Some((k, _)) = copy_of {
-            copies.push(format!("skipped {}: a copy of {}", file_name(&r.path), file_name(&k.path)));
+            copies.push(format!("skipped {}: a copy of {}", slice_name(r), slice_name(k)));
         }
         keep.push(copy_of.is_none());
     }
@@ -717,7 +736,11 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
         copied: raws[0].reference.copied.clone(),
         instances: raws
             .iter()
-            .map(|r| (r.reference.sop_class.clone(), r.reference.sop_instance.clone()))
+            .map(|r| SourceImage {
+                class: r.reference.sop_class.clone(),
+                instance: r.reference.sop_instance.clone(),
+                frame: r.reference.frame,
+            })
             .collect(),
         thickness_mm: thickness,
         spacing_mm: spacing,
@@ -739,13 +762,21 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
                 .iter()
                 .flat_map(|&v| [((v - lo) * scale).clamp(0.0, 255.0).round() as u8; 3])
                 .collect();
+            let stem = r
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| format!("slice{i}"));
             InputSlice {
-                label: r.path.display().to_string(),
-                stem: r
-                    .path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().to_string())
-                    .unwrap_or_else(|| format!("slice{i}")),
+                // A frame of a multi-frame file is named as a NIfTI volume's slice is.
+                label: match r.reference.frame {
+                    Some(k) => format!("{}#{k}", r.path.display()),
+                    None => r.path.display().to_string(),
+                },
+                stem: match r.reference.frame {
+                    Some(k) => format!("{stem}_f{k:03}"),
+                    None => stem,
+                },
                 // The slice's place in the volume; InstanceNumber where that decided it.
                 number: match (&order_note, r.number) {
                     (None, Some(n)) => n.clamp(0, u32::MAX as i64) as u32,
@@ -1111,13 +1142,14 @@ mod tests {
         echo.reference.sop_instance = "1.2.826.0.1.99".into();
         let err = assemble(Path::new("s"), vec![at(1, "0"), at(2, "5"), echo]).unwrap_err();
         assert!(err.contains("same position"), "{err}");
-        // A multi-frame file is refused; an object without pixel data is not an image.
+        // A file claiming more frames than its pixel data holds is refused; an object without
+        // pixel data is not an image.
         let frames = edited(
             &dicom(1, "1.2.3", 4, EXPLICIT),
             vec![text_element(tags::NUMBER_OF_FRAMES, dicom_core::VR::IS, "20")],
             &[],
         );
-        assert!(read_one_bytes("mf.dcm", &frames).unwrap_err().contains("multi-frame"));
+        assert!(read_file_bytes("mf.dcm", &frames).unwrap_err().contains("for 20 frames"));
         let spectrum = edited(
             &dicom(1, "1.2.3", 4, EXPLICIT),
             vec![],
@@ -1129,6 +1161,82 @@ mod tests {
     /// Names in a character set dicom-rs does not decode (ISO 2022 code extensions, GBK) are
     /// not copied garbled into a derived object: a person name keeps its plain alphabetic group,
     /// other values are left empty, with a note.
+    /// A multi-frame (Enhanced MR) file was refused; now each frame is a slice, placed by its
+    /// own Plane Position functional group and rescaled by the shared one, named `file#frame`,
+    /// and its SEG refers to each frame by number within the one instance.
+    #[test]
+    fn multi_frame_images_are_read_frame_by_frame() {
+        let frame = |v: u16| vec![v; 16];
+        // Stored out of order along z, as an acquisition order can be.
+        let bytes = crate::phantom::dicom_multiframe(1, "1.2.3", 4, &[(10.0, frame(30)), (0.0, frame(10)), (5.0, frame(20))]);
+        let DicomFile::Image(slices) = read_file_bytes("mf/MF.dcm", &bytes).unwrap() else {
+            panic!("not an image")
+        };
+        assert_eq!(slices.len(), 3);
+        assert_eq!(slices[1].values, vec![20.0; 16], "rescaled by the shared slope of 2");
+        assert_eq!(slices[1].position, Some([0.0, 0.0, 0.0]));
+        assert_eq!(slices[0].orientation, Some([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]));
+        assert_eq!((slices[2].spacing, slices[2].thickness), (Some((0.5, 0.5)), Some(5.0)));
+        let frames: Vec<_> = slices.iter().map(|s| s.reference.frame).collect();
+        assert_eq!(frames, [Some(1), Some(2), Some(3)]);
+        assert!(read_one_bytes("mf/MF.dcm", &bytes)
+            .unwrap_err()
+            .contains("multi-frame image of 3 frames"));
+
+        let v = assemble(Path::new("mf"), slices.clone()).unwrap();
+        let labels: Vec<&str> = v.slices.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["mf/MF.dcm#2", "mf/MF.dcm#3", "mf/MF.dcm#1"]);
+        assert_eq!(v.slices[0].stem, "MF_f002");
+        assert!(
+            v.slices[0].notes.iter().any(|n| n.contains("frame numbers")),
+            "{:?}",
+            v.slices[0].notes
+        );
+        assert_eq!(v.slice_thickness_mm, Some(5.0));
+        let series = v.dicom.as_ref().unwrap();
+        crate::dicom_seg::check_series(series, &v.slices).unwrap();
+        let source = crate::dicom_seg::SegmentationSource {
+            software: "test".into(),
+            algorithm: "test".into(),
+        };
+        let masks = vec![vec![1u8; 16]; 3];
+        let seg = crate::dicom_seg::seg_file_bytes(series, &v.slices, &masks, &source).unwrap();
+        let back = crate::phantom::read_seg(&seg).unwrap();
+        assert_eq!(back.sources, vec!["1.2.826.0.2.1"; 3]);
+        assert_eq!(back.source_frames, [Some(2), Some(3), Some(1)]);
+        let obj = OpenFileOptions::new().from_reader(&seg[128..]).unwrap();
+        let referenced = obj.element(tags::REFERENCED_SERIES_SEQUENCE).unwrap().items().unwrap()[0]
+            .element(tags::REFERENCED_INSTANCE_SEQUENCE)
+            .unwrap()
+            .items()
+            .unwrap()
+            .len();
+        assert_eq!(referenced, 1, "the one instance is listed once");
+
+        // A copy of the file is read once; two stacks at the same positions (echoes) are refused.
+        let copy = read_file_bytes("mf/MF copy.dcm", &bytes).unwrap();
+        let DicomFile::Image(copy) = copy else { panic!() };
+        let v = assemble(Path::new("mf"), slices.iter().cloned().chain(copy).collect()).unwrap();
+        assert_eq!(v.slices.len(), 3);
+        assert!(
+            v.notes.iter().any(|n| n == "skipped MF copy.dcm#1: a copy of MF.dcm#1"),
+            "{:?}",
+            v.notes
+        );
+        let echoes = crate::phantom::dicom_multiframe(
+            2,
+            "1.2.3",
+            4,
+            &[(0.0, frame(10)), (5.0, frame(20)), (0.0, frame(40)), (5.0, frame(50))],
+        );
+        let DicomFile::Image(echoes) = read_file_bytes("e.dcm", &echoes).unwrap() else {
+            panic!()
+        };
+        assert!(assemble(Path::new("e"), echoes).unwrap_err().contains("same position"));
+        // Pixel data shorter than its frames is refused.
+        assert!(read_file_bytes("t.dcm", &bytes[..bytes.len() - 2]).is_err());
+    }
+
     #[test]
     fn names_in_undecoded_character_sets_are_not_copied_garbled() {
         let name = |charset: &str, value: &[u8]| {

@@ -80,29 +80,71 @@ pub(crate) struct Format {
     pub signed: bool,
 }
 
-/// The stored sample values, row-major, `rows * cols` of them (before rescaling).
-pub(crate) fn stored_values(obj: &DefaultDicomObject, encoding: Encoding, f: Format) -> Result<Vec<f32>, String> {
+/// The stored sample values of each of `frames` frames, row-major, `rows * cols` per frame
+/// (before rescaling).
+pub(crate) fn stored_frames(obj: &DefaultDicomObject, encoding: Encoding, f: Format, frames: usize) -> Result<Vec<Vec<f32>>, String> {
     let element = obj.element(tags::PIXEL_DATA).map_err(|_| "no pixel data".to_string())?;
     if encoding == Encoding::Native {
         let data = element.to_bytes().map_err(|e| format!("unreadable pixel data: {e}"))?;
-        return native(&data, f);
+        let frame_bytes = f.rows * f.cols * (f.bits as usize / 8);
+        if frames > 1 && data.len() < frames * frame_bytes {
+            return Err(format!(
+                "pixel data holds {} bytes, {} expected for {frames} frames (truncated?)",
+                data.len(),
+                frames * frame_bytes
+            ));
+        }
+        return (0..frames).map(|k| native(&data[(k * frame_bytes).min(data.len())..], f)).collect();
     }
-    // One frame: all fragments are its (a frame may span several).
-    let fragments = element
-        .value()
+    let value = element.value();
+    let fragments = value
         .fragments()
         .ok_or("compressed pixel data without fragments (stored as native data?)")?;
-    let data: Vec<u8> = fragments.iter().flatten().copied().collect();
-    if data.is_empty() {
-        return Err("compressed pixel data is empty".into());
+    let offsets = value.offset_table().unwrap_or_default();
+    split_frames(fragments, offsets, frames)?
+        .into_iter()
+        .map(|data| {
+            if data.is_empty() {
+                return Err("a compressed frame is empty".to_string());
+            }
+            let decoded = std::panic::catch_unwind(|| match encoding {
+                Encoding::Rle => rle(&data, f).and_then(|bytes| native(&bytes, f)),
+                Encoding::Jpeg => jpeg(&data, f),
+                Encoding::Jpeg2000 => jpeg2000(&data, f),
+                Encoding::Native => unreachable!("read above"),
+            });
+            decoded.unwrap_or_else(|_| Err("a compressed frame could not be decoded (the decoder failed on it)".into()))
+        })
+        .collect()
+}
+
+/// Each frame's encoded bytes: one frame is all the fragments; several are one fragment each,
+/// or grouped by the Basic Offset Table (byte offsets of each frame's first fragment, counted
+/// from the first fragment's item header, 8 bytes per item header).
+fn split_frames(fragments: &[Vec<u8>], offsets: &[u32], frames: usize) -> Result<Vec<Vec<u8>>, String> {
+    if frames == 1 {
+        return Ok(vec![fragments.concat()]);
     }
-    let decoded = std::panic::catch_unwind(|| match encoding {
-        Encoding::Rle => rle(&data, f).and_then(|bytes| native(&bytes, f)),
-        Encoding::Jpeg => jpeg(&data, f),
-        Encoding::Jpeg2000 => jpeg2000(&data, f),
-        Encoding::Native => unreachable!("handled above"),
-    });
-    decoded.unwrap_or_else(|_| Err("the compressed frame could not be decoded (the decoder failed on it)".into()))
+    if fragments.len() == frames {
+        return Ok(fragments.to_vec());
+    }
+    if offsets.len() != frames || offsets.windows(2).any(|w| w[1] <= w[0]) || offsets.first() != Some(&0) {
+        return Err(format!(
+            "{frames} frames in {} fragments without a usable Basic Offset Table: the frames cannot be told apart",
+            fragments.len()
+        ));
+    }
+    let mut out = vec![Vec::new(); frames];
+    let mut at = 0u64;
+    for fragment in fragments {
+        let frame = offsets.iter().rposition(|&o| u64::from(o) <= at).unwrap_or(0);
+        out[frame].extend_from_slice(fragment);
+        at += 8 + fragment.len() as u64;
+    }
+    if let Some(k) = out.iter().position(|f| f.is_empty()) {
+        return Err(format!("the Basic Offset Table points frame {} at no fragment", k + 1));
+    }
+    Ok(out)
 }
 
 /// Native little-endian samples.
@@ -315,6 +357,18 @@ mod tests {
         assert!(rle(&long, g).unwrap_err().contains("decodes to 4 or more samples"));
         assert_eq!(rle(&long[..67], g).unwrap(), vec![1, 2]);
         assert!(rle(&data[..10], f).is_err());
+    }
+
+    #[test]
+    fn frames_are_told_apart_by_fragment_or_offset_table() {
+        let frags = vec![vec![1u8, 2], vec![3, 4, 5, 6], vec![7, 8]];
+        assert_eq!(split_frames(&frags, &[], 1).unwrap(), vec![vec![1, 2, 3, 4, 5, 6, 7, 8]]);
+        assert_eq!(split_frames(&frags, &[], 3).unwrap(), frags);
+        // Frame 2 starts at the third fragment: 8 + 2 + 8 + 4 bytes in.
+        assert_eq!(split_frames(&frags, &[0, 22], 2).unwrap(), vec![vec![1, 2, 3, 4, 5, 6], vec![7, 8]]);
+        assert!(split_frames(&frags, &[], 2).unwrap_err().contains("Basic Offset Table"));
+        assert!(split_frames(&frags, &[0, 0], 2).is_err());
+        assert!(split_frames(&frags, &[0, 500], 2).unwrap_err().contains("frame 2 at no fragment"));
     }
 
     #[test]

@@ -118,11 +118,12 @@ pub fn check_series(series: &DicomSeries, slices: &[InputSlice]) -> Result<[f64;
         }
     }
     let mut uids = std::collections::HashMap::new();
-    for (s, (class, instance)) in slices.iter().zip(&series.instances) {
-        if class.is_empty() || instance.is_empty() {
+    for (s, source) in slices.iter().zip(&series.instances) {
+        if source.class.is_empty() || source.instance.is_empty() {
             return Err(format!("{} has no SOPClassUID or SOPInstanceUID", s.label));
         }
-        if let Some(other) = uids.insert(instance, &s.label) {
+        // Frames of one multi-frame image share its UID; each is referred to by its number.
+        if let Some(other) = uids.insert((&source.instance, source.frame), &s.label) {
             return Err(format!("{other} and {} are different images with one SOPInstanceUID", s.label));
         }
     }
@@ -345,25 +346,28 @@ pub fn seg_file_bytes(
         .iter()
         .zip(&series.instances)
         .enumerate()
-        .map(|(k, (slice, (class, instance)))| {
+        .map(|(k, (slice, source))| {
             let position = slice.position_mm.unwrap_or_default();
+            let mut reference = vec![
+                element(tags::REFERENCED_SOP_CLASS_UID, VR::UI, source.class.as_str()),
+                element(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, source.instance.as_str()),
+            ];
+            if let Some(frame) = source.frame {
+                reference.push(element(tags::REFERENCED_FRAME_NUMBER, VR::IS, frame.to_string()));
+            }
+            reference.extend([
+                // Each mask pixel lies where its source pixel does (same grid).
+                element(tags::SPATIAL_LOCATIONS_PRESERVED, VR::CS, "YES"),
+                sequence(
+                    tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
+                    vec![code("121322", "DCM", "Source image for image processing operation")],
+                ),
+            ]);
             item(vec![
                 sequence(
                     tags::DERIVATION_IMAGE_SEQUENCE,
                     vec![item(vec![
-                        sequence(
-                            tags::SOURCE_IMAGE_SEQUENCE,
-                            vec![item(vec![
-                                element(tags::REFERENCED_SOP_CLASS_UID, VR::UI, class.as_str()),
-                                element(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, instance.as_str()),
-                                // Each mask pixel lies where its source pixel does (same grid).
-                                element(tags::SPATIAL_LOCATIONS_PRESERVED, VR::CS, "YES"),
-                                sequence(
-                                    tags::PURPOSE_OF_REFERENCE_CODE_SEQUENCE,
-                                    vec![code("121322", "DCM", "Source image for image processing operation")],
-                                ),
-                            ])],
-                        ),
+                        sequence(tags::SOURCE_IMAGE_SEQUENCE, vec![item(reference)]),
                         sequence(tags::DERIVATION_CODE_SEQUENCE, vec![code("113076", "DCM", "Segmentation")]),
                     ])],
                 ),
@@ -391,19 +395,22 @@ pub fn seg_file_bytes(
         })
         .collect();
     put(sequence(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE, frames));
+    let mut seen = std::collections::HashSet::new();
     put(sequence(
         tags::REFERENCED_SERIES_SEQUENCE,
         vec![item(vec![
             element(tags::SERIES_INSTANCE_UID, VR::UI, series.series_uid.as_str()),
             sequence(
                 tags::REFERENCED_INSTANCE_SEQUENCE,
+                // Each image once, a multi-frame one however many of its frames are slices.
                 series
                     .instances
                     .iter()
-                    .map(|(class, instance)| {
+                    .filter(|s| seen.insert(s.instance.as_str()))
+                    .map(|s| {
                         item(vec![
-                            element(tags::REFERENCED_SOP_CLASS_UID, VR::UI, class.as_str()),
-                            element(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, instance.as_str()),
+                            element(tags::REFERENCED_SOP_CLASS_UID, VR::UI, s.class.as_str()),
+                            element(tags::REFERENCED_SOP_INSTANCE_UID, VR::UI, s.instance.as_str()),
                         ])
                     })
                     .collect(),
@@ -542,7 +549,7 @@ mod tests {
         assert!(matches!(read(&seg), crate::dicom::DicomFile::NotImage(w) if w == "a DICOM Segmentation"));
         assert!(matches!(
             read(&std::fs::read(&files[0]).unwrap()),
-            crate::dicom::DicomFile::Slice(_)
+            crate::dicom::DicomFile::Image(_)
         ));
         let seg_path = dir.path().join("s_seg.dcm");
         std::fs::write(&seg_path, &seg).unwrap();

@@ -12,6 +12,7 @@
 pub mod augment;
 pub mod clinical;
 pub mod dicom;
+mod dicom_frames;
 mod dicom_pixels;
 pub mod dicom_seg;
 pub mod error;

@@ -178,6 +178,120 @@ pub fn dicom_slice_of(number: u32, series: &str, size: u16, transfer_syntax: &st
     out
 }
 
+/// A synthetic Enhanced MR image (multi-frame, as newer scanners export a series in one file):
+/// one `size x size` frame per entry of `frames`, (its position along z in mm, its 16-bit
+/// pixels), stored in that order, native explicit VR little endian. Each frame's position is in
+/// its own Plane Position functional group; orientation (axial), pixel spacing 0.5 mm, 5 mm
+/// thickness and a rescale of 2x + 0 are shared. UIDs and patient as [`dicom_slice`]'s, SOP
+/// instance `1.2.826.0.2.<instance>`.
+pub fn dicom_multiframe(instance: u32, series: &str, size: u16, frames: &[(f64, Vec<u16>)]) -> Vec<u8> {
+    use dicom_core::value::DataSetSequence;
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    const ENHANCED_MR: &str = "1.2.840.10008.5.1.4.1.1.4.1";
+    let ds = |values: &[String]| PrimitiveValue::Strs(values.iter().cloned().collect());
+    let group = |seq, elements: Vec<DataElement<InMemDicomObject>>| {
+        DataElement::new(
+            seq,
+            VR::SQ,
+            DataSetSequence::from(vec![InMemDicomObject::from_element_iter(elements)]),
+        )
+    };
+    let mut obj = InMemDicomObject::new_empty();
+    for (tag, v) in [
+        (tags::ROWS, size),
+        (tags::COLUMNS, size),
+        (tags::BITS_ALLOCATED, 16),
+        (tags::BITS_STORED, 16),
+        (tags::SAMPLES_PER_PIXEL, 1),
+        (tags::PIXEL_REPRESENTATION, 0),
+    ] {
+        obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)));
+    }
+    obj.put(DataElement::new(
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        PrimitiveValue::from(frames.len().to_string()),
+    ));
+    obj.put(DataElement::new(
+        tags::INSTANCE_NUMBER,
+        VR::IS,
+        PrimitiveValue::from(instance.to_string()),
+    ));
+    obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from(series)));
+    for (tag, uid) in [
+        (tags::SOP_CLASS_UID, ENHANCED_MR.to_string()),
+        (tags::SOP_INSTANCE_UID, format!("1.2.826.0.2.{instance}")),
+        (tags::STUDY_INSTANCE_UID, "1.2.826.0.7".to_string()),
+        (tags::FRAME_OF_REFERENCE_UID, "1.2.826.0.9".to_string()),
+    ] {
+        obj.put(DataElement::new(tag, VR::UI, PrimitiveValue::from(uid)));
+    }
+    obj.put(DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from("Phantom^Test")));
+    obj.put(DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from("PH1")));
+    let one = |s: &str| vec![s.to_string()];
+    obj.put(DataElement::new(
+        tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::from(vec![InMemDicomObject::from_element_iter([
+            group(
+                tags::PIXEL_MEASURES_SEQUENCE,
+                vec![
+                    DataElement::new(tags::PIXEL_SPACING, VR::DS, ds(&[one("0.5"), one("0.5")].concat())),
+                    DataElement::new(tags::SLICE_THICKNESS, VR::DS, ds(&one("5"))),
+                ],
+            ),
+            group(
+                tags::PLANE_ORIENTATION_SEQUENCE,
+                vec![DataElement::new(
+                    tags::IMAGE_ORIENTATION_PATIENT,
+                    VR::DS,
+                    ds(&["1", "0", "0", "0", "1", "0"].map(String::from)),
+                )],
+            ),
+            group(
+                tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+                vec![
+                    DataElement::new(tags::RESCALE_SLOPE, VR::DS, ds(&one("2"))),
+                    DataElement::new(tags::RESCALE_INTERCEPT, VR::DS, ds(&one("0"))),
+                ],
+            ),
+        ])]),
+    ));
+    let per_frame: Vec<InMemDicomObject> = frames
+        .iter()
+        .map(|(z, _)| {
+            InMemDicomObject::from_element_iter([group(
+                tags::PLANE_POSITION_SEQUENCE,
+                vec![DataElement::new(
+                    tags::IMAGE_POSITION_PATIENT,
+                    VR::DS,
+                    ds(&["0".to_string(), "0".to_string(), z.to_string()]),
+                )],
+            )])
+        })
+        .collect();
+    obj.put(DataElement::new(
+        tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+        VR::SQ,
+        DataSetSequence::from(per_frame),
+    ));
+    let pixels: Vec<u8> = frames.iter().flat_map(|(_, p)| p.iter().flat_map(|v| v.to_le_bytes())).collect();
+    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(pixels)));
+    let meta = FileMetaTableBuilder::new()
+        .transfer_syntax("1.2.840.10008.1.2.1")
+        .media_storage_sop_class_uid(ENHANCED_MR)
+        .media_storage_sop_instance_uid(format!("1.2.826.0.2.{instance}"));
+    let mut out = Vec::new();
+    // An in-memory object with every required meta field: writing cannot fail.
+    obj.with_meta(meta)
+        .expect("complete meta")
+        .write_all(&mut out)
+        .expect("in-memory write");
+    out
+}
+
 /// A binary SEG's frames read back (as [`crate::dicom_seg::seg_file_bytes`] writes them): the SOP
 /// instance each frame's source image is, and each frame as 0/1 pixels, row-major.
 #[derive(Debug, Clone)]
@@ -188,6 +302,8 @@ pub struct SegFrames {
     pub cols: usize,
     /// Each frame's ReferencedSOPInstanceUID (its source image).
     pub sources: Vec<String>,
+    /// Each frame's ReferencedFrameNumber (its source frame in a multi-frame image), if any.
+    pub source_frames: Vec<Option<u32>>,
     /// Each frame's pixels, 0/1.
     pub masks: Vec<Vec<u8>>,
 }
@@ -221,18 +337,23 @@ pub fn read_seg(bytes: &[u8]) -> Result<SegFrames, String> {
             .ok_or(format!("{tag} is not a sequence"))?
             .to_vec())
     };
-    let mut sources = Vec::new();
+    let (mut sources, mut source_frames) = (Vec::new(), Vec::new());
     for frame in items(&obj, tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)? {
         let derivation = items(&frame, tags::DERIVATION_IMAGE_SEQUENCE)?;
         let source = items(derivation.first().ok_or("empty derivation")?, tags::SOURCE_IMAGE_SEQUENCE)?;
+        let source = source.first().ok_or("empty source image sequence")?;
         let uid = source
-            .first()
-            .ok_or("empty source image sequence")?
             .element(tags::REFERENCED_SOP_INSTANCE_UID)
             .map_err(|_| "no ReferencedSOPInstanceUID")?
             .to_str()
             .map_err(|e| e.to_string())?;
         sources.push(uid.trim_end_matches(['\0', ' ']).to_string());
+        source_frames.push(
+            source
+                .element(tags::REFERENCED_FRAME_NUMBER)
+                .ok()
+                .and_then(|e| e.to_int::<u32>().ok()),
+        );
     }
     let pixels = obj
         .element(tags::PIXEL_DATA)
@@ -254,6 +375,7 @@ pub fn read_seg(bytes: &[u8]) -> Result<SegFrames, String> {
         rows,
         cols,
         sources,
+        source_frames,
         masks,
     })
 }

@@ -104,12 +104,23 @@ pub struct DicomSeries {
     /// The first slice's patient and study attributes a derived object copies
     /// ([`crate::dicom_seg::COPIED`], in that order; empty when absent).
     pub copied: Vec<String>,
-    /// Each slice's (SOPClassUID, SOPInstanceUID), in the volume's order.
-    pub instances: Vec<(String, String)>,
+    /// Each slice's source image, in the volume's order.
+    pub instances: Vec<SourceImage>,
     /// SliceThickness (mm).
     pub thickness_mm: Option<f64>,
     /// Distance between neighbouring slice centres (mm).
     pub spacing_mm: Option<f64>,
+}
+
+/// The DICOM image a slice was read from, as a derived object refers to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceImage {
+    /// SOPClassUID.
+    pub class: String,
+    /// SOPInstanceUID.
+    pub instance: String,
+    /// The frame's number (from 1) in a multi-frame image (ReferencedFrameNumber).
+    pub frame: Option<u32>,
 }
 
 /// Geometry of a NIfTI input, to write the predicted mask volume back.

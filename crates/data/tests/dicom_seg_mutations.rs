@@ -34,9 +34,9 @@ fn mutated_series_are_refused_or_written_never_panic() {
         let raws: Vec<_> = files
             .iter()
             .enumerate()
-            .filter_map(|(i, b)| match read_file_bytes(&format!("IM{i}.dcm"), b) {
-                Ok(DicomFile::Slice(s)) => Some(*s),
-                _ => None,
+            .flat_map(|(i, b)| match read_file_bytes(&format!("IM{i}.dcm"), b) {
+                Ok(DicomFile::Image(slices)) => slices,
+                _ => Vec::new(),
             })
             .collect();
         if raws.is_empty() {

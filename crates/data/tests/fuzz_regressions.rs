@@ -20,15 +20,18 @@ fn run(target: &str, bytes: &[u8]) -> Result<(), String> {
             Ok(())
         }
         "nifti" => tumorscan_data::nifti::read_bytes("fuzz.nii.gz", bytes).map(drop),
-        "dicom" => {
-            let s = tumorscan_data::dicom::read_one_bytes("fuzz.dcm", bytes)?;
-            tumorscan_data::dicom::assemble(Path::new("fuzz"), vec![s]).map(drop)
-        }
+        "dicom" => match tumorscan_data::dicom::read_file_bytes("fuzz.dcm", bytes)? {
+            tumorscan_data::dicom::DicomFile::Image(slices) => tumorscan_data::dicom::assemble(Path::new("fuzz"), slices).map(drop),
+            tumorscan_data::dicom::DicomFile::NotImage(_) => Ok(()),
+        },
         other => panic!("unknown fuzz target '{other}'"),
     }
 }
 
-/// Expected error (a substring) for the reproducers found so far.
+/// Expected error (a substring) for the reproducers found so far. Not listed: `dicom-6`, a JPEG
+/// 2000 frame on which openjp2's packet header reader overflows an integer; with overflow
+/// checks (the fuzz build, debug builds) that is a panic, caught and reported as an unreadable
+/// frame; without (release) the frame decodes, to noise.
 const EXPECTED: [(&str, &str); 6] = [
     // dicom-object: meta group string read with a zero-filled buffer of the declared length.
     ("dicom-1", "file meta element (0002,0002) declares"),

@@ -299,22 +299,31 @@ pub(crate) fn read(limits: &Limits, v: VolumeUpload) -> Result<Volume, ApiError>
             let mut skipped = Vec::new();
             for u in &uploads {
                 // Sized before its pixels are decoded: a compressed frame can hold far more
-                // pixels than its bytes.
-                let read = dicom::read_file_bytes_admitting(&u.name, &u.bytes, |rows, cols| {
-                    let pixels = rows as u64 * cols as u64;
-                    check_plane(limits, &u.name, pixels)?;
-                    check_total(limits, total + pixels)
+                // pixels than its bytes, a multi-frame file many slices (each costs a network
+                // pass, so they count against --max-files as a NIfTI volume's do).
+                let read = dicom::read_file_bytes_admitting(&u.name, &u.bytes, |size| {
+                    let plane = size.rows as u64 * size.cols as u64;
+                    check_plane(limits, &u.name, plane)?;
+                    if raws.len() + size.frames > limits.max_files {
+                        return Err(too_large(format!(
+                            "{}: {} slices with those before it, over the limit of {} per request (--max-files)",
+                            u.name,
+                            raws.len() + size.frames,
+                            limits.max_files
+                        )));
+                    }
+                    check_total(limits, total + plane * size.frames as u64)
                 })?;
                 // A segmentation or report exported beside the slices is passed over, as by predict.
-                let raw = match read.map_err(|e| unprocessable(format!("{}: {e}", u.name)))? {
-                    dicom::DicomFile::Slice(raw) => raw,
+                let image = match read.map_err(|e| unprocessable(format!("{}: {e}", u.name)))? {
+                    dicom::DicomFile::Image(image) => image,
                     dicom::DicomFile::NotImage(what) => {
                         skipped.push(dicom::DicomFile::skipped_note(&u.name, &what));
                         continue;
                     }
                 };
-                total += raw.rows as u64 * raw.cols as u64;
-                raws.push(*raw);
+                total += image.iter().map(|s| s.rows as u64 * s.cols as u64).sum::<u64>();
+                raws.extend(image);
             }
             if raws.is_empty() {
                 return Err(unprocessable(format!("no DICOM images ({})", skipped.join("; "))));

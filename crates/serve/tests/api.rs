@@ -776,6 +776,27 @@ async fn compressed_dicom_is_read_and_sized_before_decoding() {
     assert!(error_text(&v).contains("56x40"), "{v}");
 }
 
+/// A multi-frame (Enhanced MR) file is a series in one file: one result per frame, named
+/// `file#frame`; its frames count against --max-files before any is decoded, as a NIfTI
+/// volume's slices do.
+#[tokio::test]
+async fn multi_frame_dicom_is_one_slice_per_frame_and_counted() {
+    let frame = |v: u16| vec![v; 32 * 32];
+    let bytes = tumorscan_data::phantom::dicom_multiframe(1, "1.2.3", 32, &[(0.0, frame(10)), (5.0, frame(20)), (10.0, frame(30))]);
+    let (s, v) = volume(&[("MF.dcm".to_string(), bytes.clone())]).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let names: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["MF.dcm#1", "MF.dcm#2", "MF.dcm#3"]);
+    let limits = Limits {
+        max_files: 2,
+        ..Limits::default()
+    };
+    let (ct, body) = multipart(&[("MF.dcm", bytes)]);
+    let (s, v) = call(app(limits), post("/v1/predict/volume", &ct, body)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert!(error_text(&v).contains("3 slices") && error_text(&v).contains("--max-files"), "{v}");
+}
+
 /// A NIfTI volume is sized from its header before its data is decompressed: a header declaring
 /// more voxels than a request may hold gets 413 (not "truncated"), one with slices over the
 /// per-image limit 422, without the data ever being sent.
