@@ -1,6 +1,6 @@
 """Rewrite every .dcm of a folder in a compressed transfer syntax, with encoders independent of
-tumorscan: GDCM for the JPEG family and lossy JPEG 2000, pydicom (pylibjpeg-openjpeg, pyjpegls,
-its own RLE) for the rest. Lossless syntaxes are checked to decode (pydicom, pylibjpeg) to the
+tumorscan: GDCM for the JPEG family, OpenJPH (imagecodecs) for HTJ2K, pydicom
+(pylibjpeg-openjpeg, pyjpegls, its own RLE) for the rest. Lossless syntaxes are checked to decode (pydicom, pylibjpeg) to the
 input's pixels.
     compress.py SRC_DIR DST_DIR SYNTAX       SYNTAX: one of the keys of SYNTAXES below
 """
@@ -19,6 +19,8 @@ SYNTAXES = {
     "jpeg2000-lossless": (uid.JPEG2000Lossless, "pydicom", True),
     "jpeg2000": (uid.JPEG2000, "pydicom", False),
     "jpeg-ls-lossless": (uid.JPEGLSLossless, "pydicom", True),
+    "htj2k-lossless": (uid.HTJ2KLossless, "openjph", True),
+    "htj2k": (uid.HTJ2K, "openjph", False),
 }
 
 
@@ -56,6 +58,14 @@ def main():
                 gdcm_compress(out, out, ts_uid)
             else:
                 gdcm_compress(f, out, ts_uid)
+        elif encoder == "openjph":
+            # HTJ2K by OpenJPH (imagecodecs): reversible, or irreversible at quantisation step 0.001.
+            import imagecodecs
+            from pydicom.encaps import encapsulate
+            args = {"reversible": True} if lossless else {"reversible": False, "level": 0.001}
+            ds.PixelData = encapsulate([imagecodecs.htj2k_encode(ds.pixel_array, **args)])
+            ds.file_meta.TransferSyntaxUID = ts_uid
+            ds.save_as(out, enforce_file_format=True)
         else:
             # Lossy JPEG 2000 at about 20:1 (one quality layer); the rest lossless.
             ds.compress(ts_uid, **({"j2k_cr": [20]} if name == "jpeg2000" else {}))

@@ -1,5 +1,6 @@
 """Write the compressed DICOM test fixtures of crates/data/tests/dicom_compressed.rs: a small
-synthetic phantom (no patient data) in each transfer syntax, encoded by GDCM or pydicom, and
+synthetic phantom (no patient data) in each transfer syntax, encoded by GDCM, pydicom or
+OpenJPH (imagecodecs; HTJ2K), and
 beside each file the read ones are the pixels pydicom decodes it to (int32 little endian,
 row-major), which the Rust test compares with tumorscan's own decoding.
     make_fixtures.py OUT_DIR
@@ -62,6 +63,10 @@ CASES = {
     "jpeg2000-lossless-s16": (phantom(12, True), 16, uid.JPEG2000Lossless, "pydicom", {}),
     "jpeg2000-u12": (phantom(12, False), 12, uid.JPEG2000, "pydicom", {"j2k_cr": [10]}),
     "jpeg-ls-lossless-u12": (phantom(12, False), 12, uid.JPEGLSLossless, "pydicom", {}),
+    # HTJ2K by OpenJPH (imagecodecs); OpenJPH writes RPCL order, and TLM markers when asked.
+    "htj2k-lossless-u12": (phantom(12, False), 12, uid.HTJ2KLossless, "openjph", {"reversible": True}),
+    "htj2k-lossless-rpcl-s16": (phantom(12, True), 16, uid.HTJ2KLosslessRPCL, "openjph", {"reversible": True, "tlm": True}),
+    "htj2k-u12": (phantom(12, False), 12, uid.HTJ2K, "openjph", {"reversible": False, "level": 0.001}),
     "jpeg-extended-u12": (phantom(12, False), 12, uid.JPEGExtended12Bit, "gdcm", {}),
 }
 # Transfer syntaxes tumorscan refuses by name: only the file is written.
@@ -72,6 +77,11 @@ for name, (px, stored, ts, encoder, extra) in CASES.items():
     if encoder == "gdcm":
         ds.save_as(path, enforce_file_format=True)
         gdcm_compress(path, path, ts)
+    elif encoder == "openjph":
+        import imagecodecs
+        ds.PixelData = encapsulate([imagecodecs.htj2k_encode(px, **extra)])
+        ds.file_meta.TransferSyntaxUID = ts
+        ds.save_as(path, enforce_file_format=True)
     else:
         ds.compress(ts, **extra)
         ds.save_as(path, enforce_file_format=True)
@@ -81,7 +91,7 @@ for name, (px, stored, ts, encoder, extra) in CASES.items():
         print(f"{name}: {path.stat().st_size} bytes, {ts} (tumorscan refuses it)")
         continue
     decoded = back.pixel_array.astype(np.int32)
-    if ts in (uid.RLELossless, uid.JPEGLosslessSV1, uid.JPEGLossless, uid.JPEG2000Lossless, uid.JPEGLSLossless):
+    if ts in (uid.RLELossless, uid.JPEGLosslessSV1, uid.JPEGLossless, uid.JPEG2000Lossless, uid.JPEGLSLossless, uid.HTJ2KLossless, uid.HTJ2KLosslessRPCL):
         assert np.array_equal(decoded, px.astype(np.int32)), f"{name} is not lossless"
     decoded.astype("<i4").tofile(out / f"{name}.pixels")
     print(f"{name}: {path.stat().st_size} bytes, {ts}, max |decoded - original| {np.abs(decoded - px.astype(np.int32)).max()}")
@@ -96,3 +106,17 @@ assert len(list(pydicom.encaps.generate_fragments(back.PixelData))) == 3  # the 
 assert np.array_equal(back.pixel_array, CASES["jpeg2000-lossless-u12"][0])
 (out / "jpeg2000-lossless-u12-two-fragments.pixels").write_bytes((out / "jpeg2000-lossless-u12.pixels").read_bytes())
 print("jpeg2000-lossless-u12-two-fragments: one frame in 2 fragments")
+
+# Three frames of JPEG 2000 with an Extended Offset Table (7FE0,0001-0002, VR OV), which
+# dicom-rs 0.8 misparses; tumorscan drops the optional table before parsing.
+frames = np.stack([CASES["jpeg2000-lossless-u12"][0] + 100 * k for k in range(3)]).astype(np.uint16)
+ds = dataset(frames[0], 12)
+ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = uid.EnhancedMRImageStorage
+ds.NumberOfFrames = 3
+ds.PixelData = frames.tobytes()
+ds.compress(uid.JPEG2000Lossless, encapsulate_ext=True)
+ds.save_as(out / "jpeg2000-lossless-u12-3-frames-eot.dcm", enforce_file_format=True)
+back = pydicom.dcmread(out / "jpeg2000-lossless-u12-3-frames-eot.dcm")
+assert "ExtendedOffsetTable" in back and np.array_equal(back.pixel_array, frames)
+back.pixel_array.astype("<i4").tofile(out / "jpeg2000-lossless-u12-3-frames-eot.pixels")
+print("jpeg2000-lossless-u12-3-frames-eot: 3 frames with an Extended Offset Table")

@@ -2,7 +2,7 @@
 # predict on DICOM series stored compressed, checked against the same series uncompressed:
 #   interop/dicom-compressed/run.sh [WORK_DIR]      (BIN=path/to/tumorscan to use that binary)
 # Writes the bundled sample patient's FLAIR as an MR series with pydicom (as interop/dicom-seg
-# does), has GDCM and pydicom (pylibjpeg-openjpeg, pyjpegls) rewrite it in each transfer syntax,
+# does), has GDCM, OpenJPH and pydicom (pylibjpeg-openjpeg, pyjpegls) rewrite it in each syntax,
 # runs `tumorscan predict` on every copy and compares masks, calls and overlays with the
 # uncompressed run (check.py; lossless syntaxes must match exactly). Syntaxes tumorscan does not
 # read must be refused by name. Needs Python 3 and network access for pip on first use.
@@ -14,18 +14,18 @@ mkdir -p "$work"
 venv="${XDG_CACHE_HOME:-$HOME/.cache}/tumorscan-dicom-venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q pydicom==3.0.2 numpy pillow python-gdcm==3.2.6 pylibjpeg==2.1.0 \
-    pylibjpeg-openjpeg==2.6.0 pylibjpeg-libjpeg==2.5.0 pyjpegls==1.5.1
+    pylibjpeg-openjpeg==2.6.0 pylibjpeg-libjpeg==2.5.0 pyjpegls==1.5.1 imagecodecs==2026.3.6
 bin=${BIN:-}
 if [ -z "$bin" ]; then (cd "$root" && cargo build --release -q); bin="$root/target/release/tumorscan"; fi
 rm -rf "$work/series" "$work/out"
 "$venv/bin/python" "$here/../dicom-seg/make_series.py" "$root/samples/TCGA_CS_5393_19990606" "$work/series/native"
-read_ok="rle jpeg-lossless-sv1 jpeg-lossless jpeg-baseline jpeg2000-lossless jpeg2000"
+read_ok="rle jpeg-lossless-sv1 jpeg-lossless jpeg-baseline jpeg2000-lossless jpeg2000 htj2k-lossless htj2k"
 refused="jpeg-extended jpeg-ls-lossless"
 for s in $read_ok $refused; do "$venv/bin/python" "$here/compress.py" "$work/series/native" "$work/series/$s" "$s"; done
 for s in native $read_ok; do
     start=$(date +%s.%N)
     "$bin" predict "$work/series/$s" --out "$work/out/$s" > "$work/out-$s.log" 2>&1
-    echo "$s: predicted in $(echo "$(date +%s.%N) - $start" | bc) s$(grep -o 'slices stored with lossy[^:]*' "$work/out-$s.log" | sed 's/^/; note: /' || true)"
+    echo "$s: predicted in $(echo "$(date +%s.%N) - $start" | bc) s$(grep -o 'slices stored with [^:]*' "$work/out-$s.log" | sed 's/^/; note: /' || true)"
 done
 for s in $refused; do
     if "$bin" predict "$work/series/$s" --out "$work/out/$s" > "$work/out-$s.log" 2>&1; then

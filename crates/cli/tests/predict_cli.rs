@@ -933,7 +933,7 @@ fn dicom_series_are_read_and_inconsistent_ones_refused() {
 }
 
 /// Compressed DICOM as a user's folder holds it: a JPEG 2000 slice is predicted (its lossy
-/// compression noted in the CSV and the summary) and its SEG written; a JPEG-LS one is refused
+/// compression, an irreversible wavelet, noted in the CSV and on stderr) and its SEG written; a JPEG-LS one is refused
 /// by name, with the way to decompress it, and nothing is written.
 #[test]
 fn compressed_dicom_is_predicted_and_unread_syntaxes_named() {

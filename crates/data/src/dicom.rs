@@ -254,9 +254,13 @@ fn check_stray_delimiters(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// A parsed file: the object, its transfer syntax UID and its Extended Offset Table's offsets
+/// (empty when it has none).
+type Parsed = (DefaultDicomObject, String, Vec<u64>);
+
 /// Parse the file (with its guards) into an object; Ok(Err(what)) for a known non-image SOP class
 /// (from the file meta, before the data set is parsed).
-fn parse(bytes: &[u8]) -> Result<Result<(DefaultDicomObject, String), &'static str>, String> {
+fn parse(bytes: &[u8]) -> Result<Result<Parsed, &'static str>, String> {
     let start = if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
         128
     } else {
@@ -271,17 +275,48 @@ fn parse(bytes: &[u8]) -> Result<Result<(DefaultDicomObject, String), &'static s
     }
     let ts = meta.transfer_syntax().trim_end_matches(['\0', ' ']).to_string();
     crate::dicom_pixels::encoding(&ts)?;
+    let meta_len = file.len() - rest.len();
+    let (file, extended_offsets): (std::borrow::Cow<[u8]>, _) = match without_extended_offset_table(rest) {
+        Some((data, offsets)) => ([&file[..meta_len], &data].concat().into(), offsets),
+        None => (file.into(), Vec::new()),
+    };
+    let rest = &file[meta_len..];
     check_stray_delimiters(rest)?;
     check_dataset(rest, &ts, bytes.len())?;
     OpenFileOptions::new()
         .read_preamble(ReadPreamble::Never)
-        .from_reader(file)
-        .map(|obj| Ok((obj, ts)))
+        .from_reader(&file[..])
+        .map(|obj| Ok((obj, ts, extended_offsets)))
         .map_err(|e| format!("not a readable DICOM file: {e}"))
 }
 
+/// The data set without its Extended Offset Table (7FE0,0001) and its lengths (7FE0,0002), when
+/// it has them, as explicit VR little endian elements right before the Pixel Data: `dicom-rs`
+/// 0.8 reads an OV element's length from 2 bytes instead of 4 (its list of long-length VRs
+/// lacks OV), so the rest of such a file parsed as garbage. The elements are cut out and the
+/// table's offsets returned (they tell frames apart as a Basic Offset Table does).
+fn without_extended_offset_table(data: &[u8]) -> Option<(Vec<u8>, Vec<u64>)> {
+    const TABLE: [u8; 8] = [0xE0, 0x7F, 0x01, 0x00, b'O', b'V', 0, 0];
+    const LENGTHS: [u8; 8] = [0xE0, 0x7F, 0x02, 0x00, b'O', b'V', 0, 0];
+    const PIXEL_DATA: [u8; 4] = [0xE0, 0x7F, 0x10, 0x00];
+    let element_end = |at: usize, header: &[u8; 8]| -> Option<usize> {
+        (data.get(at..at + 8)? == header).then_some(())?;
+        let len = u32::from_le_bytes(data.get(at + 8..at + 12)?.try_into().ok()?) as usize;
+        at.checked_add(12 + len).filter(|end| *end <= data.len())
+    };
+    let start = data.windows(8).position(|w| w == TABLE)?;
+    let lengths = element_end(start, &TABLE)?;
+    let pixels = element_end(lengths, &LENGTHS)?;
+    (data.get(pixels..pixels + 4)? == PIXEL_DATA).then_some(())?;
+    let offsets = data[start + 12..lengths]
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect();
+    Some(([&data[..start], &data[pixels..]].concat(), offsets))
+}
+
 fn read_file_at<E>(path: &Path, bytes: &[u8], admit: impl FnOnce(ImageSize) -> Result<(), E>) -> Result<Result<DicomFile, String>, E> {
-    let (obj, ts) = match parse(bytes) {
+    let (obj, ts, extended_offsets) = match parse(bytes) {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(what)) => return Ok(Ok(DicomFile::NotImage(what.to_string()))),
         Err(e) => return Ok(Err(e)),
@@ -289,7 +324,7 @@ fn read_file_at<E>(path: &Path, bytes: &[u8], admit: impl FnOnce(ImageSize) -> R
     if let Some(size) = image_size(&obj) {
         admit(size)?;
     }
-    Ok(read_image(path, obj, &ts))
+    Ok(read_image(path, obj, &ts, &extended_offsets))
 }
 
 /// Rows, Columns and NumberOfFrames, when present and positive (frames 1 when absent).
@@ -309,7 +344,7 @@ fn image_size(obj: &DefaultDicomObject) -> Option<ImageSize> {
 /// Most frames read from one multi-frame file (a whole-brain stack is a few hundred).
 pub const MAX_FRAMES: usize = 4096;
 
-fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str) -> Result<DicomFile, String> {
+fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str, extended_offsets: &[u64]) -> Result<DicomFile, String> {
     if obj.element(tags::PIXEL_DATA).is_err() && obj.element(tags::ROWS).is_err() {
         return Ok(DicomFile::NotImage("a DICOM object without pixel data".to_string()));
     }
@@ -350,7 +385,7 @@ fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str) -> Result<DicomFil
         }
     };
     let geometry = crate::dicom_frames::geometry(&obj, frames, multi_frame)?;
-    let (encoding, ts_name, ts_lossy) = crate::dicom_pixels::encoding(ts)?;
+    let (encoding, ts_name, loss) = crate::dicom_pixels::encoding(ts)?;
     let format = crate::dicom_pixels::Format {
         rows,
         cols,
@@ -358,13 +393,9 @@ fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str) -> Result<DicomFil
         stored: stored as u16,
         signed,
     };
-    let stored_frames = crate::dicom_pixels::stored_frames(&obj, encoding, format, frames)?;
-    let lossy = if ts_lossy {
-        Some(format!("stored with lossy {ts_name} compression"))
-    } else {
-        (text(&obj, tags::LOSSY_IMAGE_COMPRESSION).as_deref() == Some("01"))
-            .then(|| "marked as lossily compressed before (LossyImageCompression 01)".to_string())
-    };
+    let (stored_frames, coded) = crate::dicom_pixels::stored_frames(&obj, encoding, format, frames, extended_offsets)?;
+    let flag = text(&obj, tags::LOSSY_IMAGE_COMPRESSION);
+    let lossy = crate::dicom_pixels::lossy_note(loss, ts_name, flag.as_deref(), coded);
     let (copied, charset_note) = copied_attributes(&obj);
     let reference = SliceReference {
         sop_class: text(&obj, tags::SOP_CLASS_UID)
@@ -599,38 +630,94 @@ fn plane_note(r: &DicomSlice) -> Option<String> {
 /// numbers run along the positions (either way); otherwise along the slice normal by
 /// ImagePositionPatient when every slice has one (as `dcm2niix` orders them); otherwise by
 /// InstanceNumber and file name. Returns a note when the numbers did not decide.
-fn order_slices(raws: &mut [DicomSlice]) -> Option<String> {
+fn order_slices(raws: &mut [DicomSlice]) -> Result<Option<String>, String> {
     let mut numbers: Vec<i64> = raws.iter().filter_map(|r| r.number).collect();
     numbers.sort_unstable();
     numbers.dedup();
     let normal = normal_of(&raws[0]);
-    // Positions order the slices only when they differ (not a converter's placeholder).
-    let positioned =
-        raws.iter().all(|r| r.position.is_some()) && raws.iter().any(|r| (depth(normal, r) - depth(normal, &raws[0])).abs() >= 1e-3);
     // File names in natural order (IM2 before IM10), as `predict` orders 2D slices.
     let by_name = |a: &DicomSlice, b: &DicomSlice| crate::layout::natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy());
-    if numbers.len() == raws.len() {
+    let monotonic = |d: &[f64]| d.windows(2).all(|w| w[1] >= w[0]) || d.windows(2).all(|w| w[1] <= w[0]);
+    // Some slices without a position (a frame lacking its Plane Position group) cannot be placed
+    // by it: all keep their numbers' order, which must agree with the others' positions (shuffled
+    // frames with one unplaced scrambled the volume silently).
+    let missing = raws.iter().filter(|r| r.position.is_none()).count();
+    let n = raws.len();
+    if missing > 0 && missing < n {
+        raws.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| by_name(a, b)));
+        let placed: Vec<f64> = raws.iter().filter(|r| r.position.is_some()).map(|r| depth(normal, r)).collect();
+        let by = if numbers.len() == n {
+            "InstanceNumber (or frame number)"
+        } else {
+            "file name"
+        };
+        if !monotonic(&placed) {
+            return Err(format!(
+                "{missing} of {n} slices have no ImagePositionPatient, and ordered by {by} the others' positions do not run along the stack: the slices cannot be put in order"
+            ));
+        }
+        return Ok(Some(format!(
+            "slices ordered by {by}: {missing} of {n} have no ImagePositionPatient (the others' positions agree with that order)"
+        )));
+    }
+    // Positions order the slices only when they differ (not a converter's placeholder).
+    let positioned = missing == 0 && raws.iter().any(|r| (depth(normal, r) - depth(normal, &raws[0])).abs() >= 1e-3);
+    if numbers.len() == n {
         raws.sort_by_key(|r| r.number);
         // Numbers that do not run along the positions (interleaved or shuffled numbering) would
         // scramble the volume: its neighbours, 3D clean-up and spacing.
         if positioned {
             let d: Vec<f64> = raws.iter().map(|r| depth(normal, r)).collect();
-            let monotonic = d.windows(2).all(|w| w[1] >= w[0]) || d.windows(2).all(|w| w[1] <= w[0]);
-            if !monotonic {
+            if !monotonic(&d) {
                 raws.sort_by(|a, b| depth(normal, a).total_cmp(&depth(normal, b)));
-                return Some(
+                return Ok(Some(
                     "slices ordered by ImagePositionPatient: their InstanceNumbers (or frame numbers) do not follow their positions".into(),
-                );
+                ));
             }
         }
-        return None;
+        return Ok(None);
     }
     if positioned {
         raws.sort_by(|a, b| depth(normal, a).total_cmp(&depth(normal, b)).then_with(|| by_name(a, b)));
-        return Some("slices ordered by ImagePositionPatient (InstanceNumber missing or repeated)".into());
+        return Ok(Some(
+            "slices ordered by ImagePositionPatient (InstanceNumber missing or repeated)".into(),
+        ));
     }
     raws.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| by_name(a, b)));
-    Some("slices ordered by file name: InstanceNumber missing or repeated and no ImagePositionPatient".into())
+    Ok(Some(
+        "slices ordered by file name: InstanceNumber missing or repeated and no ImagePositionPatient".into(),
+    ))
+}
+
+/// Refuse slices that do not lie in the plane, and the in-plane directions, the rest share (a
+/// localiser stored with the stack): stacked into the volume, one changed its neighbours' masks
+/// and the volume without a word.
+fn check_one_plane(raws: &[DicomSlice]) -> Result<(), String> {
+    let oriented: Vec<(&DicomSlice, [f64; 6])> = raws.iter().filter_map(|r| Some((r, r.orientation?))).collect();
+    let same = |a: &[f64; 6], b: &[f64; 6]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 0.01);
+    // The stack's plane is the one most slices share.
+    let Some((_, common)) = oriented
+        .iter()
+        .max_by_key(|(_, o)| oriented.iter().filter(|(_, p)| same(o, p)).count())
+    else {
+        return Ok(());
+    };
+    let odd: Vec<String> = oriented
+        .iter()
+        .filter(|(_, o)| !same(o, common))
+        .map(|(r, _)| slice_name(r))
+        .collect();
+    if odd.is_empty() {
+        return Ok(());
+    }
+    let them = if odd.len() == 1 { "it" } else { "them" };
+    Err(format!(
+        "{} of {} slices ({}{}) lie in another plane than the rest (ImageOrientationPatient): a localiser? Remove {them} from the series, or predict {them} apart",
+        odd.len(),
+        raws.len(),
+        odd.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+        if odd.len() > 3 { ", ..." } else { "" },
+    ))
 }
 
 /// Refuse a series in which some slices share a position (several echoes, b-values or time
@@ -651,8 +738,8 @@ fn check_distinct_positions(raws: &[DicomSlice]) -> Result<(), String> {
     let w = at.windows(2).find(|w| same(w)).unwrap_or(&at[..2]);
     Err(format!(
         "{} and {} lie at the same position ({shared} pair{} of slices do): a series of several volumes (echoes, b-values, time points)? Split it into one volume each, e.g. with dcm2niix (which writes one NIfTI file per echo), and predict those",
-        w[0].1.path.display(),
-        w[1].1.path.display(),
+        slice_name(w[0].1),
+        slice_name(w[1].1),
         if shared == 1 { "" } else { "s" }
     ))
 }
@@ -689,6 +776,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
     // SEG, which refers to slices by UID, then refuses them.
     let mut keep = Vec::with_capacity(raws.len());
     let mut copies = Vec::new();
+    let mut copied: Vec<(&PathBuf, &PathBuf, usize)> = Vec::new();
     for (i, r) in raws.iter().enumerate() {
         let copy_of = raws[..i].iter().zip(&keep).find(|(k, kept)| {
             **kept
@@ -698,16 +786,31 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
                 && k.values == r.values
         });
         if let Some((k, _)) = copy_of {
-            copies.push(format!("skipped {}: a copy of {}", slice_name(r), slice_name(k)));
+            // A copied multi-frame file is one note, not one per frame (its frames come together).
+            let frames_of_another = r.reference.frame.is_some() && r.path != k.path;
+            match copied.last_mut() {
+                Some((c, o, n)) if frames_of_another && *c == &r.path && *o == &k.path => *n += 1,
+                _ if frames_of_another => copied.push((&r.path, &k.path, 1)),
+                _ => copies.push(format!("skipped {}: a copy of {}", slice_name(r), slice_name(k))),
+            }
         }
         keep.push(copy_of.is_none());
     }
+    copies.extend(copied.iter().map(|(c, o, n)| {
+        format!(
+            "skipped {}: {n} frame{}, copies of {}'s",
+            file_name(c),
+            if *n == 1 { "" } else { "s" },
+            file_name(o)
+        )
+    }));
     let mut keep = keep.into_iter();
     raws.retain(|_| keep.next().unwrap_or(true));
+    check_one_plane(&raws)?;
     check_distinct_positions(&raws)?;
     let first = &raws[0];
     let thickness = first.thickness;
-    let order_note = order_slices(&mut raws);
+    let order_note = order_slices(&mut raws)?;
     let spacing = slice_spacing(&raws);
     // Volumes (mL) count each slice as deep as the step to the next, as NIfTI's pixdim[3] does.
     let spacing_note = match (spacing, thickness) {
@@ -1219,7 +1322,7 @@ mod tests {
         let v = assemble(Path::new("mf"), slices.iter().cloned().chain(copy).collect()).unwrap();
         assert_eq!(v.slices.len(), 3);
         assert!(
-            v.notes.iter().any(|n| n == "skipped MF copy.dcm#1: a copy of MF.dcm#1"),
+            v.notes.iter().any(|n| n == "skipped MF copy.dcm: 3 frames, copies of MF.dcm's"),
             "{:?}",
             v.notes
         );
@@ -1235,6 +1338,64 @@ mod tests {
         assert!(assemble(Path::new("e"), echoes).unwrap_err().contains("same position"));
         // Pixel data shorter than its frames is refused.
         assert!(read_file_bytes("t.dcm", &bytes[..bytes.len() - 2]).is_err());
+    }
+
+    /// Found by an audit (session 60): shuffled frames with one lacking its position were left
+    /// in frame order without a word (9,087 tumour pixels for 31,063); a localiser frame in
+    /// another plane was stacked with the axial slices; echoes were named by file only.
+    #[test]
+    fn slices_that_cannot_be_placed_are_refused_by_name() {
+        let slice = |name: &str, number: i64, z: Option<f64>, orientation: [f64; 6]| {
+            let mut s = read_one_bytes(name, &dicom(number as u32, "1.2.3", 4, EXPLICIT)).unwrap();
+            s.number = Some(number);
+            s.position = z.map(|z| [0.0, 0.0, z]);
+            s.orientation = Some(orientation);
+            s
+        };
+        let axial = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
+        let sagittal = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0];
+        // One without a position among shuffled ones: no order can be trusted.
+        let shuffled = vec![
+            slice("a.dcm", 1, Some(10.0), axial),
+            slice("b.dcm", 2, None, axial),
+            slice("c.dcm", 3, Some(0.0), axial),
+            slice("d.dcm", 4, Some(5.0), axial),
+        ];
+        let err = assemble(Path::new("s"), shuffled).unwrap_err();
+        assert!(err.contains("1 of 4 slices have no ImagePositionPatient"), "{err}");
+        // In order, it takes its number's place, with a note.
+        let ordered = vec![
+            slice("a.dcm", 1, Some(0.0), axial),
+            slice("b.dcm", 2, None, axial),
+            slice("c.dcm", 3, Some(10.0), axial),
+        ];
+        let v = assemble(Path::new("s"), ordered).unwrap();
+        assert!(
+            v.slices[1].notes.iter().any(|n| n.contains("1 of 3 have no ImagePositionPatient")),
+            "{:?}",
+            v.slices[1].notes
+        );
+        // A slice in another plane, whichever place it has.
+        let localiser = vec![
+            slice("loc.dcm", 1, Some(0.0), sagittal),
+            slice("a.dcm", 2, Some(0.0), axial),
+            slice("b.dcm", 3, Some(5.0), axial),
+        ];
+        let err = assemble(Path::new("s"), localiser).unwrap_err();
+        assert!(err.starts_with("1 of 3 slices (loc.dcm) lie in another plane"), "{err}");
+        // Echoes in one multi-frame file are named by frame.
+        let frame = |v: u16| vec![v; 16];
+        let echoes = crate::phantom::dicom_multiframe(
+            2,
+            "1.2.3",
+            4,
+            &[(0.0, frame(10)), (5.0, frame(20)), (0.0, frame(40)), (5.0, frame(50))],
+        );
+        let DicomFile::Image(echoes) = read_file_bytes("e.dcm", &echoes).unwrap() else {
+            panic!()
+        };
+        let err = assemble(Path::new("e"), echoes).unwrap_err();
+        assert!(err.starts_with("e.dcm#1 and e.dcm#3 lie at the same position"), "{err}");
     }
 
     #[test]

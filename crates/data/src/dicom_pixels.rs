@@ -1,9 +1,9 @@
 //! The stored values of a single-frame monochrome DICOM image, from native (uncompressed)
 //! pixel data or from the compressed transfer syntaxes PACS exports use: RLE Lossless, JPEG
 //! (baseline 8-bit, lossless process 14 and its first-order predictor SV1; crate
-//! `jpeg-decoder`) and JPEG 2000 (lossless and lossy; crate `jpeg2k` over `openjp2`, a pure Rust
-//! port of OpenJPEG). JPEG-LS, 12-bit lossy JPEG, HTJ2K, deflate and big endian are refused by
-//! name, with the way to decompress them.
+//! `jpeg-decoder`) and JPEG 2000 and HTJ2K (lossless and lossy; crate `jpeg2k` over `openjp2`,
+//! a pure Rust port of OpenJPEG). JPEG-LS, 12-bit lossy JPEG, deflate and big endian are refused
+//! by name, with the way to decompress them.
 //!
 //! Every encoded frame is checked against the data set before it is decoded (its width, height
 //! and component count, and for JPEG 2000 before any sample is allocated), so that a stream
@@ -26,36 +26,48 @@ pub(crate) enum Encoding {
     Jpeg2000,
 }
 
-/// Transfer syntaxes read: UID, encoding, name, whether its compression loses information.
-const READ: [(&str, Encoding, &str, bool); 8] = [
-    ("1.2.840.10008.1.2", Encoding::Native, "implicit VR little endian", false),
-    ("1.2.840.10008.1.2.1", Encoding::Native, "explicit VR little endian", false),
-    ("1.2.840.10008.1.2.5", Encoding::Rle, "RLE Lossless", false),
-    ("1.2.840.10008.1.2.4.50", Encoding::Jpeg, "JPEG Baseline", true),
-    ("1.2.840.10008.1.2.4.57", Encoding::Jpeg, "JPEG Lossless", false),
-    ("1.2.840.10008.1.2.4.70", Encoding::Jpeg, "JPEG Lossless SV1", false),
-    ("1.2.840.10008.1.2.4.90", Encoding::Jpeg2000, "JPEG 2000 Lossless", false),
-    ("1.2.840.10008.1.2.4.91", Encoding::Jpeg2000, "JPEG 2000", true),
+/// Whether a transfer syntax's coding loses information.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Loss {
+    /// Lossless by definition.
+    Never,
+    /// Lossy by definition (baseline JPEG).
+    Always,
+    /// Either (JPEG 2000, HTJ2K): only LossyImageCompression tells.
+    Maybe,
+}
+
+/// Transfer syntaxes read: UID, encoding, name, whether its coding loses information.
+const READ: [(&str, Encoding, &str, Loss); 11] = [
+    ("1.2.840.10008.1.2", Encoding::Native, "implicit VR little endian", Loss::Never),
+    ("1.2.840.10008.1.2.1", Encoding::Native, "explicit VR little endian", Loss::Never),
+    ("1.2.840.10008.1.2.5", Encoding::Rle, "RLE Lossless", Loss::Never),
+    ("1.2.840.10008.1.2.4.50", Encoding::Jpeg, "JPEG Baseline", Loss::Always),
+    ("1.2.840.10008.1.2.4.57", Encoding::Jpeg, "JPEG Lossless", Loss::Never),
+    ("1.2.840.10008.1.2.4.70", Encoding::Jpeg, "JPEG Lossless SV1", Loss::Never),
+    ("1.2.840.10008.1.2.4.90", Encoding::Jpeg2000, "JPEG 2000 Lossless", Loss::Never),
+    ("1.2.840.10008.1.2.4.91", Encoding::Jpeg2000, "JPEG 2000", Loss::Maybe),
+    // High-throughput JPEG 2000 (openjp2 decodes its HT block coder too).
+    ("1.2.840.10008.1.2.4.201", Encoding::Jpeg2000, "HTJ2K Lossless", Loss::Never),
+    ("1.2.840.10008.1.2.4.202", Encoding::Jpeg2000, "HTJ2K Lossless RPCL", Loss::Never),
+    ("1.2.840.10008.1.2.4.203", Encoding::Jpeg2000, "HTJ2K", Loss::Maybe),
 ];
 
 /// Transfer syntaxes known but not read, with their names for the message.
-const REFUSED: [(&str, &str); 9] = [
+const REFUSED: [(&str, &str); 6] = [
     ("1.2.840.10008.1.2.4.51", "JPEG Extended (12-bit lossy)"),
     ("1.2.840.10008.1.2.4.80", "JPEG-LS Lossless"),
     ("1.2.840.10008.1.2.4.81", "JPEG-LS Near-Lossless"),
-    ("1.2.840.10008.1.2.4.201", "HTJ2K Lossless"),
-    ("1.2.840.10008.1.2.4.202", "HTJ2K Lossless RPCL"),
-    ("1.2.840.10008.1.2.4.203", "HTJ2K"),
     ("1.2.840.10008.1.2.1.99", "deflated explicit VR little endian"),
     ("1.2.840.10008.1.2.2", "explicit VR big endian (retired)"),
     ("1.2.840.10008.1.2.4.100", "MPEG-2 video"),
 ];
 
-/// The transfer syntax named by `uid` as this reader reads it: (encoding, name, lossy), or the
+/// The transfer syntax named by `uid` as this reader reads it: (encoding, name, loss), or the
 /// message for one it does not read.
-pub(crate) fn encoding(uid: &str) -> Result<(Encoding, &'static str, bool), String> {
-    if let Some((_, enc, name, lossy)) = READ.iter().find(|(u, ..)| *u == uid) {
-        return Ok((*enc, name, *lossy));
+pub(crate) fn encoding(uid: &str) -> Result<(Encoding, &'static str, Loss), String> {
+    if let Some((_, enc, name, loss)) = READ.iter().find(|(u, ..)| *u == uid) {
+        return Ok((*enc, name, *loss));
     }
     let name = REFUSED
         .iter()
@@ -63,8 +75,27 @@ pub(crate) fn encoding(uid: &str) -> Result<(Encoding, &'static str, bool), Stri
         .map(|(_, n)| format!("{n} ({uid})"))
         .unwrap_or_else(|| uid.to_string());
     Err(format!(
-        "transfer syntax {name} is not read: decompress the series first (e.g. gdcmconv --raw, or dcmdjpls / dcmdjpeg); read are uncompressed, RLE Lossless, JPEG Baseline, JPEG Lossless and JPEG 2000"
+        "transfer syntax {name} is not read: decompress the series first (e.g. gdcmconv --raw, or dcmdjpls / dcmdjpeg); read are uncompressed, RLE Lossless, JPEG Baseline, JPEG Lossless, JPEG 2000 and HTJ2K"
     ))
+}
+
+/// How a slice lost information to compression, if it may have: from its transfer syntax's
+/// coding `loss` and its LossyImageCompression flag (`"01"` lossy, `"00"` not), where given.
+pub(crate) fn lossy_note(loss: Loss, name: &str, flag: Option<&str>, coded: Option<&str>) -> Option<String> {
+    match (loss, flag) {
+        // The stream itself says how it was coded, whatever the label.
+        (Loss::Never, _) if coded.is_some() => Some(format!(
+            "coded lossily ({}) though its transfer syntax, {name}, is a lossless one",
+            coded.unwrap_or_default()
+        )),
+        (Loss::Maybe, _) if coded.is_some() => Some(format!("stored with lossy {name} compression")),
+        (Loss::Never, Some("01")) => Some("marked as lossily compressed before (LossyImageCompression 01)".into()),
+        (Loss::Never, _) | (Loss::Maybe, Some("00")) => None,
+        (Loss::Always, _) | (Loss::Maybe, Some("01")) => Some(format!("stored with lossy {name} compression")),
+        (Loss::Maybe, _) => Some(format!(
+            "stored with {name} compression, which may be lossy (LossyImageCompression not given)"
+        )),
+    }
 }
 
 /// The image's pixel format, from the data set.
@@ -80,9 +111,19 @@ pub(crate) struct Format {
     pub signed: bool,
 }
 
+/// A frame's stored sample values, and how its stream was coded lossily if it was (a
+/// baseline DCT JPEG, an irreversible JPEG 2000 wavelet), whatever its transfer syntax says.
+type Decoded = (Vec<f32>, Option<&'static str>);
+
 /// The stored sample values of each of `frames` frames, row-major, `rows * cols` per frame
-/// (before rescaling).
-pub(crate) fn stored_frames(obj: &DefaultDicomObject, encoding: Encoding, f: Format, frames: usize) -> Result<Vec<Vec<f32>>, String> {
+/// (before rescaling), and how any of them was coded lossily.
+pub(crate) fn stored_frames(
+    obj: &DefaultDicomObject,
+    encoding: Encoding,
+    f: Format,
+    frames: usize,
+    extended_offsets: &[u64],
+) -> Result<(Vec<Vec<f32>>, Option<&'static str>), String> {
     let element = obj.element(tags::PIXEL_DATA).map_err(|_| "no pixel data".to_string())?;
     if encoding == Encoding::Native {
         let data = element.to_bytes().map_err(|e| format!("unreadable pixel data: {e}"))?;
@@ -94,34 +135,41 @@ pub(crate) fn stored_frames(obj: &DefaultDicomObject, encoding: Encoding, f: For
                 frames * frame_bytes
             ));
         }
-        return (0..frames).map(|k| native(&data[(k * frame_bytes).min(data.len())..], f)).collect();
+        let values = (0..frames).map(|k| native(&data[(k * frame_bytes).min(data.len())..], f));
+        return Ok((values.collect::<Result<_, _>>()?, None));
     }
     let value = element.value();
     let fragments = value
         .fragments()
         .ok_or("compressed pixel data without fragments (stored as native data?)")?;
-    let offsets = value.offset_table().unwrap_or_default();
-    split_frames(fragments, offsets, frames)?
+    // The Basic Offset Table, else the Extended one (which large files carry instead).
+    let offsets: Vec<u64> = match value.offset_table().unwrap_or_default() {
+        [] => extended_offsets.to_vec(),
+        basic => basic.iter().map(|&o| u64::from(o)).collect(),
+    };
+    let decoded = split_frames(fragments, &offsets, frames)?
         .into_iter()
         .map(|data| {
             if data.is_empty() {
                 return Err("a compressed frame is empty".to_string());
             }
             let decoded = std::panic::catch_unwind(|| match encoding {
-                Encoding::Rle => rle(&data, f).and_then(|bytes| native(&bytes, f)),
+                Encoding::Rle => Ok((rle(&data, f).and_then(|bytes| native(&bytes, f))?, None)),
                 Encoding::Jpeg => jpeg(&data, f),
                 Encoding::Jpeg2000 => jpeg2000(&data, f),
                 Encoding::Native => unreachable!("read above"),
             });
             decoded.unwrap_or_else(|_| Err("a compressed frame could not be decoded (the decoder failed on it)".into()))
         })
-        .collect()
+        .collect::<Result<Vec<Decoded>, String>>()?;
+    let lossy = decoded.iter().find_map(|(_, how)| *how);
+    Ok((decoded.into_iter().map(|(values, _)| values).collect(), lossy))
 }
 
 /// Each frame's encoded bytes: one frame is all the fragments; several are one fragment each,
-/// or grouped by the Basic Offset Table (byte offsets of each frame's first fragment, counted
-/// from the first fragment's item header, 8 bytes per item header).
-fn split_frames(fragments: &[Vec<u8>], offsets: &[u32], frames: usize) -> Result<Vec<Vec<u8>>, String> {
+/// or grouped by an offset table (byte offsets of each frame's first fragment, counted from the
+/// first fragment's item header, 8 bytes per item header).
+fn split_frames(fragments: &[Vec<u8>], offsets: &[u64], frames: usize) -> Result<Vec<Vec<u8>>, String> {
     if frames == 1 {
         return Ok(vec![fragments.concat()]);
     }
@@ -130,14 +178,14 @@ fn split_frames(fragments: &[Vec<u8>], offsets: &[u32], frames: usize) -> Result
     }
     if offsets.len() != frames || offsets.windows(2).any(|w| w[1] <= w[0]) || offsets.first() != Some(&0) {
         return Err(format!(
-            "{frames} frames in {} fragments without a usable Basic Offset Table: the frames cannot be told apart",
+            "{frames} frames in {} fragments without a usable offset table: the frames cannot be told apart",
             fragments.len()
         ));
     }
     let mut out = vec![Vec::new(); frames];
     let mut at = 0u64;
     for fragment in fragments {
-        let frame = offsets.iter().rposition(|&o| u64::from(o) <= at).unwrap_or(0);
+        let frame = offsets.iter().rposition(|&o| o <= at).unwrap_or(0);
         out[frame].extend_from_slice(fragment);
         at += 8 + fragment.len() as u64;
     }
@@ -154,17 +202,25 @@ fn native(data: &[u8], f: Format) -> Result<Vec<f32>, String> {
     if data.len() < need {
         return Err(format!("pixel data holds {} bytes, {need} expected (truncated?)", data.len()));
     }
-    Ok(match (f.bits, f.signed) {
-        (8, _) => data[..n].iter().map(|&v| v as f32).collect(),
-        (_, false) => data[..need]
+    Ok(match f.bits {
+        8 => data[..n].iter().map(|&v| sample_value(v as u32, f)).collect(),
+        _ => data[..need]
             .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]) as f32)
-            .collect(),
-        (_, true) => data[..need]
-            .chunks_exact(2)
-            .map(|c| i16::from_le_bytes([c[0], c[1]]) as f32)
+            .map(|c| sample_value(u16::from_le_bytes([c[0], c[1]]) as u32, f))
             .collect(),
     })
+}
+
+/// A stored sample's value: the bits above BitsStored dropped (overlay planes or junk some
+/// writers leave there; read whole, they turned a 12-bit image into noise), and signed samples
+/// read as BitsStored-bit two's complement (sign-extended or not in the word), as pydicom,
+/// GDCM and DCMTK read them.
+fn sample_value(raw: u32, f: Format) -> f32 {
+    if f.signed {
+        sign_extend(raw, f.stored)
+    } else {
+        (raw & (u32::MAX >> (32 - u32::from(f.stored.clamp(1, 32))))) as f32
+    }
 }
 
 /// A value of `bits` bits read as two's complement (JPEG codes signed samples as their bits).
@@ -251,7 +307,7 @@ fn packbits(segment: &[u8], limit: usize) -> Vec<u8> {
     out
 }
 
-fn jpeg(data: &[u8], f: Format) -> Result<Vec<f32>, String> {
+fn jpeg(data: &[u8], f: Format) -> Result<Decoded, String> {
     use jpeg_decoder::PixelFormat;
     let mut decoder = jpeg_decoder::Decoder::new(data);
     decoder.read_info().map_err(|e| format!("unreadable JPEG frame: {e}"))?;
@@ -277,13 +333,11 @@ fn jpeg(data: &[u8], f: Format) -> Result<Vec<f32>, String> {
         1 => pixels.iter().map(|&v| v as u32).collect(),
         _ => pixels.chunks_exact(2).map(|c| u16::from_ne_bytes([c[0], c[1]]) as u32).collect(),
     };
-    Ok(match f.signed {
-        true => raw.into_iter().map(|v| sign_extend(v, f.stored)).collect(),
-        false => raw.into_iter().map(|v| v as f32).collect(),
-    })
+    let lossy = (info.coding_process != jpeg_decoder::CodingProcess::Lossless).then_some("DCT JPEG");
+    Ok((raw.into_iter().map(|v| sample_value(v, f)).collect(), lossy))
 }
 
-fn jpeg2000(data: &[u8], f: Format) -> Result<Vec<f32>, String> {
+fn jpeg2000(data: &[u8], f: Format) -> Result<Decoded, String> {
     // The header first: the decoder allocates what the stream's header says.
     let image = jpeg2k::DumpImage::from_bytes(data).map_err(|e| format!("unreadable JPEG 2000 frame: {e}"))?;
     let img = &image.img;
@@ -304,10 +358,35 @@ fn jpeg2000(data: &[u8], f: Format) -> Result<Vec<f32>, String> {
         return Err("the JPEG 2000 frame decoded to the wrong number of samples".into());
     }
     // A stream coded unsigned for signed data (some encoders) holds the two's complement bits.
-    Ok(match (f.signed, component.is_signed()) {
+    let values = match (f.signed, component.is_signed()) {
         (true, false) => samples.iter().map(|&v| sign_extend(v as u32, f.stored)).collect(),
         _ => samples.iter().map(|&v| v as f32).collect(),
-    })
+    };
+    Ok((values, irreversible_wavelet(data).then_some("irreversible 9/7 wavelet")))
+}
+
+/// Whether a JPEG 2000 codestream's default coding style (its main header's COD segment) uses
+/// the irreversible 9/7 wavelet, which loses information; the reversible 5/3 one can be lossless.
+fn irreversible_wavelet(data: &[u8]) -> bool {
+    const SOC: [u8; 2] = [0xFF, 0x4F];
+    const COD: u8 = 0x52;
+    const SOT: u8 = 0x90;
+    // A JP2 file wrapped around the codestream (not DICOM's form, but seen) starts elsewhere.
+    let Some(start) = data.windows(2).take(4096).position(|w| w == SOC) else {
+        return false;
+    };
+    let mut at = start + 2;
+    while let Some(&[0xFF, marker, hi, lo]) = data.get(at..at + 4) {
+        if marker == SOT {
+            break;
+        }
+        if marker == COD {
+            // Scod, progression, layers (2), MCT, levels, block width, height, style, transform.
+            return data.get(at + 13) == Some(&0);
+        }
+        at += 2 + u16::from_be_bytes([hi, lo]) as usize;
+    }
+    false
 }
 
 #[cfg(test)]
@@ -366,9 +445,34 @@ mod tests {
         assert_eq!(split_frames(&frags, &[], 3).unwrap(), frags);
         // Frame 2 starts at the third fragment: 8 + 2 + 8 + 4 bytes in.
         assert_eq!(split_frames(&frags, &[0, 22], 2).unwrap(), vec![vec![1, 2, 3, 4, 5, 6], vec![7, 8]]);
-        assert!(split_frames(&frags, &[], 2).unwrap_err().contains("Basic Offset Table"));
+        assert!(split_frames(&frags, &[], 2).unwrap_err().contains("without a usable offset table"));
         assert!(split_frames(&frags, &[0, 0], 2).is_err());
         assert!(split_frames(&frags, &[0, 500], 2).unwrap_err().contains("frame 2 at no fragment"));
+    }
+
+    /// Bits above BitsStored (overlays, junk) made a 12-bit image noise; 12-bit two's
+    /// complement stored without sign extension read as +3,500 for -600.
+    #[test]
+    fn native_samples_keep_bits_stored_only() {
+        let f = Format {
+            rows: 1,
+            cols: 2,
+            bits: 16,
+            stored: 12,
+            signed: false,
+        };
+        let data = [0x34, 0xF2, 0xFF, 0x0F]; // 0xF234 (high bits set), 0x0FFF
+        assert_eq!(native(&data, f).unwrap(), vec![0x234 as f32, 4095.0]);
+        let s = Format { signed: true, ..f };
+        // 0xDA8 is -600 in 12 bits, stored without extension; 0xFDA8 with.
+        assert_eq!(native(&[0xA8, 0x0D, 0xA8, 0xFD], s).unwrap(), vec![-600.0, -600.0]);
+        let s8 = Format {
+            bits: 8,
+            stored: 8,
+            signed: true,
+            ..f
+        };
+        assert_eq!(native(&[0xFF, 0x7F], s8).unwrap(), vec![-1.0, 127.0]);
     }
 
     #[test]
@@ -377,6 +481,28 @@ mod tests {
         assert_eq!(sign_extend(0x7FF, 12), 2047.0);
         assert_eq!(sign_extend(0xFFFF, 16), -1.0);
         assert_eq!(sign_extend(0x1FFFF, 16), -1.0);
+    }
+
+    #[test]
+    fn lossy_coding_is_told_from_the_syntax_and_the_flag() {
+        assert_eq!(lossy_note(Loss::Never, "RLE Lossless", None, None), None);
+        assert!(lossy_note(Loss::Never, "RLE Lossless", Some("01"), None)
+            .unwrap()
+            .contains("before"));
+        assert!(lossy_note(Loss::Always, "JPEG Baseline", Some("00"), None)
+            .unwrap()
+            .contains("lossy JPEG Baseline"));
+        assert_eq!(lossy_note(Loss::Maybe, "JPEG 2000", Some("00"), None), None);
+        assert!(lossy_note(Loss::Maybe, "JPEG 2000", Some("01"), None)
+            .unwrap()
+            .contains("lossy JPEG 2000"));
+        assert!(lossy_note(Loss::Maybe, "HTJ2K", None, None).unwrap().contains("may be lossy"));
+        // What the stream says overrides the label and the flag.
+        let mislabelled = lossy_note(Loss::Never, "JPEG Lossless SV1", Some("00"), Some("DCT JPEG")).unwrap();
+        assert!(mislabelled.contains("coded lossily (DCT JPEG)"), "{mislabelled}");
+        assert!(lossy_note(Loss::Maybe, "JPEG 2000", Some("00"), Some("irreversible 9/7 wavelet"))
+            .unwrap()
+            .contains("lossy JPEG 2000"));
     }
 
     #[test]

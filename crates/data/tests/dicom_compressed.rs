@@ -4,7 +4,7 @@
 
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
-use tumorscan_data::dicom::{assemble, read_one_bytes};
+use tumorscan_data::dicom::{assemble, read_file_bytes, read_one_bytes, DicomFile};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dicom-compressed")
@@ -26,7 +26,7 @@ fn expected(name: &str) -> Vec<f32> {
 /// Largest difference between tumorscan's and pydicom's decoding of each fixture: lossless
 /// syntaxes (and JPEG 2000, decoded by ports of one library) exactly, baseline JPEG's inverse
 /// DCT to within 1 (libjpeg and jpeg-decoder round differently).
-const READ: [(&str, f32); 11] = [
+const READ: [(&str, f32); 14] = [
     ("rle-u12", 0.0),
     ("rle-u8", 0.0),
     ("rle-s16", 0.0),
@@ -38,6 +38,9 @@ const READ: [(&str, f32); 11] = [
     ("jpeg2000-lossless-s16", 0.0),
     ("jpeg2000-u12", 0.0),
     ("jpeg2000-lossless-u12-two-fragments", 0.0),
+    ("htj2k-lossless-u12", 0.0),
+    ("htj2k-lossless-rpcl-s16", 0.0),
+    ("htj2k-u12", 0.0),
 ];
 
 #[test]
@@ -52,18 +55,70 @@ fn compressed_slices_decode_as_pydicom_decodes_them() {
         // The signed phantoms go below zero; the others do not.
         let min = slice.values.iter().copied().fold(f32::MAX, f32::min);
         assert_eq!(min < 0.0, name.ends_with("s16"), "{name}: min {min}");
-        // Only lossy compression is noted.
-        let lossy = name.starts_with("jpeg-baseline") || name == "jpeg2000-u12";
-        assert_eq!(slice.lossy.is_some(), lossy, "{name}: {:?}", slice.lossy);
+        // Lossy compression is noted; where the syntax allows both and the file does not say
+        // (LossyImageCompression), that it may be.
+        let note = slice.lossy.unwrap_or_default();
+        match name {
+            "jpeg-baseline-u8" => assert!(note.contains("lossy JPEG Baseline"), "{name}: {note}"),
+            // Irreversible wavelets: lossy, whatever the label allows.
+            "jpeg2000-u12" | "htj2k-u12" => assert!(note.starts_with("stored with lossy"), "{name}: {note}"),
+            _ => assert_eq!(note, "", "{name}"),
+        }
     }
-    // A series of lossy slices says so.
-    let slice = read_one_bytes("a/IM1.dcm", &fixture("jpeg2000-u12")).unwrap();
+    // A reversible stream under a syntax that allows loss may have been truncated: said so.
+    let relabelled = relabel(
+        &fixture("jpeg2000-lossless-u12"),
+        "1.2.840.10008.1.2.4.90",
+        "1.2.840.10008.1.2.4.91",
+    );
+    let slice = read_one_bytes("a/IM1.dcm", &relabelled).unwrap();
+    assert_eq!(slice.values, expected("jpeg2000-lossless-u12"));
     let v = assemble(Path::new("a"), vec![slice]).unwrap();
     assert!(
-        v.notes.iter().any(|n| n.contains("1 of 1 slices stored with lossy JPEG 2000")),
+        v.notes
+            .iter()
+            .any(|n| n.contains("1 of 1 slices stored with JPEG 2000 compression, which may be lossy")),
         "{:?}",
         v.notes
     );
+}
+
+/// A multi-frame file with an Extended Offset Table (its OV elements threw dicom-rs 0.8's
+/// parser off: "element (C73E,2333) declares 3129642548 bytes") reads frame by frame.
+#[test]
+fn an_extended_offset_table_does_not_stop_a_multi_frame_file() {
+    let name = "jpeg2000-lossless-u12-3-frames-eot";
+    let DicomFile::Image(frames) = read_file_bytes(name, &fixture(name)).unwrap() else {
+        panic!("not an image")
+    };
+    assert_eq!(frames.len(), 3);
+    let values: Vec<f32> = frames.into_iter().flat_map(|f| f.values).collect();
+    assert_eq!(values, expected(name));
+}
+
+/// A file with its transfer syntax UID replaced by another of the same length.
+fn relabel(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    let at = bytes.windows(from.len()).position(|w| w == from.as_bytes()).unwrap();
+    [&bytes[..at], to.as_bytes(), &bytes[at + from.len()..]].concat()
+}
+
+/// Lossy streams under a lossless label (baseline DCT JPEG as JPEG Lossless SV1, an
+/// irreversible JPEG 2000 wavelet as JPEG 2000 Lossless) decoded with no word of it.
+#[test]
+fn lossy_streams_under_lossless_labels_are_said() {
+    for (name, from, to, how) in [
+        ("jpeg-baseline-u8", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.70", "DCT JPEG"),
+        (
+            "jpeg2000-u12",
+            "1.2.840.10008.1.2.4.91",
+            "1.2.840.10008.1.2.4.90",
+            "irreversible 9/7 wavelet",
+        ),
+    ] {
+        let slice = read_one_bytes(name, &relabel(&fixture(name), from, to)).unwrap();
+        let note = slice.lossy.unwrap_or_default();
+        assert!(note.contains(&format!("coded lossily ({how})")), "{name}: {note}");
+    }
 }
 
 #[test]
