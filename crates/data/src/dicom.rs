@@ -3,12 +3,14 @@
 //! numbers are missing, repeat or do not run along the positions). Files that are not images
 //! (segmentations, reports, ...; [`DicomFile::NotImage`]) and copies of a file (the same
 //! SOPInstanceUID, position and pixels) are passed over with a note; some slices sharing a
-//! position (echoes) are refused, slices all at one placeholder position left to their numbers.
-//! A multi-frame file (Enhanced MR, Legacy Converted Enhanced MR) gives one slice per frame,
-//! placed and rescaled by its functional groups ([`crate::dicom_frames`]). Pixel data uncompressed (explicit or implicit VR little endian) or
-//! compressed as RLE Lossless, JPEG Baseline / Lossless or JPEG 2000 ([`crate::dicom_pixels`]);
-//! other transfer syntaxes (JPEG-LS, ...) get a clear error asking for decompression first
-//! (e.g. `gdcmconv --raw`), and lossily compressed slices a note. Monochrome slices are taken as FLAIR in all three channels and
+//! position (echoes) and slices in another plane (a localiser) are refused, slices all at one
+//! placeholder position left to their numbers. A multi-frame file (Enhanced MR, Legacy
+//! Converted Enhanced MR) gives one slice per frame, placed and rescaled by its functional
+//! groups (`dicom_frames.rs`). Pixel data is uncompressed (explicit or implicit VR little
+//! endian) or compressed as RLE Lossless, JPEG Baseline / Lossless, JPEG 2000 or HTJ2K
+//! (`dicom_pixels.rs`); other transfer syntaxes (JPEG-LS, ...) get a clear error asking for
+//! decompression first (e.g. `gdcmconv --raw`), and lossily compressed slices a note.
+//! Monochrome slices are taken as FLAIR in all three channels and
 //! scaled to 8 bits by the series' 0.5..99.5 percentile range (per-volume z-scoring follows).
 //! Mixed series, sizes or pixel formats in one folder are an error.
 //!
@@ -62,8 +64,8 @@ pub struct DicomSlice {
     pub thickness: Option<f64>,
     /// Whether the stored values were MONOCHROME1 and are negated in `values`.
     pub inverted: bool,
-    /// How the pixels lost information to compression, when they did (this file's lossy
-    /// transfer syntax, or LossyImageCompression "01" for an earlier one).
+    /// How the pixels lost, or may have lost, information to compression (the transfer syntax,
+    /// the stream's coding, LossyImageCompression "01"), as a note; None when they did not.
     pub lossy: Option<String>,
     /// What a derived object (a DICOM Segmentation) needs to refer to this slice.
     pub reference: SliceReference,

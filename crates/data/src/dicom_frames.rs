@@ -55,8 +55,12 @@ fn first_item(holder: &InMemDicomObject, seq: Tag) -> Option<&InMemDicomObject> 
 /// The geometry of each of the image's `frames` frames; `multi_frame` when the image is of a
 /// multi-frame IOD (it has NumberOfFrames), whose functional groups are read.
 pub(crate) fn geometry(obj: &InMemDicomObject, frames: usize, multi_frame: bool) -> Result<Vec<FrameGeometry>, String> {
-    let per_frame = obj.element(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE).ok().and_then(|e| e.items());
-    if let Some(items) = per_frame.filter(|_| multi_frame) {
+    let per_frame = obj
+        .element(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+        .ok()
+        .and_then(|e| e.items())
+        .filter(|_| multi_frame);
+    if let Some(items) = per_frame {
         if items.len() != frames {
             return Err(format!(
                 "the Per-frame Functional Groups Sequence has {} items for {frames} frames",
@@ -89,7 +93,7 @@ pub(crate) fn geometry(obj: &InMemDicomObject, frames: usize, multi_frame: bool)
     let thickness = |holder: &InMemDicomObject| float(holder, tags::SLICE_THICKNESS).filter(|t| *t > 0.0 && t.is_finite());
     (0..frames)
         .map(|k| {
-            let frame = per_frame.filter(|_| multi_frame).and_then(|items| items.get(k));
+            let frame = per_frame.and_then(|items| items.get(k));
             // A functional group of this frame, else the shared one; the attribute from the
             // data set's top level where neither has it (a classic image, or a converter that
             // left it there).

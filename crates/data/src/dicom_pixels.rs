@@ -1,5 +1,5 @@
-//! The stored values of a single-frame monochrome DICOM image, from native (uncompressed)
-//! pixel data or from the compressed transfer syntaxes PACS exports use: RLE Lossless, JPEG
+//! The stored values of a monochrome DICOM image's frames, from native (uncompressed) pixel
+//! data or from the compressed transfer syntaxes PACS and cloud archives export: RLE Lossless, JPEG
 //! (baseline 8-bit, lossless process 14 and its first-order predictor SV1; crate
 //! `jpeg-decoder`) and JPEG 2000 and HTJ2K (lossless and lossy; crate `jpeg2k` over `openjp2`,
 //! a pure Rust port of OpenJPEG). JPEG-LS, 12-bit lossy JPEG, deflate and big endian are refused
@@ -33,7 +33,7 @@ pub(crate) enum Loss {
     Never,
     /// Lossy by definition (baseline JPEG).
     Always,
-    /// Either (JPEG 2000, HTJ2K): only LossyImageCompression tells.
+    /// Either (JPEG 2000, HTJ2K): the stream's wavelet, or LossyImageCompression, tells.
     Maybe,
 }
 
@@ -80,15 +80,16 @@ pub(crate) fn encoding(uid: &str) -> Result<(Encoding, &'static str, Loss), Stri
 }
 
 /// How a slice lost information to compression, if it may have: from its transfer syntax's
-/// coding `loss` and its LossyImageCompression flag (`"01"` lossy, `"00"` not), where given.
+/// coding `loss`, how its stream was `coded` when that was lossy (whatever the label says), and
+/// its LossyImageCompression flag (`"01"` lossy, `"00"` not), where given.
 pub(crate) fn lossy_note(loss: Loss, name: &str, flag: Option<&str>, coded: Option<&str>) -> Option<String> {
+    if let Some(how) = coded {
+        return Some(match loss {
+            Loss::Never => format!("coded lossily ({how}) though its transfer syntax, {name}, is a lossless one"),
+            Loss::Always | Loss::Maybe => format!("stored with lossy {name} compression"),
+        });
+    }
     match (loss, flag) {
-        // The stream itself says how it was coded, whatever the label.
-        (Loss::Never, _) if coded.is_some() => Some(format!(
-            "coded lossily ({}) though its transfer syntax, {name}, is a lossless one",
-            coded.unwrap_or_default()
-        )),
-        (Loss::Maybe, _) if coded.is_some() => Some(format!("stored with lossy {name} compression")),
         (Loss::Never, Some("01")) => Some("marked as lossily compressed before (LossyImageCompression 01)".into()),
         (Loss::Never, _) | (Loss::Maybe, Some("00")) => None,
         (Loss::Always, _) | (Loss::Maybe, Some("01")) => Some(format!("stored with lossy {name} compression")),
@@ -190,7 +191,7 @@ fn split_frames(fragments: &[Vec<u8>], offsets: &[u64], frames: usize) -> Result
         at += 8 + fragment.len() as u64;
     }
     if let Some(k) = out.iter().position(|f| f.is_empty()) {
-        return Err(format!("the Basic Offset Table points frame {} at no fragment", k + 1));
+        return Err(format!("the offset table points frame {} at no fragment", k + 1));
     }
     Ok(out)
 }
