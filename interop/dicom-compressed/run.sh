@@ -7,16 +7,10 @@
 # uncompressed run (check.py; lossless syntaxes must match exactly). Syntaxes tumorscan does not
 # read must be refused by name. Needs Python 3 and network access for pip on first use.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
-# Everything goes into a folder of its own under WORK_DIR, so nothing else there is touched.
-work=${1:-$(mktemp -d)}/tumorscan-compressed-check
-mkdir -p "$work"
-venv="${XDG_CACHE_HOME:-$HOME/.cache}/tumorscan-dicom-venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q pydicom==3.0.2 numpy pillow python-gdcm==3.2.6 pylibjpeg==2.1.0 \
-    pylibjpeg-openjpeg==2.6.0 pylibjpeg-libjpeg==2.5.0 pyjpegls==1.5.1 imagecodecs==2026.3.6
-bin=${BIN:-}
-if [ -z "$bin" ]; then (cd "$root" && cargo build --release -q); bin="$root/target/release/tumorscan"; fi
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../common.sh
+source "$here/../common.sh"
+interop_setup tumorscan-compressed-check "${1:-}" pydicom==3.0.2 numpy pillow python-gdcm==3.2.6 pylibjpeg==2.1.0 pylibjpeg-openjpeg==2.6.0 pylibjpeg-libjpeg==2.5.0 pyjpegls==1.5.1 imagecodecs==2026.3.6
 rm -rf "$work/series" "$work/out"
 "$venv/bin/python" "$here/../dicom-seg/make_series.py" "$root/samples/TCGA_CS_5393_19990606" "$work/series/native"
 read_ok="rle jpeg-lossless-sv1 jpeg-lossless jpeg-baseline jpeg2000-lossless jpeg2000 htj2k-lossless htj2k"

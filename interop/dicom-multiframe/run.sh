@@ -9,15 +9,10 @@
 # multi-frame runs' SEGs are read by highdicom frame by frame (check.py). Needs Python 3 and
 # network access for pip on first use.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
-# Everything goes into a folder of its own under WORK_DIR, so nothing else there is touched.
-work=${1:-$(mktemp -d)}/tumorscan-multiframe-check
-mkdir -p "$work"
-venv="${XDG_CACHE_HOME:-$HOME/.cache}/tumorscan-dicom-venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q pydicom==3.0.2 highdicom==0.28.2 numpy pillow pylibjpeg==2.1.0 pylibjpeg-openjpeg==2.6.0
-bin=${BIN:-}
-if [ -z "$bin" ]; then (cd "$root" && cargo build --release -q); bin="$root/target/release/tumorscan"; fi
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../common.sh
+source "$here/../common.sh"
+interop_setup tumorscan-multiframe-check "${1:-}" pydicom==3.0.2 highdicom==0.28.2 numpy pillow pylibjpeg==2.1.0 pylibjpeg-openjpeg==2.6.0
 rm -rf "$work/series" "$work/enhanced" "$work/enhanced-j2k" "$work/out"
 "$venv/bin/python" "$here/../dicom-seg/make_series.py" "$root/samples/TCGA_CS_5393_19990606" "$work/series/MR_FLAIR"
 "$venv/bin/python" "$here/to_enhanced.py" "$work/series/MR_FLAIR" "$work/enhanced/MR_FLAIR.dcm"

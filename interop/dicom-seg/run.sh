@@ -7,15 +7,10 @@
 # compares its attributes with highdicom's own SEG of the same masks, and rereads and rewrites it
 # under pydicom's strict validation. Needs Python 3 and network access for pip on first use.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd); root=$(cd "$here/../.." && pwd)
-# Everything goes into a folder of its own under WORK_DIR, so nothing else there is touched.
-work=${1:-$(mktemp -d)}/tumorscan-seg-check
-mkdir -p "$work"
-venv="${XDG_CACHE_HOME:-$HOME/.cache}/tumorscan-dicom-venv"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q pydicom==3.0.2 highdicom==0.28.2 numpy pillow
-bin=${BIN:-}
-if [ -z "$bin" ]; then (cd "$root" && cargo build --release -q); bin="$root/target/release/tumorscan"; fi
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../common.sh
+source "$here/../common.sh"
+interop_setup tumorscan-seg-check "${1:-}" pydicom==3.0.2 highdicom==0.28.2 numpy pillow
 rm -rf "$work/series" "$work/out"
 "$venv/bin/python" "$here/make_series.py" "$root/samples/TCGA_CS_5393_19990606" "$work/series/MR_FLAIR"
 "$bin" predict "$work/series/MR_FLAIR" --out "$work/out"

@@ -124,12 +124,13 @@ pub fn dicom_slice(number: u32, series: &str, size: u16, transfer_syntax: &str, 
     dicom_slice_of(number, series, size, transfer_syntax, spacing, &ramp)
 }
 
-/// [`dicom_slice`] holding `pixels` (`size x size`, row-major) instead of its ramp.
-pub fn dicom_slice_of(number: u32, series: &str, size: u16, transfer_syntax: &str, spacing: [&str; 2], pixels: &[u16]) -> Vec<u8> {
+/// What every phantom image carries: a `size x size` 16-bit monochrome pixel format,
+/// InstanceNumber `number`, series `series`, SOP class `class` and instance `instance`, and the
+/// phantom study, frame of reference and patient (`Phantom^Test`).
+fn phantom_image(size: u16, number: u32, series: &str, class: &str, instance: &str) -> dicom_object::InMemDicomObject {
     use dicom_core::{DataElement, PrimitiveValue, VR};
     use dicom_dictionary_std::tags;
-    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
-    let mut obj = InMemDicomObject::new_empty();
+    let mut obj = dicom_object::InMemDicomObject::new_empty();
     for (tag, v) in [
         (tags::ROWS, size),
         (tags::COLUMNS, size),
@@ -147,28 +148,31 @@ pub fn dicom_slice_of(number: u32, series: &str, size: u16, transfer_syntax: &st
     ));
     obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from(series)));
     for (tag, uid) in [
-        (tags::SOP_CLASS_UID, "1.2.840.10008.5.1.4.1.1.4".to_string()),
-        (tags::SOP_INSTANCE_UID, format!("1.2.826.0.1.{number}")),
-        (tags::STUDY_INSTANCE_UID, "1.2.826.0.7".to_string()),
-        (tags::FRAME_OF_REFERENCE_UID, "1.2.826.0.9".to_string()),
+        (tags::SOP_CLASS_UID, class),
+        (tags::SOP_INSTANCE_UID, instance),
+        (tags::STUDY_INSTANCE_UID, "1.2.826.0.7"),
+        (tags::FRAME_OF_REFERENCE_UID, "1.2.826.0.9"),
     ] {
         obj.put(DataElement::new(tag, VR::UI, PrimitiveValue::from(uid)));
     }
     obj.put(DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from("Phantom^Test")));
     obj.put(DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from("PH1")));
-    let axial = PrimitiveValue::Strs(["1", "0", "0", "0", "1", "0"].iter().map(|s| s.to_string()).collect());
-    obj.put(DataElement::new(tags::IMAGE_ORIENTATION_PATIENT, VR::DS, axial));
-    let spacing = PrimitiveValue::Strs(spacing.iter().map(|s| s.to_string()).collect());
-    obj.put(DataElement::new(tags::PIXEL_SPACING, VR::DS, spacing));
-    obj.put(DataElement::new(tags::SLICE_THICKNESS, VR::DS, PrimitiveValue::from("5")));
-    let position = PrimitiveValue::Strs(["0".to_string(), "0".to_string(), (5 * number).to_string()].into_iter().collect());
-    obj.put(DataElement::new(tags::IMAGE_POSITION_PATIENT, VR::DS, position));
-    let pixels: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
-    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(pixels)));
-    let meta = FileMetaTableBuilder::new()
+    obj
+}
+
+/// `obj` as a file's bytes, with `pixels` (16-bit samples) as its Pixel Data.
+fn phantom_file(mut obj: dicom_object::InMemDicomObject, pixels: &[u16], transfer_syntax: &str, class: &str, instance: &str) -> Vec<u8> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
+    obj.put(DataElement::new(
+        dicom_dictionary_std::tags::PIXEL_DATA,
+        VR::OW,
+        PrimitiveValue::from(bytes),
+    ));
+    let meta = dicom_object::FileMetaTableBuilder::new()
         .transfer_syntax(transfer_syntax)
-        .media_storage_sop_class_uid("1.2.840.10008.5.1.4.1.1.4")
-        .media_storage_sop_instance_uid(format!("1.2.826.0.1.{number}"));
+        .media_storage_sop_class_uid(class)
+        .media_storage_sop_instance_uid(instance);
     let mut out = Vec::new();
     // An in-memory object with every required meta field: writing cannot fail.
     obj.with_meta(meta)
@@ -176,6 +180,29 @@ pub fn dicom_slice_of(number: u32, series: &str, size: u16, transfer_syntax: &st
         .write_all(&mut out)
         .expect("in-memory write");
     out
+}
+
+/// [`dicom_slice`] holding `pixels` (`size x size`, row-major) instead of its ramp.
+pub fn dicom_slice_of(number: u32, series: &str, size: u16, transfer_syntax: &str, spacing: [&str; 2], pixels: &[u16]) -> Vec<u8> {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    const MR: &str = "1.2.840.10008.5.1.4.1.1.4";
+    let instance = format!("1.2.826.0.1.{number}");
+    let mut obj = phantom_image(size, number, series, MR, &instance);
+    let strs = |values: &[&str]| PrimitiveValue::Strs(values.iter().map(|s| s.to_string()).collect());
+    obj.put(DataElement::new(
+        tags::IMAGE_ORIENTATION_PATIENT,
+        VR::DS,
+        strs(&["1", "0", "0", "0", "1", "0"]),
+    ));
+    obj.put(DataElement::new(tags::PIXEL_SPACING, VR::DS, strs(&spacing)));
+    obj.put(DataElement::new(tags::SLICE_THICKNESS, VR::DS, PrimitiveValue::from("5")));
+    obj.put(DataElement::new(
+        tags::IMAGE_POSITION_PATIENT,
+        VR::DS,
+        strs(&["0", "0", &(5 * number).to_string()]),
+    ));
+    phantom_file(obj, pixels, transfer_syntax, MR, &instance)
 }
 
 /// A synthetic Enhanced MR image (multi-frame, as newer scanners export a series in one file):
@@ -188,9 +215,11 @@ pub fn dicom_multiframe(instance: u32, series: &str, size: u16, frames: &[(f64, 
     use dicom_core::value::DataSetSequence;
     use dicom_core::{DataElement, PrimitiveValue, VR};
     use dicom_dictionary_std::tags;
-    use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+    use dicom_object::InMemDicomObject;
     const ENHANCED_MR: &str = "1.2.840.10008.5.1.4.1.1.4.1";
-    let ds = |values: &[String]| PrimitiveValue::Strs(values.iter().cloned().collect());
+    let sop_instance = format!("1.2.826.0.2.{instance}");
+    let ds = |values: &[&str]| PrimitiveValue::Strs(values.iter().map(|s| s.to_string()).collect());
+    // A functional group: a sequence of one item.
     let group = |seq, elements: Vec<DataElement<InMemDicomObject>>| {
         DataElement::new(
             seq,
@@ -198,78 +227,46 @@ pub fn dicom_multiframe(instance: u32, series: &str, size: u16, frames: &[(f64, 
             DataSetSequence::from(vec![InMemDicomObject::from_element_iter(elements)]),
         )
     };
-    let mut obj = InMemDicomObject::new_empty();
-    for (tag, v) in [
-        (tags::ROWS, size),
-        (tags::COLUMNS, size),
-        (tags::BITS_ALLOCATED, 16),
-        (tags::BITS_STORED, 16),
-        (tags::SAMPLES_PER_PIXEL, 1),
-        (tags::PIXEL_REPRESENTATION, 0),
-    ] {
-        obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(v)));
-    }
+    let mut obj = phantom_image(size, instance, series, ENHANCED_MR, &sop_instance);
     obj.put(DataElement::new(
         tags::NUMBER_OF_FRAMES,
         VR::IS,
         PrimitiveValue::from(frames.len().to_string()),
     ));
-    obj.put(DataElement::new(
-        tags::INSTANCE_NUMBER,
-        VR::IS,
-        PrimitiveValue::from(instance.to_string()),
-    ));
-    obj.put(DataElement::new(tags::SERIES_INSTANCE_UID, VR::UI, PrimitiveValue::from(series)));
-    for (tag, uid) in [
-        (tags::SOP_CLASS_UID, ENHANCED_MR.to_string()),
-        (tags::SOP_INSTANCE_UID, format!("1.2.826.0.2.{instance}")),
-        (tags::STUDY_INSTANCE_UID, "1.2.826.0.7".to_string()),
-        (tags::FRAME_OF_REFERENCE_UID, "1.2.826.0.9".to_string()),
-    ] {
-        obj.put(DataElement::new(tag, VR::UI, PrimitiveValue::from(uid)));
-    }
-    obj.put(DataElement::new(tags::PATIENT_NAME, VR::PN, PrimitiveValue::from("Phantom^Test")));
-    obj.put(DataElement::new(tags::PATIENT_ID, VR::LO, PrimitiveValue::from("PH1")));
-    let one = |s: &str| vec![s.to_string()];
+    let shared = InMemDicomObject::from_element_iter([
+        group(
+            tags::PIXEL_MEASURES_SEQUENCE,
+            vec![
+                DataElement::new(tags::PIXEL_SPACING, VR::DS, ds(&["0.5", "0.5"])),
+                DataElement::new(tags::SLICE_THICKNESS, VR::DS, ds(&["5"])),
+            ],
+        ),
+        group(
+            tags::PLANE_ORIENTATION_SEQUENCE,
+            vec![DataElement::new(
+                tags::IMAGE_ORIENTATION_PATIENT,
+                VR::DS,
+                ds(&["1", "0", "0", "0", "1", "0"]),
+            )],
+        ),
+        group(
+            tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+            vec![
+                DataElement::new(tags::RESCALE_SLOPE, VR::DS, ds(&["2"])),
+                DataElement::new(tags::RESCALE_INTERCEPT, VR::DS, ds(&["0"])),
+            ],
+        ),
+    ]);
     obj.put(DataElement::new(
         tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE,
         VR::SQ,
-        DataSetSequence::from(vec![InMemDicomObject::from_element_iter([
-            group(
-                tags::PIXEL_MEASURES_SEQUENCE,
-                vec![
-                    DataElement::new(tags::PIXEL_SPACING, VR::DS, ds(&[one("0.5"), one("0.5")].concat())),
-                    DataElement::new(tags::SLICE_THICKNESS, VR::DS, ds(&one("5"))),
-                ],
-            ),
-            group(
-                tags::PLANE_ORIENTATION_SEQUENCE,
-                vec![DataElement::new(
-                    tags::IMAGE_ORIENTATION_PATIENT,
-                    VR::DS,
-                    ds(&["1", "0", "0", "0", "1", "0"].map(String::from)),
-                )],
-            ),
-            group(
-                tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
-                vec![
-                    DataElement::new(tags::RESCALE_SLOPE, VR::DS, ds(&one("2"))),
-                    DataElement::new(tags::RESCALE_INTERCEPT, VR::DS, ds(&one("0"))),
-                ],
-            ),
-        ])]),
+        DataSetSequence::from(vec![shared]),
     ));
     let per_frame: Vec<InMemDicomObject> = frames
         .iter()
         .map(|(z, _)| {
-            InMemDicomObject::from_element_iter([group(
-                tags::PLANE_POSITION_SEQUENCE,
-                vec![DataElement::new(
-                    tags::IMAGE_POSITION_PATIENT,
-                    VR::DS,
-                    ds(&["0".to_string(), "0".to_string(), z.to_string()]),
-                )],
-            )])
+            let position = DataElement::new(tags::IMAGE_POSITION_PATIENT, VR::DS, ds(&["0", "0", &z.to_string()]));
+            InMemDicomObject::from_element_iter([group(tags::PLANE_POSITION_SEQUENCE, vec![position])])
         })
         .collect();
     obj.put(DataElement::new(
@@ -277,19 +274,8 @@ pub fn dicom_multiframe(instance: u32, series: &str, size: u16, frames: &[(f64, 
         VR::SQ,
         DataSetSequence::from(per_frame),
     ));
-    let pixels: Vec<u8> = frames.iter().flat_map(|(_, p)| p.iter().flat_map(|v| v.to_le_bytes())).collect();
-    obj.put(DataElement::new(tags::PIXEL_DATA, VR::OW, PrimitiveValue::from(pixels)));
-    let meta = FileMetaTableBuilder::new()
-        .transfer_syntax("1.2.840.10008.1.2.1")
-        .media_storage_sop_class_uid(ENHANCED_MR)
-        .media_storage_sop_instance_uid(format!("1.2.826.0.2.{instance}"));
-    let mut out = Vec::new();
-    // An in-memory object with every required meta field: writing cannot fail.
-    obj.with_meta(meta)
-        .expect("complete meta")
-        .write_all(&mut out)
-        .expect("in-memory write");
-    out
+    let pixels: Vec<u16> = frames.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+    phantom_file(obj, &pixels, "1.2.840.10008.1.2.1", ENHANCED_MR, &sop_instance)
 }
 
 /// A binary SEG's frames read back (as [`crate::dicom_seg::seg_file_bytes`] writes them): the SOP
