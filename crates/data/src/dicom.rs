@@ -284,12 +284,27 @@ fn parse(bytes: &[u8]) -> Result<Result<Parsed, &'static str>, String> {
     };
     let rest = &file[meta_len..];
     check_stray_delimiters(rest)?;
-    check_dataset(rest, &ts, bytes.len())?;
+    check_dataset(rest, &ts, bytes.len()).map_err(|e| with_long_vr_hint(e, rest))?;
     OpenFileOptions::new()
         .read_preamble(ReadPreamble::Never)
         .from_reader(&file[..])
         .map(|obj| Ok((obj, ts, extended_offsets)))
         .map_err(|e| format!("not a readable DICOM file: {e}"))
+}
+
+/// `error` with the likely cause added when the data set holds an explicit VR element of VR
+/// OV, SV or UV (64-bit values): `dicom-rs` 0.8 reads their lengths from 2 bytes instead of 4,
+/// so the rest of the file parses as garbage ("element (C73E,2333) declares 3129642548 bytes").
+fn with_long_vr_hint(error: String, data: &[u8]) -> String {
+    let long_vr = data
+        .windows(4)
+        .any(|w| matches!(&w[..2], b"OV" | b"SV" | b"UV") && w[2..] == [0, 0]);
+    match long_vr {
+        true => format!(
+            "{error} (it seems to hold an element of VR OV, SV or UV, which this reader cannot parse: rewrite the file without it, e.g. with dcmodify or gdcmconv)"
+        ),
+        false => error,
+    }
 }
 
 /// The data set without its Extended Offset Table (7FE0,0001) and its lengths (7FE0,0002), when
@@ -306,10 +321,13 @@ fn without_extended_offset_table(data: &[u8]) -> Option<(Vec<u8>, Vec<u64>)> {
         let len = u32::from_le_bytes(data.get(at + 8..at + 12)?.try_into().ok()?) as usize;
         at.checked_add(12 + len).filter(|end| *end <= data.len())
     };
-    let start = data.windows(8).position(|w| w == TABLE)?;
-    let lengths = element_end(start, &TABLE)?;
-    let pixels = element_end(lengths, &LENGTHS)?;
-    (data.get(pixels..pixels + 4)? == PIXEL_DATA).then_some(())?;
+    // The first place where the three headers follow each other (the bytes alone can occur
+    // inside another element's value).
+    let (start, lengths, pixels) = data.windows(8).enumerate().filter(|(_, w)| *w == TABLE).find_map(|(start, _)| {
+        let lengths = element_end(start, &TABLE)?;
+        let pixels = element_end(lengths, &LENGTHS)?;
+        (data.get(pixels..pixels + 4)? == PIXEL_DATA).then_some((start, lengths, pixels))
+    })?;
     let offsets = data[start + 12..lengths]
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
@@ -361,6 +379,11 @@ fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str, extended_offsets: 
     let cols = int(&obj, tags::COLUMNS).ok_or("no Columns")?;
     let bits = int(&obj, tags::BITS_ALLOCATED).unwrap_or(16);
     let stored = int(&obj, tags::BITS_STORED).filter(|b| (1..=bits).contains(b)).unwrap_or(bits);
+    // HighBit places the stored bits in the word (DCMTK honours it; read from bit 0, data in the
+    // high bits came out as noise); a HighBit that cannot hold them is ignored.
+    let high_bit = int(&obj, tags::HIGH_BIT)
+        .filter(|h| *h + 1 >= stored && *h < bits)
+        .unwrap_or(stored - 1);
     let samples = int(&obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
     let signed = int(&obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1;
     if rows <= 0 || cols <= 0 || rows as usize > MAX_SIDE || cols as usize > MAX_SIDE {
@@ -393,6 +416,7 @@ fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str, extended_offsets: 
         cols,
         bits: bits as u16,
         stored: stored as u16,
+        shift: (high_bit + 1 - stored) as u16,
         signed,
     };
     let (stored_frames, coded) = crate::dicom_pixels::stored_frames(&obj, encoding, format, frames, extended_offsets)?;
@@ -574,6 +598,14 @@ fn normal_of(r: &DicomSlice) -> [f64; 3] {
     r.orientation.as_ref().map_or([0.0, 0.0, 1.0], plane_normal)
 }
 
+/// The normal of a series' plane: that of the first slice that has an orientation (the others
+/// agree, [`check_one_plane`]); an axial stack's when none has. Taken from the first slice
+/// alone, one file without ImageOrientationPatient made a coronal series "axial", all its
+/// slices one depth, and its interleaved numbering scrambled the volume.
+fn series_normal(raws: &[DicomSlice]) -> [f64; 3] {
+    raws.iter().find(|r| r.orientation.is_some()).map_or([0.0, 0.0, 1.0], normal_of)
+}
+
 /// A slice's position along `normal` (mm; 0 without ImagePositionPatient).
 fn depth(normal: [f64; 3], r: &DicomSlice) -> f64 {
     r.position.map_or(0.0, |p| along(normal, p))
@@ -586,7 +618,7 @@ fn slice_spacing(raws: &[DicomSlice]) -> Option<f64> {
     if raws.len() < 2 || raws.iter().any(|r| r.position.is_none()) {
         return None;
     }
-    let normal = normal_of(&raws[0]);
+    let normal = series_normal(raws);
     let mut steps: Vec<f64> = raws
         .windows(2)
         .map(|w| (depth(normal, &w[1]) - depth(normal, &w[0])).abs())
@@ -636,7 +668,7 @@ fn order_slices(raws: &mut [DicomSlice]) -> Result<Option<String>, String> {
     let mut numbers: Vec<i64> = raws.iter().filter_map(|r| r.number).collect();
     numbers.sort_unstable();
     numbers.dedup();
-    let normal = normal_of(&raws[0]);
+    let normal = series_normal(raws);
     // File names in natural order (IM2 before IM10), as `predict` orders 2D slices.
     let by_name = |a: &DicomSlice, b: &DicomSlice| crate::layout::natural_cmp(&a.path.to_string_lossy(), &b.path.to_string_lossy());
     let monotonic = |d: &[f64]| d.windows(2).all(|w| w[1] >= w[0]) || d.windows(2).all(|w| w[1] <= w[0]);
@@ -646,20 +678,17 @@ fn order_slices(raws: &mut [DicomSlice]) -> Result<Option<String>, String> {
     let missing = raws.iter().filter(|r| r.position.is_none()).count();
     let n = raws.len();
     if missing > 0 && missing < n {
-        raws.sort_by(|a, b| a.number.cmp(&b.number).then_with(|| by_name(a, b)));
+        raws.sort_by_key(|r| r.number);
+        // Strictly along the stack: equal steps would let two volumes (echoes) through.
         let placed: Vec<f64> = raws.iter().filter(|r| r.position.is_some()).map(|r| depth(normal, r)).collect();
-        let by = if numbers.len() == n {
-            "InstanceNumber (or frame number)"
-        } else {
-            "file name"
-        };
-        if !monotonic(&placed) {
+        let strictly = placed.windows(2).all(|w| w[1] > w[0]) || placed.windows(2).all(|w| w[1] < w[0]);
+        if numbers.len() != n || !strictly {
             return Err(format!(
-                "{missing} of {n} slices have no ImagePositionPatient, and ordered by {by} the others' positions do not run along the stack: the slices cannot be put in order"
+                "{missing} of {n} slices have no ImagePositionPatient, and the InstanceNumbers (or frame numbers) do not place them: they are missing, repeat, or do not follow the others' positions"
             ));
         }
         return Ok(Some(format!(
-            "slices ordered by {by}: {missing} of {n} have no ImagePositionPatient (the others' positions agree with that order)"
+            "slices ordered by InstanceNumber (or frame number): {missing} of {n} have no ImagePositionPatient (the others' positions follow that order)"
         )));
     }
     // Positions order the slices only when they differ (not a converter's placeholder).
@@ -714,7 +743,7 @@ fn check_one_plane(raws: &[DicomSlice]) -> Result<(), String> {
     }
     let them = if odd.len() == 1 { "it" } else { "them" };
     Err(format!(
-        "{} of {} slices ({}{}) lie in another plane than the rest (ImageOrientationPatient): a localiser? Remove {them} from the series, or predict {them} apart",
+        "{} of {} slices ({}{}) are not oriented as the rest (another plane, or turned within it: ImageOrientationPatient): a localiser? Remove {them} from the series, or predict {them} apart",
         odd.len(),
         raws.len(),
         odd.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
@@ -726,15 +755,17 @@ fn check_one_plane(raws: &[DicomSlice]) -> Result<(), String> {
 /// points in one series): its volume would hold two images in one place. Slices all at one
 /// position carry no usable positions (a converter's placeholder) and are left to their numbers.
 fn check_distinct_positions(raws: &[DicomSlice]) -> Result<(), String> {
-    if raws.len() < 2 || raws.iter().any(|r| r.position.is_none()) {
+    // Among the slices that have a position (one without let two echoes through).
+    let placed: Vec<&DicomSlice> = raws.iter().filter(|r| r.position.is_some()).collect();
+    if placed.len() < 2 {
         return Ok(());
     }
-    let normal = normal_of(&raws[0]);
-    let mut at: Vec<(f64, &DicomSlice)> = raws.iter().map(|r| (depth(normal, r), r)).collect();
+    let normal = series_normal(raws);
+    let mut at: Vec<(f64, &DicomSlice)> = placed.iter().map(|r| (depth(normal, r), *r)).collect();
     at.sort_by(|a, b| a.0.total_cmp(&b.0));
     let same = |w: &[(f64, &DicomSlice)]| (w[1].0 - w[0].0).abs() < 1e-3;
     let shared = at.windows(2).filter(|w| same(w)).count();
-    if shared == 0 || shared == raws.len() - 1 {
+    if shared == 0 || shared == placed.len() - 1 {
         return Ok(());
     }
     let w = at.windows(2).find(|w| same(w)).unwrap_or(&at[..2]);
@@ -827,11 +858,19 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
     });
     let charset_note = raws[0].reference.charset_note.clone();
     // The networks learnt from losslessly stored slices; lossy compression can move the mask.
-    let lossy_note = raws.iter().find_map(|r| r.lossy.clone()).map(|how| {
-        let n = raws.iter().filter(|r| r.lossy.is_some()).count();
+    // Each way of loss counted apart (a series can mix lossy and possibly lossy slices).
+    let mut ways: Vec<(&str, usize)> = Vec::new();
+    for how in raws.iter().filter_map(|r| r.lossy.as_deref()) {
+        match ways.iter_mut().find(|(w, _)| *w == how) {
+            Some((_, n)) => *n += 1,
+            None => ways.push((how, 1)),
+        }
+    }
+    let lossy_note = (!ways.is_empty()).then(|| {
+        let counts: Vec<String> = ways.iter().map(|(how, n)| format!("{n} of {} slices {how}", raws.len())).collect();
         format!(
-            "{n} of {} slices {how}: the built-in model learnt from losslessly stored images, so masks may differ from the original's",
-            raws.len()
+            "{}: the built-in model learnt from losslessly stored images, so masks may differ from the original's",
+            counts.join("; ")
         )
     });
     let series = DicomSeries {
@@ -1122,14 +1161,14 @@ mod tests {
             "{:?}",
             v.slices[0].notes
         );
-        // Neither: file names, said so.
-        let v = assemble(
+        // A slice with neither a position nor a number of its own has no place: refused (it was
+        // put by file name, or first, whatever the others' positions said).
+        let err = assemble(
             Path::new("s"),
             vec![slice("b.dcm", Some(1), None), slice("a.dcm", Some(1), Some(0.0))],
         )
-        .unwrap();
-        assert_eq!(stems(&v), ["a", "b"]);
-        assert!(v.slices[1].notes[1].contains("ordered by file name"));
+        .unwrap_err();
+        assert!(err.contains("do not place them"), "{err}");
         // File names in natural order: IM2 before IM10 (as text, IM10 came first).
         let v = assemble(
             Path::new("s"),
@@ -1384,7 +1423,43 @@ mod tests {
             slice("b.dcm", 3, Some(5.0), axial),
         ];
         let err = assemble(Path::new("s"), localiser).unwrap_err();
-        assert!(err.starts_with("1 of 3 slices (loc.dcm) lie in another plane"), "{err}");
+        assert!(err.starts_with("1 of 3 slices (loc.dcm) are not oriented as the rest"), "{err}");
+        // Second audit: one file without orientation made a coronal series "axial" (every
+        // slice one depth) and its interleaved numbers scrambled the volume.
+        let coronal = [1.0, 0.0, 0.0, 0.0, 0.0, -1.0];
+        let mut slices: Vec<DicomSlice> = [1, 3, 5, 2, 4]
+            .iter()
+            .enumerate()
+            .map(|(k, &n)| {
+                let mut s = slice(&format!("IM{n}.dcm"), n, Some(0.0), coronal);
+                s.position = Some([0.0, 5.0 * k as f64, 0.0]);
+                s
+            })
+            .collect();
+        slices[0].orientation = None;
+        let v = assemble(Path::new("s"), slices).unwrap();
+        let ys: Vec<f64> = v.slices.iter().map(|s| s.position_mm.unwrap()[1]).collect();
+        assert_eq!(ys, [0.0, 5.0, 10.0, 15.0, 20.0], "placed along the coronal normal");
+        // Two echoes with one slice unplaced: still two volumes at the same positions.
+        let mut echoes: Vec<DicomSlice> = (0..6)
+            .map(|k| slice(&format!("E{k}.dcm"), k + 1, Some(5.0 * (k % 3) as f64), axial))
+            .collect();
+        echoes[5].position = None;
+        assert!(assemble(Path::new("s"), echoes).unwrap_err().contains("same position"));
+        // Each way of loss is counted apart.
+        let mut mixed = vec![
+            slice("a.dcm", 1, Some(0.0), axial),
+            slice("b.dcm", 2, Some(5.0), axial),
+            slice("c.dcm", 3, Some(10.0), axial),
+        ];
+        mixed[0].lossy = Some("stored with lossy JPEG 2000 compression".into());
+        mixed[1].lossy = Some("stored with JPEG 2000 compression, which may be lossy".into());
+        let v = assemble(Path::new("s"), mixed).unwrap();
+        assert!(
+            v.notes.iter().any(|n| n.starts_with("1 of 3 slices stored with lossy JPEG 2000 compression; 1 of 3 slices stored with JPEG 2000 compression, which may be lossy:")),
+            "{:?}",
+            v.notes
+        );
         // Echoes in one multi-frame file are named by frame.
         let frame = |v: u16| vec![v; 16];
         let echoes = crate::phantom::dicom_multiframe(

@@ -108,6 +108,9 @@ pub(crate) struct Format {
     pub bits: u16,
     /// BitsStored (at most `bits`).
     pub stored: u16,
+    /// Where the stored bits lie in a native word: HighBit + 1 - BitsStored (0 almost always;
+    /// the data in a word's high bits when HighBit is 15 with 12 bits stored).
+    pub shift: u16,
     /// PixelRepresentation 1: two's complement samples.
     pub signed: bool,
 }
@@ -204,10 +207,10 @@ fn native(data: &[u8], f: Format) -> Result<Vec<f32>, String> {
         return Err(format!("pixel data holds {} bytes, {need} expected (truncated?)", data.len()));
     }
     Ok(match f.bits {
-        8 => data[..n].iter().map(|&v| sample_value(v as u32, f)).collect(),
+        8 => data[..n].iter().map(|&v| sample_value(u32::from(v) >> f.shift, f)).collect(),
         _ => data[..need]
             .chunks_exact(2)
-            .map(|c| sample_value(u16::from_le_bytes([c[0], c[1]]) as u32, f))
+            .map(|c| sample_value(u32::from(u16::from_le_bytes([c[0], c[1]])) >> f.shift, f))
             .collect(),
     })
 }
@@ -366,26 +369,48 @@ fn jpeg2000(data: &[u8], f: Format) -> Result<Decoded, String> {
     Ok((values, irreversible_wavelet(data).then_some("irreversible 9/7 wavelet")))
 }
 
-/// Whether a JPEG 2000 codestream's default coding style (its main header's COD segment) uses
-/// the irreversible 9/7 wavelet, which loses information; the reversible 5/3 one can be lossless.
+/// Whether a JPEG 2000 codestream codes with the irreversible 9/7 wavelet, which loses
+/// information (the reversible 5/3 one can be lossless): in a COD or COC segment of the main
+/// header or of any tile-part header (a COC or tile COD overrides the main COD).
 fn irreversible_wavelet(data: &[u8]) -> bool {
     const SOC: [u8; 2] = [0xFF, 0x4F];
     const COD: u8 = 0x52;
+    const COC: u8 = 0x53;
     const SOT: u8 = 0x90;
+    const SOD: u8 = 0x93;
     // A JP2 file wrapped around the codestream (not DICOM's form, but seen) starts elsewhere.
     let Some(start) = data.windows(2).take(4096).position(|w| w == SOC) else {
         return false;
     };
     let mut at = start + 2;
+    // Marker segments of the main header, then of each tile-part header (up to its SOD, after
+    // which the tile-part's data runs to SOT + Psot).
+    let mut tile_end: Option<usize> = None;
     while let Some(&[0xFF, marker, hi, lo]) = data.get(at..at + 4) {
-        if marker == SOT {
-            break;
-        }
-        if marker == COD {
+        let len = u16::from_be_bytes([hi, lo]) as usize;
+        match marker {
             // Scod, progression, layers (2), MCT, levels, block width, height, style, transform.
-            return data.get(at + 13) == Some(&0);
+            COD if data.get(at + 13) == Some(&0) => return true,
+            // Ccoc (one byte below 257 components), Scoc, levels, width, height, style, transform.
+            COC if data.get(at + 10) == Some(&0) => return true,
+            SOT => {
+                // Isot, Psot (the tile-part's length from its SOT; 0: to the end), ...
+                let psot = data
+                    .get(at + 6..at + 10)
+                    .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+                tile_end = (psot > 0).then_some(at + psot);
+            }
+            // The tile-part's data: on to the next tile-part header, if its length is known.
+            SOD => match tile_end {
+                Some(end) if end > at => {
+                    at = end;
+                    continue;
+                }
+                _ => return false,
+            },
+            _ => {}
         }
-        at += 2 + u16::from_be_bytes([hi, lo]) as usize;
+        at += 2 + len;
     }
     false
 }
@@ -412,6 +437,7 @@ mod tests {
             cols: 2,
             bits: 16,
             stored: 16,
+            shift: 0,
             signed: false,
         };
         // Two segments: high bytes [0x01, 0x02], low bytes [0x03, 0x04].
@@ -460,6 +486,7 @@ mod tests {
             cols: 2,
             bits: 16,
             stored: 12,
+            shift: 0,
             signed: false,
         };
         let data = [0x34, 0xF2, 0xFF, 0x0F]; // 0xF234 (high bits set), 0x0FFF
@@ -467,6 +494,9 @@ mod tests {
         let s = Format { signed: true, ..f };
         // 0xDA8 is -600 in 12 bits, stored without extension; 0xFDA8 with.
         assert_eq!(native(&[0xA8, 0x0D, 0xA8, 0xFD], s).unwrap(), vec![-600.0, -600.0]);
+        // HighBit 15 with 12 bits stored: the sample in the word's high bits.
+        let high = Format { shift: 4, ..f };
+        assert_eq!(native(&[0x30, 0x12, 0x0F, 0x00], high).unwrap(), vec![0x123 as f32, 0.0]);
         let s8 = Format {
             bits: 8,
             stored: 8,
@@ -482,6 +512,32 @@ mod tests {
         assert_eq!(sign_extend(0x7FF, 12), 2047.0);
         assert_eq!(sign_extend(0xFFFF, 16), -1.0);
         assert_eq!(sign_extend(0x1FFFF, 16), -1.0);
+    }
+
+    /// The 9/7 wavelet was looked for in the main COD only; a COC or a tile-part COD sets it too.
+    #[test]
+    fn the_irreversible_wavelet_is_found_wherever_it_is_set() {
+        let soc_siz = [0xFF, 0x4F, 0xFF, 0x51, 0x00, 0x04, 0xAA, 0xAA];
+        // COD: marker, length 12, Scod, progression, layers (2), MCT, levels, cb w, cb h, style, transform.
+        let cod = |t: u8| vec![0xFF, 0x52, 0x00, 0x0C, 0, 0, 0, 1, 0, 5, 4, 4, 0, t];
+        // COC: marker, length 9, Ccoc, Scoc, levels, cb w, cb h, style, transform.
+        let coc = |t: u8| vec![0xFF, 0x53, 0x00, 0x09, 0, 0, 5, 4, 4, 0, t];
+        // SOT: marker, length 10, Isot, Psot (whole tile-part), TPsot, TNsot; then SOD and data.
+        let tile = |header: Vec<u8>| {
+            let psot = (12 + header.len() + 2 + 4) as u32;
+            let mut t = vec![0xFF, 0x90, 0x00, 0x0A, 0, 0];
+            t.extend(psot.to_be_bytes());
+            t.extend([0, 1]);
+            t.extend(header);
+            t.extend([0xFF, 0x93, 1, 2, 3, 4]);
+            t
+        };
+        let stream = |parts: Vec<Vec<u8>>| [soc_siz.to_vec(), parts.concat(), vec![0xFF, 0xD9]].concat();
+        assert!(!irreversible_wavelet(&stream(vec![cod(1), tile(vec![])])));
+        assert!(irreversible_wavelet(&stream(vec![cod(0), tile(vec![])])));
+        assert!(irreversible_wavelet(&stream(vec![cod(1), coc(0), tile(vec![])])));
+        assert!(irreversible_wavelet(&stream(vec![cod(1), tile(vec![]), tile(cod(0))])));
+        assert!(!irreversible_wavelet(&stream(vec![cod(1), tile(coc(1))])));
     }
 
     #[test]
