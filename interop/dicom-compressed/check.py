@@ -9,7 +9,7 @@ import pydicom
 from PIL import Image
 
 work = pathlib.Path(sys.argv[1]); names = sys.argv[2:]
-LOSSLESS = {"rle", "jpeg-lossless-sv1", "jpeg-lossless", "jpeg2000-lossless", "htj2k-lossless"}
+LOSSLESS = {"rle", "jpeg-lossless-sv1", "jpeg-lossless", "jpeg2000-lossless", "htj2k-lossless", "jpeg-ls-lossless"}
 
 
 def rows(name):

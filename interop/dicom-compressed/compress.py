@@ -19,6 +19,7 @@ SYNTAXES = {
     "jpeg2000-lossless": (uid.JPEG2000Lossless, "pydicom", True),
     "jpeg2000": (uid.JPEG2000, "pydicom", False),
     "jpeg-ls-lossless": (uid.JPEGLSLossless, "pydicom", True),
+    "jpeg-ls-near-lossless": (uid.JPEGLSNearLossless, "pydicom", False),
     "htj2k-lossless": (uid.HTJ2KLossless, "openjph", True),
     "htj2k": (uid.HTJ2K, "openjph", False),
 }
@@ -67,8 +68,10 @@ def main():
             ds.file_meta.TransferSyntaxUID = ts_uid
             ds.save_as(out, enforce_file_format=True)
         else:
-            # Lossy JPEG 2000 at about 20:1 (one quality layer); the rest lossless.
-            ds.compress(ts_uid, **({"j2k_cr": [20]} if name == "jpeg2000" else {}))
+            # Lossy JPEG 2000 at about 20:1 (one quality layer), JPEG-LS with an error of up to 3
+            # per sample (CharLS's NEAR); the rest lossless.
+            extra = {"jpeg2000": {"j2k_cr": [20]}, "jpeg-ls-near-lossless": {"jls_error": 3}}
+            ds.compress(ts_uid, **extra.get(name, {}))
             ds.save_as(out, enforce_file_format=True)
         back = pydicom.dcmread(out)
         assert back.file_meta.TransferSyntaxUID == ts_uid, (out, back.file_meta.TransferSyntaxUID)

@@ -1,6 +1,6 @@
 """Write the compressed DICOM test fixtures of crates/data/tests/dicom_compressed.rs: a small
-synthetic phantom (no patient data) in each transfer syntax, encoded by GDCM, pydicom or
-OpenJPH (imagecodecs; HTJ2K), and
+synthetic phantom (no patient data) in each transfer syntax, encoded by GDCM, pydicom (with
+pylibjpeg-openjpeg and pyjpegls, CharLS's Python binding) or OpenJPH (imagecodecs; HTJ2K), and
 beside each file the read ones are the pixels pydicom decodes it to (int32 little endian,
 row-major), which the Rust test compares with tumorscan's own decoding.
     make_fixtures.py OUT_DIR
@@ -63,6 +63,9 @@ CASES = {
     "jpeg2000-lossless-s16": (phantom(12, True), 16, uid.JPEG2000Lossless, "pydicom", {}),
     "jpeg2000-u12": (phantom(12, False), 12, uid.JPEG2000, "pydicom", {"j2k_cr": [10]}),
     "jpeg-ls-lossless-u12": (phantom(12, False), 12, uid.JPEGLSLossless, "pydicom", {}),
+    "jpeg-ls-lossless-s16": (phantom(12, True), 16, uid.JPEGLSLossless, "pydicom", {}),
+    # CharLS (pyjpegls) allowed an error of up to 3 per sample.
+    "jpeg-ls-near-lossless-u12": (phantom(12, False), 12, uid.JPEGLSNearLossless, "pydicom", {"jls_error": 3}),
     # HTJ2K by OpenJPH (imagecodecs); OpenJPH writes RPCL order, and TLM markers when asked.
     "htj2k-lossless-u12": (phantom(12, False), 12, uid.HTJ2KLossless, "openjph", {"reversible": True}),
     "htj2k-lossless-rpcl-s16": (phantom(12, True), 16, uid.HTJ2KLosslessRPCL, "openjph", {"reversible": True, "tlm": True}),
@@ -70,7 +73,7 @@ CASES = {
     "jpeg-extended-u12": (phantom(12, False), 12, uid.JPEGExtended12Bit, "gdcm", {}),
 }
 # Transfer syntaxes tumorscan refuses by name: only the file is written.
-REFUSED = {"jpeg-ls-lossless-u12", "jpeg-extended-u12"}
+REFUSED = {"jpeg-extended-u12"}
 for name, (px, stored, ts, encoder, extra) in CASES.items():
     path = out / f"{name}.dcm"
     ds = dataset(px, stored)

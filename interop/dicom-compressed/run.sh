@@ -13,8 +13,8 @@ source "$here/../common.sh"
 interop_setup tumorscan-compressed-check "${1:-}" pydicom==3.0.2 numpy pillow python-gdcm==3.2.6 pylibjpeg==2.1.0 pylibjpeg-openjpeg==2.6.0 pylibjpeg-libjpeg==2.5.0 pyjpegls==1.5.1 imagecodecs==2026.3.6
 rm -rf "$work/series" "$work/out"
 "$venv/bin/python" "$here/../dicom-seg/make_series.py" "$root/samples/TCGA_CS_5393_19990606" "$work/series/native"
-read_ok="rle jpeg-lossless-sv1 jpeg-lossless jpeg-baseline jpeg2000-lossless jpeg2000 htj2k-lossless htj2k"
-refused="jpeg-extended jpeg-ls-lossless"
+read_ok="rle jpeg-lossless-sv1 jpeg-lossless jpeg-baseline jpeg2000-lossless jpeg2000 htj2k-lossless htj2k jpeg-ls-lossless jpeg-ls-near-lossless"
+refused="jpeg-extended"
 for s in $read_ok $refused; do "$venv/bin/python" "$here/compress.py" "$work/series/native" "$work/series/$s" "$s"; done
 for s in native $read_ok; do
     start=$(date +%s.%N)

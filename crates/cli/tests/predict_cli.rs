@@ -933,8 +933,8 @@ fn dicom_series_are_read_and_inconsistent_ones_refused() {
 }
 
 /// Compressed DICOM as a user's folder holds it: a JPEG 2000 slice is predicted (its lossy
-/// compression, an irreversible wavelet, noted in the CSV and on stderr) and its SEG written; a JPEG-LS one is refused
-/// by name, with the way to decompress it, and nothing is written.
+/// compression, an irreversible wavelet, noted in the CSV and on stderr) and its SEG written; a
+/// 12-bit lossy JPEG one is refused by name, with the way to decompress it, and nothing is written.
 #[test]
 fn compressed_dicom_is_predicted_and_unread_syntaxes_named() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tests/fixtures/dicom-compressed");
@@ -952,13 +952,13 @@ fn compressed_dicom_is_predicted_and_unread_syntaxes_named() {
     assert!(r.stderr.contains("1 of 1 slices stored with lossy JPEG 2000"), "{}", r.stderr);
     assert!(out.join("series_seg.dcm").exists());
 
-    let ls = dir.path().join("ls");
-    std::fs::create_dir(&ls).unwrap();
-    std::fs::copy(fixtures.join("jpeg-ls-lossless-u12.dcm"), ls.join("IM1.dcm")).unwrap();
+    let extended = dir.path().join("extended");
+    std::fs::create_dir(&extended).unwrap();
+    std::fs::copy(fixtures.join("jpeg-extended-u12.dcm"), extended.join("IM1.dcm")).unwrap();
     let refused = dir.path().join("o2");
     assert_clean_failure(
-        &tumorscan(&["predict", p(&ls), "--out", p(&refused)]),
-        "JPEG-LS Lossless (1.2.840.10008.1.2.4.80) is not read: decompress the series first",
+        &tumorscan(&["predict", p(&extended), "--out", p(&refused)]),
+        "JPEG Extended (12-bit lossy) (1.2.840.10008.1.2.4.51) is not read: decompress the series first",
     );
     assert!(!refused.exists());
 }

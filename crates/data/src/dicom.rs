@@ -7,8 +7,8 @@
 //! placeholder position left to their numbers. A multi-frame file (Enhanced MR, Legacy
 //! Converted Enhanced MR) gives one slice per frame, placed and rescaled by its functional
 //! groups (`dicom_frames.rs`). Pixel data is uncompressed (explicit or implicit VR little
-//! endian) or compressed as RLE Lossless, JPEG Baseline / Lossless, JPEG 2000 or HTJ2K
-//! (`dicom_pixels.rs`); other transfer syntaxes (JPEG-LS, ...) get a clear error asking for
+//! endian) or compressed as RLE Lossless, JPEG Baseline / Lossless, JPEG 2000, HTJ2K or JPEG-LS
+//! (`dicom_pixels.rs`); other transfer syntaxes (12-bit JPEG, ...) get a clear error asking for
 //! decompression first (e.g. `gdcmconv --raw`), and lossily compressed slices a note.
 //! Monochrome slices are taken as FLAIR in all three channels and
 //! scaled to 8 bits by the series' 0.5..99.5 percentile range (per-volume z-scoring follows).
@@ -1089,8 +1089,8 @@ mod tests {
 
     #[test]
     fn compressed_truncated_and_lying_files_are_refused() {
-        let jpeg_ls = dicom(1, "1.2.3", 4, "1.2.840.10008.1.2.4.80");
-        assert!(read_one_bytes("j.dcm", &jpeg_ls).unwrap_err().contains("decompress"));
+        let extended = dicom(1, "1.2.3", 4, "1.2.840.10008.1.2.4.51");
+        assert!(read_one_bytes("j.dcm", &extended).unwrap_err().contains("decompress"));
         // A compressed transfer syntax over native pixel data (no fragments) is an error.
         let jpeg = dicom(1, "1.2.3", 4, "1.2.840.10008.1.2.4.50");
         assert!(read_one_bytes("j.dcm", &jpeg).is_err());

@@ -2,8 +2,9 @@
 //! data or from the compressed transfer syntaxes PACS and cloud archives export: RLE Lossless, JPEG
 //! (baseline 8-bit, lossless process 14 and its first-order predictor SV1; crate
 //! `jpeg-decoder`) and JPEG 2000 and HTJ2K (lossless and lossy; crate `jpeg2k` over `openjp2`,
-//! a pure Rust port of OpenJPEG). JPEG-LS, 12-bit lossy JPEG, deflate and big endian are refused
-//! by name, with the way to decompress them.
+//! a pure Rust port of OpenJPEG) and JPEG-LS (lossless and near-lossless, one component; crate
+//! `pure_jpegls`). 12-bit lossy JPEG, deflate and big endian are refused by name, with the way to
+//! decompress them.
 //!
 //! Every encoded frame is checked against the data set before it is decoded (its width, height
 //! and component count, and for JPEG 2000 before any sample is allocated), so that a stream
@@ -24,6 +25,8 @@ pub(crate) enum Encoding {
     Jpeg,
     /// JPEG 2000 (ISO 15444-1), lossless or lossy.
     Jpeg2000,
+    /// JPEG-LS (ISO 14495-1), lossless or near-lossless.
+    JpegLs,
 }
 
 /// Whether a transfer syntax's coding loses information.
@@ -35,10 +38,12 @@ pub(crate) enum Loss {
     Always,
     /// Either (JPEG 2000, HTJ2K): the stream's wavelet, or LossyImageCompression, tells.
     Maybe,
+    /// Either, and the stream says exactly which (JPEG-LS Near-Lossless: its NEAR, 0 lossless).
+    Stream,
 }
 
 /// Transfer syntaxes read: UID, encoding, name, whether its coding loses information.
-const READ: [(&str, Encoding, &str, Loss); 11] = [
+const READ: [(&str, Encoding, &str, Loss); 13] = [
     ("1.2.840.10008.1.2", Encoding::Native, "implicit VR little endian", Loss::Never),
     ("1.2.840.10008.1.2.1", Encoding::Native, "explicit VR little endian", Loss::Never),
     ("1.2.840.10008.1.2.5", Encoding::Rle, "RLE Lossless", Loss::Never),
@@ -51,13 +56,13 @@ const READ: [(&str, Encoding, &str, Loss); 11] = [
     ("1.2.840.10008.1.2.4.201", Encoding::Jpeg2000, "HTJ2K Lossless", Loss::Never),
     ("1.2.840.10008.1.2.4.202", Encoding::Jpeg2000, "HTJ2K Lossless RPCL", Loss::Never),
     ("1.2.840.10008.1.2.4.203", Encoding::Jpeg2000, "HTJ2K", Loss::Maybe),
+    ("1.2.840.10008.1.2.4.80", Encoding::JpegLs, "JPEG-LS Lossless", Loss::Never),
+    ("1.2.840.10008.1.2.4.81", Encoding::JpegLs, "JPEG-LS Near-Lossless", Loss::Stream),
 ];
 
 /// Transfer syntaxes known but not read, with their names for the message.
-const REFUSED: [(&str, &str); 6] = [
+const REFUSED: [(&str, &str); 4] = [
     ("1.2.840.10008.1.2.4.51", "JPEG Extended (12-bit lossy)"),
-    ("1.2.840.10008.1.2.4.80", "JPEG-LS Lossless"),
-    ("1.2.840.10008.1.2.4.81", "JPEG-LS Near-Lossless"),
     ("1.2.840.10008.1.2.1.99", "deflated explicit VR little endian"),
     ("1.2.840.10008.1.2.2", "explicit VR big endian (retired)"),
     ("1.2.840.10008.1.2.4.100", "MPEG-2 video"),
@@ -75,7 +80,7 @@ pub(crate) fn encoding(uid: &str) -> Result<(Encoding, &'static str, Loss), Stri
         .map(|(_, n)| format!("{n} ({uid})"))
         .unwrap_or_else(|| uid.to_string());
     Err(format!(
-        "transfer syntax {name} is not read: decompress the series first (e.g. gdcmconv --raw, or dcmdjpls / dcmdjpeg); read are uncompressed, RLE Lossless, JPEG Baseline, JPEG Lossless, JPEG 2000 and HTJ2K"
+        "transfer syntax {name} is not read: decompress the series first (e.g. gdcmconv --raw, or dcmdjpeg); read are uncompressed, RLE Lossless, JPEG Baseline, JPEG Lossless, JPEG 2000, HTJ2K and JPEG-LS"
     ))
 }
 
@@ -86,12 +91,12 @@ pub(crate) fn lossy_note(loss: Loss, name: &str, flag: Option<&str>, coded: Opti
     if let Some(how) = coded {
         return Some(match loss {
             Loss::Never => format!("coded lossily ({how}) though its transfer syntax, {name}, is a lossless one"),
-            Loss::Always | Loss::Maybe => format!("stored with lossy {name} compression"),
+            Loss::Always | Loss::Maybe | Loss::Stream => format!("stored with lossy {name} compression"),
         });
     }
     match (loss, flag) {
-        (Loss::Never, Some("01")) => Some("marked as lossily compressed before (LossyImageCompression 01)".into()),
-        (Loss::Never, _) | (Loss::Maybe, Some("00")) => None,
+        (Loss::Never | Loss::Stream, Some("01")) => Some("marked as lossily compressed before (LossyImageCompression 01)".into()),
+        (Loss::Never | Loss::Stream, _) | (Loss::Maybe, Some("00")) => None,
         (Loss::Always, _) | (Loss::Maybe, Some("01")) => Some(format!("stored with lossy {name} compression")),
         (Loss::Maybe, _) => Some(format!(
             "stored with {name} compression, which may be lossy (LossyImageCompression not given)"
@@ -161,6 +166,7 @@ pub(crate) fn stored_frames(
                 Encoding::Rle => Ok((rle(&data, f).and_then(|bytes| native(&bytes, f))?, None)),
                 Encoding::Jpeg => jpeg(&data, f),
                 Encoding::Jpeg2000 => jpeg2000(&data, f),
+                Encoding::JpegLs => jpeg_ls(&data, f),
                 Encoding::Native => unreachable!("read above"),
             });
             decoded.unwrap_or_else(|_| Err("a compressed frame could not be decoded (the decoder failed on it)".into()))
@@ -369,6 +375,69 @@ fn jpeg2000(data: &[u8], f: Format) -> Result<Decoded, String> {
     Ok((values, irreversible_wavelet(data).then_some("irreversible 9/7 wavelet")))
 }
 
+fn jpeg_ls(data: &[u8], f: Format) -> Result<Decoded, String> {
+    let h = jpeg_ls_header(data).ok_or("unreadable JPEG-LS frame: no frame and scan header")?;
+    if (h.cols, h.rows, h.components) != (f.cols, f.rows, 1) {
+        return Err(format!(
+            "the JPEG-LS frame is {}x{} with {} components but the data set says {}x{} monochrome",
+            h.cols, h.rows, h.components, f.cols, f.rows
+        ));
+    }
+    let (pixels, ..) = jpegls::decode(data, f.cols as u32, f.rows as u32).map_err(|e| format!("unreadable JPEG-LS frame: {e}"))?;
+    if pixels.len() != f.rows * f.cols {
+        return Err("the JPEG-LS frame decoded to the wrong number of samples".into());
+    }
+    // JPEG-LS codes signed samples as their bits, as lossless JPEG does.
+    let values = pixels.into_iter().map(|v| sample_value(u32::from(v), f)).collect();
+    Ok((values, (h.near > 0).then_some("near-lossless JPEG-LS")))
+}
+
+/// What a JPEG-LS stream's frame and scan headers say.
+#[derive(Debug, PartialEq)]
+struct JpegLsHeader {
+    cols: usize,
+    rows: usize,
+    components: u8,
+    /// The largest error the coding allows (0: lossless).
+    near: u8,
+}
+
+/// A JPEG-LS stream's frame header (SOF55) and first scan header, read from the marker
+/// segments before its scan.
+fn jpeg_ls_header(data: &[u8]) -> Option<JpegLsHeader> {
+    const SOF55: u8 = 0xF7;
+    const SOS: u8 = 0xDA;
+    if data.get(..2)? != [0xFF, 0xD8] {
+        return None;
+    }
+    let (mut at, mut frame) = (2, None);
+    while let Some(&[0xFF, marker, hi, lo]) = data.get(at..at + 4) {
+        match marker {
+            // Lf, P, Y (rows), X (columns), Nf, ...
+            SOF55 => {
+                let b = data.get(at + 5..at + 10)?;
+                let size = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]) as usize;
+                frame = Some((size(2), size(0), b[4]));
+            }
+            // Ls, Ns, (Cs, Tm) per component, NEAR, ILV, ...
+            SOS => {
+                let (cols, rows, components) = frame?;
+                let ns = *data.get(at + 4)? as usize;
+                let near = *data.get(at + 5 + 2 * ns)?;
+                return Some(JpegLsHeader {
+                    cols,
+                    rows,
+                    components,
+                    near,
+                });
+            }
+            _ => {}
+        }
+        at += 2 + u16::from_be_bytes([hi, lo]) as usize;
+    }
+    None
+}
+
 /// Whether a JPEG 2000 codestream codes with the irreversible 9/7 wavelet, which loses
 /// information (the reversible 5/3 one can be lossless): in a COD or COC segment of the main
 /// header or of any tile-part header (a COC or tile COD overrides the main COD).
@@ -541,6 +610,30 @@ mod tests {
     }
 
     #[test]
+    fn a_jpeg_ls_header_gives_size_components_and_near() {
+        // SOI, an APP segment, SOF55 (12 bits, 40 x 56, Nf components), SOS (NEAR 3, ILV 0).
+        let stream = |nf: u8, near: u8| {
+            let mut s = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0xAB, 0xCD];
+            s.extend([0xFF, 0xF7, 0x00, 0x0B, 12, 0x00, 40, 0x00, 56, nf, 1, 0x11, 0]);
+            s.extend([0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, near, 0x00, 0x00, 0x55]);
+            s
+        };
+        let header = |components, near| JpegLsHeader {
+            cols: 56,
+            rows: 40,
+            components,
+            near,
+        };
+        assert_eq!(jpeg_ls_header(&stream(1, 3)), Some(header(1, 3)));
+        assert_eq!(jpeg_ls_header(&stream(3, 0)), Some(header(3, 0)));
+        let whole = stream(1, 0);
+        // Cut before the scan's NEAR, without a frame header, or not a JPEG stream: nothing to tell.
+        assert_eq!(jpeg_ls_header(&whole[..whole.len() - 6]), None);
+        assert_eq!(jpeg_ls_header(&[&whole[..8], &whole[21..]].concat()), None);
+        assert_eq!(jpeg_ls_header(&whole[2..]), None);
+    }
+
+    #[test]
     fn lossy_coding_is_told_from_the_syntax_and_the_flag() {
         assert_eq!(lossy_note(Loss::Never, "RLE Lossless", None, None), None);
         assert!(lossy_note(Loss::Never, "RLE Lossless", Some("01"), None)
@@ -560,13 +653,18 @@ mod tests {
         assert!(lossy_note(Loss::Maybe, "JPEG 2000", Some("00"), Some("irreversible 9/7 wavelet"))
             .unwrap()
             .contains("lossy JPEG 2000"));
+        // JPEG-LS Near-Lossless is lossless exactly when its stream's NEAR is 0.
+        assert_eq!(lossy_note(Loss::Stream, "JPEG-LS Near-Lossless", None, None), None);
+        let near = lossy_note(Loss::Stream, "JPEG-LS Near-Lossless", Some("00"), Some("near-lossless JPEG-LS"));
+        assert!(near.unwrap().contains("lossy JPEG-LS Near-Lossless"));
     }
 
     #[test]
     fn unread_syntaxes_are_named() {
         assert_eq!(encoding("1.2.840.10008.1.2.4.70").unwrap().0, Encoding::Jpeg);
-        let e = encoding("1.2.840.10008.1.2.4.80").unwrap_err();
-        assert!(e.contains("JPEG-LS Lossless") && e.contains("decompress"), "{e}");
+        assert_eq!(encoding("1.2.840.10008.1.2.4.81").unwrap().0, Encoding::JpegLs);
+        let e = encoding("1.2.840.10008.1.2.4.51").unwrap_err();
+        assert!(e.contains("JPEG Extended (12-bit lossy)") && e.contains("decompress"), "{e}");
         assert!(encoding("1.2.3.4").unwrap_err().contains("1.2.3.4"));
     }
 }

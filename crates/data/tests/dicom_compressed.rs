@@ -25,8 +25,9 @@ fn expected(name: &str) -> Vec<f32> {
 
 /// Largest difference between tumorscan's and pydicom's decoding of each fixture: lossless
 /// syntaxes (and JPEG 2000, decoded by ports of one library) exactly, baseline JPEG's inverse
-/// DCT to within 1 (libjpeg and jpeg-decoder round differently).
-const READ: [(&str, f32); 14] = [
+/// DCT to within 1 (libjpeg and jpeg-decoder round differently); JPEG-LS (CharLS wrote it)
+/// exactly, near-lossless too.
+const READ: [(&str, f32); 17] = [
     ("rle-u12", 0.0),
     ("rle-u8", 0.0),
     ("rle-s16", 0.0),
@@ -41,6 +42,9 @@ const READ: [(&str, f32); 14] = [
     ("htj2k-lossless-u12", 0.0),
     ("htj2k-lossless-rpcl-s16", 0.0),
     ("htj2k-u12", 0.0),
+    ("jpeg-ls-lossless-u12", 0.0),
+    ("jpeg-ls-lossless-s16", 0.0),
+    ("jpeg-ls-near-lossless-u12", 0.0),
 ];
 
 #[test]
@@ -62,6 +66,10 @@ fn compressed_slices_decode_as_pydicom_decodes_them() {
             "jpeg-baseline-u8" => assert!(note.contains("lossy JPEG Baseline"), "{name}: {note}"),
             // Irreversible wavelets: lossy, whatever the label allows.
             "jpeg2000-u12" | "htj2k-u12" => assert!(note.starts_with("stored with lossy"), "{name}: {note}"),
+            // NEAR 3: lossy, as the syntax allows.
+            "jpeg-ls-near-lossless-u12" => {
+                assert_eq!(note, "stored with lossy JPEG-LS Near-Lossless compression", "{name}")
+            }
             _ => assert_eq!(note, "", "{name}"),
         }
     }
@@ -81,6 +89,11 @@ fn compressed_slices_decode_as_pydicom_decodes_them() {
         "{:?}",
         v.notes
     );
+    // A JPEG-LS stream says exactly whether it is lossless (NEAR 0): under the near-lossless
+    // label, a lossless one gets no note.
+    let relabelled = relabel(&fixture("jpeg-ls-lossless-u12"), "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81");
+    let slice = read_one_bytes("IM1.dcm", &relabelled).unwrap();
+    assert_eq!((slice.values, slice.lossy), (expected("jpeg-ls-lossless-u12"), None));
 }
 
 /// A multi-frame file with an Extended Offset Table (its OV elements threw dicom-rs 0.8's
@@ -103,7 +116,8 @@ fn relabel(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
 }
 
 /// Lossy streams under a lossless label (baseline DCT JPEG as JPEG Lossless SV1, an
-/// irreversible JPEG 2000 wavelet as JPEG 2000 Lossless) decoded with no word of it.
+/// irreversible JPEG 2000 wavelet as JPEG 2000 Lossless, near-lossless JPEG-LS as JPEG-LS
+/// Lossless) decoded with no word of it.
 #[test]
 fn lossy_streams_under_lossless_labels_are_said() {
     for (name, from, to, how) in [
@@ -114,6 +128,12 @@ fn lossy_streams_under_lossless_labels_are_said() {
             "1.2.840.10008.1.2.4.90",
             "irreversible 9/7 wavelet",
         ),
+        (
+            "jpeg-ls-near-lossless-u12",
+            "1.2.840.10008.1.2.4.81",
+            "1.2.840.10008.1.2.4.80",
+            "near-lossless JPEG-LS",
+        ),
     ] {
         let slice = read_one_bytes(name, &relabel(&fixture(name), from, to)).unwrap();
         let note = slice.lossy.unwrap_or_default();
@@ -123,10 +143,9 @@ fn lossy_streams_under_lossless_labels_are_said() {
 
 #[test]
 fn syntaxes_not_read_are_named_with_the_way_out() {
-    for (name, what) in [("jpeg-ls-lossless-u12", "JPEG-LS Lossless"), ("jpeg-extended-u12", "JPEG Extended")] {
-        let e = read_one_bytes(name, &fixture(name)).unwrap_err();
-        assert!(e.contains(what) && e.contains("gdcmconv --raw"), "{name}: {e}");
-    }
+    let name = "jpeg-extended-u12";
+    let e = read_one_bytes(name, &fixture(name)).unwrap_err();
+    assert!(e.contains("JPEG Extended") && e.contains("gdcmconv --raw"), "{name}: {e}");
 }
 
 /// A stream whose size disagrees with Rows / Columns is refused, not misread into the
@@ -135,7 +154,13 @@ fn syntaxes_not_read_are_named_with_the_way_out() {
 fn streams_that_disagree_with_the_data_set_are_refused() {
     use dicom_core::{DataElement, PrimitiveValue, VR};
     use dicom_dictionary_std::tags;
-    for name in ["jpeg-lossless-sv1-u12", "jpeg2000-lossless-u12", "rle-u12", "jpeg-baseline-u8"] {
+    for name in [
+        "jpeg-lossless-sv1-u12",
+        "jpeg2000-lossless-u12",
+        "rle-u12",
+        "jpeg-baseline-u8",
+        "jpeg-ls-lossless-u12",
+    ] {
         let bytes = fixture(name);
         let mut obj = dicom_object::OpenFileOptions::new().from_reader(&bytes[128..]).unwrap();
         obj.put(DataElement::new(tags::ROWS, VR::US, PrimitiveValue::from(39u16)));
@@ -158,28 +183,42 @@ fn streams_that_disagree_with_the_data_set_are_refused() {
     }
 }
 
-/// Random bytes changed anywhere in the compressed files: each is read or refused, and the
-/// process survives (the decoders' own panics are caught and reported).
+/// Random bytes changed anywhere in the compressed files, and in multi-frame files (the
+/// phantom Enhanced MR and the three JPEG 2000 frames with an Extended Offset Table): each is
+/// read or refused, its frames assembled or refused, and the process survives (the decoders'
+/// own panics are caught and reported).
 #[test]
 fn mutated_compressed_files_never_bring_the_reader_down() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(60);
     let (mut read, mut refused) = (0, 0);
     // More per file with DICOM_MUTATIONS=N (a long run before a release).
     let per_file = std::env::var("DICOM_MUTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
-    for (name, _) in READ {
-        let base = fixture(name);
+    let frame = |v: u16| vec![v; 16 * 16];
+    let multi_frame = tumorscan_data::phantom::dicom_multiframe(1, "1.2.3", 16, &[(0.0, frame(10)), (5.0, frame(20)), (10.0, frame(30))]);
+    let bases: Vec<(&str, Vec<u8>)> = READ
+        .iter()
+        .map(|(name, _)| (*name, fixture(name)))
+        .chain([
+            ("enhanced-mr", multi_frame),
+            ("jpeg2000-lossless-u12-3-frames-eot", fixture("jpeg2000-lossless-u12-3-frames-eot")),
+        ])
+        .collect();
+    for (name, base) in bases {
         for _ in 0..per_file {
             let mut f = base.clone();
             for _ in 0..rng.random_range(1..8) {
                 let i = rng.random_range(128..f.len());
                 f[i] = rng.random();
             }
-            match read_one_bytes(name, &f) {
-                Ok(s) => {
-                    assert_eq!(s.values.len(), s.rows * s.cols);
+            match read_file_bytes(name, &f) {
+                Ok(DicomFile::Image(slices)) => {
+                    assert!(slices.iter().all(|s| s.values.len() == s.rows * s.cols));
+                    if let Ok(v) = assemble(Path::new("m"), slices) {
+                        assert!(v.slices.iter().all(|s| s.rgb.len() == (s.width * s.height * 3) as usize));
+                    }
                     read += 1
                 }
-                Err(_) => refused += 1,
+                _ => refused += 1,
             }
         }
     }
