@@ -9,7 +9,8 @@ import pydicom
 from PIL import Image
 
 work = pathlib.Path(sys.argv[1]); names = sys.argv[2:]
-LOSSLESS = {"rle", "jpeg-lossless-sv1", "jpeg-lossless", "jpeg2000-lossless", "htj2k-lossless", "jpeg-ls-lossless"}
+LOSSLESS = {"rle", "jpeg-lossless-sv1", "jpeg-lossless", "jpeg2000-lossless", "htj2k-lossless", "jpeg-ls-lossless",
+            "jpeg-ls-lossless-dcmtk", "jpeg-lossless-sv1-dcmtk"}
 
 
 def rows(name):
@@ -28,8 +29,8 @@ def pixels(name):
 
 ref_rows, ref_masks, ref_over, ref_px = rows("native"), stack("native", "masks"), stack("native", "overlays"), pixels("native")
 bad = False
-print(f"{'syntax':<20} {'max |pixel diff|':>16} {'slices called':>13} {'calls differ':>12} {'tumour px':>9} {'mask Dice vs uncompressed':>25} {'overlays equal':>14}")
-print(f"{'native (reference)':<20} {0:>16} {sum(r['has_tumor'] == '1' for r in ref_rows.values()):>13} {0:>12} {sum(int(r['tumor_pixels']) for r in ref_rows.values()):>9} {1.0:>25.4f} {'yes':>14}")
+print(f"{'syntax':<24} {'max |pixel diff|':>16} {'slices called':>13} {'calls differ':>12} {'tumour px':>9} {'mask Dice vs uncompressed':>25} {'overlays equal':>14}")
+print(f"{'native (reference)':<24} {0:>16} {sum(r['has_tumor'] == '1' for r in ref_rows.values()):>13} {0:>12} {sum(int(r['tumor_pixels']) for r in ref_rows.values()):>9} {1.0:>25.4f} {'yes':>14}")
 for name in names:
     got_rows, masks, over, px = rows(name), stack(name, "masks"), stack(name, "overlays"), pixels(name)
     # Baseline JPEG holds 8 bits: its input was the 12-bit series scaled to 0..255 first.
@@ -40,7 +41,7 @@ for name in names:
     a = np.stack([ref_masks[k] > 0 for k in sorted(ref_masks)]); b = np.stack([masks[k] > 0 for k in sorted(ref_masks)])
     dice = 2 * (a & b).sum() / max(a.sum() + b.sum(), 1)
     same_over = all(np.array_equal(over[k], ref_over[k]) for k in ref_over)
-    print(f"{name:<20} {diff:>16.1f} {sum(r['has_tumor'] == '1' for r in got_rows.values()):>13} {calls:>12} {tumour:>9} {dice:>25.4f} {'yes' if same_over else 'no':>14}")
+    print(f"{name:<24} {diff:>16.1f} {sum(r['has_tumor'] == '1' for r in got_rows.values()):>13} {calls:>12} {tumour:>9} {dice:>25.4f} {'yes' if same_over else 'no':>14}")
     if name in LOSSLESS and (diff != 0 or calls or dice != 1.0 or not same_over):
         bad = True
         print(f"  {name} is lossless but differs from the uncompressed series")

@@ -20,6 +20,10 @@ SYNTAXES = {
     "jpeg2000": (uid.JPEG2000, "pydicom", False),
     "jpeg-ls-lossless": (uid.JPEGLSLossless, "pydicom", True),
     "jpeg-ls-near-lossless": (uid.JPEGLSNearLossless, "pydicom", False),
+    # DCMTK's own encoders, where installed (Debian's dcmtk): its JPEG-LS pads odd-length
+    # streams with a 0xFF fill byte before the end marker.
+    "jpeg-ls-lossless-dcmtk": (uid.JPEGLSLossless, "dcmcjpls", True),
+    "jpeg-lossless-sv1-dcmtk": (uid.JPEGLosslessSV1, "dcmcjpeg", True),
     "htj2k-lossless": (uid.HTJ2KLossless, "openjph", True),
     "htj2k": (uid.HTJ2K, "openjph", False),
 }
@@ -50,7 +54,10 @@ def main():
     for f in sorted(src.glob("*.dcm")):
         out = dst / f.name
         ds = pydicom.dcmread(f)
-        if encoder == "gdcm":
+        if encoder in ("dcmcjpls", "dcmcjpeg"):
+            import subprocess
+            subprocess.run([encoder, str(f), str(out)], check=True)
+        elif encoder == "gdcm":
             if name == "jpeg-baseline" and ds.BitsAllocated != 8:
                 # Baseline JPEG holds 8-bit samples: the series is scaled to 8 bits first.
                 ds.PixelData = to_8_bits(ds).tobytes()

@@ -123,3 +123,43 @@ back = pydicom.dcmread(out / "jpeg2000-lossless-u12-3-frames-eot.dcm")
 assert "ExtendedOffsetTable" in back and np.array_equal(back.pixel_array, frames)
 back.pixel_array.astype("<i4").tofile(out / "jpeg2000-lossless-u12-3-frames-eot.pixels")
 print("jpeg2000-lossless-u12-3-frames-eot: 3 frames with an Extended Offset Table")
+
+# Two JPEG-LS frames in one file, the second near-lossless (NEAR 3) though the file says JPEG-LS
+# Lossless: only that frame was coded lossily.
+frames = [next(pydicom.encaps.generate_frames(pydicom.dcmread(out / f"{n}.dcm").PixelData, number_of_frames=1))
+          for n in ("jpeg-ls-lossless-u12", "jpeg-ls-near-lossless-u12")]
+ds = dataset(CASES["jpeg-ls-lossless-u12"][0], 12)
+ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = uid.EnhancedMRImageStorage
+ds.NumberOfFrames = 2
+ds.PixelData = encapsulate(frames)
+ds.file_meta.TransferSyntaxUID = uid.JPEGLSLossless
+ds.save_as(out / "jpeg-ls-2-frames-second-near.dcm", enforce_file_format=True)
+back = pydicom.dcmread(out / "jpeg-ls-2-frames-second-near.dcm")
+back.pixel_array.astype("<i4").tofile(out / "jpeg-ls-2-frames-second-near.pixels")
+print("jpeg-ls-2-frames-second-near: 2 JPEG-LS frames, the second near-lossless")
+
+# DCMTK's encoders (dcmcjpls / dcmcjpeg 3.6.7, Debian's dcmtk), where installed: dcmcjpls pads an
+# odd-length JPEG-LS stream with a 0xFF fill byte before its EOI, and both code 12 bits stored
+# under HighBit 15 as whole 16-bit words (precision 16). Beside each: the stored (12-bit) values.
+import shutil, subprocess  # noqa: E402
+if shutil.which("dcmcjpls") and shutil.which("dcmcjpeg"):
+    px = CASES["jpeg-ls-lossless-u12"][0]
+    for name, tool, words, high_bit in [
+        ("jpeg-ls-lossless-u12-dcmtk-fill", "dcmcjpls", px, 11),
+        ("jpeg-ls-lossless-u12-high-bit-15-dcmtk", "dcmcjpls", px << 4, 15),
+        ("jpeg-lossless-sv1-u12-high-bit-15-dcmtk", "dcmcjpeg", px << 4, 15),
+    ]:
+        ds = dataset(words, 12)
+        ds.HighBit = high_bit
+        native = out / f"{name}-native.dcm"
+        ds.save_as(native, enforce_file_format=True)
+        subprocess.run([tool, str(native), str(out / f"{name}.dcm")], check=True)
+        native.unlink()
+        back = pydicom.dcmread(out / f"{name}.dcm")
+        frame = next(pydicom.encaps.generate_frames(back.PixelData, number_of_frames=1))
+        precision = frame[frame.index(b"\xff\xf7" if tool == "dcmcjpls" else b"\xff\xc3") + 4]
+        print(f"{name}: {len(frame)} bytes, {back.file_meta.TransferSyntaxUID}, ends {frame[-4:].hex()}, precision {precision}")
+        px.astype("<i4").tofile(out / f"{name}.pixels")
+    assert b"\xff\xff\xd9" in (out / "jpeg-ls-lossless-u12-dcmtk-fill.dcm").read_bytes(), "no fill byte before EOI"
+else:
+    print("dcmcjpls / dcmcjpeg not found: DCMTK's fixtures not written")

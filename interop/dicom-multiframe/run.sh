@@ -12,15 +12,17 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../common.sh
 source "$here/../common.sh"
-interop_setup tumorscan-multiframe-check "${1:-}" pydicom==3.0.2 highdicom==0.28.2 numpy pillow pylibjpeg==2.1.0 pylibjpeg-openjpeg==2.6.0
-rm -rf "$work/series" "$work/enhanced" "$work/enhanced-j2k" "$work/out"
+interop_setup tumorscan-multiframe-check "${1:-}" pydicom==3.0.2 highdicom==0.28.2 numpy pillow pylibjpeg==2.1.0 pylibjpeg-openjpeg==2.6.0 pyjpegls==1.5.1
+rm -rf "$work/series" "$work/enhanced" "$work/enhanced-j2k" "$work/enhanced-jls" "$work/out"
 "$venv/bin/python" "$here/../dicom-seg/make_series.py" "$root/samples/TCGA_CS_5393_19990606" "$work/series/MR_FLAIR"
 "$venv/bin/python" "$here/to_enhanced.py" "$work/series/MR_FLAIR" "$work/enhanced/MR_FLAIR.dcm"
 "$venv/bin/python" "$here/to_enhanced.py" "$work/series/MR_FLAIR" "$work/enhanced-j2k/MR_FLAIR.dcm" 1.2.840.10008.1.2.4.90
-for input in series enhanced enhanced-j2k; do
+"$venv/bin/python" "$here/to_enhanced.py" "$work/series/MR_FLAIR" "$work/enhanced-jls/MR_FLAIR.dcm" 1.2.840.10008.1.2.4.80
+for input in series enhanced enhanced-j2k enhanced-jls; do
     "$bin" predict "$work/$input/MR_FLAIR"* --out "$work/out/$input" > "$work/out-$input.log" 2>&1 || { cat "$work/out-$input.log"; exit 1; }
     echo "$input: $(grep -E '^[0-9]+ slices' "$work/out-$input.log")"
 done
 "$venv/bin/python" "$here/check.py" "$work/out/series" \
     "Legacy Converted Enhanced MR:$work/enhanced/MR_FLAIR.dcm:$work/out/enhanced" \
-    "same, JPEG 2000 Lossless:$work/enhanced-j2k/MR_FLAIR.dcm:$work/out/enhanced-j2k"
+    "same, JPEG 2000 Lossless:$work/enhanced-j2k/MR_FLAIR.dcm:$work/out/enhanced-j2k" \
+    "same, JPEG-LS Lossless:$work/enhanced-jls/MR_FLAIR.dcm:$work/out/enhanced-jls"

@@ -419,9 +419,8 @@ fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str, extended_offsets: 
         shift: (high_bit + 1 - stored) as u16,
         signed,
     };
-    let (stored_frames, coded) = crate::dicom_pixels::stored_frames(&obj, encoding, format, frames, extended_offsets)?;
+    let stored_frames = crate::dicom_pixels::stored_frames(&obj, encoding, format, frames, extended_offsets)?;
     let flag = text(&obj, tags::LOSSY_IMAGE_COMPRESSION);
-    let lossy = crate::dicom_pixels::lossy_note(loss, ts_name, flag.as_deref(), coded);
     let (copied, charset_note) = copied_attributes(&obj);
     let reference = SliceReference {
         sop_class: text(&obj, tags::SOP_CLASS_UID)
@@ -442,7 +441,7 @@ fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str, extended_offsets: 
         .into_iter()
         .zip(geometry)
         .enumerate()
-        .map(|(k, (values, g))| {
+        .map(|(k, ((values, coded), g))| {
             let (slope, intercept) = (g.rescale.0 as f32, g.rescale.1 as f32);
             DicomSlice {
                 path: path.to_path_buf(),
@@ -457,7 +456,8 @@ fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str, extended_offsets: 
                 spacing: g.spacing,
                 thickness: g.thickness,
                 inverted: sign < 0.0,
-                lossy: lossy.clone(),
+                // Each frame's own stream says whether it was coded lossily.
+                lossy: crate::dicom_pixels::lossy_note(loss, ts_name, flag.as_deref(), coded),
                 reference: SliceReference {
                     frame: multi_frame.then_some(k as u32 + 1),
                     ..reference.clone()

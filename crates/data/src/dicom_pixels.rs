@@ -121,18 +121,24 @@ pub(crate) struct Format {
 }
 
 /// A frame's stored sample values, and how its stream was coded lossily if it was (a
-/// baseline DCT JPEG, an irreversible JPEG 2000 wavelet), whatever its transfer syntax says.
-type Decoded = (Vec<f32>, Option<&'static str>);
+/// baseline DCT JPEG, an irreversible JPEG 2000 wavelet, JPEG-LS with NEAR above 0), whatever
+/// its transfer syntax says.
+pub(crate) type Decoded = (Vec<f32>, Option<&'static str>);
+
+/// Most pixels decoded from one file's compressed frames together (one frame of the largest
+/// side read): a few kB of compressed stream can claim gigabytes of samples, where native data
+/// must hold its bytes in the file.
+pub(crate) const MAX_DECODED_PIXELS: usize = crate::dicom::MAX_SIDE * crate::dicom::MAX_SIDE;
 
 /// The stored sample values of each of `frames` frames, row-major, `rows * cols` per frame
-/// (before rescaling), and how any of them was coded lossily.
+/// (before rescaling), each with how it was coded lossily, if it was.
 pub(crate) fn stored_frames(
     obj: &DefaultDicomObject,
     encoding: Encoding,
     f: Format,
     frames: usize,
     extended_offsets: &[u64],
-) -> Result<(Vec<Vec<f32>>, Option<&'static str>), String> {
+) -> Result<Vec<Decoded>, String> {
     let element = obj.element(tags::PIXEL_DATA).map_err(|_| "no pixel data".to_string())?;
     if encoding == Encoding::Native {
         let data = element.to_bytes().map_err(|e| format!("unreadable pixel data: {e}"))?;
@@ -144,8 +150,14 @@ pub(crate) fn stored_frames(
                 frames * frame_bytes
             ));
         }
-        let values = (0..frames).map(|k| native(&data[(k * frame_bytes).min(data.len())..], f));
-        return Ok((values.collect::<Result<_, _>>()?, None));
+        let values = (0..frames).map(|k| native(&data[(k * frame_bytes).min(data.len())..], f).map(|v| (v, None)));
+        return values.collect();
+    }
+    if frames * f.rows * f.cols > MAX_DECODED_PIXELS {
+        return Err(format!(
+            "{frames} compressed frames of {}x{} hold more pixels than are decoded from one file (at most {MAX_DECODED_PIXELS} in all)",
+            f.cols, f.rows
+        ));
     }
     let value = element.value();
     let fragments = value
@@ -156,7 +168,7 @@ pub(crate) fn stored_frames(
         [] => extended_offsets.to_vec(),
         basic => basic.iter().map(|&o| u64::from(o)).collect(),
     };
-    let decoded = split_frames(fragments, &offsets, frames)?
+    split_frames(fragments, &offsets, frames)?
         .into_iter()
         .map(|data| {
             if data.is_empty() {
@@ -171,9 +183,7 @@ pub(crate) fn stored_frames(
             });
             decoded.unwrap_or_else(|_| Err("a compressed frame could not be decoded (the decoder failed on it)".into()))
         })
-        .collect::<Result<Vec<Decoded>, String>>()?;
-    let lossy = decoded.iter().find_map(|(_, how)| *how);
-    Ok((decoded.into_iter().map(|(values, _)| values).collect(), lossy))
+        .collect()
 }
 
 /// Each frame's encoded bytes: one frame is all the fragments; several are one fragment each,
@@ -231,6 +241,14 @@ fn sample_value(raw: u32, f: Format) -> f32 {
     } else {
         (raw & (u32::MAX >> (32 - u32::from(f.stored.clamp(1, 32))))) as f32
     }
+}
+
+/// A decoded sample's stored value. A stream coded at a precision above BitsStored holds whole
+/// words (DCMTK codes 12 bits under HighBit 15 as 16-bit samples), read as native words are;
+/// one coded at BitsStored holds the stored bits alone.
+fn coded_value(raw: u32, precision: u16, f: Format) -> f32 {
+    let shift = if precision > f.stored { f.shift } else { 0 };
+    sample_value(raw >> shift, f)
 }
 
 /// A value of `bits` bits read as two's complement (JPEG codes signed samples as their bits).
@@ -344,7 +362,8 @@ fn jpeg(data: &[u8], f: Format) -> Result<Decoded, String> {
         _ => pixels.chunks_exact(2).map(|c| u16::from_ne_bytes([c[0], c[1]]) as u32).collect(),
     };
     let lossy = (info.coding_process != jpeg_decoder::CodingProcess::Lossless).then_some("DCT JPEG");
-    Ok((raw.into_iter().map(|v| sample_value(v, f)).collect(), lossy))
+    let precision = jpeg_header(data).map_or(f.stored, |h| h.precision);
+    Ok((raw.into_iter().map(|v| coded_value(v, precision, f)).collect(), lossy))
 }
 
 fn jpeg2000(data: &[u8], f: Format) -> Result<Decoded, String> {
@@ -367,45 +386,74 @@ fn jpeg2000(data: &[u8], f: Format) -> Result<Decoded, String> {
     if samples.len() != f.rows * f.cols {
         return Err("the JPEG 2000 frame decoded to the wrong number of samples".into());
     }
-    // A stream coded unsigned for signed data (some encoders) holds the two's complement bits.
-    let values = match (f.signed, component.is_signed()) {
-        (true, false) => samples.iter().map(|&v| sign_extend(v as u32, f.stored)).collect(),
-        _ => samples.iter().map(|&v| v as f32).collect(),
+    // A stream coded unsigned holds the stored bits (two's complement ones for signed data, as
+    // some encoders write them); a signed one holds the values.
+    let precision = component.precision() as u16;
+    let values = match component.is_signed() {
+        false => samples.iter().map(|&v| coded_value(v as u32, precision, f)).collect(),
+        true => {
+            let shift = if precision > f.stored { f.shift } else { 0 };
+            samples.iter().map(|&v| (v >> shift) as f32).collect()
+        }
     };
     Ok((values, irreversible_wavelet(data).then_some("irreversible 9/7 wavelet")))
 }
 
 fn jpeg_ls(data: &[u8], f: Format) -> Result<Decoded, String> {
-    let h = jpeg_ls_header(data).ok_or("unreadable JPEG-LS frame: no frame and scan header")?;
+    let h = jpeg_header(data).ok_or("unreadable JPEG-LS frame: no frame and scan header")?;
     if (h.cols, h.rows, h.components) != (f.cols, f.rows, 1) {
         return Err(format!(
             "the JPEG-LS frame is {}x{} with {} components but the data set says {}x{} monochrome",
             h.cols, h.rows, h.components, f.cols, f.rows
         ));
     }
-    let (pixels, ..) = jpegls::decode(data, f.cols as u32, f.rows as u32).map_err(|e| format!("unreadable JPEG-LS frame: {e}"))?;
+    let decoded = jpegls::decode(&without_fill_before_eoi(data), f.cols as u32, f.rows as u32);
+    let (pixels, ..) = decoded.map_err(|e| match e {
+        jpegls::CodecError::Truncated { offset, .. } => {
+            format!("unreadable JPEG-LS frame: its coded data is cut short or corrupt (at byte {offset})")
+        }
+        e => format!("unreadable JPEG-LS frame: {e}"),
+    })?;
     if pixels.len() != f.rows * f.cols {
         return Err("the JPEG-LS frame decoded to the wrong number of samples".into());
     }
     // JPEG-LS codes signed samples as their bits, as lossless JPEG does.
-    let values = pixels.into_iter().map(|v| sample_value(u32::from(v), f)).collect();
-    Ok((values, (h.near > 0).then_some("near-lossless JPEG-LS")))
+    let values = pixels.into_iter().map(|v| coded_value(u32::from(v), h.precision, f)).collect();
+    Ok((values, (h.scan_parameter > 0).then_some("near-lossless JPEG-LS")))
 }
 
-/// What a JPEG-LS stream's frame and scan headers say.
+/// The stream without the 0xFF fill bytes a JPEG stream may carry before a marker, where
+/// encoders put them (DCMTK pads an odd-length JPEG-LS frame so, before its EOI); `pure_jpegls`
+/// expects the EOI right after the scan. A scan's own data never ends in 0xFF (bit stuffing
+/// follows each 0xFF with a byte below 0x80).
+fn without_fill_before_eoi(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let Some(eoi) = data.windows(2).rposition(|w| w == [0xFF, 0xD9]) else {
+        return data.into();
+    };
+    match data[..eoi].iter().rev().take_while(|&&b| b == 0xFF).count() {
+        0 => data.into(),
+        fill => [&data[..eoi - fill], &data[eoi..]].concat().into(),
+    }
+}
+
+/// What a JPEG or JPEG-LS stream's frame header and first scan header say.
 #[derive(Debug, PartialEq)]
-struct JpegLsHeader {
+struct JpegHeader {
+    /// Sample precision in bits.
+    precision: u16,
     cols: usize,
     rows: usize,
     components: u8,
-    /// The largest error the coding allows (0: lossless).
-    near: u8,
+    /// The scan header's first parameter after its component list: NEAR in JPEG-LS (the
+    /// largest error the coding allows; 0 is lossless), Ss in JPEG.
+    scan_parameter: u8,
 }
 
-/// A JPEG-LS stream's frame header (SOF55) and first scan header, read from the marker
-/// segments before its scan.
-fn jpeg_ls_header(data: &[u8]) -> Option<JpegLsHeader> {
-    const SOF55: u8 = 0xF7;
+/// A JPEG or JPEG-LS stream's frame header (SOFn, SOF55) and first scan header, read from the
+/// marker segments before its scan.
+fn jpeg_header(data: &[u8]) -> Option<JpegHeader> {
+    // SOF0-SOF15 but DHT (C4), JPG (C8) and DAC (CC); SOF55 (JPEG-LS).
+    let is_frame = |m: u8| ((0xC0..=0xCF).contains(&m) && ![0xC4, 0xC8, 0xCC].contains(&m)) || m == 0xF7;
     const SOS: u8 = 0xDA;
     if data.get(..2)? != [0xFF, 0xD8] {
         return None;
@@ -413,22 +461,28 @@ fn jpeg_ls_header(data: &[u8]) -> Option<JpegLsHeader> {
     let (mut at, mut frame) = (2, None);
     while let Some(&[0xFF, marker, hi, lo]) = data.get(at..at + 4) {
         match marker {
-            // Lf, P, Y (rows), X (columns), Nf, ...
-            SOF55 => {
-                let b = data.get(at + 5..at + 10)?;
-                let size = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]) as usize;
-                frame = Some((size(2), size(0), b[4]));
+            // A fill byte before a marker.
+            0xFF => {
+                at += 1;
+                continue;
             }
-            // Ls, Ns, (Cs, Tm) per component, NEAR, ILV, ...
+            // Lf, P, Y (rows), X (columns), Nf, ...
+            m if is_frame(m) => {
+                let b = data.get(at + 4..at + 10)?;
+                let size = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]) as usize;
+                frame = Some((u16::from(b[0]), size(3), size(1), b[5]));
+            }
+            // Ls, Ns, (Cs, Tm or Td/Ta) per component, NEAR or Ss, ...
             SOS => {
-                let (cols, rows, components) = frame?;
+                let (precision, cols, rows, components) = frame?;
                 let ns = *data.get(at + 4)? as usize;
-                let near = *data.get(at + 5 + 2 * ns)?;
-                return Some(JpegLsHeader {
+                let scan_parameter = *data.get(at + 5 + 2 * ns)?;
+                return Some(JpegHeader {
+                    precision,
                     cols,
                     rows,
                     components,
-                    near,
+                    scan_parameter,
                 });
             }
             _ => {}
@@ -610,7 +664,7 @@ mod tests {
     }
 
     #[test]
-    fn a_jpeg_ls_header_gives_size_components_and_near() {
+    fn a_jpeg_ls_header_gives_precision_size_components_and_near() {
         // SOI, an APP segment, SOF55 (12 bits, 40 x 56, Nf components), SOS (NEAR 3, ILV 0).
         let stream = |nf: u8, near: u8| {
             let mut s = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0xAB, 0xCD];
@@ -618,19 +672,48 @@ mod tests {
             s.extend([0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, near, 0x00, 0x00, 0x55]);
             s
         };
-        let header = |components, near| JpegLsHeader {
+        let header = |components, scan_parameter| JpegHeader {
+            precision: 12,
             cols: 56,
             rows: 40,
             components,
-            near,
+            scan_parameter,
         };
-        assert_eq!(jpeg_ls_header(&stream(1, 3)), Some(header(1, 3)));
-        assert_eq!(jpeg_ls_header(&stream(3, 0)), Some(header(3, 0)));
+        assert_eq!(jpeg_header(&stream(1, 3)), Some(header(1, 3)));
+        assert_eq!(jpeg_header(&stream(3, 0)), Some(header(3, 0)));
         let whole = stream(1, 0);
+        // A fill byte before a marker is passed over.
+        assert_eq!(jpeg_header(&[&whole[..8], &[0xFF], &whole[8..]].concat()), Some(header(1, 0)));
         // Cut before the scan's NEAR, without a frame header, or not a JPEG stream: nothing to tell.
-        assert_eq!(jpeg_ls_header(&whole[..whole.len() - 6]), None);
-        assert_eq!(jpeg_ls_header(&[&whole[..8], &whole[21..]].concat()), None);
-        assert_eq!(jpeg_ls_header(&whole[2..]), None);
+        assert_eq!(jpeg_header(&whole[..whole.len() - 6]), None);
+        assert_eq!(jpeg_header(&[&whole[..8], &whole[21..]].concat()), None);
+        assert_eq!(jpeg_header(&whole[2..]), None);
+    }
+
+    #[test]
+    fn fill_bytes_before_the_end_marker_are_dropped() {
+        let tail = |fill: usize| [&[0x12, 0x34][..], &vec![0xFF; fill], &[0xFF, 0xD9, 0x00]].concat();
+        for fill in [0, 1, 3] {
+            assert_eq!(without_fill_before_eoi(&tail(fill)).as_ref(), tail(0).as_slice(), "{fill}");
+        }
+        assert_eq!(without_fill_before_eoi(&[0x12, 0xFF]).as_ref(), &[0x12, 0xFF]);
+    }
+
+    #[test]
+    fn whole_words_coded_above_bits_stored_keep_their_high_bit_place() {
+        // 12 bits stored under HighBit 15: a 16-bit stream holds the word, a 12-bit one the bits.
+        let f = Format {
+            rows: 1,
+            cols: 1,
+            bits: 16,
+            stored: 12,
+            shift: 4,
+            signed: false,
+        };
+        assert_eq!(coded_value(0xABC0, 16, f), 0xABC as f32);
+        assert_eq!(coded_value(0x0ABC, 12, f), 0xABC as f32);
+        let signed = Format { signed: true, ..f };
+        assert_eq!(coded_value(0xFFF0, 16, signed), -1.0);
     }
 
     #[test]

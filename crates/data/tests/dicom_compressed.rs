@@ -26,8 +26,10 @@ fn expected(name: &str) -> Vec<f32> {
 /// Largest difference between tumorscan's and pydicom's decoding of each fixture: lossless
 /// syntaxes (and JPEG 2000, decoded by ports of one library) exactly, baseline JPEG's inverse
 /// DCT to within 1 (libjpeg and jpeg-decoder round differently); JPEG-LS (CharLS wrote it)
-/// exactly, near-lossless too.
-const READ: [(&str, f32); 17] = [
+/// exactly, near-lossless too. DCMTK's (a fill byte before JPEG-LS's end marker; 12 bits under
+/// HighBit 15 coded as whole 16-bit words, read without HighBit's shift as 0 tumour pixels)
+/// give the phantom's stored values.
+const READ: [(&str, f32); 20] = [
     ("rle-u12", 0.0),
     ("rle-u8", 0.0),
     ("rle-s16", 0.0),
@@ -45,6 +47,9 @@ const READ: [(&str, f32); 17] = [
     ("jpeg-ls-lossless-u12", 0.0),
     ("jpeg-ls-lossless-s16", 0.0),
     ("jpeg-ls-near-lossless-u12", 0.0),
+    ("jpeg-ls-lossless-u12-dcmtk-fill", 0.0),
+    ("jpeg-ls-lossless-u12-high-bit-15-dcmtk", 0.0),
+    ("jpeg-lossless-sv1-u12-high-bit-15-dcmtk", 0.0),
 ];
 
 #[test]
@@ -107,6 +112,47 @@ fn an_extended_offset_table_does_not_stop_a_multi_frame_file() {
     assert_eq!(frames.len(), 3);
     let values: Vec<f32> = frames.into_iter().flat_map(|f| f.values).collect();
     assert_eq!(values, expected(name));
+}
+
+/// Each frame's own stream says whether it was coded lossily: of two JPEG-LS frames under the
+/// lossless label, only the near-lossless one is noted.
+#[test]
+fn a_lossy_frame_is_noted_alone() {
+    let name = "jpeg-ls-2-frames-second-near";
+    let DicomFile::Image(frames) = read_file_bytes(name, &fixture(name)).unwrap() else {
+        panic!("not an image")
+    };
+    let notes: Vec<_> = frames.iter().map(|f| f.lossy.clone()).collect();
+    assert_eq!(notes[0], None);
+    assert!(
+        notes[1]
+            .as_deref()
+            .unwrap_or_default()
+            .contains("coded lossily (near-lossless JPEG-LS)"),
+        "{notes:?}"
+    );
+    let values: Vec<f32> = frames.into_iter().flat_map(|f| f.values).collect();
+    assert_eq!(values, expected(name));
+}
+
+/// A few kB of compressed frames cannot claim gigabytes of samples: frames of the largest side
+/// read, two of them, are refused before any is decoded.
+#[test]
+fn compressed_frames_are_decoded_within_a_pixel_budget() {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    use dicom_dictionary_std::tags;
+    let bytes = fixture("jpeg-ls-2-frames-second-near");
+    let mut obj = dicom_object::OpenFileOptions::new().from_reader(&bytes[128..]).unwrap();
+    for tag in [tags::ROWS, tags::COLUMNS] {
+        obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(8192u16)));
+    }
+    let mut edited = Vec::new();
+    obj.write_all(&mut edited).unwrap();
+    let e = read_file_bytes("big.dcm", &edited).unwrap_err();
+    assert!(
+        e.contains("2 compressed frames of 8192x8192 hold more pixels than are decoded from one file"),
+        "{e}"
+    );
 }
 
 /// A file with its transfer syntax UID replaced by another of the same length.
