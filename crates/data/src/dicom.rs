@@ -67,6 +67,9 @@ pub struct DicomSlice {
     /// How the pixels lost, or may have lost, information to compression (the transfer syntax,
     /// the stream's coding, LossyImageCompression "01"), as a note; None when they did not.
     pub lossy: Option<String>,
+    /// Samples with bits set above BitsStored, dropped as DCMTK drops them (overlay bits; or a
+    /// BitsStored that understates the data, which then reads wrong).
+    pub high_bits: usize,
     /// What a derived object (a DICOM Segmentation) needs to refer to this slice.
     pub reference: SliceReference,
 }
@@ -441,7 +444,7 @@ fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str, extended_offsets: 
         .into_iter()
         .zip(geometry)
         .enumerate()
-        .map(|(k, ((values, coded), g))| {
+        .map(|(k, (frame, g))| {
             let (slope, intercept) = (g.rescale.0 as f32, g.rescale.1 as f32);
             DicomSlice {
                 path: path.to_path_buf(),
@@ -451,13 +454,14 @@ fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str, extended_offsets: 
                 number: if multi_frame { Some(k as i64 + 1) } else { number },
                 rows,
                 cols,
-                values: values.into_iter().map(|v| sign * (v * slope + intercept)).collect(),
+                values: frame.values.into_iter().map(|v| sign * (v * slope + intercept)).collect(),
                 series: series.clone(),
                 spacing: g.spacing,
                 thickness: g.thickness,
                 inverted: sign < 0.0,
                 // Each frame's own stream says whether it was coded lossily.
-                lossy: crate::dicom_pixels::lossy_note(loss, ts_name, flag.as_deref(), coded),
+                lossy: crate::dicom_pixels::lossy_note(loss, ts_name, flag.as_deref(), frame.lossy),
+                high_bits: frame.high_bits,
                 reference: SliceReference {
                     frame: multi_frame.then_some(k as u32 + 1),
                     ..reference.clone()
@@ -866,6 +870,15 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
             None => ways.push((how, 1)),
         }
     }
+    // Bits above BitsStored are dropped, as DCMTK drops them (overlay planes); where BitsStored
+    // understates the data instead, the slice reads wrong, so it is said.
+    let high = raws.iter().filter(|r| r.high_bits > 0).count();
+    let high_bits_note = (high > 0).then(|| {
+        format!(
+            "{high} of {} slices have samples with bits set above BitsStored, dropped as DCMTK drops them (overlay bits); if BitsStored understates the data, those slices read wrong: check them in a viewer",
+            raws.len()
+        )
+    });
     let lossy_note = (!ways.is_empty()).then(|| {
         let counts: Vec<String> = ways.iter().map(|(how, n)| format!("{n} of {} slices {how}", raws.len())).collect();
         format!(
@@ -939,6 +952,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
                     .chain(photometric_note.clone())
                     .chain(plane_note.clone())
                     .chain(r.lossy.clone())
+                    .chain((r.high_bits > 0).then(|| format!("{} samples with bits set above BitsStored dropped", r.high_bits)))
                     .collect(),
             }
         })
@@ -959,6 +973,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
             .chain(placeholder_note)
             .chain(charset_note)
             .chain(lossy_note)
+            .chain(high_bits_note)
             .chain(copies)
             .collect(),
     })
@@ -1073,6 +1088,29 @@ mod tests {
         }
         assert!(oriented([-1.0, 0.0, 0.0, 0.0, 1.0, 0.0])[0].contains("mirrored left to right"));
         assert!(oriented([1.0, 0.0, 0.0, 0.0, -1.0, 0.0])[0].contains("flipped top to bottom"));
+    }
+
+    /// Bits above BitsStored are dropped, and said: where BitsStored understates the data
+    /// rather than leaving overlay bits there, the slice reads wrong.
+    #[test]
+    fn samples_with_bits_above_bits_stored_are_said() {
+        let a = read_one_bytes("s/IM1.dcm", &dicom(1, "1.2.3", 4, EXPLICIT)).unwrap();
+        let mut b = read_one_bytes("s/IM2.dcm", &dicom(2, "1.2.3", 4, EXPLICIT)).unwrap();
+        assert_eq!((a.high_bits, b.high_bits), (0, 0));
+        b.high_bits = 3;
+        let v = assemble(Path::new("s"), vec![a, b]).unwrap();
+        assert!(
+            v.notes
+                .iter()
+                .any(|n| n.starts_with("1 of 2 slices have samples with bits set above BitsStored")),
+            "{:?}",
+            v.notes
+        );
+        assert!(v.slices[1]
+            .notes
+            .iter()
+            .any(|n| n == "3 samples with bits set above BitsStored dropped"));
+        assert!(!v.slices[0].notes.iter().any(|n| n.contains("BitsStored")));
     }
 
     #[test]

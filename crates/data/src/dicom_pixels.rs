@@ -120,25 +120,32 @@ pub(crate) struct Format {
     pub signed: bool,
 }
 
-/// A frame's stored sample values, and how its stream was coded lossily if it was (a
-/// baseline DCT JPEG, an irreversible JPEG 2000 wavelet, JPEG-LS with NEAR above 0), whatever
-/// its transfer syntax says.
-pub(crate) type Decoded = (Vec<f32>, Option<&'static str>);
+/// A frame's stored sample values and what reading them showed.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Frame {
+    /// Stored values, row-major, `rows * cols` (before rescaling).
+    pub values: Vec<f32>,
+    /// How its stream was coded lossily, if it was (a baseline DCT JPEG, an irreversible JPEG
+    /// 2000 wavelet, JPEG-LS with NEAR above 0), whatever its transfer syntax says.
+    pub lossy: Option<&'static str>,
+    /// Samples with bits set above BitsStored, which were dropped (overlay bits, or a
+    /// BitsStored that understates the data).
+    pub high_bits: usize,
+}
 
 /// Most pixels decoded from one file's compressed frames together (one frame of the largest
 /// side read): a few kB of compressed stream can claim gigabytes of samples, where native data
 /// must hold its bytes in the file.
 pub(crate) const MAX_DECODED_PIXELS: usize = crate::dicom::MAX_SIDE * crate::dicom::MAX_SIDE;
 
-/// The stored sample values of each of `frames` frames, row-major, `rows * cols` per frame
-/// (before rescaling), each with how it was coded lossily, if it was.
+/// The stored sample values of each of `frames` frames.
 pub(crate) fn stored_frames(
     obj: &DefaultDicomObject,
     encoding: Encoding,
     f: Format,
     frames: usize,
     extended_offsets: &[u64],
-) -> Result<Vec<Decoded>, String> {
+) -> Result<Vec<Frame>, String> {
     let element = obj.element(tags::PIXEL_DATA).map_err(|_| "no pixel data".to_string())?;
     if encoding == Encoding::Native {
         let data = element.to_bytes().map_err(|e| format!("unreadable pixel data: {e}"))?;
@@ -150,8 +157,7 @@ pub(crate) fn stored_frames(
                 frames * frame_bytes
             ));
         }
-        let values = (0..frames).map(|k| native(&data[(k * frame_bytes).min(data.len())..], f).map(|v| (v, None)));
-        return values.collect();
+        return (0..frames).map(|k| native(&data[(k * frame_bytes).min(data.len())..], f)).collect();
     }
     if frames * f.rows * f.cols > MAX_DECODED_PIXELS {
         return Err(format!(
@@ -175,7 +181,7 @@ pub(crate) fn stored_frames(
                 return Err("a compressed frame is empty".to_string());
             }
             let decoded = std::panic::catch_unwind(|| match encoding {
-                Encoding::Rle => Ok((rle(&data, f).and_then(|bytes| native(&bytes, f))?, None)),
+                Encoding::Rle => rle(&data, f).and_then(|bytes| native(&bytes, f)),
                 Encoding::Jpeg => jpeg(&data, f),
                 Encoding::Jpeg2000 => jpeg2000(&data, f),
                 Encoding::JpegLs => jpeg_ls(&data, f),
@@ -216,19 +222,20 @@ fn split_frames(fragments: &[Vec<u8>], offsets: &[u64], frames: usize) -> Result
 }
 
 /// Native little-endian samples.
-fn native(data: &[u8], f: Format) -> Result<Vec<f32>, String> {
+fn native(data: &[u8], f: Format) -> Result<Frame, String> {
     let n = f.rows * f.cols;
     let need = n * (f.bits as usize / 8);
     if data.len() < need {
         return Err(format!("pixel data holds {} bytes, {need} expected (truncated?)", data.len()));
     }
-    Ok(match f.bits {
-        8 => data[..n].iter().map(|&v| sample_value(u32::from(v) >> f.shift, f)).collect(),
+    let words: Vec<u32> = match f.bits {
+        8 => data[..n].iter().map(|&v| u32::from(v)).collect(),
         _ => data[..need]
             .chunks_exact(2)
-            .map(|c| sample_value(u32::from(u16::from_le_bytes([c[0], c[1]])) >> f.shift, f))
+            .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
             .collect(),
-    })
+    };
+    Ok(stored_values(words, f.bits, None, f))
 }
 
 /// A stored sample's value: the bits above BitsStored dropped (overlay planes or junk some
@@ -243,12 +250,29 @@ fn sample_value(raw: u32, f: Format) -> f32 {
     }
 }
 
-/// A decoded sample's stored value. A stream coded at a precision above BitsStored holds whole
-/// words (DCMTK codes 12 bits under HighBit 15 as 16-bit samples), read as native words are;
-/// one coded at BitsStored holds the stored bits alone.
-fn coded_value(raw: u32, precision: u16, f: Format) -> f32 {
+/// A frame of samples `precision` bits wide (native words, or a stream's decoded samples): their
+/// stored values, and how many had bits set above BitsStored. Samples wider than BitsStored are
+/// whole words, the stored bits where HighBit places them (DCMTK codes 12 bits under HighBit 15
+/// as 16-bit samples); a stream coded at BitsStored holds the stored bits alone.
+fn stored_values(samples: Vec<u32>, precision: u16, lossy: Option<&'static str>, f: Format) -> Frame {
     let shift = if precision > f.stored { f.shift } else { 0 };
-    sample_value(raw >> shift, f)
+    // Bits between BitsStored and the sample's width: zero, or for signed data its sign's
+    // extension; anything else is an overlay or data BitsStored leaves out.
+    let extra = u32::from(precision.saturating_sub(shift).saturating_sub(f.stored).min(31));
+    let set_above = |w: u32| {
+        let above = (w >> f.stored.min(31)) & ((1u32 << extra) - 1);
+        above != 0 && !(f.signed && above == (1u32 << extra) - 1)
+    };
+    let mut high_bits = 0;
+    let values = samples
+        .into_iter()
+        .map(|raw| {
+            let word = raw >> shift;
+            high_bits += usize::from(set_above(word));
+            sample_value(word, f)
+        })
+        .collect();
+    Frame { values, lossy, high_bits }
 }
 
 /// A value of `bits` bits read as two's complement (JPEG codes signed samples as their bits).
@@ -335,7 +359,7 @@ fn packbits(segment: &[u8], limit: usize) -> Vec<u8> {
     out
 }
 
-fn jpeg(data: &[u8], f: Format) -> Result<Decoded, String> {
+fn jpeg(data: &[u8], f: Format) -> Result<Frame, String> {
     use jpeg_decoder::PixelFormat;
     let mut decoder = jpeg_decoder::Decoder::new(data);
     decoder.read_info().map_err(|e| format!("unreadable JPEG frame: {e}"))?;
@@ -363,10 +387,10 @@ fn jpeg(data: &[u8], f: Format) -> Result<Decoded, String> {
     };
     let lossy = (info.coding_process != jpeg_decoder::CodingProcess::Lossless).then_some("DCT JPEG");
     let precision = jpeg_header(data).map_or(f.stored, |h| h.precision);
-    Ok((raw.into_iter().map(|v| coded_value(v, precision, f)).collect(), lossy))
+    Ok(stored_values(raw, precision, lossy, f))
 }
 
-fn jpeg2000(data: &[u8], f: Format) -> Result<Decoded, String> {
+fn jpeg2000(data: &[u8], f: Format) -> Result<Frame, String> {
     // The header first: the decoder allocates what the stream's header says.
     let image = jpeg2k::DumpImage::from_bytes(data).map_err(|e| format!("unreadable JPEG 2000 frame: {e}"))?;
     let img = &image.img;
@@ -389,17 +413,22 @@ fn jpeg2000(data: &[u8], f: Format) -> Result<Decoded, String> {
     // A stream coded unsigned holds the stored bits (two's complement ones for signed data, as
     // some encoders write them); a signed one holds the values.
     let precision = component.precision() as u16;
-    let values = match component.is_signed() {
-        false => samples.iter().map(|&v| coded_value(v as u32, precision, f)).collect(),
+    let lossy = irreversible_wavelet(data).then_some("irreversible 9/7 wavelet");
+    Ok(match component.is_signed() {
+        false => stored_values(samples.iter().map(|&v| v as u32).collect(), precision, lossy, f),
         true => {
             let shift = if precision > f.stored { f.shift } else { 0 };
-            samples.iter().map(|&v| (v >> shift) as f32).collect()
+            let values = samples.iter().map(|&v| (v >> shift) as f32).collect();
+            Frame {
+                values,
+                lossy,
+                high_bits: 0,
+            }
         }
-    };
-    Ok((values, irreversible_wavelet(data).then_some("irreversible 9/7 wavelet")))
+    })
 }
 
-fn jpeg_ls(data: &[u8], f: Format) -> Result<Decoded, String> {
+fn jpeg_ls(data: &[u8], f: Format) -> Result<Frame, String> {
     let h = jpeg_header(data).ok_or("unreadable JPEG-LS frame: no frame and scan header")?;
     if (h.cols, h.rows, h.components) != (f.cols, f.rows, 1) {
         return Err(format!(
@@ -418,8 +447,8 @@ fn jpeg_ls(data: &[u8], f: Format) -> Result<Decoded, String> {
         return Err("the JPEG-LS frame decoded to the wrong number of samples".into());
     }
     // JPEG-LS codes signed samples as their bits, as lossless JPEG does.
-    let values = pixels.into_iter().map(|v| coded_value(u32::from(v), h.precision, f)).collect();
-    Ok((values, (h.scan_parameter > 0).then_some("near-lossless JPEG-LS")))
+    let lossy = (h.scan_parameter > 0).then_some("near-lossless JPEG-LS");
+    Ok(stored_values(pixels.into_iter().map(u32::from).collect(), h.precision, lossy, f))
 }
 
 /// The stream without the 0xFF fill bytes a JPEG stream may carry before a marker, where
@@ -569,7 +598,10 @@ mod tests {
         data[4] = 64;
         data[8] = 67;
         data.extend_from_slice(&[1, 0x01, 0x02, 1, 0x03, 0x04]);
-        assert_eq!(native(&rle(&data, f).unwrap(), f).unwrap(), vec![0x0103 as f32, 0x0204 as f32]);
+        assert_eq!(
+            native(&rle(&data, f).unwrap(), f).unwrap().values,
+            vec![0x0103 as f32, 0x0204 as f32]
+        );
         let mut wrong = data.clone();
         wrong[0] = 3;
         assert!(rle(&wrong, f).unwrap_err().contains("3 segments"));
@@ -613,20 +645,26 @@ mod tests {
             signed: false,
         };
         let data = [0x34, 0xF2, 0xFF, 0x0F]; // 0xF234 (high bits set), 0x0FFF
-        assert_eq!(native(&data, f).unwrap(), vec![0x234 as f32, 4095.0]);
+        let frame = native(&data, f).unwrap();
+        // The dropped bits are counted.
+        assert_eq!((frame.values, frame.high_bits), (vec![0x234 as f32, 4095.0], 1));
         let s = Format { signed: true, ..f };
-        // 0xDA8 is -600 in 12 bits, stored without extension; 0xFDA8 with.
-        assert_eq!(native(&[0xA8, 0x0D, 0xA8, 0xFD], s).unwrap(), vec![-600.0, -600.0]);
-        // HighBit 15 with 12 bits stored: the sample in the word's high bits.
+        // 0xDA8 is -600 in 12 bits, stored without extension; 0xFDA8 with; neither has bits
+        // above BitsStored, 0x3DA8 has.
+        let frame = native(&[0xA8, 0x0D, 0xA8, 0xFD, 0xA8, 0x3D], Format { cols: 3, ..s }).unwrap();
+        assert_eq!((frame.values, frame.high_bits), (vec![-600.0, -600.0, -600.0], 1));
+        // HighBit 15 with 12 bits stored: the sample in the word's high bits; bits below it
+        // are not above BitsStored.
         let high = Format { shift: 4, ..f };
-        assert_eq!(native(&[0x30, 0x12, 0x0F, 0x00], high).unwrap(), vec![0x123 as f32, 0.0]);
+        let frame = native(&[0x3F, 0x12, 0x0F, 0x00], high).unwrap();
+        assert_eq!((frame.values, frame.high_bits), (vec![0x123 as f32, 0.0], 0));
         let s8 = Format {
             bits: 8,
             stored: 8,
             signed: true,
             ..f
         };
-        assert_eq!(native(&[0xFF, 0x7F], s8).unwrap(), vec![-1.0, 127.0]);
+        assert_eq!(native(&[0xFF, 0x7F], s8).unwrap().values, vec![-1.0, 127.0]);
     }
 
     #[test]
@@ -710,10 +748,14 @@ mod tests {
             shift: 4,
             signed: false,
         };
-        assert_eq!(coded_value(0xABC0, 16, f), 0xABC as f32);
-        assert_eq!(coded_value(0x0ABC, 12, f), 0xABC as f32);
+        let frame = |samples, precision, f| stored_values(samples, precision, None, f);
+        assert_eq!(frame(vec![0xABC0], 16, f).values, [0xABC as f32]);
+        assert_eq!(frame(vec![0x0ABC], 12, f).values, [0xABC as f32]);
         let signed = Format { signed: true, ..f };
-        assert_eq!(coded_value(0xFFF0, 16, signed), -1.0);
+        assert_eq!(frame(vec![0xFFF0], 16, signed).values, [-1.0]);
+        // 16-bit samples under 12 bits stored at HighBit 11: the top 4 bits are above it.
+        let low = Format { shift: 0, ..f };
+        assert_eq!(frame(vec![0x1ABC, 0x0ABC], 16, low).high_bits, 1);
     }
 
     #[test]

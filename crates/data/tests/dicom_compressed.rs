@@ -57,6 +57,7 @@ fn compressed_slices_decode_as_pydicom_decodes_them() {
     for (name, tolerance) in READ {
         let slice = read_one_bytes(name, &fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!((slice.rows, slice.cols), (40, 56), "{name}");
+        assert_eq!(slice.high_bits, 0, "{name}: bits above BitsStored");
         let want = expected(name);
         assert_eq!(slice.values.len(), want.len(), "{name}");
         let worst = slice.values.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
