@@ -138,6 +138,22 @@ back = pydicom.dcmread(out / "jpeg-ls-2-frames-second-near.dcm")
 back.pixel_array.astype("<i4").tofile(out / "jpeg-ls-2-frames-second-near.pixels")
 print("jpeg-ls-2-frames-second-near: 2 JPEG-LS frames, the second near-lossless")
 
+# Three JPEG-LS frames in two fragments each and no offset table: told apart by the fragments
+# that open with SOI, as pydicom does.
+frames = np.stack([CASES["jpeg-ls-lossless-u12"][0] + 100 * k for k in range(3)]).astype(np.uint16)
+ds = dataset(frames[0], 12)
+ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = uid.EnhancedMRImageStorage
+ds.NumberOfFrames = 3
+ds.PixelData = frames.tobytes()
+ds.compress(uid.JPEGLSLossless)
+coded = list(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=3))
+ds.PixelData = encapsulate(coded, fragments_per_frame=2, has_bot=False)
+ds.save_as(out / "jpeg-ls-3-frames-6-fragments-no-table.dcm", enforce_file_format=True)
+back = pydicom.dcmread(out / "jpeg-ls-3-frames-6-fragments-no-table.dcm")
+assert len(list(pydicom.encaps.generate_fragments(back.PixelData))) == 7 and np.array_equal(back.pixel_array, frames)
+back.pixel_array.astype("<i4").tofile(out / "jpeg-ls-3-frames-6-fragments-no-table.pixels")
+print("jpeg-ls-3-frames-6-fragments-no-table: 3 frames of 2 fragments, empty offset table")
+
 # DCMTK's encoders (dcmcjpls / dcmcjpeg 3.6.7, Debian's dcmtk), where installed: dcmcjpls pads an
 # odd-length JPEG-LS stream with a 0xFF fill byte before its EOI, and both code 12 bits stored
 # under HighBit 15 as whole 16-bit words (precision 16). Beside each: the stored (12-bit) values.

@@ -29,6 +29,19 @@ pub(crate) enum Encoding {
     JpegLs,
 }
 
+impl Encoding {
+    /// The coding's name, for messages.
+    fn codec(self) -> &'static str {
+        match self {
+            Encoding::Native => "native",
+            Encoding::Rle => "RLE",
+            Encoding::Jpeg => "JPEG",
+            Encoding::Jpeg2000 => "JPEG 2000",
+            Encoding::JpegLs => "JPEG-LS",
+        }
+    }
+}
+
 /// Whether a transfer syntax's coding loses information.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Loss {
@@ -174,7 +187,13 @@ pub(crate) fn stored_frames(
         [] => extended_offsets.to_vec(),
         basic => basic.iter().map(|&o| u64::from(o)).collect(),
     };
-    split_frames(fragments, &offsets, frames)?
+    // The bytes every frame's stream starts with: SOI (JPEG, JPEG-LS), SOC + SIZ (JPEG 2000).
+    let start: &[u8] = match encoding {
+        Encoding::Jpeg | Encoding::JpegLs => &[0xFF, 0xD8],
+        Encoding::Jpeg2000 => &[0xFF, 0x4F, 0xFF, 0x51],
+        Encoding::Rle | Encoding::Native => &[],
+    };
+    split_frames(fragments, &offsets, frames, start)?
         .into_iter()
         .map(|data| {
             if data.is_empty() {
@@ -187,15 +206,18 @@ pub(crate) fn stored_frames(
                 Encoding::JpegLs => jpeg_ls(&data, f),
                 Encoding::Native => unreachable!("read above"),
             });
-            decoded.unwrap_or_else(|_| Err("a compressed frame could not be decoded (the decoder failed on it)".into()))
+            let codec = encoding.codec();
+            decoded.unwrap_or_else(|_| Err(format!("a {codec} frame could not be decoded (the decoder failed on it)")))
         })
         .collect()
 }
 
 /// Each frame's encoded bytes: one frame is all the fragments; several are one fragment each,
 /// or grouped by an offset table (byte offsets of each frame's first fragment, counted from the
-/// first fragment's item header, 8 bytes per item header).
-fn split_frames(fragments: &[Vec<u8>], offsets: &[u64], frames: usize) -> Result<Vec<Vec<u8>>, String> {
+/// first fragment's item header, 8 bytes per item header), or without one by the fragments
+/// that open with `start`, the bytes each frame's stream starts with (as pydicom finds them;
+/// none of JPEG's, JPEG-LS's or JPEG 2000's coded data can hold them).
+fn split_frames(fragments: &[Vec<u8>], offsets: &[u64], frames: usize, start: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     if frames == 1 {
         return Ok(vec![fragments.concat()]);
     }
@@ -203,6 +225,13 @@ fn split_frames(fragments: &[Vec<u8>], offsets: &[u64], frames: usize) -> Result
         return Ok(fragments.to_vec());
     }
     if offsets.len() != frames || offsets.windows(2).any(|w| w[1] <= w[0]) || offsets.first() != Some(&0) {
+        let firsts: Vec<usize> = (0..fragments.len())
+            .filter(|&i| !start.is_empty() && fragments[i].starts_with(start))
+            .chain([fragments.len()])
+            .collect();
+        if firsts.len() == frames + 1 && firsts[0] == 0 {
+            return Ok(firsts.windows(2).map(|w| fragments[w[0]..w[1]].concat()).collect());
+        }
         return Err(format!(
             "{frames} frames in {} fragments without a usable offset table: the frames cannot be told apart",
             fragments.len()
@@ -623,13 +652,27 @@ mod tests {
     #[test]
     fn frames_are_told_apart_by_fragment_or_offset_table() {
         let frags = vec![vec![1u8, 2], vec![3, 4, 5, 6], vec![7, 8]];
-        assert_eq!(split_frames(&frags, &[], 1).unwrap(), vec![vec![1, 2, 3, 4, 5, 6, 7, 8]]);
-        assert_eq!(split_frames(&frags, &[], 3).unwrap(), frags);
+        assert_eq!(split_frames(&frags, &[], 1, &[]).unwrap(), vec![vec![1, 2, 3, 4, 5, 6, 7, 8]]);
+        assert_eq!(split_frames(&frags, &[], 3, &[]).unwrap(), frags);
         // Frame 2 starts at the third fragment: 8 + 2 + 8 + 4 bytes in.
-        assert_eq!(split_frames(&frags, &[0, 22], 2).unwrap(), vec![vec![1, 2, 3, 4, 5, 6], vec![7, 8]]);
-        assert!(split_frames(&frags, &[], 2).unwrap_err().contains("without a usable offset table"));
-        assert!(split_frames(&frags, &[0, 0], 2).is_err());
-        assert!(split_frames(&frags, &[0, 500], 2).unwrap_err().contains("frame 2 at no fragment"));
+        assert_eq!(
+            split_frames(&frags, &[0, 22], 2, &[]).unwrap(),
+            vec![vec![1, 2, 3, 4, 5, 6], vec![7, 8]]
+        );
+        assert!(split_frames(&frags, &[], 2, &[])
+            .unwrap_err()
+            .contains("without a usable offset table"));
+        assert!(split_frames(&frags, &[0, 0], 2, &[]).is_err());
+        assert!(split_frames(&frags, &[0, 500], 2, &[])
+            .unwrap_err()
+            .contains("frame 2 at no fragment"));
+        // Without a table, by the fragments that open a stream (SOI here); a count that does not
+        // match, or a first fragment that opens none, is refused.
+        let soi = vec![vec![0xFF, 0xD8, 1], vec![2], vec![0xFF, 0xD8, 3], vec![4], vec![5]];
+        let two = vec![vec![0xFF, 0xD8, 1, 2], vec![0xFF, 0xD8, 3, 4, 5]];
+        assert_eq!(split_frames(&soi, &[], 2, &[0xFF, 0xD8]).unwrap(), two);
+        assert!(split_frames(&soi, &[], 3, &[0xFF, 0xD8]).is_err());
+        assert!(split_frames(&soi[1..], &[], 2, &[0xFF, 0xD8]).is_err());
     }
 
     /// Bits above BitsStored (overlays, junk) made a 12-bit image noise; 12-bit two's

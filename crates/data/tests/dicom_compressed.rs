@@ -115,6 +115,19 @@ fn an_extended_offset_table_does_not_stop_a_multi_frame_file() {
     assert_eq!(values, expected(name));
 }
 
+/// Frames split over several fragments with no offset table are told apart by the fragments
+/// that open a stream (SOI), as pydicom tells them apart.
+#[test]
+fn frames_without_an_offset_table_are_found_by_their_start() {
+    let name = "jpeg-ls-3-frames-6-fragments-no-table";
+    let DicomFile::Image(frames) = read_file_bytes(name, &fixture(name)).unwrap() else {
+        panic!("not an image")
+    };
+    assert_eq!(frames.len(), 3);
+    let values: Vec<f32> = frames.into_iter().flat_map(|f| f.values).collect();
+    assert_eq!(values, expected(name));
+}
+
 /// Each frame's own stream says whether it was coded lossily: of two JPEG-LS frames under the
 /// lossless label, only the near-lossless one is noted.
 #[test]
@@ -231,7 +244,8 @@ fn streams_that_disagree_with_the_data_set_are_refused() {
 }
 
 /// Random bytes changed anywhere in the compressed files, and in multi-frame files (the
-/// phantom Enhanced MR and the three JPEG 2000 frames with an Extended Offset Table): each is
+/// phantom Enhanced MR, three JPEG 2000 frames with an Extended Offset Table, three JPEG-LS
+/// frames in six fragments with none): each is
 /// read or refused, its frames assembled or refused, and the process survives (the decoders'
 /// own panics are caught and reported).
 #[test]
@@ -248,6 +262,10 @@ fn mutated_compressed_files_never_bring_the_reader_down() {
         .chain([
             ("enhanced-mr", multi_frame),
             ("jpeg2000-lossless-u12-3-frames-eot", fixture("jpeg2000-lossless-u12-3-frames-eot")),
+            (
+                "jpeg-ls-3-frames-6-fragments-no-table",
+                fixture("jpeg-ls-3-frames-6-fragments-no-table"),
+            ),
         ])
         .collect();
     for (name, base) in bases {

@@ -32,7 +32,7 @@ fn run(target: &str, bytes: &[u8]) -> Result<(), String> {
 /// 2000 frame on which openjp2's packet header reader overflows an integer; with overflow
 /// checks (the fuzz build, debug builds) that is a panic, caught and reported as an unreadable
 /// frame; without (release) the frame decodes, to noise.
-const EXPECTED: [(&str, &str); 6] = [
+const EXPECTED: [(&str, &str); 7] = [
     // dicom-object: meta group string read with a zero-filled buffer of the declared length.
     ("dicom-1", "file meta element (0002,0002) declares"),
     // dicom-parser: OB value buffer of the declared length.
@@ -43,6 +43,10 @@ const EXPECTED: [(&str, &str); 6] = [
     ("dicom-4", "element (0000,0000) declares 3587560917 bytes"),
     // dicom-parser: US value buffer of the declared length.
     ("dicom-5", "element (0028,0010) declares 3758096386 bytes"),
+    // pure_jpegls: a context's statistics overflow on a corrupt scan (context.rs:236); with
+    // overflow checks a panic, caught ("a JPEG-LS frame could not be decoded"), without an
+    // "unreadable JPEG-LS frame".
+    ("dicom-7", "JPEG-LS frame"),
     // nifti: volume buffer reserved from dims x bitpix (64 GiB here) before reading; now the
     // voxel size comes from the data type and only the bytes present are read.
     ("nifti-1", "shorter than its header declares"),
