@@ -139,7 +139,7 @@ back.pixel_array.astype("<i4").tofile(out / "jpeg-ls-2-frames-second-near.pixels
 print("jpeg-ls-2-frames-second-near: 2 JPEG-LS frames, the second near-lossless")
 
 # Three JPEG-LS frames in two fragments each and no offset table: told apart by the fragments
-# that open with SOI, as pydicom does.
+# that open with SOI, as DCMTK does.
 frames = np.stack([CASES["jpeg-ls-lossless-u12"][0] + 100 * k for k in range(3)]).astype(np.uint16)
 ds = dataset(frames[0], 12)
 ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = uid.EnhancedMRImageStorage

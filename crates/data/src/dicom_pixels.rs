@@ -126,8 +126,9 @@ pub(crate) struct Format {
     pub bits: u16,
     /// BitsStored (at most `bits`).
     pub stored: u16,
-    /// Where the stored bits lie in a native word: HighBit + 1 - BitsStored (0 almost always;
-    /// the data in a word's high bits when HighBit is 15 with 12 bits stored).
+    /// Where the stored bits lie in a word: HighBit + 1 - BitsStored (0 almost always; the data
+    /// in a word's high bits when HighBit is 15 with 12 bits stored), in native data and in
+    /// streams coded at a precision above BitsStored.
     pub shift: u16,
     /// PixelRepresentation 1: two's complement samples.
     pub signed: bool,
@@ -172,7 +173,7 @@ pub(crate) fn stored_frames(
         }
         return (0..frames).map(|k| native(&data[(k * frame_bytes).min(data.len())..], f)).collect();
     }
-    if frames * f.rows * f.cols > MAX_DECODED_PIXELS {
+    if frames.saturating_mul(f.rows).saturating_mul(f.cols) > MAX_DECODED_PIXELS {
         return Err(format!(
             "{frames} compressed frames of {}x{} hold more pixels than are decoded from one file (at most {MAX_DECODED_PIXELS} in all)",
             f.cols, f.rows
@@ -214,9 +215,11 @@ pub(crate) fn stored_frames(
 
 /// Each frame's encoded bytes: one frame is all the fragments; several are one fragment each,
 /// or grouped by an offset table (byte offsets of each frame's first fragment, counted from the
-/// first fragment's item header, 8 bytes per item header), or without one by the fragments
-/// that open with `start`, the bytes each frame's stream starts with (as pydicom finds them;
-/// none of JPEG's, JPEG-LS's or JPEG 2000's coded data can hold them).
+/// first fragment's item header, 8 bytes per item header; entries that are not a fragment's
+/// start make the table unusable), or without one by the fragments that open with `start`, the
+/// bytes each frame's stream starts with (as DCMTK finds them). JPEG's and JPEG-LS's coded data
+/// cannot hold SOI; should a JPEG 2000 fragment within a frame begin with SOC + SIZ, the count
+/// disagrees and the file is refused.
 fn split_frames(fragments: &[Vec<u8>], offsets: &[u64], frames: usize, start: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     if frames == 1 {
         return Ok(vec![fragments.concat()]);
@@ -224,7 +227,20 @@ fn split_frames(fragments: &[Vec<u8>], offsets: &[u64], frames: usize, start: &[
     if fragments.len() == frames {
         return Ok(fragments.to_vec());
     }
-    if offsets.len() != frames || offsets.windows(2).any(|w| w[1] <= w[0]) || offsets.first() != Some(&0) {
+    // Where each fragment starts, counted as the offset table counts.
+    let starts: Vec<u64> = fragments
+        .iter()
+        .scan(0u64, |at, f| {
+            let start = *at;
+            *at += 8 + f.len() as u64;
+            Some(start)
+        })
+        .collect();
+    let table_usable = offsets.len() == frames
+        && offsets.windows(2).all(|w| w[1] > w[0])
+        && offsets.first() == Some(&0)
+        && offsets.iter().all(|o| starts.binary_search(o).is_ok());
+    if !table_usable {
         let firsts: Vec<usize> = (0..fragments.len())
             .filter(|&i| !start.is_empty() && fragments[i].starts_with(start))
             .chain([fragments.len()])
@@ -237,15 +253,11 @@ fn split_frames(fragments: &[Vec<u8>], offsets: &[u64], frames: usize, start: &[
             fragments.len()
         ));
     }
+    // Every entry is a fragment's start, so each frame gets its fragments.
     let mut out = vec![Vec::new(); frames];
-    let mut at = 0u64;
-    for fragment in fragments {
-        let frame = offsets.iter().rposition(|&o| o <= at).unwrap_or(0);
+    for (fragment, at) in fragments.iter().zip(&starts) {
+        let frame = offsets.iter().rposition(|o| o <= at).unwrap_or(0);
         out[frame].extend_from_slice(fragment);
-        at += 8 + fragment.len() as u64;
-    }
-    if let Some(k) = out.iter().position(|f| f.is_empty()) {
-        return Err(format!("the offset table points frame {} at no fragment", k + 1));
     }
     Ok(out)
 }
@@ -285,12 +297,14 @@ fn sample_value(raw: u32, f: Format) -> f32 {
 /// as 16-bit samples); a stream coded at BitsStored holds the stored bits alone.
 fn stored_values(samples: Vec<u32>, precision: u16, lossy: Option<&'static str>, f: Format) -> Frame {
     let shift = if precision > f.stored { f.shift } else { 0 };
-    // Bits between BitsStored and the sample's width: zero, or for signed data its sign's
-    // extension; anything else is an overlay or data BitsStored leaves out.
+    // Bits between BitsStored and the sample's width: zero, or for a negative signed sample its
+    // sign's extension; anything else is an overlay or data BitsStored leaves out.
     let extra = u32::from(precision.saturating_sub(shift).saturating_sub(f.stored).min(31));
+    let stored = u32::from(f.stored.clamp(1, 31));
     let set_above = |w: u32| {
-        let above = (w >> f.stored.min(31)) & ((1u32 << extra) - 1);
-        above != 0 && !(f.signed && above == (1u32 << extra) - 1)
+        let above = (w >> stored) & ((1u32 << extra) - 1);
+        let negative = f.signed && (w >> (stored - 1)) & 1 == 1;
+        above != 0 && !(negative && above == (1u32 << extra) - 1)
     };
     let mut high_bits = 0;
     let values = samples
@@ -443,18 +457,14 @@ fn jpeg2000(data: &[u8], f: Format) -> Result<Frame, String> {
     // some encoders write them); a signed one holds the values.
     let precision = component.precision() as u16;
     let lossy = irreversible_wavelet(data).then_some("irreversible 9/7 wavelet");
-    Ok(match component.is_signed() {
-        false => stored_values(samples.iter().map(|&v| v as u32).collect(), precision, lossy, f),
-        true => {
-            let shift = if precision > f.stored { f.shift } else { 0 };
-            let values = samples.iter().map(|&v| (v >> shift) as f32).collect();
-            Frame {
-                values,
-                lossy,
-                high_bits: 0,
-            }
-        }
-    })
+    // A signed stream's values as their two's complement bits, `precision` wide.
+    let bits = u32::MAX >> (32 - u32::from(precision.clamp(1, 32)));
+    Ok(stored_values(
+        samples.iter().map(|&v| v as u32 & bits).collect(),
+        precision,
+        lossy,
+        f,
+    ))
 }
 
 fn jpeg_ls(data: &[u8], f: Format) -> Result<Frame, String> {
@@ -465,7 +475,7 @@ fn jpeg_ls(data: &[u8], f: Format) -> Result<Frame, String> {
             h.cols, h.rows, h.components, f.cols, f.rows
         ));
     }
-    let decoded = jpegls::decode(&without_fill_before_eoi(data), f.cols as u32, f.rows as u32);
+    let decoded = jpegls::decode(&without_fill_bytes(data), f.cols as u32, f.rows as u32);
     let (pixels, ..) = decoded.map_err(|e| match e {
         jpegls::CodecError::Truncated { offset, .. } => {
             format!("unreadable JPEG-LS frame: its coded data is cut short or corrupt (at byte {offset})")
@@ -480,18 +490,48 @@ fn jpeg_ls(data: &[u8], f: Format) -> Result<Frame, String> {
     Ok(stored_values(pixels.into_iter().map(u32::from).collect(), h.precision, lossy, f))
 }
 
-/// The stream without the 0xFF fill bytes a JPEG stream may carry before a marker, where
-/// encoders put them (DCMTK pads an odd-length JPEG-LS frame so, before its EOI); `pure_jpegls`
-/// expects the EOI right after the scan. A scan's own data never ends in 0xFF (bit stuffing
-/// follows each 0xFF with a byte below 0x80).
-fn without_fill_before_eoi(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let Some(eoi) = data.windows(2).rposition(|w| w == [0xFF, 0xD9]) else {
+/// The stream without the 0xFF fill bytes a JPEG stream may carry before any marker (T.81
+/// B.1.1.2; DCMTK pads an odd-length JPEG-LS frame so, before its EOI): `pure_jpegls` reads a
+/// marker at once after each segment and the EOI right after the scan. A scan's own data never
+/// ends in 0xFF (bit stuffing follows each 0xFF with a byte below 0x80). A stream whose header
+/// cannot be walked is left as it is, for the decoder to refuse.
+fn without_fill_bytes(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    const SOS: u8 = 0xDA;
+    let fill_at = |at: usize| data.get(at..at + 2) == Some(&[0xFF, 0xFF]);
+    if !data.starts_with(&[0xFF, 0xD8]) || !data.windows(2).any(|w| w == [0xFF, 0xFF]) {
         return data.into();
-    };
-    match data[..eoi].iter().rev().take_while(|&&b| b == 0xFF).count() {
-        0 => data.into(),
-        fill => [&data[..eoi - fill], &data[eoi..]].concat().into(),
     }
+    // SOI, then each header segment up to and including the scan header, fill dropped.
+    let mut out = data[..2].to_vec();
+    let mut at = 2;
+    loop {
+        while fill_at(at) {
+            at += 1;
+        }
+        let Some(&[0xFF, marker, hi, lo]) = data.get(at..at + 4) else {
+            return data.into();
+        };
+        let end = at + 2 + u16::from_be_bytes([hi, lo]) as usize;
+        let Some(segment) = data.get(at..end) else {
+            return data.into();
+        };
+        out.extend_from_slice(segment);
+        at = end;
+        if marker == SOS {
+            break;
+        }
+    }
+    // The scan, then the EOI without the fill before it.
+    let rest = &data[at..];
+    match rest.windows(2).rposition(|w| w == [0xFF, 0xD9]) {
+        Some(eoi) => {
+            let fill = rest[..eoi].iter().rev().take_while(|&&b| b == 0xFF).count();
+            out.extend_from_slice(&rest[..eoi - fill]);
+            out.extend_from_slice(&rest[eoi..]);
+        }
+        None => out.extend_from_slice(rest),
+    }
+    out.into()
 }
 
 /// What a JPEG or JPEG-LS stream's frame header and first scan header say.
@@ -663,9 +703,12 @@ mod tests {
             .unwrap_err()
             .contains("without a usable offset table"));
         assert!(split_frames(&frags, &[0, 0], 2, &[]).is_err());
-        assert!(split_frames(&frags, &[0, 500], 2, &[])
-            .unwrap_err()
-            .contains("frame 2 at no fragment"));
+        // Entries past the data or within a fragment (10 and 22 are the starts) are unusable.
+        for table in [[0, 500], [0, 12]] {
+            assert!(split_frames(&frags, &table, 2, &[])
+                .unwrap_err()
+                .contains("without a usable offset table"));
+        }
         // Without a table, by the fragments that open a stream (SOI here); a count that does not
         // match, or a first fragment that opens none, is refused.
         let soi = vec![vec![0xFF, 0xD8, 1], vec![2], vec![0xFF, 0xD8, 3], vec![4], vec![5]];
@@ -696,6 +739,10 @@ mod tests {
         // above BitsStored, 0x3DA8 has.
         let frame = native(&[0xA8, 0x0D, 0xA8, 0xFD, 0xA8, 0x3D], Format { cols: 3, ..s }).unwrap();
         assert_eq!((frame.values, frame.high_bits), (vec![-600.0, -600.0, -600.0], 1));
+        // -2049 (0xF7FF) does not fit 12 bits: its high bits are set though its 12-bit sign is
+        // not, so it is counted (it reads as +2047).
+        let frame = native(&[0xFF, 0xF7], Format { cols: 1, ..s }).unwrap();
+        assert_eq!((frame.values, frame.high_bits), (vec![2047.0], 1));
         // HighBit 15 with 12 bits stored: the sample in the word's high bits; bits below it
         // are not above BitsStored.
         let high = Format { shift: 4, ..f };
@@ -772,12 +819,30 @@ mod tests {
     }
 
     #[test]
-    fn fill_bytes_before_the_end_marker_are_dropped() {
-        let tail = |fill: usize| [&[0x12, 0x34][..], &vec![0xFF; fill], &[0xFF, 0xD9, 0x00]].concat();
+    fn fill_bytes_before_markers_are_dropped() {
+        // SOI, an APP segment, SOS, scan data, EOI (and a pad byte), with `fill` 0xFF bytes
+        // before the APP, the SOS and the EOI.
+        let stream = |fill: usize| {
+            let f = vec![0xFF; fill];
+            [
+                &[0xFF, 0xD8][..],
+                &f,
+                &[0xFF, 0xE0, 0x00, 0x03, 0xAB],
+                &f,
+                &[0xFF, 0xDA, 0x00, 0x03, 0x01],
+                &[0x12, 0xFF, 0x34],
+                &f,
+                &[0xFF, 0xD9, 0x00],
+            ]
+            .concat()
+        };
         for fill in [0, 1, 3] {
-            assert_eq!(without_fill_before_eoi(&tail(fill)).as_ref(), tail(0).as_slice(), "{fill}");
+            assert_eq!(without_fill_bytes(&stream(fill)).as_ref(), stream(0).as_slice(), "{fill}");
         }
-        assert_eq!(without_fill_before_eoi(&[0x12, 0xFF]).as_ref(), &[0x12, 0xFF]);
+        // Not a JPEG stream, or a header that cannot be walked: as it is.
+        assert_eq!(without_fill_bytes(&[0x12, 0xFF, 0xFF]).as_ref(), &[0x12, 0xFF, 0xFF]);
+        let cut = &stream(1)[..8];
+        assert_eq!(without_fill_bytes(cut).as_ref(), cut);
     }
 
     #[test]

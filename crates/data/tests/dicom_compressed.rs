@@ -116,7 +116,7 @@ fn an_extended_offset_table_does_not_stop_a_multi_frame_file() {
 }
 
 /// Frames split over several fragments with no offset table are told apart by the fragments
-/// that open a stream (SOI), as pydicom tells them apart.
+/// that open a stream (SOI), as DCMTK tells them apart (pydicom looks for each frame's end marker).
 #[test]
 fn frames_without_an_offset_table_are_found_by_their_start() {
     let name = "jpeg-ls-3-frames-6-fragments-no-table";
