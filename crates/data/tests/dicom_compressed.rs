@@ -102,40 +102,36 @@ fn compressed_slices_decode_as_pydicom_decodes_them() {
     assert_eq!((slice.values, slice.lossy), (expected("jpeg-ls-lossless-u12"), None));
 }
 
+/// A multi-frame fixture's frames, checked against pydicom's pixels.
+fn frames_as_pydicom_reads_them(name: &str, frames: usize) -> Vec<tumorscan_data::dicom::DicomSlice> {
+    let DicomFile::Image(slices) = read_file_bytes(name, &fixture(name)).unwrap() else {
+        panic!("{name}: not an image")
+    };
+    assert_eq!(slices.len(), frames, "{name}");
+    let values: Vec<f32> = slices.iter().flat_map(|f| f.values.iter().copied()).collect();
+    assert_eq!(values, expected(name), "{name}");
+    slices
+}
+
 /// A multi-frame file with an Extended Offset Table (its OV elements threw dicom-rs 0.8's
 /// parser off: "element (C73E,2333) declares 3129642548 bytes") reads frame by frame.
 #[test]
 fn an_extended_offset_table_does_not_stop_a_multi_frame_file() {
-    let name = "jpeg2000-lossless-u12-3-frames-eot";
-    let DicomFile::Image(frames) = read_file_bytes(name, &fixture(name)).unwrap() else {
-        panic!("not an image")
-    };
-    assert_eq!(frames.len(), 3);
-    let values: Vec<f32> = frames.into_iter().flat_map(|f| f.values).collect();
-    assert_eq!(values, expected(name));
+    frames_as_pydicom_reads_them("jpeg2000-lossless-u12-3-frames-eot", 3);
 }
 
 /// Frames split over several fragments with no offset table are told apart by the fragments
 /// that open a stream (SOI), as DCMTK tells them apart (pydicom looks for each frame's end marker).
 #[test]
 fn frames_without_an_offset_table_are_found_by_their_start() {
-    let name = "jpeg-ls-3-frames-6-fragments-no-table";
-    let DicomFile::Image(frames) = read_file_bytes(name, &fixture(name)).unwrap() else {
-        panic!("not an image")
-    };
-    assert_eq!(frames.len(), 3);
-    let values: Vec<f32> = frames.into_iter().flat_map(|f| f.values).collect();
-    assert_eq!(values, expected(name));
+    frames_as_pydicom_reads_them("jpeg-ls-3-frames-6-fragments-no-table", 3);
 }
 
 /// Each frame's own stream says whether it was coded lossily: of two JPEG-LS frames under the
 /// lossless label, only the near-lossless one is noted.
 #[test]
 fn a_lossy_frame_is_noted_alone() {
-    let name = "jpeg-ls-2-frames-second-near";
-    let DicomFile::Image(frames) = read_file_bytes(name, &fixture(name)).unwrap() else {
-        panic!("not an image")
-    };
+    let frames = frames_as_pydicom_reads_them("jpeg-ls-2-frames-second-near", 2);
     let notes: Vec<_> = frames.iter().map(|f| f.lossy.clone()).collect();
     assert_eq!(notes[0], None);
     assert!(
@@ -145,8 +141,6 @@ fn a_lossy_frame_is_noted_alone() {
             .contains("coded lossily (near-lossless JPEG-LS)"),
         "{notes:?}"
     );
-    let values: Vec<f32> = frames.into_iter().flat_map(|f| f.values).collect();
-    assert_eq!(values, expected(name));
 }
 
 /// A few kB of compressed frames cannot claim gigabytes of samples: frames of the largest side
