@@ -50,6 +50,14 @@ def dataset(px, bits_stored):
     return ds
 
 
+def enhanced_mr(first, n, bits_stored):
+    """An Enhanced MR data set of `n` frames shaped as `first`, pixel data still to be set."""
+    ds = dataset(first, bits_stored)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = uid.EnhancedMRImageStorage
+    ds.NumberOfFrames = n
+    return ds
+
+
 # name: (pixels, bits stored, transfer syntax, encoder, extra)
 CASES = {
     "rle-u12": (phantom(12, False), 12, uid.RLELossless, "pydicom", {}),
@@ -113,9 +121,7 @@ print("jpeg2000-lossless-u12-two-fragments: one frame in 2 fragments")
 # Three frames of JPEG 2000 with an Extended Offset Table (7FE0,0001-0002, VR OV), which
 # dicom-rs 0.8 misparses; tumorscan drops the optional table before parsing.
 frames = np.stack([CASES["jpeg2000-lossless-u12"][0] + 100 * k for k in range(3)]).astype(np.uint16)
-ds = dataset(frames[0], 12)
-ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = uid.EnhancedMRImageStorage
-ds.NumberOfFrames = 3
+ds = enhanced_mr(frames[0], len(frames), 12)
 ds.PixelData = frames.tobytes()
 ds.compress(uid.JPEG2000Lossless, encapsulate_ext=True)
 ds.save_as(out / "jpeg2000-lossless-u12-3-frames-eot.dcm", enforce_file_format=True)
@@ -128,9 +134,7 @@ print("jpeg2000-lossless-u12-3-frames-eot: 3 frames with an Extended Offset Tabl
 # Lossless: only that frame was coded lossily.
 frames = [next(pydicom.encaps.generate_frames(pydicom.dcmread(out / f"{n}.dcm").PixelData, number_of_frames=1))
           for n in ("jpeg-ls-lossless-u12", "jpeg-ls-near-lossless-u12")]
-ds = dataset(CASES["jpeg-ls-lossless-u12"][0], 12)
-ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = uid.EnhancedMRImageStorage
-ds.NumberOfFrames = 2
+ds = enhanced_mr(CASES["jpeg-ls-lossless-u12"][0], 2, 12)
 ds.PixelData = encapsulate(frames)
 ds.file_meta.TransferSyntaxUID = uid.JPEGLSLossless
 ds.save_as(out / "jpeg-ls-2-frames-second-near.dcm", enforce_file_format=True)
@@ -141,9 +145,7 @@ print("jpeg-ls-2-frames-second-near: 2 JPEG-LS frames, the second near-lossless"
 # Three JPEG-LS frames in two fragments each and no offset table: told apart by the fragments
 # that open with SOI, as DCMTK does.
 frames = np.stack([CASES["jpeg-ls-lossless-u12"][0] + 100 * k for k in range(3)]).astype(np.uint16)
-ds = dataset(frames[0], 12)
-ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = uid.EnhancedMRImageStorage
-ds.NumberOfFrames = 3
+ds = enhanced_mr(frames[0], len(frames), 12)
 ds.PixelData = frames.tobytes()
 ds.compress(uid.JPEGLSLossless)
 coded = list(pydicom.encaps.generate_frames(ds.PixelData, number_of_frames=3))

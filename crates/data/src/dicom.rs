@@ -259,9 +259,12 @@ fn check_stray_delimiters(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// A parsed file: the object, its transfer syntax UID and its Extended Offset Table's offsets
+/// A parsed file: the object, its transfer syntax as read and its Extended Offset Table's offsets
 /// (empty when it has none).
-type Parsed = (DefaultDicomObject, String, Vec<u64>);
+type Parsed = (DefaultDicomObject, Syntax, Vec<u64>);
+
+/// How a transfer syntax stores pixel data: its encoding, name and whether it loses information.
+type Syntax = (crate::dicom_pixels::Encoding, &'static str, crate::dicom_pixels::Loss);
 
 /// Parse the file (with its guards) into an object; Ok(Err(what)) for a known non-image SOP class
 /// (from the file meta, before the data set is parsed).
@@ -279,7 +282,7 @@ fn parse(bytes: &[u8]) -> Result<Result<Parsed, &'static str>, String> {
         return Ok(Err(what));
     }
     let ts = meta.transfer_syntax().trim_end_matches(['\0', ' ']).to_string();
-    crate::dicom_pixels::encoding(&ts)?;
+    let syntax = crate::dicom_pixels::encoding(&ts)?;
     let meta_len = file.len() - rest.len();
     let (file, extended_offsets): (std::borrow::Cow<[u8]>, _) = match without_extended_offset_table(rest) {
         Some((data, offsets)) => ([&file[..meta_len], &data].concat().into(), offsets),
@@ -291,7 +294,7 @@ fn parse(bytes: &[u8]) -> Result<Result<Parsed, &'static str>, String> {
     OpenFileOptions::new()
         .read_preamble(ReadPreamble::Never)
         .from_reader(&file[..])
-        .map(|obj| Ok((obj, ts, extended_offsets)))
+        .map(|obj| Ok((obj, syntax, extended_offsets)))
         .map_err(|e| format!("not a readable DICOM file: {e}"))
 }
 
@@ -339,7 +342,7 @@ fn without_extended_offset_table(data: &[u8]) -> Option<(Vec<u8>, Vec<u64>)> {
 }
 
 fn read_file_at<E>(path: &Path, bytes: &[u8], admit: impl FnOnce(ImageSize) -> Result<(), E>) -> Result<Result<DicomFile, String>, E> {
-    let (obj, ts, extended_offsets) = match parse(bytes) {
+    let (obj, syntax, extended_offsets) = match parse(bytes) {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(what)) => return Ok(Ok(DicomFile::NotImage(what.to_string()))),
         Err(e) => return Ok(Err(e)),
@@ -347,7 +350,7 @@ fn read_file_at<E>(path: &Path, bytes: &[u8], admit: impl FnOnce(ImageSize) -> R
     if let Some(size) = image_size(&obj) {
         admit(size)?;
     }
-    Ok(read_image(path, obj, &ts, &extended_offsets))
+    Ok(read_image(path, obj, syntax, &extended_offsets))
 }
 
 /// Rows, Columns and NumberOfFrames, when present and positive (frames 1 when absent).
@@ -367,7 +370,7 @@ fn image_size(obj: &DefaultDicomObject) -> Option<ImageSize> {
 /// Most frames read from one multi-frame file (a whole-brain stack is a few hundred).
 pub const MAX_FRAMES: usize = 4096;
 
-fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str, extended_offsets: &[u64]) -> Result<DicomFile, String> {
+fn read_image(path: &Path, obj: DefaultDicomObject, syntax: Syntax, extended_offsets: &[u64]) -> Result<DicomFile, String> {
     if obj.element(tags::PIXEL_DATA).is_err() && obj.element(tags::ROWS).is_err() {
         return Ok(DicomFile::NotImage("a DICOM object without pixel data".to_string()));
     }
@@ -413,7 +416,7 @@ fn read_image(path: &Path, obj: DefaultDicomObject, ts: &str, extended_offsets: 
         }
     };
     let geometry = crate::dicom_frames::geometry(&obj, frames, multi_frame)?;
-    let (encoding, ts_name, loss) = crate::dicom_pixels::encoding(ts)?;
+    let (encoding, ts_name, loss) = syntax;
     let format = crate::dicom_pixels::Format {
         rows,
         cols,
@@ -579,12 +582,17 @@ fn file_name(path: &Path) -> String {
         .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().to_string())
 }
 
+/// `name` with `#frame` for a frame of a multi-frame file (as a NIfTI volume's slice is named).
+fn with_frame(name: String, frame: Option<u32>) -> String {
+    match frame {
+        Some(k) => format!("{name}#{k}"),
+        None => name,
+    }
+}
+
 /// A slice's file name, with `#frame` for a frame of a multi-frame file.
 fn slice_name(r: &DicomSlice) -> String {
-    match r.reference.frame {
-        Some(k) => format!("{}#{k}", file_name(&r.path)),
-        None => file_name(&r.path),
-    }
+    with_frame(file_name(&r.path), r.reference.frame)
 }
 
 /// The normal of the plane whose rows and columns run along ImageOrientationPatient `o`.
@@ -925,11 +933,7 @@ pub fn assemble(dir: &Path, mut raws: Vec<DicomSlice>) -> Result<Volume, String>
                 .map(|s| s.to_string_lossy().to_string())
                 .unwrap_or_else(|| format!("slice{i}"));
             InputSlice {
-                // A frame of a multi-frame file is named as a NIfTI volume's slice is.
-                label: match r.reference.frame {
-                    Some(k) => format!("{}#{k}", r.path.display()),
-                    None => r.path.display().to_string(),
-                },
+                label: with_frame(r.path.display().to_string(), r.reference.frame),
                 stem: match r.reference.frame {
                     Some(k) => format!("{stem}_f{k:03}"),
                     None => stem,

@@ -68,12 +68,7 @@ pub(crate) fn geometry(obj: &InMemDicomObject, frames: usize, multi_frame: bool)
             ));
         }
     }
-    let shared = obj
-        .element(tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE)
-        .ok()
-        .and_then(|e| e.items())
-        .and_then(|items| items.first())
-        .filter(|_| multi_frame);
+    let shared = first_item(obj, tags::SHARED_FUNCTIONAL_GROUPS_SEQUENCE).filter(|_| multi_frame);
     let rescale = |holder: &InMemDicomObject| -> Result<(f64, f64), String> {
         let slope = float(holder, tags::RESCALE_SLOPE).unwrap_or(1.0);
         let intercept = float(holder, tags::RESCALE_INTERCEPT).unwrap_or(0.0);

@@ -269,14 +269,15 @@ fn native(data: &[u8], f: Format) -> Result<Frame, String> {
     if data.len() < need {
         return Err(format!("pixel data holds {} bytes, {need} expected (truncated?)", data.len()));
     }
-    let words: Vec<u32> = match f.bits {
-        8 => data[..n].iter().map(|&v| u32::from(v)).collect(),
-        _ => data[..need]
-            .chunks_exact(2)
-            .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
-            .collect(),
-    };
-    Ok(stored_values(words, f.bits, None, f))
+    Ok(match f.bits {
+        8 => stored_values(data[..n].iter().map(|&v| u32::from(v)), f.bits, None, f),
+        _ => stored_values(
+            data[..need].chunks_exact(2).map(|c| u32::from(u16::from_le_bytes([c[0], c[1]]))),
+            f.bits,
+            None,
+            f,
+        ),
+    })
 }
 
 /// A stored sample's value: the bits above BitsStored dropped (overlay planes or junk some
@@ -295,7 +296,7 @@ fn sample_value(raw: u32, f: Format) -> f32 {
 /// stored values, and how many had bits set above BitsStored. Samples wider than BitsStored are
 /// whole words, the stored bits where HighBit places them (DCMTK codes 12 bits under HighBit 15
 /// as 16-bit samples); a stream coded at BitsStored holds the stored bits alone.
-fn stored_values(samples: Vec<u32>, precision: u16, lossy: Option<&'static str>, f: Format) -> Frame {
+fn stored_values(samples: impl IntoIterator<Item = u32>, precision: u16, lossy: Option<&'static str>, f: Format) -> Frame {
     let shift = if precision > f.stored { f.shift } else { 0 };
     // Bits between BitsStored and the sample's width: zero, or for a negative signed sample its
     // sign's extension; anything else is an overlay or data BitsStored leaves out.
@@ -423,14 +424,18 @@ fn jpeg(data: &[u8], f: Format) -> Result<Frame, String> {
     if pixels.len() != f.rows * f.cols * sample {
         return Err("the JPEG frame decoded to the wrong number of samples".into());
     }
-    // jpeg-decoder gives 16-bit samples in native byte order.
-    let raw: Vec<u32> = match sample {
-        1 => pixels.iter().map(|&v| v as u32).collect(),
-        _ => pixels.chunks_exact(2).map(|c| u16::from_ne_bytes([c[0], c[1]]) as u32).collect(),
-    };
     let lossy = (info.coding_process != jpeg_decoder::CodingProcess::Lossless).then_some("DCT JPEG");
     let precision = jpeg_header(data).map_or(f.stored, |h| h.precision);
-    Ok(stored_values(raw, precision, lossy, f))
+    // jpeg-decoder gives 16-bit samples in native byte order.
+    Ok(match sample {
+        1 => stored_values(pixels.iter().map(|&v| u32::from(v)), precision, lossy, f),
+        _ => stored_values(
+            pixels.chunks_exact(2).map(|c| u32::from(u16::from_ne_bytes([c[0], c[1]]))),
+            precision,
+            lossy,
+            f,
+        ),
+    })
 }
 
 fn jpeg2000(data: &[u8], f: Format) -> Result<Frame, String> {
@@ -459,12 +464,7 @@ fn jpeg2000(data: &[u8], f: Format) -> Result<Frame, String> {
     let lossy = irreversible_wavelet(data).then_some("irreversible 9/7 wavelet");
     // A signed stream's values as their two's complement bits, `precision` wide.
     let bits = u32::MAX >> (32 - u32::from(precision.clamp(1, 32)));
-    Ok(stored_values(
-        samples.iter().map(|&v| v as u32 & bits).collect(),
-        precision,
-        lossy,
-        f,
-    ))
+    Ok(stored_values(samples.iter().map(|&v| v as u32 & bits), precision, lossy, f))
 }
 
 fn jpeg_ls(data: &[u8], f: Format) -> Result<Frame, String> {
@@ -487,7 +487,7 @@ fn jpeg_ls(data: &[u8], f: Format) -> Result<Frame, String> {
     }
     // JPEG-LS codes signed samples as their bits, as lossless JPEG does.
     let lossy = (h.scan_parameter > 0).then_some("near-lossless JPEG-LS");
-    Ok(stored_values(pixels.into_iter().map(u32::from).collect(), h.precision, lossy, f))
+    Ok(stored_values(pixels.into_iter().map(u32::from), h.precision, lossy, f))
 }
 
 /// The stream without the 0xFF fill bytes a JPEG stream may carry before any marker (T.81
@@ -856,7 +856,7 @@ mod tests {
             shift: 4,
             signed: false,
         };
-        let frame = |samples, precision, f| stored_values(samples, precision, None, f);
+        let frame = |samples: Vec<u32>, precision, f| stored_values(samples, precision, None, f);
         assert_eq!(frame(vec![0xABC0], 16, f).values, [0xABC as f32]);
         assert_eq!(frame(vec![0x0ABC], 12, f).values, [0xABC as f32]);
         let signed = Format { signed: true, ..f };
