@@ -37,7 +37,8 @@ pub enum TrainCommand {
         /// Residual blocks: ResUNet (unet).
         #[arg(long)]
         residual: bool,
-        /// Loss: bce, dice, tversky, focal-tversky, bce-dice.
+        /// Loss: bce, dice, tversky, focal-tversky, bce-dice, bce-lovasz (BCE + the Lovász
+        /// hinge, a convex surrogate of 1 - IoU; Berman et al. 2018).
         #[arg(long, default_value = "bce-dice")]
         loss: SegLoss,
         /// Tversky weight of false positives (tversky, focal-tversky; default 0.3). With
@@ -50,7 +51,8 @@ pub enum TrainCommand {
         /// Focal exponent gamma (focal-tversky; default 0.75, as Abraham & Khan 2019).
         #[arg(long)]
         focal_gamma: Option<f64>,
-        /// Over what the overlap losses (dice, tversky, focal-tversky, bce-dice's Dice) sum:
+        /// Over what the overlap losses (dice, tversky, focal-tversky, bce-dice's Dice,
+        /// bce-lovasz's Lovász hinge) sum:
         /// batch (one index over the whole batch, slices weighing by tumour size) or slice
         /// (one index per slice, averaged: every slice weighs the same, nnU-Net's sample Dice).
         #[arg(long, default_value = "batch")]
@@ -448,7 +450,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
                 .map_err(anyhow::Error::msg)?;
             anyhow::ensure!(
                 loss.takes(loss_reduction),
-                "--loss-reduction slice needs an overlap loss (dice, tversky, focal-tversky, bce-dice): bce is a mean over pixels either way"
+                "--loss-reduction slice needs an overlap loss (dice, tversky, focal-tversky, bce-dice, bce-lovasz): bce is a mean over pixels either way"
             );
             check_pretrained(pretrained.as_deref())?;
             anyhow::ensure!(

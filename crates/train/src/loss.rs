@@ -5,7 +5,9 @@
 //! alpha = beta = 0.5, carries smoothing 2 in its 2TP form).
 //! Tversky index TI = (TP + s) / (TP + alpha FP + beta FN + s) (alpha weighs false positives,
 //! beta false negatives; alpha = beta = 0.5 gives Dice); focal Tversky = (1 - TI)^gamma
-//! (Abraham & Khan 2019 use gamma = 0.75).
+//! (Abraham & Khan 2019 use gamma = 0.75). The Lovász hinge (Berman et al. 2018) is a convex
+//! surrogate of the Jaccard loss 1 - IoU on logits: the hinge errors sorted from worst to best,
+//! weighted by how much each raises the Jaccard loss of the errors above it.
 
 use burn::nn::pool::AvgPool2dConfig;
 use burn::prelude::*;
@@ -55,6 +57,8 @@ pub enum SegLoss {
     },
     /// BCE + soft Dice.
     BceDice,
+    /// BCE + Lovász hinge (the Jaccard loss's convex surrogate).
+    BceLovasz,
 }
 
 impl std::str::FromStr for Reduction {
@@ -81,7 +85,12 @@ impl std::str::FromStr for SegLoss {
                 gamma: 0.75,
             },
             "bce-dice" => Self::BceDice,
-            _ => return Err(format!("unknown loss '{s}': bce, dice, tversky, focal-tversky, bce-dice")),
+            "bce-lovasz" => Self::BceLovasz,
+            _ => {
+                return Err(format!(
+                    "unknown loss '{s}': bce, dice, tversky, focal-tversky, bce-dice, bce-lovasz"
+                ))
+            }
         })
     }
 }
@@ -106,6 +115,56 @@ fn tversky_index(prob: Tensor<4>, target: Tensor<4>, alpha: f64, beta: f64, r: R
     let fp = sum(prob.clone() * (target.clone().neg() + 1.0));
     let fn_ = sum((prob.neg() + 1.0) * target);
     (tp.clone() + SMOOTH) / (tp + fp * alpha + fn_ * beta + SMOOTH)
+}
+
+/// The Lovász extension's weights for hinge errors sorted from worst to best whose targets
+/// are `gt_sorted` (0/1): weight k is the rise in Jaccard loss when error k joins the k - 1
+/// worse ones (Berman et al. 2018, Algorithm 1). They sum to the Jaccard loss of all errors.
+fn lovasz_weights(gt_sorted: &[f32]) -> Vec<f32> {
+    let positives: f64 = gt_sorted.iter().map(|&g| g as f64).sum();
+    let (mut tp, mut fp, mut previous) = (0.0, 0.0, 0.0);
+    gt_sorted
+        .iter()
+        .map(|&g| {
+            tp += g as f64;
+            fp += 1.0 - g as f64;
+            // 1 - IoU when the errors so far are the predicted positives' mistakes.
+            let jaccard = 1.0 - (positives - tp) / (positives + fp);
+            let weight = jaccard - previous;
+            previous = jaccard;
+            weight as f32
+        })
+        .collect()
+}
+
+/// The Lovász hinge on logits: over the whole batch, or per slice and averaged. The sort is
+/// made outside the graph (it has no gradient); the errors are picked in that order by an
+/// index select, through which the gradient flows.
+fn lovasz_hinge(logits: Tensor<4>, target: Tensor<4>, r: Reduction) -> Tensor<1> {
+    let device = logits.device();
+    let slices = match r {
+        Reduction::Batch => 1,
+        Reduction::Slice => logits.dims()[0],
+    };
+    let signs = target.clone() * 2.0 - 1.0;
+    let errors = (logits * signs).neg().add_scalar(1.0).flatten::<1>(0, 3);
+    let floats = |t: Tensor<1>| t.into_data().try_into_vec_as::<f32>().expect("float data read as f32");
+    let values = floats(errors.clone());
+    let truth = floats(target.flatten::<1>(0, 3));
+    let n = values.len();
+    let per = n / slices;
+    let mut order = Vec::with_capacity(n);
+    let mut weights = Vec::with_capacity(n);
+    for s in 0..slices {
+        let mut idx: Vec<usize> = (s * per..(s + 1) * per).collect();
+        idx.sort_unstable_by(|&a, &b| values[b].total_cmp(&values[a]));
+        let gt_sorted: Vec<f32> = idx.iter().map(|&i| truth[i]).collect();
+        weights.extend(lovasz_weights(&gt_sorted));
+        order.extend(idx.into_iter().map(|i| i as i64));
+    }
+    let order = Tensor::<1, Int>::from_data(TensorData::new(order, [n]), &device);
+    let weights = Tensor::<1>::from_data(TensorData::new(weights, [n]), &device);
+    (relu(errors.select(0, order)) * weights).sum() / slices as f64
 }
 
 /// `(1 - index)^gamma` (gamma `None`: 1), averaged over the slices of a per-slice index.
@@ -174,6 +233,7 @@ impl SegLoss {
             Self::Tversky { alpha, beta } => overlap(logits, target, alpha, beta, None),
             Self::FocalTversky { alpha, beta, gamma } => overlap(logits, target, alpha, beta, Some(gamma)),
             Self::BceDice => bce_with_logits(logits.clone(), target.clone()) + overlap(logits, target, 0.5, 0.5, None),
+            Self::BceLovasz => bce_with_logits(logits.clone(), target.clone()) + lovasz_hinge(logits, target, r),
         }
     }
 
@@ -265,6 +325,39 @@ mod tests {
         assert!((f2 - a.powf(0.75)).abs() < 1e-5);
         let bd = value(SegLoss::BceDice.compute(l.clone(), t.clone()));
         assert!((bd - value(SegLoss::Bce.compute(l, t)) - d).abs() < 1e-5);
+    }
+
+    /// The Lovász hinge of `inputs` (one logit moved to -1.5 so no error sits at relu's kink),
+    /// by hand: errors 1 - x s = [-1, -0.5, 1, 4]; from worst, targets 0, 1, 0, 1 give Jaccard
+    /// losses 1/3, 2/3, 3/4, 1, so weights 1/3, 1/3, 1/12, 1/4 and loss 4/3 + 1/3 = 5/3. Its
+    /// gradient on a logit is -sign x weight where the error is positive. Per slice, a second
+    /// tumour-free slice (errors 1 + x = [0, 1.5, -2, 2]) costs its worst error, 2.
+    #[test]
+    fn lovasz_hinge_matches_hand_computation() {
+        let d = Device::flex().autodiff();
+        let logits = Tensor::<1>::from_floats([2.0, -1.5, 0.0, 3.0], &d)
+            .reshape([1, 1, 2, 2])
+            .require_grad();
+        let target = Tensor::<1>::from_floats([1.0, 0.0, 1.0, 0.0], &d).reshape([1, 1, 2, 2]);
+        let loss = lovasz_hinge(logits.clone(), target.clone(), Reduction::Batch);
+        assert!((value(loss.clone()) - 5.0 / 3.0).abs() < 1e-5);
+        let grads = loss.backward();
+        let g = logits.grad(&grads).expect("a gradient").into_data().try_to_vec::<f32>().unwrap();
+        for (got, want) in g.iter().zip([0.0, 0.0, -1.0 / 3.0, 1.0 / 3.0]) {
+            assert!((*got as f64 - want).abs() < 1e-5, "{g:?}");
+        }
+        let bl = value(SegLoss::BceLovasz.compute(logits.clone(), target.clone()));
+        assert!((bl - value(SegLoss::Bce.compute(logits.clone(), target.clone())) - 5.0 / 3.0).abs() < 1e-5);
+        let empty = Tensor::<1>::from_floats([-1.0, 0.5, -3.0, 1.0], &d).reshape([1, 1, 2, 2]);
+        let two = Tensor::cat(vec![logits.clone(), empty], 0);
+        let truth = Tensor::cat(vec![target.clone(), target.zeros_like()], 0);
+        let per_slice = value(lovasz_hinge(two.clone(), truth.clone(), Reduction::Slice));
+        assert!((per_slice - (5.0 / 3.0 + 2.0) / 2.0).abs() < 1e-5, "{per_slice}");
+        // Over the batch, from worst: 4, 2, 1.5 (tumour-free), 1 (tumour), then none positive:
+        // weights 1/3, 1/6, 1/10, 1/5.
+        let batch = value(lovasz_hinge(two, truth, Reduction::Batch));
+        assert!((batch - (4.0 / 3.0 + 2.0 / 6.0 + 0.15 + 0.2)).abs() < 1e-5, "{batch}");
+        assert_eq!("bce-lovasz".parse(), Ok(SegLoss::BceLovasz));
     }
 
     /// Deep supervision: one output is the loss itself; with a half-size output the loss is
