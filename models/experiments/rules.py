@@ -182,13 +182,14 @@ def against(experiment, prefix, base, base_name, cand_name, seed=42, decide=True
         compared(f"recipe (seed {seed})", base_name, base_figures, cand_name, cand)
 
 
-def two_seed_rule(rows, names, min_gain=0.005, each_seed=None):
+def two_seed_rule(rows, names, min_gain=0.005, each_seed=None, verdict=True):
     """focal-dice-192 addendum 2's two-seed rule on `rows` ({(recipe, seed): figures}, recipes
     "baseline" and "candidate", seeds 42 and 43; `names` labels the recipes): the table, then,
     with all four, the mean of the two seeds' pooled Dice higher by `min_gain` (0.005) or more
     with the guards on the two-seed means adopts for the next refit; `each_seed` (encoder-lr-192:
     0.005) also asks each seed's pooled Dice to be higher by that much. Returns the decision,
-    None without all four."""
+    None without all four; `verdict` false prints it as a report (a comparison that decides
+    nothing)."""
     keys = ["dice", "fold1", "fold3", "accuracy", "auc"]
     table("recipe | seed", [(f"{names[r]} | {s}", f) for (r, s), f in sorted(rows.items())], keys)
     if len(rows) < 4:
@@ -206,7 +207,10 @@ def two_seed_rule(rows, names, min_gain=0.005, each_seed=None):
         each = all(by_seed[s]["dice"] >= each_seed for s in (42, 43))
         print(f"- each seed's pooled Dice >= +{each_seed}: {'holds' if each else 'FAILS'}")
         adopt = adopt and each
-    print("DECISION:", "adopt for the next refit" if adopt else "not adopted")
+    if verdict:
+        print("DECISION:", "adopt for the next refit" if adopt else "not adopted")
+    else:
+        print("(reported: the rule's checks, no decision)")
     return adopt
 
 
@@ -248,20 +252,29 @@ RERUNS = "models/experiments/rerun-noise-bce-dice-192/results"
 def two_seed_against_zen4_reruns(experiment, prefixes, cand_name):
     """encoder-lr-192's rule for an experiment's validation networks of seeds 42 and 43
     (`prefixes`: their results/ prefixes) against v0.10's recipe rerun on the same machine type
-    (rerun-noise-bce-dice-192's `rn-*`, `rn43-*`), folds 1 + 3: `two_seed_rule` with a two-seed
-    mean of +0.010 and +0.005 at each seed, then each side's missed tumour and false-positive
-    slices under the shipped detection rule. Without all four evaluations: the table, no
-    decision."""
+    (rerun-noise-bce-dice-192's `rn-*`, `rn43-*`), folds 1 + 3: `two_seed_against` with that
+    baseline."""
     e = f"models/experiments/{experiment}/results"
-    paths = {
-        ("baseline", 42): f"{RERUNS}/rn",
-        ("baseline", 43): f"{RERUNS}/rn43",
-        ("candidate", 42): f"{e}/{prefixes[0]}",
-        ("candidate", 43): f"{e}/{prefixes[1]}",
-    }
+    two_seed_against(
+        (f"{RERUNS}/rn", f"{RERUNS}/rn43"),
+        "v0.10's recipe (reruns, same machine type)",
+        (f"{e}/{prefixes[0]}", f"{e}/{prefixes[1]}"),
+        cand_name,
+    )
+
+
+def two_seed_against(base, base_name, cand, cand_name, verdict=True):
+    """encoder-lr-192's rule: `two_seed_rule` with a two-seed mean of +0.010 and +0.005 at each
+    seed, of the validation networks of seeds 42 and 43 under the results prefixes `cand` against
+    those under `base` (folds 1 + 3, paths from the repository root), then each side's missed
+    tumour and false-positive slices under the shipped detection rule. Without all four
+    evaluations: the table, no decision. Returns the decision (None without all four); `verdict`
+    as `two_seed_rule`'s."""
+    paths = {("baseline", 42): base[0], ("baseline", 43): base[1], ("candidate", 42): cand[0], ("candidate", 43): cand[1]}
     rows = {k: val_figures(p) for k, p in paths.items() if all(os.path.exists(f) for f in val_files(p))}
-    names = {"baseline": "v0.10's recipe (reruns, same machine type)", "candidate": cand_name}
-    if two_seed_rule(rows, names, min_gain=0.010, each_seed=0.005) is None:
+    names = {"baseline": base_name, "candidate": cand_name}
+    decision = two_seed_rule(rows, names, min_gain=0.010, each_seed=0.005, verdict=verdict)
+    if decision is None:
         print(f"\nonly {len(rows)} of 4 evaluations present: no decision")
 
     print("\n| shipped detection rule, folds 1 + 3 | seed | missed tumour slices | false-positive slices |")
@@ -270,3 +283,4 @@ def two_seed_against_zen4_reruns(experiment, prefixes, cand_name):
         if (recipe, seed) in rows:
             e = misclassified(prefix)
             print(f"| {names[recipe]} | {seed} | {sum(m['truth'] for m in e)} | {sum(not m['truth'] for m in e)} |")
+    return decision

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# PLAN.md's runs and evaluations: v0.10's validation commands at seeds 42 and 43 (runs/ftb-*,
+# ftb43-*), then each network fine-tuned 5 epochs at lr 1e-4 with BCE + Lovasz hinge (lft-*,
+# lft43-*) and, as the control, with BCE + Dice (dft-*, dft43-*); all through
+# ../train-two-seeds.sh (two runs at a time, one thread each; a run folder with a checkpoint is
+# resumed, a finished one left as it is), each seed evaluated once its fine-tunes are trained.
+# Usage (from the repository root): D=kaggle_3m P=efficientnet-lite0-57934424.pth T=tumorscan \
+#   nohup models/experiments/lovasz-finetune-192/run.sh > runs/lft.log 2>&1 &
+set -euo pipefail
+T=${T:-tumorscan}; D=${D:?set D to the kaggle_3m folder}; P=${P:?set P to the ImageNet .pth file}
+export T D P
+HERE=$(dirname "$0")
+stamp() { echo "$(date -u +%FT%TZ) $*"; }
+mkdir -p runs
+stamp "baselines"
+"$HERE/../train-two-seeds.sh" ftb
+for s in 42 43; do
+  stamp "seed $s fine-tunes"
+  SEEDS=$s INIT=ftb EPOCHS=5 LOSS=bce-lovasz "$HERE/../train-two-seeds.sh" lft --lr 1e-4
+  SEEDS=$s INIT=ftb EPOCHS=5 LOSS=bce-dice "$HERE/../train-two-seeds.sh" dft --lr 1e-4
+  for x in ftb lft dft; do
+    X=$x; [ "$s" = 43 ] && X=${x}43
+    case $x in
+      ftb) R="v0.10's recipe" ;;
+      lft) R="v0.10's recipe, then 5 epochs of BCE + Lovasz hinge at lr 1e-4" ;;
+      dft) R="v0.10's recipe, then 5 epochs of BCE + Dice at lr 1e-4" ;;
+    esac
+    SEED=$s PREFIX=$X EPOCHS=20 RECIPE="$R" RESULTS="$HERE/results" \
+      "$HERE/../effunet-192-10-epochs/evaluate.sh" val "runs/$X-eval"
+  done
+  stamp "seed $s evaluated"
+done
