@@ -24,11 +24,12 @@ mkdir -p runs
 stamp "baselines"
 "$HERE/../train-two-seeds.sh" ftb
 for s in 42 43; do
+  S=; [ "$s" = 43 ] && S=43 # seed 43's prefixes end in 43 (../train-two-seeds.sh)
   stamp "seed $s fine-tunes"
   SEEDS=$s INIT=ftb EPOCHS=5 LOSS=bce-lovasz "$HERE/../train-two-seeds.sh" lft --lr 1e-4
   SEEDS=$s INIT=ftb EPOCHS=5 LOSS=bce-dice "$HERE/../train-two-seeds.sh" dft --lr 1e-4
   for x in ftb lft dft; do
-    X=$x; [ "$s" = 43 ] && X=${x}43
+    X=$x$S
     case $x in
       ftb) R="v0.10's recipe" ;;
       lft) R="v0.10's recipe, then 5 epochs of BCE + Lovasz hinge at lr 1e-4" ;;
@@ -37,7 +38,6 @@ for s in 42 43; do
     SEED=$s PREFIX=$X EPOCHS=20 RECIPE="$R" RESULTS="$HERE/results" \
       "$HERE/../effunet-192-10-epochs/evaluate.sh" val "runs/$X-eval"
   done
-  S=; [ "$s" = 43 ] && S=43
   compare "lft$S" "dft$S"; compare "lft$S" "ftb$S"; compare "dft$S" "ftb$S"
   compare "ftb$S" "rn$S" "$HERE/../rerun-noise-bce-dice-192/results/"
   stamp "seed $s evaluated"
